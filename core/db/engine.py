@@ -1,0 +1,60 @@
+"""Engines that behave the same on SQLite and PostgreSQL.
+
+SQLite gets WAL (readers never block the writer), foreign keys (off by default there),
+``synchronous=NORMAL`` (safe under WAL, ~20x faster than FULL) and a busy timeout.
+pysqlite's legacy transaction handling does not BEGIN on a SELECT, so a
+read-then-write unit of work could fail with "database is locked" instead of
+waiting; we take over BEGIN ourselves and make it ``BEGIN IMMEDIATE``: the write lock
+is taken up front and concurrent writers queue on the busy timeout.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine, create_engine, event
+
+DEFAULT_URL = "sqlite:///dealercrm.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("DEALERCRM_DATABASE_URL") or DEFAULT_URL
+
+
+def make_engine(url: str | None = None, **kwargs) -> Engine:
+    url = database_url(url)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            raise ValueError("in-memory SQLite is not supported: give a file path, e.g. sqlite:///crm.db")
+        kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT_MS / 1000})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(url, **kwargs)
+    prepare_engine(engine)
+    return engine
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """Install the SQLite pragmas and BEGIN handling; harmless to call twice."""
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _on_connect):
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _on_connect(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _on_begin(conn) -> None:
+    readonly = conn.get_execution_options().get("dealercrm_readonly")
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -1,0 +1,193 @@
+"""The customer file as tables.
+
+Personal fields are listed per table in ``__personal__``: erasure blanks exactly those,
+the audit log keeps their before/after values apart so erasure can scrub them, and the
+right-of-access export can say which of the held data is personal.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import JSONType, UTCDateTime
+
+PARTY_KINDS = ("dealer", "manufacturer", "technician")
+CHANNELS = ("email", "sms", "whatsapp", "phone", "post")
+PURPOSES = ("service", "marketing")
+DIRECTIONS = ("inbound", "outbound", "internal")
+TASK_STATUSES = ("open", "done", "cancelled")
+TASK_ORIGINS = ("human", "rule", "case")
+
+
+def ts(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class Party(SQLModel, table=True):
+    __personal__: ClassVar[frozenset[str]] = frozenset()
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    name: str = Field(unique=True)
+    region: str = "DE"
+    created_at: datetime = ts()
+
+
+class Actor(SQLModel, table=True):
+    """A person, or the system, acting for a party; every change names one."""
+
+    __personal__: ClassVar[frozenset[str]] = frozenset()
+    id: int | None = Field(default=None, primary_key=True)
+    party_id: int | None = Field(default=None, foreign_key="party.id", index=True)
+    name: str
+    role: str
+    email: str | None = None
+    is_system: bool = False
+    active: bool = True
+    created_at: datetime = ts()
+
+
+class Customer(SQLModel, table=True):
+    __personal__: ClassVar[frozenset[str]] = frozenset(
+        {"name", "email", "phone", "birthday", "street", "city", "postcode"}
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = "person"
+    name: str
+    email: str | None = Field(default=None, unique=True)
+    phone: str | None = Field(default=None, unique=True)
+    birthday: date | None = None
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    external_id: str | None = Field(default=None, unique=True)
+    owner_party_id: int = Field(foreign_key="party.id", index=True)
+    account_owner_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
+    created_at: datetime = ts()
+    updated_at: datetime = ts()
+    last_touch_at: datetime | None = ts(default=None, index=True)
+    merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
+    erased_at: datetime | None = ts(default=None)
+
+
+class ContactPerson(SQLModel, table=True):
+    __tablename__ = "contact_person"
+    __personal__: ClassVar[frozenset[str]] = frozenset({"name", "email", "phone"})
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    name: str
+    function: str = "buyer"
+    email: str | None = None
+    phone: str | None = None
+    created_at: datetime = ts()
+
+
+class Product(SQLModel, table=True):
+    __personal__: ClassVar[frozenset[str]] = frozenset()
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(unique=True)
+    name: str
+    category: str = "general"
+    manufacturer_party_id: int | None = Field(default=None, foreign_key="party.id")
+    warranty_months: int = 24
+    created_at: datetime = ts()
+
+
+class Asset(SQLModel, table=True):
+    """A product a customer owns; the warranty end is derived unless overridden."""
+
+    __personal__: ClassVar[frozenset[str]] = frozenset()
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    serial_number: str | None = Field(default=None, index=True)
+    manufacturer_party_id: int | None = Field(default=None, foreign_key="party.id")
+    dealer_party_id: int | None = Field(default=None, foreign_key="party.id")
+    purchased_on: date | None = None
+    handed_over_on: date | None = None
+    warranty_until: date | None = None
+    warranty_overridden: bool = False
+    replaces_asset_id: int | None = Field(default=None, foreign_key="asset.id")
+    created_at: datetime = ts()
+
+
+class Interest(SQLModel, table=True):
+    __personal__: ClassVar[frozenset[str]] = frozenset({"tag", "note"})
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    tag: str = Field(index=True)
+    note: str | None = None
+    noted_by_id: int | None = Field(default=None, foreign_key="actor.id")
+    noted_at: datetime = ts()
+    interaction_id: int | None = Field(default=None, foreign_key="interaction.id")
+
+
+class Consent(SQLModel, table=True):
+    """Append-only: the answer at time T is the latest record at or before T."""
+
+    __table_args__ = (Index("ix_consent_lookup", "customer_id", "channel", "purpose", "at"),)
+    __personal__: ClassVar[frozenset[str]] = frozenset()
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    channel: str
+    purpose: str
+    granted: bool
+    at: datetime = ts()
+    source: str
+    actor_id: int | None = Field(default=None, foreign_key="actor.id")
+
+
+class Interaction(SQLModel, table=True):
+    """The one timeline; ``personal`` marks a relationship touch, not a mass mailing."""
+
+    __table_args__ = (Index("ix_interaction_customer_at", "customer_id", "at"),)
+    __personal__: ClassVar[frozenset[str]] = frozenset({"summary"})
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    channel: str
+    direction: str
+    summary: str
+    personal: bool = True
+    actor_id: int | None = Field(default=None, foreign_key="actor.id")
+    at: datetime = ts()
+    case_id: int | None = Field(default=None, index=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+
+
+class Task(SQLModel, table=True):
+    __table_args__ = (Index("ix_task_open_due", "status", "due_at"),)
+    __personal__: ClassVar[frozenset[str]] = frozenset({"title", "note"})
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    title: str
+    note: str | None = None
+    due_at: datetime = ts()
+    assigned_party_id: int | None = Field(default=None, foreign_key="party.id")
+    assigned_actor_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
+    status: str = "open"
+    origin: str = "human"
+    origin_ref: str | None = None
+    case_id: int | None = Field(default=None, index=True)
+    created_at: datetime = ts()
+    completed_at: datetime | None = ts(default=None)
+
+
+class AuditRecord(SQLModel, table=True):
+    """Append-only; the database refuses updates except blanking ``personal_changes``."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    __personal__: ClassVar[frozenset[str]] = frozenset({"personal_changes"})
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts()
+    actor_id: int | None = Field(default=None, foreign_key="actor.id")
+    operation: str
+    action: str
+    entity: str
+    entity_id: int | None = None
+    changes: dict | None = Field(default=None, sa_type=JSONType)
+    personal_changes: dict | None = Field(default=None, sa_type=JSONType)
+    customer_id: int | None = Field(default=None, index=True)

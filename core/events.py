@@ -1,0 +1,132 @@
+"""Domain events: small frozen records of what happened, named in the past tense.
+
+A unit of work collects them while it runs. Before commit they go to
+``dealercrm_check_event`` (inside the transaction, may veto); after commit to
+``dealercrm_handle_event`` (the change is durable, a failing plugin cannot undo it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    name: ClassVar[str] = "event"
+    at: datetime
+    actor_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerRegistered(Event):
+    name: ClassVar[str] = "customer_registered"
+    customer_id: int
+
+
+@attrs.frozen(kw_only=True)
+class CustomerChanged(Event):
+    name: ClassVar[str] = "customer_changed"
+    customer_id: int
+    fields: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class AccountOwnerChanged(Event):
+    name: ClassVar[str] = "account_owner_changed"
+    customer_id: int
+    owner_party_id: int
+    account_owner_id: int | None
+    previous_party_id: int
+    previous_owner_id: int | None
+
+
+@attrs.frozen(kw_only=True)
+class CustomersMerged(Event):
+    name: ClassVar[str] = "customers_merged"
+    kept_id: int
+    merged_id: int
+    moved: tuple[tuple[str, int], ...]  # (table, rows moved)
+
+
+@attrs.frozen(kw_only=True)
+class CustomerErased(Event):
+    name: ClassVar[str] = "customer_erased"
+    customer_id: int
+
+
+@attrs.frozen(kw_only=True)
+class CustomersImported(Event):
+    name: ClassVar[str] = "customers_imported"
+    source: str
+    imported: int
+    customer_ids: tuple[int, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class AssetRecorded(Event):
+    name: ClassVar[str] = "asset_recorded"
+    asset_id: int
+    customer_id: int
+    product_id: int
+
+
+@attrs.frozen(kw_only=True)
+class InterestNoted(Event):
+    name: ClassVar[str] = "interest_noted"
+    interest_id: int
+    customer_id: int
+    tag: str
+
+
+@attrs.frozen(kw_only=True)
+class ConsentGranted(Event):
+    name: ClassVar[str] = "consent_granted"
+    customer_id: int
+    channel: str
+    purpose: str
+
+
+@attrs.frozen(kw_only=True)
+class ConsentRevoked(Event):
+    name: ClassVar[str] = "consent_revoked"
+    customer_id: int
+    channel: str
+    purpose: str
+
+
+@attrs.frozen(kw_only=True)
+class InteractionRecorded(Event):
+    name: ClassVar[str] = "interaction_recorded"
+    interaction_id: int
+    customer_id: int
+    channel: str
+    direction: str
+    personal: bool
+
+
+@attrs.frozen(kw_only=True)
+class TaskCreated(Event):
+    name: ClassVar[str] = "task_created"
+    task_id: int
+    customer_id: int | None
+    origin: str
+
+
+@attrs.frozen(kw_only=True)
+class TaskCompleted(Event):
+    name: ClassVar[str] = "task_completed"
+    task_id: int
+    customer_id: int | None
+
+
+def all_event_classes() -> list[type[Event]]:
+    """Every concrete event class, including those later modules define."""
+    found, todo = [], [Event]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found

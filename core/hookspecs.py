@@ -1,0 +1,118 @@
+"""Every hook a dealercrm plugin can implement: the plugin author's reference.
+
+Write a plugin as a module or object with functions named after these hooks and
+decorated with ``@dealercrm.hookimpl``; accept only the arguments you need.
+Two kinds of hook matter for data safety:
+
+* **inside the transaction** (``dealercrm_check_event``, ``dealercrm_erase_customer``,
+  ``dealercrm_export_customer``): they run before commit with the unit of work; raising
+  rolls the whole business operation back, so a plugin can veto but never half-apply.
+* **after commit** (``dealercrm_handle_event``): the change is already durable; each
+  implementation runs on its own, a raising plugin is reported (naming plugin and
+  hook) and the others still run.
+
+docs/hooks.md documents each hook with an example; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import random
+
+    import typer
+
+    from .app import CRM
+    from .events import Event
+    from .uow import UnitOfWork
+
+hookspec = pluggy.HookspecMarker("dealercrm")
+hookimpl = pluggy.HookimplMarker("dealercrm")
+
+
+# --- application lifecycle -----------------------------------------------------------
+
+
+@hookspec(historic=True)
+def dealercrm_startup(crm: CRM) -> None:
+    """Called once when ``connect()`` has built the application.
+
+    Historic: a plugin registered later (e.g. inline in a test) is still called.
+
+    :param crm: the application; keep a reference if the plugin needs it later.
+    """
+
+
+@hookspec
+def dealercrm_register_commands(cli: typer.Typer) -> None:
+    """Add commands to the ``dealercrm`` command line.
+
+    :param cli: the root Typer application; call ``cli.command()`` or
+        ``cli.add_typer()`` on it.
+    """
+
+
+# --- domain events -------------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_check_event(event: Event, uow: UnitOfWork) -> None:
+    """Inspect an event *inside* its transaction, before commit.
+
+    Raise ``dealercrm.Vetoed`` to refuse the operation (or any exception, reported as
+    ``PluginError``): the whole unit of work rolls back and nothing is written. Rows the
+    plugin adds through ``uow.session`` commit atomically with the operation.
+
+    :param event: the domain event the operation raised.
+    :param uow: the open unit of work (``uow.session``, ``uow.now``, ``uow.actor_id``).
+    """
+
+
+@hookspec
+def dealercrm_handle_event(event: Event, crm: CRM) -> None:
+    """React to an event *after* its transaction committed.
+
+    Each implementation runs separately: one that raises is logged and listed in
+    ``crm.plugin_failures`` naming plugin and hook, and the others still run. Start a new
+    unit of work (``crm.uow()``) for any further change.
+
+    :param event: the committed domain event.
+    :param crm: the application.
+    """
+
+
+# --- the customer file ---------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_export_customer(customer_id: int, uow: UnitOfWork) -> dict[str, Any] | None:
+    """Contribute sections to a customer's right-of-access export.
+
+    :param customer_id: the customer being exported.
+    :param uow: a unit of work to read the plugin's own tables with.
+    :return: a dict of JSON-serialisable sections merged into the export, or None.
+    """
+
+
+@hookspec
+def dealercrm_erase_customer(customer_id: int, uow: UnitOfWork) -> None:
+    """Remove or anonymise the personal data a plugin holds about a customer.
+
+    Runs inside the erasure's transaction: raising aborts the erasure as a whole.
+
+    :param customer_id: the customer being erased.
+    :param uow: the erasure's unit of work.
+    """
+
+
+@hookspec
+def dealercrm_seed_demo(crm: CRM, rng: random.Random) -> list[str] | None:
+    """Add demo data for ``dealercrm demo``.
+
+    :param crm: a freshly migrated application to fill through its services.
+    :param rng: a seeded random generator: the demo is the same on every machine.
+    :return: lines describing what the plugin seeded or played, shown to the user.
+    """

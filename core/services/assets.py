@@ -1,0 +1,90 @@
+"""Products and the assets customers own.
+
+The warranty end is derived from the product's warranty period and the handover (or
+purchase) date, unless the dealer overrides it, e.g. for an extended warranty.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+from sqlalchemy import select
+
+from .. import validation
+from ..db.models import Asset, Customer, Party, Product
+from ..errors import ValidationError
+from ..events import AssetRecorded
+from .base import Service
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+class ProductService(Service):
+    def add(self, sku: str, name: str, *, warranty_months: int = 24, category: str = "general",
+            manufacturer_party_id: int | None = None, by: int | None = None) -> Product:
+        sku, name = validation.required("sku", sku), validation.required("product name", name)
+        if warranty_months < 0:
+            raise ValidationError("warranty_months", warranty_months, "must not be negative")
+        with self.uow(by, "products.add") as uow:
+            if uow.session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
+                raise ValidationError("sku", sku, "already exists")
+            if manufacturer_party_id is not None:
+                uow.get(Party, manufacturer_party_id, "party")
+            product = Product(sku=sku, name=name, category=category, warranty_months=warranty_months,
+                              manufacturer_party_id=manufacturer_party_id, created_at=uow.now)
+            uow.session.add(product)
+            uow.commit()
+            return product
+
+    def list(self) -> list[Product]:
+        with self.read() as uow:
+            return list(uow.session.scalars(select(Product).order_by(Product.id)))
+
+
+class AssetService(Service):
+    def record(self, customer_id: int, product_id: int, *, serial_number: str | None = None,
+               purchased_on: date | str | None = None, handed_over_on: date | str | None = None,
+               warranty_until: date | str | None = None, dealer_party_id: int | None = None,
+               manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None,
+               by: int | None = None) -> Asset:
+        purchased = validation.iso_date("purchased_on", purchased_on)
+        handed_over = validation.iso_date("handed_over_on", handed_over_on)
+        override = validation.iso_date("warranty_until", warranty_until)
+        if purchased and handed_over and handed_over < purchased:
+            raise ValidationError("handed_over_on", handed_over.isoformat(), f"is before the purchase on {purchased}")
+        with self.uow(by, "assets.record") as uow:
+            customer = uow.get(Customer, customer_id, "customer")
+            product = uow.get(Product, product_id, "product")
+            for pid in (dealer_party_id, manufacturer_party_id):
+                if pid is not None:
+                    uow.get(Party, pid, "party")
+            if replaces_asset_id is not None:
+                uow.get(Asset, replaces_asset_id, "asset")
+            start = handed_over or purchased
+            asset = Asset(
+                customer_id=customer.id, product_id=product.id, serial_number=serial_number,
+                manufacturer_party_id=manufacturer_party_id or product.manufacturer_party_id,
+                dealer_party_id=dealer_party_id or customer.owner_party_id,
+                purchased_on=purchased, handed_over_on=handed_over,
+                warranty_until=override or (add_months(start, product.warranty_months) if start else None),
+                warranty_overridden=override is not None, replaces_asset_id=replaces_asset_id,
+                created_at=uow.now,
+            )
+            uow.session.add(asset)
+            uow.flush()
+            uow.raise_event(AssetRecorded, asset_id=asset.id, customer_id=customer.id, product_id=product.id)
+            uow.commit()
+            return asset
+
+    def get(self, asset_id: int) -> Asset:
+        with self.read() as uow:
+            return uow.get(Asset, asset_id, "asset")
+
+    def of_customer(self, customer_id: int) -> list[Asset]:
+        with self.read() as uow:
+            return list(uow.session.scalars(select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id)))

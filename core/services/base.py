@@ -1,0 +1,30 @@
+"""What every service shares: its application and a way to open a unit of work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..db.models import Actor
+from ..uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from ..app import CRM
+
+
+class Service:
+    def __init__(self, crm: CRM):
+        self.crm = crm
+
+    def uow(self, by: int | None, operation: str) -> UnitOfWork:
+        """A writing unit of work; an unknown actor is refused before anything happens."""
+        uow = self.crm.uow(by, operation)
+        if by is not None:
+            with_actor = uow.session.get(Actor, by)
+            if with_actor is None:
+                uow.session.close()
+                from ..errors import NotFound
+                raise NotFound("actor", by)
+        return uow
+
+    def read(self) -> UnitOfWork:
+        return self.crm.read()

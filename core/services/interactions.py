@@ -1,0 +1,62 @@
+"""The one timeline of everything that passed between the company and a customer.
+
+A personal interaction (a call, a visit, a personal letter — not a mass mailing) also
+moves ``customer.last_touch_at`` in the same transaction, so "who has nobody spoken to
+for a year" is an indexed lookup, not a scan of the whole timeline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from .. import validation
+from ..clock import as_utc
+from ..db.models import CHANNELS, DIRECTIONS, Customer, Interaction, Task
+from ..events import InteractionRecorded
+from .base import Service
+
+INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system")
+
+
+class InteractionService(Service):
+    def record(self, customer_id: int, channel: str, direction: str, summary: str, *,
+               personal: bool = True, at: datetime | None = None, case_id: int | None = None,
+               task_id: int | None = None, by: int | None = None) -> Interaction:
+        validation.choice("channel", channel, INTERACTION_CHANNELS)
+        validation.choice("direction", direction, DIRECTIONS)
+        summary = validation.required("summary", summary)
+        with self.uow(by, "interactions.record") as uow:
+            interaction = record_interaction(uow, customer_id, channel, direction, summary, personal=personal,
+                                             at=as_utc(at) if at else None, case_id=case_id, task_id=task_id)
+            uow.commit()
+            return interaction
+
+    def timeline(self, customer_id: int, limit: int = 100) -> list[Interaction]:
+        with self.read() as uow:
+            uow.get(Customer, customer_id, "customer")
+            return list(uow.session.scalars(
+                select(Interaction).where(Interaction.customer_id == customer_id)
+                .order_by(Interaction.at.desc(), Interaction.id.desc()).limit(limit)))
+
+
+def record_interaction(uow, customer_id: int, channel: str, direction: str, summary: str, *,
+                       personal: bool = True, at: datetime | None = None, case_id: int | None = None,
+                       task_id: int | None = None) -> Interaction:
+    """The timeline write, usable inside any other unit of work (cases, channels, rules)."""
+    uow.get(Customer, customer_id, "customer")
+    if task_id is not None:
+        uow.get(Task, task_id, "task")
+    when = at or uow.now
+    interaction = Interaction(customer_id=customer_id, channel=channel, direction=direction, summary=summary,
+                              personal=personal, actor_id=uow.actor_id, at=when, case_id=case_id, task_id=task_id)
+    uow.session.add(interaction)
+    if personal:
+        uow.session.execute(update(Customer).where(
+            Customer.id == customer_id,
+            (Customer.last_touch_at.is_(None)) | (Customer.last_touch_at < when)).values(last_touch_at=when))
+    uow.flush()
+    uow.raise_event(InteractionRecorded, interaction_id=interaction.id, customer_id=customer_id,
+                    channel=channel, direction=direction, personal=personal)
+    return interaction

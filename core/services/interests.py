@@ -1,0 +1,42 @@
+"""Interests with provenance: who heard "skiing", when, in which conversation."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .. import validation
+from ..db.models import Customer, Interaction, Interest
+from ..errors import ValidationError
+from ..events import InterestNoted
+from .base import Service
+
+
+def normalize_tag(tag: str) -> str:
+    tag = validation.required("interest", tag).lower()
+    if len(tag) > 64:
+        raise ValidationError("interest", tag, "is longer than 64 characters")
+    return " ".join(tag.split())
+
+
+class InterestService(Service):
+    def note(self, customer_id: int, tag: str, *, note: str | None = None, interaction_id: int | None = None,
+             by: int | None = None) -> Interest:
+        tag = normalize_tag(tag)
+        with self.uow(by, "interests.note") as uow:
+            uow.get(Customer, customer_id, "customer")
+            if interaction_id is not None:
+                talk = uow.get(Interaction, interaction_id, "interaction")
+                if talk.customer_id != customer_id:
+                    raise ValidationError("interaction_id", interaction_id, f"belongs to customer {talk.customer_id}")
+            interest = Interest(customer_id=customer_id, tag=tag, note=note, noted_by_id=uow.actor_id,
+                                noted_at=uow.now, interaction_id=interaction_id)
+            uow.session.add(interest)
+            uow.flush()
+            uow.raise_event(InterestNoted, interest_id=interest.id, customer_id=customer_id, tag=tag)
+            uow.commit()
+            return interest
+
+    def of_customer(self, customer_id: int) -> list[Interest]:
+        with self.read() as uow:
+            return list(uow.session.scalars(
+                select(Interest).where(Interest.customer_id == customer_id).order_by(Interest.noted_at)))

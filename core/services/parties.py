@@ -1,0 +1,74 @@
+"""Parties (dealer, manufacturer, technician) and the actors who act for them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .. import validation
+from ..db.models import PARTY_KINDS, Actor, Party
+from ..errors import NotFound, ValidationError
+from .base import Service
+
+
+class PartyService(Service):
+    def add(self, kind: str, name: str, region: str = "DE", by: int | None = None) -> Party:
+        validation.choice("party kind", kind, PARTY_KINDS)
+        name = validation.required("party name", name)
+        with self.uow(by, "parties.add") as uow:
+            if uow.session.scalar(select(Party.id).where(Party.name == name)) is not None:
+                raise ValidationError("party name", name, "already exists")
+            party = Party(kind=kind, name=name, region=region, created_at=uow.now)
+            uow.session.add(party)
+            uow.commit()
+            return party
+
+    def add_actor(self, party_id: int, name: str, role: str, email: str | None = None,
+                  by: int | None = None) -> Actor:
+        name = validation.required("actor name", name)
+        role = validation.required("actor role", role)
+        with self.uow(by, "parties.add_actor") as uow:
+            uow.get(Party, party_id, "party")
+            actor = Actor(party_id=party_id, name=name, role=role, email=validation.email(email),
+                          created_at=uow.now)
+            uow.session.add(actor)
+            uow.commit()
+            return actor
+
+    def get(self, party_id: int) -> Party:
+        with self.read() as uow:
+            return uow.get(Party, party_id, "party")
+
+    def actor(self, actor_id: int) -> Actor:
+        with self.read() as uow:
+            return uow.get(Actor, actor_id, "actor")
+
+    def by_name(self, name: str) -> Party:
+        with self.read() as uow:
+            party = uow.session.scalar(select(Party).where(Party.name == name))
+            if party is None:
+                raise NotFound("party", name)
+            return party
+
+    def list(self, kind: str | None = None) -> list[Party]:
+        with self.read() as uow:
+            query = select(Party).order_by(Party.id)
+            if kind:
+                query = query.where(Party.kind == kind)
+            return list(uow.session.scalars(query))
+
+    def actors(self, party_id: int | None = None) -> list[Actor]:
+        with self.read() as uow:
+            query = select(Actor).order_by(Actor.id)
+            if party_id is not None:
+                query = query.where(Actor.party_id == party_id)
+            return list(uow.session.scalars(query))
+
+    def home_dealer(self, uow) -> int:
+        """The party that owns customers added without one: the configured home dealer."""
+        name = self.crm.settings.home_dealer
+        found = uow.session.scalar(select(Party.id).where(Party.name == name, Party.kind == "dealer"))
+        found = found or uow.session.scalar(select(Party.id).where(Party.kind == "dealer").order_by(Party.id))
+        if found is None:
+            raise ValidationError("owner_party_id", None,
+                                  "no dealer party exists yet; run `dealercrm init` or pass owner_party_id")
+        return found

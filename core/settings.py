@@ -1,0 +1,58 @@
+"""Installation settings: one TOML file, overridable from the environment.
+
+The file is ``$DEALERCRM_SETTINGS`` or ``./dealercrm.toml`` if present. Plugins read
+their own table from ``settings.plugin("name")`` so one file configures the whole
+installation (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ValidationError
+
+
+@attrs.frozen
+class Settings:
+    database_url: str | None = None
+    default_region: str = "DE"
+    home_dealer: str = "Our Dealership"
+    block_plugins: tuple[str, ...] = ()
+    plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    source: str = "defaults"
+
+    def plugin(self, name: str) -> dict[str, Any]:
+        return dict(self.plugins.get(name, {}))
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    candidate = path or env.get("DEALERCRM_SETTINGS") or ("dealercrm.toml" if Path("dealercrm.toml").exists() else None)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if candidate:
+        try:
+            data = tomllib.loads(Path(candidate).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValidationError("settings file", str(candidate), "does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError("settings file", str(candidate), f"is not valid TOML: {exc}") from None
+        source = str(candidate)
+    core = data.get("dealercrm", {})
+    unknown = set(core) - {"database_url", "default_region", "home_dealer", "block_plugins"}
+    if unknown:
+        raise ValidationError("settings key", sorted(unknown)[0], f"unknown in [dealercrm] of {source}")
+    block = env.get("DEALERCRM_BLOCK_PLUGINS")
+    return Settings(
+        database_url=env.get("DEALERCRM_DATABASE_URL") or core.get("database_url"),
+        default_region=env.get("DEALERCRM_DEFAULT_REGION") or core.get("default_region", "DE"),
+        home_dealer=core.get("home_dealer", "Our Dealership"),
+        block_plugins=tuple(b.strip() for b in block.split(",") if b.strip()) if block else tuple(core.get("block_plugins", ())),
+        plugins={k: v for k, v in data.get("plugins", {}).items()},
+        source=source,
+    )

@@ -1,0 +1,84 @@
+"""One unit of work per business operation: one transaction, events after commit.
+
+Leaving the ``with`` block without ``commit()`` rolls everything back, whatever
+happened inside. Events raised during the operation are checked by plugins inside the
+transaction (they may veto) and handed to plugins after the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from .audit import AuditedSession
+from .errors import NotFound, ValidationError
+from .events import Event
+
+if TYPE_CHECKING:
+    from .app import CRM
+
+T = TypeVar("T")
+
+
+class UnitOfWork:
+    def __init__(self, crm: CRM, actor_id: int | None, operation: str, readonly: bool = False):
+        self.crm = crm
+        self.actor_id = actor_id if actor_id is not None else crm.system_actor_id
+        self.operation = operation
+        self.now: datetime = crm.clock.now()
+        self.events: list[Event] = []
+        self.committed = False
+        bind = crm.engine.execution_options(dealercrm_readonly=True) if readonly else crm.engine
+        self.session = AuditedSession(bind=bind, expire_on_commit=False, autoflush=True)
+        self.session.info.update(now=self.now, actor_id=self.actor_id, operation=operation)
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            if not self.committed:
+                # detach first: a rollback would expire what a read already loaded
+                self.session.expunge_all()
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+    def raise_event(self, event_cls: type[Event], **fields: Any) -> Event:
+        event = event_cls(at=self.now, actor_id=self.actor_id, **fields)
+        self.events.append(event)
+        return event
+
+    def get(self, model: type[T], ident: int, kind: str | None = None) -> T:
+        obj = self.session.get(model, ident)
+        if obj is None:
+            raise NotFound(kind or model.__tablename__, ident)
+        return obj
+
+    def flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise integrity_error(exc) from exc
+
+    def commit(self) -> None:
+        self.flush()
+        checked = 0
+        while checked < len(self.events):  # a checker may raise further events
+            self.crm.plugins.checked_call("dealercrm_check_event", event=self.events[checked], uow=self)
+            checked += 1
+        self.flush()
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            raise integrity_error(exc) from exc
+        self.committed = True
+        self.crm.publish(self.events)
+
+
+def integrity_error(exc: IntegrityError) -> ValidationError:
+    """Constraint violations that slipped past the service checks, in plain words."""
+    text = str(exc.orig).splitlines()[0]
+    return ValidationError("record", text, "violates a database constraint")
