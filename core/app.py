@@ -92,6 +92,11 @@ class CRM:
         from .services.tasks import TaskService
         return TaskService(self)
 
+    @cached_property
+    def imports(self):
+        from .services.importing import CustomerImport
+        return CustomerImport(self)
+
     def close(self) -> None:
         self.engine.dispose()
 

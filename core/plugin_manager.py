@@ -34,6 +34,11 @@ class PluginManager(pluggy.PluginManager):
         super().__init__("dealercrm")
         self.add_hookspecs(hookspecs)
         self.origins: dict[str, str] = {}
+        self.blocked: set[str] = set()
+
+    def set_blocked(self, name: str) -> None:
+        self.blocked.add(name)
+        super().set_blocked(name)
 
     def register_named(self, plugin: object, name: str, origin: str) -> None:
         if self.is_blocked(name):

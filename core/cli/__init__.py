@@ -1,0 +1,48 @@
+"""The ``dealercrm`` command line: thin entry points over the services.
+
+Domain errors become a one-line message and exit code 1, never a traceback; plugins
+add their own commands through ``dealercrm_register_commands``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from ..errors import DealerCrmError
+from ..plugin_manager import build_plugin_manager
+from ..settings import load_settings
+from .common import err
+
+
+def build_cli() -> typer.Typer:
+    from . import customers, data, db, demo, plugins_cmd
+
+    cli = typer.Typer(name="dealercrm", help=__doc__.splitlines()[0], no_args_is_help=True,
+                      pretty_exceptions_enable=False, add_completion=False)
+    cli.callback()(db.global_options)
+    for module in (db, customers, data, plugins_cmd, demo):
+        module.register(cli)
+    pm = build_plugin_manager(block=load_settings().block_plugins)
+    pm.checked_call("dealercrm_register_commands", cli=cli)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        command = typer.main.get_command(build_cli())
+        command.main(args=list(argv) if argv is not None else None, prog_name="dealercrm", standalone_mode=True)
+    except DealerCrmError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except SystemExit as exc:
+        if argv is None:
+            raise
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Shared fixtures: the ``dealercrm.testing`` plugin gives ``crm``/``clock`` on SQLite;
+this adds the same application on a real PostgreSQL server.
+
+PostgreSQL tests run when ``DEALERCRM_TEST_POSTGRES_URL`` is set; CI also sets
+``DEALERCRM_REQUIRE_POSTGRES=1`` so a missing server fails the run instead of
+skipping silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from dealercrm import connect
+from dealercrm.settings import Settings
+
+PG_URL = os.environ.get("DEALERCRM_TEST_POSTGRES_URL")
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text("DROP FUNCTION IF EXISTS dealercrm_audit_append_only() CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    if not PG_URL:
+        if os.environ.get("DEALERCRM_REQUIRE_POSTGRES"):
+            pytest.fail("DEALERCRM_REQUIRE_POSTGRES is set but DEALERCRM_TEST_POSTGRES_URL is not")
+        pytest.skip("set DEALERCRM_TEST_POSTGRES_URL to run against PostgreSQL")
+    reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/crm.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def any_crm(db_url, clock):
+    """The application with a home dealer, once on SQLite and once on PostgreSQL."""
+    app = connect(db_url, clock=clock, settings=Settings())
+    app.parties.add("dealer", app.settings.home_dealer)
+    yield app
+    app.close()
