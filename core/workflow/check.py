@@ -1,0 +1,175 @@
+"""The six no-dead-end properties, checked before a workflow may run.
+
+A customer stuck in a case nobody owns, nobody must answer, or only a silent
+manufacturer could end is exactly the run-around dealercrm exists to prevent, so an
+unsound flow is refused when it is loaded (and again after every plugin extended it),
+never discovered by a customer. Every finding is collected, not just the first.
+
+Choices worth knowing:
+- The customer never fires triggers; in a customer-owned state the dealer (the single
+  point of contact) or the system (an inbound reply) acting for the customer count as
+  the owner, for property 3 and property 6 alike.
+- A timeout transition does not count as "the owner can act" (property 3): waiting for
+  the clock is not a decision.
+- Guards cannot be analysed statically; reachability assumes each guard can pass.
+- Declaration errors (duplicate state, duplicate trigger+source) carry property 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+import attrs
+
+from dealercrm.errors import WorkflowUnsound
+from dealercrm.workflow.model import PARTY_KINDS, SYSTEM, State, Transition, Workflow
+
+
+@attrs.frozen
+class Violation:
+    workflow: str
+    subject: str
+    property: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def acts_for(kind: str, owner: str | None) -> bool:
+    """Whether an actor of ``kind`` acts as (or for) the owner of a state."""
+    return kind == owner or (owner == "customer" and kind in ("dealer", SYSTEM))
+
+
+def dealer_or_system(t: Transition) -> bool:
+    return any(a == SYSTEM or a.split(":")[0] == "dealer" for a in t.allowed)
+
+
+def _can_finish(wf: Workflow, edges: Iterable[Transition]) -> set[str]:
+    """States from which some final state is reachable over ``edges`` (backward BFS)."""
+    incoming: dict[str, list[str]] = {}
+    for t in edges:
+        incoming.setdefault(t.dest, []).append(t.source)
+    done = {s.name for s in wf.final_states}
+    todo = list(done)
+    while todo:
+        for src in incoming.get(todo.pop(), ()):
+            if src not in done:
+                done.add(src)
+                todo.append(src)
+    return done
+
+
+def _reachable(wf: Workflow, edges: Iterable[Transition]) -> set[str]:
+    out: dict[str, list[str]] = {}
+    for t in edges:
+        out.setdefault(t.source, []).append(t.dest)
+    seen, todo = {wf.initial}, [wf.initial]
+    while todo:
+        for dest in out.get(todo.pop(), ()):
+            if dest not in seen:
+                seen.add(dest)
+                todo.append(dest)
+    return seen
+
+
+def check_workflow(wf: Workflow) -> list[Violation]:
+    found: list[Violation] = []
+
+    def report(prop: int, subject: str, detail: str) -> None:
+        label = "declaration" if prop == 0 else f"property {prop}"
+        found.append(Violation(wf.name, subject, prop, f"workflow {wf.name!r}: {subject} {detail} [{label}]"))
+
+    def of_state(s: State) -> str:
+        return f"state {s.name!r} (owner {s.owner})"
+
+    def of_transition(t: Transition) -> str:
+        return f"transition {t.trigger!r} ({t.source} -> {t.dest})"
+
+    names = [s.name for s in wf.states]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        report(0, f"state {name!r}", "is declared more than once")
+    keys = [(t.trigger, t.source) for t in wf.transitions]
+    for trigger, source in sorted({k for k in keys if keys.count(k) > 1}):
+        report(0, f"trigger {trigger!r}", f"is declared more than once from state {source!r}")
+
+    # Property 1: declared ends, reachable states.
+    if not wf.has_state(wf.initial):
+        report(1, f"initial state {wf.initial!r}", "is not declared")
+    valid = []
+    for t in wf.transitions:
+        missing = [n for n in (t.source, t.dest) if not wf.has_state(n)]
+        for n in missing:
+            report(1, of_transition(t), f"names undeclared state {n!r}")
+        if not missing:
+            valid.append(t)
+    reachable = _reachable(wf, valid) if wf.has_state(wf.initial) else set()
+    for s in wf.states:
+        if wf.has_state(wf.initial) and s.name not in reachable:
+            report(1, of_state(s), f"is unreachable from the initial state {wf.initial!r}")
+
+    any_finish, dealer_finish = _can_finish(wf, valid), _can_finish(wf, filter(dealer_or_system, valid))
+    for s in wf.states:
+        out = wf.transitions_from(s.name)
+        if s.final:
+            if out:
+                triggers = ", ".join(t.trigger for t in out)
+                report(4, of_state(s), f"is final but has outgoing transitions ({triggers})")
+            if s.deadline is not None:
+                report(4, of_state(s), "is final but has a deadline")
+            continue
+        # Property 2: someone can end it.
+        if s.name not in any_finish:
+            report(2, of_state(s), "cannot reach any final state: the case would never end")
+        # Property 3: exactly one owner who can act.
+        if s.owner is None:
+            report(3, of_state(s), "has no owner: nobody would be responsible for the case")
+        elif s.owner not in PARTY_KINDS:
+            report(3, of_state(s), f"has owner {s.owner!r}, which is not one of {', '.join(sorted(PARTY_KINDS))}")
+        elif not any(
+            not t.timeout and any(acts_for(a.split(":")[0], s.owner) for a in t.allowed) for t in out
+        ):
+            report(3, of_state(s), f"offers its owner no transition: the {s.owner} could not move the case")
+        # Property 4: a deadline and a timeout.
+        timeouts = [t for t in out if t.timeout]
+        if s.deadline is None:
+            report(4, of_state(s), "has no deadline: nobody would have to act by any date")
+        elif s.deadline.duration <= timedelta(0):
+            report(4, of_state(s), f"has a non-positive deadline {s.deadline.duration}")
+        if not timeouts:
+            report(4, of_state(s), f"has no timeout transition: a silent {s.owner} would keep the case waiting forever")
+        elif len(timeouts) > 1:
+            triggers = ", ".join(t.trigger for t in timeouts)
+            report(4, of_state(s), f"has several timeout transitions ({triggers}): the deadline needs exactly one")
+        # Property 5: the dealer can always make it right.
+        if s.name in any_finish and s.name not in dealer_finish:
+            report(5, of_state(s), "cannot reach a final state by dealer or system transitions alone: "
+                   "another party's refusal or silence could trap the customer")
+
+    for t in valid:
+        if t.timeout and SYSTEM not in t.allowed:
+            report(4, of_transition(t), "is a timeout the system may not fire")
+        _check_actors(wf.state(t.source), t, lambda detail: report(6, of_transition(t), detail))
+    return found
+
+
+def _check_actors(source: State, t: Transition, report: Callable[[str], None]) -> None:
+    """Property 6: only the owner, its proxy, the system and declared extras may act."""
+    for entry in sorted(t.allowed):
+        kind = entry.split(":")[0]
+        if kind == SYSTEM or source.final:
+            continue
+        if kind not in PARTY_KINDS:
+            report(f"allows {entry!r}, which is not a party kind or 'system'")
+        elif not (acts_for(kind, source.owner) or {entry, kind} & source.also_allowed):
+            report(f"lets the {entry} act on state {source.name!r} owned by the {source.owner}, "
+                   f"which it neither owns nor is allowed on (declare also_allowed)")
+
+
+def assert_sound(wf: Workflow) -> Workflow:
+    """Returns the workflow so loading reads ``flow = assert_sound(base.extend(...))``."""
+    violations = check_workflow(wf)
+    if violations:
+        raise WorkflowUnsound(wf.name, violations)
+    return wf
