@@ -132,7 +132,7 @@ def connect(
         upgrade(engine)
     crm = CRM(engine, clock=clock or SystemClock(), plugins=pm, settings=settings)
     crm.system_actor_id = _system_actor(crm)
-    pm.hook.dealercrm_startup.call_historic(kwargs={"crm": crm})
+    pm.hook.dealercrm_start_app.call_historic(kwargs={"crm": crm})
     return crm
 
 

@@ -37,7 +37,7 @@ hookimpl = pluggy.HookimplMarker("dealercrm")
 
 
 @hookspec(historic=True)
-def dealercrm_startup(crm: CRM) -> None:
+def dealercrm_start_app(crm: CRM) -> None:
     """Called once when ``connect()`` has built the application.
 
     Historic: a plugin registered later (e.g. inline in a test) is still called.

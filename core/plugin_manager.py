@@ -112,7 +112,12 @@ def build_plugin_manager(
 def register_inline(pm: PluginManager, plugin: object, name: str | None = None) -> str:
     name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
     pm.register_named(plugin, name, "inline (registered by the host)")
-    _check_pending(pm)
+    try:
+        _check_pending(pm)
+    except PluginError:
+        pm.unregister(name=name)
+        pm.origins.pop(name, None)
+        raise
     return name
 
 
@@ -127,4 +132,4 @@ def _check_pending(pm: PluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(exc.plugin_name or "?", "register", exc) from exc
+        raise PluginError(pm.get_name(exc.plugin) or repr(exc.plugin), "register", exc) from exc

@@ -17,7 +17,7 @@ from ..settings import load_settings
 from .common import err
 
 
-def build_cli() -> typer.Typer:
+def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     from . import customers, data, db, demo, plugins_cmd
 
     cli = typer.Typer(name="dealercrm", help=__doc__.splitlines()[0], no_args_is_help=True,
@@ -25,7 +25,7 @@ def build_cli() -> typer.Typer:
     cli.callback()(db.global_options)
     for module in (db, customers, data, plugins_cmd, demo):
         module.register(cli)
-    pm = build_plugin_manager(block=load_settings().block_plugins)
+    pm = build_plugin_manager(plugins, block=load_settings().block_plugins)
     pm.checked_call("dealercrm_register_commands", cli=cli)
     return cli
 
