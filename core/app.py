@@ -22,6 +22,7 @@ from .events import Event
 from .plugin_manager import PluginManager, build_plugin_manager, register_inline
 from .settings import Settings, load_settings
 from .uow import UnitOfWork
+from .workflow.registry import load_workflows
 
 log = logging.getLogger("dealercrm")
 
@@ -34,6 +35,7 @@ class CRM:
         self.settings = settings
         self.plugin_failures: list[PluginError] = []
         self.system_actor_id: int | None = None
+        self.workflows = load_workflows(plugins)
 
     # -- units of work ---------------------------------------------------------------
     def uow(self, by: int | None = None, operation: str = "", readonly: bool = False) -> UnitOfWork:
@@ -91,6 +93,11 @@ class CRM:
     def tasks(self):
         from .services.tasks import TaskService
         return TaskService(self)
+
+    @cached_property
+    def cases(self):
+        from .services.cases import CaseService
+        return CaseService(self)
 
     @cached_property
     def imports(self):

@@ -122,6 +122,85 @@ class TaskCompleted(Event):
     customer_id: int | None
 
 
+@attrs.frozen(kw_only=True)
+class CaseOpened(Event):
+    name: ClassVar[str] = "case_opened"
+    case_id: int
+    customer_id: int
+    workflow: str
+    state: str
+    owner_party_id: int | None
+    due_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class CaseTransitioned(Event):
+    """Every fired trigger; the more specific events below follow it where they apply."""
+
+    name: ClassVar[str] = "case_transitioned"
+    case_id: int
+    customer_id: int
+    trigger: str
+    source: str
+    dest: str
+    owner_kind: str | None
+    owner_party_id: int | None
+    due_at: datetime | None
+    version: int
+    data: dict = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class CaseHandedOver(Event):
+    """The case is now with another party: the customer is told who has it and until when."""
+
+    name: ClassVar[str] = "case_handed_over"
+    case_id: int
+    customer_id: int
+    state: str
+    from_party_id: int | None
+    to_party_id: int | None
+    to_kind: str | None
+    due_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class CaseEscalated(Event):
+    """A deadline passed and the system fired the timeout transition."""
+
+    name: ClassVar[str] = "case_escalated"
+    case_id: int
+    customer_id: int
+    source: str
+    dest: str
+    missed_by_party_id: int | None
+    due_at_missed: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class CaseReopened(Event):
+    name: ClassVar[str] = "case_reopened"
+    case_id: int
+    customer_id: int
+    reopen_count: int
+
+
+@attrs.frozen(kw_only=True)
+class CaseClosed(Event):
+    name: ClassVar[str] = "case_closed"
+    case_id: int
+    customer_id: int
+    final_state: str
+
+
+@attrs.frozen(kw_only=True)
+class CaseFactRecorded(Event):
+    name: ClassVar[str] = "case_fact_recorded"
+    case_id: int
+    key: str
+    value: object = attrs.field(hash=False)
+
+
 def all_event_classes() -> list[type[Event]]:
     """Every concrete event class, including those later modules define."""
     found, todo = [], [Event]

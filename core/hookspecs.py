@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .app import CRM
     from .events import Event
     from .uow import UnitOfWork
+    from .workflow.model import Workflow
 
 hookspec = pluggy.HookspecMarker("dealercrm")
 hookimpl = pluggy.HookimplMarker("dealercrm")
@@ -115,4 +116,31 @@ def dealercrm_seed_demo(crm: CRM, rng: random.Random) -> list[str] | None:
     :param crm: a freshly migrated application to fill through its services.
     :param rng: a seeded random generator: the demo is the same on every machine.
     :return: lines describing what the plugin seeded or played, shown to the user.
+    """
+
+
+# --- workflows ---------------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_register_workflows() -> list[Workflow] | None:
+    """Declare workflows (``dealercrm.workflow.Workflow``) this plugin provides.
+
+    Every workflow is checked for the six no-dead-end properties after all plugins
+    extended it; an unsound one stops ``connect()`` with a message naming workflow,
+    state or transition and the property broken.
+
+    :return: a list of workflows, or None. Two plugins declaring the same name is an error.
+    """
+
+
+@hookspec
+def dealercrm_extend_workflow(workflow: Workflow) -> Workflow | None:
+    """Extend a declared workflow: add states, transitions or guards.
+
+    Called once per workflow, plugin after plugin, each receiving the result of the
+    previous one. Use ``workflow.extend(...)``, which returns a new workflow.
+
+    :param workflow: the workflow as declared and extended so far.
+    :return: the extended workflow, or None to leave it unchanged.
     """

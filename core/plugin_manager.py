@@ -22,7 +22,9 @@ from .errors import PluginError, Vetoed
 log = logging.getLogger("dealercrm.plugin_manager")
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "dealercrm.plugins.service_case",
     "dealercrm.plugins.demo_customer_file",
+    "dealercrm.plugins.demo_service_case",
 )
 ENTRY_POINT_GROUP = "dealercrm"
 
@@ -53,15 +55,19 @@ class PluginManager(pluggy.PluginManager):
         """Call a hook inside a transaction: the first failure aborts, naming the plugin."""
         results = []
         for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
-            try:
-                result = impl.function(*[kwargs[a] for a in impl.argnames])
-            except Vetoed:
-                raise
-            except Exception as exc:
-                raise PluginError(impl.plugin_name, hook, exc) from exc
+            result = self.checked_call_one(impl, hook, **kwargs)
             if result is not None:
                 results.append(result)
         return results
+
+    def checked_call_one(self, impl: Any, hook: str, **kwargs: Any) -> Any:
+        """One implementation, with its failure named (used where results are chained)."""
+        try:
+            return impl.function(*[kwargs[a] for a in impl.argnames])
+        except Vetoed:
+            raise
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, hook, exc) from exc
 
     def isolated_call(self, hook: str, **kwargs: Any) -> tuple[list[Any], list[PluginError]]:
         """Call every implementation even if some raise; failures come back named."""

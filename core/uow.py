@@ -1,8 +1,12 @@
 """One unit of work per business operation: one transaction, events after commit.
 
 Leaving the ``with`` block without ``commit()`` rolls everything back, whatever
-happened inside. Events raised during the operation are checked by plugins inside the
-transaction (they may veto) and handed to plugins after the commit succeeded.
+happened inside. The unit holds one connection with its transaction begun up front
+(``BEGIN IMMEDIATE`` on SQLite for writers); ``uow.connection`` serves the Core hot
+paths (case transitions, imports) and ``uow.session`` — created on first use and
+joined to the same transaction — serves the ORM services. Events raised during the
+operation are checked by plugins inside the transaction (they may veto) and handed
+to plugins after the commit succeeded.
 """
 
 from __future__ import annotations
@@ -30,21 +34,34 @@ class UnitOfWork:
         self.now: datetime = crm.clock.now()
         self.events: list[Event] = []
         self.committed = False
+        self._checked = 0  # events already seen by dealercrm_check_event
         bind = crm.engine.execution_options(dealercrm_readonly=True) if readonly else crm.engine
-        self.session = AuditedSession(bind=bind, expire_on_commit=False, autoflush=True)
-        self.session.info.update(now=self.now, actor_id=self.actor_id, operation=operation)
+        self.connection = bind.connect()
+        self.connection.begin()
+        self._session: AuditedSession | None = None
+
+    @property
+    def session(self) -> AuditedSession:
+        if self._session is None:
+            self._session = AuditedSession(bind=self.connection, expire_on_commit=False, autoflush=True,
+                                           join_transaction_mode="rollback_only")
+            self._session.info.update(now=self.now, actor_id=self.actor_id, operation=self.operation)
+        return self._session
 
     def __enter__(self) -> UnitOfWork:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         try:
+            if self._session is not None:
+                if not self.committed:
+                    # detach first: a rollback would expire what a read already loaded
+                    self._session.expunge_all()
+                self._session.close()
             if not self.committed:
-                # detach first: a rollback would expire what a read already loaded
-                self.session.expunge_all()
-                self.session.rollback()
+                self.connection.rollback()
         finally:
-            self.session.close()
+            self.connection.close()
 
     def raise_event(self, event_cls: type[Event], **fields: Any) -> Event:
         event = event_cls(at=self.now, actor_id=self.actor_id, **fields)
@@ -58,20 +75,30 @@ class UnitOfWork:
         return obj
 
     def flush(self) -> None:
+        if self._session is None:
+            return
         try:
-            self.session.flush()
+            self._session.flush()
         except IntegrityError as exc:
             raise integrity_error(exc) from exc
 
+    def check_events(self) -> None:
+        """Let plugins check (and veto) the events raised so far, inside the transaction."""
+        self.flush()
+        while self._checked < len(self.events):  # a checker may raise further events
+            self.crm.plugins.checked_call("dealercrm_check_event", event=self.events[self._checked], uow=self)
+            self._checked += 1
+        self.flush()
+
+    def forget_events(self, keep: int) -> None:
+        """Drop events raised after the first ``keep`` (their savepoint was rolled back)."""
+        del self.events[keep:]
+        self._checked = min(self._checked, keep)
+
     def commit(self) -> None:
-        self.flush()
-        checked = 0
-        while checked < len(self.events):  # a checker may raise further events
-            self.crm.plugins.checked_call("dealercrm_check_event", event=self.events[checked], uow=self)
-            checked += 1
-        self.flush()
+        self.check_events()
         try:
-            self.session.commit()
+            self.connection.commit()
         except IntegrityError as exc:
             raise integrity_error(exc) from exc
         self.committed = True

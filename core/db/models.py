@@ -191,3 +191,6 @@ class AuditRecord(SQLModel, table=True):
     changes: dict | None = Field(default=None, sa_type=JSONType)
     personal_changes: dict | None = Field(default=None, sa_type=JSONType)
     customer_id: int | None = Field(default=None, index=True)
+
+
+from . import case_models  # noqa: E402,F401  (service cases live in the same metadata)

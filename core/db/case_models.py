@@ -1,0 +1,90 @@
+"""Service cases and their append-only history.
+
+A case's state, owner, due time and version change only through the case service's
+``fire`` (a version-checked Core UPDATE); assigning ``case.state`` on a loaded object
+is refused at once, so no code path can bypass the permission check.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import Index, event
+from sqlmodel import Field, SQLModel
+
+from ..errors import NotPermitted
+from .types import JSONType, UTCDateTime
+
+
+def ts(**kw):
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "service_case"
+    __table_args__ = (Index("ix_case_open_due", "closed_at", "due_at"),)
+    __personal__: ClassVar[frozenset[str]] = frozenset({"summary"})
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = "service_case"
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    asset_id: int | None = Field(default=None, foreign_key="asset.id")
+    summary: str
+    priority: str = "normal"
+    state: str
+    owner_kind: str | None = None
+    owner_party_id: int | None = Field(default=None, foreign_key="party.id", index=True)
+    owner_actor_id: int | None = Field(default=None, foreign_key="actor.id")
+    dealer_party_id: int = Field(foreign_key="party.id", index=True)
+    manufacturer_party_id: int | None = Field(default=None, foreign_key="party.id", index=True)
+    technician_party_id: int | None = Field(default=None, foreign_key="party.id", index=True)
+    due_at: datetime | None = ts(default=None)
+    state_entered_at: datetime = ts()
+    paused_remaining_s: float | None = None
+    paused_from: str | None = None
+    version: int = 1
+    opened_at: datetime = ts()
+    closed_at: datetime | None = ts(default=None)
+    reopen_count: int = 0
+    replacement_asset_id: int | None = Field(default=None, foreign_key="asset.id")
+    warranty_decision: str | None = None
+    rma_number: str | None = None
+    facts: dict | None = Field(default=None, sa_type=JSONType)
+
+
+class CaseEvent(SQLModel, table=True):
+    """Every transition, escalation and recorded fact of a case, never changed."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (Index("ix_case_event_case", "case_id", "id"),)
+    __personal__: ClassVar[frozenset[str]] = frozenset({"note"})
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="service_case.id")
+    kind: str  # opened | transition | timeout | fact
+    trigger: str | None = None
+    from_state: str | None = None
+    to_state: str
+    actor_id: int | None = Field(default=None, foreign_key="actor.id")
+    party_id: int | None = Field(default=None, foreign_key="party.id")
+    owner_party_id: int | None = Field(default=None, foreign_key="party.id")
+    due_at: datetime | None = ts(default=None)
+    at: datetime = ts()
+    note: str | None = None
+    data: dict | None = Field(default=None, sa_type=JSONType)
+    version: int
+
+
+def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):
+    if target.id is not None and oldvalue is not None and value != oldvalue and _is_loaded(target):
+        raise NotPermitted(f"case {target.id}: state cannot be assigned ({oldvalue!r} -> {value!r}); "
+                           "fire a trigger through crm.cases.fire(case_id, trigger, by=actor)")
+    return value
+
+
+def _is_loaded(target: Case) -> bool:
+    from sqlalchemy import inspect
+    return inspect(target).has_identity
+
+
+for _column in ("state", "owner_party_id", "due_at", "version"):
+    event.listen(getattr(Case, _column), "set", _refuse_direct_assignment, retval=True)

@@ -1,0 +1,48 @@
+"""Facts recorded on a case that guards consult, e.g. the customer's agreement to a
+later visit slot: written down with who and when, never just assumed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from ..audit import jsonable
+from ..db.case_models import Case, CaseEvent
+from ..db.models import AuditRecord
+from ..errors import Conflict, NotPermitted, ValidationError
+from ..events import CaseFactRecorded
+
+
+def record_fact(service, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None) -> int:
+    if not key or not key.replace("_", "").isalnum():
+        raise ValidationError("fact", key, "must be a word like customer_agreed_late_slot")
+    with service.crm.uow(by, "cases.record_fact") as uow:
+        conn = uow.connection
+        actor = service.actor_info(conn, uow.actor_id)
+        case = service.load(conn, case_id, lock=True)
+        if case["closed_at"] is not None:
+            raise ValidationError("case", case_id, f"is {case['state']}; facts are recorded on open cases only")
+        if not service.acts_on(actor, case):
+            raise NotPermitted(f"case {case_id}: {actor.name} ({actor.kind}, party {actor.party_id}) is not a party "
+                               "of this case and may not record facts on it")
+        facts = dict(case["facts"] or {})
+        before = facts.get(key)
+        facts[key] = jsonable(value)
+        version = case["version"] + 1
+        done = conn.execute(update(Case.__table__).where(Case.__table__.c.id == case_id,
+                                                         Case.__table__.c.version == case["version"])
+                            .values(facts=facts, version=version))
+        if done.rowcount != 1:
+            raise Conflict(f"case {case_id}: version {case['version']} was changed concurrently")
+        conn.execute(insert(CaseEvent.__table__).values(
+            case_id=case_id, kind="fact", to_state=case["state"], actor_id=actor.id, party_id=actor.party_id,
+            owner_party_id=case["owner_party_id"], due_at=case["due_at"], at=uow.now, note=note,
+            data={key: facts[key]}, version=version))
+        conn.execute(insert(AuditRecord.__table__).values(
+            at=uow.now, actor_id=actor.id, operation="cases.record_fact", action="update", entity="service_case",
+            entity_id=case_id, changes={f"facts.{key}": [before, facts[key]], "version": [version - 1, version]},
+            personal_changes=None, customer_id=case["customer_id"]))
+        uow.raise_event(CaseFactRecorded, case_id=case_id, key=key, value=facts[key])
+        uow.commit()
+        return version

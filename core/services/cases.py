@@ -1,0 +1,258 @@
+"""Service cases: opened by the dealer, moved only by firing triggers with an actor.
+
+``fire`` is the hot path: one transaction with a version-checked Core UPDATE, one
+history row and one audit row — no ORM object, no per-case state machine. Who may
+fire is checked before anything changes: the workflow says which party kinds and
+roles may fire a trigger, and the actor must act for *this* case's party of that kind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+from sqlalchemy import insert, select, update
+
+from ..audit import jsonable
+from ..db.case_models import Case, CaseEvent
+from ..db.models import Actor, Asset, AuditRecord, Customer, Party
+from ..errors import Conflict, NotFound, NotPermitted, ValidationError
+from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, CaseReopened, CaseTransitioned
+from ..workflow.machine import CompiledWorkflow
+from .base import Service
+from .case_rules import PARTY_COLUMNS, calendar_for, place
+
+CASE = Case.__table__
+CASE_EVENT = CaseEvent.__table__
+AUDIT = AuditRecord.__table__
+
+
+@attrs.frozen
+class ActorInfo:
+    id: int
+    name: str
+    party_id: int | None
+    kind: str  # party kind, or "system"
+    role: str
+
+
+@attrs.frozen
+class Fired:
+    case_id: int
+    trigger: str
+    source: str
+    dest: str
+    version: int
+    owner_kind: str | None
+    owner_party_id: int | None
+    due_at: datetime | None
+
+
+def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
+    """Timestamps arrive as ISO strings from the CLI and HTTP; naive ones are refused."""
+    out = dict(data or {})
+    for key, value in out.items():
+        if key.endswith("_at") and isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValidationError(key, value, f"{subject}: is not an ISO date and time") from None
+            if parsed.tzinfo is None:
+                raise ValidationError(key, value, f"{subject}: needs a timezone, e.g. {value}+01:00")
+            out[key] = parsed
+    return out
+
+
+class CaseService(Service):
+    def __init__(self, crm):
+        super().__init__(crm)
+        self._actors: dict[int, ActorInfo] = {}
+        self._regions: dict[int, str] = {}
+
+    # -- lookups -------------------------------------------------------------------------
+    def workflow(self, name: str) -> CompiledWorkflow:
+        try:
+            return self.crm.workflows[name]
+        except KeyError:
+            raise NotFound("workflow", name) from None
+
+    def actor_info(self, conn, actor_id: int | None) -> ActorInfo:
+        actor_id = actor_id if actor_id is not None else self.crm.system_actor_id
+        info = self._actors.get(actor_id)
+        if info is None:
+            row = conn.execute(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Party.kind)
+                               .join(Party, Party.id == Actor.party_id, isouter=True)
+                               .where(Actor.id == actor_id)).first()
+            if row is None:
+                raise NotFound("actor", actor_id)
+            info = ActorInfo(row.id, row.name, row.party_id, "system" if row.is_system else row.kind, row.role)
+            self._actors[actor_id] = info
+        return info
+
+    @staticmethod
+    def acts_on(actor: ActorInfo, case: dict) -> bool:
+        """The system acts on every case; a person only on cases of the party it acts for."""
+        if actor.kind == "system":
+            return True
+        column = PARTY_COLUMNS.get(actor.kind)
+        return column is not None and case.get(column) == actor.party_id
+
+    def regions(self, conn) -> dict[int, str]:
+        if not self._regions:
+            self._regions = dict(conn.execute(select(Party.id, Party.region)).tuples().all())
+        return self._regions
+
+    def load(self, conn, case_id: int, lock: bool = False) -> dict:
+        query = select(CASE).where(CASE.c.id == case_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound("case", case_id)
+        return dict(row)
+
+    # -- opening ------------------------------------------------------------------------
+    def open(self, customer_id: int, summary: str, *, asset_id: int | None = None, workflow: str = "service_case",
+             priority: str = "normal", by: int | None = None) -> Case:
+        if not (summary or "").strip():
+            raise ValidationError("summary", summary, "is required: what is wrong, in the customer's words")
+        wf = self.workflow(workflow)
+        with self.uow(by, "cases.open") as uow:
+            customer = uow.get(Customer, customer_id, "customer")
+            asset = uow.get(Asset, asset_id, "asset") if asset_id is not None else None
+            if asset is not None and asset.customer_id != customer_id:
+                raise ValidationError("asset_id", asset_id, f"belongs to customer {asset.customer_id}, not {customer_id}")
+            dealer = (asset.dealer_party_id if asset else None) or customer.owner_party_id
+            actor = self.actor_info(uow.connection, uow.actor_id)
+            if actor.kind != "system" and actor.party_id != dealer:
+                raise NotPermitted(f"{actor.name} (party {actor.party_id}, {actor.kind}) may not open a case for "
+                                   f"customer {customer_id}: the customer's dealer, party {dealer}, opens cases")
+            start = wf.workflow.state(wf.workflow.initial)
+            facts = {"dealer_party_id": dealer, "manufacturer_party_id": asset.manufacturer_party_id if asset else None}
+            placed = place(facts, start, start, uow.now, {}, "new case", self.regions(uow.connection))
+            case = Case(workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
+                        priority=priority, state=start.name, owner_kind=placed.owner_kind,
+                        owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
+                        manufacturer_party_id=facts["manufacturer_party_id"], due_at=placed.due_at,
+                        state_entered_at=uow.now, opened_at=uow.now, facts={})
+            uow.session.add(case)
+            uow.flush()
+            uow.session.add(CaseEvent(case_id=case.id, kind="opened", to_state=start.name, actor_id=uow.actor_id,
+                                      party_id=actor.party_id, owner_party_id=case.owner_party_id,
+                                      due_at=case.due_at, at=uow.now, version=1))
+            uow.raise_event(CaseOpened, case_id=case.id, customer_id=customer_id, workflow=workflow,
+                            state=start.name, owner_party_id=case.owner_party_id, due_at=case.due_at)
+            uow.commit()
+            return case
+
+    # -- firing -------------------------------------------------------------------------
+    def fire(self, case_id: int, trigger: str, *, by: int | None, data: dict[str, Any] | None = None,
+             note: str | None = None, expected_version: int | None = None) -> Fired:
+        """Fire ``trigger`` on a case as actor ``by``; the only way a case changes state."""
+        with self.crm.uow(by, "cases.fire") as uow:
+            fired = self.fire_in(uow, case_id, trigger, data=data, note=note, expected_version=expected_version)
+            uow.commit()
+            return fired
+
+    def fire_in(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
+                expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
+        conn, now, subject = uow.connection, uow.now, f"case {case_id}"
+        actor = self.actor_info(conn, uow.actor_id)
+        case = case or self.load(conn, case_id, lock=True)
+        if expected_version is not None and case["version"] != expected_version:
+            raise Conflict(f"case {case_id}: version {expected_version} is no longer current (now {case['version']}); "
+                           "reload the case and decide again")
+        wf = self.workflow(case["workflow"])
+        data = parse_data(data, subject)
+        if not self.acts_on(actor, case):
+            raise NotPermitted(f"{subject} in state {case['state']!r}: {actor.name} ({actor.kind}, party "
+                               f"{actor.party_id}) may not fire {trigger!r}: this case's {actor.kind} is party "
+                               f"{case.get(PARTY_COLUMNS.get(actor.kind, ''))}; allowed triggers for this actor: none")
+        result = wf.fire(case["state"], trigger, party_kind=actor.kind, role=actor.role, data=data, now=now,
+                         due_at=case["due_at"], facts=case["facts"] or {}, subject=subject)
+        source, dest = wf.workflow.state(result.source), wf.workflow.state(result.dest)
+        placed = place(case, source, dest, now, data, subject, self.regions(conn))
+        reopened = source.waits_on_customer and not dest.final and dest.name != case["paused_from"]
+        version = case["version"] + 1
+        values = dict(state=dest.name, owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id,
+                      owner_actor_id=None, due_at=placed.due_at, state_entered_at=now, version=version,
+                      paused_from=placed.paused_from, paused_remaining_s=placed.paused_remaining_s,
+                      closed_at=now if dest.final else None, reopen_count=case["reopen_count"] + int(reopened),
+                      **placed.parties)
+        done = conn.execute(update(CASE).where(CASE.c.id == case_id, CASE.c.version == case["version"]).values(values))
+        if done.rowcount != 1:
+            raise Conflict(f"case {case_id}: version {case['version']} was changed concurrently; "
+                           "reload the case and decide again")
+        payload = {k: jsonable(v) for k, v in data.items()} or None
+        conn.execute(insert(CASE_EVENT).values(
+            case_id=case_id, kind="timeout" if timeout else "transition", trigger=trigger, from_state=source.name,
+            to_state=dest.name, actor_id=actor.id, party_id=actor.party_id, owner_party_id=placed.owner_party_id,
+            due_at=placed.due_at, at=now, note=note, data=payload, version=version))
+        changes = {k: [jsonable(case[k]), jsonable(v)] for k, v in values.items() if case[k] != v}
+        conn.execute(insert(AUDIT).values(
+            at=now, actor_id=actor.id, operation=f"cases.fire:{trigger}", action="update", entity="service_case",
+            entity_id=case_id, changes=changes, personal_changes=None, customer_id=case["customer_id"]))
+        self._raise_events(uow, case, trigger, source.name, dest, placed, version, data, timeout, reopened)
+        return Fired(case_id, trigger, source.name, dest.name, version, placed.owner_kind, placed.owner_party_id,
+                     placed.due_at)
+
+    def _raise_events(self, uow, case, trigger, source, dest, placed, version, data, timeout, reopened) -> None:
+        base = dict(case_id=case["id"], customer_id=case["customer_id"])
+        uow.raise_event(CaseTransitioned, **base, trigger=trigger, source=source, dest=dest.name,
+                        owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id, due_at=placed.due_at,
+                        version=version, data=data)
+        if timeout:
+            uow.raise_event(CaseEscalated, **base, source=source, dest=dest.name,
+                            missed_by_party_id=case["owner_party_id"], due_at_missed=case["due_at"])
+        if reopened:
+            uow.raise_event(CaseReopened, **base, reopen_count=case["reopen_count"] + 1)
+        if dest.final:
+            uow.raise_event(CaseClosed, **base, final_state=dest.name)
+        elif (placed.owner_party_id, placed.owner_kind) != (case["owner_party_id"], case["owner_kind"]):
+            uow.raise_event(CaseHandedOver, **base, state=dest.name, from_party_id=case["owner_party_id"],
+                            to_party_id=placed.owner_party_id, to_kind=placed.owner_kind, due_at=placed.due_at)
+
+    # -- reading ------------------------------------------------------------------------
+    def get(self, case_id: int) -> Case:
+        with self.read() as uow:
+            return uow.get(Case, case_id, "case")
+
+    def history(self, case_id: int) -> list[CaseEvent]:
+        with self.read() as uow:
+            uow.get(Case, case_id, "case")
+            return list(uow.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
+
+    def allowed_triggers(self, case_id: int, by: int | None) -> list[str]:
+        """What this actor may fire on this case now (guards are judged only when firing)."""
+        with self.read() as uow:
+            case = self.load(uow.connection, case_id)
+            actor = self.actor_info(uow.connection, by)
+            if not self.acts_on(actor, case):
+                return []
+            return self.workflow(case["workflow"]).allowed_triggers(case["state"], actor.kind, actor.role)
+
+    def list(self, *, open_only: bool = True, party_id: int | None = None, customer_id: int | None = None,
+             limit: int = 100, offset: int = 0) -> list[Case]:
+        with self.read() as uow:
+            query = select(Case).order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit).offset(offset)
+            if open_only:
+                query = query.where(Case.closed_at.is_(None))
+            if party_id is not None:
+                query = query.where(Case.owner_party_id == party_id)
+            if customer_id is not None:
+                query = query.where(Case.customer_id == customer_id)
+            return list(uow.session.scalars(query))
+
+    def record_fact(self, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None):
+        from .case_facts import record_fact
+        return record_fact(self, case_id, key, value, by=by, note=note)
+
+    def tick(self, batch_size: int = 200, on_progress=None):
+        """Escalate every overdue open case once (see ``deadlines``)."""
+        from .deadlines import tick
+        return tick(self, batch_size=batch_size, on_progress=on_progress)
+
+    def calendar(self, party_id: int | None):
+        with self.read() as uow:
+            return calendar_for(self.regions(uow.connection).get(party_id))

@@ -1,0 +1,40 @@
+"""Loading workflows from plugins, extending them, and refusing unsound ones.
+
+The result is one ``CompiledWorkflow`` (one shared state machine) per workflow name,
+built at ``connect()`` after every plugin had its say: a flow that could strand a
+customer never gets to run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import PluginError
+from .machine import CompiledWorkflow
+from .model import Workflow
+
+if TYPE_CHECKING:
+    from ..plugin_manager import PluginManager
+
+
+def load_workflows(pm: PluginManager) -> dict[str, CompiledWorkflow]:
+    declared: dict[str, Workflow] = {}
+    for impl in reversed(pm.hook.dealercrm_register_workflows.get_hookimpls()):
+        for wf in pm.checked_call_one(impl, "dealercrm_register_workflows") or ():
+            if not isinstance(wf, Workflow):
+                raise PluginError(impl.plugin_name, "dealercrm_register_workflows", f"returned {wf!r}, not a Workflow")
+            if wf.name in declared:
+                raise PluginError(impl.plugin_name, "dealercrm_register_workflows",
+                                  f"workflow {wf.name!r} is already declared by another plugin")
+            declared[wf.name] = wf
+    compiled = {}
+    for name, wf in declared.items():
+        for impl in reversed(pm.hook.dealercrm_extend_workflow.get_hookimpls()):
+            extended = pm.checked_call_one(impl, "dealercrm_extend_workflow", workflow=wf)
+            if extended is not None:
+                if not isinstance(extended, Workflow) or extended.name != name:
+                    raise PluginError(impl.plugin_name, "dealercrm_extend_workflow",
+                                      f"must return the workflow {name!r} extended, got {extended!r}")
+                wf = extended
+        compiled[name] = CompiledWorkflow(wf)
+    return compiled
