@@ -21,6 +21,9 @@ from .errors import PluginError, Vetoed
 
 log = logging.getLogger("dealercrm.plugin_manager")
 
+# Built-ins mark their hooks trylast so user plugins run first; among trylast
+# implementations pluggy calls the earlier registered first, so the customer-file demo
+# seeds before the service-case demo builds on it.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.service_case",
     "dealercrm.plugins.demo_customer_file",

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 
 def load_workflows(pm: PluginManager) -> dict[str, CompiledWorkflow]:
+    """Every workflow, extended by the plugins and compiled; unsound ones raise."""
+    return {name: CompiledWorkflow(wf) for name, wf in declared_workflows(pm).items()}
+
+
+def declared_workflows(pm: PluginManager) -> dict[str, Workflow]:
+    """Every workflow as declared and extended by the plugins, not yet checked."""
     declared: dict[str, Workflow] = {}
     for impl in reversed(pm.hook.dealercrm_register_workflows.get_hookimpls()):
         for wf in pm.checked_call_one(impl, "dealercrm_register_workflows") or ():
@@ -27,8 +33,7 @@ def load_workflows(pm: PluginManager) -> dict[str, CompiledWorkflow]:
                 raise PluginError(impl.plugin_name, "dealercrm_register_workflows",
                                   f"workflow {wf.name!r} is already declared by another plugin")
             declared[wf.name] = wf
-    compiled = {}
-    for name, wf in declared.items():
+    for name, wf in list(declared.items()):
         for impl in reversed(pm.hook.dealercrm_extend_workflow.get_hookimpls()):
             extended = pm.checked_call_one(impl, "dealercrm_extend_workflow", workflow=wf)
             if extended is not None:
@@ -36,5 +41,5 @@ def load_workflows(pm: PluginManager) -> dict[str, CompiledWorkflow]:
                     raise PluginError(impl.plugin_name, "dealercrm_extend_workflow",
                                       f"must return the workflow {name!r} extended, got {extended!r}")
                 wf = extended
-        compiled[name] = CompiledWorkflow(wf)
-    return compiled
+        declared[name] = wf
+    return declared

@@ -1,0 +1,140 @@
+"""``dealercrm cases …`` and ``dealercrm tick``: service cases from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from ..db.models import Actor, Party
+from ..errors import NotFound, ValidationError
+from ..services.case_report import party_report, timeline
+from .common import console, fmt_time, open_crm
+
+
+def resolve_actor(crm, who: str) -> int:
+    """``--as`` takes an actor id or an actor's exact name."""
+    if who.isdigit():
+        return crm.parties.actor(int(who)).id
+    with crm.read() as uow:
+        ids = list(uow.session.scalars(select(Actor.id).where(Actor.name == who)))
+    if not ids:
+        raise NotFound("actor", who)
+    if len(ids) > 1:
+        raise ValidationError("--as", who, f"names {len(ids)} actors ({ids}); pass the id")
+    return ids[0]
+
+
+def parse_pairs(pairs: list[str]) -> dict:
+    data = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValidationError("--data", pair, "must look like key=value")
+        data[key] = int(value) if key.endswith("_party_id") and value.isdigit() else value
+    return data
+
+
+def hours(delta) -> str:
+    if delta is None:
+        return "—"
+    total = int(delta.total_seconds() // 60)
+    days, rest = divmod(total, 24 * 60)
+    return f"{days}d {rest // 60:02d}h{rest % 60:02d}" if days else f"{rest // 60}h{rest % 60:02d}"
+
+
+def case_timeline_table(crm, case_id: int) -> Table:
+    tl = timeline(crm, case_id)
+    names = {p.id: p.name for p in crm.parties.list()}
+    c = tl.case
+    table = Table("when", "event", "state", "owner", "due", "note", title=(
+        f"case {c.id} ({c.state}, version {c.version}): {c.summary} — customer {c.customer_id}"), title_justify="left")
+    for e in tl.events:
+        what = e.kind if e.kind in ("opened", "fact") else f"{e.trigger}{' (deadline passed)' if e.kind == 'timeout' else ''}"
+        detail = e.note or (", ".join(f"{k}={v}" for k, v in (e.data or {}).items()))
+        table.add_row(fmt_time(e.at), what, e.to_state, names.get(e.owner_party_id, "—"), fmt_time(e.due_at), detail)
+    held = ", ".join(f"{names.get(int(h.split(':')[1]), h) if h.startswith('party:') else h} {hours(d)}"
+                     for h, d in sorted(tl.held.items(), key=lambda kv: -kv[1]))
+    table.caption = (f"time held: {held or '—'}; the customer waited {hours(tl.waited)} end to end"
+                     f" ({hours(tl.waited_on_customer)} of it waiting on the customer's own answer)")
+    return table
+
+
+def party_report_table(crm) -> Table:
+    table = Table("party", "kind", "cases held", "median time held", "deadlines missed",
+                  title="Service cases per party", title_justify="left")
+    for row in party_report(crm):
+        table.add_row(row.name, row.kind, str(row.cases_held), hours(row.median_held), str(row.deadlines_missed))
+    return table
+
+
+def register(cli: typer.Typer) -> None:
+    cases = typer.Typer(help="Service cases.", no_args_is_help=True)
+    cli.add_typer(cases, name="cases")
+
+    @cases.command("open")
+    def open_(customer_id: int, summary: Annotated[str, typer.Option(help="what is wrong")],
+              as_: Annotated[str, typer.Option("--as", help="actor id or name")],
+              asset: Annotated[Optional[int], typer.Option(help="asset id")] = None) -> None:
+        """Open a service case for a customer (by the customer's dealer)."""
+        crm = open_crm()
+        case = crm.cases.open(customer_id, summary, asset_id=asset, by=resolve_actor(crm, as_))
+        console.print(f"case {case.id} opened: {case.state}, due {fmt_time(case.due_at)}")
+
+    @cases.command("list")
+    def list_(all_: Annotated[bool, typer.Option("--all", help="include closed cases")] = False,
+              party: Annotated[Optional[int], typer.Option(help="only cases held by this party id")] = None,
+              limit: Annotated[int, typer.Option()] = 100) -> None:
+        """Open cases, the most urgent first."""
+        crm = open_crm()
+        names = {p.id: p.name for p in crm.parties.list()}
+        now = crm.clock.now()
+        table = Table("case", "customer", "state", "owner", "due", "v", "summary")
+        for c in crm.cases.list(open_only=not all_, party_id=party, limit=limit):
+            due = fmt_time(c.due_at) + (" [red]overdue[/]" if c.due_at and c.due_at <= now else "")
+            table.add_row(str(c.id), str(c.customer_id), c.state, names.get(c.owner_party_id, "—"), due,
+                          str(c.version), c.summary)
+        console.print(table)
+
+    @cases.command("show")
+    def show(case_id: int) -> None:
+        """The case's timeline: every hand-off, who held it how long, what the customer waited."""
+        console.print(case_timeline_table(open_crm(), case_id))
+
+    @cases.command("fire")
+    def fire(case_id: int, trigger: str, as_: Annotated[str, typer.Option("--as", help="actor id or name")],
+             note: Annotated[Optional[str], typer.Option()] = None,
+             data: Annotated[Optional[list[str]], typer.Option("--data", "-d", help="key=value, repeatable")] = None,
+             expect_version: Annotated[Optional[int], typer.Option(help="refuse if the case changed since")] = None,
+             ) -> None:
+        """Fire TRIGGER on a case as an actor; refused with the allowed triggers if not possible."""
+        crm = open_crm()
+        fired = crm.cases.fire(case_id, trigger, by=resolve_actor(crm, as_), data=parse_pairs(data or []),
+                               note=note, expected_version=expect_version)
+        owner = crm.parties.get(fired.owner_party_id).name if fired.owner_party_id else "nobody (final)"
+        console.print(f"case {case_id}: {fired.source} -> {fired.dest}; now with {owner}"
+                      f"{', due ' + fmt_time(fired.due_at) if fired.due_at else ''} (version {fired.version})")
+
+    @cases.command("allowed")
+    def allowed(case_id: int, as_: Annotated[str, typer.Option("--as", help="actor id or name")]) -> None:
+        """The triggers this actor may fire on the case now."""
+        crm = open_crm()
+        console.print(", ".join(crm.cases.allowed_triggers(case_id, resolve_actor(crm, as_))) or "none")
+
+    @cli.command("tick")
+    def tick(batch_size: Annotated[int, typer.Option()] = 200) -> None:
+        """Escalate every overdue case once (safe to run from several processes)."""
+        report = open_crm().cases.tick(batch_size=batch_size)
+        console.print(report.summary())
+        for case_id, reason in report.failed:
+            console.print(f"case {case_id}: {reason}", markup=False, highlight=False)
+
+    report = typer.Typer(help="Reports.", no_args_is_help=True)
+    cli.add_typer(report, name="report")
+
+    @report.command("parties")
+    def parties_report() -> None:
+        """Per party: cases held, median time held, deadlines missed."""
+        console.print(party_report_table(open_crm()))

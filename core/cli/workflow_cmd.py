@@ -1,0 +1,57 @@
+"""``dealercrm workflow check | show``: prove and picture the workflows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import NotFound
+from ..plugin_manager import build_plugin_manager
+from ..settings import load_settings
+from ..workflow.check import check_workflow
+from ..workflow.registry import declared_workflows
+from ..workflow.render import to_mermaid, to_text
+from .common import console, err
+
+
+def _workflows(name: str | None):
+    found = declared_workflows(build_plugin_manager(block=load_settings().block_plugins))
+    if name is None:
+        return list(found.values())
+    if name not in found:
+        raise NotFound("workflow", name)
+    return [found[name]]
+
+
+def register(cli: typer.Typer) -> None:
+    wf_cli = typer.Typer(help="Workflows: check the no-dead-end properties, render them.", no_args_is_help=True)
+    cli.add_typer(wf_cli, name="workflow")
+
+    @wf_cli.command("check")
+    def check(name: Annotated[Optional[str], typer.Argument()] = None) -> None:
+        """Check the six no-dead-end properties of every (or one) workflow, after all plugins extended it."""
+        bad = 0
+        for wf in _workflows(name):
+            violations = check_workflow(wf)
+            if not violations:
+                console.print(f"[green]ok[/] workflow {wf.name!r}: {len(wf.states)} states, "
+                              f"{len(wf.transitions)} transitions, all six properties hold")
+                continue
+            bad += 1
+            table = Table("property", "where", "what is wrong", title=f"workflow {wf.name!r} is unsound")
+            for v in violations:
+                table.add_row(str(v.property), str(v.subject), v.message)
+            err.print(table)
+        if bad:
+            raise typer.Exit(1)
+
+    @wf_cli.command("show")
+    def show(name: Annotated[Optional[str], typer.Argument()] = None,
+             format: Annotated[str, typer.Option("--format", "-f", help="mermaid or text")] = "text") -> None:
+        """Render a workflow as a Mermaid state diagram or as text."""
+        if format not in ("mermaid", "text"):
+            raise typer.BadParameter(f"unknown format {format!r}; use mermaid or text", param_hint="--format")
+        for wf in _workflows(name):
+            print(to_mermaid(wf) if format == "mermaid" else to_text(wf))
