@@ -16,7 +16,6 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import attrs
-import holidays
 
 from dealercrm.clock import as_utc
 from dealercrm.errors import ValidationError
@@ -54,7 +53,7 @@ class BusinessCalendar:
     opens: time = time(8)
     closes: time = time(17)
     tz: str = "Europe/Berlin"
-    _holidays: holidays.HolidayBase = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _holidays: object = attrs.field(init=False, eq=False, hash=False, repr=False)
     _zone: ZoneInfo = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -65,6 +64,8 @@ class BusinessCalendar:
             raise ValidationError("closes", self.closes, f"must be later than opens {self.opens}")
         try:
             object.__setattr__(self, "_zone", ZoneInfo(self.tz))
+            import holidays  # loaded on first use: the package is large
+
             object.__setattr__(self, "_holidays", holidays.country_holidays(self.region, subdiv=self.subdiv))
         except (NotImplementedError, LookupError, ValueError) as err:
             raise ValidationError("calendar", (self.region, self.subdiv, self.tz), str(err)) from None
