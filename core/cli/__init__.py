@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.main(args=list(argv) if argv is not None else None, prog_name="dealercrm", standalone_mode=True)
     except DealerCrmError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise SystemExit(1) from None
+        if argv is None:
+            raise SystemExit(1) from None
+        return 1
     except SystemExit as exc:
         if argv is None:
             raise

@@ -84,8 +84,9 @@ def party_report(crm) -> list[PartyRow]:
     """Cases held, median time held and deadlines missed, per party (one pass over history)."""
     with crm.read() as uow:
         parties = {p.id: p for p in uow.session.scalars(select(Party))}
-        cases = dict(uow.connection.execute(select(Case.id, Case.workflow)).tuples().all())
-        closed = dict(uow.connection.execute(select(Case.id, Case.closed_at)).tuples().all())
+        cases, closed = {}, {}
+        for case_id, workflow, closed_at in uow.connection.execute(select(Case.id, Case.workflow, Case.closed_at)):
+            cases[case_id], closed[case_id] = workflow, closed_at
         rows = uow.connection.execute(select(CaseEvent.case_id, CaseEvent.kind, CaseEvent.to_state,
                                              CaseEvent.owner_party_id, CaseEvent.at)
                                       .order_by(CaseEvent.case_id, CaseEvent.id)).all()

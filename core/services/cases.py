@@ -21,7 +21,7 @@ from ..errors import Conflict, NotFound, NotPermitted, ValidationError
 from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, CaseReopened, CaseTransitioned
 from ..workflow.machine import CompiledWorkflow
 from .base import Service
-from .case_rules import PARTY_COLUMNS, calendar_for, place
+from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_for, place, region_of
 
 CASE = Case.__table__
 CASE_EVENT = CaseEvent.__table__
@@ -68,7 +68,7 @@ class CaseService(Service):
     def __init__(self, crm):
         super().__init__(crm)
         self._actors: dict[int, ActorInfo] = {}
-        self._regions: dict[int, str] = {}
+        self._parties: dict[int, PartyInfo] = {}
 
     # -- lookups -------------------------------------------------------------------------
     def workflow(self, name: str) -> CompiledWorkflow:
@@ -98,10 +98,19 @@ class CaseService(Service):
         column = PARTY_COLUMNS.get(actor.kind)
         return column is not None and case.get(column) == actor.party_id
 
-    def regions(self, conn) -> dict[int, str]:
-        if not self._regions:
-            self._regions = dict(conn.execute(select(Party.id, Party.region)).tuples().all())
-        return self._regions
+    def party_lookup(self, conn):
+        """Kind and region of a party, read once and again whenever an unknown party shows
+        up (one added after the first transition, possibly by another process)."""
+
+        def lookup(party_id: int | None) -> PartyInfo | None:
+            if party_id is None:
+                return None
+            if party_id not in self._parties:
+                self._parties = {pid: PartyInfo(kind, region)
+                                 for pid, kind, region in conn.execute(select(Party.id, Party.kind, Party.region))}
+            return self._parties.get(party_id)
+
+        return lookup
 
     def load(self, conn, case_id: int, lock: bool = False) -> dict:
         query = select(CASE).where(CASE.c.id == case_id)
@@ -130,7 +139,7 @@ class CaseService(Service):
                                    f"customer {customer_id}: the customer's dealer, party {dealer}, opens cases")
             start = wf.workflow.state(wf.workflow.initial)
             facts = {"dealer_party_id": dealer, "manufacturer_party_id": asset.manufacturer_party_id if asset else None}
-            placed = place(facts, start, start, uow.now, {}, "new case", self.regions(uow.connection))
+            placed = place(facts, start, start, uow.now, {}, "new case", self.party_lookup(uow.connection))
             case = Case(workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
                         priority=priority, state=start.name, owner_kind=placed.owner_kind,
                         owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
@@ -172,7 +181,7 @@ class CaseService(Service):
         result = wf.fire(case["state"], trigger, party_kind=actor.kind, role=actor.role, data=data, now=now,
                          due_at=case["due_at"], facts=case["facts"] or {}, subject=subject)
         source, dest = wf.workflow.state(result.source), wf.workflow.state(result.dest)
-        placed = place(case, source, dest, now, data, subject, self.regions(conn))
+        placed = place(case, source, dest, now, data, subject, self.party_lookup(conn))
         reopened = source.waits_on_customer and not dest.final and dest.name != case["paused_from"]
         version = case["version"] + 1
         values = dict(state=dest.name, owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id,
@@ -255,4 +264,4 @@ class CaseService(Service):
 
     def calendar(self, party_id: int | None):
         with self.read() as uow:
-            return calendar_for(self.regions(uow.connection).get(party_id))
+            return calendar_for(region_of(self.party_lookup(uow.connection), party_id))
