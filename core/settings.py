@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import phonenumbers
 
 from .errors import ValidationError
 
@@ -50,9 +51,30 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
     block = env.get("DEALERCRM_BLOCK_PLUGINS")
     return Settings(
         database_url=env.get("DEALERCRM_DATABASE_URL") or core.get("database_url"),
-        default_region=env.get("DEALERCRM_DEFAULT_REGION") or core.get("default_region", "DE"),
+        default_region=_region(env.get("DEALERCRM_DEFAULT_REGION") or core.get("default_region", "DE"), source),
         home_dealer=core.get("home_dealer", "Our Dealership"),
-        block_plugins=tuple(b.strip() for b in block.split(",") if b.strip()) if block else tuple(core.get("block_plugins", ())),
+        block_plugins=_names(block.split(",")) if block else _block_list(core.get("block_plugins", ()), source),
         plugins={k: v for k, v in data.get("plugins", {}).items()},
         source=source,
     )
+
+
+def _names(items) -> tuple[str, ...]:
+    return tuple(b.strip() for b in items if b.strip())
+
+
+def _block_list(value: Any, source: str) -> tuple[str, ...]:
+    """``block_plugins = ["a", "b"]``; a bare string would otherwise block its letters."""
+    if isinstance(value, str):
+        return _names(value.split(","))
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("settings key", "block_plugins", f"must be a list of plugin names in {source}")
+    return _names(value)
+
+
+def _region(value: Any, source: str) -> str:
+    """The region phone numbers without a country code are read in, e.g. DE, AT, CH."""
+    region = str(value).strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError("default_region", value, f"is not a region code such as DE, AT or CH ({source})")
+    return region

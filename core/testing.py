@@ -7,13 +7,18 @@ applications (e.g. with a plugin blocked). Nothing here touches the user's datab
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from .app import CRM, connect
 from .clock import UTC, ManualClock
+from .db.engine import make_engine
+from .db.migrate import upgrade
 from .settings import Settings
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
@@ -25,15 +30,32 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory) -> Path:
+    """One migrated SQLite file per test session; each test gets a copy (migrating is the
+    slow part of a fresh database, copying a file is not)."""
+    path = tmp_path_factory.mktemp("dealercrm-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection closing folds the WAL into the file
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
-def crm_factory(tmp_path, clock) -> Iterator[Callable[..., CRM]]:
+def crm_factory(tmp_path, clock, _migrated_template) -> Iterator[Callable[..., CRM]]:
     """Build applications on fresh SQLite files; keyword arguments go to ``connect``."""
     made: list[CRM] = []
 
     def make(url: str | None = None, **kwargs) -> CRM:
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("settings", Settings())
-        app = connect(url or f"sqlite:///{tmp_path}/crm-{len(made)}.db", **kwargs)
+        if url is None:
+            target = tmp_path / f"crm-{len(made)}.db"
+            shutil.copyfile(_migrated_template, target)
+            url = f"sqlite:///{target}"
+        app = connect(url, **kwargs)
         made.append(app)
         return app
 

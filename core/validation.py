@@ -8,11 +8,12 @@ typed two ways is recognised as a duplicate.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from .clock import UTC
 from .errors import ValidationError
 
 
@@ -47,7 +48,27 @@ def choice(field: str, value: str, allowed: Iterable[str]) -> str:
 def required(field: str, value: str | None) -> str:
     if value is None or not str(value).strip():
         raise ValidationError(field, value, "is required")
-    return str(value).strip()
+    return text(field, value)
+
+
+def text(field: str, value: str | None) -> str | None:
+    """Free text, stripped; blank becomes None. NUL is refused on every backend
+    (PostgreSQL cannot store it, SQLite would keep it silently)."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    if "\x00" in value:
+        raise ValidationError(field, value, "contains a NUL character")
+    return value
+
+
+def aware(field: str, value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused rather than guessed."""
+    if not isinstance(value, datetime):
+        raise ValidationError(field, value, "must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(field, value.isoformat(), "has no timezone; pass an aware datetime")
+    return value.astimezone(UTC)
 
 
 def iso_date(field: str, value: str | date | None) -> date | None:

@@ -3,17 +3,22 @@
 Registered like any third-party plugin: block ``service_case`` and dealercrm runs
 without it. Its effects run inside the transition's transaction
 (``dealercrm_check_event``): a delivered replacement becomes a new asset linked to
-the old one, and the manufacturer's warranty decision is written on the case.
+the old one, and the manufacturer's warranty decision is written on the case. The
+customer's agreement to a late visit slot is used up by the visit it was given for: the
+next dispatch round (after parts arrived) needs the customer's word again.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from dealercrm import CaseTransitioned, hookimpl
+from dealercrm import AssetRecorded, CaseTransitioned, hookimpl
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Asset
 from dealercrm.workflows.service_case import WORKFLOWS
+
+CASE = Case.__table__
+LATE_SLOT_AGREED = "customer_agreed_late_slot"
 
 DECISIONS = {
     "approve_visit": "warranty: technician visit approved",
@@ -37,7 +42,12 @@ def dealercrm_check_event(event, uow):
         values = {"warranty_decision": decision}
         if event.data.get("rma_number"):
             values["rma_number"] = str(event.data["rma_number"])
-        uow.connection.execute(update(Case.__table__).where(Case.__table__.c.id == event.case_id).values(values))
+        uow.connection.execute(update(CASE).where(CASE.c.id == event.case_id).values(values))
+    elif event.trigger == "schedule_visit":
+        facts = uow.connection.execute(select(CASE.c.facts).where(CASE.c.id == event.case_id)).scalar()
+        if facts and LATE_SLOT_AGREED in facts:
+            rest = {k: v for k, v in facts.items() if k != LATE_SLOT_AGREED}
+            uow.connection.execute(update(CASE).where(CASE.c.id == event.case_id).values(facts=rest))
     elif event.trigger == "deliver_replacement":
         case = uow.get(Case, event.case_id, "case")
         if case.asset_id is None:
@@ -50,5 +60,5 @@ def dealercrm_check_event(event, uow):
                     warranty_overridden=old.warranty_overridden, replaces_asset_id=old.id, created_at=uow.now)
         uow.session.add(new)
         uow.flush()
-        uow.connection.execute(update(Case.__table__).where(Case.__table__.c.id == event.case_id)
-                               .values(replacement_asset_id=new.id))
+        uow.connection.execute(update(CASE).where(CASE.c.id == event.case_id).values(replacement_asset_id=new.id))
+        uow.raise_event(AssetRecorded, asset_id=new.id, customer_id=new.customer_id, product_id=new.product_id)

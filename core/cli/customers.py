@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .common import console, fmt_time, open_crm
@@ -28,7 +29,7 @@ def register(cli: typer.Typer) -> None:
         """Register a customer; a known e-mail or phone is refused with the existing id."""
         c = open_crm().customers.add(name, email=email, phone=phone, kind=kind, birthday=birthday,
                                      owner_party_id=owner_party, account_owner_id=account_owner)
-        console.print(f"customer {c.id} added: {c.name}")
+        console.print(f"customer {c.id} added: {escape(c.name)}")
 
     @customers.command("list")
     def list_(search: Annotated[Optional[str], typer.Option()] = None,
@@ -37,7 +38,8 @@ def register(cli: typer.Typer) -> None:
         crm = open_crm()
         table = Table("id", "name", "kind", "email", "phone", "last touch")
         for c in crm.customers.list(search=search, limit=limit, offset=offset):
-            table.add_row(str(c.id), c.name, c.kind, c.email or "—", c.phone or "—", fmt_time(c.last_touch_at))
+            table.add_row(str(c.id), escape(c.name), c.kind, escape(c.email or "—"), c.phone or "—",
+                          fmt_time(c.last_touch_at))
         console.print(table)
 
     @customers.command("show")

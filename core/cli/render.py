@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -11,47 +12,52 @@ from ..services.customers import CustomerView
 from .common import fmt_time
 
 
+def _e(value: object) -> str:
+    """What people typed is shown as typed: ``[erased]`` or ``[/]`` is text, not Rich markup."""
+    return escape(str(value))
+
+
 def customer_view(view: CustomerView) -> Panel:
     c = view.customer
     head = Table.grid(padding=(0, 2))
-    head.add_row("kind", c.kind, "owner", f"{view.owner_party.name} (party {view.owner_party.id})")
-    head.add_row("email", c.email or "—", "account owner", view.account_owner.name if view.account_owner else "—")
-    head.add_row("phone", c.phone or "—", "last personal touch", fmt_time(c.last_touch_at))
+    head.add_row("kind", _e(c.kind), "owner", f"{_e(view.owner_party.name)} (party {view.owner_party.id})")
+    head.add_row("email", _e(c.email or "—"), "account owner", _e(view.account_owner.name) if view.account_owner else "—")
+    head.add_row("phone", _e(c.phone or "—"), "last personal touch", fmt_time(c.last_touch_at))
     head.add_row("birthday", str(c.birthday or "—"), "status",
                  "erased" if c.erased_at else f"merged into {c.merged_into_id}" if c.merged_into_id else "active")
     parts: list = [head]
     if view.contacts:
         t = Table("contact", "function", "email", "phone", title="Contact persons", title_justify="left")
         for p in view.contacts:
-            t.add_row(p.name, p.function, p.email or "—", p.phone or "—")
+            t.add_row(_e(p.name), _e(p.function), _e(p.email or "—"), _e(p.phone or "—"))
         parts.append(t)
     if view.assets:
         t = Table("asset", "product", "serial", "handed over", "warranty until", title="Assets", title_justify="left")
         for a, p in view.assets:
-            t.add_row(str(a.id), p.name, a.serial_number or "—", str(a.handed_over_on or "—"),
+            t.add_row(str(a.id), _e(p.name), _e(a.serial_number or "—"), str(a.handed_over_on or "—"),
                       f"{a.warranty_until or '—'}{' (override)' if a.warranty_overridden else ''}")
         parts.append(t)
     if view.interests:
         t = Table("interest", "noted", "note", title="Interests", title_justify="left")
         for i in view.interests:
-            t.add_row(i.tag, fmt_time(i.noted_at), i.note or "")
+            t.add_row(_e(i.tag), fmt_time(i.noted_at), _e(i.note or ""))
         parts.append(t)
     t = Table("channel", *PURPOSES, title="Consents (latest record)", title_justify="left")
     for ch in CHANNELS:
         cells = []
         for pu in PURPOSES:
             rec = view.consents.get((ch, pu))
-            cells.append("—" if rec is None else f"{'[green]yes' if rec.granted else '[red]no'}[/] ({rec.source})")
+            cells.append("—" if rec is None else f"{'[green]yes' if rec.granted else '[red]no'}[/] ({_e(rec.source)})")
         t.add_row(ch, *cells)
     parts.append(t)
     if view.timeline:
         t = Table("when", "channel", "dir", "summary", title="Timeline (newest first)", title_justify="left")
         for i in view.timeline[:15]:
-            t.add_row(fmt_time(i.at), i.channel, i.direction, i.summary + ("" if i.personal else " [dim](mass)[/]"))
+            t.add_row(fmt_time(i.at), i.channel, i.direction, _e(i.summary) + ("" if i.personal else " [dim](mass)[/]"))
         parts.append(t)
     if view.open_tasks:
         t = Table("task", "due", "title", "origin", title="Open tasks", title_justify="left")
         for task in view.open_tasks:
-            t.add_row(str(task.id), fmt_time(task.due_at), task.title, task.origin)
+            t.add_row(str(task.id), fmt_time(task.due_at), _e(task.title), task.origin)
         parts.append(t)
-    return Panel(Group(*parts), title=f"customer {c.id}: {c.name}", title_align="left")
+    return Panel(Group(*parts), title=f"customer {c.id}: {_e(c.name)}", title_align="left")

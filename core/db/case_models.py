@@ -74,9 +74,19 @@ class CaseEvent(SQLModel, table=True):
     version: int
 
 
+#: What only the case service may change: the state and everything that follows from it,
+#: the parties that may act on the case, and the facts its guards consult.
+GUARDED = ("state", "owner_kind", "owner_party_id", "owner_actor_id", "due_at", "version", "state_entered_at",
+           "closed_at", "reopen_count", "paused_from", "paused_remaining_s", "dealer_party_id",
+           "manufacturer_party_id", "technician_party_id", "facts")
+
+
 def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):
-    if target.id is not None and oldvalue is not None and value != oldvalue and _is_loaded(target):
-        raise NotPermitted(f"case {target.id}: state cannot be assigned ({oldvalue!r} -> {value!r}); "
+    # A loaded case refuses any change, also from None (a closed case has no owner and no
+    # due date, and must not be given one behind the workflow's back).
+    if _is_loaded(target) and value != oldvalue:
+        field = initiator.key
+        raise NotPermitted(f"case {target.id}: {field} cannot be assigned ({oldvalue!r} -> {value!r}); "
                            "fire a trigger through crm.cases.fire(case_id, trigger, by=actor)")
     return value
 
@@ -86,5 +96,5 @@ def _is_loaded(target: Case) -> bool:
     return inspect(target).has_identity
 
 
-for _column in ("state", "owner_party_id", "due_at", "version"):
+for _column in GUARDED:
     event.listen(getattr(Case, _column), "set", _refuse_direct_assignment, retval=True)

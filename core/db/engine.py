@@ -14,6 +14,8 @@ import os
 
 from sqlalchemy import Engine, create_engine, event
 
+from ..errors import ValidationError
+
 DEFAULT_URL = "sqlite:///dealercrm.db"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -28,7 +30,8 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
         if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
-            raise ValueError("in-memory SQLite is not supported: give a file path, e.g. sqlite:///crm.db")
+            raise ValidationError("database url", url, "in-memory SQLite is not supported (every unit of work "
+                                  "opens its own connection); give a file path, e.g. sqlite:///crm.db")
         kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT_MS / 1000})
     else:
         kwargs.setdefault("pool_pre_ping", True)
@@ -57,4 +60,11 @@ def _on_connect(dbapi_connection, _record) -> None:
 
 def _on_begin(conn) -> None:
     readonly = conn.get_execution_options().get("dealercrm_readonly")
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    # Straight to the driver: ``conn.exec_driver_sql`` would run the whole statement
+    # machinery (context, events, result) for a statement that returns nothing, once per
+    # unit of work. SQLAlchemy tracks the transaction itself; this only opens it in SQLite.
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    finally:
+        cursor.close()

@@ -12,10 +12,10 @@ from datetime import date
 from sqlalchemy import select
 
 from .. import validation
-from ..db.models import Asset, Customer, Party, Product
+from ..db.models import Asset, Party, Product
 from ..errors import ValidationError
 from ..events import AssetRecorded
-from .base import Service
+from .base import Service, live_customer
 
 
 def add_months(day: date, months: int) -> date:
@@ -58,7 +58,7 @@ class AssetService(Service):
         if purchased and handed_over and handed_over < purchased:
             raise ValidationError("handed_over_on", handed_over.isoformat(), f"is before the purchase on {purchased}")
         with self.uow(by, "assets.record") as uow:
-            customer = uow.get(Customer, customer_id, "customer")
+            customer = live_customer(uow, customer_id)
             product = uow.get(Product, product_id, "product")
             for pid in (dealer_party_id, manufacturer_party_id):
                 if pid is not None:

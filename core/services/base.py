@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..db.models import Actor
+from ..db.models import Actor, Customer
+from ..errors import ValidationError
 from ..uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -28,3 +29,13 @@ class Service:
 
     def read(self) -> UnitOfWork:
         return self.crm.read()
+
+
+def live_customer(uow: UnitOfWork, customer_id: int) -> Customer:
+    """The customer a new record may be attached to: not a merged tombstone, whose
+    records would vanish from every view (they belong to the customer it was merged into)."""
+    customer = uow.get(Customer, customer_id, "customer")
+    if customer.merged_into_id is not None:
+        raise ValidationError("customer", customer_id,
+                              f"was merged into customer {customer.merged_into_id}; use that one")
+    return customer

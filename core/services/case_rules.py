@@ -3,12 +3,16 @@
 Kept apart from the persistence so the deadline logic reads in one place: the new
 owner is the case's party of the destination state's kind (the dealer speaks for the
 customer); the due time comes from the destination's deadline policy in the owner's
-business calendar; entering a state that waits on the customer freezes what was
-left of the previous owner's time, and returning to that state gives it back.
+business calendar; entering a state that waits on the customer's answer freezes what
+was left of the previous owner's time, and returning to that state gives it back
+(``is_pause``: a confirmation state, whose silence closes the case, is no pause). The
+data of a transition may name the manufacturer or technician that takes the case over,
+never another dealer, and only an existing party of that kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -16,7 +20,7 @@ import attrs
 
 from ..errors import ValidationError
 from ..workflow.calendar import WALL_CLOCK, BusinessCalendar, remaining, resume
-from ..workflow.model import State
+from ..workflow.model import State, Workflow
 
 PARTY_COLUMNS = {"dealer": "dealer_party_id", "manufacturer": "manufacturer_party_id",
                  "technician": "technician_party_id"}
@@ -24,7 +28,15 @@ PARTY_COLUMNS = {"dealer": "dealer_party_id", "manufacturer": "manufacturer_part
 
 @lru_cache(maxsize=256)
 def calendar_for(region: str | None) -> BusinessCalendar:
-    return BusinessCalendar(region=region or "DE")
+    """A party's working calendar from its region: "DE", or with a subdivision "DE-BY"."""
+    country, _, subdiv = (region or "DE").partition("-")
+    return BusinessCalendar(region=country, subdiv=subdiv or None)
+
+
+@attrs.frozen
+class PartyInfo:
+    kind: str
+    region: str | None
 
 
 @attrs.frozen
@@ -35,38 +47,79 @@ class Placement:
     paused_from: str | None
     paused_remaining_s: float | None
     parties: dict  # party columns to update (technician/manufacturer named in the data)
+    resumed: bool = False  # back from waiting on the customer, with the time that was left
 
 
-def owner_party(case: dict, kind: str | None, data: dict, subject: str, dest: str) -> tuple[int | None, dict]:
-    """The party that owns ``dest``; a technician or manufacturer may be named in the data."""
+PartyLookup = Callable[[int | None], PartyInfo | None]
+
+#: Parties the data of a transition may name for the destination's owner. Never the
+#: dealer: the case belongs to the customer's dealer, and nobody hands it to another one.
+NAMEABLE = ("manufacturer", "technician")
+
+
+def owner_party(case: dict, kind: str | None, data: dict, subject: str, dest: str,
+                lookup: PartyLookup) -> tuple[int | None, dict]:
+    """The party that owns ``dest``; a technician or manufacturer may be named in the data,
+    and must then be an existing party of that kind."""
+    if data.get("dealer_party_id") not in (None, case.get("dealer_party_id")):
+        raise ValidationError("dealer_party_id", data["dealer_party_id"],
+                              f"{subject}: the case stays with the customer's dealer, "
+                              f"party {case.get('dealer_party_id')}; it cannot be named in the data")
     if kind is None:
         return None, {}
     if kind == "customer":
         return case["dealer_party_id"], {}
     column = PARTY_COLUMNS[kind]
-    named = data.get(column)
+    named = data.get(column) if kind in NAMEABLE else None
     if named is not None:
-        return int(named), {column: int(named)}
+        try:
+            party = int(named)
+        except (TypeError, ValueError):
+            raise ValidationError(column, named, f"{subject}: must be the id of a {kind} party") from None
+        info = lookup(party)
+        if info is None or info.kind != kind:
+            what = f"is a {info.kind}" if info else "does not exist"
+            raise ValidationError(column, named, f"{subject}: entering {dest!r} needs a {kind} party; "
+                                  f"party {party} {what}")
+        return party, {column: party}
     if case.get(column) is None:
         raise ValidationError(column, None, f"{subject}: entering {dest!r} needs a {kind}; pass {column} in the data")
     return case[column], {}
 
 
+def is_pause(wf: Workflow, state: State) -> bool:
+    """Whether ``state`` waits for the customer's answer with the asker's time frozen.
+
+    A customer-owned state whose silence closes the case (fourteen quiet days count as
+    confirmed) is no pause even though it waits on the customer: the work is done, no time
+    is left to give back, and sending the case back from there is a reopen."""
+    if not state.waits_on_customer:
+        return False
+    timeout = wf.timeout_from(state.name)
+    return timeout is None or not (wf.has_state(timeout.dest) and wf.state(timeout.dest).final)
+
+
 def place(case: dict, source: State, dest: State, now: datetime, data: dict, subject: str,
-          regions: dict[int, str]) -> Placement:
-    party, parties = owner_party(case, dest.owner, data, subject, dest.name)
+          lookup: PartyLookup, pauses: Callable[[State], bool] = lambda s: s.waits_on_customer) -> Placement:
+    party, parties = owner_party(case, dest.owner, data, subject, dest.name, lookup)
     paused_from, paused_left = case.get("paused_from"), case.get("paused_remaining_s")
     if dest.final or dest.deadline is None:
         return Placement(None, None, None, None, None, parties)
     policy = dest.deadline
-    calendar = calendar_for(regions.get(party)) if policy.business else WALL_CLOCK
-    if dest.waits_on_customer and not source.waits_on_customer:
-        prev_calendar = calendar_for(regions.get(case.get("owner_party_id")))
+    calendar = calendar_for(region_of(lookup, party)) if policy.business else WALL_CLOCK
+    if pauses(dest) and not pauses(source):
+        prev_calendar = calendar_for(region_of(lookup, case.get("owner_party_id")))
         left = remaining(case["due_at"], now, prev_calendar) if case.get("due_at") else timedelta(0)
         return Placement(dest.owner, party, calendar.add(now, policy.duration), source.name,
                          left.total_seconds(), parties)
-    if source.waits_on_customer and dest.name == paused_from and paused_left is not None:
-        return Placement(dest.owner, party, resume(timedelta(seconds=paused_left), now, calendar), None, None, parties)
-    keep_pause = dest.waits_on_customer
+    if pauses(source) and dest.name == paused_from and paused_left is not None:
+        return Placement(dest.owner, party, resume(timedelta(seconds=paused_left), now, calendar), None, None, parties,
+                         resumed=True)
+    keep_pause = pauses(dest)
     return Placement(dest.owner, party, calendar.add(now, policy.duration),
                      paused_from if keep_pause else None, paused_left if keep_pause else None, parties)
+
+
+def region_of(lookup: PartyLookup, party_id: int | None) -> str | None:
+    info = lookup(party_id)
+    return info.region if info else None

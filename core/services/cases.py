@@ -16,12 +16,12 @@ from sqlalchemy import insert, select, update
 
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
-from ..db.models import Actor, Asset, AuditRecord, Customer, Party
-from ..errors import Conflict, NotFound, NotPermitted, ValidationError
+from ..db.models import Actor, Asset, AuditRecord, Party
+from ..errors import Conflict, NotFound, NotPermitted, TransitionNotAllowed, ValidationError
 from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, CaseReopened, CaseTransitioned
 from ..workflow.machine import CompiledWorkflow
-from .base import Service
-from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_for, place, region_of
+from .base import Service, live_customer
+from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_for, is_pause, place, region_of
 
 CASE = Case.__table__
 CASE_EVENT = CaseEvent.__table__
@@ -69,6 +69,7 @@ class CaseService(Service):
         super().__init__(crm)
         self._actors: dict[int, ActorInfo] = {}
         self._parties: dict[int, PartyInfo] = {}
+        self._pauses: dict[tuple[str, str], bool] = {}
 
     # -- lookups -------------------------------------------------------------------------
     def workflow(self, name: str) -> CompiledWorkflow:
@@ -97,6 +98,17 @@ class CaseService(Service):
             return True
         column = PARTY_COLUMNS.get(actor.kind)
         return column is not None and case.get(column) == actor.party_id
+
+    def pauses(self, wf: CompiledWorkflow):
+        """``is_pause`` of each state of ``wf``, worked out once."""
+
+        def pauses(state) -> bool:
+            key = (wf.name, state.name)
+            if key not in self._pauses:
+                self._pauses[key] = is_pause(wf.workflow, state)
+            return self._pauses[key]
+
+        return pauses
 
     def party_lookup(self, conn):
         """Kind and region of a party, read once and again whenever an unknown party shows
@@ -127,19 +139,22 @@ class CaseService(Service):
         if not (summary or "").strip():
             raise ValidationError("summary", summary, "is required: what is wrong, in the customer's words")
         wf = self.workflow(workflow)
-        with self.uow(by, "cases.open") as uow:
-            customer = uow.get(Customer, customer_id, "customer")
+        # crm.uow inside the with (not Service.uow): an unknown actor must not leave the
+        # write transaction open behind it.
+        with self.crm.uow(by, "cases.open") as uow:
+            actor = self.actor_info(uow.connection, uow.actor_id)
+            customer = live_customer(uow, customer_id)
             asset = uow.get(Asset, asset_id, "asset") if asset_id is not None else None
             if asset is not None and asset.customer_id != customer_id:
                 raise ValidationError("asset_id", asset_id, f"belongs to customer {asset.customer_id}, not {customer_id}")
             dealer = (asset.dealer_party_id if asset else None) or customer.owner_party_id
-            actor = self.actor_info(uow.connection, uow.actor_id)
             if actor.kind != "system" and actor.party_id != dealer:
                 raise NotPermitted(f"{actor.name} (party {actor.party_id}, {actor.kind}) may not open a case for "
                                    f"customer {customer_id}: the customer's dealer, party {dealer}, opens cases")
             start = wf.workflow.state(wf.workflow.initial)
             facts = {"dealer_party_id": dealer, "manufacturer_party_id": asset.manufacturer_party_id if asset else None}
-            placed = place(facts, start, start, uow.now, {}, "new case", self.party_lookup(uow.connection))
+            placed = place(facts, start, start, uow.now, {}, "new case", self.party_lookup(uow.connection),
+                           self.pauses(wf))
             case = Case(workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
                         priority=priority, state=start.name, owner_kind=placed.owner_kind,
                         owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
@@ -174,15 +189,34 @@ class CaseService(Service):
                            "reload the case and decide again")
         wf = self.workflow(case["workflow"])
         data = parse_data(data, subject)
+        if note is None and isinstance(data.get("note"), str):
+            note = data.pop("note")  # the note is kept in its own (personal) column, not in the data
+        checked = {**data, "note": note} if note is not None else data  # `note=` satisfies a required "note"
+        # Every refusal names the case, its state and the actor before saying what went wrong.
+        refusal = f"{subject} (state {case['state']!r}, actor {actor.id} {actor.name})"
         if not self.acts_on(actor, case):
-            raise NotPermitted(f"{subject} in state {case['state']!r}: {actor.name} ({actor.kind}, party "
-                               f"{actor.party_id}) may not fire {trigger!r}: this case's {actor.kind} is party "
+            raise NotPermitted(f"{refusal}: {actor.name} ({actor.kind}, party {actor.party_id}) may not fire "
+                               f"{trigger!r}: this case's {actor.kind} is party "
                                f"{case.get(PARTY_COLUMNS.get(actor.kind, ''))}; allowed triggers for this actor: none")
-        result = wf.fire(case["state"], trigger, party_kind=actor.kind, role=actor.role, data=data, now=now,
-                         due_at=case["due_at"], facts=case["facts"] or {}, subject=subject)
+        result = wf.fire(case["state"], trigger, party_kind=actor.kind, role=actor.role, data=checked, now=now,
+                         due_at=case["due_at"], facts=case["facts"] or {}, subject=refusal)
         source, dest = wf.workflow.state(result.source), wf.workflow.state(result.dest)
-        placed = place(case, source, dest, now, data, subject, self.party_lookup(conn))
-        reopened = source.waits_on_customer and not dest.final and dest.name != case["paused_from"]
+        if result.transition.timeout and not timeout:
+            # A timeout is the clock's, not a shortcut: before the deadline it would take the
+            # owner's time away; after it, it is recorded as the escalation it is.
+            if case["due_at"] is None or now < case["due_at"]:
+                due = f"{case['due_at']:%Y-%m-%d %H:%M} UTC" if case["due_at"] else "(none)"
+                raise TransitionNotAllowed(
+                    f"{refusal}: {trigger!r} is the timeout of state {source.name!r} and fires only once its "
+                    f"deadline {due} has passed (crm.cases.tick)",
+                    [t for t in wf.allowed_triggers(source.name, actor.kind, actor.role) if t != trigger])
+            timeout = True
+        pauses = self.pauses(wf)
+        placed = place(case, source, dest, now, data, subject, self.party_lookup(conn), pauses)
+        # The customer (or the dealer for him) sends finished work back: not a reply to a
+        # question (that resumes the paused state), not the clock running out.
+        reopened = (source.owner == "customer" and not pauses(source) and not result.transition.timeout
+                    and not dest.final and not placed.resumed)
         version = case["version"] + 1
         values = dict(state=dest.name, owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id,
                       owner_actor_id=None, due_at=placed.due_at, state_entered_at=now, version=version,
@@ -212,8 +246,11 @@ class CaseService(Service):
                         owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id, due_at=placed.due_at,
                         version=version, data=data)
         if timeout:
+            # In a customer-owned state the dealer only holds the case for the customer: the
+            # customer's silence is no deadline missed by the dealer (as in the party report).
+            missed_by = None if case["owner_kind"] == "customer" else case["owner_party_id"]
             uow.raise_event(CaseEscalated, **base, source=source, dest=dest.name,
-                            missed_by_party_id=case["owner_party_id"], due_at_missed=case["due_at"])
+                            missed_by_party_id=missed_by, due_at_missed=case["due_at"])
         if reopened:
             uow.raise_event(CaseReopened, **base, reopen_count=case["reopen_count"] + 1)
         if dest.final:
@@ -239,7 +276,11 @@ class CaseService(Service):
             actor = self.actor_info(uow.connection, by)
             if not self.acts_on(actor, case):
                 return []
-            return self.workflow(case["workflow"]).allowed_triggers(case["state"], actor.kind, actor.role)
+            wf = self.workflow(case["workflow"])
+            allowed = wf.allowed_triggers(case["state"], actor.kind, actor.role)
+            if case["due_at"] is None or uow.now < case["due_at"]:  # the clock's own move comes when it is due
+                allowed = [t for t in allowed if t != wf.timeout_trigger(case["state"])]
+            return allowed
 
     def list(self, *, open_only: bool = True, party_id: int | None = None, customer_id: int | None = None,
              limit: int = 100, offset: int = 0) -> list[Case]:

@@ -11,10 +11,9 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .. import validation
-from ..clock import as_utc
 from ..db.models import CHANNELS, PURPOSES, Consent, Customer
 from ..events import ConsentGranted, ConsentRevoked
-from .base import Service
+from .base import Service, live_customer
 
 
 class ConsentService(Service):
@@ -30,10 +29,11 @@ class ConsentService(Service):
         validation.choice("channel", channel, CHANNELS)
         validation.choice("purpose", purpose, PURPOSES)
         source = validation.required("consent source", source)
+        at = validation.aware("at", at) if at is not None else None
         with self.uow(by, "consents.grant" if granted else "consents.revoke") as uow:
-            uow.get(Customer, customer_id, "customer")
+            live_customer(uow, customer_id)
             record = Consent(customer_id=customer_id, channel=channel, purpose=purpose, granted=granted,
-                             at=as_utc(at) if at else uow.now, source=source, actor_id=uow.actor_id)
+                             at=at or uow.now, source=source, actor_id=uow.actor_id)
             uow.session.add(record)
             uow.raise_event(ConsentGranted if granted else ConsentRevoked,
                             customer_id=customer_id, channel=channel, purpose=purpose)
@@ -44,7 +44,7 @@ class ConsentService(Service):
         """May we contact this customer on ``channel`` for ``purpose`` at time ``at`` (default: now)?"""
         validation.choice("channel", channel, CHANNELS)
         validation.choice("purpose", purpose, PURPOSES)
-        when = as_utc(at) if at else self.crm.clock.now()
+        when = validation.aware("at", at) if at is not None else self.crm.clock.now()
         with self.read() as uow:
             uow.get(Customer, customer_id, "customer")
             latest = uow.session.scalar(

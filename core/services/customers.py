@@ -13,7 +13,7 @@ from ..db.models import (Actor, Asset, Consent, ContactPerson, Customer, Interac
                          Party, Product, Task)
 from ..errors import DuplicateCustomer, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
-from .base import Service
+from .base import Service, live_customer
 
 CUSTOMER_KINDS = ("person", "company")
 EDITABLE = ("name", "kind", "email", "phone", "birthday", "street", "postcode", "city")
@@ -34,6 +34,14 @@ class CustomerView:
     open_tasks: list[Task]
 
 
+def acts_for_owner(actor: Actor, owner_party_id: int) -> Actor:
+    """The account owner must act for the owning party: the file belongs to the company."""
+    if actor.party_id != owner_party_id:
+        raise ValidationError("account_owner_id", actor.id,
+                              f"acts for party {actor.party_id}, not the owning party {owner_party_id}")
+    return actor
+
+
 class CustomerService(Service):
     def clean(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise customer fields; raises naming the first bad one."""
@@ -48,6 +56,9 @@ class CustomerService(Service):
             out["phone"] = validation.phone(out["phone"], self.crm.settings.default_region)
         if "birthday" in out:
             out["birthday"] = validation.iso_date("birthday", out["birthday"])
+        for field in ("street", "postcode", "city"):
+            if field in out:
+                out[field] = validation.text(field, out[field])
         return out
 
     def refuse_duplicates(self, uow, email: str | None, phone: str | None, except_id: int | None = None) -> None:
@@ -63,7 +74,9 @@ class CustomerService(Service):
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
             city: str | None = None, external_id: str | None = None, owner_party_id: int | None = None,
             account_owner_id: int | None = None, by: int | None = None) -> Customer:
-        data = self.clean(dict(name=name, kind=kind, email=email, phone=phone, birthday=birthday))
+        data = self.clean(dict(name=name, kind=kind, email=email, phone=phone, birthday=birthday,
+                               street=street, postcode=postcode, city=city))
+        external_id = validation.text("external_id", external_id)
         with self.uow(by, "customers.add") as uow:
             self.refuse_duplicates(uow, data["email"], data["phone"])
             if external_id and uow.session.scalar(select(Customer.id).where(Customer.external_id == external_id)):
@@ -71,8 +84,8 @@ class CustomerService(Service):
             owner = owner_party_id or self.crm.parties.home_dealer(uow)
             uow.get(Party, owner, "party")
             if account_owner_id is not None:
-                uow.get(Actor, account_owner_id, "actor")
-            customer = Customer(**data, street=street, postcode=postcode, city=city, external_id=external_id,
+                acts_for_owner(uow.get(Actor, account_owner_id, "actor"), owner)
+            customer = Customer(**data, external_id=external_id,
                                 owner_party_id=owner, account_owner_id=account_owner_id,
                                 created_at=uow.now, updated_at=uow.now)
             uow.session.add(customer)
@@ -115,7 +128,7 @@ class CustomerService(Service):
             raise ValidationError("field", sorted(unknown)[0], f"cannot be changed here; editable: {', '.join(EDITABLE)}")
         data = self.clean(fields)
         with self.uow(by, "customers.update") as uow:
-            customer = uow.get(Customer, customer_id, "customer")
+            customer = live_customer(uow, customer_id)
             self.refuse_duplicates(uow, data.get("email"), data.get("phone"), except_id=customer_id)
             changed = tuple(k for k, v in data.items() if getattr(customer, k) != v)
             for key in changed:
@@ -130,16 +143,19 @@ class CustomerService(Service):
                  account_owner_id: int | None = None, by: int | None = None) -> Customer:
         """Hand a customer to another party or account owner: the file stays in the company."""
         with self.uow(by, "customers.reassign") as uow:
-            customer = uow.get(Customer, customer_id, "customer")
+            customer = live_customer(uow, customer_id)
             before = (customer.owner_party_id, customer.account_owner_id)
             if owner_party_id is not None:
                 customer.owner_party_id = uow.get(Party, owner_party_id, "party").id
             if account_owner_id is not None:
-                owner = uow.get(Actor, account_owner_id, "actor")
-                if owner.party_id != customer.owner_party_id:
-                    raise ValidationError("account_owner_id", account_owner_id,
-                                          f"acts for party {owner.party_id}, not the owning party {customer.owner_party_id}")
-                customer.account_owner_id = owner.id
+                customer.account_owner_id = acts_for_owner(uow.get(Actor, account_owner_id, "actor"),
+                                                           customer.owner_party_id).id
+            elif customer.account_owner_id is not None and customer.owner_party_id != before[0]:
+                # the old party's salesman does not keep the file: the new party names its own
+                customer.account_owner_id = None
+            if (customer.owner_party_id, customer.account_owner_id) == before:
+                uow.commit()
+                return customer
             customer.updated_at = uow.now
             uow.raise_event(AccountOwnerChanged, customer_id=customer_id, owner_party_id=customer.owner_party_id,
                             account_owner_id=customer.account_owner_id, previous_party_id=before[0],
@@ -150,10 +166,11 @@ class CustomerService(Service):
     def add_contact(self, customer_id: int, name: str, function: str = "buyer", email: str | None = None,
                     phone: str | None = None, by: int | None = None) -> ContactPerson:
         name = validation.required("contact name", name)
+        function = validation.required("contact function", function)
         email = validation.email(email)
         phone = validation.phone(phone, self.crm.settings.default_region)
         with self.uow(by, "customers.add_contact") as uow:
-            uow.get(Customer, customer_id, "customer")
+            live_customer(uow, customer_id)
             contact = ContactPerson(customer_id=customer_id, name=name, function=function, email=email,
                                     phone=phone, created_at=uow.now)
             uow.session.add(contact)
@@ -171,8 +188,10 @@ class CustomerService(Service):
                 customer=c,
                 owner_party=s.get(Party, c.owner_party_id),
                 account_owner=s.get(Actor, c.account_owner_id) if c.account_owner_id else None,
-                contacts=list(s.scalars(select(ContactPerson).where(ContactPerson.customer_id == customer_id))),
-                assets=list(s.execute(select(Asset, Product).join(Product).where(Asset.customer_id == customer_id)).tuples()),
+                contacts=list(s.scalars(select(ContactPerson).where(ContactPerson.customer_id == customer_id)
+                                      .order_by(ContactPerson.id))),
+                assets=[tuple(row) for row in s.execute(select(Asset, Product).join(Product)
+                                                        .where(Asset.customer_id == customer_id).order_by(Asset.id))],
                 interests=list(s.scalars(select(Interest).where(Interest.customer_id == customer_id).order_by(Interest.noted_at))),
                 consents=consents,
                 timeline=list(s.scalars(select(Interaction).where(Interaction.customer_id == customer_id)

@@ -51,9 +51,11 @@ def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
             fired = 0
             for row in rows:
                 case = dict(row)
-                trigger = service.workflow(case["workflow"]).timeout_trigger(case["state"])
                 mark, savepoint = len(uow.events), conn.begin_nested()
                 try:
+                    # inside the try: a case whose workflow or state a removed plugin took
+                    # away is reported, and must not stop every other escalation behind it
+                    trigger = service.workflow(case["workflow"]).timeout_trigger(case["state"])
                     service.fire_in(uow, case["id"], trigger, case=case, timeout=True,
                                     note=f"deadline {case['due_at']:%Y-%m-%d %H:%M} UTC passed")
                     uow.check_events()

@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from .. import validation
-from ..clock import as_utc
 from ..db.models import CHANNELS, DIRECTIONS, Customer, Interaction, Task
+from ..errors import ValidationError
 from ..events import InteractionRecorded
-from .base import Service
+from .base import Service, live_customer
 
 INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system")
 
@@ -29,7 +29,8 @@ class InteractionService(Service):
         summary = validation.required("summary", summary)
         with self.uow(by, "interactions.record") as uow:
             interaction = record_interaction(uow, customer_id, channel, direction, summary, personal=personal,
-                                             at=as_utc(at) if at else None, case_id=case_id, task_id=task_id)
+                                             at=validation.aware("at", at) if at is not None else None,
+                                             case_id=case_id, task_id=task_id)
             uow.commit()
             return interaction
 
@@ -45,9 +46,11 @@ def record_interaction(uow, customer_id: int, channel: str, direction: str, summ
                        personal: bool = True, at: datetime | None = None, case_id: int | None = None,
                        task_id: int | None = None) -> Interaction:
     """The timeline write, usable inside any other unit of work (cases, channels, rules)."""
-    uow.get(Customer, customer_id, "customer")
+    live_customer(uow, customer_id)
     if task_id is not None:
-        uow.get(Task, task_id, "task")
+        task = uow.get(Task, task_id, "task")
+        if task.customer_id not in (None, customer_id):
+            raise ValidationError("task_id", task_id, f"belongs to customer {task.customer_id}")
     when = at or uow.now
     interaction = Interaction(customer_id=customer_id, channel=channel, direction=direction, summary=summary,
                               personal=personal, actor_id=uow.actor_id, at=when, case_id=case_id, task_id=task_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .. import validation
-from ..db.models import Customer, Interaction, Interest
+from ..db.models import Interaction, Interest
 from ..errors import ValidationError
 from ..events import InterestNoted
-from .base import Service
+from .base import Service, live_customer
 
 
 def normalize_tag(tag: str) -> str:
@@ -23,7 +23,7 @@ class InterestService(Service):
              by: int | None = None) -> Interest:
         tag = normalize_tag(tag)
         with self.uow(by, "interests.note") as uow:
-            uow.get(Customer, customer_id, "customer")
+            live_customer(uow, customer_id)
             if interaction_id is not None:
                 talk = uow.get(Interaction, interaction_id, "interaction")
                 if talk.customer_id != customer_id:

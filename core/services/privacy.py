@@ -33,8 +33,11 @@ def export_customer(service: CustomerService, customer_id: int) -> dict[str, Any
     """Everything held about a customer, as JSON-ready data (right of access)."""
     with service.read() as uow:
         customer = uow.get(Customer, customer_id, "customer")
-        ids = [customer_id, *uow.session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))]
-        out: dict[str, Any] = {"customer": _row(customer), "merged_records": ids[1:]}
+        merged = list(uow.session.scalars(
+            select(Customer).where(Customer.merged_into_id == customer_id).order_by(Customer.id)))
+        ids = [customer_id, *(m.id for m in merged)]
+        # the tombstones of merged duplicates still hold what they held (name, birthday…)
+        out: dict[str, Any] = {"customer": _row(customer), "merged_records": [_row(m) for m in merged]}
         for table, column in customer_links():
             if table.name == "customer":
                 continue
@@ -59,6 +62,8 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
             c.name, c.email, c.phone, c.birthday = f"erased customer #{c.id}", None, None, None
             c.street = c.postcode = c.city = None
             c.erased_at = c.updated_at = uow.now
+        # plugins first: the audit rows their changes write are blanked with the others below
+        service.crm.plugins.checked_call("dealercrm_erase_customer", customer_id=customer_id, uow=uow)
         uow.flush()
         counts = {
             "contact_person": s.execute(update(ContactPerson).where(ContactPerson.customer_id.in_(ids))
@@ -71,7 +76,6 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
                                                                 AuditRecord.personal_changes.is_not(None))
                                       .values(personal_changes=None)).rowcount,
         }
-        service.crm.plugins.checked_call("dealercrm_erase_customer", customer_id=customer_id, uow=uow)
         s.execute(insert(AuditRecord), [dict(
             at=uow.now, actor_id=uow.actor_id, operation="customers.erase", action="erase", entity="customer",
             entity_id=customer_id, customer_id=customer_id, changes={"rows": counts, "records": ids},

@@ -7,11 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .. import validation
-from ..clock import as_utc
-from ..db.models import TASK_ORIGINS, Actor, Customer, Party, Task
+from ..db.models import TASK_ORIGINS, Actor, Party, Task
 from ..errors import ValidationError
 from ..events import TaskCompleted, TaskCreated
-from .base import Service
+from .base import Service, live_customer
 
 
 class TaskService(Service):
@@ -56,8 +55,9 @@ def create_task(uow, title: str, due_at: datetime, *, customer_id: int | None = 
     """The task write, usable inside any unit of work (cases, rules, dead letters)."""
     title = validation.required("task title", title)
     validation.choice("origin", origin, TASK_ORIGINS)
+    due_at = validation.aware("due_at", due_at)
     if customer_id is not None:
-        uow.get(Customer, customer_id, "customer")
+        live_customer(uow, customer_id)
     if assigned_actor_id is not None:
         actor = uow.get(Actor, assigned_actor_id, "actor")
         assigned_party_id = assigned_party_id or actor.party_id
@@ -65,7 +65,7 @@ def create_task(uow, title: str, due_at: datetime, *, customer_id: int | None = 
         uow.get(Party, assigned_party_id, "party")
     if assigned_party_id is None and assigned_actor_id is None:
         raise ValidationError("task", title, "needs an assigned party or actor: a task nobody owns is a dead end")
-    task = Task(customer_id=customer_id, title=title, note=note, due_at=as_utc(due_at),
+    task = Task(customer_id=customer_id, title=title, note=note, due_at=due_at,
                 assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, status="open",
                 origin=origin, origin_ref=origin_ref, case_id=case_id, created_at=uow.now)
     uow.session.add(task)
