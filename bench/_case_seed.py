@@ -80,7 +80,8 @@ def build_world(db_path: Path) -> dict:
 
 def seed_cases(db_path: Path, world: dict, n_cases: int, *, n_overdue: int = 0, all_in: str | None = None,
                seed: int = 3) -> dict:
-    """Add ``n_cases`` open cases (one customer each) and their "opened" history rows.
+    """Add ``n_cases`` open cases (one customer each, with an e-mail address, so notification
+    plugins have somewhere to write) and their "opened" history rows.
 
     ``all_in="manufacturer_review"`` puts every case there with a future deadline (the
     transitions benchmark); otherwise the cases are spread over all open states with future
@@ -99,8 +100,8 @@ def seed_cases(db_path: Path, world: dict, n_cases: int, *, n_overdue: int = 0, 
     con.execute("PRAGMA foreign_keys=ON")
     first_customer = con.execute("SELECT coalesce(max(id), 0) FROM customer").fetchone()[0]
     first_case = con.execute("SELECT coalesce(max(id), 0) FROM service_case").fetchone()[0]
-    insert_customer = ("INSERT INTO customer (id, kind, name, owner_party_id, created_at, updated_at) "
-                       "VALUES (?, 'person', ?, ?, ?, ?)")
+    insert_customer = ("INSERT INTO customer (id, kind, name, email, owner_party_id, created_at, updated_at) "
+                       "VALUES (?, 'person', ?, ?, ?, ?, ?)")
     insert_case = ("INSERT INTO service_case (id, workflow, customer_id, summary, priority, state, owner_kind, "
                    "owner_party_id, dealer_party_id, manufacturer_party_id, technician_party_id, due_at, "
                    "state_entered_at, paused_remaining_s, paused_from, version, opened_at, reopen_count) "
@@ -131,7 +132,8 @@ def seed_cases(db_path: Path, world: dict, n_cases: int, *, n_overdue: int = 0, 
             owner = dealer if owner_kind in ("dealer", "customer") else by_kind[owner_kind][i % len(by_kind[owner_kind])]
             paused = state == "waiting_for_customer"
             opened_db = db_text(opened)
-            customers.append((customer_id, f"Kundin {i}", dealer["party_id"], opened_db, opened_db))
+            customers.append((customer_id, f"Kundin {i}", f"kundin.{customer_id}@example.org", dealer["party_id"],
+                              opened_db, opened_db))
             cases.append((case_id, customer_id, state, owner_kind, owner["party_id"], dealer["party_id"],
                           manufacturer["party_id"], technician["party_id"] if owner_kind == "technician" else None,
                           db_text(due), db_text(entered), 3600.0 if paused else None,

@@ -3,10 +3,11 @@
 Run it from the repository root with the project's virtualenv:
 
     .venv/bin/python bench/tick.py [--cases 100000] [--overdue 10000] [--small-overdue 2000]
-                                   [--batch-size N] [--skip-memory] [--repeat 1]
+                                   [--batch-size N] [--tracemalloc] [--repeat 1]
 
-(two to three minutes on 2 cores with the defaults; ``--cases 20000 --overdue 2000
---small-overdue 500`` for a quick look).
+(one to three minutes on 2 cores with the defaults, depending on how fast the tick is;
+``--tracemalloc`` adds two slow traced runs; ``--cases 20000 --overdue 2000 --small-overdue 500``
+for a quick look).
 
 Two databases are seeded once each (not measured): migrated by dealercrm, 4 dealers (one in
 Austria), 2 manufacturers, 2 technician companies, one customer and one "opened" history row
@@ -33,9 +34,10 @@ no other case has one; the second tick fires 0; and the two databases hold the s
 afterwards (service_case state, owner, deadline, version, times; the timeout events), so the
 rates compare the same work.
 
-Memory: the dealercrm tick is run again at both sizes under ``tracemalloc`` (peak above what
-was allocated before the tick), and the timed runs report their peak RSS above the RSS before
-the tick (the kernel's high-water mark is reset just before the tick). Flat means the peak at
+Memory: the timed runs report their peak RSS above the RSS just before the tick (the kernel's
+high-water mark is reset right before it, each run is its own process), at both sizes; with
+``--tracemalloc`` the dealercrm tick is also run at both sizes under ``tracemalloc`` (peak of
+Python allocations above those before the tick; 4-8x slower). Flat means the peak at
 ``--overdue`` is about the same as at ``--small-overdue``.
 
 Target (issue #3): dealercrm >= 0.1x raw, memory flat in the number of overdue cases. The exit
@@ -126,7 +128,8 @@ def phase_dealercrm(db: Path, batch_size: int | None, trace: bool) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     report = crm.cases.tick(**kwargs)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    out = dict(seconds=seconds, cpu=cpu, fired=report.fired, batches=report.batches, failed=len(report.failed),
+    out = dict(plugins=sorted(n for n, p in crm.plugins.list_name_plugin() if p is not None and "Listener" not in repr(p)),
+               seconds=seconds, cpu=cpu, fired=report.fired, batches=report.batches, failed=len(report.failed),
                failures=[f"{cid}: {why}" for cid, why in report.failed[:3]], events=Listener.count,
                rss_before_kb=rss_before, peak_kb=hwm_kb(), hwm_reset=reset)
     if trace:
@@ -282,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-overdue", type=int, default=2_000,
                     help="overdue in the second database, for the memory comparison (default 2000)")
     ap.add_argument("--batch-size", type=int, default=None, help="cases per transaction (default: tick's own)")
-    ap.add_argument("--skip-memory", action="store_true", help="no tracemalloc runs")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="also run the dealercrm tick under tracemalloc at both sizes (slow)")
     ap.add_argument("--repeat", type=int, default=1, help="time both paths this many times, keep the fastest")
     ap.add_argument("--phase", choices=("dealercrm", "raw"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -329,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"({r['cpu_rate']:8,.0f}/s of CPU time)  fired {r['fired']:,} in {r['batches']} batches")
             if phase == "dealercrm":
                 line += (f", {r['failed']} failed, second tick fired {r['second_fired']}, "
-                         f"{r['events']:,} events published")
+                         f"{r['events']:,} events published (plugins: {', '.join(r['plugins'])})")
             line += (f"; peak RSS {(r['peak_kb'] - r['rss_before_kb']) / 1024:+.1f} MB above "
                      f"{r['rss_before_kb'] / 1024:.1f} MB")
             if trace:
@@ -355,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                     if key not in best or r["seconds"] < best[key]["seconds"]:
                         best[key] = r
         traced = {}
-        if not args.skip_memory:
+        if args.tracemalloc:
             for n_overdue in dict.fromkeys((args.small_overdue, args.overdue)):
                 traced[n_overdue] = measure("dealercrm", n_overdue, trace=True)
 
@@ -387,11 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     rss_big = (big["peak_kb"] - big["rss_before_kb"]) / 1024
     line = f"memory of the dealercrm tick: peak RSS above start {rss_small:.1f} MB at {args.small_overdue:,} overdue, " \
            f"{rss_big:.1f} MB at {args.overdue:,}"
+    flat = rss_big < rss_small + 2  # within 2 MB for 5x the cases
     if traced:
         ts, tb = traced[args.small_overdue]["traced_peak"] / 1e6, traced[args.overdue]["traced_peak"] / 1e6
         line += f"; tracemalloc peak {ts:.2f} MB at {args.small_overdue:,}, {tb:.2f} MB at {args.overdue:,}"
-        flat = tb < 1.5 * ts + 1
-        line += f"; flat: {'yes' if flat else 'NO'}"
+        flat = flat and tb < 1.5 * ts + 1
+    line += f"; flat: {'yes' if flat else 'NO'}"
     print(line)
     print(f"exactly once (every overdue case one timeout event, no other case any), second tick fires 0, same rows on "
           f"both paths: {'yes' if not problems else 'NO'}")

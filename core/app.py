@@ -17,7 +17,7 @@ from .clock import Clock, SystemClock
 from .db.engine import database_url, make_engine, prepare_engine
 from .db.migrate import upgrade
 from .db.models import Actor
-from .errors import PluginError
+from .errors import DealerCrmError, PluginError
 from .events import Event
 from .plugin_manager import PluginManager, build_plugin_manager, register_inline
 from .settings import Settings, load_settings
@@ -34,6 +34,7 @@ class CRM:
         self.plugins = plugins
         self.settings = settings
         self.plugin_failures: list[PluginError] = []
+        self.channel_owners: dict[str, str] = {}
         self.system_actor_id: int | None = None
         self.workflows = load_workflows(plugins)
 
@@ -50,8 +51,19 @@ class CRM:
             self.plugin_failures.extend(failures)
 
     def register(self, plugin: object, name: str | None = None) -> str:
-        """Register a plugin on this application only (inline, e.g. from a host or test)."""
-        return register_inline(self.plugins, plugin, name)  # historic startup replays
+        """Register a plugin on this application only (inline, e.g. from a host or test).
+
+        Workflows are loaded again, so a plugin's workflow or extension takes effect — or,
+        if it would make a workflow unsound, the plugin is refused and nothing changes.
+        """
+        name = register_inline(self.plugins, plugin, name)  # historic start_app replays
+        try:
+            self.workflows = load_workflows(self.plugins)
+        except DealerCrmError:
+            self.plugins.unregister(name=name)
+            self.plugins.origins.pop(name, None)
+            raise
+        return name
 
     # -- services ---------------------------------------------------------------------
     @cached_property
@@ -98,6 +110,23 @@ class CRM:
     def cases(self):
         from .services.cases import CaseService
         return CaseService(self)
+
+    @cached_property
+    def channels(self) -> dict:
+        """Every channel the plugins provide, by name (loaded on first use)."""
+        from .services.outbox import load_channels
+        channels, self.channel_owners = load_channels(self)
+        return channels
+
+    @cached_property
+    def outbox(self):
+        from .services.outbox import OutboxService
+        return OutboxService(self)
+
+    @cached_property
+    def inbound(self):
+        from .services.inbound import InboundService
+        return InboundService(self)
 
     @cached_property
     def imports(self):

@@ -201,6 +201,59 @@ class CaseFactRecorded(Event):
     value: object = attrs.field(hash=False)
 
 
+@attrs.frozen(kw_only=True)
+class MessageQueued(Event):
+    name: ClassVar[str] = "message_queued"
+    message_id: int
+    customer_id: int | None
+    channel: str
+    purpose: str
+    case_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ContactSuppressed(Event):
+    """A contact that consent, the budget or a missing address did not allow; recorded, not dropped."""
+
+    name: ClassVar[str] = "contact_suppressed"
+    message_id: int
+    customer_id: int | None
+    channel: str
+    purpose: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class MessageSent(Event):
+    name: ClassVar[str] = "message_sent"
+    message_id: int
+    customer_id: int | None
+    channel: str
+    provider_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class MessageFailed(Event):
+    """Delivery gave up (permanently failed, or dead after the last attempt): a person follows up."""
+
+    name: ClassVar[str] = "message_failed"
+    message_id: int
+    customer_id: int | None
+    channel: str
+    error: str
+    task_id: int | None
+
+
+@attrs.frozen(kw_only=True)
+class MessageReceived(Event):
+    name: ClassVar[str] = "message_received"
+    inbound_id: int
+    channel: str
+    customer_id: int | None
+    case_id: int | None
+    status: str
+
+
 def all_event_classes() -> list[type[Event]]:
     """Every concrete event class, including those later modules define."""
     found, todo = [], [Event]

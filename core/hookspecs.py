@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .app import CRM
     from .events import Event
     from .uow import UnitOfWork
+    from .channels import Channel
     from .workflow.model import Workflow
 
 hookspec = pluggy.HookspecMarker("dealercrm")
@@ -143,4 +144,20 @@ def dealercrm_extend_workflow(workflow: Workflow) -> Workflow | None:
 
     :param workflow: the workflow as declared and extended so far.
     :return: the extended workflow, or None to leave it unchanged.
+    """
+
+
+# --- channels ----------------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_register_channels(crm: CRM) -> list[Channel] | None:
+    """Provide outbound (and optionally inbound) channels: e-mail, SMS, webhooks, ….
+
+    Called once per application, the first time a channel is needed. Read your
+    configuration from ``crm.settings.plugin("<your plugin>")``; never log secrets.
+
+    :param crm: the application.
+    :return: a list of objects following ``dealercrm.channels.Channel``, or None. Two
+        channels with the same name are an error naming both plugins.
     """

@@ -26,6 +26,8 @@ log = logging.getLogger("dealercrm.plugin_manager")
 # seeds before the service-case demo builds on it.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.service_case",
+    "dealercrm.plugins.case_notifications",
+    "dealercrm.plugins.channel_phone",
     "dealercrm.plugins.demo_customer_file",
     "dealercrm.plugins.demo_service_case",
 )

@@ -13,9 +13,31 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import phonenumbers
 
 from .errors import ValidationError
+
+
+@attrs.frozen
+class ContactSettings:
+    """How often a person may be contacted, and on what legal basis per purpose.
+
+    ``legal_basis`` per purpose: "consent" needs a recorded grant on the channel;
+    "contract" (service messages about the customer's own case or purchase) is allowed
+    unless the customer revoked that channel for that purpose.
+    """
+
+    budget: int = 4
+    window_days: int = 365
+    legal_basis: dict[str, str] = attrs.field(factory=lambda: {"service": "contract", "marketing": "consent"})
+
+
+@attrs.frozen
+class OutboxSettings:
+    max_attempts: int = 6
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    lease_seconds: float = 300.0
+    batch_size: int = 100
 
 
 @attrs.frozen
@@ -25,6 +47,10 @@ class Settings:
     home_dealer: str = "Our Dealership"
     block_plugins: tuple[str, ...] = ()
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    language: str = "de"
+    contact: ContactSettings = attrs.Factory(ContactSettings)
+    outbox: OutboxSettings = attrs.Factory(OutboxSettings)
+    inbound: dict[str, Any] = attrs.field(factory=dict)
     source: str = "defaults"
 
     def plugin(self, name: str) -> dict[str, Any]:
@@ -45,7 +71,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
             raise ValidationError("settings file", str(candidate), f"is not valid TOML: {exc}") from None
         source = str(candidate)
     core = data.get("dealercrm", {})
-    unknown = set(core) - {"database_url", "default_region", "home_dealer", "block_plugins"}
+    unknown = set(core) - {"database_url", "default_region", "home_dealer", "block_plugins", "language"}
     if unknown:
         raise ValidationError("settings key", sorted(unknown)[0], f"unknown in [dealercrm] of {source}")
     block = env.get("DEALERCRM_BLOCK_PLUGINS")
@@ -55,8 +81,20 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         home_dealer=core.get("home_dealer", "Our Dealership"),
         block_plugins=_names(block.split(",")) if block else _block_list(core.get("block_plugins", ()), source),
         plugins={k: v for k, v in data.get("plugins", {}).items()},
+        language=core.get("language", "de"),
+        contact=_section(ContactSettings, data.get("contact", {}), "contact", source),
+        outbox=_section(OutboxSettings, data.get("outbox", {}), "outbox", source),
+        inbound=dict(data.get("inbound", {})),
         source=source,
     )
+
+
+def _section(cls, values: dict[str, Any], name: str, source: str):
+    known = {f.name for f in attrs.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValidationError("settings key", sorted(unknown)[0], f"unknown in [{name}] of {source}; known: {sorted(known)}")
+    return cls(**values)
 
 
 def _names(items) -> tuple[str, ...]:
@@ -74,6 +112,8 @@ def _block_list(value: Any, source: str) -> tuple[str, ...]:
 
 def _region(value: Any, source: str) -> str:
     """The region phone numbers without a country code are read in, e.g. DE, AT, CH."""
+    import phonenumbers  # loaded on use: a large package
+
     region = str(value).strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValidationError("default_region", value, f"is not a region code such as DE, AT or CH ({source})")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .audit import AuditedSession
@@ -25,6 +27,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: One read-only view of each application's engine, made once: ``execution_options()``
+#: builds a new proxy engine on every call (as long as the rest of opening a read). Keyed
+#: by the application, which the view does not reference, so both go away together.
+_READONLY: WeakKeyDictionary[CRM, tuple[Engine, Engine]] = WeakKeyDictionary()
+
+
+def readonly_engine(crm: CRM) -> Engine:
+    engine, view = _READONLY.get(crm, (None, None))
+    if engine is not crm.engine:
+        engine, view = _READONLY[crm] = crm.engine, crm.engine.execution_options(dealercrm_readonly=True)
+    return view
+
 
 class UnitOfWork:
     def __init__(self, crm: CRM, actor_id: int | None, operation: str, readonly: bool = False):
@@ -35,7 +49,7 @@ class UnitOfWork:
         self.events: list[Event] = []
         self.committed = False
         self._checked = 0  # events already seen by dealercrm_check_event
-        bind = crm.engine.execution_options(dealercrm_readonly=True) if readonly else crm.engine
+        bind = readonly_engine(crm) if readonly else crm.engine
         self.connection = bind.connect()
         self.connection.begin()
         self._session: AuditedSession | None = None

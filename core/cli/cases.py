@@ -125,11 +125,13 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("tick")
     def tick(batch_size: Annotated[int, typer.Option()] = 200) -> None:
-        """Escalate every overdue case once (safe to run from several processes)."""
-        report = open_crm().cases.tick(batch_size=batch_size)
+        """Escalate every overdue case once, then dispatch the outbox (safe to run from several processes)."""
+        crm = open_crm()
+        report = crm.cases.tick(batch_size=batch_size)
         console.print(report.summary())
         for case_id, reason in report.failed:
             console.print(f"case {case_id}: {reason}", markup=False, highlight=False)
+        console.print(crm.outbox.dispatch().summary())
 
     report = typer.Typer(help="Reports.", no_args_is_help=True)
     cli.add_typer(report, name="report")

@@ -194,3 +194,4 @@ class AuditRecord(SQLModel, table=True):
 
 
 from . import case_models  # noqa: E402,F401  (service cases live in the same metadata)
+from . import outbox_models  # noqa: E402,F401  (outbox, inbound, contact ledger)

@@ -8,6 +8,7 @@ roles may fire a trigger, and the actor must act for *this* case's party of that
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +70,8 @@ class CaseService(Service):
         super().__init__(crm)
         self._actors: dict[int, ActorInfo] = {}
         self._parties: dict[int, PartyInfo] = {}
-        self._pauses: dict[tuple[str, str], bool] = {}
+        # per compiled workflow: a plugin registered later recompiles them
+        self._pauses: weakref.WeakKeyDictionary[CompiledWorkflow, dict[str, bool]] = weakref.WeakKeyDictionary()
 
     # -- lookups -------------------------------------------------------------------------
     def workflow(self, name: str) -> CompiledWorkflow:
@@ -102,11 +104,12 @@ class CaseService(Service):
     def pauses(self, wf: CompiledWorkflow):
         """``is_pause`` of each state of ``wf``, worked out once."""
 
+        known = self._pauses.setdefault(wf, {})
+
         def pauses(state) -> bool:
-            key = (wf.name, state.name)
-            if key not in self._pauses:
-                self._pauses[key] = is_pause(wf.workflow, state)
-            return self._pauses[key]
+            if state.name not in known:
+                known[state.name] = is_pause(wf.workflow, state)
+            return known[state.name]
 
         return pauses
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlmodel import SQLModel
 
 from ..audit import jsonable
+from ..db.outbox_models import InboundMessage, OutboxMessage
 from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
 from ..errors import ValidationError
 from ..events import CustomerErased
@@ -72,6 +73,12 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
             "interaction": s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
                                      .values(summary=ERASED)).rowcount,
             "task": s.execute(update(Task).where(Task.customer_id.in_(ids)).values(title=ERASED, note=None)).rowcount,
+            "outbox_message": s.execute(update(OutboxMessage).where(OutboxMessage.customer_id.in_(ids)).values(
+                recipient="", subject=None, body=ERASED,
+                status=case((OutboxMessage.status.in_(("pending", "sending")), "cancelled"),
+                            else_=OutboxMessage.status))).rowcount,
+            "inbound_message": s.execute(update(InboundMessage).where(InboundMessage.customer_id.in_(ids))
+                                         .values(raw=ERASED, sender=None, subject=None)).rowcount,
             "audit_record": s.execute(update(AuditRecord).where(AuditRecord.customer_id.in_(ids),
                                                                 AuditRecord.personal_changes.is_not(None))
                                       .values(personal_changes=None)).rowcount,

@@ -25,14 +25,19 @@ def load_workflows(pm: PluginManager) -> dict[str, CompiledWorkflow]:
 def declared_workflows(pm: PluginManager) -> dict[str, Workflow]:
     """Every workflow as declared and extended by the plugins, not yet checked."""
     declared: dict[str, Workflow] = {}
+    declared_by: dict[str, str] = {}
     for impl in reversed(pm.hook.dealercrm_register_workflows.get_hookimpls()):
         for wf in pm.checked_call_one(impl, "dealercrm_register_workflows") or ():
             if not isinstance(wf, Workflow):
                 raise PluginError(impl.plugin_name, "dealercrm_register_workflows", f"returned {wf!r}, not a Workflow")
             if wf.name in declared:
-                raise PluginError(impl.plugin_name, "dealercrm_register_workflows",
-                                  f"workflow {wf.name!r} is already declared by another plugin")
-            declared[wf.name] = wf
+                first, second = declared_by[wf.name], impl.plugin_name
+                # blame the newcomer, not the built-in that happens to be called last
+                culprit = first if pm.origins.get(second, "").startswith("built-in") else second
+                raise PluginError(culprit, "dealercrm_register_workflows",
+                                  f"workflow {wf.name!r} is declared by both {first!r} and {second!r}; "
+                                  "extend it with dealercrm_extend_workflow or block one of them")
+            declared[wf.name], declared_by[wf.name] = wf, impl.plugin_name
     for name, wf in list(declared.items()):
         for impl in reversed(pm.hook.dealercrm_extend_workflow.get_hookimpls()):
             extended = pm.checked_call_one(impl, "dealercrm_extend_workflow", workflow=wf)

@@ -1,0 +1,84 @@
+"""What a channel plugin provides, and what the dispatcher hands it.
+
+A channel is any object with the attributes and ``send`` below, returned from
+``dealercrm_register_channels``. ``send`` must not raise for delivery problems: it
+answers with a ``DeliveryResult`` — delivered (with the provider's id), retry later
+(temporary: connection refused, 4xx SMTP, HTTP 5xx/429) or failed permanently
+(invalid address, HTTP 4xx). An exception is treated as "retry later" and reported
+naming the plugin. The message's ``idempotency_key`` must reach the provider (as
+Message-ID, idempotency header, …) so a resend after a crash can be recognised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+
+@attrs.frozen
+class OutgoingMessage:
+    id: int
+    idempotency_key: str
+    channel: str
+    purpose: str
+    recipient: str
+    subject: str | None
+    body: str
+    data: Mapping[str, Any]
+    customer_id: int | None
+    case_id: int | None
+    attempt: int
+
+
+@attrs.frozen
+class DeliveryResult:
+    status: Literal["delivered", "retry", "failed"]
+    provider_id: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def delivered(cls, provider_id: str | None = None) -> DeliveryResult:
+        return cls("delivered", provider_id=provider_id)
+
+    @classmethod
+    def retry(cls, error: str) -> DeliveryResult:
+        return cls("retry", error=error)
+
+    @classmethod
+    def failed(cls, error: str) -> DeliveryResult:
+        return cls("failed", error=error)
+
+
+@attrs.frozen
+class ParsedInbound:
+    """What a channel understood of something it received."""
+
+    sender: str | None
+    text: str
+    subject: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Channel(Protocol):
+    #: unique name, e.g. "email"
+    name: str
+    #: purposes it may carry: {"service", "marketing"}
+    purposes: frozenset[str]
+    #: the consent channel it needs consent for ("email", "sms", "whatsapp", "phone", "post"), or None
+    #: for channels that do not reach a customer (a host system's webhook)
+    consent_channel: str | None
+    #: customer field holding the address ("email", "phone"), or None when no address is needed
+    address_field: str | None
+    #: purposes that need explicit consent on this channel even where the contract would do
+    consent_required_for: frozenset[str]
+
+    def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+
+
+def describe(channel: Channel) -> dict[str, Any]:
+    return {"name": channel.name, "purposes": sorted(channel.purposes), "consent_channel": channel.consent_channel,
+            "address_field": channel.address_field, "consent_required_for": sorted(channel.consent_required_for),
+            "inbound": callable(getattr(channel, "parse_inbound", None))}

@@ -1,0 +1,70 @@
+"""May we contact this person, on this channel, for this purpose, now?
+
+One decision used when a message is queued *and* again when it is sent, so a
+revocation between the two stops it. Marketing-type contacts also spend the person's
+contact budget (across all channels, human tasks made by rules included); service
+messages about their own case do not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+from sqlalchemy import func, select
+
+from ..db.models import Consent, Customer
+from ..db.outbox_models import ContactLedger
+
+
+@attrs.frozen
+class Decision:
+    allowed: bool
+    reason: str
+    recipient: str | None = None
+
+
+def consent_state(conn, customer_id: int, channel: str, purpose: str, at: datetime) -> bool | None:
+    """The latest grant (True) or revocation (False) at ``at``, or None if never asked."""
+    return conn.execute(
+        select(Consent.granted)
+        .where(Consent.customer_id == customer_id, Consent.channel == channel, Consent.purpose == purpose,
+               Consent.at <= at)
+        .order_by(Consent.at.desc(), Consent.id.desc()).limit(1)).scalar()
+
+
+def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days: int) -> int:
+    return conn.execute(select(func.count()).select_from(ContactLedger).where(
+        ContactLedger.customer_id == customer_id, ContactLedger.purpose == purpose,
+        ContactLedger.at > at - timedelta(days=days), ContactLedger.at <= at)).scalar_one()
+
+
+def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, count_budget: bool = True) -> Decision:
+    settings = crm.settings.contact
+    if purpose not in channel.purposes:
+        return Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
+    customer = conn.execute(select(Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
+                            .where(Customer.id == customer_id)).first()
+    if customer is None:
+        return Decision(False, f"customer {customer_id} not found")
+    if customer.erased_at is not None or customer.merged_into_id is not None:
+        return Decision(False, f"customer {customer_id} was {'erased' if customer.erased_at else 'merged'}")
+    recipient = getattr(customer, channel.address_field) if channel.address_field else ""
+    if channel.address_field and not recipient:
+        return Decision(False, f"no {channel.address_field} on file for customer {customer_id}")
+    if channel.consent_channel:
+        basis = settings.legal_basis.get(purpose, "consent")
+        if purpose in channel.consent_required_for:
+            basis = "consent"
+        state = consent_state(conn, customer_id, channel.consent_channel, purpose, at)
+        if basis == "consent" and state is not True:
+            return Decision(False, f"no {purpose} consent for {channel.consent_channel}"
+                                   f"{' (revoked)' if state is False else ''}")
+        if basis == "contract" and state is False:
+            return Decision(False, f"{purpose} messages on {channel.consent_channel} were revoked")
+    if purpose == "marketing" and count_budget:
+        used = contacts_in_window(conn, customer_id, purpose, at, settings.window_days)
+        if used >= settings.budget:
+            return Decision(False, f"contact budget spent: {used} of {settings.budget} marketing contacts "
+                                   f"in {settings.window_days} days")
+    return Decision(True, "allowed", recipient)

@@ -1,0 +1,183 @@
+"""The dispatcher: sends what the outbox holds, at least once, never lost.
+
+Each round claims a batch of due messages in one short transaction (status
+``sending`` with a lease; PostgreSQL skips rows another dispatcher holds), checks
+consent again (a revocation since queueing stops the message), sends outside any
+transaction, and records every result in a second transaction. A dispatcher killed
+between sending and recording leaves leases that expire; the messages are sent again
+with the same idempotency key, so the receiver can drop the copy. Temporary failures
+back off exponentially with jitter; the last failed attempt, or a permanent failure,
+becomes a task for a person. Every send and every failure lands on the timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+import attrs
+from sqlalchemy import and_, or_, select, update
+
+from ..channels import DeliveryResult, OutgoingMessage
+from ..db.models import Customer
+from ..db.outbox_models import OutboxMessage
+from ..errors import PluginError
+from ..events import MessageFailed, MessageSent
+from .contact_policy import decide
+from .interactions import record_interaction
+from .tasks import create_task
+
+log = logging.getLogger("dealercrm.dispatcher")
+OUT = OutboxMessage.__table__
+
+
+@attrs.define
+class DispatchReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dead: int = 0
+    suppressed: int = 0
+    batches: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, {self.dead} dead-lettered, "
+                f"{self.suppressed} suppressed at sending time")
+
+
+def backoff(settings, attempts: int, rng: random.Random) -> timedelta:
+    """Exponential, capped, with jitter (half to full), so retries of many don't align."""
+    ceiling = min(settings.backoff_max_seconds, settings.backoff_seconds * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=ceiling * rng.uniform(0.5, 1.0))
+
+
+def claim(crm, batch_size: int) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """Lease due messages; those consent no longer allows are set aside with the reason."""
+    postgres = crm.engine.dialect.name == "postgresql"
+    with crm.uow(None, "outbox.claim") as uow:
+        now = uow.now
+        due = or_(and_(OUT.c.status == "pending", OUT.c.next_attempt_at <= now),
+                  and_(OUT.c.status == "sending", OUT.c.locked_until < now))
+        query = select(OUT).where(due).order_by(OUT.c.next_attempt_at, OUT.c.id).limit(batch_size)
+        rows = [dict(r) for r in uow.connection.execute(
+            query.with_for_update(skip_locked=True) if postgres else query).mappings()]
+        if not rows:
+            return [], []
+        lease = now + timedelta(seconds=crm.settings.outbox.lease_seconds)
+        uow.connection.execute(update(OUT).where(OUT.c.id.in_([r["id"] for r in rows]))
+                               .values(status="sending", locked_until=lease, attempts=OUT.c.attempts + 1))
+        ready, stopped = [], []
+        for row in rows:
+            row["attempts"] += 1
+            channel = crm.channels.get(row["channel"])
+            if channel is None:
+                stopped.append((row, f"channel {row['channel']!r} is not loaded (plugin missing or blocked)"))
+                continue
+            if row["customer_id"] is not None:
+                decision = decide(crm, uow.connection, row["customer_id"], channel, row["purpose"], now,
+                                  count_budget=False)
+                if not decision.allowed:
+                    stopped.append((row, f"stopped before sending: {decision.reason}"))
+                    continue
+            ready.append(row)
+        uow.commit()
+        return ready, stopped
+
+
+def send_one(crm, row: dict) -> DeliveryResult:
+    channel = crm.channels[row["channel"]]
+    message = OutgoingMessage(id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+                              purpose=row["purpose"], recipient=row["recipient"], subject=row["subject"],
+                              body=row["body"], data=row["data"] or {}, customer_id=row["customer_id"],
+                              case_id=row["case_id"], attempt=row["attempts"])
+    try:
+        result = channel.send(message)
+    except Exception as exc:  # a channel bug must not lose the message: retry, and name the plugin
+        error = PluginError(crm.channel_owners.get(row["channel"], row["channel"]), f"{row['channel']}.send", exc)
+        log.error("%s", error, exc_info=exc)
+        return DeliveryResult.retry(str(error))
+    if not isinstance(result, DeliveryResult):
+        return DeliveryResult.retry(f"channel {row['channel']!r} returned {result!r}, not a DeliveryResult")
+    return result
+
+
+def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult | str]], rng) -> None:
+    settings = crm.settings.outbox
+    with crm.uow(None, "outbox.record") as uow:
+        for row, result in results:
+            where = and_(OUT.c.id == row["id"], OUT.c.status == "sending")
+            label = row["subject"] or row["body"][:60]
+            if isinstance(result, str):  # stopped before sending
+                uow.connection.execute(update(OUT).where(where).values(status="suppressed", reason=result,
+                                                                       locked_until=None))
+                _timeline(uow, row, f"{row['channel']} message not sent: {result}")
+                report.suppressed += 1
+            elif result.status == "delivered":
+                uow.connection.execute(update(OUT).where(where).values(
+                    status="sent", sent_at=uow.now, provider_id=result.provider_id, locked_until=None, reason=None))
+                _timeline(uow, row, f"sent: {label}", personal=row["origin"] == "human", outbound=True)
+                uow.raise_event(MessageSent, message_id=row["id"], customer_id=row["customer_id"],
+                                channel=row["channel"], provider_id=result.provider_id)
+                report.sent += 1
+            elif result.status == "retry" and row["attempts"] < settings.max_attempts:
+                uow.connection.execute(update(OUT).where(where).values(
+                    status="pending", reason=result.error, locked_until=None,
+                    next_attempt_at=uow.now + backoff(settings, row["attempts"], rng)))
+                _timeline(uow, row, f"delivery attempt {row['attempts']} of {row['channel']} message failed, "
+                                    f"retrying: {result.error}")
+                report.retried += 1
+            else:
+                dead = result.status == "retry"
+                why = (f"gave up after {row['attempts']} attempts: {result.error}" if dead
+                       else f"failed permanently: {result.error}")
+                uow.connection.execute(update(OUT).where(where).values(
+                    status="dead" if dead else "failed", reason=why, locked_until=None))
+                task = _dead_letter(uow, crm, row, why)
+                _timeline(uow, row, f"{row['channel']} message {why}")
+                uow.raise_event(MessageFailed, message_id=row["id"], customer_id=row["customer_id"],
+                                channel=row["channel"], error=why, task_id=task)
+                report.dead += dead
+                report.failed += not dead
+        uow.commit()
+
+
+def _timeline(uow, row: dict, summary: str, personal: bool = False, outbound: bool = False) -> None:
+    if row["customer_id"] is not None:
+        record_interaction(uow, row["customer_id"], row["channel"] if outbound else "system",
+                           "outbound" if outbound else "internal", summary, personal=personal, case_id=row["case_id"])
+
+
+def _dead_letter(uow, crm, row: dict, why: str) -> int:
+    """A message that cannot be delivered becomes a person's task: nobody is left unreached."""
+    owner_party = owner_actor = None
+    if row["customer_id"] is not None:
+        owner_party, owner_actor = uow.connection.execute(
+            select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == row["customer_id"])).one()
+    if owner_party is None:
+        owner_party = crm.parties.home_dealer(uow)
+    task = create_task(uow, f"reach the customer another way: {row['channel']} message could not be delivered",
+                       uow.now, customer_id=row["customer_id"], assigned_party_id=owner_party,
+                       assigned_actor_id=owner_actor, origin="rule", origin_ref=f"outbox:{row['id']}",
+                       note=f"{why}\nmessage: {row['subject'] or ''}\n{row['body'][:500]}", case_id=row["case_id"])
+    return task.id
+
+
+def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None = None) -> DispatchReport:
+    report, rng = DispatchReport(), rng or random.Random()
+    batch_size = crm.settings.outbox.batch_size
+    try:
+        while max_batches is None or report.batches < max_batches:
+            ready, stopped = claim(crm, batch_size)
+            if not ready and not stopped:
+                break
+            results: list = [(row, reason) for row, reason in stopped]
+            results += [(row, send_one(crm, row)) for row in ready]
+            record(crm, report, results, rng)
+            report.batches += 1
+    finally:
+        for channel in crm.channels.values():
+            close = getattr(channel, "close", None)
+            if callable(close):
+                close()
+    return report

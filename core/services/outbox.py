@@ -1,0 +1,116 @@
+"""Queueing outbound contact: consent-checked, budgeted, in the caller's transaction.
+
+``enqueue`` is called inside a business operation's unit of work (a case hand-off, a
+rule firing), so the message exists exactly when its cause was committed. A contact
+that may not happen is still written — as ``suppressed`` with its reason and a line on
+the customer's timeline — never silently dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import insert
+
+from .. import validation
+from ..db.models import PURPOSES, AuditRecord
+from ..db.outbox_models import ContactLedger, OutboxMessage
+from ..errors import NotFound, PluginError, ValidationError
+from ..events import ContactSuppressed, MessageQueued
+from .base import Service
+from .contact_policy import decide
+from .interactions import record_interaction
+
+
+OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
+
+
+def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
+    """Channels by name, and the plugin that provided each (for error messages)."""
+    channels: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for impl in reversed(crm.plugins.hook.dealercrm_register_channels.get_hookimpls()):
+        for channel in crm.plugins.checked_call_one(impl, "dealercrm_register_channels", crm=crm) or ():
+            name = getattr(channel, "name", None)
+            if not name or not callable(getattr(channel, "send", None)):
+                raise PluginError(impl.plugin_name, "dealercrm_register_channels", f"{channel!r} has no name or send()")
+            if name in channels:
+                raise PluginError(impl.plugin_name, "dealercrm_register_channels",
+                                  f"channel {name!r} is provided by both {owners[name]!r} and {impl.plugin_name!r}")
+            channels[name], owners[name] = channel, impl.plugin_name
+    return channels, owners
+
+
+def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:
+    """Spend one contact of the person's budget (messages and rule-made tasks alike)."""
+    uow.connection.execute(insert(ContactLedger.__table__).values(
+        customer_id=customer_id, purpose=purpose, channel=channel, kind=kind, ref_id=ref_id, at=uow.now))
+
+
+class OutboxService(Service):
+    def channel(self, name: str):
+        try:
+            return self.crm.channels[name]
+        except KeyError:
+            raise NotFound("channel", f"{name} (available: {', '.join(sorted(self.crm.channels)) or 'none'})") from None
+
+    def enqueue(self, uow, *, channel: str, purpose: str, body: str, customer_id: int | None = None,
+                subject: str | None = None, recipient: str | None = None, origin: str = "human",
+                case_id: int | None = None, data: dict | None = None, key: str | None = None) -> OutboxMessage:
+        """Queue one message inside ``uow``; returns the row (status pending or suppressed)."""
+        validation.choice("purpose", purpose, PURPOSES)
+        body = validation.required("message body", body)
+        ch = self.channel(channel)
+        if customer_id is None:
+            if not recipient:
+                raise ValidationError("recipient", recipient, f"a message on {channel!r} without a customer needs one")
+            allowed, reason = True, "allowed"
+        else:
+            decision = decide(self.crm, uow.connection, customer_id, ch, purpose, uow.now)
+            allowed, reason, recipient = decision.allowed, decision.reason, recipient or decision.recipient
+        values = dict(
+            idempotency_key=key or f"dcrm-{uuid.uuid4().hex}", customer_id=customer_id, channel=channel,
+            purpose=purpose, recipient=recipient or "", subject=subject, body=body, data=data or {}, origin=origin,
+            case_id=case_id, status="pending" if allowed else "suppressed", reason=None if allowed else reason,
+            attempts=0, next_attempt_at=uow.now, created_at=uow.now)
+        # Core, not the ORM: this runs inside every case hand-off, on the hot path
+        message_id = uow.connection.execute(insert(OUT).values(values).returning(OUT.c.id)).scalar_one()
+        message = OutboxMessage(id=message_id, **values)
+        personal = {k: [None, values[k]] for k in OutboxMessage.__personal__ if values[k]}
+        uow.connection.execute(insert(AUDIT).values(
+            at=uow.now, actor_id=uow.actor_id, operation=uow.operation or "outbox.enqueue", action="insert",
+            entity="outbox_message", entity_id=message_id, customer_id=customer_id, personal_changes=personal or None,
+            changes={k: [None, v] for k, v in values.items()
+                     if k not in OutboxMessage.__personal__ and v is not None and k not in ("next_attempt_at", "created_at")}))
+        if allowed:
+            if customer_id is not None:
+                record_contact(uow, customer_id, purpose, channel, "message", message.id)
+            uow.raise_event(MessageQueued, message_id=message.id, customer_id=customer_id, channel=channel,
+                            purpose=purpose, case_id=case_id)
+        else:
+            record_interaction(uow, customer_id, "system", "internal",
+                               f"{purpose} {channel} message not sent: {reason} ({origin})",
+                               personal=False, case_id=case_id)
+            uow.raise_event(ContactSuppressed, message_id=message.id, customer_id=customer_id, channel=channel,
+                            purpose=purpose, reason=reason)
+        return message
+
+    def send(self, channel: str, purpose: str, body: str, *, customer_id: int | None = None,
+             subject: str | None = None, recipient: str | None = None, case_id: int | None = None,
+             data: dict | None = None, key: str | None = None, by: int | None = None) -> OutboxMessage:
+        """Queue a message as its own business operation (the dispatcher sends it)."""
+        with self.uow(by, "outbox.send") as uow:
+            message = self.enqueue(uow, channel=channel, purpose=purpose, body=body, customer_id=customer_id,
+                                   subject=subject, recipient=recipient, origin="human", case_id=case_id,
+                                   data=data, key=key)
+            uow.commit()
+            return message
+
+    def dispatch(self, *, max_batches: int | None = None):
+        from .dispatcher import dispatch
+        return dispatch(self.crm, max_batches=max_batches)
+
+    def get(self, message_id: int) -> OutboxMessage:
+        with self.read() as uow:
+            return uow.get(OutboxMessage, message_id, "outbox message")

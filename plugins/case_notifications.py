@@ -1,0 +1,61 @@
+"""Telling the customer who has their case now, and until when.
+
+Every hand-off of a service case queues a service message to the customer, inside
+the hand-off's own transaction (so it exists exactly when the hand-off does), on the
+first written channel the customer allows — by default e-mail, then SMS, then
+WhatsApp. The subject names the case, so a reply finds its way back to it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from dealercrm import CaseHandedOver, hookimpl
+from dealercrm.db.case_models import Case
+from dealercrm.db.models import Party
+from dealercrm.services.contact_policy import decide
+
+TEXTS = {
+    "de": {
+        "subject": "Ihr Fall {case_id}: jetzt bei {party}",
+        "body": ("Guten Tag,\n\nIhr Serviceanliegen (Fall {case_id}) liegt jetzt bei {party} ({role}). "
+                 "Der nächste Schritt erfolgt bis spätestens {due}.\n\nAntworten Sie einfach auf diese Nachricht, "
+                 "wenn etwas nicht stimmt.\n\nIhr Händler {dealer}"),
+        "roles": {"dealer": "Ihr Händler", "manufacturer": "der Hersteller", "technician": "der Techniker",
+                  "customer": "Sie: wir warten auf Ihre Rückmeldung"},
+    },
+    "en": {
+        "subject": "Your case {case_id}: now with {party}",
+        "body": ("Hello,\n\nyour service request (case {case_id}) is now with {party} ({role}). "
+                 "The next step is due by {due} at the latest.\n\nJust reply to this message if anything is "
+                 "wrong.\n\nYour dealer {dealer}"),
+        "roles": {"dealer": "your dealer", "manufacturer": "the manufacturer", "technician": "the technician",
+                  "customer": "you: we are waiting for your answer"},
+    },
+}
+
+
+@hookimpl
+def dealercrm_check_event(event, uow):
+    if not isinstance(event, CaseHandedOver):
+        return
+    crm = uow.crm
+    settings = crm.settings.plugin("case_notifications")
+    order = settings.get("channels", ["email", "sms", "whatsapp"])
+    channels = [crm.channels[name] for name in order if name in crm.channels]
+    language = settings.get("language", crm.settings.language)
+    texts = TEXTS.get(language, TEXTS["en"])
+    names = dict(uow.connection.execute(select(Party.id, Party.name)).all())
+    dealer = names.get(uow.connection.execute(
+        select(Case.dealer_party_id).where(Case.id == event.case_id)).scalar(), "")
+    fields = dict(case_id=event.case_id, party=names.get(event.to_party_id, "?"),
+                  role=texts["roles"].get(event.to_kind or "", event.to_kind or ""),
+                  due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—", dealer=dealer)
+    chosen = next((c for c in channels if decide(crm, uow.connection, event.customer_id, c, "service", uow.now).allowed),
+                  channels[0] if channels else None)
+    if chosen is None:
+        return
+    crm.outbox.enqueue(uow, channel=chosen.name, purpose="service", customer_id=event.customer_id,
+                       subject=texts["subject"].format(**fields), body=texts["body"].format(**fields),
+                       origin="case_notifications", case_id=event.case_id,
+                       data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"})
