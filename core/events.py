@@ -224,8 +224,8 @@ class ContactSuppressed(Event):
 
 
 @attrs.frozen(kw_only=True)
-class MessageSent(Event):
-    name: ClassVar[str] = "message_sent"
+class MessageDelivered(Event):
+    name: ClassVar[str] = "message_delivered"
     message_id: int
     customer_id: int | None
     channel: str

@@ -23,7 +23,7 @@ from ..channels import DeliveryResult, OutgoingMessage
 from ..db.models import Customer
 from ..db.outbox_models import OutboxMessage
 from ..errors import PluginError
-from ..events import MessageFailed, MessageSent
+from ..events import MessageFailed, MessageDelivered
 from .contact_policy import decide
 from .interactions import record_interaction
 from .tasks import create_task
@@ -117,7 +117,7 @@ def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult
                 uow.connection.execute(update(OUT).where(where).values(
                     status="sent", sent_at=uow.now, provider_id=result.provider_id, locked_until=None, reason=None))
                 _timeline(uow, row, f"sent: {label}", personal=row["origin"] == "human", outbound=True)
-                uow.raise_event(MessageSent, message_id=row["id"], customer_id=row["customer_id"],
+                uow.raise_event(MessageDelivered, message_id=row["id"], customer_id=row["customer_id"],
                                 channel=row["channel"], provider_id=result.provider_id)
                 report.sent += 1
             elif result.status == "retry" and row["attempts"] < settings.max_attempts:
