@@ -129,6 +129,11 @@ class CRM:
         return InboundService(self)
 
     @cached_property
+    def rules(self):
+        from .services.rules import RuleEngine
+        return RuleEngine(self)
+
+    @cached_property
     def imports(self):
         from .services.importing import CustomerImport
         return CustomerImport(self)

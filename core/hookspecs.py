@@ -161,3 +161,21 @@ def dealercrm_register_channels(crm: CRM) -> list[Channel] | None:
     :return: a list of objects following ``dealercrm.channels.Channel``, or None. Two
         channels with the same name are an error naming both plugins.
     """
+
+
+# --- rules -------------------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_register_rules(crm: CRM) -> list[Any] | None:
+    """Provide rules: cross-sell, after-sale care, loyal customers going quiet, ….
+
+    A rule (``dealercrm.rules.Rule``) has a ``name``, a ``description``, ``defaults``
+    (its settings; the installation overrides them in ``[plugins.<name>]``) and
+    ``act(candidate, ctx)``; ``scan(ctx)`` makes it a scheduled rule run by
+    ``dealercrm tick``, ``on_event(event, ctx)`` an event-driven one run inside the
+    event's transaction. The engine fires each (rule, subject, situation) once.
+
+    :param crm: the application.
+    :return: a list of rule objects, or None. Two rules with the same name are an error.
+    """

@@ -100,7 +100,9 @@ class UnitOfWork:
         """Let plugins check (and veto) the events raised so far, inside the transaction."""
         self.flush()
         while self._checked < len(self.events):  # a checker may raise further events
-            self.crm.plugins.checked_call("dealercrm_check_event", event=self.events[self._checked], uow=self)
+            event = self.events[self._checked]
+            self.crm.plugins.checked_call("dealercrm_check_event", event=event, uow=self)
+            self.crm.rules.on_event(event, self)
             self._checked += 1
         self.flush()
 

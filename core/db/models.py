@@ -111,6 +111,7 @@ class Asset(SQLModel, table=True):
     warranty_until: date | None = None
     warranty_overridden: bool = False
     replaces_asset_id: int | None = Field(default=None, foreign_key="asset.id")
+    price: float | None = None  # what the customer paid: "loyal" can mean revenue
     created_at: datetime = ts()
 
 
@@ -195,3 +196,4 @@ class AuditRecord(SQLModel, table=True):
 
 from . import case_models  # noqa: E402,F401  (service cases live in the same metadata)
 from . import outbox_models  # noqa: E402,F401  (outbox, inbound, contact ledger)
+from . import rule_models  # noqa: E402,F401  (rule firings, survey responses)

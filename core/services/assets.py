@@ -51,7 +51,7 @@ class AssetService(Service):
                purchased_on: date | str | None = None, handed_over_on: date | str | None = None,
                warranty_until: date | str | None = None, dealer_party_id: int | None = None,
                manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None,
-               by: int | None = None) -> Asset:
+               price: float | None = None, by: int | None = None) -> Asset:
         purchased = validation.iso_date("purchased_on", purchased_on)
         handed_over = validation.iso_date("handed_over_on", handed_over_on)
         override = validation.iso_date("warranty_until", warranty_until)
@@ -72,7 +72,7 @@ class AssetService(Service):
                 dealer_party_id=dealer_party_id or customer.owner_party_id,
                 purchased_on=purchased, handed_over_on=handed_over,
                 warranty_until=override or (add_months(start, product.warranty_months) if start else None),
-                warranty_overridden=override is not None, replaces_asset_id=replaces_asset_id,
+                warranty_overridden=override is not None, replaces_asset_id=replaces_asset_id, price=price,
                 created_at=uow.now,
             )
             uow.session.add(asset)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..db.models import Actor, Customer
-from ..errors import ValidationError
+from sqlalchemy import select
+
+from ..errors import NotFound, ValidationError
 from ..uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -19,12 +21,9 @@ class Service:
     def uow(self, by: int | None, operation: str) -> UnitOfWork:
         """A writing unit of work; an unknown actor is refused before anything happens."""
         uow = self.crm.uow(by, operation)
-        if by is not None:
-            with_actor = uow.session.get(Actor, by)
-            if with_actor is None:
-                uow.session.close()
-                from ..errors import NotFound
-                raise NotFound("actor", by)
+        if by is not None and uow.connection.execute(select(Actor.id).where(Actor.id == by)).first() is None:
+            uow.__exit__(None, None, None)  # roll back and release the connection (and SQLite's write lock)
+            raise NotFound("actor", by)
         return uow
 
     def read(self) -> UnitOfWork:

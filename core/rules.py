@@ -1,0 +1,75 @@
+"""What a rule plugin provides: candidates found by a set-based scan or by an event,
+and an action per candidate taken through ``RuleContext``.
+
+A rule never decides on its own whether it already fired: the engine keeps one
+``rule_firing`` row per (rule, subject, situation) and only calls ``act`` for new
+situations. ``scan`` must be a set-based query (no loop over every customer in
+Python) that leaves out what already fired — ``ctx.not_fired(...)`` builds that
+anti-join — and yields rows as it reads them, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import attrs
+
+
+@attrs.frozen
+class Candidate:
+    subject_id: int
+    situation: str
+    customer_id: int | None = None
+    evidence: Mapping[str, Any] = attrs.field(factory=dict)
+    subject_kind: str = "customer"
+
+
+@attrs.frozen
+class ScanContext:
+    """What a scheduled rule's query may use."""
+
+    crm: Any
+    connection: Any
+    now: datetime
+    settings: Mapping[str, Any]
+    rule: str
+
+    def not_fired(self, subject_column, situation_expr, subject_kind: str = "customer"):
+        """A WHERE clause: no firing of this rule for this subject and situation yet."""
+        from sqlalchemy import and_, exists, select
+
+        from .db.rule_models import RuleFiring
+
+        return ~exists(select(RuleFiring.id).where(and_(
+            RuleFiring.rule == self.rule, RuleFiring.subject_kind == subject_kind,
+            RuleFiring.subject_id == subject_column, RuleFiring.situation == situation_expr)))
+
+
+class Rule(Protocol):
+    #: unique name; also the settings key: ``[plugins.<name>]`` in dealercrm.toml
+    name: str
+    #: one line for ``dealercrm rules list``
+    description: str
+    #: defaults, merged with the installation's settings into ``ctx.settings``
+    defaults: Mapping[str, Any]
+
+    def act(self, candidate: Candidate, ctx) -> None:
+        """Do what the situation calls for, through ``ctx`` (task, message, fire)."""
+
+    # optional:
+    # def scan(self, ctx: ScanContext) -> Iterable[Candidate]: set-based, run by ``dealercrm tick``
+    # def on_event(self, event, ctx) -> Iterable[Candidate] | None: inside the event's transaction
+
+
+def scanning(rule: Rule) -> bool:
+    return callable(getattr(rule, "scan", None))
+
+
+def reacting(rule: Rule) -> bool:
+    return callable(getattr(rule, "on_event", None))
+
+
+def candidates(found: Iterable[Candidate] | None) -> list[Candidate]:
+    return list(found or ())

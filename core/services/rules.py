@@ -1,0 +1,257 @@
+"""The rule engine: rules from plugins, fired once per situation, acting politely.
+
+Event-driven rules run inside the event's transaction (their tasks and messages
+commit with the change that caused them); scheduled rules run from ``dealercrm tick``
+as set-based scans, in batches. Every firing first claims its (rule, subject,
+situation) row — a unique key — inside a savepoint: a re-run, a restart after a crash
+or a concurrent tick finds the row and does nothing. Every action goes through
+``RuleContext``, which spends the contact budget, respects consent through the outbox
+and writes the rule's name on the customer's timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+import attrs
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..db.models import Customer
+from ..db.rule_models import RuleFiring
+from ..errors import DealerCrmError, PluginError
+from ..rules import Candidate, ScanContext, reacting, scanning
+from .base import Service
+from .contact_policy import contacts_in_window, decide
+from .interactions import record_interaction
+from .outbox import record_contact
+from .tasks import create_task
+
+FIRING = RuleFiring.__table__
+
+
+@attrs.define
+class RuleOutcome:
+    rule: str
+    fired: int = 0
+    suppressed: int = 0
+    failed: list[tuple[int, str]] = attrs.field(factory=list)
+    planned: list[dict] = attrs.field(factory=list)
+
+
+class RuleContext:
+    """The actions a rule may take for one candidate; ``dry_run`` only describes them."""
+
+    def __init__(self, engine: RuleEngine, uow, rule, candidate: Candidate, settings: dict, dry_run: bool = False):
+        self.engine, self.uow, self.rule, self.candidate = engine, uow, rule, candidate
+        self.crm, self.settings, self.dry_run = engine.crm, settings, dry_run
+        self.now: datetime = uow.now
+        self.outcome, self.detail = "noted", {}
+        self.plans: list[str] = []
+
+    # -- actions -------------------------------------------------------------------------
+    def task(self, title: str, *, due_in: timedelta = timedelta(days=1), due_at: datetime | None = None,
+             customer_id: int | None = None, purpose: str = "marketing", note: str | None = None,
+             assigned_party_id: int | None = None, assigned_actor_id: int | None = None,
+             case_id: int | None = None) -> int | None:
+        """A follow-up for a person; a marketing-type contact spends the person's budget."""
+        customer_id = customer_id if customer_id is not None else self.candidate.customer_id
+        if purpose == "marketing" and customer_id is not None:
+            budget = self.crm.settings.contact
+            used = contacts_in_window(self.uow.connection, customer_id, "marketing", self.now, budget.window_days)
+            if used >= budget.budget:
+                return self.suppress(f"contact budget spent: {used} of {budget.budget} marketing contacts in "
+                                     f"{budget.window_days} days")
+        if assigned_party_id is None and assigned_actor_id is None and customer_id is not None:
+            assigned_party_id, assigned_actor_id = self.uow.connection.execute(
+                select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == customer_id)).one()
+        if self.dry_run:
+            self.plans.append(f"task for customer {customer_id}: {title}")
+            return None
+        task = create_task(self.uow, title, due_at or self.now + due_in, customer_id=customer_id,
+                           assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, origin="rule",
+                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id)
+        if customer_id is not None:
+            record_contact(self.uow, customer_id, purpose, "task", "task", task.id)
+            record_interaction(self.uow, customer_id, "system", "internal", f"rule {self.rule.name}: task '{title}'",
+                               personal=False, case_id=case_id)
+        self.outcome, self.detail["task_id"] = "task", task.id
+        return task.id
+
+    def message(self, *, subject: str, body: str, purpose: str = "marketing",
+                channels: tuple[str, ...] = ("email", "sms", "whatsapp"), customer_id: int | None = None,
+                case_id: int | None = None, data: dict | None = None) -> bool:
+        """A message on the first channel consent allows; False if none does (then e.g. a task)."""
+        customer_id = customer_id if customer_id is not None else self.candidate.customer_id
+        for name in channels:
+            channel = self.crm.channels.get(name)
+            if channel is None or not decide(self.crm, self.uow.connection, customer_id, channel, purpose,
+                                             self.now).allowed:
+                continue
+            if self.dry_run:
+                self.plans.append(f"{name} {purpose} message to customer {customer_id}: {subject}")
+                return True
+            message = self.crm.outbox.enqueue(self.uow, channel=name, purpose=purpose, body=body, subject=subject,
+                                              customer_id=customer_id, origin=f"rule:{self.rule.name}",
+                                              case_id=case_id, data=data)
+            self.outcome, self.detail["message_id"] = "message", message.id
+            return True
+        return False
+
+    def fire(self, case_id: int, trigger: str, *, data: dict | None = None, note: str | None = None) -> None:
+        if self.dry_run:
+            self.plans.append(f"fire {trigger} on case {case_id}")
+            return
+        self.crm.cases.fire_in(self.uow, case_id, trigger, data=data, note=note or f"rule {self.rule.name}")
+        self.outcome = "fired"
+
+    def suppress(self, reason: str) -> None:
+        """Record that the situation was seen but not acted on, and why (never silently)."""
+        self.outcome, self.detail["reason"] = "suppressed", reason
+        if self.dry_run:
+            self.plans.append(f"nothing: {reason}")
+        elif self.candidate.customer_id is not None:
+            record_interaction(self.uow, self.candidate.customer_id, "system", "internal",
+                               f"rule {self.rule.name}: not acted: {reason}", personal=False)
+        return None
+
+
+class RuleEngine(Service):
+    @property
+    def rules(self) -> dict[str, Any]:
+        if not hasattr(self, "_rules"):
+            self._rules = load_rules(self.crm)
+        return self._rules
+
+    def settings_for(self, rule) -> dict:
+        return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
+
+    def enabled(self, rule) -> bool:
+        return bool(self.settings_for(rule).get("enabled", True))
+
+    def on_event(self, event, uow) -> None:
+        """Called for each event inside its unit of work (see UnitOfWork.check_events)."""
+        for rule in self.rules.values():
+            if not reacting(rule) or not self.enabled(rule):
+                continue
+            settings = self.settings_for(rule)
+            try:
+                found = rule.on_event(event, EventContext(self.crm, uow, settings))
+            except DealerCrmError:
+                raise
+            except Exception as exc:
+                raise PluginError(rule.name, "on_event", exc) from exc
+            for candidate in found or ():
+                self.fire(uow, rule, candidate, settings)
+
+    def fire(self, uow, rule, candidate: Candidate, settings: dict, dry_run: bool = False) -> RuleContext | None:
+        """Act on one candidate unless this situation already fired; None when it had."""
+        conn = uow.connection
+        if dry_run:
+            ctx = RuleContext(self, uow, rule, candidate, settings, dry_run=True)
+            rule.act(candidate, ctx)
+            return ctx
+        mark, savepoint = len(uow.events), conn.begin_nested()
+        try:
+            firing_id = conn.execute(insert(FIRING).values(
+                rule=rule.name, subject_kind=candidate.subject_kind, subject_id=candidate.subject_id,
+                situation=candidate.situation, customer_id=candidate.customer_id, at=uow.now, outcome="pending",
+                detail=dict(candidate.evidence) or None).returning(FIRING.c.id)).scalar_one()
+        except IntegrityError:
+            savepoint.rollback()
+            return None
+        ctx = RuleContext(self, uow, rule, candidate, settings)
+        try:
+            rule.act(candidate, ctx)
+            conn.execute(update(FIRING).where(FIRING.c.id == firing_id).values(
+                outcome=ctx.outcome, detail={**dict(candidate.evidence), **ctx.detail} or None))
+            savepoint.commit()
+        except Exception as exc:
+            savepoint.rollback()
+            uow.forget_events(mark)
+            if isinstance(exc, DealerCrmError):
+                raise
+            raise PluginError(rule.name, "act", exc) from exc
+        return ctx
+
+    def run(self, name: str | None = None, *, dry_run: bool = False, batch_size: int = 500,
+            on_progress: Callable[[str, int], None] | None = None) -> list[RuleOutcome]:
+        """Run scheduled rules (all, or one by name) over the whole file."""
+        chosen = [self.rule(name)] if name else [r for r in self.rules.values() if scanning(r) and self.enabled(r)]
+        outcomes = []
+        for rule in chosen:
+            if not scanning(rule):
+                raise DealerCrmError(f"rule {rule.name!r} has no scheduled scan; it reacts to events only")
+            outcomes.append(self._run_one(rule, dry_run, batch_size, on_progress))
+        return outcomes
+
+    def _run_one(self, rule, dry_run: bool, batch_size: int, on_progress) -> RuleOutcome:
+        outcome, settings = RuleOutcome(rule.name), self.settings_for(rule)
+        with self.crm.read() as reader:
+            found = iter(rule.scan(ScanContext(self.crm, reader.connection, reader.now, settings, rule.name)) or ())
+            while batch := list(islice(found, batch_size)):
+                with self.crm.uow(None, f"rules.{rule.name}", readonly=dry_run) as uow:
+                    for candidate in batch:
+                        try:
+                            ctx = self.fire(uow, rule, candidate, settings, dry_run=dry_run)
+                        except DealerCrmError as exc:
+                            outcome.failed.append((candidate.subject_id, str(exc)))
+                            continue
+                        if ctx is None:
+                            continue
+                        if dry_run:
+                            outcome.planned.append({"subject": candidate.subject_id, "situation": candidate.situation,
+                                                    "evidence": dict(candidate.evidence), "would": ctx.plans})
+                        outcome.suppressed += ctx.outcome == "suppressed"
+                        outcome.fired += ctx.outcome != "suppressed"
+                    if not dry_run:
+                        uow.commit()
+                if on_progress:
+                    on_progress(rule.name, len(batch))
+        return outcome
+
+    def rule(self, name: str):
+        try:
+            return self.rules[name]
+        except KeyError:
+            from ..errors import NotFound
+            raise NotFound("rule", f"{name} (known: {', '.join(sorted(self.rules)) or 'none'})") from None
+
+    def last_fired(self) -> dict[str, tuple[datetime | None, int]]:
+        with self.read() as uow:
+            rows = uow.connection.execute(select(FIRING.c.rule, func.max(FIRING.c.at), func.count())
+                                          .group_by(FIRING.c.rule)).all()
+        return {rule: (at, n) for rule, at, n in rows}
+
+
+@attrs.frozen
+class EventContext:
+    crm: Any
+    uow: Any
+    settings: dict
+
+    @property
+    def connection(self):
+        return self.uow.connection
+
+    @property
+    def now(self) -> datetime:
+        return self.uow.now
+
+
+def load_rules(crm) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for impl in reversed(crm.plugins.hook.dealercrm_register_rules.get_hookimpls()):
+        for rule in crm.plugins.checked_call_one(impl, "dealercrm_register_rules", crm=crm) or ():
+            name = getattr(rule, "name", None)
+            if not name or not callable(getattr(rule, "act", None)):
+                raise PluginError(impl.plugin_name, "dealercrm_register_rules", f"{rule!r} has no name or act()")
+            if name in rules:
+                raise PluginError(impl.plugin_name, "dealercrm_register_rules",
+                                  f"rule {name!r} is provided by both {owners[name]!r} and {impl.plugin_name!r}")
+            rules[name], owners[name] = rule, impl.plugin_name
+    return rules
