@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..db.models import Actor, Customer
 from sqlalchemy import select
 
+from ..db.models import Actor, Customer
 from ..errors import NotFound, ValidationError
 from ..uow import UnitOfWork
 
