@@ -28,6 +28,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.service_case",
     "dealercrm.plugins.case_notifications",
     "dealercrm.plugins.channel_phone",
+    "dealercrm.plugins.channel_webhook",
+    "dealercrm.plugins.channel_sms",
+    "dealercrm.plugins.channel_whatsapp",
     "dealercrm.plugins.demo_customer_file",
     "dealercrm.plugins.demo_service_case",
 )

@@ -32,6 +32,7 @@ from dealercrm.channels import DeliveryResult, OutgoingMessage
 
 RETRY_STATUS = frozenset({408, 425, 429})
 SHORT = 200
+PLAIN_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: safe in a header
 
 
 class Secret:
@@ -58,6 +59,11 @@ def secret_setting(settings: Mapping[str, Any], key: str, env_var: str, environ:
     """The environment variable wins over the settings file (keep secrets out of files)."""
     environ = os.environ if environ is None else environ
     return Secret(str(environ.get(env_var) or settings.get(key) or ""))
+
+
+def anything_configured(settings: Mapping[str, Any], env_var: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Did the installation ask for this channel at all (its table, or its secret's variable)?"""
+    return bool(settings) or bool((os.environ if environ is None else environ).get(env_var))
 
 
 def number(settings: Mapping[str, Any], key: str, default: float, plugin: str) -> float:

@@ -125,18 +125,13 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("tick")
     def tick(batch_size: Annotated[int, typer.Option()] = 200) -> None:
-        """Escalate every overdue case once, then dispatch the outbox (safe to run from several processes)."""
+        """Escalate overdue cases, run the scheduled rules, dispatch the outbox (safe in several processes)."""
         crm = open_crm()
         report = crm.cases.tick(batch_size=batch_size)
         console.print(report.summary())
         for case_id, reason in report.failed:
             console.print(f"case {case_id}: {reason}", markup=False, highlight=False)
+        for outcome in crm.rules.run():
+            console.print(f"rule {outcome.rule}: {outcome.fired} acted, {outcome.suppressed} suppressed, "
+                          f"{len(outcome.failed)} failed")
         console.print(crm.outbox.dispatch().summary())
-
-    report = typer.Typer(help="Reports.", no_args_is_help=True)
-    cli.add_typer(report, name="report")
-
-    @report.command("parties")
-    def parties_report() -> None:
-        """Per party: cases held, median time held, deadlines missed."""
-        console.print(party_report_table(open_crm()))

@@ -24,15 +24,17 @@ def register(cli: typer.Typer) -> None:
     @cli.command("worker")
     def worker(interval: Annotated[float, typer.Option(help="seconds between rounds")] = 5.0,
                max_seconds: Annotated[Optional[float], typer.Option(help="stop after this long")] = None) -> None:
-        """Run continuously: escalate overdue cases and dispatch messages every INTERVAL seconds."""
+        """Run continuously: escalate overdue cases, run rules, dispatch messages every INTERVAL seconds."""
         crm, stop = open_crm(), {"now": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
         started = time.monotonic()
         try:
             while not stop["now"] and (max_seconds is None or time.monotonic() - started < max_seconds):
-                ticked, sent = crm.cases.tick(), crm.outbox.dispatch()
-                if ticked.fired or sent.batches:
-                    console.print(f"{ticked.summary()}; {sent.summary()}")
+                ticked = crm.cases.tick()
+                acted = sum(o.fired for o in crm.rules.run())
+                sent = crm.outbox.dispatch()
+                if ticked.fired or acted or sent.batches:
+                    console.print(f"{ticked.summary()}; rules acted {acted} times; {sent.summary()}")
                 time.sleep(interval)
         except KeyboardInterrupt:
             pass

@@ -79,7 +79,7 @@ def test_tick_escalates_the_silent_manufacturer_and_show_tells_who_held_the_case
     assert "dealer_de" in out and "Elektro" in out
     code, out, _ = run(capsys, world["url"], "cases", "show", str(world["case"]))
     assert code == 0 and "deadline passed" in out and "customer waited" in out
-    code, out, _ = run(capsys, world["url"], "report", "parties")
+    code, out, _ = run(capsys, world["url"], "report", "--only", "cases")
     row = next(line for line in out.splitlines() if "Brioche" in line)
     assert row.rstrip(" │").endswith("1")  # one deadline missed by the manufacturer
 

@@ -1,0 +1,68 @@
+"""``dealercrm report``: tables on the terminal, JSON or CSV for other tools, charts on request."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import ValidationError
+from ..services import reports
+from .common import console, open_crm
+
+TITLES = {"satisfaction": "Satisfaction per party (CSAT 1-5, NPS -100..100)", "cases": "Service cases per party",
+          "loyal_at_risk": "Loyal customers at risk (flagged, still not contacted)",
+          "contacts": "Marketing contacts per customer in the budget window"}
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("report")
+    def report(fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+               only: Annotated[Optional[str], typer.Option(help=f"one of {', '.join(reports.SECTIONS)}")] = None,
+               chart: Annotated[Optional[Path], typer.Option(help="write PNG charts into this folder")] = None) -> None:
+        """Satisfaction, cases per party, loyal customers at risk, contacts against the budget."""
+        if fmt not in ("table", "json", "csv"):
+            raise ValidationError("--format", fmt, "must be table, json or csv")
+        if only is not None and only not in reports.SECTIONS:
+            raise ValidationError("--only", only, f"must be one of {', '.join(reports.SECTIONS)}")
+        crm = open_crm()
+        data = reports.report(crm, only)
+        if fmt == "json":
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+        elif fmt == "csv":
+            print(to_csv(data), end="")
+        else:
+            for name, rows in data.items():
+                console.print(table(TITLES[name], rows))
+        if chart is not None:
+            from .charts import write_charts
+            for path in write_charts(crm, chart):
+                console.print(f"chart written: {path}")
+
+
+def table(title: str, rows: list[dict]) -> Table:
+    t = Table(title=title, title_justify="left")
+    if not rows:
+        t.add_column("(nothing yet)")
+        return t
+    for column in rows[0]:
+        t.add_column(column.replace("_", " "))
+    for row in rows:
+        t.add_row(*("—" if v is None else str(v) for v in row.values()))
+    return t
+
+
+def to_csv(data: dict[str, list[dict]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for name, rows in data.items():
+        writer.writerow([f"# {name}"])
+        if rows:
+            writer.writerow(rows[0].keys())
+            writer.writerows([["" if v is None else v for v in row.values()] for row in rows])
+    return out.getvalue()

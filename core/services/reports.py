@@ -1,0 +1,109 @@
+"""The numbers a dealer should look at: satisfaction per party, who holds cases how
+long, loyal customers at risk, and how often each person was contacted.
+
+Plain data (lists of dicts), so the CLI can print tables, JSON or CSV and draw charts
+from the same rows; every figure is computed by set-based queries.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from ..db.case_models import Case
+from ..db.models import Actor, Customer, Party
+from ..db.outbox_models import ContactLedger
+from ..db.rule_models import RuleFiring, SurveyResponse
+from .case_report import party_report
+
+SECTIONS = ("satisfaction", "cases", "loyal_at_risk", "contacts")
+
+
+def nps(scores: list[int]) -> float | None:
+    """Net promoter score: % promoters (9-10) minus % detractors (0-6)."""
+    if not scores:
+        return None
+    return round(100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores), 1)
+
+
+def satisfaction(crm) -> list[dict[str, Any]]:
+    """CSAT and NPS per party that took part in the case answered for."""
+    with crm.read() as uow:
+        names = {p.id: (p.name, p.kind) for p in uow.session.scalars(select(Party))}
+        rows = uow.connection.execute(select(
+            SurveyResponse.csat, SurveyResponse.nps, Case.dealer_party_id, Case.manufacturer_party_id,
+            Case.technician_party_id).join(Case, Case.id == SurveyResponse.case_id)).all()
+    csat: dict[int, list[int]] = defaultdict(list)
+    promoters: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        for party in {row.dealer_party_id, row.manufacturer_party_id, row.technician_party_id} - {None}:
+            if row.csat is not None:
+                csat[party].append(row.csat)
+            if row.nps is not None:
+                promoters[party].append(row.nps)
+    out = []
+    for pid in sorted(set(csat) | set(promoters)):
+        name, kind = names.get(pid, (f"party {pid}", "?"))
+        out.append({"party": name, "kind": kind, "responses": max(len(csat[pid]), len(promoters[pid])),
+                    "csat": round(sum(csat[pid]) / len(csat[pid]), 2) if csat[pid] else None,
+                    "nps": nps(promoters[pid])})
+    return out
+
+
+def nps_by_month(crm) -> list[dict[str, Any]]:
+    with crm.read() as uow:
+        rows = uow.connection.execute(select(SurveyResponse.at, SurveyResponse.nps)
+                                      .where(SurveyResponse.nps.is_not(None))).all()
+    months: dict[str, list[int]] = defaultdict(list)
+    for at, score in rows:
+        months[f"{at:%Y-%m}"].append(score)
+    return [{"month": m, "responses": len(s), "nps": nps(s)} for m, s in sorted(months.items())]
+
+
+def cases(crm) -> list[dict[str, Any]]:
+    return [{"party": r.name, "kind": r.kind, "cases_held": r.cases_held,
+             "median_hours_held": round(r.median_held.total_seconds() / 3600, 1) if r.median_held else None,
+             "deadlines_missed": r.deadlines_missed} for r in party_report(crm)]
+
+
+def loyal_at_risk(crm, limit: int = 50) -> list[dict[str, Any]]:
+    """Customers the loyal-going-quiet rule flagged who have still not been touched since."""
+    with crm.read() as uow:
+        rows = uow.connection.execute(
+            select(Customer.id, Customer.name, Customer.last_touch_at, Actor.name.label("owner"),
+                   func.max(RuleFiring.at).label("flagged_at"))
+            .join(RuleFiring, and_(RuleFiring.customer_id == Customer.id, RuleFiring.rule == "rule_loyal_quiet"))
+            .join(Actor, Actor.id == Customer.account_owner_id, isouter=True)
+            .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None))
+            .group_by(Customer.id, Customer.name, Customer.last_touch_at, Actor.name)
+            .having((Customer.last_touch_at.is_(None)) | (Customer.last_touch_at < func.max(RuleFiring.at)))
+            .order_by(Customer.last_touch_at.is_(None).desc(), Customer.last_touch_at).limit(limit)).all()
+    return [{"customer_id": r.id, "name": r.name, "last_touch": r.last_touch_at.isoformat() if r.last_touch_at else None,
+             "account_owner": r.owner, "flagged_at": r.flagged_at.isoformat() if r.flagged_at else None} for r in rows]
+
+
+def contacts(crm) -> list[dict[str, Any]]:
+    """How many marketing contacts people got in the budget window, against the budget."""
+    budget = crm.settings.contact
+    since = crm.clock.now() - timedelta(days=budget.window_days)
+    with crm.read() as uow:
+        per_customer = uow.connection.execute(
+            select(ContactLedger.customer_id, func.count()).where(
+                ContactLedger.purpose == "marketing", ContactLedger.at > since)
+            .group_by(ContactLedger.customer_id)).all()
+        total = uow.connection.execute(select(func.count()).select_from(Customer).where(
+            Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))).scalar_one()
+    counts = Counter(min(n, budget.budget + 1) for _, n in per_customer)
+    counts[0] = total - len(per_customer)
+    label = lambda n: f"over budget (> {budget.budget})" if n > budget.budget else str(n)  # noqa: E731
+    return [{"marketing_contacts_in_window": label(n), "customers": counts.get(n, 0),
+             "budget": budget.budget, "window_days": budget.window_days} for n in range(budget.budget + 2)]
+
+
+def report(crm, only: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    builders = {"satisfaction": satisfaction, "cases": cases, "loyal_at_risk": loyal_at_risk, "contacts": contacts}
+    chosen = [only] if only else list(SECTIONS)
+    return {name: builders[name](crm) for name in chosen}

@@ -1,0 +1,202 @@
+"""The webhook channel: signed JSON POSTs to a host system (ERP, DMS, shop), and back.
+
+Configuration (``[plugins.channel_webhook]`` in dealercrm.toml)::
+
+    [plugins.channel_webhook]
+    url = "https://erp.example.com/dealercrm"  # default target (see below)
+    secret = "…"              # signing secret; DEALERCRM_WEBHOOK_SECRET wins over the file
+    timeout = 10              # seconds per request
+    tolerance_seconds = 300   # inbound: how far a signed timestamp may be from now
+
+A message whose ``recipient`` is an http(s) URL goes there (messages to host systems
+have no customer and the URL as recipient); any other message goes to ``url``.
+
+Not configured at all (no table, no ``DEALERCRM_WEBHOOK_SECRET``): the channel is not
+offered and nothing else changes. Configured without a secret: offered, a warning is
+logged, and each message fails with "not configured: set DEALERCRM_WEBHOOK_SECRET …"
+(a task for a person) — nothing goes out unsigned.
+
+The request: ``POST``, ``Content-Type: application/json``, the body a JSON object with
+``id, idempotency_key, channel, purpose, subject, body, data, customer_id, case_id,
+attempt`` and these headers::
+
+    X-Dealercrm-Timestamp: 1772442000                  (Unix seconds, the sender's wall clock)
+    X-Dealercrm-Signature: sha256=<hex of HMAC-SHA256(secret, f"{timestamp}.{raw body}")>
+    Idempotency-Key: dcrm-…                            (the same on every resend of the message)
+
+Receiving it (the host's side)::
+
+    from dealercrm.plugins.channel_webhook import verify_signature
+
+    if not verify_signature(SECRET, request.body, request.headers["X-Dealercrm-Timestamp"],
+                            request.headers["X-Dealercrm-Signature"]):
+        return 401
+    if seen(request.headers["Idempotency-Key"]):
+        return 200                                     # a resend after a crash: already handled
+    handle(json.loads(request.body)); return 200       # optionally {"id": "…"}: kept as provider id
+
+Verify the raw bytes as received, before parsing. 2xx means delivered; 5xx, 408 or 429
+mean "try again later" (backoff); any other 4xx fails the message permanently and a
+person gets a task. Delivery is at least once: a dispatcher that dies between sending
+and recording sends again with the same ``Idempotency-Key``.
+
+Inbound: a host posts a JSON object ``{"from": "<e-mail or phone>", "text": "…",
+"subject": "…"?, "case_id": 17?}`` to its own endpoint and hands the raw body and
+headers to ``crm.inbound.receive("webhook", body, headers)``. With a secret configured
+it must be signed the same way (``sign_headers`` makes the headers); a missing or wrong
+signature, a stale timestamp, non-JSON or a missing field raise, so the message is
+stored as malformed with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dealercrm import hookimpl
+from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
+from dealercrm.plugins.http_gateway import Gateway, HttpChannel, anything_configured, number, secret_setting
+
+log = logging.getLogger("dealercrm.plugins.channel_webhook")
+PLUGIN, ENV_SECRET = "channel_webhook", "DEALERCRM_WEBHOOK_SECRET"
+TIMESTAMP, SIGNATURE, IDEMPOTENCY = "X-Dealercrm-Timestamp", "X-Dealercrm-Signature", "Idempotency-Key"
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+class WebhookSignatureError(ValueError):
+    """An inbound webhook that is unsigned, wrongly signed or too old."""
+
+
+class WebhookPayloadError(ValueError):
+    """An inbound webhook body that is not the documented JSON object."""
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def sign(secret: str | bytes, body: str | bytes, timestamp: str) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 with ``secret`` over ``f"{timestamp}.{body}"``."""
+    digest = hmac.new(_bytes(secret), _bytes(timestamp) + b"." + _bytes(body), hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def sign_headers(secret: str | bytes, body: str | bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The two signature headers for ``body``, e.g. for a host posting inbound webhooks."""
+    stamp = str(int(time.time()) if timestamp is None else int(timestamp))
+    return {TIMESTAMP: stamp, SIGNATURE: sign(secret, body, stamp)}
+
+
+def signature_problem(secret: str | bytes, body: str | bytes, timestamp: str | None, signature: str | None,
+                      tolerance_s: float = 300, now: float | None = None) -> str | None:
+    """Why a signature is not acceptable, or None when it is (see ``verify_signature``)."""
+    if not secret:
+        return "no secret to verify with"
+    if not timestamp or not signature:
+        return f"unsigned: the {TIMESTAMP} and {SIGNATURE} headers are required"
+    if not isinstance(timestamp, str) or not UNIX_SECONDS.fullmatch(timestamp.strip()):
+        return f"{TIMESTAMP} {str(timestamp)[:20]!r} is not Unix seconds"
+    age = (time.time() if now is None else now) - int(timestamp)
+    if abs(age) > tolerance_s:
+        return f"{TIMESTAMP} is {abs(age):.0f}s {'old' if age > 0 else 'in the future'} (tolerance {tolerance_s:g}s)"
+    expected = sign(secret, body, timestamp.strip()).encode("ascii")
+    if not hmac.compare_digest(expected, _bytes(signature.strip())):
+        return "signature does not match the body and timestamp"
+    return None
+
+
+def verify_signature(secret: str | bytes, body: bytes, timestamp: str, signature: str, tolerance_s: float = 300,
+                     now: float | None = None) -> bool:
+    """True when ``signature`` (``sha256=<hex>``) signs ``body`` at ``timestamp`` with ``secret``.
+
+    For receivers: pass the raw body bytes and the ``X-Dealercrm-Timestamp`` and
+    ``X-Dealercrm-Signature`` headers. Constant-time comparison; a timestamp more than
+    ``tolerance_s`` seconds from ``now`` (default: the wall clock) is rejected, so a
+    recorded request cannot be replayed later.
+    """
+    return signature_problem(secret, body, timestamp, signature, tolerance_s, now) is None
+
+
+class WebhookChannel(HttpChannel):
+    name = "webhook"
+
+    def __init__(self, settings: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                 wall_clock: Callable[[], float] = time.time):
+        self.secret = secret_setting(settings, "secret", ENV_SECRET, environ)
+        self.url = str(settings.get("url") or "")
+        self.wall_clock = wall_clock
+        self.gateway = Gateway(self.name, secrets=[self.secret.reveal()])
+        try:
+            self.gateway.timeout = number(settings, "timeout", 10, PLUGIN)
+            self.tolerance = number(settings, "tolerance_seconds", 300, PLUGIN)
+        except ValueError as exc:
+            self.problem, self.tolerance = f"misconfigured: {exc}", 300.0
+        if not self.secret:
+            self.problem = f"not configured: set {ENV_SECRET} or [plugins.{PLUGIN}] secret"
+
+    def deliver(self, message: OutgoingMessage) -> DeliveryResult:
+        url = message.recipient if re.match(r"https?://", message.recipient or "", re.IGNORECASE) else self.url
+        if not url:
+            return DeliveryResult.failed(f"webhook: message {message.id} has no http(s) recipient and "
+                                         f"[plugins.{PLUGIN}] url is not set")
+        body = json.dumps({"id": message.id, "idempotency_key": message.idempotency_key, "channel": message.channel,
+                           "purpose": message.purpose, "subject": message.subject, "body": message.body,
+                           "data": dict(message.data or {}), "customer_id": message.customer_id,
+                           "case_id": message.case_id, "attempt": message.attempt},
+                          ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", IDEMPOTENCY: message.idempotency_key,
+                   **sign_headers(self.secret.reveal(), body, int(self.wall_clock()))}
+        return self.gateway.post(url, content=body, headers=headers,
+                                 provider_id=lambda answer: _id_of(answer))
+
+    def parse_inbound(self, raw: str | bytes, headers: Mapping[str, str]) -> ParsedInbound:
+        body = _bytes(raw)
+        if self.secret:
+            lower = {str(k).lower(): v for k, v in (headers or {}).items()}
+            problem = signature_problem(self.secret.reveal(), body, lower.get(TIMESTAMP.lower()),
+                                        lower.get(SIGNATURE.lower()), self.tolerance, self.wall_clock())
+            if problem:
+                raise WebhookSignatureError(problem)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise WebhookPayloadError(f"not JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise WebhookPayloadError(f"expected a JSON object with 'from' and 'text', got {type(payload).__name__}")
+        sender, text, subject = payload.get("from"), payload.get("text"), payload.get("subject")
+        if not isinstance(sender, str) or not sender.strip():
+            raise WebhookPayloadError("'from' is missing or empty: the sender's e-mail address or phone number")
+        if not isinstance(text, str):
+            raise WebhookPayloadError("'text' is missing or not a string")
+        if subject is not None and not isinstance(subject, str):
+            raise WebhookPayloadError("'subject' must be a string")
+        data = {k: v for k, v in payload.items() if k not in ("from", "text", "subject")}
+        case_id = data.get("case_id")
+        if case_id is not None:
+            if isinstance(case_id, bool) or not (isinstance(case_id, int) or str(case_id).strip().isdigit()):
+                raise WebhookPayloadError(f"'case_id' must be a case number, not {str(case_id)[:20]!r}")
+            data["case_id"] = int(case_id)
+        return ParsedInbound(sender=sender.strip(), text=text, subject=subject, data=data)
+
+
+def _id_of(answer: Any) -> str | None:
+    value = answer.get("id") if isinstance(answer, dict) else None
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_channels(crm):
+    settings = crm.settings.plugin(PLUGIN)
+    if not anything_configured(settings, ENV_SECRET):
+        log.info("webhook channel not offered: nothing configured in [plugins.%s] or %s", PLUGIN, ENV_SECRET)
+        return []
+    channel = WebhookChannel(settings)
+    if channel.problem:
+        log.warning("webhook channel: %s", channel.problem)
+    return [channel]
