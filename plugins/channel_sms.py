@@ -57,8 +57,8 @@ from typing import Any
 
 from dealercrm import hookimpl
 from dealercrm.channels import DeliveryResult, OutgoingMessage
-from dealercrm.plugins.http_gateway import (PLAIN_TOKEN, Gateway, HttpChannel, anything_configured, dotted, number,
-                                           secret_setting)
+from dealercrm.plugins.http_gateway import (PLAIN_TOKEN, Gateway, HttpChannel, Secret, anything_configured, dotted,
+                                           number, secret_setting)
 
 log = logging.getLogger("dealercrm.plugins.channel_sms")
 PLUGIN, ENV_TOKEN = "channel_sms", "DEALERCRM_SMS_TOKEN"
@@ -108,7 +108,7 @@ class SmsChannel(HttpChannel):
         raw = self.token.reveal()
         if self.auth_scheme.lower() == "basic":
             raw = base64.b64encode(raw.encode("utf-8")).decode("ascii")
-        self._auth = f"{self.auth_scheme} {raw}".strip()
+        self._auth = Secret(f"{self.auth_scheme} {raw}".strip())
         self.gateway = Gateway(self.name, secrets=[self.token.reveal(), raw])
         self.problem = self._check(settings)
 
@@ -148,7 +148,7 @@ class SmsChannel(HttpChannel):
         body = render(self.payload, values)
         headers = {"Idempotency-Key": message.idempotency_key, "Accept": "application/json"}
         if self.auth_header:
-            headers[self.auth_header] = self._auth
+            headers[self.auth_header] = self._auth.reveal()
         sent = {"json": body} if self.format == "json" else {"data": {k: "" if v is None else str(v)
                                                                        for k, v in body.items()}}
         return self.gateway.post(self.url, headers=headers, provider_id=lambda answer: dotted(answer, self.response_id),
@@ -163,5 +163,5 @@ def dealercrm_register_channels(crm):
         return []
     channel = SmsChannel(settings)
     if channel.problem:
-        log.warning("sms channel: %s", channel.problem)
+        log.warning("%s: %s", channel.name, channel.problem)
     return [channel]

@@ -5,6 +5,7 @@ Configuration (``[plugins.channel_webhook]`` in dealercrm.toml)::
     [plugins.channel_webhook]
     url = "https://erp.example.com/dealercrm"  # default target (see below)
     secret = "…"              # signing secret; DEALERCRM_WEBHOOK_SECRET wins over the file
+    inbound_secret = "…"      # verifies inbound webhooks; DEALERCRM_WEBHOOK_INBOUND_SECRET; default: secret
     timeout = 10              # seconds per request
     tolerance_seconds = 300   # inbound: how far a signed timestamp may be from now
 
@@ -43,9 +44,11 @@ and recording sends again with the same ``Idempotency-Key``.
 Inbound: a host posts a JSON object ``{"from": "<e-mail or phone>", "text": "…",
 "subject": "…"?, "case_id": 17?}`` to its own endpoint and hands the raw body and
 headers to ``crm.inbound.receive("webhook", body, headers)``. With a secret configured
-it must be signed the same way (``sign_headers`` makes the headers); a missing or wrong
-signature, a stale timestamp, non-JSON or a missing field raise, so the message is
-stored as malformed with the reason.
+(``inbound_secret``, else ``secret``) it must be signed the same way (``sign_headers``
+makes the headers); a missing or wrong signature, a stale timestamp, non-JSON or a
+missing field raise, so the message is stored as malformed with the reason. Whoever can
+verify what dealercrm sends can also sign: if the outbound ``secret`` is known to
+receivers that must not speak for customers, set a separate ``inbound_secret``.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
 from dealercrm.plugins.http_gateway import Gateway, HttpChannel, anything_configured, number, secret_setting
 
 log = logging.getLogger("dealercrm.plugins.channel_webhook")
-PLUGIN, ENV_SECRET = "channel_webhook", "DEALERCRM_WEBHOOK_SECRET"
+PLUGIN, ENV_SECRET, ENV_INBOUND = "channel_webhook", "DEALERCRM_WEBHOOK_SECRET", "DEALERCRM_WEBHOOK_INBOUND_SECRET"
 TIMESTAMP, SIGNATURE, IDEMPOTENCY = "X-Dealercrm-Timestamp", "X-Dealercrm-Signature", "Idempotency-Key"
 UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
@@ -129,9 +132,12 @@ class WebhookChannel(HttpChannel):
     def __init__(self, settings: Mapping[str, Any], environ: Mapping[str, str] | None = None,
                  wall_clock: Callable[[], float] = time.time):
         self.secret = secret_setting(settings, "secret", ENV_SECRET, environ)
+        # Whoever can verify what we send can also sign: give receivers that may not speak for
+        # customers (another party's system) a different secret from the one inbound trusts.
+        self.inbound_secret = secret_setting(settings, "inbound_secret", ENV_INBOUND, environ) or self.secret
         self.url = str(settings.get("url") or "")
         self.wall_clock = wall_clock
-        self.gateway = Gateway(self.name, secrets=[self.secret.reveal()])
+        self.gateway = Gateway(self.name, secrets=[self.secret.reveal(), self.inbound_secret.reveal()])
         try:
             self.gateway.timeout = number(settings, "timeout", 10, PLUGIN)
             self.tolerance = number(settings, "tolerance_seconds", 300, PLUGIN)
@@ -153,13 +159,13 @@ class WebhookChannel(HttpChannel):
         headers = {"Content-Type": "application/json; charset=utf-8", IDEMPOTENCY: message.idempotency_key,
                    **sign_headers(self.secret.reveal(), body, int(self.wall_clock()))}
         return self.gateway.post(url, content=body, headers=headers,
-                                 provider_id=lambda answer: _id_of(answer))
+                                 provider_id=_id_of)
 
     def parse_inbound(self, raw: str | bytes, headers: Mapping[str, str]) -> ParsedInbound:
         body = _bytes(raw)
-        if self.secret:
+        if self.inbound_secret:
             lower = {str(k).lower(): v for k, v in (headers or {}).items()}
-            problem = signature_problem(self.secret.reveal(), body, lower.get(TIMESTAMP.lower()),
+            problem = signature_problem(self.inbound_secret.reveal(), body, lower.get(TIMESTAMP.lower()),
                                         lower.get(SIGNATURE.lower()), self.tolerance, self.wall_clock())
             if problem:
                 raise WebhookSignatureError(problem)
@@ -193,10 +199,10 @@ def _id_of(answer: Any) -> str | None:
 @hookimpl(trylast=True)
 def dealercrm_register_channels(crm):
     settings = crm.settings.plugin(PLUGIN)
-    if not anything_configured(settings, ENV_SECRET):
+    if not (anything_configured(settings, ENV_SECRET) or anything_configured(settings, ENV_INBOUND)):
         log.info("webhook channel not offered: nothing configured in [plugins.%s] or %s", PLUGIN, ENV_SECRET)
         return []
     channel = WebhookChannel(settings)
     if channel.problem:
-        log.warning("webhook channel: %s", channel.problem)
+        log.warning("%s: %s", channel.name, channel.problem)
     return [channel]

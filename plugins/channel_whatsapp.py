@@ -119,5 +119,5 @@ def dealercrm_register_channels(crm):
         return []
     channel = WhatsAppChannel(settings)
     if channel.problem:
-        log.warning("whatsapp channel: %s", channel.problem)
+        log.warning("%s: %s", channel.name, channel.problem)
     return [channel]

@@ -24,11 +24,13 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from dealercrm.channels import DeliveryResult, OutgoingMessage
+
+if TYPE_CHECKING:  # httpx is imported on first send: connect() and the CLI stay quick
+    import httpx
 
 RETRY_STATUS = frozenset({408, 425, 429})
 SHORT = 200
@@ -55,7 +57,8 @@ class Secret:
     __str__ = __repr__
 
 
-def secret_setting(settings: Mapping[str, Any], key: str, env_var: str, environ: Mapping[str, str] | None = None) -> Secret:
+def secret_setting(settings: Mapping[str, Any], key: str, env_var: str,
+                   environ: Mapping[str, str] | None = None) -> Secret:
     """The environment variable wins over the settings file (keep secrets out of files)."""
     environ = os.environ if environ is None else environ
     return Secret(str(environ.get(env_var) or settings.get(key) or ""))
@@ -87,6 +90,8 @@ def dotted(payload: Any, path: str) -> str | None:
 
 def origin(url: str) -> str:
     """``https://sms.example.com:8443`` of a URL: enough to recognise it, no path or query."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
         return f"{parsed.scheme}://{parsed.host}{f':{parsed.port}' if parsed.port else ''}"
@@ -99,7 +104,9 @@ class Gateway:
 
     def __init__(self, channel: str, *, timeout: float = 10.0, secrets: Iterable[str] = ()):
         self.channel, self.timeout = channel, timeout
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        # as sent, and as a gateway may echo it: JSON-escaped or URL-encoded
+        variants = {v for s in secrets if s for v in (s, json.dumps(s)[1:-1], quote(s, safe=""))}
+        self._secrets = sorted(variants, key=len, reverse=True)  # longest first: no half-redacted overlaps
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -112,6 +119,8 @@ class Gateway:
         return text
 
     def client(self) -> httpx.Client:
+        import httpx
+
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=False,
@@ -127,13 +136,16 @@ class Gateway:
     def post(self, url: str, *, headers: Mapping[str, str], provider_id: Callable[[Any], str | None],
              transient: Callable[[Any], bool] = lambda payload: False, **body: Any) -> DeliveryResult:
         """POST and judge the answer; ``transient(json)`` may declare a 4xx worth retrying."""
+        import httpx
+
         where = origin(url)
         try:
             response = self.client().post(url, headers=dict(headers), **body)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
             return DeliveryResult.failed(self._say(f"cannot send to {where}: {type(exc).__name__}: {exc}"))
         except httpx.TimeoutException as exc:
-            return DeliveryResult.retry(self._say(f"timed out after {self.timeout:g}s at {where} ({type(exc).__name__})"))
+            return DeliveryResult.retry(self._say(f"timed out after {self.timeout:g}s at {where} "
+                                                  f"({type(exc).__name__})"))
         except httpx.HTTPError as exc:  # connect/read/write/protocol/proxy errors: the far side may come back
             return DeliveryResult.retry(self._say(f"connection failed to {where}: {type(exc).__name__}: {exc}"))
         except Exception as exc:  # anything else: keep the message for a later round, say what happened
@@ -145,7 +157,7 @@ class Gateway:
         status, payload = response.status_code, _json(response)
         if 200 <= status < 300:
             return DeliveryResult.delivered(provider_id(payload))
-        text = f"HTTP {status}: {_reason(response, payload)}"
+        text = f"HTTP {status}: {_shorten(self.redact(_reason(response, payload)))}"  # redact, then cut
         if status in RETRY_STATUS or status >= 500 or (400 <= status < 500 and transient(payload)):
             after = response.headers.get("Retry-After")
             return DeliveryResult.retry(self._say(text + (f" (Retry-After: {after[:30]})" if after else "")))
@@ -165,7 +177,7 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _reason(response: httpx.Response, payload: Any) -> str:
-    """The provider's own words if it gave any (``error.message``, ``message``, …), shortened."""
+    """The provider's own words if it gave any (``error.message``, ``message``, …), on one line."""
     found = None
     if isinstance(payload, Mapping):
         error = payload.get("error")
@@ -174,8 +186,11 @@ def _reason(response: httpx.Response, payload: Any) -> str:
         found = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
     if found is None:
         found = response.text if payload is None else json.dumps(payload, ensure_ascii=False)
-    found = re.sub(r"\s+", " ", found or "").strip() or response.reason_phrase
-    return found if len(found) <= SHORT else found[:SHORT - 1] + "…"
+    return re.sub(r"\s+", " ", found or "").strip() or response.reason_phrase
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= SHORT else text[:SHORT - 1] + "…"
 
 
 class HttpChannel:

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..channels import describe
+from ..errors import ValidationError
 from .common import console, err, open_crm
 
 
@@ -56,10 +57,18 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(inbound, name="inbound")
 
     @inbound.command("receive")
-    def receive(channel: str, file: Annotated[Optional[Path], typer.Argument(help="raw message; - or none: stdin")] = None) -> None:
+    def receive(channel: str, file: Annotated[Optional[Path], typer.Argument(help="raw message; - or none: stdin")] = None,
+                header: Annotated[Optional[list[str]], typer.Option("--header", "-H",
+                                                                    help="'Name: value', repeatable")] = None) -> None:
         """Take one raw inbound message (an e-mail, a webhook body) as the channel would receive it."""
         raw = sys.stdin.buffer.read() if file is None or str(file) == "-" else file.read_bytes()
-        msg = open_crm().inbound.receive(channel, raw)
+        headers = {}
+        for item in header or []:
+            name, sep, value = item.partition(":")
+            if not sep or not name.strip():
+                raise ValidationError("--header", item, "must look like 'Name: value'")
+            headers[name.strip()] = value.strip()
+        msg = open_crm().inbound.receive(channel, raw, headers)
         line = f"inbound {msg.id}: {msg.status}"
         if msg.customer_id:
             line += f", customer {msg.customer_id}"

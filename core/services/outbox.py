@@ -8,6 +8,7 @@ the customer's timeline — never silently dropped.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -24,6 +25,7 @@ from .interactions import record_interaction
 
 
 OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
+log = logging.getLogger("dealercrm.outbox")
 
 
 def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
@@ -31,7 +33,13 @@ def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
     channels: dict[str, Any] = {}
     owners: dict[str, str] = {}
     for impl in reversed(crm.plugins.hook.dealercrm_register_channels.get_hookimpls()):
-        for channel in crm.plugins.checked_call_one(impl, "dealercrm_register_channels", crm=crm) or ():
+        try:
+            provided = crm.plugins.checked_call_one(impl, "dealercrm_register_channels", crm=crm) or ()
+        except PluginError as failure:  # one broken channel plugin must not silence the others
+            log.error("%s", failure)
+            crm.plugin_failures.append(failure)
+            continue
+        for channel in provided:
             name = getattr(channel, "name", None)
             if not name or not callable(getattr(channel, "send", None)):
                 raise PluginError(impl.plugin_name, "dealercrm_register_channels", f"{channel!r} has no name or send()")
