@@ -134,6 +134,11 @@ class CRM:
         return RuleEngine(self)
 
     @cached_property
+    def surveys(self):
+        from .services.surveys import SurveyService
+        return SurveyService(self)
+
+    @cached_property
     def imports(self):
         from .services.importing import CustomerImport
         return CustomerImport(self)

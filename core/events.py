@@ -254,6 +254,19 @@ class MessageReceived(Event):
     status: str
 
 
+@attrs.frozen(kw_only=True)
+class SurveyAnswered(Event):
+    """A customer answered the satisfaction survey after a case (CSAT 1-5, NPS 0-10)."""
+
+    name: ClassVar[str] = "survey_answered"
+    response_id: int
+    case_id: int
+    customer_id: int
+    csat: int | None
+    nps: int | None
+    channel: str
+
+
 def all_event_classes() -> list[type[Event]]:
     """Every concrete event class, including those later modules define."""
     found, todo = [], [Event]

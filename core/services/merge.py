@@ -63,6 +63,24 @@ def merge_customers(service: CustomerService, keep_id: int, other_id: int, by: i
                 at=uow.now, actor_id=uow.actor_id, operation="customers.merge", action="update",
                 entity=table.name, entity_id=None, customer_id=keep_id,
                 changes={column.name: [other_id, keep_id], "ids": ids}, personal_changes=None)])
+        moved += _move_rule_firings(uow, keep_id, other_id)
         uow.raise_event(CustomersMerged, kept_id=keep_id, merged_id=other_id, moved=tuple(moved))
         uow.commit()
         return keep
+
+
+def _move_rule_firings(uow, keep_id: int, other_id: int) -> list[tuple[str, int]]:
+    """Situations a rule already handled for the duplicate are handled for the kept
+    customer too; where both had the same one, the kept customer's firing stays."""
+    from ..db.rule_models import RuleFiring
+
+    firing = RuleFiring.__table__
+    theirs = uow.connection.execute(select(firing.c.id, firing.c.rule, firing.c.situation).where(
+        firing.c.subject_kind == "customer", firing.c.subject_id == other_id)).all()
+    mine = {(rule, situation) for rule, situation in uow.connection.execute(
+        select(firing.c.rule, firing.c.situation).where(firing.c.subject_kind == "customer",
+                                                        firing.c.subject_id == keep_id))}
+    movable = [row.id for row in theirs if (row.rule, row.situation) not in mine]
+    if movable:
+        uow.connection.execute(update(firing).where(firing.c.id.in_(movable)).values(subject_id=keep_id))
+    return [("rule_firing.subject_id", len(movable))] if movable else []

@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 
 from ..audit import jsonable
 from ..db.outbox_models import InboundMessage, OutboxMessage
+from ..db.rule_models import SurveyResponse
 from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
 from ..errors import ValidationError
 from ..events import CustomerErased
@@ -77,6 +78,8 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
                 recipient="", subject=None, body=ERASED,
                 status=case((OutboxMessage.status.in_(("pending", "sending")), "cancelled"),
                             else_=OutboxMessage.status))).rowcount,
+            "survey_response": s.execute(update(SurveyResponse).where(SurveyResponse.customer_id.in_(ids))
+                                         .values(comment=None)).rowcount,
             "inbound_message": s.execute(update(InboundMessage).where(InboundMessage.customer_id.in_(ids))
                                          .values(raw=ERASED, sender=None, subject=None)).rowcount,
             "audit_record": s.execute(update(AuditRecord).where(AuditRecord.customer_id.in_(ids),

@@ -97,6 +97,9 @@ class RuleContext:
             message = self.crm.outbox.enqueue(self.uow, channel=name, purpose=purpose, body=body, subject=subject,
                                               customer_id=customer_id, origin=f"rule:{self.rule.name}",
                                               case_id=case_id, data=data)
+            record_interaction(self.uow, customer_id, "system", "internal",
+                               f"rule {self.rule.name}: {name} {purpose} message '{subject}'", personal=False,
+                               case_id=case_id)
             self.outcome, self.detail["message_id"] = "message", message.id
             return True
         return False

@@ -161,3 +161,15 @@ def test_rules_list_knows_when_each_rule_last_fired(crm, rules, clock):
     rules.run()
     when, count = rules.last_fired()["quiet_call"]
     assert when == clock.now() and count == 1
+
+
+def test_after_a_merge_the_kept_customer_is_not_told_again_what_the_duplicate_was_told(crm, rules, clock):
+    anna = crm.customers.add("Anna", email="anna@example.org")
+    twin = crm.customers.add("Anna B.", email="anna.b@example.org")
+    clock.advance(days=40)
+    assert rules.run("quiet_call")[0].fired == 2
+    crm.customers.merge(anna.id, twin.id)
+    assert rules.run("quiet_call")[0].fired == 0  # both had "quiet since never": one situation, handled
+    with crm.read() as uow:
+        subjects = list(uow.session.scalars(select(RuleFiring.subject_id).where(RuleFiring.rule == "quiet_call")))
+    assert sorted(subjects) == [anna.id, twin.id]  # the clashing firing stays with the tombstone

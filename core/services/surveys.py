@@ -1,0 +1,76 @@
+"""Satisfaction after a case: the customer's CSAT (1-5) and NPS (0-10), on the record.
+
+An answer is kept with its case (``survey_response``) and written on the customer's
+timeline in the same unit of work; ``SurveyAnswered`` then lets rules react inside
+that transaction — the built-in ``rule_satisfaction`` opens a follow-up for the
+dealer when a score is low. ``record_in`` is the write for callers that already hold a
+unit of work (a rule reading an inbound reply).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+
+from .. import validation
+from ..db.case_models import Case
+from ..db.rule_models import SurveyResponse
+from ..errors import NotFound, ValidationError
+from ..events import SurveyAnswered
+from .base import Service
+from .interactions import INTERACTION_CHANNELS, record_interaction
+
+CSAT_RANGE, NPS_RANGE = (1, 5), (0, 10)
+RESPONSE = SurveyResponse.__table__
+
+
+def score(field: str, value: object, bounds: tuple[int, int]) -> int | None:
+    """A whole number inside ``bounds``, or None when not answered."""
+    if value is None or value == "":
+        return None
+    low, high = bounds
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(field, value, f"must be a whole number from {low} to {high}")
+    return value
+
+
+def record_in(uow, case_id: int, *, csat: object = None, nps: object = None, comment: str | None = None,
+              channel: str = "email") -> SurveyResponse:
+    """Write one answer inside ``uow``: the response row, a timeline line, ``SurveyAnswered``."""
+    csat, nps = score("csat", csat, CSAT_RANGE), score("nps", nps, NPS_RANGE)
+    if csat is None and nps is None:
+        raise ValidationError("survey answer", {"csat": None, "nps": None},
+                              f"case {case_id}: give a CSAT score (1-5), an NPS score (0-10) or both")
+    channel = validation.choice("channel", channel, INTERACTION_CHANNELS)
+    comment = validation.text("comment", comment)
+    case = uow.connection.execute(select(Case.id, Case.customer_id).where(Case.id == case_id)).first()
+    if case is None:
+        raise NotFound("case", case_id)
+    values = dict(case_id=case_id, customer_id=case.customer_id, csat=csat, nps=nps, comment=comment,
+                  channel=channel, at=uow.now)
+    response_id = uow.connection.execute(insert(RESPONSE).values(values).returning(RESPONSE.c.id)).scalar_one()
+    scores = ", ".join(f"{label} {v}/{top}" for label, v, top in (("CSAT", csat, 5), ("NPS", nps, 10))
+                       if v is not None)
+    record_interaction(uow, case.customer_id, channel, "inbound",
+                       f"survey for case {case_id}: {scores}{f' – {comment}' if comment else ''}",
+                       personal=False, case_id=case_id)
+    uow.raise_event(SurveyAnswered, response_id=response_id, case_id=case_id, customer_id=case.customer_id,
+                    csat=csat, nps=nps, channel=channel)
+    return SurveyResponse(id=response_id, **values)
+
+
+class SurveyService(Service):
+    def record(self, case_id: int, *, csat: object = None, nps: object = None, comment: str | None = None,
+               channel: str = "email", by: int | None = None) -> SurveyResponse:
+        """Record a customer's answer to the survey after case ``case_id``, as one business operation."""
+        with self.uow(by, "surveys.record") as uow:
+            response = record_in(uow, case_id, csat=csat, nps=nps, comment=comment, channel=channel)
+            uow.commit()
+            return response
+
+    def of_case(self, case_id: int) -> list[SurveyResponse]:
+        with self.read() as uow:
+            uow.get(Case, case_id, "case")
+            return list(uow.session.scalars(
+                select(SurveyResponse).where(SurveyResponse.case_id == case_id).order_by(SurveyResponse.id)))
