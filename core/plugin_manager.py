@@ -31,6 +31,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.channel_webhook",
     "dealercrm.plugins.channel_sms",
     "dealercrm.plugins.channel_whatsapp",
+    "dealercrm.plugins.rule_interest_offer",
+    "dealercrm.plugins.rule_after_sale",
+    "dealercrm.plugins.rule_satisfaction",
+    "dealercrm.plugins.rule_case_reminders",
     "dealercrm.plugins.demo_customer_file",
     "dealercrm.plugins.demo_service_case",
 )
