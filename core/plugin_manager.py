@@ -37,6 +37,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.rule_case_reminders",
     "dealercrm.plugins.demo_customer_file",
     "dealercrm.plugins.demo_service_case",
+    "dealercrm.plugins.rule_loyal_quiet",
+    "dealercrm.plugins.rule_lost_customers",
 )
 ENTRY_POINT_GROUP = "dealercrm"
 

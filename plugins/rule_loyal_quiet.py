@@ -1,0 +1,219 @@
+"""Loyal customers going quiet: a check-in before they are lost unnoticed.
+
+The long-standing regular customers are the most neglected: they buy anyway, so nobody
+calls them any more, and years later it shows up as "lost market share" (seed 001).
+This scheduled rule finds the *loyal* customers — by purchases, tenure and revenue,
+combined with "all" or "any" — whom nobody has had a **relationship touch** with for
+longer than ``quiet_days``: a personal interaction (a call, a visit, a personal
+letter), which moves ``customer.last_touch_at`` in the same transaction. Mass mailings
+and rule messages are not personal and never count. A never-touched customer counts
+as quiet since the record was created.
+
+For each one it creates a check-in task for the customer's account owner (or owning
+party). The situation is ``quiet-since:<date of the last touch or never>``: the rule
+fires once per quiet period; a new personal touch followed by a new quiet period is a
+new situation and fires again.
+
+The check-in is a relationship gesture, not about the customer's own case or purchase,
+so by default it is a **marketing** contact (``purpose = "marketing"``): it spends the
+customer's contact budget, and when the budget is spent the rule does not act and says
+why on the timeline. The task note says whether a marketing call is allowed (phone
+consent), so the person picks a call, a personal letter or the next visit. Set
+``purpose = "service"`` to keep such check-ins out of the budget.
+
+Purchases are the customer's assets (a free replacement — one that replaces another
+and has no price, like the swapped washing machine — is not a purchase), so only
+customers with at least one asset on file can be loyal. Tenure counts from the first
+purchase or from when the customer record was created, whichever is earlier; revenue
+is the sum of the asset prices.
+
+The scan is one set-based query: loyalty aggregates over ``asset`` joined to the
+customers filtered by ``last_touch_at``, anti-joined with the rule's firings, streamed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, func, literal, or_, select, type_coerce
+
+from dealercrm import hookimpl
+from dealercrm.db.models import Asset, Customer
+from dealercrm.errors import ValidationError
+from dealercrm.rules import Candidate
+from dealercrm.services.contact_policy import decide
+
+NAME = "rule_loyal_quiet"
+
+DEFAULTS: dict[str, Any] = {
+    "quiet_days": 180,  # no personal touch for longer than this
+    "min_purchases": 3,  # assets on file (0 = not a criterion)
+    "min_years": 5,  # first purchase or customer since at least this many years (0 = not a criterion)
+    "min_revenue": 0,  # sum of asset prices (0 = not a criterion)
+    "loyal_when": "all",  # "all" criteria that are set, or "any" of them
+    "purpose": "marketing",  # "marketing" spends the contact budget; "service" does not
+    "due_days": 7,  # the task is due this many days after the rule found the customer
+}
+
+TEXTS = {
+    "de": {
+        "title": "Kontakt pflegen: {name}, Stammkunde seit {since}, {quiet}",
+        "note": ("Treuer Kunde: {purchases} Käufe seit {first_purchase}, Umsatz {revenue}, Kunde seit {since}.\n"
+                 "Letzter persönlicher Kontakt: {last}. Mailings zählen nicht.\n\n"
+                 "Eine Geste der Beziehungspflege, kein Verkaufsgespräch: anrufen, vorbeischauen oder persönlich "
+                 "schreiben – und als persönlichen Kontakt festhalten (dann meldet sich diese Regel erst wieder, "
+                 "wenn es erneut still wird).\nTelefon: {phone}"),
+        "quiet": "kein persönlicher Kontakt seit {day}",
+        "quiet_never": "noch nie persönlich gesprochen",
+        "last": "{day} (vor {n} Tagen)",
+        "last_never": "keiner erfasst (seit {n} Tagen in der Kundendatei)",
+        "phone_ok": "Anruf möglich",
+        "phone_not": "kein Anruf ({reason}) – persönlich schreiben oder beim nächsten Besuch ansprechen",
+        "date": "%d.%m.%Y",
+        "marks": ".,",  # thousands, decimal
+    },
+    "en": {
+        "title": "Check in with {name}: loyal customer since {since}, {quiet}",
+        "note": ("Loyal customer: {purchases} purchases since {first_purchase}, revenue {revenue}, customer since "
+                 "{since}.\nLast personal contact: {last}. Mailings do not count.\n\n"
+                 "A relationship gesture, not a sales call: call, drop by or write personally — and record it as a "
+                 "personal contact (this rule then stays quiet until it goes quiet again).\nPhone: {phone}"),
+        "quiet": "no personal contact since {day}",
+        "quiet_never": "never spoken to personally",
+        "last": "{day} ({n} days ago)",
+        "last_never": "none recorded (in the customer file for {n} days)",
+        "phone_ok": "a call is allowed",
+        "phone_not": "no call ({reason}) — write personally or bring it up at the next visit",
+        "date": "%Y-%m-%d",
+        "marks": ",.",
+    },
+}
+
+
+def local_day(iso: str | None, texts: dict) -> str:
+    return date.fromisoformat(iso).strftime(texts["date"]) if iso else "—"
+
+
+def local_number(value: float, texts: dict, decimals: int = 2) -> str:
+    thousands, point = texts["marks"]
+    return f"{value:,.{decimals}f}".translate(str.maketrans({",": thousands, ".": point}))
+
+
+def years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def utc_day_text(column, dialect: str):
+    """The UTC calendar day of a timestamp column as 'YYYY-MM-DD' text, in SQL."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)  # SQLite stores naive UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+
+
+def iso(day) -> str | None:
+    """A day from the database as 'YYYY-MM-DD' (SQLite hands back text, PostgreSQL a date)."""
+    return day if day is None or isinstance(day, str) else day.isoformat()
+
+
+def checked(settings) -> dict[str, Any]:
+    s = {**DEFAULTS, **settings}
+    for key in ("quiet_days", "min_purchases", "min_years", "due_days"):
+        if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 0:
+            raise ValidationError(f"[plugins.{NAME}] {key}", s[key], "must be a whole number >= 0")
+    if not isinstance(s["min_revenue"], (int, float)) or isinstance(s["min_revenue"], bool) or s["min_revenue"] < 0:
+        raise ValidationError(f"[plugins.{NAME}] min_revenue", s["min_revenue"], "must be a number >= 0")
+    if s["loyal_when"] not in ("all", "any"):
+        raise ValidationError(f"[plugins.{NAME}] loyal_when", s["loyal_when"], 'must be "all" or "any"')
+    if s["purpose"] not in ("service", "marketing"):
+        raise ValidationError(f"[plugins.{NAME}] purpose", s["purpose"], 'must be "service" or "marketing"')
+    if not (s["min_purchases"] or s["min_years"] or s["min_revenue"]):
+        raise ValidationError(f"[plugins.{NAME}]", "min_purchases, min_years, min_revenue",
+                              "at least one loyalty criterion must be above 0")
+    return s
+
+
+class LoyalQuiet:
+    name = NAME
+    description = "loyal customers (purchases/tenure/revenue) without a personal touch for a while: a check-in task"
+    defaults = DEFAULTS
+
+    def query(self, ctx):
+        """The scan as one SELECT (also used by the benchmark to show its plan)."""
+        s = checked(ctx.settings)
+        now: datetime = ctx.now
+        quiet_since = now - timedelta(days=s["quiet_days"])
+        # a free replacement (the swapped washing machine: replaces another asset, no price) is
+        # not a purchase; a trade-in that was paid for is
+        is_purchase = or_(Asset.replaces_asset_id.is_(None), Asset.price > 0)
+        purchases = func.count(Asset.id)
+        first_purchase = func.min(Asset.purchased_on)
+        revenue = func.coalesce(func.sum(Asset.price), 0)
+        loyal = []
+        if s["min_purchases"]:
+            loyal.append(purchases >= s["min_purchases"])
+        if s["min_years"]:
+            tenure_day = years_before(now.date(), s["min_years"])
+            tenure_at = datetime.combine(tenure_day, now.timetz())
+            loyal.append(or_(first_purchase <= tenure_day, Customer.created_at <= tenure_at))
+        if s["min_revenue"]:
+            loyal.append(revenue >= s["min_revenue"])
+        dialect = ctx.connection.dialect.name
+        last_day = utc_day_text(Customer.last_touch_at, dialect)
+        situation = literal("quiet-since:", String).concat(func.coalesce(last_day, "never"))
+        # Days as ISO text and the situation made in SQL: each candidate row is plain values,
+        # no timestamp parsing per row (the scan streams many of them).
+        return (
+            select(Customer.id, situation, last_day, utc_day_text(Customer.created_at, dialect), purchases,
+                   type_coerce(first_purchase, String), revenue)
+            .join_from(Customer, Asset, and_(Asset.customer_id == Customer.id, is_purchase))
+            .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None),
+                   or_(Customer.last_touch_at < quiet_since,
+                       and_(Customer.last_touch_at.is_(None), Customer.created_at < quiet_since)),
+                   ctx.not_fired(Customer.id, situation))
+            .group_by(Customer.id)
+            .having(and_(*loyal) if s["loyal_when"] == "all" else or_(*loyal))
+        )
+
+    def scan(self, ctx):
+        today = ctx.now.date()
+        result = ctx.connection.execute(self.query(ctx).execution_options(yield_per=1000))
+        rows = (row for part in result.partitions() for row in part)  # streamed, 1000 rows at a time
+        for customer_id, situation, last, created, purchases, first_purchase, revenue in rows:
+            first_purchase = iso(first_purchase)
+            since = min(first_purchase, created) if first_purchase else created
+            yield Candidate(customer_id, situation, customer_id, {
+                "last_touch": last,
+                "quiet_days": (today - date.fromisoformat(last or created)).days,
+                "purchases": purchases,
+                "first_purchase": first_purchase,
+                "customer_since": since,
+                "revenue": round(float(revenue), 2),
+            })
+
+    def act(self, candidate, ctx):
+        s = checked(ctx.settings)
+        texts = TEXTS.get(s.get("language") or ctx.crm.settings.language, TEXTS["en"])
+        ev = candidate.evidence
+        name = ctx.uow.connection.execute(select(Customer.name).where(Customer.id == candidate.customer_id)).scalar()
+        phone = ctx.crm.channels.get("phone")
+        allowed = phone and decide(ctx.crm, ctx.uow.connection, candidate.customer_id, phone, s["purpose"], ctx.now,
+                                   count_budget=False)
+        touched, day, n = ev["last_touch"], local_day(ev["last_touch"], texts), ev["quiet_days"]
+        fields = dict(
+            name=name, since=local_day(ev["customer_since"], texts),
+            quiet=texts["quiet"].format(day=day) if touched else texts["quiet_never"],
+            last=texts["last"].format(day=day, n=n) if touched else texts["last_never"].format(n=n),
+            purchases=ev["purchases"], first_purchase=local_day(ev["first_purchase"], texts),
+            revenue=local_number(ev["revenue"], texts), phone=texts["phone_ok"] if allowed and allowed.allowed else
+            texts["phone_not"].format(reason=allowed.reason if allowed else "no phone channel"))
+        ctx.task(s.get("title", texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
+                 purpose=s["purpose"], note=s.get("note", texts["note"]).format(**fields))
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_rules(crm):
+    return [LoyalQuiet()]
