@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.service_case",
     "dealercrm.plugins.case_notifications",
     "dealercrm.plugins.channel_phone",
+    "dealercrm.plugins.channel_email",
     "dealercrm.plugins.channel_webhook",
     "dealercrm.plugins.channel_sms",
     "dealercrm.plugins.channel_whatsapp",

@@ -9,6 +9,7 @@ messages about their own case do not.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 from sqlalchemy import func, select
@@ -40,11 +41,36 @@ def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days:
 
 
 def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, count_budget: bool = True) -> Decision:
-    settings = crm.settings.contact
     if purpose not in channel.purposes:
         return Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
-    customer = conn.execute(select(Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
-                            .where(Customer.id == customer_id)).first()
+    customer = conn.execute(select(*_PERSON).where(Customer.id == customer_id)).first()
+    state = (consent_state(conn, customer_id, channel.consent_channel, purpose, at)
+             if customer is not None and channel.consent_channel else None)
+    return _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget)
+
+
+def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime) -> list[Decision]:
+    """``decide(..., count_budget=False)`` for a batch of (customer id, channel, purpose):
+    two queries for the whole batch instead of two per message (the dispatcher's claim)."""
+    ids = sorted({customer_id for customer_id, _, _ in wanted})
+    people = {row.id: row for row in conn.execute(select(Customer.id, *_PERSON).where(Customer.id.in_(ids)))}
+    states: dict[tuple[int, str, str], bool] = {}
+    for row in conn.execute(select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.granted)
+                            .where(Consent.customer_id.in_(ids), Consent.at <= at)
+                            .order_by(Consent.at, Consent.id)):
+        states[(row.customer_id, row.channel, row.purpose)] = row.granted  # the latest wins
+    return [Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
+            if purpose not in channel.purposes else
+            _judge(crm, conn, customer_id, people.get(customer_id), channel, purpose,
+                   states.get((customer_id, channel.consent_channel, purpose)), at, False)
+            for customer_id, channel, purpose in wanted]
+
+
+_PERSON = (Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
+
+
+def _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget) -> Decision:
+    settings = crm.settings.contact
     if customer is None:
         return Decision(False, f"customer {customer_id} not found")
     if customer.erased_at is not None or customer.merged_into_id is not None:
@@ -56,7 +82,6 @@ def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, 
         basis = settings.legal_basis.get(purpose, "consent")
         if purpose in channel.consent_required_for:
             basis = "consent"
-        state = consent_state(conn, customer_id, channel.consent_channel, purpose, at)
         if basis == "consent" and state is not True:
             return Decision(False, f"no {purpose} consent for {channel.consent_channel}"
                                    f"{' (revoked)' if state is False else ''}")

@@ -17,19 +17,20 @@ import random
 from datetime import timedelta
 
 import attrs
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from ..channels import DeliveryResult, OutgoingMessage
-from ..db.models import Customer
+from ..audit import jsonable
+from ..db.models import AuditRecord, Customer, Interaction
 from ..db.outbox_models import OutboxMessage
 from ..errors import PluginError
-from ..events import MessageFailed, MessageDelivered
-from .contact_policy import decide
+from ..events import InteractionRecorded, MessageDelivered, MessageFailed
+from .contact_policy import decide_many
 from .interactions import record_interaction
 from .tasks import create_task
 
 log = logging.getLogger("dealercrm.dispatcher")
-OUT = OutboxMessage.__table__
+OUT, TALK = OutboxMessage.__table__, Interaction.__table__
 
 
 @attrs.define
@@ -67,20 +68,24 @@ def claim(crm, batch_size: int) -> tuple[list[dict], list[tuple[dict, str]]]:
         lease = now + timedelta(seconds=crm.settings.outbox.lease_seconds)
         uow.connection.execute(update(OUT).where(OUT.c.id.in_([r["id"] for r in rows]))
                                .values(status="sending", locked_until=lease, attempts=OUT.c.attempts + 1))
-        ready, stopped = [], []
+        ready, stopped, ask = [], [], []
         for row in rows:
             row["attempts"] += 1
             channel = crm.channels.get(row["channel"])
             if channel is None:
                 stopped.append((row, f"channel {row['channel']!r} is not loaded (plugin missing or blocked)"))
-                continue
-            if row["customer_id"] is not None:
-                decision = decide(crm, uow.connection, row["customer_id"], channel, row["purpose"], now,
-                                  count_budget=False)
-                if not decision.allowed:
-                    stopped.append((row, f"stopped before sending: {decision.reason}"))
-                    continue
-            ready.append(row)
+            elif row["customer_id"] is None:
+                ready.append(row)
+            else:
+                ask.append(row)
+        # consent again, for the whole batch at once: a revocation since queueing stops the message
+        decisions = decide_many(crm, uow.connection, [(r["customer_id"], crm.channels[r["channel"]], r["purpose"])
+                                                      for r in ask], now) if ask else []
+        for row, decision in zip(ask, decisions):
+            if decision.allowed:
+                ready.append(row)
+            else:
+                stopped.append((row, f"stopped before sending: {decision.reason}"))
         uow.commit()
         return ready, stopped
 
@@ -105,21 +110,19 @@ def send_one(crm, row: dict) -> DeliveryResult:
 def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult | str]], rng) -> None:
     settings = crm.settings.outbox
     with crm.uow(None, "outbox.record") as uow:
+        delivered = [(row, result) for row, result in results
+                     if not isinstance(result, str) and result.status == "delivered"]
+        _record_delivered(uow, delivered)  # the common case, set-based
+        report.sent += len(delivered)
         for row, result in results:
+            if not isinstance(result, str) and result.status == "delivered":
+                continue
             where = and_(OUT.c.id == row["id"], OUT.c.status == "sending")
-            label = row["subject"] or row["body"][:60]
             if isinstance(result, str):  # stopped before sending
                 uow.connection.execute(update(OUT).where(where).values(status="suppressed", reason=result,
                                                                        locked_until=None))
                 _timeline(uow, row, f"{row['channel']} message not sent: {result}")
                 report.suppressed += 1
-            elif result.status == "delivered":
-                uow.connection.execute(update(OUT).where(where).values(
-                    status="sent", sent_at=uow.now, provider_id=result.provider_id, locked_until=None, reason=None))
-                _timeline(uow, row, f"sent: {label}", personal=row["origin"] == "human", outbound=True)
-                uow.raise_event(MessageDelivered, message_id=row["id"], customer_id=row["customer_id"],
-                                channel=row["channel"], provider_id=result.provider_id)
-                report.sent += 1
             elif result.status == "retry" and row["attempts"] < settings.max_attempts:
                 uow.connection.execute(update(OUT).where(where).values(
                     status="pending", reason=result.error, locked_until=None,
@@ -142,9 +145,57 @@ def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult
         uow.commit()
 
 
+_SENT = (update(OUT).where(OUT.c.id == bindparam("b_id"), OUT.c.status == "sending")
+         .values(status="sent", sent_at=bindparam("b_at"), provider_id=bindparam("b_provider"), locked_until=None,
+                 reason=None))
+
+
+def _record_delivered(uow, delivered: list[tuple[dict, DeliveryResult]]) -> None:
+    """Sent rows, their timeline lines and audit rows in one statement each (executemany)."""
+    if not delivered:
+        return
+    conn, now = uow.connection, uow.now
+    conn.execute(_SENT, [{"b_id": row["id"], "b_at": now, "b_provider": result.provider_id}
+                         for row, result in delivered])
+    touched = [row for row, _ in delivered if row["customer_id"] is not None]
+    merged = _merged(conn, touched) if touched else {}
+    lines = [dict(customer_id=merged.get(row["customer_id"], row["customer_id"]),
+                  channel=row["channel"], direction="outbound", personal=row["origin"] == "human",
+                  summary=f"sent: {row['subject'] or row['body'][:60]}", actor_id=uow.actor_id, at=now,
+                  case_id=row["case_id"], task_id=None) for row in touched]
+    ids = conn.execute(insert(TALK).returning(TALK.c.id, sort_by_parameter_order=True), lines).scalars().all() \
+        if lines else []
+    if lines:
+        conn.execute(insert(AuditRecord.__table__), [dict(
+            at=now, actor_id=uow.actor_id, operation=uow.operation, action="insert", entity="interaction",
+            entity_id=talk_id, customer_id=line["customer_id"], personal_changes={"summary": [None, line["summary"]]},
+            changes={k: [None, jsonable(v)] for k, v in line.items() if v is not None and k != "summary"})
+            for talk_id, line in zip(ids, lines)])
+    for talk_id, line in zip(ids, lines):
+        if line["personal"]:
+            conn.execute(update(Customer).where(
+                Customer.id == line["customer_id"],
+                (Customer.last_touch_at.is_(None)) | (Customer.last_touch_at < now)).values(last_touch_at=now))
+        uow.raise_event(InteractionRecorded, interaction_id=talk_id, customer_id=line["customer_id"],
+                        channel=line["channel"], direction="outbound", personal=line["personal"])
+    for row, result in delivered:
+        uow.raise_event(MessageDelivered, message_id=row["id"], customer_id=row["customer_id"],
+                        channel=row["channel"], provider_id=result.provider_id)
+
+
+def _merged(conn, rows: list[dict]) -> dict[int, int]:
+    """Customers merged since the claim: their timeline line goes to the one they live on in."""
+    ids = sorted({row["customer_id"] for row in rows})
+    return dict(conn.execute(select(Customer.id, Customer.merged_into_id)
+                             .where(Customer.id.in_(ids), Customer.merged_into_id.is_not(None))).all())
+
+
 def _timeline(uow, row: dict, summary: str, personal: bool = False, outbound: bool = False) -> None:
     if row["customer_id"] is not None:
-        record_interaction(uow, row["customer_id"], row["channel"] if outbound else "system",
+        # the customer may have been merged while the message was on its way: write to the one kept
+        found = uow.connection.execute(select(Customer.merged_into_id).where(Customer.id == row["customer_id"])).first()
+        customer_id = (found.merged_into_id if found else None) or row["customer_id"]
+        record_interaction(uow, customer_id, row["channel"] if outbound else "system",
                            "outbound" if outbound else "internal", summary, personal=personal, case_id=row["case_id"])
 
 
