@@ -3,9 +3,9 @@
 Run it from the repository root with the project's virtualenv:
 
     .venv/bin/python bench/tick.py [--cases 100000] [--overdue 10000] [--small-overdue 2000]
-                                   [--batch-size N] [--tracemalloc] [--repeat 1]
+                                   [--batch-size N] [--tracemalloc] [--repeat 1] [--block PLUGIN,...]
 
-(one to three minutes on 2 cores with the defaults, depending on how fast the tick is;
+(two to five minutes on a busy 2-core machine with the defaults, most of it the dealercrm tick;
 ``--tracemalloc`` adds two slow traced runs; ``--cases 20000 --overdue 2000 --small-overdue 500``
 for a quick look).
 
@@ -104,7 +104,7 @@ def hwm_kb() -> int:
 
 # -- the two paths (each in a child process) ---------------------------------------------------
 
-def phase_dealercrm(db: Path, batch_size: int | None, trace: bool) -> dict:
+def phase_dealercrm(db: Path, batch_size: int | None, trace: bool, block: tuple[str, ...] = ()) -> dict:
     import dealercrm
     from dealercrm.settings import Settings
 
@@ -116,7 +116,7 @@ def phase_dealercrm(db: Path, batch_size: int | None, trace: bool) -> dict:
             Listener.count += 1
 
     crm = dealercrm.connect(f"sqlite:///{db}", clock=dealercrm.ManualClock(NOW), settings=Settings(),
-                            plugins=[Listener()])
+                            plugins=[Listener()], block=block)
     warm_calendars(crm)  # holidays tables: loaded once per region, in any long-running process too
     kwargs = {"batch_size": batch_size} if batch_size else {}
     gc.collect()
@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tracemalloc", action="store_true",
                     help="also run the dealercrm tick under tracemalloc at both sizes (slow)")
     ap.add_argument("--repeat", type=int, default=1, help="time both paths this many times, keep the fastest")
+    ap.add_argument("--block", default="", help="comma-separated plugins not to load in the dealercrm runs, "
+                    "e.g. case_notifications (to see what a plugin costs per escalation)")
     ap.add_argument("--phase", choices=("dealercrm", "raw"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
@@ -295,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.phase:
         if args.phase == "dealercrm":
-            print(json.dumps(phase_dealercrm(args.db, args.batch_size, args.trace)))
+            block = tuple(b for b in args.block.split(",") if b)
+            print(json.dumps(phase_dealercrm(args.db, args.batch_size, args.trace, block)))
         else:
             print(json.dumps(phase_raw(args.db, args.batch_size)))
         return 0
@@ -303,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch_size or default_batch_size()
     started = time.perf_counter()
     print(f"dealercrm tick benchmark: {machine_line()}; {args.cases:,} open cases, {args.overdue:,} overdue "
-          f"(and {args.small_overdue:,} in the second database), batches of {batch}, repeat {args.repeat}", flush=True)
+          f"(and {args.small_overdue:,} in the second database), batches of {batch}, repeat {args.repeat}"
+          + (f"; plugins blocked: {args.block}" if args.block else ""), flush=True)
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dealercrm-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -319,11 +323,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seeded {args.cases:,} open cases, {n_overdue:,} overdue, in {time.perf_counter() - t0:.1f} s "
                   f"({template.stat().st_size / 1e6:.0f} MB)", flush=True)
 
+        shown_plugins: list[bool] = []
+
         def measure(phase: str, n_overdue: int, trace: bool = False) -> dict:
             template, overdue_ids = templates[n_overdue]
             db = tmp / f"{phase}.db"
             copy_db(template, db)
-            child = ["--phase", phase, "--db", str(db), "--batch-size", str(batch)] + (["--trace"] if trace else [])
+            child = ["--phase", phase, "--db", str(db), "--batch-size", str(batch), "--block", args.block] + \
+                (["--trace"] if trace else [])
             r = run_child(child)
             r.update(check_db(db, overdue_ids))
             remove_db(db)
@@ -333,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"({r['cpu_rate']:8,.0f}/s of CPU time)  fired {r['fired']:,} in {r['batches']} batches")
             if phase == "dealercrm":
                 line += (f", {r['failed']} failed, second tick fired {r['second_fired']}, "
-                         f"{r['events']:,} events published (plugins: {', '.join(r['plugins'])})")
+                         f"{r['events']:,} events published")
+                if not shown_plugins:
+                    line += f" (plugins: {', '.join(r['plugins'])})"
+                    shown_plugins.append(True)
             line += (f"; peak RSS {(r['peak_kb'] - r['rss_before_kb']) / 1024:+.1f} MB above "
                      f"{r['rss_before_kb'] / 1024:.1f} MB")
             if trace:

@@ -4,8 +4,10 @@ Run it from the repository root with the project's virtualenv:
 
     .venv/bin/python bench/transitions.py [--n 20000] [--cases 2000] [--warmup 500]
                                           [--memory-cases 100000] [--skip-memory] [--repeat 1]
+                                          [--paths raw,core,core_bind,dealercrm] [--block PLUGIN,...]
 
-(about two minutes on 2 cores with the defaults; ``--n 5000 --memory-cases 20000`` for a quick look).
+(3-9 minutes on a busy 2-core machine with the defaults, most of it the dealercrm path itself;
+``--n 5000 --memory-cases 20000`` for a quick look).
 
 Transitions. Four fresh SQLite files, each migrated by dealercrm (same tables, indexes,
 foreign keys and audit triggers) and seeded identically with ``--cases`` open service cases in
@@ -118,7 +120,7 @@ def schedule(cases: list, total: int):
 
 # -- the four paths (each in a child process) ---------------------------------------------------
 
-def path_dealercrm(db: Path, cases: list, warmup: int, n: int) -> dict:
+def path_dealercrm(db: Path, cases: list, warmup: int, n: int, block: tuple[str, ...] = ()) -> dict:
     import dealercrm
     from dealercrm.settings import Settings
 
@@ -129,7 +131,8 @@ def path_dealercrm(db: Path, cases: list, warmup: int, n: int) -> dict:
         def dealercrm_handle_event(self, event, crm):
             Listener.count += 1
 
-    crm = dealercrm.connect(f"sqlite:///{db}", clock=SteadyClock(), settings=Settings(), plugins=[Listener()])
+    crm = dealercrm.connect(f"sqlite:///{db}", clock=SteadyClock(), settings=Settings(), plugins=[Listener()],
+                            block=block)
     fire = crm.cases.fire
     data = {"reason": REASON}
 
@@ -409,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", type=int, default=1_000, help="cases for the per-case-machine comparison (1000)")
     ap.add_argument("--skip-memory", action="store_true", help="only the transition rates")
     ap.add_argument("--repeat", type=int, default=1, help="run every path this many times, keep the fastest")
+    ap.add_argument("--block", default="", help="comma-separated plugins not to load in the dealercrm path, "
+                    "e.g. case_notifications (to see what a plugin costs per transition)")
     ap.add_argument("--paths", default=",".join(PATHS),
                     help=f"comma-separated subset of {','.join(PATHS)} (raw and dealercrm always run)")
     ap.add_argument("--phase", choices=(*PATHS, "memory"), help=argparse.SUPPRESS)
@@ -423,14 +428,16 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(phase_memory(args.db, world, args.compare)))
             return 0
         cases = plan(world, world["case_ids"])
-        fn = {"dealercrm": path_dealercrm, "raw": path_raw,
+        block = tuple(b for b in args.block.split(",") if b)
+        fn = {"dealercrm": lambda *a: path_dealercrm(*a, block=block), "raw": path_raw,
               "core": lambda *a: path_core(*a, prebuilt=False), "core_bind": lambda *a: path_core(*a, prebuilt=True)}
         print(json.dumps(fn[args.phase](args.db, cases, args.warmup, args.n)))
         return 0
 
     started = time.perf_counter()
     print(f"dealercrm transitions benchmark: {machine_line()}; {args.n:,} timed transitions per path "
-          f"(+{args.warmup:,} warm-up) over {args.cases:,} cases, repeat {args.repeat}", flush=True)
+          f"(+{args.warmup:,} warm-up) over {args.cases:,} cases, repeat {args.repeat}"
+          + (f"; plugins blocked: {args.block}" if args.block else ""), flush=True)
     status = 0
     with tempfile.TemporaryDirectory(prefix="dealercrm-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -448,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 db = tmp / f"{path}.db"
                 copy_db(template, db)
                 r = run_child(["--phase", path, "--db", str(db), "--world", str(world_file), "--n", str(args.n),
-                               "--warmup", str(args.warmup)])
+                               "--warmup", str(args.warmup), "--block", args.block])
                 summaries[path] = db_summary(db)
                 remove_db(db)
                 extra = (f", {r['events']:,} events seen by the listener (plugins: {', '.join(r['plugins'])})"

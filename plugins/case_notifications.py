@@ -8,12 +8,15 @@ WhatsApp. The subject names the case, so a reply finds its way back to it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dealercrm import CaseHandedOver, hookimpl
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Party
 from dealercrm.services.contact_policy import decide
+
+DEALER_OF_CASE = select(Case.dealer_party_id).where(Case.id == bindparam("case_id"))
+PARTY_NAMES = select(Party.id, Party.name).where(Party.id.in_(bindparam("ids", expanding=True)))
 
 TEXTS = {
     "de": {
@@ -45,17 +48,23 @@ def dealercrm_check_event(event, uow):
     channels = [crm.channels[name] for name in order if name in crm.channels]
     language = settings.get("language", crm.settings.language)
     texts = TEXTS.get(language, TEXTS["en"])
-    names = dict(uow.connection.execute(select(Party.id, Party.name)).all())
-    dealer = names.get(uow.connection.execute(
-        select(Case.dealer_party_id).where(Case.id == event.case_id)).scalar(), "")
+    dealer_id = uow.connection.execute(DEALER_OF_CASE, {"case_id": event.case_id}).scalar()
+    names = dict(uow.connection.execute(PARTY_NAMES, {"ids": [dealer_id, event.to_party_id]}).all())
     fields = dict(case_id=event.case_id, party=names.get(event.to_party_id, "?"),
                   role=texts["roles"].get(event.to_kind or "", event.to_kind or ""),
-                  due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—", dealer=dealer)
-    chosen = next((c for c in channels if decide(crm, uow.connection, event.customer_id, c, "service", uow.now).allowed),
-                  channels[0] if channels else None)
-    if chosen is None:
-        return
+                  due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—", dealer=names.get(dealer_id, ""))
+    chosen, decision = None, None
+    for channel in channels:  # the first written channel the customer allows
+        decision = decide(crm, uow.connection, event.customer_id, channel, "service", uow.now)
+        if decision.allowed:
+            chosen = channel
+            break
+    if chosen is None:  # none allowed: queue on the first anyway, so it is recorded as suppressed with why
+        if not channels:
+            return
+        chosen, decision = channels[0], None
     crm.outbox.enqueue(uow, channel=chosen.name, purpose="service", customer_id=event.customer_id,
                        subject=texts["subject"].format(**fields), body=texts["body"].format(**fields),
                        origin="case_notifications", case_id=event.case_id,
-                       data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"})
+                       data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"},
+                       decision=decision)

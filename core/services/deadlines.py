@@ -42,32 +42,60 @@ def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
     report, failed_ids = TickReport(), set()
     started = service.crm.clock.now()
     postgres = service.crm.engine.dialect.name == "postgresql"
+    careful = False  # a savepoint per case: only to redo a batch in which a case was refused
     while True:
         with service.crm.uow(None, "cases.tick") as uow:
             conn = uow.connection
             rows = conn.execute(overdue(uow.now, started, batch_size, failed_ids, postgres)).mappings().all()
             if not rows:
                 return report
-            fired = 0
-            for row in rows:
-                case = dict(row)
-                mark, savepoint = len(uow.events), conn.begin_nested()
-                try:
-                    # inside the try: a case whose workflow or state a removed plugin took
-                    # away is reported, and must not stop every other escalation behind it
-                    trigger = service.workflow(case["workflow"]).timeout_trigger(case["state"])
-                    service.fire_in(uow, case["id"], trigger, case=case, timeout=True,
-                                    note=f"deadline {case['due_at']:%Y-%m-%d %H:%M} UTC passed")
-                    uow.check_events()
-                    savepoint.commit()
-                    fired += 1
-                except DealerCrmError as exc:
-                    savepoint.rollback()
-                    uow.forget_events(mark)
-                    failed_ids.add(case["id"])
-                    report.failed.append((case["id"], str(exc)))
+            if not careful and not _escalate_all(service, uow, rows):
+                careful = True  # leaving without commit rolls the batch back; redo it case by case
+                continue
+            fired = _escalate_each(service, uow, conn, rows, failed_ids, report) if careful else len(rows)
             uow.commit()
+        careful = False
         report.fired += fired
         report.batches += 1
         if on_progress:
             on_progress(len(rows))
+
+
+def _note(case: dict) -> str:
+    return f"deadline {case['due_at']:%Y-%m-%d %H:%M} UTC passed"
+
+
+def _escalate_all(service, uow, rows) -> bool:
+    """The common case, without a savepoint per case (two statements each): False as soon
+    as one case is refused, and the caller rolls the whole batch back."""
+    for row in rows:
+        case = dict(row)
+        try:
+            trigger = service.workflow(case["workflow"]).timeout_trigger(case["state"])
+            service.fire_in(uow, case["id"], trigger, case=case, timeout=True, note=_note(case))
+            uow.check_events()
+        except DealerCrmError:
+            return False
+    return True
+
+
+def _escalate_each(service, uow, conn, rows, failed_ids: set[int], report: TickReport) -> int:
+    """Each case in its own savepoint: a refused case is reported and the others go on."""
+    fired = 0
+    for row in rows:
+        case = dict(row)
+        mark, savepoint = len(uow.events), conn.begin_nested()
+        try:
+            # inside the try: a case whose workflow or state a removed plugin took
+            # away is reported, and must not stop every other escalation behind it
+            trigger = service.workflow(case["workflow"]).timeout_trigger(case["state"])
+            service.fire_in(uow, case["id"], trigger, case=case, timeout=True, note=_note(case))
+            uow.check_events()
+            savepoint.commit()
+            fired += 1
+        except DealerCrmError as exc:
+            savepoint.rollback()
+            uow.forget_events(mark)
+            failed_ids.add(case["id"])
+            report.failed.append((case["id"], str(exc)))
+    return fired

@@ -26,6 +26,10 @@ from .interactions import record_interaction
 
 OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
 log = logging.getLogger("dealercrm.outbox")
+# built once: enqueue runs inside every case hand-off, and building statements per call
+# costs more than executing them
+_INSERT_RETURNING_ID = insert(OUT).returning(OUT.c.id)
+_INSERT_AUDIT = insert(AUDIT)
 
 
 def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
@@ -65,8 +69,13 @@ class OutboxService(Service):
 
     def enqueue(self, uow, *, channel: str, purpose: str, body: str, customer_id: int | None = None,
                 subject: str | None = None, recipient: str | None = None, origin: str = "human",
-                case_id: int | None = None, data: dict | None = None, key: str | None = None) -> OutboxMessage:
-        """Queue one message inside ``uow``; returns the row (status pending or suppressed)."""
+                case_id: int | None = None, data: dict | None = None, key: str | None = None,
+                decision=None) -> OutboxMessage:
+        """Queue one message inside ``uow``; returns the row (status pending or suppressed).
+
+        ``decision`` is a ``contact_policy.decide`` answer the caller already has for this
+        customer, channel and purpose at ``uow.now`` (it is not asked twice).
+        """
         validation.choice("purpose", purpose, PURPOSES)
         body = validation.required("message body", body)
         ch = self.channel(channel)
@@ -75,7 +84,7 @@ class OutboxService(Service):
                 raise ValidationError("recipient", recipient, f"a message on {channel!r} without a customer needs one")
             allowed, reason = True, "allowed"
         else:
-            decision = decide(self.crm, uow.connection, customer_id, ch, purpose, uow.now)
+            decision = decision or decide(self.crm, uow.connection, customer_id, ch, purpose, uow.now)
             allowed, reason, recipient = decision.allowed, decision.reason, recipient or decision.recipient
         values = dict(
             idempotency_key=key or f"dcrm-{uuid.uuid4().hex}", customer_id=customer_id, channel=channel,
@@ -83,10 +92,10 @@ class OutboxService(Service):
             case_id=case_id, status="pending" if allowed else "suppressed", reason=None if allowed else reason,
             attempts=0, next_attempt_at=uow.now, created_at=uow.now)
         # Core, not the ORM: this runs inside every case hand-off, on the hot path
-        message_id = uow.connection.execute(insert(OUT).values(values).returning(OUT.c.id)).scalar_one()
-        message = OutboxMessage(id=message_id, **values)
+        message_id = uow.connection.execute(_INSERT_RETURNING_ID, values).scalar_one()
+        message = OutboxMessage.model_construct(id=message_id, **values)
         personal = {k: [None, values[k]] for k in OutboxMessage.__personal__ if values[k]}
-        uow.connection.execute(insert(AUDIT).values(
+        uow.connection.execute(_INSERT_AUDIT, dict(
             at=uow.now, actor_id=uow.actor_id, operation=uow.operation or "outbox.enqueue", action="insert",
             entity="outbox_message", entity_id=message_id, customer_id=customer_id, personal_changes=personal or None,
             changes={k: [None, v] for k, v in values.items()
