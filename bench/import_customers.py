@@ -189,6 +189,9 @@ def phase_baseline(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
     insert_audit = ("INSERT INTO audit_record (at, actor_id, operation, action, entity, entity_id, changes, "
                     "personal_changes, customer_id) VALUES (?, ?, 'import.customers', 'insert', 'customer', ?, ?, ?, ?)")
     insert_interest = "INSERT INTO interest (customer_id, tag, noted_by_id, noted_at) VALUES (?, ?, ?, ?)"
+    insert_interest_audit = ("INSERT INTO audit_record (at, actor_id, operation, action, entity, entity_id, changes, "
+                             "personal_changes, customer_id) VALUES (?, ?, 'import.customers', 'insert', 'interest', "
+                             "?, ?, ?, ?)")
 
     def lookup(column: str, values: list[str]) -> set[str]:
         # IN-lists of fixed lengths (powers of two up to 512, padded), as dealercrm does: the
@@ -251,7 +254,7 @@ def phase_baseline(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
                 birthday = d["birthday"].isoformat() if d["birthday"] else None
                 customers.append((cid, "person", d["name"], e, p, birthday, d["street"], d["postcode"], d["city"],
                                   ext, dealer, now_db, now_db))
-                plain = {"kind": [None, "person"], "external_id": [None, ext], "owner_party_id": [None, dealer],
+                plain = {"import_run": "bench", "kind": [None, "person"], "external_id": [None, ext], "owner_party_id": [None, dealer],
                          "created_at": [None, now_json], "updated_at": [None, now_json]}
                 pers = {k: [None, birthday if k == "birthday" else d[k]] for k in personal if d[k] is not None}
                 audits.append((now_db, actor_id, cid, json.dumps(plain), json.dumps(pers) if pers else None, cid))
@@ -259,6 +262,12 @@ def phase_baseline(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
             con.executemany(insert_customer, customers)
             con.executemany(insert_audit, audits)
             con.executemany(insert_interest, interests)
+            if interests:  # one executemany in one transaction: the new ids are consecutive
+                (last,) = con.execute("SELECT last_insert_rowid()").fetchone()
+                first = last - len(interests) + 1
+                con.executemany(insert_interest_audit, [
+                    (now_db, actor_id, first + n, json.dumps({"customer_id": [None, cid], "import_run": "bench"}),
+                     json.dumps({"tag": [None, tag]}), cid) for n, (cid, tag, _, _) in enumerate(interests)])
             con.execute("COMMIT")
             return len(customers)
 

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.channel_webhook",
     "dealercrm.plugins.channel_sms",
     "dealercrm.plugins.channel_whatsapp",
+    "dealercrm.plugins.http_subscriptions",
     "dealercrm.plugins.rule_interest_offer",
     "dealercrm.plugins.rule_after_sale",
     "dealercrm.plugins.rule_satisfaction",

@@ -18,12 +18,12 @@ from .common import err
 
 
 def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
-    from . import cases, customers, data, db, demo, messaging, plugins_cmd, report, rules_cmd, workflow_cmd
+    from . import cases, customers, data, db, demo, http_cmd, messaging, plugins_cmd, report, rules_cmd, workflow_cmd
 
     cli = typer.Typer(name="dealercrm", help=__doc__.splitlines()[0], no_args_is_help=True,
                       pretty_exceptions_enable=False, add_completion=False)
     cli.callback()(db.global_options)
-    for module in (db, customers, data, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd, demo):
+    for module in (db, customers, data, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd, demo, http_cmd):
         module.register(cli)
     pm = build_plugin_manager(plugins, block=load_settings().block_plugins)
     pm.checked_call("dealercrm_register_commands", cli=cli)

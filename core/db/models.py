@@ -197,3 +197,4 @@ class AuditRecord(SQLModel, table=True):
 from . import case_models  # noqa: E402,F401  (service cases live in the same metadata)
 from . import outbox_models  # noqa: E402,F401  (outbox, inbound, contact ledger)
 from . import rule_models  # noqa: E402,F401  (rule firings, survey responses)
+from . import api_models  # noqa: E402,F401  (API keys, subscriptions, idempotency records)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..db.models import Consent, Customer
 from ..db.outbox_models import ContactLedger
@@ -25,25 +25,31 @@ class Decision:
     recipient: str | None = None
 
 
+# Built once and run with parameters: these run inside every case hand-off, and building
+# a statement per call costs more than executing it.
+_CONSENT_STATE = (select(Consent.granted)
+                  .where(Consent.customer_id == bindparam("c"), Consent.channel == bindparam("ch"),
+                         Consent.purpose == bindparam("p"), Consent.at <= bindparam("at"))
+                  .order_by(Consent.at.desc(), Consent.id.desc()).limit(1))
+_CONTACTS = (select(func.count()).select_from(ContactLedger)
+             .where(ContactLedger.customer_id == bindparam("c"), ContactLedger.purpose == bindparam("p"),
+                    ContactLedger.at > bindparam("since"), ContactLedger.at <= bindparam("at")))
+
+
 def consent_state(conn, customer_id: int, channel: str, purpose: str, at: datetime) -> bool | None:
     """The latest grant (True) or revocation (False) at ``at``, or None if never asked."""
-    return conn.execute(
-        select(Consent.granted)
-        .where(Consent.customer_id == customer_id, Consent.channel == channel, Consent.purpose == purpose,
-               Consent.at <= at)
-        .order_by(Consent.at.desc(), Consent.id.desc()).limit(1)).scalar()
+    return conn.execute(_CONSENT_STATE, {"c": customer_id, "ch": channel, "p": purpose, "at": at}).scalar()
 
 
 def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days: int) -> int:
-    return conn.execute(select(func.count()).select_from(ContactLedger).where(
-        ContactLedger.customer_id == customer_id, ContactLedger.purpose == purpose,
-        ContactLedger.at > at - timedelta(days=days), ContactLedger.at <= at)).scalar_one()
+    return conn.execute(_CONTACTS, {"c": customer_id, "p": purpose, "since": at - timedelta(days=days),
+                                    "at": at}).scalar_one()
 
 
 def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, count_budget: bool = True) -> Decision:
     if purpose not in channel.purposes:
         return Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
-    customer = conn.execute(select(*_PERSON).where(Customer.id == customer_id)).first()
+    customer = conn.execute(_PERSON_BY_ID, {"c": customer_id}).first()
     state = (consent_state(conn, customer_id, channel.consent_channel, purpose, at)
              if customer is not None and channel.consent_channel else None)
     return _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget)
@@ -67,6 +73,7 @@ def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime) -> 
 
 
 _PERSON = (Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
+_PERSON_BY_ID = select(*_PERSON).where(Customer.id == bindparam("c"))
 
 
 def _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget) -> Decision:

@@ -30,6 +30,7 @@ log = logging.getLogger("dealercrm.outbox")
 # costs more than executing them
 _INSERT_RETURNING_ID = insert(OUT).returning(OUT.c.id)
 _INSERT_AUDIT = insert(AUDIT)
+_INSERT_LEDGER = insert(ContactLedger.__table__)
 
 
 def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
@@ -56,7 +57,7 @@ def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
 
 def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:
     """Spend one contact of the person's budget (messages and rule-made tasks alike)."""
-    uow.connection.execute(insert(ContactLedger.__table__).values(
+    uow.connection.execute(_INSERT_LEDGER, dict(
         customer_id=customer_id, purpose=purpose, channel=channel, kind=kind, ref_id=ref_id, at=uow.now))
 
 

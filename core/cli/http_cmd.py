@@ -1,0 +1,98 @@
+"""``dealercrm serve``, ``dealercrm keys …`` and ``dealercrm openapi``: the HTTP API.
+
+FastAPI and uvicorn are imported inside the commands that need them (the ``server``
+extra): ``keys`` works without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..services.api_keys import ApiKeyService
+from .common import console, fail, fmt_time, open_crm
+
+
+def resolve_party(crm, party: str) -> int:
+    """``--party`` takes a party id or its exact name."""
+    return crm.parties.get(int(party)).id if party.isdigit() else crm.parties.by_name(party).id
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("serve")
+    def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+              port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+              log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
+              workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes (PostgreSQL; SQLite has "
+                                                   "one writer and is best served by one)")] = 1) -> None:
+        """Serve the HTTP API (OpenAPI document at /openapi.json, browsable at /docs)."""
+        try:
+            import uvicorn
+
+            from ..http import create_app
+        except ImportError as exc:
+            fail(f"the HTTP API needs the server extra: pip install 'dealercrm[server]' ({exc.name} is missing)")
+        crm = open_crm()  # migrates once, before any worker starts
+        url = crm.engine.url
+        console.print(f"dealercrm API on http://{host}:{port} over {url.render_as_string(hide_password=True)}"
+                      f"{f' ({workers} workers)' if workers > 1 else ''}")
+        if workers == 1:
+            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level)
+            return
+        crm.close()
+        os.environ["DEALERCRM_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        uvicorn.run("dealercrm.http.server:app", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level)
+
+    @cli.command("openapi")
+    def openapi(output: Annotated[Optional[Path], typer.Option(help="write here instead of printing")] = None) -> None:
+        """The OpenAPI document of the HTTP API (committed as docs/openapi.json)."""
+        from ..http import openapi_document
+
+        text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            console.print(f"wrote {output}")
+
+    keys = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+    cli.add_typer(keys, name="keys")
+
+    @keys.command("create")
+    def create(party: Annotated[str, typer.Option(help="party id or name the key acts for")],
+               role: Annotated[Optional[str], typer.Option(help="role, e.g. service, warranty, manager")] = None,
+               actor: Annotated[Optional[int], typer.Option(help="act as this existing actor of the party")] = None,
+               label: Annotated[Optional[str], typer.Option(help="what the key is for, e.g. 'DMS Hamburg'")] = None,
+               ) -> None:
+        """Make an API key; it is printed once and stored only as a hash."""
+        if role is None and actor is None:
+            fail("pass --role (a new actor is made for the key) or --actor (the key acts as that person)")
+        crm = open_crm()
+        issued = ApiKeyService(crm).create(resolve_party(crm, party), role, actor_id=actor, label=label)
+        console.print(f"API key {issued.id} for party {issued.party_id}, role {issued.role!r}, acting as actor "
+                      f"{issued.actor_id}. Store it now — it is not shown again:", highlight=False)
+        typer.echo(issued.key)
+
+    @keys.command("list")
+    def list_(party: Annotated[Optional[str], typer.Option(help="only this party's keys")] = None) -> None:
+        """Keys by prefix, with party, role, actor and last use (never the keys themselves)."""
+        crm = open_crm()
+        names = {p.id: p.name for p in crm.parties.list()}
+        table = Table("id", "prefix", "party", "role", "actor", "label", "created", "last used", "revoked")
+        for key in ApiKeyService(crm).list(resolve_party(crm, party) if party else None):
+            table.add_row(str(key.id), key.prefix, names.get(key.party_id, str(key.party_id)), key.role,
+                          str(key.actor_id), key.label or "—", fmt_time(key.created_at), fmt_time(key.last_used_at),
+                          fmt_time(key.revoked_at))
+        console.print(table)
+
+    @keys.command("revoke")
+    def revoke(key: Annotated[str, typer.Argument(help="key id or prefix (dcrm_…)")]) -> None:
+        """Revoke a key: the next request with it is refused (401)."""
+        revoked = ApiKeyService(open_crm()).revoke(key)
+        console.print(f"API key {revoked.id} ({revoked.prefix}) revoked")

@@ -1,0 +1,107 @@
+"""The application factory: routers, problem details, idempotency, the OpenAPI document.
+
+Every route is a thin entry point: it authenticates the caller, calls the caller's
+scoped services (``dealercrm.access``) and maps domain errors to problem details. Routes
+are plain functions: FastAPI runs them in its thread pool, each unit of work on its
+own connection.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from ..services.api_keys import ApiKeyService
+from . import cases, customers, health, inbound, problem, reports, subscriptions, tasks
+from .idempotency import RecordStore, RequestGuard
+
+if TYPE_CHECKING:
+    from ..app import CRM
+
+DESCRIPTION = """The dealercrm customer file, service cases and tasks over HTTP.
+
+Every request but `/health` and `/inbound/{channel}` carries an API key
+(`Authorization: Bearer <key>` or `X-API-Key`), made with `dealercrm keys create`. The key
+acts for one party, and the API shows that party only what is its own: a dealer its
+customers and cases, a manufacturer the cases forwarded to it, a technician the cases
+assigned to it — with only the customer data each needs.
+
+Errors are RFC 9457 problem details (`application/problem+json`). Lists are paged with
+`limit`/`offset` (`next_offset` is null on the last page). A case's `ETag` is its
+version: send it as `If-Match` when firing a transition, and a concurrent change is a
+412 instead of a lost update. A POST with an `Idempotency-Key` is carried out once;
+repeating it returns the first answer.
+"""
+TAGS = [{"name": "customers", "description": "the customer file, minimised per party"},
+        {"name": "cases", "description": "service cases: open, list, show, allowed triggers, fire"},
+        {"name": "tasks", "description": "follow-ups of the caller's party"},
+        {"name": "reports", "description": "the caller's own figures"},
+        {"name": "subscriptions", "description": "signed event deliveries to host systems"},
+        {"name": "inbound", "description": "webhooks from channel providers"},
+        {"name": "health", "description": "liveness and identity"}]
+
+
+def _version() -> str:
+    try:
+        return version("dealercrm")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0"
+
+
+def create_app(crm: CRM | None) -> FastAPI:
+    """The API over ``crm`` (``None`` builds it for its OpenAPI document only)."""
+    app = FastAPI(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
+                  generate_unique_id_function=lambda route: route.name)  # operationIds for generated clients
+    app.state.crm = crm
+    app.state.keys = ApiKeyService(crm) if crm is not None else None
+    app.state.idempotency = RecordStore(crm)
+    problem.install(app)
+    for module in (health, customers, cases, tasks, reports, subscriptions, inbound):
+        app.include_router(module.router)
+    app.add_middleware(RequestGuard)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _idempotency_header(_problems_as_problem_json(default_openapi()))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents every answer as application/json; problems are application/problem+json."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                body = content.get("application/json", {}).get("schema", {})
+                if status[0] in "45" and (body.get("$ref", "").endswith("/Problem") or status == "422"):
+                    content[problem.PROBLEM_JSON] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    content.pop("application/json", None)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def _idempotency_header(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the ``Idempotency-Key`` the request guard honours on every keyed POST."""
+    for path, item in schema.get("paths", {}).items():
+        operation = item.get("post")
+        if operation is None or path.startswith("/inbound"):
+            continue
+        operation.setdefault("parameters", []).append({
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "description": "carry the POST out once: a repeat with the same key and request returns the first "
+                           "answer; the same key with another request is a 422",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+    return schema
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, as committed in docs/openapi.json."""
+    return create_app(None).openapi()

@@ -1,0 +1,85 @@
+"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire (with ``If-Match``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from ..errors import Conflict
+from .auth import Caller
+from .common import Limit, Offset, etag, if_match_version, page, problems
+from .problem import PreconditionFailed
+from .schemas import MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, FiredOut, FireIn, Id, Page, text
+
+router = APIRouter(prefix="/cases", tags=["cases"], responses=problems(400, 401, 404, 422))
+CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("", response_model=Page[CaseOut])
+def list_cases(me: Caller, limit: Limit = 50, offset: Offset = 0,
+               open: Annotated[bool, Query(description="only cases not yet closed")] = True,
+               held: Annotated[bool, Query(description="only cases the caller's party holds now")] = False,
+               overdue: Annotated[bool, Query(description="only cases past their due time")] = False,
+               state: Annotated[text(64) | None, Query()] = None,
+               customer_id: Annotated[Id | None, Query()] = None,
+               workflow: Annotated[text(64) | None, Query()] = None,
+               sort: Annotated[Literal["due", "id", "-id"], Query(description="due: most urgent first")] = "due"):
+    """The cases the caller may see: a dealer its own, a manufacturer those forwarded to it, a
+    technician those assigned to it."""
+    rows = me.cases.list(open_only=open, state=state, customer_id=customer_id, held=held, overdue=overdue,
+                         workflow=workflow, sort=sort, limit=limit + 1, offset=offset)
+    return page(rows, limit, offset)
+
+
+@router.post("", status_code=201, response_model=CaseOut, responses=problems(403))
+def open_case(me: Caller, body: CaseIn, response: Response):
+    """Open a service case (by the customer's dealer)."""
+    case = me.cases.open(body.customer_id, body.summary, asset_id=body.asset_id, priority=body.priority,
+                         workflow=body.workflow)
+    response.headers["Location"] = f"/cases/{case.id}"
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
+@router.get("/{case_id}", response_model=CaseOut, responses={304: {"description": "If-None-Match matched"}})
+def show_case(me: Caller, case_id: CaseId, request: Request, response: Response):
+    """The case; its ``ETag`` is its version, to send back in ``If-Match`` when firing."""
+    case = me.cases.get(case_id)
+    tag = etag(case.version)
+    if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return case
+
+
+@router.get("/{case_id}/history", response_model=list[CaseEventOut])
+def case_history(me: Caller, case_id: CaseId):
+    """Every transition, escalation and fact, oldest first."""
+    return me.cases.history(case_id)
+
+
+@router.get("/{case_id}/allowed-triggers", response_model=AllowedOut)
+def allowed_triggers(me: Caller, case_id: CaseId, response: Response):
+    """What the caller may fire now (guards are judged only when firing)."""
+    case = me.cases.get(case_id)
+    response.headers["ETag"] = etag(case.version)
+    return {"case_id": case.id, "state": case.state, "version": case.version,
+            "triggers": me.cases.allowed_triggers(case_id)}
+
+
+@router.post("/{case_id}/transitions", response_model=FiredOut, responses=problems(403, 409, 412))
+def fire_trigger(me: Caller, case_id: CaseId, body: FireIn, response: Response,
+         if_match: Annotated[str | None, Header(description='the case\'s ETag, e.g. "3": refused with 412 if '
+                                                "the case changed since")] = None):
+    """Fire a trigger. Refused with 409 and the ``allowed`` triggers if it cannot fire now, with 412
+    if ``If-Match`` names a version that is no longer current."""
+    expected = if_match_version(if_match, case_id)
+    try:
+        fired = me.cases.fire(case_id, body.trigger, data=body.data, note=body.note, expected_version=expected)
+    except Conflict as exc:
+        if expected is None:
+            raise
+        raise PreconditionFailed(str(exc)) from exc
+    response.headers["ETag"] = etag(fired.version)
+    return fired

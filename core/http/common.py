@@ -1,0 +1,65 @@
+"""What the routers share: pagination, problem documentation, ETags."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from .problem import PreconditionFailed
+
+Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; further members depend on the type (``allowed``, ``field``…)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    allowed: list[str] | None = None
+    field: str | None = None
+    reason: str | None = None
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the problem answers a route can give."""
+    text = {400: "the body could not be read (not JSON, not UTF-8)", 401: "no, unknown or revoked API key",
+            403: "visible, but not the caller's to do",
+            404: "does not exist, or not visible to the caller", 409: "conflict: changed concurrently, an invalid "
+            "transition (with `allowed`), a plugin's veto, or an idempotency key still in use",
+            412: "If-Match names a version that is no longer current", 413: "body too large",
+            422: "invalid input (with `field`), or an idempotency key reused for another request",
+            503: "the database is busy or unreachable"}
+    return {status: {"model": Problem, "description": text[status]} for status in statuses}
+
+
+def page(rows: list, limit: int, offset: int) -> dict[str, Any]:
+    """A page from ``limit + 1`` fetched rows: the extra row only says there is more."""
+    return {"items": rows[:limit], "limit": limit, "offset": offset,
+            "next_offset": offset + limit if len(rows) > limit else None}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_version(if_match: str | None, case_id: int) -> int | None:
+    """The case version ``If-Match`` requires (None: no condition, or ``*``).
+
+    Only strong tags ``"<version>"`` can match; a header naming none of those cannot be met.
+    """
+    if if_match is None or if_match.strip() == "*":
+        return None
+    versions = {int(tag[1:-1]) for tag in (t.strip() for t in if_match.split(","))
+                if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit() and len(tag) < 20}
+    if len(versions) != 1:
+        raise PreconditionFailed(f"If-Match {if_match[:60]!r} names {'no' if not versions else 'several'} version"
+                                 f"{'s' if versions else ''} of case {case_id}; send the ETag of the case, "
+                                 'e.g. If-Match: "3"')
+    return versions.pop()
+

@@ -1,0 +1,98 @@
+"""``/customers``: the file as the caller may see and keep it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from .auth import Caller
+from .common import Limit, Offset, page, problems
+from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, CustomerIn, CustomerOut, CustomerPatch,
+                      CustomerView, InteractionIn, InteractionOut, InterestIn, InterestOut, Page, Short)
+
+router = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def asset_out(asset, product) -> dict:
+    return {**asset.model_dump(), "product_sku": product.sku, "product_name": product.name}
+
+
+@router.get("", response_model=Page[CustomerOut], response_model_exclude_unset=True)
+def list_customers(me: Caller, limit: Limit = 50, offset: Offset = 0,
+                   q: Annotated[Short | None, Query(description="part of the name or e-mail")] = None):
+    """Customers the caller may see: a dealer its own; others the customers of their cases (minimised)."""
+    return page(me.customers.list(q, limit + 1, offset), limit, offset)
+
+
+@router.post("", status_code=201, response_model=CustomerOut, response_model_exclude_unset=True,
+             responses=problems(403))
+def register_customer(me: Caller, body: CustomerIn, response: Response):
+    """Register a customer of the caller's dealership."""
+    customer = me.customers.add(**body.model_dump())
+    response.headers["Location"] = f"/customers/{customer['id']}"
+    return customer
+
+
+@router.get("/{customer_id}", response_model=CustomerView, response_model_exclude_unset=True)
+def view_customer(me: Caller, customer_id: CustomerId,
+                  timeline_limit: Annotated[int, Query(ge=0, le=200)] = 20):
+    """The 360° view. A party serving one of the customer's cases (not owning the customer) gets the
+    minimised view: only the fields it needs, the case's asset, and null for withheld sections."""
+    view = me.customers.view(customer_id, timeline_limit)
+    out = {name: getattr(view, name) for name in ("customer", "visibility", "cases", "owner_party", "account_owner",
+                                                   "contacts", "interests", "consents", "timeline", "open_tasks")}
+    out["assets"] = [asset_out(a, p) for a, p in view.assets]
+    return out
+
+
+@router.patch("/{customer_id}", response_model=CustomerOut, response_model_exclude_unset=True,
+              responses=problems(403))
+def change_customer(me: Caller, customer_id: CustomerId, body: CustomerPatch):
+    return me.customers.update(customer_id, **body.model_dump(exclude_unset=True))
+
+
+@router.get("/{customer_id}/consents", response_model=list[ConsentOut], responses=problems(403))
+def consent_history(me: Caller, customer_id: CustomerId):
+    """Every consent answer ever recorded, oldest first (the latest per channel and purpose counts)."""
+    return me.customers.consents(customer_id)
+
+
+@router.post("/{customer_id}/consents", status_code=201, response_model=ConsentOut, responses=problems(403))
+def record_consent(me: Caller, customer_id: CustomerId, body: ConsentIn):
+    return me.customers.set_consent(customer_id, body.channel, body.purpose, body.granted, source=body.source)
+
+
+@router.get("/{customer_id}/interests", response_model=list[InterestOut], responses=problems(403))
+def list_interests(me: Caller, customer_id: CustomerId):
+    return me.customers.interests(customer_id)
+
+
+@router.post("/{customer_id}/interests", status_code=201, response_model=InterestOut, responses=problems(403))
+def note_interest(me: Caller, customer_id: CustomerId, body: InterestIn):
+    return me.customers.note_interest(customer_id, body.tag, body.note)
+
+
+@router.get("/{customer_id}/assets", response_model=list[AssetOut])
+def list_assets(me: Caller, customer_id: CustomerId):
+    """The customer's assets; a party serving a case sees only that case's asset."""
+    return [asset_out(a, p) for a, p in me.customers.assets(customer_id)]
+
+
+@router.post("/{customer_id}/assets", status_code=201, response_model=AssetOut, responses=problems(403))
+def record_asset(me: Caller, customer_id: CustomerId, body: AssetIn):
+    asset = me.customers.record_asset(customer_id, **body.model_dump())
+    product = next(p for a, p in me.customers.assets(customer_id) if a.id == asset.id)
+    return asset_out(asset, product)
+
+
+@router.get("/{customer_id}/timeline", response_model=Page[InteractionOut], responses=problems(403))
+def customer_timeline(me: Caller, customer_id: CustomerId, limit: Limit = 50, offset: Offset = 0):
+    """Everything that passed between the company and the customer, newest first."""
+    return page(me.customers.timeline(customer_id, limit + 1, offset), limit, offset)
+
+
+@router.post("/{customer_id}/interactions", status_code=201, response_model=InteractionOut, responses=problems(403))
+def record_interaction(me: Caller, customer_id: CustomerId, body: InteractionIn):
+    return me.customers.record_interaction(customer_id, body.channel, body.direction, body.summary, body.personal)

@@ -1,0 +1,185 @@
+"""``Idempotency-Key`` on POSTs, and a bound on request bodies.
+
+A POST with an ``Idempotency-Key`` header is recorded per party before it runs. The
+same key with the same request (method, path, query and body) again gets the stored
+answer, marked ``Idempotent-Replayed: true``, and nothing runs twice; the same key with
+a different request is a 422 problem; a repeat while the first is still running is a
+409. An answer of 5xx is not kept, so the client may retry with the same key. Records
+are kept for ``KEEP`` (24 h). If the server stops while a keyed request runs, its
+record stays "in progress": the outcome is unknown, and the 409 says so.
+
+Written as plain ASGI middleware: it must read the body before the route does and
+capture the answer after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+
+from ..db.api_models import IdempotencyRecord
+from ..errors import DealerCrmError
+from .auth import presented_key
+from .problem import IdempotencyInProgress, IdempotencyMismatch, from_domain_error, problem
+
+KEEP = timedelta(hours=24)
+STALE = timedelta(minutes=5)
+MAX_BODY = 1 << 20
+KEPT_HEADERS = ("content-type", "etag", "location")
+REC = IdempotencyRecord.__table__
+
+
+class RecordStore:
+    def __init__(self, crm):
+        self.crm = crm
+
+    def begin(self, party_id: int, key: str, method: str, path: str, digest: str):
+        """("new", id) for a first request, else the stored record (raises on misuse)."""
+        try:
+            with self.crm.uow(None, "idempotency.begin") as uow:
+                conn = uow.connection
+                conn.execute(delete(REC).where(REC.c.created_at < uow.now - KEEP))
+                new_id = conn.execute(insert(REC).values(
+                    key=key, party_id=party_id, method=method, path=path, request_hash=digest,
+                    created_at=uow.now).returning(REC.c.id)).scalar_one()
+                uow.commit()
+                return "new", new_id
+        except IntegrityError:
+            pass
+        with self.crm.read() as uow:
+            row = uow.connection.execute(select(REC).where(REC.c.party_id == party_id, REC.c.key == key)).first()
+            now = uow.now
+        if row is None:  # expired and removed in between: rare enough to let the client retry
+            raise IdempotencyInProgress(f"Idempotency-Key {key!r}: try again")
+        if row.request_hash != digest:
+            raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used for another request "
+                                      f"({row.method} {row.path} with another body); use a new key for a new request")
+        if row.status is None:
+            age = now - row.created_at
+            raise IdempotencyInProgress(
+                f"Idempotency-Key {key!r}: the first request is still running" if age < STALE else
+                f"Idempotency-Key {key!r}: the first request started {int(age.total_seconds())}s ago and never "
+                "finished (the server may have stopped); its outcome is unknown — look at the resource, then use "
+                "a new key")
+        return "replay", row
+
+    def finish(self, record_id: int, status: int, headers: dict, body: bytes) -> None:
+        with self.crm.uow(None, "idempotency.finish") as uow:
+            if status >= 500:
+                uow.connection.execute(delete(REC).where(REC.c.id == record_id))
+            else:
+                uow.connection.execute(update(REC).where(REC.c.id == record_id).values(
+                    status=status, headers=headers, body=body.decode("utf-8", "replace"), completed_at=uow.now))
+            uow.commit()
+
+
+class RequestGuard:
+    """Bounds bodies, honours ``Idempotency-Key``, and on SQLite lets one writing request in at a time.
+
+    SQLite has one writer; concurrent writers otherwise wait in its busy handler, which
+    sleeps in growing steps (up to 100 ms) however soon the lock is free. Queueing the
+    writing requests of this process on a fair lock keeps the writer busy instead; reads
+    still run side by side, and other processes are still handled by the busy timeout.
+    """
+
+    def __init__(self, app, max_body: int = MAX_BODY):
+        self.app, self.max_body = app, max_body
+        self._write_lock: asyncio.Lock | None = None
+
+    def _serialised(self, scope) -> bool:
+        crm = scope["app"].state.crm
+        return crm is not None and crm.engine.dialect.name == "sqlite"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            return await self.app(scope, receive, send)
+        if not self._serialised(scope):
+            return await self._guarded(scope, receive, send)
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            return await self._guarded(scope, receive, send)
+
+    async def _guarded(self, scope, receive, send):
+        headers = Headers(scope=scope)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body:
+                return await _send(problem(Request(scope), 413, "request-too-large", "Request too large",
+                                           f"the body exceeds {self.max_body} bytes"), scope, receive, send)
+        replayed = _replay(body, receive)
+        key = headers.get("idempotency-key")
+        if key is None or scope["method"] != "POST":
+            return await self.app(scope, replayed, send)
+        request = Request(scope)
+        if not key.strip() or len(key) > 255:
+            return await _send(problem(request, 422, "validation-error", "Invalid input",
+                                       "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key",
+                                       reason="1 to 255 characters"), scope, receive, send)
+        state = scope["app"].state
+        try:
+            principal = await run_in_threadpool(
+                state.keys.authenticate, presented_key(headers.get("authorization"), headers.get("x-api-key")))
+        except DealerCrmError:
+            return await self.app(scope, replayed, send)  # the route answers 401
+        if principal.party_id is None:
+            return await self.app(scope, replayed, send)
+        scope.setdefault("state", {})["dealercrm_principal"] = principal
+        digest = hashlib.sha256(b"\n".join([scope["method"].encode(), scope["path"].encode(),
+                                            scope.get("query_string", b""), body])).hexdigest()
+        store: RecordStore = state.idempotency
+        try:
+            outcome, found = await run_in_threadpool(store.begin, principal.party_id, key, scope["method"],
+                                                     scope["path"], digest)
+        except DealerCrmError as exc:
+            return await _send(from_domain_error(request, exc), scope, receive, send)
+        if outcome == "replay":
+            kept = {**(found.headers or {}), "idempotent-replayed": "true"}
+            raw = [(k.encode(), str(v).encode()) for k, v in kept.items()]
+            await send({"type": "http.response.start", "status": found.status, "headers": raw})
+            return await send({"type": "http.response.body", "body": (found.body or "").encode()})
+        answer = {"status": 500, "headers": {}, "body": b""}
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])
+                                     if k.decode().lower() in KEPT_HEADERS}
+            elif message["type"] == "http.response.body":
+                answer["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, replayed, capture)
+        finally:
+            await run_in_threadpool(store.finish, found, answer["status"], answer["headers"], answer["body"])
+
+
+def _replay(body: bytes, upstream):
+    """The body read once, handed to the app; after it, the client's own messages (disconnect)."""
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return await upstream()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _send(response, scope, receive, send) -> None:
+    await response(scope, receive, send)

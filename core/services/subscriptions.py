@@ -1,0 +1,124 @@
+"""Event subscriptions: a party asks to be told of events by a signed POST to its URL.
+
+Only the registration lives here. Delivery is the built-in plugin
+``dealercrm.plugins.http_subscriptions``: inside each event's transaction it queues one
+outbox message per matching subscription on the ``webhook`` channel, so a delivery
+exists exactly when its event was committed and is sent with the outbox's guarantees
+(at least once, retried with backoff, a person told when it finally fails).
+
+A party is told only of events about cases (and customers) it may see, by the same
+rules as everything else (``dealercrm.access``). The secret is made by dealercrm and
+shown once, when the subscription is created.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, insert, select, update
+
+from ..db.api_models import Subscription
+from ..db.models import AuditRecord
+from ..errors import NotFound, NotPermitted, ValidationError
+
+EVENT_KINDS = ("case_handed_over", "case_escalated", "case_closed", "message_received")
+MAX_PER_PARTY = 20
+SUB, AUDIT = Subscription.__table__, AuditRecord.__table__
+
+
+def check_url(url: str, allow_http: bool = False) -> str:
+    """An absolute http(s) URL without credentials; plain http only to this machine
+    (or anywhere with ``[plugins.http_subscriptions] allow_http = true``)."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises on a port that is no number)
+    except ValueError as exc:
+        raise ValidationError("url", url, f"is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValidationError("url", url, "must be an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise ValidationError("url", url, "must not carry credentials; the delivery is signed instead")
+    if len(url) > 2000 or any(ch.isspace() or ch == "\x00" for ch in url):
+        raise ValidationError("url", url[:100], "is too long or contains whitespace")
+    if parts.scheme == "http" and not allow_http and not _loopback(host):
+        raise ValidationError("url", url, "must use https (plain http only to localhost)")
+    return url
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ScopedSubscriptions:
+    """The subscriptions of the actor's party."""
+
+    def __init__(self, scope):
+        self.scope, self.crm, self.p = scope, scope.crm, scope.principal
+
+    def _party(self) -> int:
+        if self.p.party_id is None:
+            raise NotPermitted(f"{self.p} acts for no party: subscriptions belong to a party")
+        return self.p.party_id
+
+    def create(self, url: str, kinds: list[str] | tuple[str, ...]) -> tuple[Subscription, str]:
+        """Register ``url`` for ``kinds``; returns the subscription and its secret (shown once)."""
+        party = self._party()
+        settings = self.crm.settings.plugin("http_subscriptions")
+        url = check_url(url, bool(settings.get("allow_http")))
+        kinds = sorted(set(kinds or ()))
+        unknown = [k for k in kinds if k not in EVENT_KINDS]
+        if not kinds or unknown:
+            raise ValidationError("kinds", unknown[0] if unknown else kinds,
+                                  f"name one or more of {', '.join(EVENT_KINDS)}")
+        if "webhook" not in self.crm.channels:
+            raise ValidationError("url", url, "cannot be delivered to: the webhook channel is not configured "
+                                  "(set DEALERCRM_WEBHOOK_SECRET or [plugins.channel_webhook])")
+        secret = f"whsec_{secrets.token_urlsafe(32)}"
+        with self.crm.uow(self.p.actor_id, "subscriptions.create") as uow:
+            count = uow.connection.execute(select(func.count()).select_from(SUB).where(
+                SUB.c.party_id == party, SUB.c.deleted_at.is_(None))).scalar_one()
+            if count >= MAX_PER_PARTY:
+                raise ValidationError("subscription", url, f"party {party} has {count}; at most {MAX_PER_PARTY}")
+            values = dict(party_id=party, url=url, kinds=kinds, secret=secret, created_by_id=self.p.actor_id,
+                          created_at=uow.now)
+            new_id = uow.connection.execute(insert(SUB).values(values).returning(SUB.c.id)).scalar_one()
+            self._audit(uow, new_id, "insert", {k: [None, v] for k, v in values.items()
+                                                if k not in ("secret", "created_at")})
+            uow.commit()
+        return Subscription(id=new_id, **values), secret
+
+    def list(self) -> list[Subscription]:
+        with self.crm.read() as uow:
+            return list(uow.session.scalars(select(Subscription).where(
+                Subscription.party_id == self._party(), Subscription.deleted_at.is_(None)).order_by(Subscription.id)))
+
+    def get(self, subscription_id: int) -> Subscription:
+        with self.crm.read() as uow:
+            found = uow.session.scalar(select(Subscription).where(
+                Subscription.id == subscription_id, Subscription.party_id == self._party(),
+                Subscription.deleted_at.is_(None)))
+            if found is None:
+                raise NotFound("subscription", subscription_id)
+            return found
+
+    def delete(self, subscription_id: int) -> None:
+        self.get(subscription_id)
+        with self.crm.uow(self.p.actor_id, "subscriptions.delete") as uow:
+            uow.connection.execute(update(SUB).where(SUB.c.id == subscription_id).values(deleted_at=uow.now))
+            self._audit(uow, subscription_id, "delete", {"deleted_at": [None, uow.now.isoformat()]})
+            uow.commit()
+
+    @staticmethod
+    def _audit(uow, subscription_id: int, action: str, changes: dict) -> None:
+        uow.connection.execute(insert(AUDIT).values(
+            at=uow.now, actor_id=uow.actor_id, operation=uow.operation, action=action, entity="api_subscription",
+            entity_id=subscription_id, changes=changes, personal_changes=None, customer_id=None))

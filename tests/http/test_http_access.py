@@ -1,0 +1,199 @@
+"""Every (party, resource) pair that must be refused is refused, over HTTP.
+
+What a party may not see does not exist for it (404, like an id never used); what it
+sees but may not do is 403. Dealer Elektro Schmidt owns Erika and her washing machine;
+Brioche made the machine; Technik-Service Nord is sent to repair it; Küchenwelt Meyer
+(another dealer) and Frostkalt (another manufacturer) have nothing to do with any of it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from api_world import assigned, forwarded
+
+from dealercrm.services.api_keys import ApiKeyService
+
+CUSTOMER_READS = ["/customers/{c}", "/customers/{c}/assets"]
+FILE_READS = ["/customers/{c}/consents", "/customers/{c}/interests", "/customers/{c}/timeline"]
+CASE_READS = ["/cases/{k}", "/cases/{k}/history", "/cases/{k}/allowed-triggers"]
+FILE_WRITES = [("POST", "/customers/{c}/consents", {"channel": "email", "purpose": "marketing", "granted": True,
+                                                    "source": "web form"}),
+               ("POST", "/customers/{c}/interests", {"tag": "skiing"}),
+               ("POST", "/customers/{c}/assets", {"product_id": 1}),
+               ("POST", "/customers/{c}/interactions", {"channel": "phone", "direction": "outbound",
+                                                        "summary": "called about the washer"}),
+               ("PATCH", "/customers/{c}", {"city": "Hamburg"})]
+
+
+def call(api, who, method, template, world, case_id=0, body=None):
+    path = template.format(c=world.customer.id, k=case_id)
+    return api.request(method, path, headers=api.as_(who), json=body)
+
+
+# -- another dealer -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", CUSTOMER_READS + FILE_READS + CASE_READS)
+def test_another_dealer_cannot_read_the_dealers_customer_or_case(api, world, template):
+    case_id = forwarded(world)
+    answer = call(api, "other_dealer", "GET", template, world, case_id)
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:dealercrm:problem:not-found"
+
+
+@pytest.mark.parametrize("method,template,body", FILE_WRITES)
+def test_another_dealer_cannot_change_the_dealers_customer(api, world, method, template, body):
+    assert call(api, "other_dealer", method, template, world, body=body).status_code == 404
+    assert call(api, "service", "GET", "/customers/{c}/timeline", world).json()["items"] == []
+
+
+def test_another_dealer_cannot_fire_or_open_cases_for_the_dealers_customer(api, world):
+    case_id = world.open_case().id
+    fired = call(api, "other_dealer", "POST", "/cases/{k}/transitions", world, case_id, {"trigger": "withdraw",
+                                                                                          "data": {"reason": "x"}})
+    opened = api.post("/cases", headers=api.as_("other_dealer"), json={"customer_id": world.customer.id,
+                                                                       "summary": "sneaky"})
+    assert (fired.status_code, opened.status_code) == (404, 404)
+    assert world.crm.cases.get(case_id).state == "reported"
+
+
+def test_another_dealers_lists_do_not_show_the_dealers_customers_or_cases(api, world):
+    forwarded(world)
+    for path in ("/customers", "/cases?open=false", "/tasks?status=all"):
+        assert api.get(path, headers=api.as_("other_dealer")).json()["items"] == [], path
+    mine = api.get("/customers", headers=api.as_("service")).json()["items"]
+    assert [c["id"] for c in mine] == [world.customer.id]
+
+
+def test_a_duplicate_email_of_another_dealers_customer_does_not_name_that_customer(api, world):
+    answer = api.post("/customers", headers=api.as_("other_dealer"),
+                      json={"name": "Erika M.", "email": "erika@example.org"})
+    assert answer.status_code == 422 and answer.json()["field"] == "email"
+    assert str(world.customer.id) not in answer.json()["detail"] and "another party" in answer.json()["detail"]
+
+
+# -- manufacturers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", CUSTOMER_READS + CASE_READS)
+def test_the_manufacturer_sees_nothing_of_a_case_still_at_the_dealer(api, world, template):
+    case = world.open_case()
+    world.fire(case.id, "start_diagnosis", world.service)
+    assert world.crm.cases.get(case.id).manufacturer_party_id == world.manufacturer.id  # its machine, not its case
+    assert call(api, "warranty", "GET", template, world, case.id).status_code == 404
+    assert api.get("/cases", headers=api.as_("warranty")).json()["items"] == []
+
+
+def test_the_manufacturer_sees_a_forwarded_case_and_only_what_a_warranty_decision_needs(api, world):
+    case_id = forwarded(world)
+    world.crm.customers.update(world.customer.id, phone="+49 40 5550100", street="Elbchaussee 1",
+                               postcode="22763", city="Hamburg", birthday="1970-05-01")
+    world.crm.interests.note(world.customer.id, "skiing", by=world.service.id)
+    assert api.get(f"/cases/{case_id}", headers=api.as_("warranty")).status_code == 200
+    view = api.get(f"/customers/{world.customer.id}", headers=api.as_("warranty")).json()
+    assert view["visibility"] == "case"
+    assert view["customer"] == {"id": world.customer.id, "name": "Erika Musterfrau", "kind": "person",
+                                "postcode": "22763", "city": "Hamburg"}  # no e-mail, phone, street, birthday
+    assert all(view[s] is None for s in ("interests", "consents", "timeline", "open_tasks", "contacts"))
+    assert [a["id"] for a in view["assets"]] == [world.machine.id]
+    listed = api.get("/customers", headers=api.as_("warranty")).json()["items"]
+    assert listed == [view["customer"]]
+
+
+@pytest.mark.parametrize("who", ["warranty", "fitter"])
+@pytest.mark.parametrize("template", FILE_READS)
+def test_manufacturer_and_technician_may_not_read_interests_consents_or_the_timeline(api, world, who, template):
+    assigned(world)  # both serve the case now
+    answer = call(api, who, "GET", template, world)
+    assert answer.status_code == 403 and answer.json()["type"] == "urn:dealercrm:problem:not-permitted"
+
+
+@pytest.mark.parametrize("who", ["warranty", "fitter"])
+@pytest.mark.parametrize("method,template,body", FILE_WRITES)
+def test_manufacturer_and_technician_may_not_keep_the_customer_file(api, world, who, method, template, body):
+    assigned(world)
+    assert call(api, who, method, template, world, body=body).status_code == 403
+
+
+def test_the_manufacturer_sees_no_other_customer_of_the_dealer(api, world):
+    forwarded(world)
+    other = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id)
+    assert api.get(f"/customers/{other.id}", headers=api.as_("warranty")).status_code == 404
+
+
+@pytest.mark.parametrize("template", CUSTOMER_READS + CASE_READS)
+def test_another_manufacturer_sees_nothing_of_the_case(api, world, template):
+    case_id = forwarded(world)
+    assert call(api, "other_maker", "GET", template, world, case_id).status_code == 404
+
+
+def test_a_manufacturer_may_fire_what_the_workflow_allows_it_and_nothing_else(api, world):
+    case_id = forwarded(world)
+    refused = api.post(f"/cases/{case_id}/transitions", headers=api.as_("warranty"),
+                       json={"trigger": "withdraw", "data": {"reason": "no"}})
+    assert refused.status_code == 403 and "may fire: approve_replacement, approve_visit" in refused.json()["detail"]
+    wrong_state = api.post(f"/cases/{case_id}/transitions", headers=api.as_("warranty"),
+                           json={"trigger": "parts_arrived"})
+    assert wrong_state.status_code == 409 and "approve_visit" in wrong_state.json()["allowed"]
+    approved = api.post(f"/cases/{case_id}/transitions", headers=api.as_("warranty"),
+                        json={"trigger": "approve_visit", "data": {"technician_party_id": world.technician.id}})
+    assert approved.status_code == 200 and approved.json()["dest"] == "technician_dispatch"
+
+
+# -- technicians ----------------------------------------------------------------------
+
+
+def test_the_technician_sees_only_cases_assigned_to_it(api, world):
+    waiting = forwarded(world)
+    mine = assigned(world)
+    assert api.get(f"/cases/{waiting}", headers=api.as_("fitter")).status_code == 404
+    assert api.get(f"/cases/{mine}", headers=api.as_("fitter")).status_code == 200
+    assert [c["id"] for c in api.get("/cases", headers=api.as_("fitter")).json()["items"]] == [mine]
+
+
+def test_the_technician_gets_what_a_visit_needs_and_no_more(api, world):
+    assigned(world)
+    world.crm.customers.update(world.customer.id, phone="+49 40 5550100", street="Elbchaussee 1",
+                               postcode="22763", city="Hamburg")
+    view = api.get(f"/customers/{world.customer.id}", headers=api.as_("fitter")).json()
+    assert set(view["customer"]) == {"id", "name", "kind", "phone", "street", "postcode", "city"}
+    assert view["interests"] is None
+    assert api.get(f"/customers/{world.customer.id}/consents", headers=api.as_("fitter")).status_code == 403
+
+
+def test_the_technician_cannot_see_a_customer_before_a_case_is_assigned(api, world):
+    forwarded(world)
+    assert api.get(f"/customers/{world.customer.id}", headers=api.as_("fitter")).status_code == 404
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+def test_a_revoked_key_is_refused_with_the_next_request(api, world):
+    assert api.get("/me", headers=api.as_("service")).status_code == 200
+    prefix = api.keys["service"].split("_")[0] + "_" + api.keys["service"].split("_")[1]
+    ApiKeyService(world.crm).revoke(prefix)
+    answer = api.get("/me", headers=api.as_("service"))
+    assert answer.status_code == 401 and "revoked" in answer.json()["detail"]
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic abc"},
+                                     {"X-API-Key": "dcrm_00000000_" + "A" * 43}])
+def test_missing_malformed_or_unknown_keys_are_401(api, headers):
+    answer = api.get("/cases", headers=headers)
+    assert answer.status_code == 401 and answer.json()["type"] == "urn:dealercrm:problem:unauthenticated"
+
+
+def test_a_key_with_the_right_prefix_but_a_wrong_secret_is_refused(api):
+    key = api.keys["service"]
+    assert api.get("/me", headers={"X-API-Key": key}).status_code == 200
+    assert api.get("/me", headers={"X-API-Key": key[:-1] + ("A" if key[-1] != "A" else "B")}).status_code == 401
+
+
+def test_keys_are_stored_only_as_hashes(world):
+    issued = ApiKeyService(world.crm).create(world.dealer.id, "service", label="DMS")
+    [row] = [k for k in ApiKeyService(world.crm).list() if k.id == issued.id]
+    assert issued.key not in repr(row.model_dump()) and issued.key.startswith(row.prefix + "_")
+    assert issued.key not in repr(issued)

@@ -1,0 +1,168 @@
+"""Event subscriptions: the dealer's own software learns of every hand-off without polling,
+through the outbox, signed — and a party is told only of what it may see."""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from api_world import WEBHOOK_SECRET, forwarded
+from sqlalchemy import select
+
+from dealercrm.db.outbox_models import OutboxMessage
+from dealercrm.plugins.channel_webhook import verify_signature
+from dealercrm.plugins.http_subscriptions import verify_event
+
+
+@contextmanager
+def receiver():
+    """A host system on 127.0.0.1 that records what it is sent and answers 200."""
+    got: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def subscribe(api, who, url, *kinds):
+    answer = api.post("/subscriptions", headers=api.as_(who), json={"url": url, "kinds": list(kinds)})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def deliveries(world) -> list[OutboxMessage]:
+    with world.crm.read() as uow:
+        return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.origin == "http_subscriptions")
+                                        .order_by(OutboxMessage.id)))
+
+
+def test_a_hand_off_reaches_the_dealers_system_signed_through_the_outbox(api, world):
+    with receiver() as (url, got):
+        sub = subscribe(api, "service", f"{url}/dms/events", "case_handed_over", "case_closed")
+        case_id = forwarded(world)
+        [queued] = deliveries(world)  # queued in the hand-off's own transaction
+        assert (queued.customer_id, queued.recipient, queued.channel) == (None, f"{url}/dms/events", "webhook")
+        assert world.crm.outbox.dispatch().sent == 1
+    [post] = got
+    assert post["path"] == "/dms/events"
+    assert verify_signature(WEBHOOK_SECRET, post["body"], post["headers"]["x-dealercrm-timestamp"],
+                            post["headers"]["x-dealercrm-signature"])
+    outer = json.loads(post["body"])
+    assert outer["data"]["subscription_id"] == sub["id"] and outer["customer_id"] is None
+    assert verify_event(sub["secret"], outer["body"], outer["data"]["signature"])
+    assert not verify_event("whsec_someone-else", outer["body"], outer["data"]["signature"])
+    event = json.loads(outer["body"])
+    assert event["kind"] == "case_handed_over" and event["case_id"] == case_id
+    assert (event["state"], event["to_party_id"]) == ("manufacturer_review", world.manufacturer.id)
+    assert "Erika" not in outer["body"] and "erika@" not in outer["body"]  # ids only, no personal data
+
+
+def test_each_party_is_told_only_of_cases_it_may_see(api, world):
+    mine = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_handed_over")
+    maker = subscribe(api, "warranty", "https://brioche.example/hook", "case_handed_over")
+    subscribe(api, "other_dealer", "https://meyer.example/hook", "case_handed_over")
+    subscribe(api, "other_maker", "https://frost.example/hook", "case_handed_over")
+    subscribe(api, "fitter", "https://technik.example/hook", "case_handed_over")
+    forwarded(world)
+    told = [(m.data["subscription_id"], json.loads(m.body)["state"]) for m in deliveries(world)]
+    assert sorted(told) == [(mine["id"], "manufacturer_review"), (maker["id"], "manufacturer_review")]
+
+
+def test_a_subscription_gets_only_the_kinds_it_asked_for(api, world):
+    sub = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_closed")
+    case = world.open_case()
+    world.fire(case.id, "start_diagnosis", world.service)
+    assert deliveries(world) == []
+    world.fire(case.id, "withdraw", world.service, reason="the customer keeps it")
+    [closed] = deliveries(world)
+    assert json.loads(closed.body)["kind"] == "case_closed" and closed.data["subscription_id"] == sub["id"]
+
+
+def test_an_escalation_is_told_as_case_escalated(api, world):
+    subscribe(api, "service", "https://dms.schmidt.example/hook", "case_escalated")
+    world.open_case()
+    world.crm.clock.advance(hours=5)
+    world.crm.cases.tick()
+    [escalated] = deliveries(world)
+    event = json.loads(escalated.body)
+    assert event["kind"] == "case_escalated" and event["missed_by_party_id"] == world.dealer.id
+
+
+def test_a_customers_reply_is_told_to_the_owning_dealer_only(api, world):
+    from dealercrm.plugins.channel_webhook import sign_headers
+
+    subscribe(api, "service", "https://dms.schmidt.example/hook", "message_received")
+    subscribe(api, "other_dealer", "https://meyer.example/hook", "message_received")
+    body = json.dumps({"from": "erika@example.org", "text": "Hello, any news?"}).encode()
+    answer = api.post("/inbound/webhook", content=body,
+                      headers={"content-type": "application/json", **sign_headers(WEBHOOK_SECRET, body)})
+    assert answer.status_code == 202
+    [told] = deliveries(world)
+    event = json.loads(told.body)
+    assert (event["kind"], event["customer_id"], event["status"]) == ("message_received", world.customer.id,
+                                                                      "attached")
+
+
+def test_deleted_subscriptions_are_not_told(api, world):
+    sub = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_handed_over")
+    assert api.delete(f"/subscriptions/{sub['id']}", headers=api.as_("service")).status_code == 204
+    assert api.get(f"/subscriptions/{sub['id']}", headers=api.as_("service")).status_code == 404
+    forwarded(world)
+    assert deliveries(world) == []
+
+
+def test_the_secret_is_shown_once_and_subscriptions_belong_to_their_party(api, world):
+    sub = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_closed")
+    listed = api.get("/subscriptions", headers=api.as_("service")).json()
+    assert listed == [{k: v for k, v in sub.items() if k != "secret"}]
+    assert api.get(f"/subscriptions/{sub['id']}", headers=api.as_("other_dealer")).status_code == 404
+    assert api.delete(f"/subscriptions/{sub['id']}", headers=api.as_("other_dealer")).status_code == 404
+    assert api.get("/subscriptions", headers=api.as_("other_dealer")).json() == []
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"url": "http://dms.schmidt.example/hook", "kinds": ["case_closed"]}, "url"),  # plain http off this machine
+    ({"url": "ftp://dms.schmidt.example/hook", "kinds": ["case_closed"]}, "url"),
+    ({"url": "https://user:pw@dms.schmidt.example/hook", "kinds": ["case_closed"]}, "url"),
+    ({"url": "https://dms.schmidt.example/hook", "kinds": ["case_opened"]}, "kinds.0"),
+    ({"url": "https://dms.schmidt.example/hook", "kinds": []}, "kinds"),
+])
+def test_unusable_subscriptions_are_422_naming_the_field(api, body, field):
+    answer = api.post("/subscriptions", headers=api.as_("service"), json=body)
+    assert answer.status_code == 422 and answer.json()["field"] == field
+
+
+def test_subscribing_without_a_configured_webhook_channel_is_refused(tmp_path, clock):
+    from api_world import Api, issue_keys
+    from case_world import copy_world
+
+    from dealercrm.http import create_app
+
+    world = copy_world(tmp_path, clock)
+    try:
+        api = Api(create_app(world.crm))
+        api.keys = issue_keys(world)
+        answer = api.post("/subscriptions", headers=api.as_("service"),
+                          json={"url": "https://dms.schmidt.example/hook", "kinds": ["case_closed"]})
+        assert answer.status_code == 422 and "webhook channel is not configured" in answer.json()["detail"]
+    finally:
+        world.crm.close()
