@@ -85,6 +85,36 @@ class PluginManager(pluggy.PluginManager):
         except Exception as exc:
             raise PluginError(impl.plugin_name, hook, exc) from exc
 
+    def collect_named(self, hook: str, kind: str, method: str, *, isolate: bool = False,
+                      failures: list | None = None, **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """Objects plugins provide through ``hook``, by their ``name``, and the plugin of each.
+
+        Each needs a ``name`` and a callable ``method``; two with one name are refused naming
+        both plugins. With ``isolate`` a plugin that raises is logged and appended to
+        ``failures`` and the others still count (one broken channel must not silence all).
+        """
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
+            try:
+                provided = self.checked_call_one(impl, hook, **kwargs) or ()
+            except PluginError as failure:
+                if not isolate:
+                    raise
+                log.error("%s", failure)
+                if failures is not None:
+                    failures.append(failure)
+                continue
+            for item in provided:
+                name = getattr(item, "name", None)
+                if not name or not callable(getattr(item, method, None)):
+                    raise PluginError(impl.plugin_name, hook, f"{item!r} has no name or {method}()")
+                if name in found:
+                    raise PluginError(impl.plugin_name, hook,
+                                      f"{kind} {name!r} is provided by both {owners[name]!r} and {impl.plugin_name!r}")
+                found[name], owners[name] = item, impl.plugin_name
+        return found, owners
+
     def isolated_call(self, hook: str, **kwargs: Any) -> tuple[list[Any], list[PluginError]]:
         """Call every implementation even if some raise; failures come back named."""
         results, failures = [], []

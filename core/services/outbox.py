@@ -8,7 +8,6 @@ the customer's timeline — never silently dropped.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy import insert
 from .. import validation
 from ..db.models import PURPOSES, AuditRecord
 from ..db.outbox_models import ContactLedger, OutboxMessage
-from ..errors import NotFound, PluginError, ValidationError
+from ..errors import NotFound, ValidationError
 from ..events import ContactSuppressed, MessageQueued
 from .base import Service
 from .contact_policy import decide
@@ -25,7 +24,6 @@ from .interactions import record_interaction
 
 
 OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
-log = logging.getLogger("dealercrm.outbox")
 # built once: enqueue runs inside every case hand-off, and building statements per call
 # costs more than executing them
 _INSERT_RETURNING_ID = insert(OUT).returning(OUT.c.id)
@@ -35,24 +33,8 @@ _INSERT_LEDGER = insert(ContactLedger.__table__)
 
 def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
     """Channels by name, and the plugin that provided each (for error messages)."""
-    channels: dict[str, Any] = {}
-    owners: dict[str, str] = {}
-    for impl in reversed(crm.plugins.hook.dealercrm_register_channels.get_hookimpls()):
-        try:
-            provided = crm.plugins.checked_call_one(impl, "dealercrm_register_channels", crm=crm) or ()
-        except PluginError as failure:  # one broken channel plugin must not silence the others
-            log.error("%s", failure)
-            crm.plugin_failures.append(failure)
-            continue
-        for channel in provided:
-            name = getattr(channel, "name", None)
-            if not name or not callable(getattr(channel, "send", None)):
-                raise PluginError(impl.plugin_name, "dealercrm_register_channels", f"{channel!r} has no name or send()")
-            if name in channels:
-                raise PluginError(impl.plugin_name, "dealercrm_register_channels",
-                                  f"channel {name!r} is provided by both {owners[name]!r} and {impl.plugin_name!r}")
-            channels[name], owners[name] = channel, impl.plugin_name
-    return channels, owners
+    return crm.plugins.collect_named("dealercrm_register_channels", "channel", "send", isolate=True,
+                                     failures=crm.plugin_failures, crm=crm)
 
 
 def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:

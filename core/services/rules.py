@@ -246,15 +246,4 @@ class EventContext:
 
 
 def load_rules(crm) -> dict[str, Any]:
-    rules: dict[str, Any] = {}
-    owners: dict[str, str] = {}
-    for impl in reversed(crm.plugins.hook.dealercrm_register_rules.get_hookimpls()):
-        for rule in crm.plugins.checked_call_one(impl, "dealercrm_register_rules", crm=crm) or ():
-            name = getattr(rule, "name", None)
-            if not name or not callable(getattr(rule, "act", None)):
-                raise PluginError(impl.plugin_name, "dealercrm_register_rules", f"{rule!r} has no name or act()")
-            if name in rules:
-                raise PluginError(impl.plugin_name, "dealercrm_register_rules",
-                                  f"rule {name!r} is provided by both {owners[name]!r} and {impl.plugin_name!r}")
-            rules[name], owners[name] = rule, impl.plugin_name
-    return rules
+    return crm.plugins.collect_named("dealercrm_register_rules", "rule", "act", crm=crm)[0]
