@@ -10,6 +10,7 @@ measurement.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -177,3 +178,91 @@ def db_text(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+# -- the hand-off notification, as the baselines write it ---------------------------------------
+
+OUTBOX_COLUMNS = ("id", "idempotency_key", "customer_id", "channel", "purpose", "recipient", "subject", "body", "data",
+                  "origin", "case_id", "status", "reason", "attempts", "next_attempt_at", "created_at")
+PERSONAL = ("recipient", "subject", "body")
+
+
+def notice_texts() -> dict:
+    from dealercrm.plugins.case_notifications import TEXTS  # the same words: rows of the same size
+    return TEXTS["de"]
+
+
+def notice_values(texts: dict, names: dict, handoff: tuple, email: str, now: datetime, key: str) -> dict:
+    """The outbox row ``case_notifications`` writes for one hand-off (no id)."""
+    case_id, customer_id, dealer, to_party, to_kind, state, due = handoff
+    fields = dict(case_id=case_id, party=names.get(to_party, "?"), role=texts["roles"].get(to_kind, to_kind),
+                  due=f"{due:%d.%m.%Y %H:%M} UTC" if due else "—", dealer=names.get(dealer, ""))
+    return dict(idempotency_key=key, customer_id=customer_id, channel="email", purpose="service", recipient=email,
+                subject=texts["subject"].format(**fields), body=texts["body"].format(**fields),
+                data={"case_id": case_id, "state": state, "template": "case_handed_over"}, origin="case_notifications",
+                case_id=case_id, status="pending", reason=None, attempts=0, next_attempt_at=now, created_at=now)
+
+
+def notice_audit(values: dict) -> tuple[dict, dict]:
+    """The audit record's ``changes`` and ``personal_changes`` for an outbox row, as dealercrm writes them."""
+    changes = {k: [None, v] for k, v in values.items()
+               if k not in PERSONAL and v is not None and k not in ("id", "next_attempt_at", "created_at")}
+    return changes, {k: [None, values[k]] for k in PERSONAL}
+
+
+def allowed(customer_id: int, email, erased, merged, consent) -> None:
+    if not email or erased or merged or consent is False:
+        raise RuntimeError(f"customer {customer_id}: the benchmark's notices are all allowed")
+
+
+class RawHandOffNotices:
+    """The rows dealercrm's ``case_notifications`` plugin writes for each hand-off, written
+    with plain sqlite3 so that the baselines do the same writes as dealercrm: per batch one
+    SELECT of the customers' e-mail address, erasure/merge marks and latest e-mail service
+    consent; per hand-off an ``outbox_message`` row, its ``audit_record`` row (the same
+    JSON shapes) and a ``contact_ledger`` row. Party names are read once up front (a
+    hand-written program would keep them; dealercrm reads them per hand-off)."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        import uuid
+
+        self.texts, self.uuid4 = notice_texts(), uuid.uuid4
+        self.names = dict(con.execute("SELECT id, name FROM party").fetchall())
+        self.insert_outbox = (f"INSERT INTO outbox_message ({', '.join(OUTBOX_COLUMNS)}) "
+                              f"VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))})")
+        self.insert_audit = ("INSERT INTO audit_record (at, actor_id, operation, action, entity, entity_id, changes, "
+                             "personal_changes, customer_id) VALUES (?, ?, ?, 'insert', 'outbox_message', ?, ?, ?, ?)")
+        self.insert_ledger = ("INSERT INTO contact_ledger (customer_id, purpose, channel, kind, ref_id, at) "
+                              "VALUES (?, 'service', 'email', 'message', ?, ?)")
+
+    @staticmethod
+    def people(con, customer_ids: list[int], now_db: str) -> dict[int, tuple]:
+        marks = ", ".join("?" * len(customer_ids))
+        return {row[0]: row[1:] for row in con.execute(
+            "SELECT c.id, c.email, c.erased_at, c.merged_into_id, (SELECT granted FROM consent WHERE customer_id = "
+            "c.id AND channel = 'email' AND purpose = 'service' AND at <= ? ORDER BY at DESC, id DESC LIMIT 1) "
+            f"FROM customer c WHERE c.id IN ({marks})", (now_db, *customer_ids))}
+
+    def write(self, con, handoffs: list[tuple], now: datetime, actor_id: int, operation: str) -> int:
+        """``handoffs``: (case id, customer id, dealer party, to party, to kind, state, due) each."""
+        if not handoffs:
+            return 0
+        now_db = db_text(now)
+        people = self.people(con, sorted({h[1] for h in handoffs}), now_db)
+        next_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM outbox_message").fetchone()[0]
+        dumps = json.dumps
+        messages, audits, ledger = [], [], []
+        for offset, handoff in enumerate(handoffs):
+            customer_id = handoff[1]
+            allowed(customer_id, *people[customer_id])
+            values = {"id": next_id + offset, **notice_values(self.texts, self.names, handoff, people[customer_id][0],
+                                                             now, f"dcrm-{self.uuid4().hex}")}
+            values["next_attempt_at"] = values["created_at"] = now_db
+            messages.append(tuple(dumps(values[c]) if c == "data" else values[c] for c in OUTBOX_COLUMNS))
+            changes, personal = notice_audit(values)
+            audits.append((now_db, actor_id, operation, values["id"], dumps(changes), dumps(personal), customer_id))
+            ledger.append((customer_id, values["id"], now_db))
+        con.executemany(self.insert_outbox, messages)
+        con.executemany(self.insert_audit, audits)
+        con.executemany(self.insert_ledger, ledger)
+        return len(messages)

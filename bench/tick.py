@@ -27,12 +27,17 @@ benchmark's "now" (``ManualClock``):
   size, ``BEGIN IMMEDIATE``; SELECT the same overdue rows with the same WHERE / ORDER BY / LIMIT;
   ``executemany`` the version-checked UPDATE of the case, the case_event INSERT and the
   audit_record INSERT with the same values (the new deadline, one working day in the dealer's
-  calendar, is worked out per dealer before the clock starts: the clock stands still); COMMIT.
+  calendar, is worked out per dealer before the clock starts: the clock stands still); for
+  each escalation that hands the case to the dealer (all but those from dealer_diagnosis) the
+  rows dealercrm's ``case_notifications`` writes: one SELECT of the batch's customers' e-mail
+  addresses and consents, ``executemany`` of the outbox_message rows, their audit_record rows
+  and contact_ledger rows (``_case_seed.RawHandOffNotices``); COMMIT. With ``--block
+  case_notifications`` neither path writes notifications.
 
 Correctness, checked in the script: every overdue case has exactly one timeout case_event and
 no other case has one; the second tick fires 0; and the two databases hold the same rows
-afterwards (service_case state, owner, deadline, version, times; the timeout events), so the
-rates compare the same work.
+afterwards (service_case state, owner, deadline, version, times; the timeout events; the
+hand-off notices with their audit and ledger rows), so the rates compare the same work.
 
 Memory: the timed runs report their peak RSS above the RSS just before the tick (the kernel's
 high-water mark is reset right before it, each run is its own process), at both sizes; with
@@ -155,7 +160,7 @@ def warm_calendars(crm) -> dict:
     return {pid: crm.cases.calendar(pid).add(NOW, policy.duration) for pid in dealers}
 
 
-def phase_raw(db: Path, batch_size: int) -> dict:
+def phase_raw(db: Path, batch_size: int, notify: bool = True) -> dict:
     import dealercrm
     from dealercrm.settings import Settings
 
@@ -188,8 +193,10 @@ def phase_raw(db: Path, batch_size: int) -> dict:
                     "?, ?, NULL, ?)")
     i_id, i_state, i_version, i_due = ix["id"], ix["state"], ix["version"], ix["due_at"]
     i_dealer, i_customer, i_reopen = ix["dealer_party_id"], ix["customer_id"], ix["reopen_count"]
+    i_owner, i_owner_kind = ix["owner_party_id"], ix["owner_kind"]
     now_db, now_json = db_text(NOW), NOW.isoformat()
     dumps = json.dumps
+    notices = _seed.RawHandOffNotices(con) if notify else None
     gc.collect()
     rss_before = rss_now_kb()
     reset = reset_peak_rss()
@@ -201,7 +208,7 @@ def phase_raw(db: Path, batch_size: int) -> dict:
         if not rows:
             con.execute("COMMIT")
             break
-        updates, events, audits = [], [], []
+        updates, events, audits, handoffs = [], [], [], []
         for row in rows:
             cid, dealer, version = row[i_id], row[i_dealer], row[i_version] + 1
             due = due_by_dealer[dealer]
@@ -213,11 +220,15 @@ def phase_raw(db: Path, batch_size: int) -> dict:
             json_new = (*new[:4], due_json[dealer], now_json, *new[6:])
             diff = {c: [_iso(row[i]), v] for c, i, v in zip(changed, changed_ix, json_new) if _iso(row[i]) != v}
             audits.append((now_db, system_actor, cid, dumps(diff), row[i_customer]))
+            if (row[i_owner], row[i_owner_kind]) != (dealer, "dealer"):  # a hand-off: the customer is told
+                handoffs.append((cid, row[i_customer], dealer, dealer, "dealer", "dealer_decision", dues[dealer]))
         done = con.executemany(update_case, updates).rowcount
         if done != len(rows):
             raise RuntimeError(f"version conflict: {done} of {len(rows)} rows updated")
         con.executemany(insert_event, events)
         con.executemany(insert_audit, audits)
+        if notices:
+            notices.write(con, handoffs, NOW, system_actor, "cases.tick")
         con.execute("COMMIT")
         fired += len(rows)
         batches += 1
@@ -252,9 +263,18 @@ def check_db(db: Path, overdue_ids: list[int]) -> dict:
     for (changes,) in con.execute("SELECT changes FROM audit_record WHERE operation = 'cases.fire:escalate' "
                                   "ORDER BY entity_id"):
         audit_digest.update(json.dumps(json.loads(changes), sort_keys=True).encode())
+    # the hand-off notifications: what was written, not the random idempotency keys or the ids
+    notices = hashlib.sha256()
+    for row in con.execute("SELECT m.customer_id, m.case_id, m.channel, m.purpose, m.recipient, m.subject, m.body, "
+                           "m.data, m.status, m.created_at, a.operation, a.changes IS NOT NULL, a.personal_changes, "
+                           "l.kind FROM outbox_message m JOIN audit_record a ON a.entity = 'outbox_message' AND "
+                           "a.entity_id = m.id JOIN contact_ledger l ON l.ref_id = m.id ORDER BY m.case_id"):
+        personal = json.dumps(json.loads(row[12]), sort_keys=True)  # the same, whatever the key order
+        notices.update(repr((*row[:12], personal, *row[13:])).encode())
+    outbox = con.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
     con.close()
     expected = set(overdue_ids)
-    return dict(
+    return dict(outbox=outbox, notices=notices.hexdigest()[:12],
         timeouts=sum(per_case.values()),
         exactly_once=set(per_case) == expected and all(n == 1 for n in per_case.values()),
         missing=len(expected - set(per_case)), extra=len(set(per_case) - expected),
@@ -300,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             block = tuple(b for b in args.block.split(",") if b)
             print(json.dumps(phase_dealercrm(args.db, args.batch_size, args.trace, block)))
         else:
-            print(json.dumps(phase_raw(args.db, args.batch_size)))
+            notify = "case_notifications" not in args.block.split(",")  # the baseline writes what dealercrm writes
+            print(json.dumps(phase_raw(args.db, args.batch_size, notify)))
         return 0
 
     batch = args.batch_size or default_batch_size()
@@ -375,13 +396,14 @@ def main(argv: list[str] | None = None) -> int:
 
         for n_overdue in dict.fromkeys((args.overdue, args.small_overdue)):
             a, b = best[("dealercrm", n_overdue)], best[("raw", n_overdue)]
-            if (a["content"], a["audit_content"]) != (b["content"], b["audit_content"]):
+            if (a["content"], a["audit_content"], a["notices"]) != (b["content"], b["audit_content"], b["notices"]):
                 problems.append(f"{n_overdue:,} overdue: the databases differ after the tick (cases+events "
                                 f"{a['content']} vs {b['content']}, audit changes {a['audit_content']} vs "
-                                f"{b['audit_content']})")
+                                f"{b['audit_content']}, notices {a['notices']} vs {b['notices']})")
             else:
                 print(f"same rows after the tick on both paths at {n_overdue:,} overdue: cases and timeout events "
-                      f"(digest {a['content']}), audit changes (digest {a['audit_content']})")
+                      f"(digest {a['content']}), audit changes (digest {a['audit_content']}), {a['outbox']:,} "
+                      f"hand-off notices with their audit and ledger rows (digest {a['notices']})")
 
     print("\n== tick " + "=" * 86)
     print(f"{'overdue':>8} {'path':10} {'seconds':>8} {'cases/s':>9} {'x raw':>7} {'per CPU s':>10} {'x raw':>7} "

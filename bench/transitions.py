@@ -27,15 +27,21 @@ fired by the service desk of the case's own dealer. Each path runs in its own ch
 * ``raw``: plain ``sqlite3`` (WAL, synchronous=NORMAL, foreign_keys=ON), per transition
   ``BEGIN IMMEDIATE``; SELECT the case row; version-checked UPDATE of the same 11 columns;
   INSERT case_event (same 13 columns); INSERT audit_record (same columns, the same JSON
-  ``changes`` shape); COMMIT. No domain logic: the deadline is ``now`` plus a fixed time.
-* ``core``: the same statements with plain SQLAlchemy Core on dealercrm's tables, written the
+  ``changes`` shape); then the hand-off notification's rows, as dealercrm's
+  ``case_notifications`` writes them (every transition here is a hand-off): SELECT the
+  customer's e-mail address and latest e-mail service consent, INSERT outbox_message, its
+  audit_record and a contact_ledger row (``_case_seed.RawHandOffNotices``; party names are
+  read once up front); COMMIT. No domain logic: the deadline is ``now`` plus a fixed time.
+  With ``--block case_notifications`` no path writes the notification rows.
+* ``core``: the same reads and writes with plain SQLAlchemy Core on dealercrm's tables, written the
   usual way (``with engine.begin()``, statements built per call with ``.values(...)``), engine
   set up with the SQLite recipe (pragmas, ``BEGIN IMMEDIATE`` from the "begin" event).
 * ``core_bind``: the same with statements built once and executed with parameter dicts (what
   SQLAlchemy's compiled cache rewards most).
 
 Afterwards the four databases are compared (transition history rows, audit rows, versions,
-states) so the rates compare the same writes. Rates are transitions per second of wall time
+states, outbox messages with their text, audit and ledger rows) so the rates compare the same
+writes. Rates are transitions per second of wall time
 and per second of the child's CPU time (the latter is steadier on a busy machine).
 
 Memory. A fifth database with ``--memory-cases`` open cases spread over all open states; a
@@ -85,6 +91,7 @@ def _load_helper():
 _seed = _load_helper()
 NOW, build_world, copy_db, db_text = _seed.NOW, _seed.build_world, _seed.copy_db, _seed.db_text
 machine_line, peak_rss_kb, remove_db, seed_cases = _seed.machine_line, _seed.peak_rss_kb, _seed.remove_db, _seed.seed_cases
+RawHandOffNotices, notice_values, notice_audit = _seed.RawHandOffNotices, _seed.notice_values, _seed.notice_audit
 
 TARGET_RATIO = 0.2
 TARGET_BYTES_PER_CASE = 2048
@@ -161,7 +168,7 @@ def _values(row_state: str, dealer: int, maker: int, now: datetime):
     return "retry_manufacturer", "manufacturer_review", "manufacturer", maker, now + timedelta(days=2), None
 
 
-def path_raw(db: Path, cases: list, warmup: int, n: int) -> dict:
+def path_raw(db: Path, cases: list, warmup: int, n: int, notify: bool = True) -> dict:
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
@@ -183,6 +190,7 @@ def path_raw(db: Path, cases: list, warmup: int, n: int) -> dict:
                     "personal_changes, customer_id) VALUES (?, ?, ?, 'update', 'service_case', ?, ?, NULL, ?)")
     clock = SteadyClock()
     dumps = json.dumps
+    notices = RawHandOffNotices(con) if notify else None
 
     def run(steps):
         for (cid, actor, dealer, maker), _ in steps:
@@ -199,6 +207,9 @@ def path_raw(db: Path, cases: list, warmup: int, n: int) -> dict:
                                        now_db, None, dumps(data) if data else None, version))
             changes = {c: [row[i], v] for c, i, v in zip(changed_cols, changed_ix, new) if row[i] != v}
             con.execute(insert_audit, (now_db, actor, f"cases.fire:{trigger}", cid, dumps(changes), row[i_customer]))
+            if notices:  # the hand-off notification's rows, as case_notifications writes them
+                notices.write(con, [(cid, row[i_customer], dealer, owner, owner_kind, dest, due)], now, actor,
+                              "cases.fire")
             con.execute("COMMIT")
 
     steps = schedule(cases, warmup + n)
@@ -227,7 +238,53 @@ def plain_core_engine(db: Path):
     return engine
 
 
-def path_core(db: Path, cases: list, warmup: int, n: int, prebuilt: bool) -> dict:
+def core_notices(engine, prebuilt: bool):
+    """The hand-off notification's reads and writes (see ``RawHandOffNotices``) in plain Core."""
+    import uuid
+
+    from sqlalchemy import bindparam, insert, select
+
+    from dealercrm.db.models import AuditRecord, Consent, Customer, Party
+    from dealercrm.db.outbox_models import ContactLedger, OutboxMessage
+
+    OUT, AUDIT, LEDGER = OutboxMessage.__table__, AuditRecord.__table__, ContactLedger.__table__
+    texts = _seed.notice_texts()
+    with engine.connect() as conn:
+        names = dict(conn.execute(select(Party.id, Party.name)).all())
+
+    def person(customer_id, now):
+        latest = (select(Consent.granted).where(Consent.customer_id == Customer.id, Consent.channel == "email",
+                                                Consent.purpose == "service", Consent.at <= now)
+                  .order_by(Consent.at.desc(), Consent.id.desc()).limit(1).scalar_subquery())
+        return select(Customer.email, Customer.erased_at, Customer.merged_into_id, latest).where(Customer.id == customer_id)
+
+    sel_person, ins_out, ins_audit, ins_ledger = (person(bindparam("c"), bindparam("now")),
+                                                  insert(OUT).returning(OUT.c.id), insert(AUDIT), insert(LEDGER))
+
+    def write(conn, handoff: tuple, now: datetime, actor: int) -> None:
+        customer_id = handoff[1]
+        found = (conn.execute(sel_person, {"c": customer_id, "now": now}) if prebuilt
+                 else conn.execute(person(customer_id, now))).first()
+        _seed.allowed(customer_id, *found)
+        values = notice_values(texts, names, handoff, found[0], now, f"dcrm-{uuid.uuid4().hex}")
+        message_id = (conn.execute(ins_out, values) if prebuilt
+                      else conn.execute(insert(OUT).values(values).returning(OUT.c.id))).scalar_one()
+        changes, personal = notice_audit(values)
+        audit = dict(at=now, actor_id=actor, operation="cases.fire", action="insert", entity="outbox_message",
+                     entity_id=message_id, changes=changes, personal_changes=personal, customer_id=customer_id)
+        ledger = dict(customer_id=customer_id, purpose="service", channel="email", kind="message", ref_id=message_id,
+                      at=now)
+        if prebuilt:
+            conn.execute(ins_audit, audit)
+            conn.execute(ins_ledger, ledger)
+        else:
+            conn.execute(insert(AUDIT).values(audit))
+            conn.execute(insert(LEDGER).values(ledger))
+
+    return write
+
+
+def path_core(db: Path, cases: list, warmup: int, n: int, prebuilt: bool, notify: bool = True) -> dict:
     from sqlalchemy import bindparam, insert, select, update
 
     from dealercrm.db.case_models import Case, CaseEvent
@@ -235,6 +292,7 @@ def path_core(db: Path, cases: list, warmup: int, n: int, prebuilt: bool) -> dic
 
     CASE, EVENT, AUDIT = Case.__table__, CaseEvent.__table__, AuditRecord.__table__
     engine = plain_core_engine(db)
+    notice = core_notices(engine, prebuilt) if notify else None
     clock = SteadyClock()
     changed_cols = ("state", "owner_kind", "owner_party_id", "owner_actor_id", "due_at", "state_entered_at",
                     "version", "paused_from", "paused_remaining_s", "closed_at", "reopen_count")
@@ -273,6 +331,8 @@ def path_core(db: Path, cases: list, warmup: int, n: int, prebuilt: bool) -> dic
                     conn.execute(insert(AUDIT).values(audit))
                 if done.rowcount != 1:
                     raise RuntimeError(f"case {cid}: version conflict")
+                if notice:
+                    notice(conn, (cid, row["customer_id"], dealer, owner, owner_kind, dest, due), now, actor)
 
     steps = schedule(cases, warmup + n)
     run(next(steps) for _ in range(warmup))
@@ -398,6 +458,13 @@ def db_summary(db: Path) -> dict:
                     "e.version WHERE e.kind = 'transition'"),
         triggers=dict(con.execute("SELECT trigger, count(*) FROM case_event WHERE kind = 'transition' "
                                   "GROUP BY trigger ORDER BY trigger").fetchall()),
+        # the hand-off notifications: one message per transition, its audit row and ledger row
+        outbox=dict(con.execute("SELECT channel || ':' || status, count(*) FROM outbox_message GROUP BY 1").fetchall()),
+        outbox_text=one("SELECT coalesce(sum(length(subject) + length(body) + case_id), 0) FROM outbox_message"),
+        outbox_audit=one("SELECT count(*) FROM audit_record a JOIN outbox_message m ON m.id = a.entity_id "
+                         "WHERE a.entity = 'outbox_message' AND json_extract(a.personal_changes, '$.body[1]') = m.body"),
+        ledger=one("SELECT count(*) FROM contact_ledger l JOIN outbox_message m ON m.id = l.ref_id "
+                   "AND m.customer_id = l.customer_id"),
     )
     con.close()
     return out
@@ -429,8 +496,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cases = plan(world, world["case_ids"])
         block = tuple(b for b in args.block.split(",") if b)
-        fn = {"dealercrm": lambda *a: path_dealercrm(*a, block=block), "raw": path_raw,
-              "core": lambda *a: path_core(*a, prebuilt=False), "core_bind": lambda *a: path_core(*a, prebuilt=True)}
+        notify = "case_notifications" not in block  # the baselines write what dealercrm writes
+        fn = {"dealercrm": lambda *a: path_dealercrm(*a, block=block), "raw": lambda *a: path_raw(*a, notify=notify),
+              "core": lambda *a: path_core(*a, prebuilt=False, notify=notify),
+              "core_bind": lambda *a: path_core(*a, prebuilt=True, notify=notify)}
         print(json.dumps(fn[args.phase](args.db, cases, args.warmup, args.n)))
         return 0
 

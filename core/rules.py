@@ -61,6 +61,7 @@ class Rule(Protocol):
     # optional:
     # def scan(self, ctx: ScanContext) -> Iterable[Candidate]: set-based, run by ``dealercrm tick``
     # def on_event(self, event, ctx) -> Iterable[Candidate] | None: inside the event's transaction
+    # events: tuple[type[Event], ...] -- the event classes on_event wants (default: every event)
 
 
 def scanning(rule: Rule) -> bool:
@@ -69,6 +70,12 @@ def scanning(rule: Rule) -> bool:
 
 def reacting(rule: Rule) -> bool:
     return callable(getattr(rule, "on_event", None))
+
+
+def wants(rule: Rule, event_type: type) -> bool:
+    """Whether an event-driven rule asked for events of ``event_type`` (all, if it did not say)."""
+    events = getattr(rule, "events", None)
+    return events is None or issubclass(event_type, tuple(events))
 
 
 def candidates(found: Iterable[Candidate] | None) -> list[Candidate]:

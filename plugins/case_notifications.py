@@ -9,14 +9,20 @@ WhatsApp. The subject names the case, so a reply finds its way back to it.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
 
 from dealercrm import CaseHandedOver, hookimpl
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Party
-from dealercrm.services.contact_policy import decide
+from dealercrm.db.prepared import Prepared
+from dealercrm.services.contact_policy import decide_each
 
-DEALER_OF_CASE = select(Case.dealer_party_id).where(Case.id == bindparam("case_id"))
-PARTY_NAMES = select(Party.id, Party.name).where(Party.id.in_(bindparam("ids", expanding=True)))
+_dealer, _to = aliased(Party), aliased(Party)
+#: the names the message speaks of, in one prepared query: it runs inside every hand-off
+NAMES = Prepared(select(_dealer.name.label("dealer"), _to.name.label("party"))
+                 .select_from(Case).join(_dealer, _dealer.id == Case.dealer_party_id)
+                 .outerjoin(_to, _to.id == bindparam("to_party_id"))
+                 .where(Case.id == bindparam("case_id")))
 
 TEXTS = {
     "de": {
@@ -48,21 +54,16 @@ def dealercrm_check_event(event, uow):
     channels = [crm.channels[name] for name in order if name in crm.channels]
     language = settings.get("language", crm.settings.language)
     texts = TEXTS.get(language, TEXTS["en"])
-    dealer_id = uow.connection.execute(DEALER_OF_CASE, {"case_id": event.case_id}).scalar()
-    names = dict(uow.connection.execute(PARTY_NAMES, {"ids": [dealer_id, event.to_party_id]}).all())
-    fields = dict(case_id=event.case_id, party=names.get(event.to_party_id, "?"),
+    if not channels:
+        return
+    names = NAMES.first(uow.connection, {"case_id": event.case_id, "to_party_id": event.to_party_id}) or {}
+    fields = dict(case_id=event.case_id, party=names.get("party") or "?",
                   role=texts["roles"].get(event.to_kind or "", event.to_kind or ""),
-                  due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—", dealer=names.get(dealer_id, ""))
-    chosen, decision = None, None
-    for channel in channels:  # the first written channel the customer allows
-        decision = decide(crm, uow.connection, event.customer_id, channel, "service", uow.now)
-        if decision.allowed:
-            chosen = channel
-            break
-    if chosen is None:  # none allowed: queue on the first anyway, so it is recorded as suppressed with why
-        if not channels:
-            return
-        chosen, decision = channels[0], None
+                  due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—", dealer=names.get("dealer") or "")
+    decisions = decide_each(crm, uow.connection, event.customer_id, channels, "service", uow.now)
+    # the first written channel the customer allows; if none, the first anyway, so the
+    # message is recorded as suppressed with why
+    chosen, decision = next(((c, d) for c, d in zip(channels, decisions) if d.allowed), (channels[0], decisions[0]))
     crm.outbox.enqueue(uow, channel=chosen.name, purpose="service", customer_id=event.customer_id,
                        subject=texts["subject"].format(**fields), body=texts["body"].format(**fields),
                        origin="case_notifications", case_id=event.case_id,

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, select
 
 from ..db.models import Consent, Customer
 from ..db.outbox_models import ContactLedger
+from ..db.prepared import Prepared
 
 
 @attrs.frozen
@@ -25,41 +26,64 @@ class Decision:
     recipient: str | None = None
 
 
-# Built once and run with parameters: these run inside every case hand-off, and building
-# a statement per call costs more than executing it.
-_CONSENT_STATE = (select(Consent.granted)
-                  .where(Consent.customer_id == bindparam("c"), Consent.channel == bindparam("ch"),
-                         Consent.purpose == bindparam("p"), Consent.at <= bindparam("at"))
-                  .order_by(Consent.at.desc(), Consent.id.desc()).limit(1))
-_CONTACTS = (select(func.count()).select_from(ContactLedger)
-             .where(ContactLedger.customer_id == bindparam("c"), ContactLedger.purpose == bindparam("p"),
-                    ContactLedger.at > bindparam("since"), ContactLedger.at <= bindparam("at")))
+def _latest_answer(channel):
+    """The latest consent answer for ``channel`` (a bind parameter, or a fixed name) at ``:at``."""
+    return (select(Consent.granted)
+            .where(Consent.customer_id == bindparam("c"), Consent.channel == channel,
+                   Consent.purpose == bindparam("p"), Consent.at <= bindparam("at"))
+            .order_by(Consent.at.desc(), Consent.id.desc()).limit(1))
+
+
+# Prepared once: these run inside every case hand-off, where building and executing
+# statements through SQLAlchemy's full machinery costs more than the database work.
+_CONSENT_STATE = Prepared(_latest_answer(bindparam("ch")))
+_CONTACTS = Prepared(select(func.count()).select_from(ContactLedger)
+                     .where(ContactLedger.customer_id == bindparam("c"), ContactLedger.purpose == bindparam("p"),
+                            ContactLedger.at > bindparam("since"), ContactLedger.at <= bindparam("at")))
+_PERSON = (Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
+_PERSON_BY_ID = Prepared(select(*_PERSON).where(Customer.id == bindparam("c")))
+#: per tuple of consent channels: the person and the latest answer on each, in one query
+_PERSON_AND_ANSWERS: dict[tuple[str, ...], Prepared] = {}
 
 
 def consent_state(conn, customer_id: int, channel: str, purpose: str, at: datetime) -> bool | None:
     """The latest grant (True) or revocation (False) at ``at``, or None if never asked."""
-    return conn.execute(_CONSENT_STATE, {"c": customer_id, "ch": channel, "p": purpose, "at": at}).scalar()
+    return _CONSENT_STATE.scalar(conn, {"c": customer_id, "ch": channel, "p": purpose, "at": at})
 
 
 def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days: int) -> int:
-    return conn.execute(_CONTACTS, {"c": customer_id, "p": purpose, "since": at - timedelta(days=days),
-                                    "at": at}).scalar_one()
+    return _CONTACTS.scalar(conn, {"c": customer_id, "p": purpose, "since": at - timedelta(days=days), "at": at})
 
 
 def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, count_budget: bool = True) -> Decision:
     if purpose not in channel.purposes:
         return Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
-    customer = conn.execute(_PERSON_BY_ID, {"c": customer_id}).first()
+    customer = _PERSON_BY_ID.first(conn, {"c": customer_id})
     state = (consent_state(conn, customer_id, channel.consent_channel, purpose, at)
              if customer is not None and channel.consent_channel else None)
     return _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget)
+
+
+def decide_each(crm, conn, customer_id: int, channels: list, purpose: str, at: datetime) -> list[Decision]:
+    """``decide`` for several channels of one customer (a notification picking the first
+    allowed one) with one query for the person and every channel's consent."""
+    names = tuple(sorted({ch.consent_channel for ch in channels if ch.consent_channel}))
+    query = _PERSON_AND_ANSWERS.get(names)
+    if query is None:
+        answers = [_latest_answer(name).scalar_subquery().label(f"consent_{i}") for i, name in enumerate(names)]
+        query = _PERSON_AND_ANSWERS[names] = Prepared(select(*_PERSON, *answers).where(Customer.id == bindparam("c")))
+    row = query.first(conn, {"c": customer_id, "p": purpose, "at": at})
+    states = {name: row[f"consent_{i}"] for i, name in enumerate(names)} if row is not None else {}
+    return [Decision(False, f"channel {ch.name!r} does not carry {purpose} messages") if purpose not in ch.purposes
+            else _judge(crm, conn, customer_id, row, ch, purpose, states.get(ch.consent_channel), at, True)
+            for ch in channels]
 
 
 def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime) -> list[Decision]:
     """``decide(..., count_budget=False)`` for a batch of (customer id, channel, purpose):
     two queries for the whole batch instead of two per message (the dispatcher's claim)."""
     ids = sorted({customer_id for customer_id, _, _ in wanted})
-    people = {row.id: row for row in conn.execute(select(Customer.id, *_PERSON).where(Customer.id.in_(ids)))}
+    people = {row.id: row._asdict() for row in conn.execute(select(Customer.id, *_PERSON).where(Customer.id.in_(ids)))}
     states: dict[tuple[int, str, str], bool] = {}
     for row in conn.execute(select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.granted)
                             .where(Consent.customer_id.in_(ids), Consent.at <= at)
@@ -72,17 +96,14 @@ def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime) -> 
             for customer_id, channel, purpose in wanted]
 
 
-_PERSON = (Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
-_PERSON_BY_ID = select(*_PERSON).where(Customer.id == bindparam("c"))
-
 
 def _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget) -> Decision:
     settings = crm.settings.contact
     if customer is None:
         return Decision(False, f"customer {customer_id} not found")
-    if customer.erased_at is not None or customer.merged_into_id is not None:
-        return Decision(False, f"customer {customer_id} was {'erased' if customer.erased_at else 'merged'}")
-    recipient = getattr(customer, channel.address_field) if channel.address_field else ""
+    if customer["erased_at"] is not None or customer["merged_into_id"] is not None:
+        return Decision(False, f"customer {customer_id} was {'erased' if customer['erased_at'] else 'merged'}")
+    recipient = customer[channel.address_field] if channel.address_field else ""
     if channel.address_field and not recipient:
         return Decision(False, f"no {channel.address_field} on file for customer {customer_id}")
     if channel.consent_channel:

@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from .. import validation
 from ..db.models import PURPOSES, AuditRecord
 from ..db.outbox_models import ContactLedger, OutboxMessage
+from ..db.prepared import Prepared
 from ..errors import NotFound, ValidationError
 from ..events import ContactSuppressed, MessageQueued
 from .base import Service
@@ -24,11 +25,10 @@ from .interactions import record_interaction
 
 
 OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
-# built once: enqueue runs inside every case hand-off, and building statements per call
-# costs more than executing them
-_INSERT_RETURNING_ID = insert(OUT).returning(OUT.c.id)
-_INSERT_AUDIT = insert(AUDIT)
-_INSERT_LEDGER = insert(ContactLedger.__table__)
+# prepared once (``dealercrm.db.prepared``): enqueue runs inside every case hand-off
+_INSERT_RETURNING_ID = Prepared(insert(OUT).returning(OUT.c.id))
+_INSERT_AUDIT = Prepared(insert(AUDIT))
+_INSERT_LEDGER = Prepared(insert(ContactLedger.__table__))
 
 
 def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
@@ -39,7 +39,7 @@ def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
 
 def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:
     """Spend one contact of the person's budget (messages and rule-made tasks alike)."""
-    uow.connection.execute(_INSERT_LEDGER, dict(
+    _INSERT_LEDGER.run(uow.connection, dict(
         customer_id=customer_id, purpose=purpose, channel=channel, kind=kind, ref_id=ref_id, at=uow.now))
 
 
@@ -75,10 +75,10 @@ class OutboxService(Service):
             case_id=case_id, status="pending" if allowed else "suppressed", reason=None if allowed else reason,
             attempts=0, next_attempt_at=uow.now, created_at=uow.now)
         # Core, not the ORM: this runs inside every case hand-off, on the hot path
-        message_id = uow.connection.execute(_INSERT_RETURNING_ID, values).scalar_one()
+        message_id = _INSERT_RETURNING_ID.scalar(uow.connection, values)
         message = OutboxMessage.model_construct(id=message_id, **values)
         personal = {k: [None, values[k]] for k in OutboxMessage.__personal__ if values[k]}
-        uow.connection.execute(_INSERT_AUDIT, dict(
+        _INSERT_AUDIT.run(uow.connection, dict(
             at=uow.now, actor_id=uow.actor_id, operation=uow.operation or "outbox.enqueue", action="insert",
             entity="outbox_message", entity_id=message_id, customer_id=customer_id, personal_changes=personal or None,
             changes={k: [None, v] for k, v in values.items()

@@ -11,9 +11,10 @@ and writes the rule's name on the customer's timeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from itertools import islice
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from ..db.models import Customer
 from ..db.rule_models import RuleFiring
 from ..errors import DealerCrmError, PluginError
-from ..rules import Candidate, ScanContext, reacting, scanning
+from ..rules import Candidate, ScanContext, reacting, scanning, wants
 from .base import Service
 from .contact_policy import contacts_in_window, decide
 from .interactions import record_interaction
@@ -123,6 +124,8 @@ class RuleContext:
 
 
 class RuleEngine(Service):
+    _listening: tuple[Any, dict[type, list]] = (None, {})
+
     @property
     def rules(self) -> dict[str, Any]:
         if not hasattr(self, "_rules"):
@@ -135,12 +138,25 @@ class RuleEngine(Service):
     def enabled(self, rule) -> bool:
         return bool(self.settings_for(rule).get("enabled", True))
 
+    def listeners(self, event_type: type) -> list[tuple[Any, Mapping[str, Any]]]:
+        """The enabled event-driven rules that want ``event_type``, with their settings.
+
+        Worked out once per event type: every event of every operation passes here
+        (three per case transition), and most concern no rule at all.
+        """
+        rules = self.rules
+        if self._listening[0] is not rules:
+            self._listening = (rules, {})
+        by_type = self._listening[1]
+        found = by_type.get(event_type)
+        if found is None:
+            found = by_type[event_type] = [(rule, MappingProxyType(self.settings_for(rule))) for rule in rules.values()
+                                           if reacting(rule) and wants(rule, event_type) and self.enabled(rule)]
+        return found
+
     def on_event(self, event, uow) -> None:
         """Called for each event inside its unit of work (see UnitOfWork.check_events)."""
-        for rule in self.rules.values():
-            if not reacting(rule) or not self.enabled(rule):
-                continue
-            settings = self.settings_for(rule)
+        for rule, settings in self.listeners(type(event)):
             try:
                 found = rule.on_event(event, EventContext(self.crm, uow, settings))
             except DealerCrmError:

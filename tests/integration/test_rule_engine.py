@@ -35,6 +35,7 @@ class QuietCall:
 
 class WelcomeOnRegistration:
     name, description, defaults = "welcome", "a welcome mail or call for every new customer", {}
+    events = (dealercrm.CustomerRegistered,)
 
     def on_event(self, event, ctx):
         if isinstance(event, dealercrm.CustomerRegistered):
@@ -173,3 +174,32 @@ def test_after_a_merge_the_kept_customer_is_not_told_again_what_the_duplicate_wa
     with crm.read() as uow:
         subjects = list(uow.session.scalars(select(RuleFiring.subject_id).where(RuleFiring.rule == "quiet_call")))
     assert sorted(subjects) == [anna.id, twin.id]  # the clashing firing stays with the tombstone
+
+
+def test_an_event_driven_rule_is_asked_only_about_the_events_it_names(crm):
+    seen: dict[str, list[str]] = {"picky": [], "curious": []}
+
+    class Watcher:
+        description, defaults = "records what it is asked about", {}
+
+        def __init__(self, name, events=None):
+            self.name = name
+            if events is not None:
+                self.events = events
+
+        def on_event(self, event, ctx):
+            seen[self.name].append(event.name)
+
+        def act(self, candidate, ctx):
+            raise AssertionError("no candidates, nothing to act on")
+
+    class Plugin:
+        @hookimpl
+        def dealercrm_register_rules(self, crm):
+            return [Watcher("picky", (dealercrm.InterestNoted,)), Watcher("curious")]
+
+    crm.register(Plugin(), "watchers")
+    anna = crm.customers.add("Anna", email="anna@example.org")
+    crm.interests.note(anna.id, "skiing")
+    assert seen["picky"] == ["interest_noted"]
+    assert "customer_registered" in seen["curious"] and "interest_noted" in seen["curious"]
