@@ -49,6 +49,8 @@ class UnitOfWork:
         self.events: list[Event] = []
         self.committed = False
         self._checked = 0  # events already seen by dealercrm_check_event
+        #: lookups worth doing once per operation (the acting actor, for each case a tick escalates)
+        self.memo: dict[Any, Any] = {}
         bind = readonly_engine(crm) if readonly else crm.engine
         self.connection = bind.connect()
         self.connection.begin()

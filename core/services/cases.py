@@ -39,6 +39,8 @@ _UPDATE = Prepared(update(CASE).where(CASE.c.id == bindparam("where_id"),
                                       CASE.c.version == bindparam("where_version")))
 _INSERT_EVENT = Prepared(insert(CASE_EVENT))
 _INSERT_AUDIT = Prepared(insert(AUDIT))
+_ACTOR = Prepared(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
+                  .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
 
 
 @attrs.frozen
@@ -80,7 +82,6 @@ def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
 class CaseService(Service):
     def __init__(self, crm):
         super().__init__(crm)
-        self._actors: dict[int, ActorInfo] = {}
         self._parties: dict[int, PartyInfo] = {}
         # per compiled workflow: a plugin registered later recompiles them
         self._pauses: weakref.WeakKeyDictionary[CompiledWorkflow, dict[str, bool]] = weakref.WeakKeyDictionary()
@@ -92,17 +93,23 @@ class CaseService(Service):
         except KeyError:
             raise NotFound("workflow", name) from None
 
-    def actor_info(self, conn, actor_id: int | None) -> ActorInfo:
+    def actor_info(self, conn, actor_id: int | None, *, memo: dict | None = None) -> ActorInfo:
+        """Who fires, read afresh for every operation: a deactivated employee or a changed
+        role counts at once, in every process. ``memo`` (a unit of work's) keeps it for the
+        rest of that operation, e.g. a tick escalating hundreds of cases as the system."""
         actor_id = actor_id if actor_id is not None else self.crm.system_actor_id
-        info = self._actors.get(actor_id)
-        if info is None:
-            row = conn.execute(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Party.kind)
-                               .join(Party, Party.id == Actor.party_id, isouter=True)
-                               .where(Actor.id == actor_id)).first()
-            if row is None:
-                raise NotFound("actor", actor_id)
-            info = ActorInfo(row.id, row.name, row.party_id, "system" if row.is_system else row.kind, row.role)
-            self._actors[actor_id] = info
+        if memo is not None and ("actor", actor_id) in memo:
+            return memo[("actor", actor_id)]
+        row = _ACTOR.first(conn, {"actor_id": actor_id})
+        if row is None:
+            raise NotFound("actor", actor_id)
+        if not row["active"]:
+            raise NotPermitted(f"actor {actor_id} {row['name']} is inactive and may not act on cases; "
+                               "reactivate the actor or act as another")
+        info = ActorInfo(row["id"], row["name"], row["party_id"], "system" if row["is_system"] else row["kind"],
+                         row["role"])
+        if memo is not None:
+            memo[("actor", actor_id)] = info
         return info
 
     @staticmethod
@@ -195,7 +202,7 @@ class CaseService(Service):
     def fire_in(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                 expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
         conn, now, subject = uow.connection, uow.now, f"case {case_id}"
-        actor = self.actor_info(conn, uow.actor_id)
+        actor = self.actor_info(conn, uow.actor_id, memo=uow.memo)
         case = case or self.load(conn, case_id, lock=True)
         if expected_version is not None and case["version"] != expected_version:
             raise Conflict(f"case {case_id}: version {expected_version} is no longer current (now {case['version']}); "

@@ -34,6 +34,17 @@ class PartyService(Service):
             uow.commit()
             return actor
 
+    def set_actor_active(self, actor_id: int, active: bool, by: int | None = None) -> Actor:
+        """An employee who left is deactivated, never deleted: the history keeps naming him,
+        while from the next operation on he may no longer act (cases, API keys)."""
+        with self.uow(by, "parties.set_actor_active") as uow:
+            actor = uow.get(Actor, actor_id, "actor")
+            if actor.is_system:
+                raise ValidationError("actor_id", actor_id, "is dealercrm's own system actor, which is always active")
+            actor.active = bool(active)
+            uow.commit()
+            return actor
+
     def get(self, party_id: int) -> Party:
         with self.read() as uow:
             return uow.get(Party, party_id, "party")

@@ -232,3 +232,19 @@ def test_a_loaded_case_keeps_its_other_fields_editable(world):
         loaded.state = loaded.state  # assigning the same value is no change
         uow.commit()
     assert world.crm.cases.get(case.id).priority == "high"
+
+
+def test_an_employee_who_left_may_no_longer_move_cases_and_is_welcome_back(world, at_manufacturer):
+    """Who fires is read for every operation, not remembered from the first one."""
+    world.fire(at_manufacturer, "take_over", world.service, reason="the manufacturer does not answer")
+    world.crm.parties.set_actor_active(world.service.id, False, by=world.owner.id)
+    message, _ = refused(world, at_manufacturer, NotPermitted, trigger="retry_manufacturer", by=world.service)
+    assert f"actor {world.service.id}" in message and "inactive" in message
+    world.crm.parties.set_actor_active(world.service.id, True, by=world.owner.id)
+    world.fire(at_manufacturer, "retry_manufacturer", world.service)
+    assert world.crm.cases.get(at_manufacturer).state == "manufacturer_review"
+
+
+def test_the_system_actor_cannot_be_switched_off(world):
+    with pytest.raises(ValidationError, match="system actor"):
+        world.crm.parties.set_actor_active(world.crm.system_actor_id, False)
