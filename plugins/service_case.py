@@ -3,14 +3,15 @@
 Registered like any third-party plugin: block ``service_case`` and dealercrm runs
 without it. Its effects run inside the transition's transaction
 (``dealercrm_check_event``): a delivered replacement becomes a new asset linked to
-the old one, and the manufacturer's warranty decision is written on the case. The
+the old one, and the manufacturer's warranty decision is written on the case
+(``crm.cases.amend_in``, audited like every change). The
 customer's agreement to a late visit slot is used up by the visit it was given for: the
 next dispatch round (after parts arrived) needs the customer's word again.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from dealercrm import AssetRecorded, CaseTransitioned, hookimpl
 from dealercrm.db.case_models import Case
@@ -42,12 +43,12 @@ def dealercrm_check_event(event, uow):
         values = {"warranty_decision": decision}
         if event.data.get("rma_number"):
             values["rma_number"] = str(event.data["rma_number"])
-        uow.connection.execute(update(CASE).where(CASE.c.id == event.case_id).values(values))
+        uow.crm.cases.amend_in(uow, event.case_id, **values)
     elif event.trigger == "schedule_visit":
         facts = uow.connection.execute(select(CASE.c.facts).where(CASE.c.id == event.case_id)).scalar()
         if facts and LATE_SLOT_AGREED in facts:
             rest = {k: v for k, v in facts.items() if k != LATE_SLOT_AGREED}
-            uow.connection.execute(update(CASE).where(CASE.c.id == event.case_id).values(facts=rest))
+            uow.crm.cases.amend_in(uow, event.case_id, facts=rest)
     elif event.trigger == "deliver_replacement":
         case = uow.get(Case, event.case_id, "case")
         if case.asset_id is None:
@@ -60,5 +61,5 @@ def dealercrm_check_event(event, uow):
                     warranty_overridden=old.warranty_overridden, replaces_asset_id=old.id, created_at=uow.now)
         uow.session.add(new)
         uow.flush()
-        uow.connection.execute(update(CASE).where(CASE.c.id == event.case_id).values(replacement_asset_id=new.id))
+        uow.crm.cases.amend_in(uow, event.case_id, replacement_asset_id=new.id)
         uow.raise_event(AssetRecorded, asset_id=new.id, customer_id=new.customer_id, product_id=new.product_id)

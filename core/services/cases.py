@@ -39,6 +39,8 @@ _UPDATE = Prepared(update(CASE).where(CASE.c.id == bindparam("where_id"),
                                       CASE.c.version == bindparam("where_version")))
 _INSERT_EVENT = Prepared(insert(CASE_EVENT))
 _INSERT_AUDIT = Prepared(insert(AUDIT))
+#: what plugins may write on a case besides the workflow's own columns (``amend_in``)
+AMENDABLE = ("warranty_decision", "rma_number", "replacement_asset_id", "facts")
 _ACTOR = Prepared(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
                   .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
 
@@ -277,6 +279,29 @@ class CaseService(Service):
         elif (placed.owner_party_id, placed.owner_kind) != (case["owner_party_id"], case["owner_kind"]):
             uow.raise_event(CaseHandedOver, **base, state=dest.name, from_party_id=case["owner_party_id"],
                             to_party_id=placed.owner_party_id, to_kind=placed.owner_kind, due_at=placed.due_at)
+
+    # -- amending --------------------------------------------------------------------------
+    def amend_in(self, uow, case_id: int, **values: Any) -> dict[str, Any]:
+        """Write what a step decided onto the case, inside that step's operation, audited:
+        a warranty decision, an RMA number, the replacement asset, the facts.
+
+        For plugins acting on a transition (``dealercrm_check_event``); the version is not
+        bumped, the transition that caused it already did. The case's place in the workflow
+        (state, owner, deadline, parties) is not amendable: only triggers move it.
+        """
+        unknown = sorted(set(values) - set(AMENDABLE))
+        if unknown:
+            raise NotPermitted(f"case {case_id}: {', '.join(unknown)} cannot be amended (amendable: "
+                               f"{', '.join(AMENDABLE)}); the workflow's columns change only by firing a trigger")
+        conn = uow.connection
+        case = self.load(conn, case_id)
+        changes = {k: [jsonable(case[k]), jsonable(v)] for k, v in values.items() if case[k] != v}
+        if changes:
+            conn.execute(update(CASE).where(CASE.c.id == case_id).values(values))
+            _INSERT_AUDIT.run(conn, dict(
+                at=uow.now, actor_id=uow.actor_id, operation=uow.operation, action="update", entity="service_case",
+                entity_id=case_id, changes=changes, personal_changes=None, customer_id=case["customer_id"]))
+        return {**case, **values}
 
     # -- reading ------------------------------------------------------------------------
     def get(self, case_id: int) -> Case:

@@ -26,7 +26,7 @@ from dealercrm import (
     TransitionNotAllowed,
     ValidationError,
 )
-from dealercrm.db.models import Asset
+from dealercrm.db.models import Asset, AuditRecord
 
 UTC = timezone.utc
 BERLIN_WINTER = timedelta(hours=1)  # Europe/Berlin is UTC+1 until 2026-03-29
@@ -171,6 +171,25 @@ def test_approving_a_visit_needs_the_technician_and_records_the_warranty_decisio
     case = w.crm.cases.get(case.id)
     assert (case.technician_party_id, case.rma_number) == (w.technician.id, "RMA-77")
     assert case.warranty_decision == "warranty: technician visit approved"
+    # the decision is audited as the warranty desk's, within the transition's operation
+    with w.crm.read() as uow:
+        audit = uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == "service_case",
+                                                              AuditRecord.entity_id == case.id)
+                                    .order_by(AuditRecord.id.desc())).first()
+    assert (audit.actor_id, audit.operation) == (w.warranty_desk.id, "cases.fire")
+    assert audit.changes == {"warranty_decision": [None, "warranty: technician visit approved"],
+                             "rma_number": [None, "RMA-77"]}
+
+
+def test_what_a_step_decided_is_amended_on_the_case_but_never_its_place_in_the_workflow(world):
+    w = world
+    case = w.open_case()
+    with w.crm.uow(w.service.id, "host.amend") as uow:
+        with pytest.raises(NotPermitted, match="state, version cannot be amended"):
+            w.crm.cases.amend_in(uow, case.id, state="closed", version=9)
+        w.crm.cases.amend_in(uow, case.id, rma_number="RMA-1")
+        uow.commit()
+    assert w.crm.cases.get(case.id).rma_number == "RMA-1" and w.crm.cases.get(case.id).state == "reported"
 
 
 @pytest.mark.parametrize("named", ["dealer", "manufacturer", "nobody"])
