@@ -77,7 +77,8 @@ class Prepared:
         """The first row as a dict of typed values, or None."""
         return self.execute(conn, params).first()
 
-    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple]:
+    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every row, each a dict of typed values."""
         return self.execute(conn, params).all()
 
     def scalar(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
@@ -162,9 +163,10 @@ class _Done:
         row = self.one_or_none()
         return None if row is None else dict(zip(self.plan.keys, row))
 
-    def all(self) -> list[tuple]:
+    def all(self) -> list[dict[str, Any]]:
         try:
             rows, processors = self.cursor.fetchall(), self._processors()
         finally:
             self.cursor.close()
-        return [tuple(p(v) if p is not None else v for p, v in zip(processors, raw)) for raw in rows]
+        keys = self.plan.keys
+        return [dict(zip(keys, (p(v) if p is not None else v for p, v in zip(processors, raw)))) for raw in rows]

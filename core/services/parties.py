@@ -8,12 +8,29 @@ from .. import validation
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..errors import NotFound, ValidationError
 from .base import Service
+from .case_rules import calendar_for
+
+
+def checked_region(region: str) -> str:
+    """A party's region sets its business calendar, and with it every deadline of its
+    cases: one no calendar exists for would make each of them fail later, so it is
+    refused now ("DE", or with a subdivision "DE-BY"; any case)."""
+    normalised = (region or "").strip().upper()
+    try:
+        if not normalised:
+            raise ValidationError("region", region, "is empty")
+        calendar_for(normalised)
+    except ValidationError as err:
+        raise ValidationError("region", region, f"has no business calendar ({err.reason}); use a country code "
+                              "like DE or AT, optionally with a subdivision like DE-BY") from None
+    return normalised
 
 
 class PartyService(Service):
     def add(self, kind: str, name: str, region: str = "DE", by: int | None = None) -> Party:
         validation.choice("party kind", kind, PARTY_KINDS)
         name = validation.required("party name", name)
+        region = checked_region(region)
         with self.uow(by, "parties.add") as uow:
             if uow.session.scalar(select(Party.id).where(Party.name == name)) is not None:
                 raise ValidationError("party name", name, "already exists")

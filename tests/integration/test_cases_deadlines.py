@@ -18,7 +18,7 @@ import pytest
 from case_world import build_world, copy_world, plugin, timeouts_of
 from sqlalchemy import func, select
 
-from dealercrm import CaseClosed, CaseEscalated, TransitionNotAllowed, Vetoed, connect
+from dealercrm import CaseClosed, CaseEscalated, TransitionNotAllowed, ValidationError, Vetoed, connect
 from dealercrm.db.case_models import CaseEvent
 from dealercrm.settings import Settings
 from dealercrm.workflow import DeadlinePolicy, State, Transition
@@ -384,3 +384,15 @@ def test_a_second_application_sees_the_escalations_of_the_first(crm_factory, tmp
         assert first.cases.get(case.id).state == "dealer_decision"
     finally:
         second.close()
+
+
+@pytest.mark.parametrize("region", ["XX", "DE-ZZ", ""])
+def test_a_party_whose_region_has_no_calendar_is_refused_before_any_deadline_depends_on_it(crm, region):
+    with pytest.raises(ValidationError, match="region") as err:
+        crm.parties.add("technician", "Kundendienst Irgendwo", region=region)
+    assert err.value.field == "region" and "DE-BY" in str(err.value)
+    assert [p.name for p in crm.parties.list(kind="technician")] == []
+
+
+def test_a_region_is_kept_in_its_usual_spelling(crm):
+    assert crm.parties.add("technician", "Kundendienst Süd", region=" de-by ").region == "DE-BY"
