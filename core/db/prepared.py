@@ -94,7 +94,9 @@ class Prepared:
 
     # -- compiling, once per dialect and parameter set -------------------------------------
     def _plan_for(self, dialect, params: Mapping[str, Any]) -> _Plan:
-        key = (id(dialect), tuple(params))
+        # by the dialect's kind, not its identity: every connect() makes a new dialect object
+        # (tests make hundreds), and an id can be reused by a dialect of another database
+        key = (type(dialect), dialect.paramstyle, dialect.server_version_info, tuple(params))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self._compile(dialect, params)
