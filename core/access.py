@@ -1,8 +1,9 @@
 """Who may see and do what: one rule set for the Python API and the HTTP API.
 
-``as_actor(crm, actor_id)`` returns the application as that actor sees it::
+``crm.as_actor(actor_id)`` (or ``as_actor(crm, actor_id)``) returns the application as
+that actor sees it::
 
-    mine = dealercrm.access.as_actor(crm, actor_id)
+    mine = crm.as_actor(actor_id)
     mine.cases.list(); mine.customers.view(7); mine.cases.fire(12, "approve_visit")
 
 The rules, by the kind of party the actor acts for:
@@ -18,6 +19,16 @@ The rules, by the kind of party the actor acts for:
 * **technician** — the cases assigned to it, and of their customers what a visit needs:
   name, phone and address, and the case's asset.
 * **the system actor** — everything.
+
+Merging, exporting and erasing a customer are for the owning dealer's ``owner`` and
+``manager`` roles (``MANAGING_ROLES``) and the system actor: they cannot be undone, or
+hand out the whole file with its audit trail at once — not the service desk's daily
+work. The product catalogue is shared: every party reads it, dealers add to it.
+
+Writing to a customer (the outbox) and naming its account owner are the owning dealer's;
+moving a customer to another dealer is the system's alone. Survey answers are the
+case's dealer's. The parties directory (id, kind, name, region) is open to every party
+— the workflow needs the ids — but a party's people are listed to that party only.
 
 What an actor may not see does not exist for it: ``NotFound``, the same answer as for an
 id never used, so ids cannot be probed. What it may see but not do is ``NotPermitted``.
@@ -48,6 +59,8 @@ CASE_CONTACT_FIELDS = {
 OWNER_FIELDS = ("name", "kind", "email", "phone", "birthday", "street", "postcode", "city", "external_id",
                 "owner_party_id", "account_owner_id", "created_at", "updated_at", "last_touch_at",
                 "merged_into_id", "erased_at")
+#: Roles of the owning dealer's actors that may merge, export and erase its customers.
+MANAGING_ROLES = ("owner", "manager")
 
 
 class NotAuthenticated(DealerCrmError):
@@ -151,6 +164,14 @@ class Scoped:
                                f"customer's cases, and only the customer's dealer sees and keeps the whole file")
         return customer
 
+    def managed_customer(self, uow, customer_id: int, doing: str) -> Customer:
+        """An owned customer, for an actor in one of ``MANAGING_ROLES`` (or the system)."""
+        customer = self.owned_customer(uow, customer_id, doing)
+        if self.principal.kind != "system" and self.principal.role not in MANAGING_ROLES:
+            raise NotPermitted(f"{self.principal} may not {doing} customer {customer_id}: that is for the dealer's "
+                               f"{' or '.join(MANAGING_ROLES)}, not role {self.principal.role!r}")
+        return customer
+
     def require(self, *kinds: str, doing: str) -> None:
         if self.principal.kind not in (*kinds, "system"):
             raise NotPermitted(f"{self.principal} may not {doing}: only a {' or '.join(kinds)} may")
@@ -159,6 +180,26 @@ class Scoped:
     def customers(self):
         from .services.scoped_customers import ScopedCustomers
         return ScopedCustomers(self)
+
+    @cached_property
+    def products(self):
+        from .services.scoped_products import ScopedProducts
+        return ScopedProducts(self)
+
+    @cached_property
+    def parties(self):
+        from .services.scoped_parties import ScopedParties
+        return ScopedParties(self)
+
+    @cached_property
+    def outbox(self):
+        from .services.scoped_outbox import ScopedOutbox
+        return ScopedOutbox(self)
+
+    @cached_property
+    def surveys(self):
+        from .services.scoped_surveys import ScopedSurveys
+        return ScopedSurveys(self)
 
     @cached_property
     def cases(self):

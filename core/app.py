@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 
@@ -23,6 +24,9 @@ from .plugin_manager import PluginManager, build_plugin_manager, register_inline
 from .settings import Settings, load_settings
 from .uow import UnitOfWork
 from .workflow.registry import load_workflows
+
+if TYPE_CHECKING:
+    from .access import Scoped
 
 log = logging.getLogger("dealercrm")
 
@@ -64,6 +68,17 @@ class CRM:
             self.plugins.origins.pop(name, None)
             raise
         return name
+
+    def as_actor(self, actor_id: int) -> Scoped:
+        """The application as ``actor_id`` may see and use it (``dealercrm.access``).
+
+        What a host hands to code acting for one party, e.g. its own API in front of
+        dealercrm: ``crm.as_actor(7).customers.list()`` shows actor 7's party only its own
+        customers, by the same rules the HTTP API enforces. An unknown actor is
+        ``NotFound``, an inactive one ``NotPermitted``.
+        """
+        from .access import as_actor
+        return as_actor(self, actor_id)
 
     # -- services ---------------------------------------------------------------------
     @cached_property

@@ -151,15 +151,7 @@ class WebhookChannel(HttpChannel):
         if not url:
             return DeliveryResult.failed(f"webhook: message {message.id} has no http(s) recipient and "
                                          f"[plugins.{PLUGIN}] url is not set")
-        body = json.dumps({"id": message.id, "idempotency_key": message.idempotency_key, "channel": message.channel,
-                           "purpose": message.purpose, "subject": message.subject, "body": message.body,
-                           "data": dict(message.data or {}), "customer_id": message.customer_id,
-                           "case_id": message.case_id, "attempt": message.attempt},
-                          ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", IDEMPOTENCY: message.idempotency_key,
-                   **sign_headers(self.secret.reveal(), body, int(self.wall_clock()))}
-        return self.gateway.post(url, content=body, headers=headers,
-                                 provider_id=_id_of)
+        return post_signed(self.gateway, url, message, self.secret.reveal(), int(self.wall_clock()))
 
     def parse_inbound(self, raw: str | bytes, headers: Mapping[str, str]) -> ParsedInbound:
         body = _bytes(raw)
@@ -189,6 +181,22 @@ class WebhookChannel(HttpChannel):
                 raise WebhookPayloadError(f"'case_id' must be a case number, not {str(case_id)[:20]!r}")
             data["case_id"] = int(case_id)
         return ParsedInbound(sender=sender.strip(), text=text, subject=subject, data=data)
+
+
+def post_signed(gateway: Gateway, url: str, message: OutgoingMessage, secret: str, timestamp: int) -> DeliveryResult:
+    """The documented request: ``message`` as the JSON object, signed with ``secret`` at ``timestamp``.
+
+    Shared with ``http_subscriptions``, which signs each delivery with its subscription's
+    own secret: receivers verify both the same way (``verify_signature``).
+    """
+    body = json.dumps({"id": message.id, "idempotency_key": message.idempotency_key, "channel": message.channel,
+                       "purpose": message.purpose, "subject": message.subject, "body": message.body,
+                       "data": dict(message.data or {}), "customer_id": message.customer_id,
+                       "case_id": message.case_id, "attempt": message.attempt},
+                      ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    headers = {"Content-Type": "application/json; charset=utf-8", IDEMPOTENCY: message.idempotency_key,
+               **sign_headers(secret, body, timestamp)}
+    return gateway.post(url, content=body, headers=headers, provider_id=_id_of)
 
 
 def _id_of(answer: Any) -> str | None:

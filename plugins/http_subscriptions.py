@@ -3,62 +3,70 @@
 Built in and registered like any plugin (block ``http_subscriptions`` to switch it
 off). Inside the transaction of every case hand-off, escalation, closing and received
 message, each live subscription that asked for that kind — and whose party may see the
-case or customer (``dealercrm.access``) — gets one outbox message on the ``webhook``
-channel: no customer, the subscription's URL as recipient. The message exists exactly
-when its event was committed and is delivered with the outbox's guarantees.
+case or customer (``dealercrm.access``) — gets one outbox message on this plugin's
+``subscription`` channel: no customer, the subscription's URL as recipient and its id in
+``data``. The message exists exactly when its event was committed and is delivered with
+the outbox's guarantees (at least once, backoff, a person told of a final failure).
 
-What arrives: the webhook channel's signed POST (see ``channel_webhook``). Its ``body``
+The channel signs each request with the subscription's *own* secret, read from the
+subscription when the message is sent — never copied into the outbox — and sends it to
+the subscription's registered URL only. So each party verifies what it gets with its own
+secret, and no other party's secret (nor the webhook channel's) can forge it. Settings::
+
+    [plugins.http_subscriptions]
+    timeout = 10        # seconds per request
+    allow_http = false  # plain http:// URLs beyond localhost (see dealercrm.services.subscriptions)
+
+What arrives is the webhook channel's request (``channel_webhook.post_signed``): a JSON
+object with ``id, idempotency_key, channel, purpose, subject, body, data, customer_id,
+case_id, attempt``, the headers ``X-Dealercrm-Timestamp``, ``X-Dealercrm-Signature``
+(HMAC-SHA256 of ``f"{timestamp}.{raw body}"``) and ``Idempotency-Key``. Its ``body``
 field is the event as a JSON text — ids, states and times only, no personal data (fetch
 the rest through the API, where the party's access rules apply)::
 
     {"id": "evt_…", "kind": "case_handed_over", "at": "2026-03-02T09:00:00+00:00",
      "case_id": 17, "customer_id": 4, "state": "manufacturer_review", "to_party_id": 3, …}
 
-and its ``data`` field carries ``{"subscription_id": 5, "kind": "…", "signature":
-"sha256=<hex>"}``, the HMAC-SHA256 of the ``body`` text with the subscription's own
-secret, so each party can check that an event is meant for it::
+and ``data`` is ``{"subscription_id": 5, "kind": "…"}``. Receiving it::
 
-    from dealercrm.plugins.http_subscriptions import verify_event
+    from dealercrm.plugins.channel_webhook import verify_signature
 
-    outer = json.loads(request.body)                    # after the channel's own signature check
-    if not verify_event(MY_SECRET, outer["body"], outer["data"]["signature"]): return 401
-    event = json.loads(outer["body"])                   # deduplicate on event["id"]
+    if not verify_signature(MY_SUBSCRIPTION_SECRET, request.body, request.headers["X-Dealercrm-Timestamp"],
+                            request.headers["X-Dealercrm-Signature"]):
+        return 401
+    event = json.loads(json.loads(request.body)["body"])   # deduplicate on event["id"]
 
-A subscription whose party can no longer be told (the webhook channel was unconfigured
-after it was created) is skipped with an error in the log; the business operation is
-never refused for it.
+Deleting a subscription cancels its deliveries still waiting; one already being sent
+goes out, signed with the deleted subscription's secret.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
+import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dealercrm import CaseClosed, CaseEscalated, CaseHandedOver, MessageReceived, hookimpl
 from dealercrm.access import Principal, case_scope
 from dealercrm.audit import jsonable
+from dealercrm.channels import DeliveryResult, OutgoingMessage
 from dealercrm.db.api_models import Subscription
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Customer, Party
+from dealercrm.db.prepared import Prepared
+from dealercrm.plugins.channel_webhook import post_signed
+from dealercrm.plugins.http_gateway import Gateway, HttpChannel, number
+from dealercrm.services.subscriptions import DELIVERY_CHANNEL, delivery_key
 
 log = logging.getLogger("dealercrm.plugins.http_subscriptions")
+PLUGIN = "http_subscriptions"
 KINDS = {cls.name: cls for cls in (CaseHandedOver, CaseEscalated, CaseClosed, MessageReceived)}
-
-
-def sign_event(secret: str, body: str) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def verify_event(secret: str, body: str, signature: str) -> bool:
-    """True when ``signature`` is the subscription secret's HMAC of the ``body`` text."""
-    return hmac.compare_digest(sign_event(secret, body).encode(), (signature or "").strip().encode())
 
 
 def payload(event, delivery_id: str) -> dict[str, Any]:
@@ -79,10 +87,46 @@ def may_see(conn, party_id: int, kind: str, event, home_dealer) -> bool:
     return kind == "dealer" and party_id == home_dealer()  # an unknown sender: triage is the home dealer's
 
 
-# built once: this runs for every case event, inside its transaction
-_ACTIVE_SUBSCRIPTIONS = (select(Subscription.id, Subscription.party_id, Subscription.url, Subscription.kinds,
-                                Subscription.secret, Party.kind).join(Party, Party.id == Subscription.party_id)
-                         .where(Subscription.deleted_at.is_(None)).order_by(Subscription.id))
+# prepared once (dealercrm.db.prepared): this runs for every hand-off, escalation and closing,
+# inside its transaction (no secrets: they are read when sending)
+_ACTIVE_SUBSCRIPTIONS = Prepared(
+    select(Subscription.id, Subscription.party_id, Subscription.url, Subscription.kinds, Party.kind)
+    .join(Party, Party.id == Subscription.party_id).where(Subscription.deleted_at.is_(None)).order_by(Subscription.id))
+_SENDING_TO = select(Subscription.url, Subscription.secret).where(Subscription.id == bindparam("subscription_id"))
+
+
+class SubscriptionChannel(HttpChannel):
+    """Sends a delivery to its subscription's URL, signed with that subscription's own secret."""
+
+    name = DELIVERY_CHANNEL
+    purposes = frozenset({"service"})
+
+    def __init__(self, crm, settings: Mapping[str, Any], wall_clock: Callable[[], float] = time.time):
+        self.crm, self.wall_clock = crm, wall_clock
+        self.gateway = Gateway(self.name)  # the secrets never travel, only their signatures
+        try:
+            self.gateway.timeout = number(settings, "timeout", 10, PLUGIN)
+        except ValueError as exc:
+            self.problem = f"misconfigured: {exc}"
+
+    def deliver(self, message: OutgoingMessage) -> DeliveryResult:
+        subscription_id = (message.data or {}).get("subscription_id")
+        found = None
+        if isinstance(subscription_id, int) and not isinstance(subscription_id, bool):
+            with self.crm.read() as uow:
+                found = uow.connection.execute(_SENDING_TO, {"subscription_id": subscription_id}).first()
+        if found is None:
+            return DeliveryResult.failed(f"{self.name}: message {message.id} names no subscription "
+                                         f"({subscription_id!r}): nobody to sign it for")
+        return post_signed(self.gateway, found.url, message, found.secret, int(self.wall_clock()))
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_channels(crm):
+    channel = SubscriptionChannel(crm, crm.settings.plugin(PLUGIN))
+    if channel.problem:
+        log.warning("%s: %s", channel.name, channel.problem)
+    return [channel]
 
 
 @hookimpl(trylast=True)
@@ -90,13 +134,13 @@ def dealercrm_check_event(event, uow):
     if type(event) not in KINDS.values():
         return
     conn = uow.connection
-    rows = conn.execute(_ACTIVE_SUBSCRIPTIONS).all()
-    wanted = [row for row in rows if event.name in (row.kinds or ())]
+    wanted = [row for row in _ACTIVE_SUBSCRIPTIONS.all(conn) if event.name in (row["kinds"] or ())]
     if not wanted:
         return
     crm = uow.crm
-    if "webhook" not in crm.channels:
-        log.error("%d subscription(s) to %s not told: the webhook channel is not configured", len(wanted), event.name)
+    if DELIVERY_CHANNEL not in crm.channels:
+        log.error("%d subscription(s) to %s not told: the %r channel failed to load", len(wanted), event.name,
+                  DELIVERY_CHANNEL)
         return
     home: list[int] = []
 
@@ -106,12 +150,11 @@ def dealercrm_check_event(event, uow):
         return home[0]
 
     for row in wanted:
-        if not may_see(conn, row.party_id, row.kind, event, home_dealer):
+        if not may_see(conn, row["party_id"], row["kind"], event, home_dealer):
             continue
         delivery = f"evt_{uuid.uuid4().hex}"
         body = json.dumps(payload(event, delivery), ensure_ascii=False, separators=(",", ":"))
-        crm.outbox.enqueue(uow, channel="webhook", purpose="service", customer_id=None, recipient=row.url,
-                           subject=f"dealercrm {event.name}", body=body, origin="http_subscriptions",
-                           case_id=getattr(event, "case_id", None), key=f"sub{row.id}-{delivery}",
-                           data={"subscription_id": row.id, "kind": event.name,
-                                 "signature": sign_event(row.secret, body)})
+        crm.outbox.enqueue(uow, channel=DELIVERY_CHANNEL, purpose="service", customer_id=None, recipient=row["url"],
+                           subject=f"dealercrm {event.name}", body=body, origin=PLUGIN,
+                           case_id=getattr(event, "case_id", None), key=delivery_key(row["id"], delivery),
+                           data={"subscription_id": row["id"], "kind": event.name})

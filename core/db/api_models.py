@@ -59,6 +59,8 @@ class IdempotencyRecord(SQLModel, table=True):
     """One POST with an ``Idempotency-Key``: the request's hash and, once done, its answer.
 
     ``status`` is None while the first request is still running; a repeat then gets 409.
+    Status 410 without a body: the answer concerned a customer since erased
+    (``services/privacy.py`` drops it); a repeat is told so and still runs nothing.
     """
 
     __tablename__ = "idempotency_record"

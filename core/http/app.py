@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from ..services.api_keys import ApiKeyService
-from . import cases, customers, health, inbound, problem, reports, subscriptions, tasks
+from . import cases, customers, health, inbound, messages, parties, problem, products, reports, subscriptions, tasks
 from .idempotency import RecordStore, RequestGuard
 
 if TYPE_CHECKING:
@@ -35,7 +35,10 @@ version: send it as `If-Match` when firing a transition, and a concurrent change
 repeating it returns the first answer.
 """
 TAGS = [{"name": "customers", "description": "the customer file, minimised per party"},
-        {"name": "cases", "description": "service cases: open, list, show, allowed triggers, fire"},
+        {"name": "messages", "description": "messages to a customer, consent- and budget-checked, through the outbox"},
+        {"name": "parties", "description": "the directory of parties, and the caller's own people"},
+        {"name": "products", "description": "the shared product catalogue"},
+        {"name": "cases", "description": "service cases: open, list, show, allowed triggers, fire, facts, surveys"},
         {"name": "tasks", "description": "follow-ups of the caller's party"},
         {"name": "reports", "description": "the caller's own figures"},
         {"name": "subscriptions", "description": "signed event deliveries to host systems"},
@@ -58,7 +61,7 @@ def create_app(crm: CRM | None) -> FastAPI:
     app.state.keys = ApiKeyService(crm) if crm is not None else None
     app.state.idempotency = RecordStore(crm)
     problem.install(app)
-    for module in (health, customers, cases, tasks, reports, subscriptions, inbound):
+    for module in (health, customers, messages, parties, products, cases, tasks, reports, subscriptions, inbound):
         app.include_router(module.router)
     app.add_middleware(RequestGuard)
     default_openapi = app.openapi
@@ -99,6 +102,10 @@ def _idempotency_header(schema: dict[str, Any]) -> dict[str, Any]:
             "description": "carry the POST out once: a repeat with the same key and request returns the first "
                            "answer; the same key with another request is a 422",
             "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+        operation["responses"].setdefault("410", {
+            "description": "a repeat whose first answer concerned a customer erased since: the request ran once, "
+                           "its answer is not kept",
+            "content": {problem.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
     return schema
 
 

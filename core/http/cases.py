@@ -1,7 +1,9 @@
-"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire (with ``If-Match``)."""
+"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire and record facts (with
+``If-Match``), survey answers."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -10,7 +12,8 @@ from ..errors import Conflict
 from .auth import Caller
 from .common import Limit, Offset, etag, if_match_version, page, problems
 from .problem import PreconditionFailed
-from .schemas import MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, FiredOut, FireIn, Id, Page, text
+from .schemas import (MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, FactIn, FiredOut, FireIn, Id, Page,
+                      SurveyIn, SurveyOut, text)
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=problems(400, 401, 404, 422))
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -68,18 +71,52 @@ def allowed_triggers(me: Caller, case_id: CaseId, response: Response):
             "triggers": me.cases.allowed_triggers(case_id)}
 
 
-@router.post("/{case_id}/transitions", response_model=FiredOut, responses=problems(403, 409, 412))
-def fire_trigger(me: Caller, case_id: CaseId, body: FireIn, response: Response,
-         if_match: Annotated[str | None, Header(description='the case\'s ETag, e.g. "3": refused with 412 if '
-                                                "the case changed since")] = None):
-    """Fire a trigger. Refused with 409 and the ``allowed`` triggers if it cannot fire now, with 412
-    if ``If-Match`` names a version that is no longer current."""
-    expected = if_match_version(if_match, case_id)
+IfMatch = Annotated[str | None, Header(description='the case\'s ETag, e.g. "3": refused with 412 if the case '
+                                       "changed since")]
+
+
+@contextmanager
+def precondition(expected: int | None):
+    """With ``If-Match``, a conflict means the caller's version is stale: 412, not 409."""
     try:
-        fired = me.cases.fire(case_id, body.trigger, data=body.data, note=body.note, expected_version=expected)
+        yield
     except Conflict as exc:
         if expected is None:
             raise
         raise PreconditionFailed(str(exc)) from exc
+
+
+@router.post("/{case_id}/transitions", response_model=FiredOut, responses=problems(403, 409, 412))
+def fire_trigger(me: Caller, case_id: CaseId, body: FireIn, response: Response, if_match: IfMatch = None):
+    """Fire a trigger. Refused with 409 and the ``allowed`` triggers if it cannot fire now, with 412
+    if ``If-Match`` names a version that is no longer current."""
+    expected = if_match_version(if_match, case_id)
+    with precondition(expected):
+        fired = me.cases.fire(case_id, body.trigger, data=body.data, note=body.note, expected_version=expected)
     response.headers["ETag"] = etag(fired.version)
     return fired
+
+
+@router.post("/{case_id}/facts", response_model=CaseOut, responses=problems(403, 409, 412))
+def record_fact(me: Caller, case_id: CaseId, body: FactIn, response: Response, if_match: IfMatch = None):
+    """Write down a fact a guard consults — e.g. ``customer_agreed_late_slot``: true before the
+    technician books a visit past the service deadline — with who and when, on the case's history.
+    Any party of an open case may; answers with the case at its new version."""
+    expected = if_match_version(if_match, case_id)
+    with precondition(expected):
+        case = me.cases.record_fact(case_id, body.key, body.value, note=body.note, expected_version=expected)
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
+@router.post("/{case_id}/survey", status_code=201, response_model=SurveyOut, responses=problems(403))
+def record_survey_answer(me: Caller, case_id: CaseId, body: SurveyIn):
+    """Record what the customer answered to the satisfaction survey (by default on the phone): the
+    case's dealer only. It goes on the customer's timeline, and a low score makes a follow-up."""
+    return me.surveys.record(case_id, csat=body.csat, nps=body.nps, comment=body.comment, channel=body.channel)
+
+
+@router.get("/{case_id}/survey", response_model=list[SurveyOut], responses=problems(403))
+def survey_answers(me: Caller, case_id: CaseId):
+    """The survey answers of the case, oldest first: the case's dealer only."""
+    return me.surveys.of_case(case_id)

@@ -1,4 +1,8 @@
-"""``/customers``: the file as the caller may see and keep it."""
+"""``/customers``: the file as the caller may see and keep it.
+
+Merging, exporting and erasing are for the owning dealer's owner or manager (and the
+system): others get 404 if they do not see the customer, 403 if they do.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from fastapi import APIRouter, Path, Query, Response
 
 from .auth import Caller
 from .common import Limit, Offset, page, problems
-from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, CustomerIn, CustomerOut, CustomerPatch,
-                      CustomerView, InteractionIn, InteractionOut, InterestIn, InterestOut, Page, Short)
+from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, ContactIn, ContactOut, ContactPatch,
+                      CustomerExport, CustomerIn, CustomerOut, CustomerPatch, CustomerView, InteractionIn,
+                      InteractionOut, InterestIn, InterestOut, MergeIn, OwnerIn, Page, Short)
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def asset_out(asset, product) -> dict:
@@ -51,6 +57,16 @@ def view_customer(me: Caller, customer_id: CustomerId,
               responses=problems(403))
 def change_customer(me: Caller, customer_id: CustomerId, body: CustomerPatch):
     return me.customers.update(customer_id, **body.model_dump(exclude_unset=True))
+
+
+@router.post("/{customer_id}/owner", response_model=CustomerOut, response_model_exclude_unset=True,
+             responses=problems(403))
+def reassign_customer(me: Caller, customer_id: CustomerId, body: OwnerIn):
+    """Name the customer's account owner (when a salesperson leaves, their customers go to a
+    colleague): an active person of the owning dealer, else a 422 naming ``account_owner_id``.
+    Moving the customer to another dealer (``owner_party_id``) is refused with 403: it hands over
+    the whole file, and only dealercrm's system actor does that."""
+    return me.customers.reassign(customer_id, body.account_owner_id, owner_party_id=body.owner_party_id)
 
 
 @router.get("/{customer_id}/consents", response_model=list[ConsentOut], responses=problems(403))
@@ -96,3 +112,53 @@ def customer_timeline(me: Caller, customer_id: CustomerId, limit: Limit = 50, of
 @router.post("/{customer_id}/interactions", status_code=201, response_model=InteractionOut, responses=problems(403))
 def record_interaction(me: Caller, customer_id: CustomerId, body: InteractionIn):
     return me.customers.record_interaction(customer_id, body.channel, body.direction, body.summary, body.personal)
+
+
+@router.get("/{customer_id}/contacts", response_model=list[ContactOut], responses=problems(403))
+def list_contacts(me: Caller, customer_id: CustomerId):
+    """The customer's contact persons (a company's buyer, a household's other members)."""
+    return me.customers.contacts(customer_id)
+
+
+@router.post("/{customer_id}/contacts", status_code=201, response_model=ContactOut, responses=problems(403))
+def add_contact(me: Caller, customer_id: CustomerId, body: ContactIn, response: Response):
+    contact = me.customers.add_contact(customer_id, **body.model_dump())
+    response.headers["Location"] = f"/customers/{customer_id}/contacts/{contact.id}"
+    return contact
+
+
+@router.patch("/{customer_id}/contacts/{contact_id}", response_model=ContactOut, responses=problems(403))
+def change_contact(me: Caller, customer_id: CustomerId, contact_id: ContactId, body: ContactPatch):
+    return me.customers.update_contact(customer_id, contact_id, **body.model_dump(exclude_unset=True))
+
+
+@router.delete("/{customer_id}/contacts/{contact_id}", status_code=204, responses=problems(403))
+def remove_contact(me: Caller, customer_id: CustomerId, contact_id: ContactId):
+    """Delete a contact person who left the customer."""
+    me.customers.remove_contact(customer_id, contact_id)
+    return Response(status_code=204)
+
+
+@router.post("/{customer_id}/merge", response_model=CustomerOut, response_model_exclude_unset=True,
+             responses=problems(403))
+def merge_customer(me: Caller, customer_id: CustomerId, body: MergeIn):
+    """Merge a duplicate into this customer: its records move here, fields this customer lacks are
+    filled from it, and it stays as a tombstone (``merged_into_id``). Both must be the caller's own
+    customers; only the dealer's owner or manager may."""
+    return me.customers.merge(customer_id, body.duplicate_id)
+
+
+@router.get("/{customer_id}/export", response_model=CustomerExport, responses=problems(403))
+def export_customer(me: Caller, customer_id: CustomerId):
+    """Everything held about the customer, for a request under the right of access; only the dealer's
+    owner or manager may."""
+    return me.customers.export(customer_id)
+
+
+@router.post("/{customer_id}/erase", response_model=CustomerOut, response_model_exclude_unset=True,
+             responses=problems(403))
+def erase_customer(me: Caller, customer_id: CustomerId):
+    """Erase the customer's personal data (right to erasure): business records stay, anonymised, and
+    answers kept for ``Idempotency-Key`` repeats that concern the customer are dropped. Cannot be
+    undone; erasing twice is a 422. Only the dealer's owner or manager may."""
+    return me.customers.erase(customer_id)

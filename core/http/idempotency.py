@@ -6,7 +6,9 @@ answer, marked ``Idempotent-Replayed: true``, and nothing runs twice; the same k
 a different request is a 422 problem; a repeat while the first is still running is a
 409. An answer of 5xx is not kept, so the client may retry with the same key. Records
 are kept for ``KEEP`` (24 h). If the server stops while a keyed request runs, its
-record stays "in progress": the outcome is unknown, and the 409 says so.
+record stays "in progress": the outcome is unknown, and the 409 says so. An answer that
+concerned a customer erased since is dropped by the erasure (``services/privacy.py``):
+a repeat then gets a 410 problem and still runs nothing.
 
 Written as plain ASGI middleware: it must read the body before the route does and
 capture the answer after it.
@@ -145,6 +147,11 @@ class RequestGuard:
                                                      scope["path"], digest)
         except DealerCrmError as exc:
             return await _send(from_domain_error(request, exc), scope, receive, send)
+        if outcome == "replay" and found.body is None:  # dropped by an erasure (IdempotencyRecord)
+            return await _send(problem(request, 410, "answer-erased", "Answer erased",
+                                       f"Idempotency-Key {key!r}: the request was carried out once; its answer "
+                                       "concerned a customer whose data has since been erased, so it is not kept",
+                                       {"Idempotent-Replayed": "true"}), scope, receive, send)
         if outcome == "replay":
             kept = {**(found.headers or {}), "idempotent-replayed": "true"}
             raw = [(k.encode(), str(v).encode()) for k, v in kept.items()]

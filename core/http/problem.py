@@ -15,6 +15,7 @@ NotFound (or not visible to the caller) 404    not-found
 Conflict (changed concurrently)         409    conflict
 TransitionNotAllowed                    409    transition-not-allowed (+ allowed)
 Vetoed (a plugin refused)               409    vetoed
+kept answer erased (Idempotency-Key)    410    answer-erased (customer erased since)
 PreconditionFailed (If-Match)           412    precondition-failed
 ValidationError                         422    validation-error (+ field, reason)
 IdempotencyMismatch                     422    idempotency-key-reused

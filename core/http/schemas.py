@@ -179,6 +179,24 @@ class InteractionOut(Out):
     case_id: int | None = None
 
 
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    function: text(100, 1) = Field("buyer", description="their part, e.g. buyer, fleet manager, spouse")
+    email: Short | None = None
+    phone: text(40) | None = None
+
+
+class ContactPatch(BaseModel):
+    """Only the fields sent change; null clears e-mail or phone."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    function: text(100, 1) | None = None
+    email: Short | None = None
+    phone: text(40) | None = None
+
+
 class ContactOut(Out):
     id: int
     name: str
@@ -187,10 +205,50 @@ class ContactOut(Out):
     phone: str | None = None
 
 
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    duplicate_id: Id = Field(description="the customer merged into this one: its records move here, it stays as "
+                             "a tombstone pointing at this one")
+
+
+class CustomerExport(BaseModel):
+    """Everything held about the customer (right of access): one section per table, the audit trail,
+    the records of duplicates merged into it, and what plugins hold."""
+
+    model_config = ConfigDict(extra="allow")
+    customer: dict[str, Any]
+    merged_records: list[dict[str, Any]]
+    audit: list[dict[str, Any]]
+
+
+# -- the product catalogue -------------------------------------------------------------
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: text(100, 1)
+    name: Name
+    category: text(64, 1) = "general"
+    warranty_months: Annotated[int, Field(ge=0, le=1200)] = 24
+    manufacturer_party_id: Id | None = Field(None, description="the maker: a case about one of its products is "
+                                             "forwarded to it for a warranty decision")
+
+
+class ProductOut(Out):
+    id: int
+    sku: str
+    name: str
+    category: str
+    warranty_months: int
+    manufacturer_party_id: int | None = None
+    created_at: datetime
+
+
 class PartyOut(Out):
     id: int
     kind: str
     name: str
+    region: str = Field(description="sets the party's business calendar, and with it its cases' deadlines")
 
 
 class ActorOut(Out):
@@ -198,6 +256,53 @@ class ActorOut(Out):
     name: str
     role: str
     party_id: int | None = None
+
+
+class EmployeeOut(ActorOut):
+    """A person of the caller's own party (or an API key's actor)."""
+
+    active: bool = Field(description="false once the person has left: they may no longer act")
+    email: str | None = None
+
+
+class OwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_owner_id: Id = Field(description="an active person of the owning dealer (GET /parties/{id}/actors)")
+    owner_party_id: Id | None = Field(None, description="move the customer to another dealer: refused (403) unless "
+                                      "the caller is dealercrm's system actor")
+
+
+# -- messages to a customer -------------------------------------------------------------
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: text(64, 1) = Field(description="a channel that reaches customers, e.g. email or sms; an unknown one "
+                                 "is a 422 naming the available ones")
+    purpose: Literal["service", "marketing"]
+    subject: Short | None = None
+    body: text(20000, 1)
+    case_id: Id | None = Field(None, description="the customer's case the message is about")
+
+
+class MessageOut(Out):
+    """A message in the outbox: ``pending`` until sent, or ``suppressed`` with the ``reason`` (no consent,
+    contact budget spent, no address on file) — kept, never silently dropped."""
+
+    id: int
+    customer_id: int | None = None
+    case_id: int | None = None
+    channel: str
+    purpose: str
+    recipient: str
+    subject: str | None = None
+    body: str
+    origin: str = Field(description="who or what queued it: human, rule:<name>, or the plugin's name")
+    status: str = Field(description="pending, sending, sent, failed, dead or suppressed")
+    reason: str | None = Field(None, description="why it was suppressed")
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None = None
 
 
 # -- cases ----------------------------------------------------------------------------
@@ -233,6 +338,8 @@ class CaseOut(Out):
     replacement_asset_id: int | None = None
     warranty_decision: str | None = None
     rma_number: str | None = None
+    facts: dict[str, Any] | None = Field(None, description="what was recorded for guards to consult, e.g. "
+                                         "customer_agreed_late_slot (POST /cases/{id}/facts)")
 
 
 class FireIn(BaseModel):
@@ -252,6 +359,35 @@ class FiredOut(Out):
     owner_kind: str | None = None
     owner_party_id: int | None = None
     due_at: datetime | None = None
+
+
+class FactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: text(64, 1) = Field(description="one word naming the fact, e.g. customer_agreed_late_slot (consulted "
+                             "before a technician's visit past the service deadline)")
+    value: JsonValue
+    note: Long | None = Field(None, description="how it came about, e.g. 'agreed on the phone, 3 March'")
+
+
+class SurveyIn(BaseModel):
+    """What the customer answered; at least one of the scores."""
+
+    model_config = ConfigDict(extra="forbid")
+    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+    nps: Annotated[int, Field(ge=0, le=10)] | None = None
+    comment: Long | None = None
+    channel: Literal["phone", "email", "sms", "whatsapp", "post", "visit"] = "phone"
+
+
+class SurveyOut(Out):
+    id: int
+    case_id: int
+    customer_id: int
+    csat: int | None = None
+    nps: int | None = None
+    comment: str | None = None
+    channel: str
+    at: datetime
 
 
 class AllowedOut(BaseModel):
@@ -355,7 +491,8 @@ class SubscriptionOut(Out):
 
 
 class SubscriptionCreated(SubscriptionOut):
-    secret: str = Field(description="signs every delivery (HMAC-SHA256 of the body text); shown only now")
+    secret: str = Field(description="signs every delivery to this subscription (X-Dealercrm-Signature); shown "
+                        "only now")
 
 
 class HealthOut(BaseModel):

@@ -21,9 +21,9 @@ def list_subscriptions(me: Caller):
 
 @router.post("", status_code=201, response_model=SubscriptionCreated)
 def subscribe(me: Caller, body: SubscriptionIn, response: Response):
-    """Register a URL for event kinds. Each delivery is a POST by the webhook channel (signed with the
-    channel's secret) whose ``data.signature`` is the HMAC-SHA256 of its ``body`` text with this
-    subscription's ``secret`` — returned only in this answer. Only events about cases and customers
+    """Register a URL for event kinds. Each delivery is a POST to that URL signed with this
+    subscription's ``secret`` — returned only in this answer — in ``X-Dealercrm-Signature``
+    (HMAC-SHA256 of ``"<X-Dealercrm-Timestamp>.<raw body>"``). Only events about cases and customers
     the caller's party may see are sent."""
     subscription, secret = me.subscriptions.create(body.url, body.kinds)
     response.headers["Location"] = f"/subscriptions/{subscription.id}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from .. import validation
 from ..db.models import Asset, Party, Product
@@ -25,25 +25,48 @@ def add_months(day: date, months: int) -> date:
 
 
 class ProductService(Service):
+    """The product catalogue, shared by every party of the installation (no personal data)."""
+
     def add(self, sku: str, name: str, *, warranty_months: int = 24, category: str = "general",
             manufacturer_party_id: int | None = None, by: int | None = None) -> Product:
         sku, name = validation.required("sku", sku), validation.required("product name", name)
-        if warranty_months < 0:
-            raise ValidationError("warranty_months", warranty_months, "must not be negative")
+        category = validation.required("category", category)
+        if isinstance(warranty_months, bool) or not isinstance(warranty_months, int) or warranty_months < 0:
+            raise ValidationError("warranty_months", warranty_months, "must be a whole number of months, not negative")
         with self.uow(by, "products.add") as uow:
             if uow.session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
                 raise ValidationError("sku", sku, "already exists")
             if manufacturer_party_id is not None:
-                uow.get(Party, manufacturer_party_id, "party")
+                # assets inherit it, and a case is forwarded to it for a warranty decision
+                maker = uow.session.get(Party, manufacturer_party_id)
+                if maker is None:
+                    raise ValidationError("manufacturer_party_id", manufacturer_party_id, "no such party")
+                if maker.kind != "manufacturer":
+                    raise ValidationError("manufacturer_party_id", manufacturer_party_id,
+                                          f"is the {maker.kind} {maker.name!r}, not a manufacturer")
             product = Product(sku=sku, name=name, category=category, warranty_months=warranty_months,
                               manufacturer_party_id=manufacturer_party_id, created_at=uow.now)
             uow.session.add(product)
             uow.commit()
             return product
 
-    def list(self) -> list[Product]:
+    def get(self, product_id: int) -> Product:
         with self.read() as uow:
-            return list(uow.session.scalars(select(Product).order_by(Product.id)))
+            return uow.get(Product, product_id, "product")
+
+    def list(self, search: str | None = None, *, category: str | None = None,
+             manufacturer_party_id: int | None = None, limit: int | None = None, offset: int = 0) -> list[Product]:
+        """Products by id; ``search`` matches part of the SKU or name, in any case."""
+        with self.read() as uow:
+            query = select(Product).order_by(Product.id).offset(offset).limit(limit)
+            if search:
+                like = f"%{search.lower()}%"
+                query = query.where(or_(func.lower(Product.sku).like(like), func.lower(Product.name).like(like)))
+            if category:
+                query = query.where(func.lower(Product.category) == category.lower())
+            if manufacturer_party_id is not None:
+                query = query.where(Product.manufacturer_party_id == manufacturer_party_id)
+            return list(uow.session.scalars(query))
 
 
 class AssetService(Service):

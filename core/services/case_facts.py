@@ -14,9 +14,12 @@ from ..errors import Conflict, NotPermitted, ValidationError
 from ..events import CaseFactRecorded
 
 
-def record_fact(service, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None) -> int:
+def record_fact(service, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None,
+                expected_version: int | None = None) -> int:
+    """Returns the case's new version. ``expected_version``: refuse with ``Conflict`` unless
+    the case is still at that version (a fact decided on what the caller last saw)."""
     if not key or not key.replace("_", "").isalnum():
-        raise ValidationError("fact", key, "must be a word like customer_agreed_late_slot")
+        raise ValidationError("key", key, "must be one word naming the fact, like customer_agreed_late_slot")
     with service.crm.uow(by, "cases.record_fact") as uow:
         conn = uow.connection
         actor = service.actor_info(conn, uow.actor_id)
@@ -26,6 +29,9 @@ def record_fact(service, case_id: int, key: str, value: Any, *, by: int | None, 
         if not service.acts_on(actor, case):
             raise NotPermitted(f"case {case_id}: {actor.name} ({actor.kind}, party {actor.party_id}) is not a party "
                                "of this case and may not record facts on it")
+        if expected_version is not None and case["version"] != expected_version:
+            raise Conflict(f"case {case_id}: version {expected_version} is no longer current (now {case['version']}); "
+                           "reload the case and decide again")
         facts = dict(case["facts"] or {})
         before = facts.get(key)
         facts[key] = jsonable(value)

@@ -338,9 +338,10 @@ class CaseService(Service):
                 query = query.where(Case.customer_id == customer_id)
             return list(uow.session.scalars(query))
 
-    def record_fact(self, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None):
+    def record_fact(self, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None,
+                    expected_version: int | None = None) -> int:
         from .case_facts import record_fact
-        return record_fact(self, case_id, key, value, by=by, note=note)
+        return record_fact(self, case_id, key, value, by=by, note=note, expected_version=expected_version)
 
     def tick(self, batch_size: int = 200, on_progress=None):
         """Escalate every overdue open case once (see ``deadlines``)."""

@@ -11,12 +11,13 @@ from sqlalchemy import func, or_, select
 from .. import validation
 from ..db.models import (Actor, Asset, Consent, ContactPerson, Customer, Interaction, Interest,
                          Party, Product, Task)
-from ..errors import DuplicateCustomer, ValidationError
+from ..errors import DuplicateCustomer, NotFound, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from .base import Service, live_customer
 
 CUSTOMER_KINDS = ("person", "company")
 EDITABLE = ("name", "kind", "email", "phone", "birthday", "street", "postcode", "city")
+CONTACT_FIELDS = ("name", "function", "email", "phone")
 
 
 @attrs.frozen
@@ -35,11 +36,24 @@ class CustomerView:
 
 
 def acts_for_owner(actor: Actor, owner_party_id: int) -> Actor:
-    """The account owner must act for the owning party: the file belongs to the company."""
+    """The account owner must act for the owning party: the file belongs to the company.
+    Someone who has left (inactive) cannot look after a customer any more."""
     if actor.party_id != owner_party_id:
         raise ValidationError("account_owner_id", actor.id,
                               f"acts for party {actor.party_id}, not the owning party {owner_party_id}")
+    if not actor.active:
+        raise ValidationError("account_owner_id", actor.id, f"{actor.name} is inactive (has left party "
+                              f"{owner_party_id}); name an active person of the party")
     return actor
+
+
+def owning_dealer(party: Party) -> Party:
+    """Only a dealer keeps customer files: the access rules give a file's keeping to its
+    dealer, so a file handed to a manufacturer or technician would belong to nobody."""
+    if party.kind != "dealer":
+        raise ValidationError("owner_party_id", party.id, f"{party.name} is a {party.kind}; customers belong "
+                              "to a dealer")
+    return party
 
 
 class CustomerService(Service):
@@ -82,7 +96,7 @@ class CustomerService(Service):
             if external_id and uow.session.scalar(select(Customer.id).where(Customer.external_id == external_id)):
                 raise ValidationError("external_id", external_id, "already imported")
             owner = owner_party_id or self.crm.parties.home_dealer(uow)
-            uow.get(Party, owner, "party")
+            owning_dealer(uow.get(Party, owner, "party"))
             if account_owner_id is not None:
                 acts_for_owner(uow.get(Actor, account_owner_id, "actor"), owner)
             customer = Customer(**data, external_id=external_id,
@@ -146,7 +160,7 @@ class CustomerService(Service):
             customer = live_customer(uow, customer_id)
             before = (customer.owner_party_id, customer.account_owner_id)
             if owner_party_id is not None:
-                customer.owner_party_id = uow.get(Party, owner_party_id, "party").id
+                customer.owner_party_id = owning_dealer(uow.get(Party, owner_party_id, "party")).id
             if account_owner_id is not None:
                 customer.account_owner_id = acts_for_owner(uow.get(Actor, account_owner_id, "actor"),
                                                            customer.owner_party_id).id
@@ -165,17 +179,59 @@ class CustomerService(Service):
 
     def add_contact(self, customer_id: int, name: str, function: str = "buyer", email: str | None = None,
                     phone: str | None = None, by: int | None = None) -> ContactPerson:
-        name = validation.required("contact name", name)
-        function = validation.required("contact function", function)
-        email = validation.email(email)
-        phone = validation.phone(phone, self.crm.settings.default_region)
+        data = self._clean_contact(dict(name=name, function=function, email=email, phone=phone))
         with self.uow(by, "customers.add_contact") as uow:
             live_customer(uow, customer_id)
-            contact = ContactPerson(customer_id=customer_id, name=name, function=function, email=email,
-                                    phone=phone, created_at=uow.now)
+            contact = ContactPerson(customer_id=customer_id, **data, created_at=uow.now)
             uow.session.add(contact)
             uow.commit()
             return contact
+
+    def contacts(self, customer_id: int) -> list[ContactPerson]:
+        with self.read() as uow:
+            uow.get(Customer, customer_id, "customer")
+            return list(uow.session.scalars(select(ContactPerson).where(ContactPerson.customer_id == customer_id)
+                                            .order_by(ContactPerson.id)))
+
+    def update_contact(self, customer_id: int, contact_id: int, by: int | None = None, **fields: Any) -> ContactPerson:
+        """Change a contact person (a buyer's new number, a new function); None clears e-mail or phone."""
+        unknown = set(fields) - set(CONTACT_FIELDS)
+        if unknown:
+            raise ValidationError("field", sorted(unknown)[0],
+                                  f"cannot be changed; editable: {', '.join(CONTACT_FIELDS)}")
+        data = self._clean_contact(fields)
+        with self.uow(by, "customers.update_contact") as uow:
+            contact = self._contact_of(uow, customer_id, contact_id)
+            for key, value in data.items():
+                setattr(contact, key, value)
+            uow.commit()
+            return contact
+
+    def remove_contact(self, customer_id: int, contact_id: int, by: int | None = None) -> None:
+        """Delete a contact person who left (the audit records it like any change, until an erasure)."""
+        with self.uow(by, "customers.remove_contact") as uow:
+            uow.session.delete(self._contact_of(uow, customer_id, contact_id))
+            uow.commit()
+
+    def _clean_contact(self, fields: dict[str, Any]) -> dict[str, Any]:
+        out = dict(fields)
+        for key in ("name", "function"):
+            if key in out:
+                out[key] = validation.required(f"contact {key}", out[key])
+        if "email" in out:
+            out["email"] = validation.email(out["email"])
+        if "phone" in out:
+            out["phone"] = validation.phone(out["phone"], self.crm.settings.default_region)
+        return out
+
+    @staticmethod
+    def _contact_of(uow, customer_id: int, contact_id: int) -> ContactPerson:
+        """The contact person, if they belong to this (live) customer: ids of another file do not exist here."""
+        live_customer(uow, customer_id)
+        contact = uow.session.get(ContactPerson, contact_id)
+        if contact is None or contact.customer_id != customer_id:
+            raise NotFound("contact person", contact_id)
+        return contact
 
     def view(self, customer_id: int, timeline_limit: int = 50) -> CustomerView:
         with self.read() as uow:

@@ -2,18 +2,21 @@
 
 Erasure removes or anonymises personal data in every table but keeps the business
 records (assets, cases, consents as proof, the timeline's dates and channels), blanks
-the personal half of audit rows, lets plugins erase what they hold, and is itself
+the personal half of audit rows, drops the HTTP answers kept for ``Idempotency-Key``
+repeats that concern the customer, lets plugins erase what they hold, and is itself
 audited.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlmodel import SQLModel
 
 from ..audit import jsonable
+from ..db.api_models import IdempotencyRecord
 from ..db.outbox_models import InboundMessage, OutboxMessage
 from ..db.rule_models import SurveyResponse
 from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
@@ -60,7 +63,9 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
             raise ValidationError("customer", customer_id, f"was already erased at {customer.erased_at.isoformat()}")
         ids = [customer_id, *uow.session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))]
         s = uow.session
+        known = set()  # what identifies them in a kept answer, once the record no longer says it
         for c in s.scalars(select(Customer).where(Customer.id.in_(ids))):
+            known |= {v.lower() for v in (c.email, c.phone) if v}
             c.name, c.email, c.phone, c.birthday = f"erased customer #{c.id}", None, None, None
             c.street = c.postcode = c.city = None
             c.erased_at = c.updated_at = uow.now
@@ -82,6 +87,7 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
                                          .values(comment=None)).rowcount,
             "inbound_message": s.execute(update(InboundMessage).where(InboundMessage.customer_id.in_(ids))
                                          .values(raw=ERASED, sender=None, subject=None)).rowcount,
+            "idempotency_record": _scrub_kept_answers(s, ids, known),
             "audit_record": s.execute(update(AuditRecord).where(AuditRecord.customer_id.in_(ids),
                                                                 AuditRecord.personal_changes.is_not(None))
                                       .values(personal_changes=None)).rowcount,
@@ -92,6 +98,48 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
             personal_changes=None)])
         uow.raise_event(CustomerErased, customer_id=customer_id)
         uow.commit()
+
+
+def _scrub_kept_answers(s, ids: list[int], known: set[str]) -> int:
+    """Drop the kept answers to keyed POSTs that concern the customer; keep the records.
+
+    An answer concerns them when its path is under ``/customers/<id>``, it names them as
+    ``customer_id`` (cases, tasks, inbound messages) or is their record (``POST
+    /customers``), or it holds their e-mail or phone (a duplicate refused). The record
+    stays, marked with status 410 and no body, so a repeat of the request still runs
+    nothing again and is told the answer was erased.
+    """
+    rec = IdempotencyRecord.__table__
+    lowered = func.lower(rec.c.body)
+    near = [rec.c.path == f"/customers/{i}" for i in ids] + [rec.c.path.like(f"/customers/{i}/%") for i in ids]
+    near += [rec.c.body.contains(str(i)) for i in ids] + [lowered.contains(v, autoescape=True) for v in known]
+    rows = s.execute(select(rec.c.id, rec.c.path, rec.c.body).where(rec.c.body.is_not(None), or_(*near)))
+    hits = [row.id for row in rows if _concerns(row.path, row.body, set(ids), known)]
+    if hits:
+        s.execute(update(rec).where(rec.c.id.in_(hits)).values(status=410, headers=None, body=None))
+    return len(hits)
+
+
+def _concerns(path: str, body: str, ids: set[int], known: set[str]) -> bool:
+    if any(path == f"/customers/{i}" or path.startswith(f"/customers/{i}/") for i in ids):
+        return True
+    if any(value in body.lower() for value in known):
+        return True
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    if path == "/customers" and isinstance(answer, dict) and answer.get("id") in ids:
+        return True
+    return _names_customer(answer, ids)
+
+
+def _names_customer(value: Any, ids: set[int]) -> bool:
+    if isinstance(value, dict):
+        return value.get("customer_id") in ids or any(_names_customer(v, ids) for v in value.values())
+    if isinstance(value, list):
+        return any(_names_customer(v, ids) for v in value)
+    return False
 
 
 def _model_for(table_name: str):

@@ -2,7 +2,8 @@
 
 Reads check visibility and minimise in the same query; writes check that the actor's
 party owns the customer, then go through the ordinary services with the actor as
-``by``, so validation, audit and events are the same as in the unscoped API.
+``by``, so validation, audit and events are the same as in the unscoped API. Merging,
+exporting and erasing also need one of the dealer's managing roles.
 """
 
 from __future__ import annotations
@@ -128,6 +129,30 @@ class ScopedCustomers:
             customer = self.crm.customers.update(customer_id, by=self.p.actor_id, **fields)
         return customer_fields(self.p, customer)
 
+    def reassign(self, customer_id: int, account_owner_id: int, *, owner_party_id: int | None = None) -> dict[str, Any]:
+        """Name the customer's account owner: an active person of the owning dealer.
+
+        Moving the customer to another dealer (``owner_party_id``) hands that dealer the
+        whole file, consents and timeline included, and takes it from this one: no dealer
+        may give its customers away, or take another's, on its own say — only the system.
+        """
+        with self.crm.read() as uow:
+            customer = self.scope.owned_customer(uow, customer_id, "reassign")
+            owner = owner_party_id or customer.owner_party_id
+            if owner != customer.owner_party_id and self.p.kind != "system":
+                raise NotPermitted(f"{self.p} may not move customer {customer_id} to party {owner}: that hands "
+                                   "the whole file to another dealer and takes it from this one; only dealercrm's "
+                                   "system actor moves customers between dealers (ask the operator)")
+            # one answer for an unknown id, another party's person and someone who left: the
+            # people of other parties cannot be probed through it
+            actor = uow.session.get(Actor, account_owner_id)
+            if actor is None or actor.party_id != owner or not actor.active:
+                raise ValidationError("account_owner_id", account_owner_id,
+                                      f"is not an active person of the owning party {owner}")
+        changed = self.crm.customers.reassign(customer_id, owner_party_id=owner, account_owner_id=account_owner_id,
+                                              by=self.p.actor_id)
+        return customer_fields(self.p, changed)
+
     @contextmanager
     def _masked_duplicates(self):
         """An e-mail or phone of another party's customer is refused without naming that customer."""
@@ -156,6 +181,47 @@ class ScopedCustomers:
         if self.p.kind != "system" and sold_by not in (None, self.p.party_id):
             raise NotPermitted(f"{self.p} may not record an asset sold by party {sold_by}: only its own sales")
         return self.crm.assets.record(customer_id, product_id, by=self.p.actor_id, **fields)
+
+    # -- contact persons (of a company customer, or a household's other members) ---------
+    def contacts(self, customer_id: int) -> list[ContactPerson]:
+        return self._owned_read(customer_id, "contact persons", lambda s: list(s.scalars(
+            select(ContactPerson).where(ContactPerson.customer_id == customer_id).order_by(ContactPerson.id))))
+
+    def add_contact(self, customer_id: int, name: str, function: str = "buyer", email: str | None = None,
+                    phone: str | None = None) -> ContactPerson:
+        self._owned(customer_id, "add contact persons to")
+        return self.crm.customers.add_contact(customer_id, name, function, email, phone, by=self.p.actor_id)
+
+    def update_contact(self, customer_id: int, contact_id: int, **fields: Any) -> ContactPerson:
+        self._owned(customer_id, "change contact persons of")
+        return self.crm.customers.update_contact(customer_id, contact_id, by=self.p.actor_id, **fields)
+
+    def remove_contact(self, customer_id: int, contact_id: int) -> None:
+        self._owned(customer_id, "remove contact persons of")
+        self.crm.customers.remove_contact(customer_id, contact_id, by=self.p.actor_id)
+
+    # -- the file as a whole: the dealer's managing roles only ----------------------------
+    def merge(self, keep_id: int, duplicate_id: int) -> dict[str, Any]:
+        """Merge ``duplicate_id`` into ``keep_id``; both must be the actor's party's customers."""
+        if keep_id == duplicate_id:
+            raise ValidationError("duplicate_id", duplicate_id, "is the customer kept; name the duplicate to merge")
+        with self.crm.read() as uow:
+            self.scope.managed_customer(uow, keep_id, "merge into")
+            self.scope.managed_customer(uow, duplicate_id, "merge away")
+        return customer_fields(self.p, self.crm.customers.merge(keep_id, duplicate_id, by=self.p.actor_id))
+
+    def export(self, customer_id: int) -> dict[str, Any]:
+        """Everything held about the customer (right of access), audit trail included."""
+        with self.crm.read() as uow:
+            self.scope.managed_customer(uow, customer_id, "export")
+        return self.crm.customers.export(customer_id)
+
+    def erase(self, customer_id: int) -> dict[str, Any]:
+        """Erase the customer's personal data (right to erasure); returns what remains of the record."""
+        with self.crm.read() as uow:
+            self.scope.managed_customer(uow, customer_id, "erase")
+        self.crm.customers.erase(customer_id, by=self.p.actor_id)
+        return customer_fields(self.p, self.crm.customers.get(customer_id))
 
     def record_interaction(self, customer_id: int, channel: str, direction: str, summary: str,
                            personal: bool = True) -> Interaction:

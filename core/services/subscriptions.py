@@ -2,13 +2,16 @@
 
 Only the registration lives here. Delivery is the built-in plugin
 ``dealercrm.plugins.http_subscriptions``: inside each event's transaction it queues one
-outbox message per matching subscription on the ``webhook`` channel, so a delivery
+outbox message per matching subscription on its ``subscription`` channel, so a delivery
 exists exactly when its event was committed and is sent with the outbox's guarantees
-(at least once, retried with backoff, a person told when it finally fails).
+(at least once, retried with backoff, a person told when it finally fails). Each is
+signed with its subscription's own secret, looked up when it is sent: the secret never
+enters the outbox.
 
 A party is told only of events about cases (and customers) it may see, by the same
 rules as everything else (``dealercrm.access``). The secret is made by dealercrm and
-shown once, when the subscription is created.
+shown once, when the subscription is created. Deleting a subscription cancels the
+deliveries still waiting for it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,18 @@ from sqlalchemy import func, insert, select, update
 
 from ..db.api_models import Subscription
 from ..db.models import AuditRecord
+from ..db.outbox_models import OutboxMessage
 from ..errors import NotFound, NotPermitted, ValidationError
 
 EVENT_KINDS = ("case_handed_over", "case_escalated", "case_closed", "message_received")
 MAX_PER_PARTY = 20
-SUB, AUDIT = Subscription.__table__, AuditRecord.__table__
+DELIVERY_CHANNEL = "subscription"  # provided by the http_subscriptions plugin
+SUB, AUDIT, OUT = Subscription.__table__, AuditRecord.__table__, OutboxMessage.__table__
+
+
+def delivery_key(subscription_id: int, delivery_id: str) -> str:
+    """The outbox idempotency key of one delivery: its prefix finds a subscription's deliveries."""
+    return f"sub{subscription_id}-{delivery_id}"
 
 
 def check_url(url: str, allow_http: bool = False) -> str:
@@ -79,9 +89,9 @@ class ScopedSubscriptions:
         if not kinds or unknown:
             raise ValidationError("kinds", unknown[0] if unknown else kinds,
                                   f"name one or more of {', '.join(EVENT_KINDS)}")
-        if "webhook" not in self.crm.channels:
-            raise ValidationError("url", url, "cannot be delivered to: the webhook channel is not configured "
-                                  "(set DEALERCRM_WEBHOOK_SECRET or [plugins.channel_webhook])")
+        if DELIVERY_CHANNEL not in self.crm.channels:
+            raise ValidationError("url", url, f"cannot be delivered to: the {DELIVERY_CHANNEL!r} channel is not "
+                                  "loaded (the http_subscriptions plugin is blocked or failed to load)")
         secret = f"whsec_{secrets.token_urlsafe(32)}"
         with self.crm.uow(self.p.actor_id, "subscriptions.create") as uow:
             count = uow.connection.execute(select(func.count()).select_from(SUB).where(
@@ -114,7 +124,13 @@ class ScopedSubscriptions:
         self.get(subscription_id)
         with self.crm.uow(self.p.actor_id, "subscriptions.delete") as uow:
             uow.connection.execute(update(SUB).where(SUB.c.id == subscription_id).values(deleted_at=uow.now))
-            self._audit(uow, subscription_id, "delete", {"deleted_at": [None, uow.now.isoformat()]})
+            # the party asked to hear no more: what still waits (e.g. backing off from a dead URL) is not sent
+            cancelled = uow.connection.execute(update(OUT).where(
+                OUT.c.channel == DELIVERY_CHANNEL, OUT.c.status == "pending",
+                OUT.c.idempotency_key.like(delivery_key(subscription_id, "%"))).values(
+                status="cancelled", reason=f"subscription {subscription_id} was deleted")).rowcount
+            self._audit(uow, subscription_id, "delete", {"deleted_at": [None, uow.now.isoformat()],
+                                                         "cancelled_deliveries": cancelled})
             uow.commit()
 
     @staticmethod

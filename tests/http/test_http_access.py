@@ -14,19 +14,27 @@ from api_world import assigned, forwarded
 from dealercrm.services.api_keys import ApiKeyService
 
 CUSTOMER_READS = ["/customers/{c}", "/customers/{c}/assets"]
-FILE_READS = ["/customers/{c}/consents", "/customers/{c}/interests", "/customers/{c}/timeline"]
-CASE_READS = ["/cases/{k}", "/cases/{k}/history", "/cases/{k}/allowed-triggers"]
+FILE_READS = ["/customers/{c}/consents", "/customers/{c}/interests", "/customers/{c}/timeline",
+              "/customers/{c}/contacts", "/customers/{c}/messages"]
+CASE_READS = ["/cases/{k}", "/cases/{k}/history", "/cases/{k}/allowed-triggers", "/cases/{k}/survey"]
 FILE_WRITES = [("POST", "/customers/{c}/consents", {"channel": "email", "purpose": "marketing", "granted": True,
                                                     "source": "web form"}),
                ("POST", "/customers/{c}/interests", {"tag": "skiing"}),
                ("POST", "/customers/{c}/assets", {"product_id": 1}),
                ("POST", "/customers/{c}/interactions", {"channel": "phone", "direction": "outbound",
                                                         "summary": "called about the washer"}),
-               ("PATCH", "/customers/{c}", {"city": "Hamburg"})]
+               ("PATCH", "/customers/{c}", {"city": "Hamburg"}),
+               ("POST", "/customers/{c}/contacts", {"name": "Hans Musterfrau", "function": "spouse"}),
+               ("POST", "/customers/{c}/messages", {"channel": "email", "purpose": "service", "body": "Hallo"}),
+               ("POST", "/customers/{c}/owner", {"account_owner_id": 1})]
+CONTACT_CHANGES = [("PATCH", "/customers/{c}/contacts/{p}", {"phone": "040 5550199"}),
+                   ("DELETE", "/customers/{c}/contacts/{p}", None)]
+#: irreversible, or the whole file at once: the owning dealer's owner or manager only
+MANAGING = [("POST", "/customers/{c}/merge"), ("GET", "/customers/{c}/export"), ("POST", "/customers/{c}/erase")]
 
 
-def call(api, who, method, template, world, case_id=0, body=None):
-    path = template.format(c=world.customer.id, k=case_id)
+def call(api, who, method, template, world, case_id=0, body=None, contact_id=0):
+    path = template.format(c=world.customer.id, k=case_id, p=contact_id)
     return api.request(method, path, headers=api.as_(who), json=body)
 
 
@@ -139,6 +147,50 @@ def test_a_manufacturer_may_fire_what_the_workflow_allows_it_and_nothing_else(ap
     approved = api.post(f"/cases/{case_id}/transitions", headers=api.as_("warranty"),
                         json={"trigger": "approve_visit", "data": {"technician_party_id": world.technician.id}})
     assert approved.status_code == 200 and approved.json()["dest"] == "technician_dispatch"
+
+
+# -- contact persons, merging, export and erasure ------------------------------------------
+
+
+@pytest.mark.parametrize("who,status", [("other_dealer", 404), ("other_maker", 404), ("warranty", 403),
+                                        ("fitter", 403)])
+@pytest.mark.parametrize("method,template,body", CONTACT_CHANGES)
+def test_only_the_owning_dealer_changes_or_removes_contact_persons(api, world, who, status, method, template, body):
+    assigned(world)  # the manufacturer and the technician both serve the customer's case
+    contact = world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse")
+    answer = call(api, who, method, template, world, body=body, contact_id=contact.id)
+    assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
+    assert [(c.name, c.phone) for c in world.crm.customers.contacts(world.customer.id)] == [("Hans Musterfrau", None)]
+
+
+@pytest.mark.parametrize("who,status", [("other_dealer", 404), ("other_manager", 404), ("other_maker", 404),
+                                        ("warranty", 403), ("fitter", 403), ("service", 403)])
+@pytest.mark.parametrize("method,template", MANAGING)
+def test_only_the_dealers_owner_or_manager_merges_exports_or_erases_a_customer(api, world, who, status, method,
+                                                                               template):
+    assigned(world)
+    api.keys["other_manager"] = ApiKeyService(world.crm).create(world.other_dealer.id, "manager").key
+    dup = world.crm.customers.add("Erika M.", phone="040 5550100", owner_party_id=world.dealer.id)
+    answer = call(api, who, method, template, world, body={"duplicate_id": dup.id} if "merge" in template else None)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["type"] == f"urn:dealercrm:problem:{'not-found' if status == 404 else 'not-permitted'}"
+    assert "Musterfrau" not in answer.text
+    erika, her_duplicate = world.crm.customers.get(world.customer.id), world.crm.customers.get(dup.id)
+    assert (erika.erased_at, erika.phone, her_duplicate.merged_into_id) == (None, None, None)
+
+
+def test_the_dealers_owner_may_do_what_its_manager_may(api, world):
+    api.keys["owner"] = ApiKeyService(world.crm).create(world.dealer.id, actor_id=world.owner.id).key
+    assert call(api, "owner", "GET", "/customers/{c}/export", world).status_code == 200
+
+
+def test_another_dealers_manager_cannot_merge_the_dealers_customer_into_its_own(api, world):
+    api.keys["other_manager"] = ApiKeyService(world.crm).create(world.other_dealer.id, "manager").key
+    theirs = world.crm.customers.add("Erika Musterfrau", owner_party_id=world.other_dealer.id)
+    answer = api.post(f"/customers/{theirs.id}/merge", headers=api.as_("other_manager"),
+                      json={"duplicate_id": world.customer.id})
+    assert answer.status_code == 404 and str(world.customer.id) in answer.json()["detail"]
+    assert world.crm.customers.get(world.customer.id).merged_into_id is None
 
 
 # -- technicians ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Event subscriptions: the dealer's own software learns of every hand-off without polling,
-through the outbox, signed — and a party is told only of what it may see."""
+through the outbox, signed with its own subscription's secret — and a party is told only
+of what it may see."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from api_world import WEBHOOK_SECRET, forwarded
+from api_world import WEBHOOK_SECRET, assigned, forwarded
+from http_servers import running
 from sqlalchemy import select
 
+from dealercrm.channels import OutgoingMessage
+from dealercrm.db.api_models import Subscription
+from dealercrm.db.models import AuditRecord
 from dealercrm.db.outbox_models import OutboxMessage
 from dealercrm.plugins.channel_webhook import verify_signature
-from dealercrm.plugins.http_subscriptions import verify_event
 
 
 @contextmanager
@@ -55,25 +59,118 @@ def deliveries(world) -> list[OutboxMessage]:
                                         .order_by(OutboxMessage.id)))
 
 
-def test_a_hand_off_reaches_the_dealers_system_signed_through_the_outbox(api, world):
+def test_a_hand_off_reaches_the_dealers_system_signed_with_its_own_secret_through_the_outbox(api, world):
     with receiver() as (url, got):
         sub = subscribe(api, "service", f"{url}/dms/events", "case_handed_over", "case_closed")
         case_id = forwarded(world)
         [queued] = deliveries(world)  # queued in the hand-off's own transaction
-        assert (queued.customer_id, queued.recipient, queued.channel) == (None, f"{url}/dms/events", "webhook")
+        assert (queued.customer_id, queued.recipient, queued.channel) == (None, f"{url}/dms/events", "subscription")
+        assert queued.data == {"subscription_id": sub["id"], "kind": "case_handed_over"}
         assert world.crm.outbox.dispatch().sent == 1
     [post] = got
     assert post["path"] == "/dms/events"
-    assert verify_signature(WEBHOOK_SECRET, post["body"], post["headers"]["x-dealercrm-timestamp"],
-                            post["headers"]["x-dealercrm-signature"])
+    stamp, signature = post["headers"]["x-dealercrm-timestamp"], post["headers"]["x-dealercrm-signature"]
+    assert verify_signature(sub["secret"], post["body"], stamp, signature)
+    assert not verify_signature(WEBHOOK_SECRET, post["body"], stamp, signature)  # not the channel's secret
+    assert post["headers"]["idempotency-key"] == queued.idempotency_key
     outer = json.loads(post["body"])
-    assert outer["data"]["subscription_id"] == sub["id"] and outer["customer_id"] is None
-    assert verify_event(sub["secret"], outer["body"], outer["data"]["signature"])
-    assert not verify_event("whsec_someone-else", outer["body"], outer["data"]["signature"])
+    assert outer["data"] == {"subscription_id": sub["id"], "kind": "case_handed_over"} and outer["customer_id"] is None
     event = json.loads(outer["body"])
     assert event["kind"] == "case_handed_over" and event["case_id"] == case_id
     assert (event["state"], event["to_party_id"]) == ("manufacturer_review", world.manufacturer.id)
     assert "Erika" not in outer["body"] and "erika@" not in outer["body"]  # ids only, no personal data
+
+
+def test_each_party_verifies_its_deliveries_with_its_own_secret_and_no_other(api, world):
+    with running() as dms, running() as brioche, running() as technik:
+        mine = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
+        maker = subscribe(api, "warranty", f"{brioche.url}/hook", "case_handed_over")
+        fitter = subscribe(api, "fitter", f"{technik.url}/hook", "case_handed_over")
+        # each receiver checks the documented signature with its own code and secret, and refuses a bad one
+        dms.secret, brioche.secret, technik.secret = mine["secret"], maker["secret"], fitter["secret"]
+        assigned(world)  # dealer -> manufacturer -> technician: two hand-offs
+        report = world.crm.outbox.dispatch()
+    assert report.sent == 5  # (the customer's e-mail notifications wait for an SMTP server: not ours to count)
+    assert [r.signature_ok for r in dms.received] == [True, True]
+    assert [r.signature_ok for r in brioche.received] == [True, True]
+    assert [r.signature_ok for r in technik.received] == [True]  # told once it may see the case
+    own = {dms: mine["secret"], brioche: maker["secret"], technik: fitter["secret"]}
+    for server, secret in own.items():
+        for request in server.received:
+            stamp, signature = request.headers["x-dealercrm-timestamp"], request.headers["x-dealercrm-signature"]
+            assert [verify_signature(s, request.body, stamp, signature) for s in own.values()] == [
+                s == secret for s in own.values()]
+
+
+def test_the_secret_never_enters_the_outbox_and_is_read_when_sending(api, world):
+    with running() as dms:
+        sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
+        forwarded(world)
+        with world.crm.read() as uow:  # every column of every queued message and audit row, as text
+            stored = repr([tuple(row) for table in (OutboxMessage.__table__, AuditRecord.__table__)
+                           for row in uow.connection.execute(select(table))])
+        assert sub["secret"] not in stored and str(sub["id"]) in stored
+        with world.crm.uow(None, "test") as uow:  # the secret changes after queueing: the new one signs
+            uow.connection.execute(Subscription.__table__.update().values(secret="whsec_rotated"))
+            uow.commit()
+        dms.secret = "whsec_rotated"
+        assert world.crm.outbox.dispatch().sent == 1
+    assert [r.signature_ok for r in dms.received] == [True]
+
+
+def message_for(data) -> OutgoingMessage:
+    return OutgoingMessage(id=1, idempotency_key="k", channel="subscription", purpose="service",
+                           recipient="http://127.0.0.1:9/hook", subject=None, body="{}", data=data, customer_id=None,
+                           case_id=None, attempt=1)
+
+
+@pytest.mark.parametrize("data", [{}, {"subscription_id": 424242}, {"subscription_id": "1"}])
+def test_a_message_naming_no_subscription_is_not_sent_unsigned_or_anywhere(world, data):
+    result = world.crm.channels["subscription"].send(message_for(data))
+    assert result.status == "failed" and "names no subscription" in result.error
+
+
+def test_a_misconfigured_timeout_fails_deliveries_with_the_reason(tmp_path, clock):
+    from case_world import copy_world
+
+    from dealercrm.settings import Settings
+
+    world = copy_world(tmp_path, clock, settings=Settings(plugins={"http_subscriptions": {"timeout": "soon"}}))
+    try:
+        result = world.crm.channels["subscription"].send(message_for({"subscription_id": 1}))
+        assert result.status == "failed" and "timeout must be a positive number, not 'soon'" in result.error
+    finally:
+        world.crm.close()
+
+
+def test_deliveries_need_no_webhook_channel_configured(tmp_path, clock):
+    from api_world import Api, issue_keys
+    from case_world import copy_world
+
+    from dealercrm.http import create_app
+
+    world = copy_world(tmp_path, clock)  # no [plugins.channel_webhook], no DEALERCRM_WEBHOOK_SECRET
+    try:
+        assert "webhook" not in world.crm.channels
+        with running() as dms, Api(create_app(world.crm)) as api:
+            api.keys = issue_keys(world)
+            sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
+            dms.secret = sub["secret"]
+            forwarded(world)
+            assert world.crm.outbox.dispatch().sent == 1
+        assert [r.signature_ok for r in dms.received] == [True]
+    finally:
+        world.crm.close()
+
+
+def test_deleting_a_subscription_cancels_its_waiting_deliveries(api, world):
+    mine = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_handed_over")
+    maker = subscribe(api, "warranty", "https://brioche.example/hook", "case_handed_over")
+    forwarded(world)
+    assert api.delete(f"/subscriptions/{mine['id']}", headers=api.as_("service")).status_code == 204
+    status = {m.data["subscription_id"]: (m.status, m.reason) for m in deliveries(world)}
+    assert status == {mine["id"]: ("cancelled", f"subscription {mine['id']} was deleted"),
+                      maker["id"]: ("pending", None)}
 
 
 def test_each_party_is_told_only_of_cases_it_may_see(api, world):
@@ -151,18 +248,19 @@ def test_unusable_subscriptions_are_422_naming_the_field(api, body, field):
     assert answer.status_code == 422 and answer.json()["field"] == field
 
 
-def test_subscribing_without_a_configured_webhook_channel_is_refused(tmp_path, clock):
+def test_subscribing_is_refused_when_the_delivering_plugin_is_blocked(tmp_path, clock):
     from api_world import Api, issue_keys
     from case_world import copy_world
 
     from dealercrm.http import create_app
 
-    world = copy_world(tmp_path, clock)
+    world = copy_world(tmp_path, clock, block=["http_subscriptions"])
     try:
         api = Api(create_app(world.crm))
         api.keys = issue_keys(world)
         answer = api.post("/subscriptions", headers=api.as_("service"),
                           json={"url": "https://dms.schmidt.example/hook", "kinds": ["case_closed"]})
-        assert answer.status_code == 422 and "webhook channel is not configured" in answer.json()["detail"]
+        assert answer.status_code == 422 and answer.json()["field"] == "url"
+        assert "'subscription' channel is not loaded" in answer.json()["detail"]
     finally:
         world.crm.close()

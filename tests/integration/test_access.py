@@ -73,3 +73,79 @@ def test_the_system_actor_sees_everything(world):
 def test_an_unknown_actor_is_not_found(world):
     with pytest.raises(NotFound):
         as_actor(world.crm, 999_999)
+
+
+def test_the_application_hands_out_the_same_scoped_view_as_the_access_module(world):
+    case = world.open_case()
+    mine = world.crm.as_actor(world.service.id)
+    assert mine.principal == as_actor(world.crm, world.service.id).principal
+    assert (mine.principal.kind, mine.principal.party_id, mine.principal.role) == ("dealer", world.dealer.id, "service")
+    assert [c.id for c in mine.cases.list()] == [case.id]
+    with pytest.raises(NotFound):
+        world.crm.as_actor(world.other_dealer_service.id).cases.get(case.id)
+    with pytest.raises(NotFound):
+        world.crm.as_actor(999_999)
+
+
+def test_an_inactive_actor_gets_no_scoped_view(world):
+    from sqlalchemy import update
+
+    from dealercrm.db.models import Actor
+
+    with world.crm.uow(None, "test") as uow:
+        uow.connection.execute(update(Actor).where(Actor.id == world.service.id).values(active=False))
+        uow.commit()
+    with pytest.raises(NotPermitted, match="inactive"):
+        world.crm.as_actor(world.service.id)
+
+
+def test_contact_persons_are_the_owning_dealers_to_keep(world):
+    world.to_technician(world.open_case().id)  # the manufacturer and the technician serve Erika's case
+    mine = world.crm.as_actor(world.service.id)
+    hans = mine.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", phone="040 5550199")
+    assert mine.customers.update_contact(world.customer.id, hans.id, function="neighbour").function == "neighbour"
+    for who, error in ((world.warranty_desk, NotPermitted), (world.fitter, NotPermitted),
+                       (world.other_dealer_service, NotFound), (world.other_warranty_desk, NotFound)):
+        theirs = world.crm.as_actor(who.id).customers
+        for refused in (lambda: theirs.contacts(world.customer.id),
+                        lambda: theirs.add_contact(world.customer.id, "Someone"),
+                        lambda: theirs.update_contact(world.customer.id, hans.id, name="Someone"),
+                        lambda: theirs.remove_contact(world.customer.id, hans.id)):
+            with pytest.raises(error):
+                refused()
+    assert [(c.name, c.function) for c in mine.customers.contacts(world.customer.id)] == [
+        ("Hans Musterfrau", "neighbour")]
+    mine.customers.remove_contact(world.customer.id, hans.id)
+    assert mine.customers.contacts(world.customer.id) == []
+
+
+def test_merging_exporting_and_erasing_are_for_the_dealers_managers(world):
+    dup = world.crm.customers.add("Erika M.", phone="040 5550100", owner_party_id=world.dealer.id)
+    desk = world.crm.as_actor(world.service.id).customers
+    for refused in (lambda: desk.merge(world.customer.id, dup.id), lambda: desk.export(world.customer.id),
+                    lambda: desk.erase(dup.id)):
+        with pytest.raises(NotPermitted, match="owner or manager"):
+            refused()
+    boss = world.crm.as_actor(world.manager.id).customers
+    assert boss.merge(world.customer.id, dup.id)["phone"] == "+49405550100"
+    assert boss.export(world.customer.id)["merged_records"][0]["id"] == dup.id
+    erased = boss.erase(world.customer.id)
+    assert erased["name"] == f"erased customer #{world.customer.id}" and erased["erased_at"] is not None
+    [row] = [r for r in world.crm.customers.export(world.customer.id)["audit"] if r["action"] == "erase"]
+    assert row["actor_id"] == world.manager.id
+
+
+def test_the_system_actor_merges_exports_and_erases_any_customer(world):
+    other = world.crm.customers.add("Max Mustermann", owner_party_id=world.other_dealer.id)
+    system = world.crm.as_actor(world.crm.system_actor_id).customers
+    assert system.export(other.id)["customer"]["name"] == "Max Mustermann"
+    assert system.erase(other.id)["erased_at"] is not None
+
+
+def test_only_dealers_add_to_the_shared_catalogue(world):
+    for who in (world.warranty_desk, world.fitter):
+        with pytest.raises(NotPermitted, match="only a dealer"):
+            world.crm.as_actor(who.id).products.add("X-1", "Lamp")
+    lamp = world.crm.as_actor(world.other_dealer_service.id).products.add("X-1", "Lamp", category="light")
+    assert [p.sku for p in world.crm.as_actor(world.fitter.id).products.list("lamp")] == ["X-1"]
+    assert world.crm.as_actor(world.warranty_desk.id).products.get(lamp.id).name == "Lamp"

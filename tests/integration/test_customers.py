@@ -350,6 +350,28 @@ def test_a_reassignment_that_changes_nothing_is_not_announced(crm, dealers, even
     assert events.of(AccountOwnerChanged) == []
 
 
+def test_someone_who_left_cannot_become_account_owner(crm, dealers):
+    c = crm.customers.add("Max Mustermann", account_owner_id=dealers["sabine"].id)
+    crm.parties.set_actor_active(dealers["tom"].id, False)
+    for attempt in (lambda: crm.customers.reassign(c.id, account_owner_id=dealers["tom"].id),
+                    lambda: crm.customers.add("Lisa Lustig", account_owner_id=dealers["tom"].id)):
+        with pytest.raises(ValidationError, match="Tom Albers is inactive") as info:
+            attempt()
+        assert info.value.field == "account_owner_id"
+    assert crm.customers.get(c.id).account_owner_id == dealers["sabine"].id
+
+
+def test_a_customer_belongs_to_a_dealer_not_to_a_manufacturer(crm):
+    maker = crm.parties.add("manufacturer", "Brioche Hausgeräte")
+    c = crm.customers.add("Max Mustermann")
+    for attempt in (lambda: crm.customers.reassign(c.id, owner_party_id=maker.id),
+                    lambda: crm.customers.add("Lisa Lustig", owner_party_id=maker.id)):
+        with pytest.raises(ValidationError, match="is a manufacturer; customers belong to a dealer") as info:
+            attempt()
+        assert info.value.field == "owner_party_id"
+    assert crm.customers.get(c.id).owner_party_id == crm.parties.by_name("Our Dealership").id
+
+
 def test_reassigning_to_an_unknown_party_or_actor_is_not_found(crm):
     c = crm.customers.add("Max Mustermann")
     with pytest.raises(NotFound, match="party 99 not found"):

@@ -371,3 +371,38 @@ def test_a_plugin_erases_what_it_holds_inside_the_same_erasure(crm, register_plu
     crm.customers.erase(c.id)
     assert seen == [(c.id, "customers.erase")]
     assert crm.customers.get(c.id).erased_at is not None
+
+
+def test_erasure_drops_the_kept_http_answers_that_concern_the_customer_and_no_others(any_crm, clock):
+    from dealercrm.db.api_models import IdempotencyRecord
+
+    crm = any_crm
+    keep, dup, _ = two_files_for_max(crm, clock)
+    crm.customers.merge(keep.id, dup.id)  # Max's duplicate now has the phone, Max's file both
+    other = crm.customers.add("Erika Musterfrau", email="erika@example.org")
+    answers = {  # what the HTTP API kept for Idempotency-Key repeats, by path
+        "his record": ("/customers", {"id": keep.id, "name": "Max Mustermann", "email": "max@example.org"}),
+        "his file": (f"/customers/{dup.id}/interests", {"id": 1, "tag": "skiing"}),
+        "his task": ("/tasks", {"id": 9, "customer_id": dup.id, "title": "call Max back"}),
+        "a case in a list": ("/reports/x", {"rows": [{"case_id": 4, "customer_id": keep.id}]}),
+        "his phone refused": ("/customers", {"type": "urn:dealercrm:problem:validation-error",
+                                             "detail": "invalid phone '+491715550100': already used"}),
+        "her record": ("/customers", {"id": other.id, "name": "Erika Musterfrau", "email": "erika@example.org"}),
+        "her case": ("/cases", {"id": keep.id, "customer_id": other.id, "summary": "noisy"}),
+        "her file": (f"/customers/{other.id}/interests", {"id": keep.id, "tag": "cooking"}),
+    }
+    home = crm.parties.by_name("Our Dealership").id
+    with crm.uow(None, "test") as uow:
+        for key, (path, body) in answers.items():
+            uow.connection.execute(IdempotencyRecord.__table__.insert().values(
+                key=key, party_id=home, method="POST", path=path, request_hash="h", status=201,
+                headers={"content-type": "application/json"}, body=json.dumps(body), created_at=uow.now))
+        uow.commit()
+    crm.customers.erase(keep.id)
+    kept = {r.key: r for r in rows(crm, IdempotencyRecord)}
+    dropped = {key for key, r in kept.items() if r.body is None}
+    assert dropped == {"his record", "his file", "his task", "a case in a list", "his phone refused"}
+    assert all((kept[k].status, kept[k].headers) == (410, None) for k in dropped)
+    assert all(json.loads(kept[k].body) == answers[k][1] for k in set(answers) - dropped)
+    [erasure] = [r for r in audit(crm) if r.action == "erase"]
+    assert erasure.changes["rows"]["idempotency_record"] == 5

@@ -1,0 +1,37 @@
+"""``/parties``: the directory every party reads, and each party's own people."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from .auth import Caller
+from .common import Limit, Offset, page, problems
+from .schemas import MAX_ID, EmployeeOut, Page, PartyOut, Short
+
+router = APIRouter(prefix="/parties", tags=["parties"], responses=problems(400, 401, 422))
+PartyId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("", response_model=Page[PartyOut])
+def list_parties(me: Caller, limit: Limit = 50, offset: Offset = 0,
+                 kind: Annotated[Literal["dealer", "manufacturer", "technician"] | None, Query()] = None,
+                 q: Annotated[Short | None, Query(description="part of the name, in any case")] = None):
+    """Every party, by id: the workflow asks for party ids (a manufacturer approving a visit names the
+    technician company as ``technician_party_id``)."""
+    return page(me.parties.list(kind=kind, search=q, limit=limit + 1, offset=offset), limit, offset)
+
+
+@router.get("/{party_id}", response_model=PartyOut, responses=problems(404))
+def show_party(me: Caller, party_id: PartyId):
+    return me.parties.get(party_id)
+
+
+@router.get("/{party_id}/actors", response_model=Page[EmployeeOut], responses=problems(403, 404))
+def list_actors(me: Caller, party_id: PartyId, limit: Limit = 50, offset: Offset = 0,
+                active: Annotated[bool | None, Query(description="only active (true) or inactive (false) people")]
+                = None):
+    """The people of the caller's own party (e.g. to name a customer's account owner); another party's
+    employees are its own business (403)."""
+    return page(me.parties.actors(party_id, active=active, limit=limit + 1, offset=offset), limit, offset)
