@@ -184,6 +184,21 @@ def verify(url: str, run: Run) -> list[str]:
     return problems
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its living descendants (uvicorn's workers)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -216,7 +231,9 @@ def bench(backend: str, url: str, args) -> bool:
                     raise SystemExit(f"server did not start: {server.stderr.read().decode()[-2000:]}") from None
                 time.sleep(0.2)
         run = Run(base, ids, time.monotonic() + args.seconds, args.max_requests, not args.no_idempotency)
+        server_cpu, own_cpu = cpu_seconds(server.pid), time.process_time()
         elapsed = asyncio.run(drive(run, args.clients))
+        server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, time.process_time() - own_cpu
     finally:
         server.terminate()
         try:
@@ -224,6 +241,10 @@ def bench(backend: str, url: str, args) -> bool:
         except subprocess.TimeoutExpired:
             server.kill()
     report(backend, run, elapsed)
+    answered = max(1, sum(run.status.values()))
+    print(f"  CPU per answered request: server {server_cpu / answered * 1000:.1f} ms (its processes busy "
+          f"{server_cpu / elapsed:.0%} of one core), load generator {own_cpu / answered * 1000:.1f} ms "
+          f"({own_cpu / elapsed:.0%}); {os.cpu_count()} cores in all")
     problems = verify(url, run)
     verdict = "FAILED" if problems else "OK — every accepted request is in the database exactly once"
     print(f"  database check: {verdict}")

@@ -20,37 +20,48 @@ import asyncio
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from ..db.api_models import IdempotencyRecord
+from ..db.prepared import Prepared
 from ..errors import DealerCrmError
 from .auth import presented_key
 from .problem import IdempotencyInProgress, IdempotencyMismatch, from_domain_error, problem
 
 KEEP = timedelta(hours=24)
+SWEEP_EVERY = timedelta(minutes=1)
 STALE = timedelta(minutes=5)
 MAX_BODY = 1 << 20
 KEPT_HEADERS = ("content-type", "etag", "location")
 REC = IdempotencyRecord.__table__
 
 
+# prepared once (dealercrm.db.prepared): two of these run around every keyed POST
+_SWEEP = Prepared(delete(REC).where(REC.c.created_at < bindparam("expired_before")))
+_RECORD = Prepared(insert(REC).returning(REC.c.id))
+_ANSWER = Prepared(update(REC).where(REC.c.id == bindparam("record_id")))
+_FORGET = Prepared(delete(REC).where(REC.c.id == bindparam("record_id")))
+
+
 class RecordStore:
     def __init__(self, crm):
         self.crm = crm
+        self._swept_at = None  # expired records go once a minute, not with every request
 
     def begin(self, party_id: int, key: str, method: str, path: str, digest: str):
         """("new", id) for a first request, else the stored record (raises on misuse)."""
         try:
             with self.crm.uow(None, "idempotency.begin") as uow:
                 conn = uow.connection
-                conn.execute(delete(REC).where(REC.c.created_at < uow.now - KEEP))
-                new_id = conn.execute(insert(REC).values(
-                    key=key, party_id=party_id, method=method, path=path, request_hash=digest,
-                    created_at=uow.now).returning(REC.c.id)).scalar_one()
+                if self._swept_at is None or uow.now - self._swept_at > SWEEP_EVERY:
+                    _SWEEP.run(conn, {"expired_before": uow.now - KEEP})
+                    self._swept_at = uow.now
+                new_id = _RECORD.scalar(conn, dict(key=key, party_id=party_id, method=method, path=path,
+                                                   request_hash=digest, created_at=uow.now))
                 uow.commit()
                 return "new", new_id
         except IntegrityError:
@@ -75,10 +86,10 @@ class RecordStore:
     def finish(self, record_id: int, status: int, headers: dict, body: bytes) -> None:
         with self.crm.uow(None, "idempotency.finish") as uow:
             if status >= 500:
-                uow.connection.execute(delete(REC).where(REC.c.id == record_id))
+                _FORGET.run(uow.connection, {"record_id": record_id})
             else:
-                uow.connection.execute(update(REC).where(REC.c.id == record_id).values(
-                    status=status, headers=headers, body=body.decode("utf-8", "replace"), completed_at=uow.now))
+                _ANSWER.run(uow.connection, dict(status=status, headers=headers, body=body.decode("utf-8", "replace"),
+                                                 completed_at=uow.now, record_id=record_id))
             uow.commit()
 
 

@@ -16,17 +16,26 @@ import secrets
 from datetime import timedelta
 
 import attrs
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from .. import validation
 from ..access import NotAuthenticated, Principal
 from ..db.api_models import ApiKey
 from ..db.models import PARTY_KINDS, Actor, Party
+from ..db.prepared import Prepared
 from ..errors import NotFound, ValidationError
 from .base import Service
 
 KEY_FORMAT = re.compile(r"(dcrm_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint, not a write per request
+
+
+# prepared once (dealercrm.db.prepared): it runs for every request
+_KEY_BY_PREFIX = Prepared(
+    select(ApiKey.id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.last_used_at, ApiKey.party_id,
+           Actor.id.label("actor_id"), Actor.name, Actor.role, Actor.active, Party.kind)
+    .join(Actor, Actor.id == ApiKey.actor_id).join(Party, Party.id == ApiKey.party_id)
+    .where(ApiKey.prefix == bindparam("prefix")))
 
 
 def hash_key(key: str) -> str:
@@ -110,20 +119,16 @@ class ApiKeyService(Service):
         if match is None:
             raise NotAuthenticated("malformed API key: expected dcrm_<8 hex>_<secret>")
         with self.read() as uow:
-            row = uow.connection.execute(
-                select(ApiKey.id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.last_used_at, ApiKey.party_id,
-                       Actor.id.label("actor_id"), Actor.name, Actor.role, Actor.active, Party.kind)
-                .join(Actor, Actor.id == ApiKey.actor_id).join(Party, Party.id == ApiKey.party_id)
-                .where(ApiKey.prefix == match.group(1))).first()
+            row = _KEY_BY_PREFIX.first(uow.connection, {"prefix": match.group(1)})
             now = uow.now
-        if row is None or not hmac.compare_digest(row.key_hash, hash_key(key.strip())):
+        if row is None or not hmac.compare_digest(row["key_hash"], hash_key(key.strip())):
             raise NotAuthenticated(f"unknown API key {match.group(1)}")
-        if row.revoked_at is not None:
-            raise NotAuthenticated(f"API key {match.group(1)} was revoked at {row.revoked_at.isoformat()}")
-        if not row.active:
-            raise NotAuthenticated(f"API key {match.group(1)} acts as actor {row.actor_id}, who is inactive")
-        if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+        if row["revoked_at"] is not None:
+            raise NotAuthenticated(f"API key {match.group(1)} was revoked at {row['revoked_at'].isoformat()}")
+        if not row["active"]:
+            raise NotAuthenticated(f"API key {match.group(1)} acts as actor {row['actor_id']}, who is inactive")
+        if row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY:
             with self.crm.uow(None, "api_keys.touch") as uow:
-                uow.connection.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+                uow.connection.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(last_used_at=now))
                 uow.commit()
-        return Principal(row.actor_id, row.name, row.party_id, row.kind, row.role)
+        return Principal(row["actor_id"], row["name"], row["party_id"], row["kind"], row["role"])
