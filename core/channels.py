@@ -12,6 +12,7 @@ Message-ID, idempotency header, …) so a resend after a crash can be recognised
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -37,14 +38,17 @@ class DeliveryResult:
     status: Literal["delivered", "retry", "failed"]
     provider_id: str | None = None
     error: str | None = None
+    #: for a retry: the earliest the provider wants to hear from us again (a 429's
+    #: Retry-After); the dispatcher waits at least this long, or its own backoff if longer
+    retry_after: timedelta | None = None
 
     @classmethod
     def delivered(cls, provider_id: str | None = None) -> DeliveryResult:
         return cls("delivered", provider_id=provider_id)
 
     @classmethod
-    def retry(cls, error: str) -> DeliveryResult:
-        return cls("retry", error=error)
+    def retry(cls, error: str, after: timedelta | None = None) -> DeliveryResult:
+        return cls("retry", error=error, retry_after=after)
 
     @classmethod
     def failed(cls, error: str) -> DeliveryResult:

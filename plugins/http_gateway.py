@@ -24,6 +24,8 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -99,6 +101,29 @@ def origin(url: str) -> str:
         return "(unusable URL)"
 
 
+#: a Retry-After beyond this is taken as this: a provider's typo must not park a message for a year
+MAX_RETRY_AFTER = timedelta(days=1)
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """A ``Retry-After`` header (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) as a
+    delay; None when absent or unreadable, so the dispatcher's own backoff applies."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value[:9]))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        delay = when - (now or datetime.now(timezone.utc))
+    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+
+
 class Gateway:
     """An httpx client made on first use and closed by the dispatcher after each round."""
 
@@ -160,7 +185,8 @@ class Gateway:
         text = f"HTTP {status}: {_shorten(self.redact(_reason(response, payload)))}"  # redact, then cut
         if status in RETRY_STATUS or status >= 500 or (400 <= status < 500 and transient(payload)):
             after = response.headers.get("Retry-After")
-            return DeliveryResult.retry(self._say(text + (f" (Retry-After: {after[:30]})" if after else "")))
+            return DeliveryResult.retry(self._say(text + (f" (Retry-After: {after[:30]})" if after else "")),
+                                        after=retry_after(after))
         if 300 <= status < 400:
             text += f" to {origin(response.headers.get('Location', ''))}: redirects are not followed, fix the URL"
         return DeliveryResult.failed(self._say(text))

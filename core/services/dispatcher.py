@@ -126,7 +126,8 @@ def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult
             elif result.status == "retry" and row["attempts"] < settings.max_attempts:
                 uow.connection.execute(update(OUT).where(where).values(
                     status="pending", reason=result.error, locked_until=None,
-                    next_attempt_at=uow.now + backoff(settings, row["attempts"], rng)))
+                    next_attempt_at=uow.now + max(backoff(settings, row["attempts"], rng),
+                                                  result.retry_after or timedelta(0))))
                 _timeline(uow, row, f"delivery attempt {row['attempts']} of {row['channel']} message failed, "
                                     f"retrying: {result.error}")
                 report.retried += 1

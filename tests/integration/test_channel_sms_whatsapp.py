@@ -4,6 +4,7 @@ WhatsApp, the Cloud API's messages endpoint) and records what it received."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from http_servers import Answer, RecordingServer, running
@@ -269,3 +270,24 @@ def test_tokens_from_the_environment_win_over_the_settings_file(crm_factory, gat
         crm.outbox.send(channel, "service", "hello", customer_id=max_.id)
     assert crm.outbox.dispatch().sent == 2
     assert [r.headers["authorization"] for r in gateway.received] == ["Bearer env-sms-token", "Bearer env-wa-token"]
+
+
+def test_a_providers_retry_after_is_waited_for_not_just_our_own_backoff(crm, gateway, max_, clock):
+    gateway.answers.append(Answer(429, {"message": "slow down"}, {"Retry-After": "3600"}))
+    msg = crm.outbox.send("sms", "service", "hello", customer_id=max_.id)
+    crm.outbox.dispatch()
+    assert crm.outbox.get(msg.id).next_attempt_at >= clock.now() + timedelta(hours=1)
+    clock.advance(minutes=30)
+    assert crm.outbox.dispatch().sent == 0 and len(gateway.received) == 1  # not asked again too early
+    clock.advance(minutes=31)
+    assert crm.outbox.dispatch().sent == 1 and crm.outbox.get(msg.id).status == "sent"
+
+
+@pytest.mark.parametrize("header, seconds", [
+    ("30", 30), (" 120 ", 120), ("Sat, 28 Nov 2026 10:00:30 GMT", 30), ("Sat, 28 Nov 2026 09:00:00 GMT", 0),
+    ("99999999", 24 * 3600), ("soon", None), ("", None), (None, None)])
+def test_retry_after_is_read_as_seconds_or_an_http_date(header, seconds):
+    from dealercrm.plugins.http_gateway import retry_after
+
+    delay = retry_after(header, now=datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc))
+    assert delay == (None if seconds is None else timedelta(seconds=seconds))
