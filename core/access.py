@@ -29,6 +29,8 @@ Writing to a customer (the outbox) and naming its account owner are the owning d
 moving a customer to another dealer is the system's alone. Survey answers are the
 case's dealer's. The parties directory (id, kind, name, region) is open to every party
 — the workflow needs the ids — but a party's people are listed to that party only.
+Workflow definitions hold no customer data: every party reads them. Importing customers
+is registering them in bulk: a dealer imports its own, the system for any dealer.
 
 What an actor may not see does not exist for it: ``NotFound``, the same answer as for an
 id never used, so ids cannot be probed. What it may see but not do is ``NotPermitted``.
@@ -215,6 +217,16 @@ class Scoped:
     def reports(self):
         from .services.scoped_reports import ScopedReports
         return ScopedReports(self)
+
+    @cached_property
+    def imports(self):
+        from .services.scoped_imports import ScopedImports
+        return ScopedImports(self)
+
+    @cached_property
+    def workflows(self):
+        from .services.scoped_workflows import ScopedWorkflows
+        return ScopedWorkflows(self)
 
     @cached_property
     def subscriptions(self):

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from ..services.api_keys import ApiKeyService
-from . import cases, customers, health, inbound, messages, parties, problem, products, reports, subscriptions, tasks
+from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, subscriptions,
+               tasks, workflows)
 from .idempotency import RecordStore, RequestGuard
 
 if TYPE_CHECKING:
@@ -39,8 +40,11 @@ TAGS = [{"name": "customers", "description": "the customer file, minimised per p
         {"name": "parties", "description": "the directory of parties, and the caller's own people"},
         {"name": "products", "description": "the shared product catalogue"},
         {"name": "cases", "description": "service cases: open, list, show, allowed triggers, fire, facts, surveys"},
+        {"name": "workflows", "description": "the workflows cases follow, as data: states, deadlines, who fires what "
+                                             "with which data"},
         {"name": "tasks", "description": "follow-ups of the caller's party"},
         {"name": "reports", "description": "the caller's own figures"},
+        {"name": "imports", "description": "a dealer's customer list as CSV, in bulk"},
         {"name": "subscriptions", "description": "signed event deliveries to host systems"},
         {"name": "inbound", "description": "webhooks from channel providers"},
         {"name": "health", "description": "liveness and identity"}]
@@ -61,7 +65,8 @@ def create_app(crm: CRM | None) -> FastAPI:
     app.state.keys = ApiKeyService(crm) if crm is not None else None
     app.state.idempotency = RecordStore(crm)
     problem.install(app)
-    for module in (health, customers, messages, parties, products, cases, tasks, reports, subscriptions, inbound):
+    for module in (health, customers, messages, parties, products, cases, workflows, tasks, reports, imports,
+                   subscriptions, inbound):
         app.include_router(module.router)
     app.add_middleware(RequestGuard)
     default_openapi = app.openapi

@@ -33,6 +33,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             404: "does not exist, or not visible to the caller", 409: "conflict: changed concurrently, an invalid "
             "transition (with `allowed`), a plugin's veto, or an idempotency key still in use",
             412: "If-Match names a version that is no longer current", 413: "body too large",
+            415: "a body in another media type or charset than the operation takes",
             422: "invalid input (with `field`), or an idempotency key reused for another request",
             503: "the database is busy or unreachable"}
     return {status: {"model": Problem, "description": text[status]} for status in statuses}

@@ -27,9 +27,12 @@ def asset_out(asset, product) -> dict:
 
 @router.get("", response_model=Page[CustomerOut], response_model_exclude_unset=True)
 def list_customers(me: Caller, limit: Limit = 50, offset: Offset = 0,
-                   q: Annotated[Short | None, Query(description="part of the name or e-mail")] = None):
+                   q: Annotated[Short | None, Query(description="part of the name or e-mail")] = None,
+                   external_id: Annotated[Short | None, Query(
+                       description="the caller's own id for the customer (e.g. after an import); "
+                                   "matches only the caller's own customers")] = None):
     """Customers the caller may see: a dealer its own; others the customers of their cases (minimised)."""
-    return page(me.customers.list(q, limit + 1, offset), limit, offset)
+    return page(me.customers.list(q, limit + 1, offset, external_id=external_id), limit, offset)
 
 
 @router.post("", status_code=201, response_model=CustomerOut, response_model_exclude_unset=True,

@@ -495,6 +495,77 @@ class SubscriptionCreated(SubscriptionOut):
                         "only now")
 
 
+# -- workflows, imports -----------------------------------------------------------------
+
+
+class WorkflowSummary(Out):
+    name: str
+    description: str
+
+
+class DeadlineOut(BaseModel):
+    seconds: int = Field(description="how long the state's owner has")
+    business_time: bool = Field(description="counted in the owner's working hours (its region's calendar), "
+                                "not on the wall clock")
+    text: str = Field(description="the same in words, e.g. 'due within 4h working time'")
+
+
+class StateOut(BaseModel):
+    name: str
+    description: str
+    owner: str | None = Field(description="the kind of party that holds the case here (dealer, manufacturer, "
+                              "technician, customer); null in a final state")
+    final: bool
+    deadline: DeadlineOut | None = Field(description="null in a final state; when it passes, the state's timeout "
+                                         "transition fires")
+    waits_on_customer: bool
+    pauses_clock: bool = Field(description="entering it freezes what was left of the previous owner's time, and "
+                               "returning gives it back")
+    also_allowed: list[str] = Field(description="party kinds that may act here besides the owner")
+
+
+class GuardOut(BaseModel):
+    name: str
+    description: str
+
+
+class WorkflowTransitionOut(BaseModel):
+    trigger: str
+    sources: list[str] = Field(description="the states it fires from")
+    dest: str
+    allowed: list[str] = Field(description="who may fire it: a party kind ('dealer'), a kind and role "
+                               "('dealer:manager': only that role), or 'system' (dealercrm itself: deadlines, "
+                               "a customer's reply)")
+    caller_may_fire: bool = Field(description="whether the caller's key is among `allowed`")
+    required: list[str] = Field(description="keys of `data` that must be non-empty when firing")
+    names_party: str | None = Field(description="the key of `data` naming the party that takes the case over "
+                                    "(e.g. technician_party_id); needed if the case has none of that kind yet")
+    timeout: bool = Field(description="fired by dealercrm when the state's deadline passes")
+    guards: list[GuardOut] = Field(description="conditions judged when firing")
+    description: str
+
+
+class WorkflowOut(BaseModel):
+    name: str
+    description: str
+    initial: str
+    states: list[StateOut]
+    transitions: list[WorkflowTransitionOut]
+
+
+class RejectedRow(BaseModel):
+    line: int = Field(description="line of the CSV document, the header being line 1")
+    field: str = Field(description="the column the row was refused for; 'row' for the line as a whole")
+    reason: str
+
+
+class ImportOut(BaseModel):
+    rows: int = Field(description="data rows read")
+    imported: int
+    already_present: int = Field(description="skipped: a customer with this external_id is already filed")
+    rejected: list[RejectedRow]
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     database: str

@@ -5,14 +5,20 @@ Rows are validated one by one, then written in chunks with set-based statements
 per table), each chunk its own transaction. An interrupted import therefore keeps what it
 committed, and a re-run skips every external id already present: no duplicates.
 Memory stays flat: the file is streamed and only one chunk is held at a time.
+
+An upload (``run_text``) is already in memory, so it is checked whole first: a
+document that is not UTF-8 or not readable CSV imports nothing, instead of stopping
+half-way. Imported for a dealer (``party``), its rows belong to that dealer, and
+another party's customers are not named in the reasons a row is refused for.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import attrs
@@ -41,6 +47,18 @@ class ImportReport:
     imported: int = 0
     already_present: int = 0
     rejected: list[tuple[int, str]] = attrs.field(factory=list)
+    #: the field each rejected line was refused for ("row": the line as a whole), by line
+    fields: dict[int, str] = attrs.field(factory=dict)
+
+    def reject(self, line: int, field: str, reason: str) -> None:
+        self.rejected.append((line, reason))
+        self.fields[line] = field
+
+    @property
+    def rejections(self) -> list[dict]:
+        """Each rejected line with its field and reason, in line order."""
+        return [{"line": line, "field": self.fields.get(line, "row"), "reason": reason}
+                for line, reason in sorted(self.rejected)]
 
     def summary(self) -> str:
         return (f"{self.rows} rows: {self.imported} imported, {self.already_present} already present, "
@@ -55,27 +73,51 @@ def count_rows(path: Path) -> int:
 class CustomerImport(Service):
     def run(self, path: str | os.PathLike, *, by: int | None = None, chunk_size: int = 2000,
             on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Import a file, streamed (``dealercrm import customers``)."""
         path = Path(path)
-        report = ImportReport(source=str(path))
         try:
             fh = path.open(newline="", encoding="utf-8-sig")
         except OSError as exc:
             raise ValidationError("file", str(path), exc.strerror or str(exc)) from None
         with fh:
-            reader = csv.DictReader(fh)
-            try:
-                reader.fieldnames
-            except UnicodeDecodeError:
-                raise ValidationError("file", str(path), "is not UTF-8 text; save it as 'CSV UTF-8' "
-                                      "and import again") from None
-            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise ValidationError("file", str(path), f"has no column {missing[0]!r} (header: {reader.fieldnames})")
-            run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
-            for chunk in _chunked(_rows(reader, path), chunk_size):
-                self._import_chunk(chunk, report, by, run)
-                if on_progress:
-                    on_progress(len(chunk))
+            return self._run(fh, ImportReport(source=str(path)), "file", by, None, chunk_size, on_progress)
+
+    def run_text(self, content: str | bytes, *, source: str = "upload", by: int | None = None,
+                 party: int | None = None, chunk_size: int = 2000) -> ImportReport:
+        """Import a CSV document held in memory (an upload), checked whole before any row
+        is written; errors about the document as a whole name it as field ``body``.
+
+        With ``party`` (a dealer importing its own customers) a row without ``owner_party``
+        is that dealer's, and a row naming another party is rejected: no dealer files
+        customers for another.
+        """
+        text = _decoded(content, source)
+        for _ in _rows(csv.reader(io.StringIO(text, newline="")), source, "body"):
+            pass  # a malformed line refuses the whole document before anything is written
+        return self._run(io.StringIO(text, newline=""), ImportReport(source=source), "body", by, party,
+                         chunk_size, None)
+
+    def _run(self, stream, report: ImportReport, what: str, by: int | None, party: int | None, chunk_size: int,
+             on_progress: Callable[[int], None] | None) -> ImportReport:
+        source = report.source
+        reader = csv.DictReader(stream)
+        try:
+            header = reader.fieldnames
+        except UnicodeDecodeError:
+            raise ValidationError(what, source, "is not UTF-8 text; save it as 'CSV UTF-8' and import again") from None
+        except csv.Error as exc:
+            raise ValidationError(what, source, f"line 1: {exc}") from None
+        if not header:
+            raise ValidationError(what, source, "is empty: its first line must name the columns, at least "
+                                  f"{','.join(REQUIRED_COLUMNS)}")
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise ValidationError(what, source, f"has no column {missing[0]!r} (header: {header})")
+        run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
+        for chunk in _chunked(_rows(reader, source, what), chunk_size):
+            self._import_chunk(chunk, report, by, run, party)
+            if on_progress:
+                on_progress(len(chunk))
         report.rejected.sort()
         return report
 
@@ -93,7 +135,8 @@ class CustomerImport(Service):
         data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
         return data
 
-    def _import_chunk(self, chunk: list[tuple[int, dict]], report: ImportReport, by: int | None, run: str) -> None:
+    def _import_chunk(self, chunk: list[tuple[int, dict]], report: ImportReport, by: int | None, run: str,
+                      party: int | None) -> None:
         report.rows += len(chunk)
         with self.uow(by, "import.customers") as uow:
             s = uow.session
@@ -102,7 +145,7 @@ class CustomerImport(Service):
                 try:
                     cleaned.append((line, self._clean(line, row)))
                 except DealerCrmError as exc:
-                    report.rejected.append((line, str(exc)))
+                    report.reject(line, getattr(exc, "field", "row"), str(exc))
             exts = [d["external_id"] for _, d in cleaned]
             present = _ids_by(s, _CUSTOMER.c.external_id, exts)
             this_run = _imported_by(s, run, list(present.values())) if present else set()
@@ -110,27 +153,30 @@ class CustomerImport(Service):
             for field in ("email", "phone"):
                 values = [d[field] for _, d in cleaned if d[field]]
                 taken.update({(field, v): i for v, i in _ids_by(s, _CUSTOMER.c[field], values).items()})
-            owners = {name: pid for name, pid in s.execute(select(Party.name, Party.id))}
-            home = None
+            # another party's customers are refused without their id: it is not the importer's to know
+            foreign = _not_owned_by(s, party, {*present.values(), *taken.values()}) if party is not None else set()
+            owners = {name: (pid, kind) for name, pid, kind in s.execute(select(Party.name, Party.id, Party.kind))}
+            home = party  # the importing dealer's; for the system, the home dealer (looked up if a row needs it)
             rows, seen = [], set()
             for line, d in cleaned:
-                if d["external_id"] in present:
-                    if present[d["external_id"]] in this_run:
-                        report.rejected.append((line, f"invalid external_id {d['external_id']!r}: appears twice "
-                                                      "in this file"))
+                ext = d["external_id"]
+                if ext in present:
+                    if present[ext] in this_run:
+                        report.reject(line, "external_id", f"invalid external_id {ext!r}: appears twice in this file")
+                    elif present[ext] in foreign:
+                        report.reject(line, "external_id", f"invalid external_id {ext!r}: is already used by a "
+                                      "customer of another party")
                     else:
                         report.already_present += 1
                     continue
-                problem = _duplicate(d, taken, seen)
-                if not problem and d["_owner"] and d["_owner"] not in owners:
-                    problem = f"invalid owner_party {d['_owner']!r}: no such party"
+                problem = _duplicate(d, taken, seen, foreign) or _owner_problem(d["_owner"], owners, party)
                 if problem:
-                    report.rejected.append((line, problem))
+                    report.reject(line, *problem)
                     continue
                 if d["_owner"] is None and home is None:
                     home = self.crm.parties.home_dealer(uow)
-                d["owner_party_id"] = owners[d["_owner"]] if d["_owner"] else home
-                seen.update({("email", d["email"]), ("phone", d["phone"]), ("external_id", d["external_id"])})
+                d["owner_party_id"] = owners[d["_owner"]][0] if d["_owner"] else home
+                seen.update({("email", d["email"]), ("phone", d["phone"]), ("external_id", ext)})
                 rows.append(d)
             if not rows:
                 uow.commit()
@@ -218,15 +264,43 @@ def _chunked(rows: Iterator[tuple[int, dict]], size: int) -> Iterator[list[tuple
         yield chunk
 
 
-def _duplicate(d: dict, taken: dict, seen: set) -> str | None:
+def _not_owned_by(s, party: int, customer_ids: Iterable[int]) -> set[int]:
+    """Which of these customers belong to a party other than ``party``."""
+    found: set[int] = set()
+    for part in _padded(list(customer_ids)):
+        found.update(s.scalars(select(_CUSTOMER.c.id).where(_CUSTOMER.c.id.in_(part),
+                                                             _CUSTOMER.c.owner_party_id != party)))
+    return found
+
+
+def _duplicate(d: dict, taken: dict, seen: set, foreign: set[int]) -> tuple[str, str] | None:
+    """(field, reason) if the row repeats an external id of this file or a filed e-mail/phone."""
     if ("external_id", d["external_id"]) in seen:
-        return f"invalid external_id {d['external_id']!r}: appears twice in this file"
+        return "external_id", f"invalid external_id {d['external_id']!r}: appears twice in this file"
     for field in ("email", "phone"):
         value = d[field]
         if value and (field, value) in taken:
-            return f"invalid {field} {value!r}: already used by customer {taken[(field, value)]}"
+            other = taken[(field, value)]
+            if other in foreign:
+                return field, f"invalid {field} {value!r}: is already used by a customer of another party"
+            return field, f"invalid {field} {value!r}: already used by customer {other}"
         if value and (field, value) in seen:
-            return f"invalid {field} {value!r}: appears twice in this file"
+            return field, f"invalid {field} {value!r}: appears twice in this file"
+    return None
+
+
+def _owner_problem(owner: str | None, owners: dict[str, tuple[int, str]], party: int | None) -> tuple[str, str] | None:
+    """(field, reason) if the row's owner_party cannot own it: unknown, no dealer, or not the importing dealer."""
+    if owner is None:
+        return None
+    if owner not in owners:
+        return "owner_party", f"invalid owner_party {owner!r}: no such party"
+    owner_id, kind = owners[owner]
+    if kind != "dealer":
+        return "owner_party", f"invalid owner_party {owner!r}: is a {kind}; customers belong to a dealer"
+    if party is not None and owner_id != party:
+        return "owner_party", (f"invalid owner_party {owner!r}: a dealer imports its own customers only; "
+                               "leave the column empty or name your own party")
     return None
 
 
@@ -240,15 +314,26 @@ def _audit(uow, customer_id: int, row: dict, run: str) -> dict:
                 changes=plain, personal_changes=personal or None)
 
 
-def _rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
-    """The file's rows; an undecodable or malformed file stops with the line it broke at
+def _decoded(content: str | bytes, source: str) -> str:
+    if isinstance(content, str):
+        return content.removeprefix("\ufeff")
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise ValidationError("body", source, f"is not UTF-8 text (line {line}); save it as 'CSV UTF-8' and "
+                              "import again") from None
+
+
+def _rows(reader, source: str, what: str) -> Iterator[tuple[int, dict]]:
+    """The document's rows; an undecodable or malformed file stops with the line it broke at
     (chunks before it stay imported, and a re-run after fixing the file skips them)."""
     try:
         for row in reader:
             yield reader.line_num, row
     except UnicodeDecodeError:
-        raise ValidationError("file", str(path), f"is not UTF-8 text (after line {reader.line_num}); "
+        raise ValidationError(what, source, f"is not UTF-8 text (after line {reader.line_num}); "
                               "save it as 'CSV UTF-8' and import again") from None
     except csv.Error as exc:
-        raise ValidationError("file", str(path), f"line {reader.line_num + 1}: {exc}") from None
-
+        line = getattr(reader, "reader", reader).line_num  # a DictReader counts only the rows it returned
+        raise ValidationError(what, source, f"line {line}: {exc}") from None

@@ -42,13 +42,20 @@ class ScopedCustomers:
         self.scope, self.crm, self.p = scope, scope.crm, scope.principal
 
     # -- reading -------------------------------------------------------------------------
-    def list(self, search: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    def list(self, search: str | None = None, limit: int = 50, offset: int = 0, *,
+             external_id: str | None = None) -> list[dict[str, Any]]:
+        """``external_id``: the host system's own id (after an import), matched among the
+        party's own customers only — another party's ids are not its to look up."""
         with self.crm.read() as uow:
             query = (select(Customer).where(Customer.merged_into_id.is_(None), customer_scope(self.p))
                      .order_by(Customer.id).limit(limit).offset(offset))
             if search:
                 like = f"%{search.lower()}%"
                 query = query.where(or_(func.lower(Customer.name).like(like), Customer.email.like(like)))
+            if external_id is not None:
+                query = query.where(Customer.external_id == external_id)
+                if self.p.kind != "system":
+                    query = query.where(Customer.owner_party_id == self.p.party_id)
             return [customer_fields(self.p, c) for c in uow.session.scalars(query)]
 
     def view(self, customer_id: int, timeline_limit: int = 50) -> ScopedView:

@@ -86,3 +86,28 @@ def test_concurrent_requests_with_one_idempotency_key_open_one_case_on_postgresq
     statuses = sorted(status for status, _ in answers)
     assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}
     assert len({body["id"] for status, body in answers if status == 201}) == 1
+
+
+def test_a_dealers_customer_list_is_filed_as_its_own_on_postgresql(api, world):
+    world.crm.customers.add("Hans Meyer", email="hans@meyer.example", external_id="M-1",
+                            owner_party_id=world.other_dealer.id)
+    body = ("external_id,name,email,owner_party\n"
+            "K-1,Max Mustermann,max@example.org,\n"
+            "M-1,Hans Meyer,,\n"                               # another dealer's external id
+            "K-2,Hans M.,hans@meyer.example,\n"                # another dealer's customer's e-mail
+            "K-3,Erika again,erika@example.org,\n"             # its own customer's e-mail
+            "K-4,Otto Meyer,,Küchenwelt Meyer\n").encode()
+    headers = api.as_("service", **{"Content-Type": "text/csv", "Idempotency-Key": "list-1"})
+    first = api.post("/imports/customers", content=body, headers=headers)
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert (report["rows"], report["imported"], report["already_present"]) == (5, 1, 0)
+    reasons = {r["line"]: (r["field"], r["reason"]) for r in report["rejected"]}
+    assert reasons[3][0] == "external_id" and "another party" in reasons[3][1]
+    assert reasons[4][0] == "email" and "another party" in reasons[4][1]
+    assert reasons[5] == ("email", f"invalid email 'erika@example.org': already used by customer {world.customer.id}")
+    assert reasons[6][0] == "owner_party"
+    again = api.post("/imports/customers", content=body, headers=headers)
+    assert again.json() == report and again.headers["idempotent-replayed"] == "true"
+    mine = api.get("/customers?q=max", headers=api.as_("service")).json()["items"]
+    assert [(c["external_id"], c["owner_party_id"]) for c in mine] == [("K-1", world.dealer.id)]

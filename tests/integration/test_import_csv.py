@@ -229,3 +229,37 @@ def test_progress_is_reported_per_chunk(crm, berg, tmp_path):
     steps = []
     crm.imports.run(write(tmp_path, GOOD), chunk_size=2, on_progress=steps.append)
     assert steps == [2, 2, 1]
+
+
+def test_a_manufacturer_named_as_owner_is_a_bad_row_customers_belong_to_a_dealer(crm, tmp_path):
+    crm.parties.add("manufacturer", "Brioche Hausgeräte")
+    report = crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Otto Brioche,person,,,,,,,Brioche Hausgeräte,"]))
+    assert report.imported == 1
+    [(line, reason)] = report.rejected
+    assert line == 3 and "is a manufacturer; customers belong to a dealer" in reason
+    assert report.fields == {3: "owner_party"}
+
+
+def test_each_rejected_line_names_the_field_it_was_refused_for(crm, tmp_path):
+    crm.customers.add("Max Mustermann", phone="+49 171 5550100")
+    report = crm.imports.run(write(tmp_path, [GOOD[0], "K-6,Bad,person,bad-mail,,,,,,,", "K-7,Too Many,,,,,,,,,,x",
+                                              ",No Id,person,,,,,,,,"]))
+    assert report.rejections == [
+        {"line": 2, "field": "phone", "reason": report.rejected[0][1]},
+        {"line": 3, "field": "email", "reason": report.rejected[1][1]},
+        {"line": 4, "field": "row", "reason": report.rejected[2][1]},
+        {"line": 5, "field": "external_id", "reason": report.rejected[3][1]}]
+
+
+def test_a_malformed_line_stops_the_file_naming_that_line(crm, tmp_path):
+    path = write(tmp_path, [GOOD[1], 'K-9,"' + "x" * 200_000 + '"'])
+    with pytest.raises(ValidationError, match=r"line 3: field larger than field limit"):
+        crm.imports.run(path)
+
+
+def test_an_empty_file_says_what_its_first_line_must_be(crm, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ValidationError, match="is empty: its first line must name the columns, at least "
+                                              "external_id,name"):
+        crm.imports.run(path)

@@ -1,0 +1,62 @@
+"""Workflows as data for a client's UI: what each state means, who may fire what, with which data.
+
+Every party reads every workflow: it holds no customer data, and a host system
+generates its forms from it (a trigger's required fields, the party a transition
+hands the case to). It is the loaded workflow — plugins' extensions included — so the
+forms match what firing will check. Whether the caller's own key may fire a transition
+is worked out here, with the workflow's own rule (``may_fire``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NotFound
+from ..workflow.model import State, Transition, Workflow, may_fire
+from ..workflow.render import describe_deadline
+from .case_rules import NAMEABLE, PARTY_COLUMNS, is_pause
+
+
+class ScopedWorkflows:
+    def __init__(self, scope):
+        self.scope, self.crm, self.p = scope, scope.crm, scope.principal
+
+    def list(self) -> list[Workflow]:
+        return [self.crm.workflows[name].workflow for name in sorted(self.crm.workflows)]
+
+    def get(self, name: str) -> Workflow:
+        compiled = self.crm.workflows.get(name)
+        if compiled is None:
+            raise NotFound("workflow", name)
+        return compiled.workflow
+
+    def definition(self, name: str) -> dict[str, Any]:
+        wf = self.get(name)
+        return {"name": wf.name, "description": wf.description, "initial": wf.initial,
+                "states": [_state(wf, s) for s in wf.states],
+                "transitions": [self._transition(wf, t, sources) for t, sources in _grouped(wf.transitions)]}
+
+    def _transition(self, wf: Workflow, t: Transition, sources: list[str]) -> dict[str, Any]:
+        owner = wf.state(t.dest).owner
+        return {"trigger": t.trigger, "sources": sources, "dest": t.dest, "allowed": sorted(t.allowed),
+                "caller_may_fire": may_fire(t, self.p.kind, self.p.role), "required": list(t.required),
+                "names_party": PARTY_COLUMNS[owner] if owner in NAMEABLE else None, "timeout": t.timeout,
+                "guards": [{"name": g.name, "description": g.description} for g in t.guards],
+                "description": t.description}
+
+
+def _state(wf: Workflow, s: State) -> dict[str, Any]:
+    deadline = s.deadline and {"seconds": int(s.deadline.duration.total_seconds()),
+                               "business_time": s.deadline.business, "text": describe_deadline(s.deadline)}
+    return {"name": s.name, "description": s.description, "owner": s.owner, "final": s.final,
+            "deadline": deadline, "waits_on_customer": s.waits_on_customer, "pauses_clock": is_pause(wf, s),
+            "also_allowed": sorted(s.also_allowed)}
+
+
+def _grouped(transitions: tuple[Transition, ...]) -> list[tuple[Transition, list[str]]]:
+    """One entry per trigger and meaning: ``withdraw`` from eleven states is one form, not eleven."""
+    groups: dict[tuple, tuple[Transition, list[str]]] = {}
+    for t in transitions:
+        key = (t.trigger, t.dest, t.allowed, t.required, t.timeout, t.guards, t.description)
+        groups.setdefault(key, (t, []))[1].append(t.source)
+    return list(groups.values())
