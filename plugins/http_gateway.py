@@ -111,7 +111,7 @@ def retry_after(value: str | None, now: datetime | None = None) -> timedelta | N
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is True too
         delay = timedelta(seconds=int(value[:9]))
     else:
         try:

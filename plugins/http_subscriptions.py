@@ -36,8 +36,8 @@ and ``data`` is ``{"subscription_id": 5, "kind": "…"}``. Receiving it::
         return 401
     event = json.loads(json.loads(request.body)["body"])   # deduplicate on event["id"]
 
-Deleting a subscription cancels its deliveries still waiting; one already being sent
-goes out, signed with the deleted subscription's secret.
+Deleting a subscription cancels its deliveries still waiting or held by a dispatcher;
+none is sent after the deletion (one whose request was already on the wire may arrive).
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def may_see(conn, party_id: int, kind: str, event, home_dealer) -> bool:
 _ACTIVE_SUBSCRIPTIONS = Prepared(
     select(Subscription.id, Subscription.party_id, Subscription.url, Subscription.kinds, Party.kind)
     .join(Party, Party.id == Subscription.party_id).where(Subscription.deleted_at.is_(None)).order_by(Subscription.id))
-_SENDING_TO = select(Subscription.url, Subscription.secret).where(Subscription.id == bindparam("subscription_id"))
+_SENDING_TO = select(Subscription.url, Subscription.secret, Subscription.deleted_at).where(
+    Subscription.id == bindparam("subscription_id"))
 
 
 class SubscriptionChannel(HttpChannel):
@@ -118,6 +119,9 @@ class SubscriptionChannel(HttpChannel):
         if found is None:
             return DeliveryResult.failed(f"{self.name}: message {message.id} names no subscription "
                                          f"({subscription_id!r}): nobody to sign it for")
+        if found.deleted_at is not None:  # deleted while this delivery was in hand: the party hears no more
+            return DeliveryResult.failed(f"{self.name}: subscription {subscription_id} was deleted at "
+                                         f"{found.deleted_at.isoformat()}; not sent")
         return post_signed(self.gateway, found.url, message, found.secret, int(self.wall_clock()))
 
 

@@ -14,9 +14,11 @@ loses its connection fails either way; the pool checks connections out with a pi
 PostgreSQL). Driver errors come back wrapped as SQLAlchemy's ``DBAPIError`` subclasses,
 as from ``Connection.execute``, so callers catch ``IntegrityError`` as usual.
 
-Only plain statements qualify: no expanding IN parameters, no Python-callable column
-defaults (scalar defaults are filled in); both are refused when the statement is first
-compiled, naming what is not supported.
+Only plain statements qualify: no expanding IN parameters, no parameters rendered or
+computed at execution, no Python-callable column defaults (scalar defaults and onupdate
+values are filled in), no two result columns of one name; each is refused when the
+statement is first compiled, naming what is not supported. Outside a transaction it
+begins one, as ``Connection.execute`` does.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import attrs
 from sqlalchemy import Connection, exc
-from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.dml import UpdateBase
 
 
 @attrs.define
@@ -62,16 +64,24 @@ class Prepared:
     # -- running ------------------------------------------------------------------------
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None):
         """The driver's cursor after executing (``rowcount``, ``fetchone`` of raw rows)."""
-        params = params or {}
-        plan = self._plan_for(conn.dialect, params)
-        args = self._arguments(plan, params)
+        params, dialect = params or {}, conn.dialect
+        plan = self._plan_for(dialect, params)
+        hide = conn.engine.hide_parameters
+        try:
+            args = self._arguments(plan, params)
+        except Exception as error:  # a value its column type cannot take, e.g. a naive datetime
+            raise exc.StatementError(str(error), plan.sql, None if hide else dict(params), error,
+                                     hide_parameters=hide) from error
+        if not conn.in_transaction():
+            conn.begin()  # as Connection.execute would: never an autocommitted write
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             cursor.execute(plan.sql, args)
-        except conn.dialect.loaded_dbapi.Error as error:
+        except dialect.loaded_dbapi.Error as error:
             cursor.close()
-            raise exc.DBAPIError.instance(plan.sql, args, error, conn.dialect.loaded_dbapi.Error) from error
-        return _Done(cursor, plan, conn.dialect)
+            raise exc.DBAPIError.instance(plan.sql, args, error, dialect.loaded_dbapi.Error, hide_parameters=hide,
+                                          dialect=dialect) from error
+        return _Done(cursor, plan, dialect)
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """The first row as a dict of typed values, or None."""
@@ -96,7 +106,9 @@ class Prepared:
     def _plan_for(self, dialect, params: Mapping[str, Any]) -> _Plan:
         # by the dialect's kind, not its identity: every connect() makes a new dialect object
         # (tests make hundreds), and an id can be reused by a dialect of another database
-        key = (type(dialect), dialect.paramstyle, dialect.server_version_info, tuple(params))
+        key = (type(dialect), dialect.paramstyle, dialect.server_version_info,
+               getattr(dialect, "_json_serializer", None), getattr(dialect, "_json_deserializer", None),
+               tuple(params))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self._compile(dialect, params)
@@ -111,24 +123,30 @@ class Prepared:
         else:
             names = tuple(compiled.binds)
         fixed: dict[str, Any] = {}
-        if isinstance(self.statement, Insert):
-            for column in compiled.insert_prefetch:
-                default = column.default
-                if default is None or not default.is_scalar:
-                    raise TypeError(f"Prepared({self.statement}): column {column.name!r} has a Python-callable "
-                                    "default; pass a value for it")
-                fixed[column.key] = default.arg
+        # column defaults (INSERT) and onupdate values (UPDATE) SQLAlchemy computes in Python
+        prefetch = [(c, c.default) for c in compiled.insert_prefetch] + \
+                   [(c, c.onupdate) for c in compiled.update_prefetch]
+        for column, default in prefetch:
+            if default is None or not default.is_scalar:
+                raise TypeError(f"Prepared({self.statement}): column {column.name!r} has a Python-callable "
+                                "default; pass a value for it")
+            fixed[column.key] = default.arg
         for name in names:
             bind = compiled.binds[name]
-            if bind.expanding:
-                raise TypeError(f"Prepared: expanding parameter {name!r} is not supported; use Connection.execute")
+            if bind.expanding or bind.literal_execute or bind.callable is not None:
+                raise TypeError(f"Prepared: parameter {name!r} is expanding, rendered at execution or computed "
+                                "per execution, which is not supported; use Connection.execute")
             if name not in params and name not in fixed:
-                if bind.value is None and bind.callable is None and bind.required:
+                if bind.value is None and bind.required:
                     raise TypeError(f"Prepared({self.statement}): no value for parameter {name!r}")
-                fixed[name] = bind.effective_value
+                fixed[name] = bind.value
         escaped = getattr(compiled, "escaped_bind_names", None) or {}
         binds = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
         columns = list(self.statement.exported_columns)  # selected, or RETURNING; none for plain DML
+        keys = [c.key for c in columns]
+        if len(set(keys)) < len(keys):
+            raise TypeError(f"Prepared: result columns {sorted({k for k in keys if keys.count(k) > 1})} share a "
+                            "name; label them (rows are dicts)")
         return _Plan(compiled.string, compiled.positional, names, tuple(escaped.get(n, n) for n in names), binds,
                      fixed, tuple(c.key for c in columns), tuple(c.type.dialect_impl(dialect) for c in columns))
 

@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on POSTs, and a bound on request bodies.
 
 A POST with an ``Idempotency-Key`` header is recorded per party before it runs. The
-same key with the same request (method, path, query and body) again gets the stored
+same key with the same request (actor, method, path, query and body) again gets the stored
 answer, marked ``Idempotent-Replayed: true``, and nothing runs twice; the same key with
 a different request is a 422 problem; a repeat while the first is still running is a
 409. An answer of 5xx is not kept, so the client may retry with the same key. Records
@@ -57,12 +57,14 @@ class RecordStore:
         try:
             with self.crm.uow(None, "idempotency.begin") as uow:
                 conn = uow.connection
-                if self._swept_at is None or uow.now - self._swept_at > SWEEP_EVERY:
+                sweep = self._swept_at is None or uow.now - self._swept_at > SWEEP_EVERY
+                if sweep:
                     _SWEEP.run(conn, {"expired_before": uow.now - KEEP})
-                    self._swept_at = uow.now
                 new_id = _RECORD.scalar(conn, dict(key=key, party_id=party_id, method=method, path=path,
                                                    request_hash=digest, created_at=uow.now))
                 uow.commit()
+                if sweep:  # only once it is committed: a repeat's rollback takes the sweep with it
+                    self._swept_at = uow.now
                 return "new", new_id
         except IntegrityError:
             pass
@@ -72,8 +74,9 @@ class RecordStore:
         if row is None:  # expired and removed in between: rare enough to let the client retry
             raise IdempotencyInProgress(f"Idempotency-Key {key!r}: try again")
         if row.request_hash != digest:
-            raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used for another request "
-                                      f"({row.method} {row.path} with another body); use a new key for a new request")
+            raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used for another request (another method, "
+                                      f"path or body than {row.method} {row.path}, or by another key of your "
+                                      "party); use a new key for a new request")
         if row.status is None:
             age = now - row.created_at
             raise IdempotencyInProgress(
@@ -150,8 +153,11 @@ class RequestGuard:
         if principal.party_id is None:
             return await self.app(scope, replayed, send)
         scope.setdefault("state", {})["dealercrm_principal"] = principal
-        digest = hashlib.sha256(b"\n".join([scope["method"].encode(), scope["path"].encode(),
-                                            scope.get("query_string", b""), body])).hexdigest()
+        # the actor is part of the request: a key another person of the party used must not hand
+        # this one an answer (or a permission check) that was someone else's
+        digest = hashlib.sha256(b"\n".join([str(principal.actor_id).encode(), scope["method"].encode(),
+                                            scope["path"].encode(), scope.get("query_string", b""),
+                                            body])).hexdigest()
         store: RecordStore = state.idempotency
         try:
             outcome, found = await run_in_threadpool(store.begin, principal.party_id, key, scope["method"],

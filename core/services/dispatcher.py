@@ -119,24 +119,21 @@ def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult
                 continue
             where = and_(OUT.c.id == row["id"], OUT.c.status == "sending")
             if isinstance(result, str):  # stopped before sending
-                uow.connection.execute(update(OUT).where(where).values(status="suppressed", reason=result,
-                                                                       locked_until=None))
-                _timeline(uow, row, f"{row['channel']} message not sent: {result}")
-                report.suppressed += 1
+                if _still_ours(uow, where, status="suppressed", reason=result):
+                    _timeline(uow, row, f"{row['channel']} message not sent: {result}")
+                    report.suppressed += 1
             elif result.status == "retry" and row["attempts"] < settings.max_attempts:
-                uow.connection.execute(update(OUT).where(where).values(
-                    status="pending", reason=result.error, locked_until=None,
-                    next_attempt_at=uow.now + max(backoff(settings, row["attempts"], rng),
-                                                  result.retry_after or timedelta(0))))
-                _timeline(uow, row, f"delivery attempt {row['attempts']} of {row['channel']} message failed, "
-                                    f"retrying: {result.error}")
-                report.retried += 1
+                if _still_ours(uow, where, status="pending", reason=result.error, next_attempt_at=uow.now + max(
+                        backoff(settings, row["attempts"], rng), result.retry_after or timedelta(0))):
+                    _timeline(uow, row, f"delivery attempt {row['attempts']} of {row['channel']} message failed, "
+                                        f"retrying: {result.error}")
+                    report.retried += 1
             else:
                 dead = result.status == "retry"
                 why = (f"gave up after {row['attempts']} attempts: {result.error}" if dead
                        else f"failed permanently: {result.error}")
-                uow.connection.execute(update(OUT).where(where).values(
-                    status="dead" if dead else "failed", reason=why, locked_until=None))
+                if not _still_ours(uow, where, status="dead" if dead else "failed", reason=why):
+                    continue
                 task = _dead_letter(uow, crm, row, why)
                 _timeline(uow, row, f"{row['channel']} message {why}")
                 uow.raise_event(MessageFailed, message_id=row["id"], customer_id=row["customer_id"],
@@ -144,6 +141,12 @@ def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult
                 report.dead += dead
                 report.failed += not dead
         uow.commit()
+
+
+def _still_ours(uow, where, **values) -> bool:
+    """Record an outcome on a message this run still holds; False if it no longer does (it
+    was cancelled meanwhile, e.g. its subscription deleted): then nothing more is said of it."""
+    return uow.connection.execute(update(OUT).where(where).values(locked_until=None, **values)).rowcount == 1
 
 
 _SENT = (update(OUT).where(OUT.c.id == bindparam("b_id"), OUT.c.status == "sending")

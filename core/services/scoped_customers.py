@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
-from ..access import case_scope, customer_fields, customer_scope, relation
+from ..access import CASE_CONTACT_FIELDS, case_scope, customer_fields, customer_scope, relation
 from ..db.case_models import Case
 from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interaction, Interest, Party, Product, Task
 from ..errors import DuplicateCustomer, NotPermitted, ValidationError
@@ -51,7 +51,12 @@ class ScopedCustomers:
                      .order_by(Customer.id).limit(limit).offset(offset))
             if search:
                 like = f"%{search.lower()}%"
-                query = query.where(or_(func.lower(Customer.name).like(like), Customer.email.like(like)))
+                # the e-mail is searched only where the actor may see it: matching it on a case
+                # contact's file would tell a technician or manufacturer the address it may not read
+                by_email = Customer.email.like(like)
+                if self.p.kind != "system" and "email" not in CASE_CONTACT_FIELDS.get(self.p.kind, ()):
+                    by_email = and_(by_email, Customer.owner_party_id == self.p.party_id)
+                query = query.where(or_(func.lower(Customer.name).like(like), by_email))
             if external_id is not None:
                 query = query.where(Customer.external_id == external_id)
                 if self.p.kind != "system":

@@ -124,9 +124,10 @@ class ScopedSubscriptions:
         self.get(subscription_id)
         with self.crm.uow(self.p.actor_id, "subscriptions.delete") as uow:
             uow.connection.execute(update(SUB).where(SUB.c.id == subscription_id).values(deleted_at=uow.now))
-            # the party asked to hear no more: what still waits (e.g. backing off from a dead URL) is not sent
+            # the party asked to hear no more: what still waits (e.g. backing off from a dead URL) is not
+            # sent, nor what a dispatcher holds (one that crashed would otherwise send it when its lease ends)
             cancelled = uow.connection.execute(update(OUT).where(
-                OUT.c.channel == DELIVERY_CHANNEL, OUT.c.status == "pending",
+                OUT.c.channel == DELIVERY_CHANNEL, OUT.c.status.in_(("pending", "sending")),
                 OUT.c.idempotency_key.like(delivery_key(subscription_id, "%"))).values(
                 status="cancelled", reason=f"subscription {subscription_id} was deleted")).rowcount
             self._audit(uow, subscription_id, "delete", {"deleted_at": [None, uow.now.isoformat()],

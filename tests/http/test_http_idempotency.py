@@ -64,7 +64,7 @@ def test_a_repeat_while_the_first_still_runs_is_409(api, world):
     with world.crm.uow(None, "test") as uow:
         uow.connection.execute(insert(IdempotencyRecord.__table__).values(
             key="k-6", party_id=world.dealer.id, method="POST", path="/tasks", created_at=uow.now,
-            request_hash=_hash(b"/tasks", b'{"title":"x","due_at":"2026-03-03T10:00:00Z"}')))
+            request_hash=_hash(world.service.id, b"/tasks", b'{"title":"x","due_at":"2026-03-03T10:00:00Z"}')))
         uow.commit()
     running = api.post("/tasks", headers=api.as_("service", **{"Idempotency-Key": "k-6"}),
                        content=b'{"title":"x","due_at":"2026-03-03T10:00:00Z"}')
@@ -75,10 +75,10 @@ def test_a_repeat_while_the_first_still_runs_is_409(api, world):
     assert stale.status_code == 409 and "outcome is unknown" in stale.json()["detail"]
 
 
-def _hash(path: bytes, body: bytes) -> str:
+def _hash(actor_id: int, path: bytes, body: bytes) -> str:
     import hashlib
 
-    return hashlib.sha256(b"\n".join([b"POST", path, b"", body])).hexdigest()
+    return hashlib.sha256(b"\n".join([str(actor_id).encode(), b"POST", path, b"", body])).hexdigest()
 
 
 def test_records_expire_after_a_day_and_the_key_can_be_used_again(api, world):
@@ -97,3 +97,14 @@ def test_an_overlong_key_is_refused(api, world):
 def test_without_a_valid_api_key_the_key_changes_nothing(api, world):
     answer = api.post("/cases", headers={"Idempotency-Key": "k-8"}, json={"customer_id": 1, "summary": "x"})
     assert answer.status_code == 401
+
+
+def test_a_colleagues_key_does_not_replay_an_answer_that_was_not_given_to_this_actor(api, world):
+    """The manager erases; the service desk, which may not, reusing the manager's key gets
+    no copy of the manager's answer — its own request is refused as a reused key."""
+    path = f"/customers/{world.customer.id}/erase"
+    assert api.post(path, headers=api.as_("service")).status_code == 403
+    assert api.post(path, headers=api.as_("manager", **{"Idempotency-Key": "erase-1"})).status_code == 200
+    again = api.post(path, headers=api.as_("service", **{"Idempotency-Key": "erase-1"}))
+    assert again.status_code == 422 and "idempotent-replayed" not in again.headers
+    assert again.json()["type"] == "urn:dealercrm:problem:idempotency-key-reused"

@@ -264,3 +264,45 @@ def test_subscribing_is_refused_when_the_delivering_plugin_is_blocked(tmp_path, 
         assert "'subscription' channel is not loaded" in answer.json()["detail"]
     finally:
         world.crm.close()
+
+
+def test_a_delivery_a_crashed_dispatcher_held_is_not_sent_after_the_subscription_was_deleted(api, world):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    with running() as dms:
+        sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
+        forwarded(world)
+        out = OutboxMessage.__table__
+        with world.crm.uow(None, "a dispatcher claims, then dies") as uow:
+            uow.connection.execute(update(out).where(out.c.channel == "subscription").values(
+                status="sending", locked_until=world.crm.clock.now() + timedelta(minutes=1)))
+            uow.commit()
+        assert api.delete(f"/subscriptions/{sub['id']}", headers=api.as_("service")).status_code == 204
+        world.crm.clock.advance(minutes=10)  # the dead dispatcher's lease is long over
+        assert world.crm.outbox.dispatch().sent == 0
+    assert dms.received == []
+    [delivery] = deliveries(world)
+    assert (delivery.status, delivery.reason) == ("cancelled", f"subscription {sub['id']} was deleted")
+
+
+def test_a_delivery_in_hand_when_its_subscription_is_deleted_is_dropped_without_a_task(api, world):
+    """The race the cancellation cannot close: claimed before the deletion, sent after it."""
+    import random
+
+    from dealercrm.db.models import Task
+    from dealercrm.services.dispatcher import DispatchReport, claim, record, send_one
+
+    with running() as dms:
+        sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
+        forwarded(world)
+        ready, _ = claim(world.crm, 10)
+        assert api.delete(f"/subscriptions/{sub['id']}", headers=api.as_("service")).status_code == 204
+        tasks_before = world.count(Task)
+        report = DispatchReport()
+        record(world.crm, report, [(row, send_one(world.crm, row)) for row in ready], random.Random(1))
+    assert dms.received == [] and (report.sent, report.failed, report.dead) == (0, 0, 0)
+    assert world.count(Task) == tasks_before  # nobody is asked to reach a party that unsubscribed
+    [delivery] = deliveries(world)
+    assert delivery.status == "cancelled"

@@ -149,3 +149,18 @@ def test_only_dealers_add_to_the_shared_catalogue(world):
     lamp = world.crm.as_actor(world.other_dealer_service.id).products.add("X-1", "Lamp", category="light")
     assert [p.sku for p in world.crm.as_actor(world.fitter.id).products.list("lamp")] == ["X-1"]
     assert world.crm.as_actor(world.warranty_desk.id).products.get(lamp.id).name == "Lamp"
+
+
+def test_searching_tells_a_party_nothing_of_an_address_it_may_not_read(world):
+    """A technician or manufacturer finds the customers of its cases by name, never by the
+    e-mail address it is not shown: a match would reveal it letter by letter."""
+    case = world.open_case()
+    world.to_technician(case.id)
+    email = world.crm.customers.get(world.customer.id).email
+    assert email
+    for party in (world.fitter, world.warranty_desk):
+        scoped = as_actor(world.crm, party.id)
+        assert [c["name"] for c in scoped.customers.list(world.customer.name[:4])] == [world.customer.name]
+        assert scoped.customers.list(email) == [] and scoped.customers.list(email.split("@")[1]) == []
+    dealer = as_actor(world.crm, world.service.id)
+    assert [c["email"] for c in dealer.customers.list(email)] == [email]

@@ -285,7 +285,7 @@ def test_a_providers_retry_after_is_waited_for_not_just_our_own_backoff(crm, gat
 
 @pytest.mark.parametrize("header, seconds", [
     ("30", 30), (" 120 ", 120), ("Sat, 28 Nov 2026 10:00:30 GMT", 30), ("Sat, 28 Nov 2026 09:00:00 GMT", 0),
-    ("99999999", 24 * 3600), ("soon", None), ("", None), (None, None)])
+    ("99999999", 24 * 3600), ("soon", None), ("²", None), ("", None), (None, None)])
 def test_retry_after_is_read_as_seconds_or_an_http_date(header, seconds):
     from dealercrm.plugins.http_gateway import retry_after
 

@@ -3,11 +3,11 @@ typed values both ways, the same transaction, the same error classes, on both ba
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from dealercrm.db.models import AuditRecord, Customer, Interest
 from dealercrm.db.outbox_models import OutboxMessage
@@ -63,23 +63,60 @@ def test_json_and_time_values_round_trip_and_scalar_defaults_are_filled(any_crm,
     assert message.origin == "human" and message.next_attempt_at == clock.now() + timedelta(hours=1)
 
 
-def test_driver_errors_arrive_as_sqlalchemy_errors_and_nothing_is_kept(any_crm):
+def test_driver_errors_arrive_as_sqlalchemy_errors_and_nothing_is_kept(any_crm, clock):
     anna = any_crm.customers.add("Anna Berger", email="anna@example.org")
     before = _count(any_crm)
+    row = dict(at=clock.now(), actor_id=any_crm.system_actor_id, operation="test", action="insert",
+               entity="customer", entity_id=anna.id, changes={}, personal_changes=None, customer_id=anna.id)
     with any_crm.uow(None, "test") as uow, pytest.raises(IntegrityError, match="audit_record"):
-        AUDIT_IN.scalar(uow.connection, dict(at=None, actor_id=uow.actor_id, operation="test", action="insert",
-                                             entity="customer", entity_id=anna.id, changes={},
-                                             personal_changes=None, customer_id=anna.id))
+        AUDIT_IN.scalar(uow.connection, row)  # written, then taken back with the failed operation
+        AUDIT_IN.scalar(uow.connection, {**row, "at": None})
     assert _count(any_crm) == before
+    with any_crm.uow(None, "test") as uow, pytest.raises(StatementError, match="naive"):
+        AUDIT_IN.scalar(uow.connection, {**row, "at": datetime(2026, 3, 2, 9, 0)})  # no timezone
+    assert _count(any_crm) == before
+
+
+def test_outside_a_transaction_a_write_begins_one_and_is_not_kept_unless_committed(any_crm, clock):
+    anna = any_crm.customers.add("Anna Berger", email="anna@example.org")
+    before = _count(any_crm)
+    with any_crm.engine.connect() as conn:
+        AUDIT_IN.scalar(conn, dict(at=clock.now(), actor_id=any_crm.system_actor_id, operation="test",
+                                   action="insert", entity="customer", entity_id=anna.id, changes={},
+                                   personal_changes=None, customer_id=anna.id))
+        assert conn.in_transaction()
+        conn.rollback()
+    assert _count(any_crm) == before
+
+
+def test_an_onupdate_value_is_filled_in_as_sqlalchemy_would(any_crm):
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    table = Table("prepared_probe", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("name", String(20)), Column("revision", Integer, default=1, onupdate=7))
+    table.create(any_crm.engine)
+    try:
+        with any_crm.uow(None, "test") as uow:
+            Prepared(insert(table)).run(uow.connection, {"id": 1, "name": "a"})
+            Prepared(update(table).where(table.c.id == bindparam("where_id"))).run(
+                uow.connection, {"name": "b", "where_id": 1})
+            row = uow.connection.execute(select(table)).one()
+            uow.commit()
+        assert (row.name, row.revision) == ("b", 7)
+    finally:
+        table.drop(any_crm.engine)
 
 
 def test_what_it_cannot_do_is_refused_when_first_used(any_crm):
     listing = Prepared(select(Customer.id).where(Customer.id.in_(bindparam("ids", expanding=True))))
-    with any_crm.read() as uow, pytest.raises(TypeError, match="expanding parameter 'ids'"):
+    with any_crm.read() as uow, pytest.raises(TypeError, match="parameter 'ids' is expanding"):
         listing.all(uow.connection, {"ids": [1, 2]})
     missing = Prepared(select(Interest.id).where(Interest.customer_id == bindparam("c")))
     with any_crm.read() as uow, pytest.raises(TypeError, match="no value for parameter 'c'"):
         missing.all(uow.connection, {})
+    twins = Prepared(select(Customer.id, Interest.id).join(Interest, Interest.customer_id == Customer.id))
+    with any_crm.read() as uow, pytest.raises(TypeError, match=r"\['id'\] share a name"):
+        twins.all(uow.connection, {})
 
 
 def _count(crm) -> int:
