@@ -27,7 +27,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from ..db.api_models import IdempotencyRecord
+from ..db.models import Customer
 from ..db.prepared import Prepared
+from ..services.privacy import customers_in_answer
 from ..errors import DealerCrmError
 from .auth import presented_key
 from .problem import IdempotencyInProgress, IdempotencyMismatch, from_domain_error, problem
@@ -86,14 +88,24 @@ class RecordStore:
                 "a new key")
         return "replay", row
 
-    def finish(self, record_id: int, status: int, headers: dict, body: bytes) -> None:
+    def finish(self, record_id: int, path: str, status: int, headers: dict, body: bytes) -> None:
         with self.crm.uow(None, "idempotency.finish") as uow:
             if status >= 500:
                 _FORGET.run(uow.connection, {"record_id": record_id})
             else:
-                _ANSWER.run(uow.connection, dict(status=status, headers=headers, body=body.decode("utf-8", "replace"),
-                                                 completed_at=uow.now, record_id=record_id))
+                text = body.decode("utf-8", "replace")
+                if self._about_erased(uow.connection, path, text):
+                    # erased while this request ran: its answer is kept like those the erasure scrubbed
+                    status, headers, text = 410, None, None
+                _ANSWER.run(uow.connection, dict(status=status, headers=headers, body=text, completed_at=uow.now,
+                                                 record_id=record_id))
             uow.commit()
+
+    @staticmethod
+    def _about_erased(conn, path: str, text: str) -> bool:
+        named = customers_in_answer(path, text)
+        return bool(named) and conn.execute(select(Customer.id).where(
+            Customer.id.in_(sorted(named)), Customer.erased_at.is_not(None)).limit(1)).first() is not None
 
 
 class RequestGuard:
@@ -188,7 +200,8 @@ class RequestGuard:
         try:
             await self.app(scope, replayed, capture)
         finally:
-            await run_in_threadpool(store.finish, found, answer["status"], answer["headers"], answer["body"])
+            await run_in_threadpool(store.finish, found, scope["path"], answer["status"], answer["headers"],
+                                    answer["body"])
 
 
 def _replay(body: bytes, upstream):

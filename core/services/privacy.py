@@ -121,25 +121,36 @@ def _scrub_kept_answers(s, ids: list[int], known: set[str]) -> int:
 
 
 def _concerns(path: str, body: str, ids: set[int], known: set[str]) -> bool:
-    if any(path == f"/customers/{i}" or path.startswith(f"/customers/{i}/") for i in ids):
-        return True
-    if any(value in body.lower() for value in known):
-        return True
+    return bool(customers_in_answer(path, body) & ids) or any(value in body.lower() for value in known)
+
+
+def customers_in_answer(path: str, body: str | None) -> set[int]:
+    """The customers a kept HTTP answer is about: the one its path is under
+    (``/customers/<id>``), every ``customer_id`` in it, and the record ``POST /customers``
+    created. Also used when an answer is stored, to keep none about an erased customer."""
+    found: set[int] = set()
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "customers" and parts[2].isascii() and parts[2].isdigit():
+        found.add(int(parts[2][:20]))
     try:
-        answer = json.loads(body)
+        answer = json.loads(body) if body else None
     except ValueError:
-        return False
-    if path == "/customers" and isinstance(answer, dict) and answer.get("id") in ids:
-        return True
-    return _names_customer(answer, ids)
+        return found
+    if path == "/customers" and isinstance(answer, dict) and isinstance(answer.get("id"), int):
+        found.add(answer["id"])
+    _collect_customer_ids(answer, found)
+    return {i for i in found if 0 < i < 2**63}  # a path can name any number; ids are 64-bit
 
 
-def _names_customer(value: Any, ids: set[int]) -> bool:
+def _collect_customer_ids(value: Any, found: set[int]) -> None:
     if isinstance(value, dict):
-        return value.get("customer_id") in ids or any(_names_customer(v, ids) for v in value.values())
-    if isinstance(value, list):
-        return any(_names_customer(v, ids) for v in value)
-    return False
+        if isinstance(value.get("customer_id"), int):
+            found.add(value["customer_id"])
+        for inner in value.values():
+            _collect_customer_ids(inner, found)
+    elif isinstance(value, list):
+        for inner in value:
+            _collect_customer_ids(inner, found)
 
 
 def _model_for(table_name: str):

@@ -155,3 +155,36 @@ def _audit(world, entity: str) -> list[AuditRecord]:
         return list(uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == entity)
                                         .order_by(AuditRecord.id)))
 
+
+
+def test_an_answer_finished_after_its_customer_was_erased_is_not_kept(world):
+    """A keyed request still running when the erasure came: the scrub could not see its answer
+    yet, so it is judged when it is stored."""
+    import json
+
+    from dealercrm.http.idempotency import RecordStore
+
+    store = RecordStore(world.crm)
+    outcome, record = store.begin(world.dealer.id, "late-answer", "POST", "/tasks", "digest")
+    assert outcome == "new"
+    world.crm.customers.erase(world.customer.id, by=world.manager.id)
+    answer = {"id": 1, "title": "call Erika Musterfrau back", "customer_id": world.customer.id}
+    store.finish(record, "/tasks", 201, {"content-type": "application/json"}, json.dumps(answer).encode())
+    assert _kept(world, "late-answer") is None
+    outcome, kept = store.begin(world.dealer.id, "late-answer", "POST", "/tasks", "digest")
+    assert (outcome, kept.status) == ("replay", 410)
+    # an answer about a customer still on file is kept as it is
+    outcome, record = store.begin(world.dealer.id, "other-answer", "POST", "/tasks", "digest-2")
+    store.finish(record, "/tasks", 201, {}, json.dumps({"customer_id": None, "title": "order parts"}).encode())
+    assert "order parts" in _kept(world, "other-answer")
+
+
+def test_an_answer_on_a_path_naming_an_impossible_customer_id_is_kept_and_not_left_running(world):
+    from dealercrm.http.idempotency import RecordStore
+
+    store = RecordStore(world.crm)
+    path = "/customers/18446744073709551616/owner"
+    _, record = store.begin(world.dealer.id, "huge", "POST", path, "digest")
+    store.finish(record, path, 404, {}, b'{"status": 404}')
+    outcome, kept = store.begin(world.dealer.id, "huge", "POST", path, "digest")
+    assert (outcome, kept.status) == ("replay", 404)
