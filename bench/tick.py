@@ -66,22 +66,12 @@ import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
-# bench/ also holds transitions.py: keep the folder off sys.path, or it would shadow the
-# ``transitions`` package dealercrm is built on; the shared seeding helper is loaded by path.
+# bench/ holds transitions.py: its folder goes to the end of sys.path, so ``import transitions``
+# finds the package dealercrm is built on first, and the shared helper is still found.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
 
-
-def _load_helper():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("_case_seed", os.path.join(_HERE, "_case_seed.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_case_seed"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_seed = _load_helper()
+import _case_seed as _seed  # noqa: E402
 NOW, UTC, build_world, copy_db, db_text = _seed.NOW, _seed.UTC, _seed.build_world, _seed.copy_db, _seed.db_text
 machine_line, peak_rss_kb, remove_db = _seed.machine_line, _seed.peak_rss_kb, _seed.remove_db
 rss_now_kb, seed_cases = _seed.rss_now_kb, _seed.seed_cases

@@ -36,19 +36,12 @@ def _latest_answer(channel):
 
 # Prepared once: these run inside every case hand-off, where building and executing
 # statements through SQLAlchemy's full machinery costs more than the database work.
-_CONSENT_STATE = Prepared(_latest_answer(bindparam("ch")))
 _CONTACTS = Prepared(select(func.count()).select_from(ContactLedger)
                      .where(ContactLedger.customer_id == bindparam("c"), ContactLedger.purpose == bindparam("p"),
                             ContactLedger.at > bindparam("since"), ContactLedger.at <= bindparam("at")))
 _PERSON = (Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
-_PERSON_BY_ID = Prepared(select(*_PERSON).where(Customer.id == bindparam("c")))
 #: per tuple of consent channels: the person and the latest answer on each, in one query
 _PERSON_AND_ANSWERS: dict[tuple[str, ...], Prepared] = {}
-
-
-def consent_state(conn, customer_id: int, channel: str, purpose: str, at: datetime) -> bool | None:
-    """The latest grant (True) or revocation (False) at ``at``, or None if never asked."""
-    return _CONSENT_STATE.scalar(conn, {"c": customer_id, "ch": channel, "p": purpose, "at": at})
 
 
 def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days: int) -> int:
@@ -56,17 +49,13 @@ def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days:
 
 
 def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, count_budget: bool = True) -> Decision:
-    if purpose not in channel.purposes:
-        return Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
-    customer = _PERSON_BY_ID.first(conn, {"c": customer_id})
-    state = (consent_state(conn, customer_id, channel.consent_channel, purpose, at)
-             if customer is not None and channel.consent_channel else None)
-    return _judge(crm, conn, customer_id, customer, channel, purpose, state, at, count_budget)
+    return decide_each(crm, conn, customer_id, [channel], purpose, at, count_budget=count_budget)[0]
 
 
-def decide_each(crm, conn, customer_id: int, channels: list, purpose: str, at: datetime) -> list[Decision]:
+def decide_each(crm, conn, customer_id: int, channels: list, purpose: str, at: datetime, *,
+                count_budget: bool = True) -> list[Decision]:
     """``decide`` for several channels of one customer (a notification picking the first
-    allowed one) with one query for the person and every channel's consent."""
+    allowed one): one query for the person and the latest answer on every channel."""
     names = tuple(sorted({ch.consent_channel for ch in channels if ch.consent_channel}))
     query = _PERSON_AND_ANSWERS.get(names)
     if query is None:
@@ -75,7 +64,7 @@ def decide_each(crm, conn, customer_id: int, channels: list, purpose: str, at: d
     row = query.first(conn, {"c": customer_id, "p": purpose, "at": at})
     states = {name: row[f"consent_{i}"] for i, name in enumerate(names)} if row is not None else {}
     return [Decision(False, f"channel {ch.name!r} does not carry {purpose} messages") if purpose not in ch.purposes
-            else _judge(crm, conn, customer_id, row, ch, purpose, states.get(ch.consent_channel), at, True)
+            else _judge(crm, conn, customer_id, row, ch, purpose, states.get(ch.consent_channel), at, count_budget)
             for ch in channels]
 
 
