@@ -72,8 +72,8 @@ def build_world(db_path: Path) -> dict:
     for kind, names, role in (("dealer", DEALERS, "service"), ("manufacturer", MANUFACTURERS, "warranty"),
                               ("technician", TECHNICIANS, "fitter")):
         for name, region in names:
-            party = crm.parties.add(kind, name, region=region)
-            actor = crm.parties.add_actor(party.id, f"{role} desk of {name}", role)
+            party = crm.parties.add(kind, name, region=region, by=crm.system)
+            actor = crm.parties.add_actor(party.id, f"{role} desk of {name}", role, by=crm.system)
             world[f"{kind}s"].append({"party_id": party.id, "actor_id": actor.id, "region": region})
     crm.close()
     return world

@@ -74,11 +74,11 @@ def prepare(url: str, clients: int) -> dict:
     ids = {"dealer": dealer.id, "maker": maker.id, "technician": tech.id, "keys": {
         "dealer": keys.create(dealer.id, "service").key, "maker": keys.create(maker.id, "warranty").key,
         "technician": keys.create(tech.id, "fitter").key}}
-    product = crm.products.add("BR-WM-7", "Brioche Lavande 7 kg", manufacturer_party_id=maker.id)
+    product = crm.products.add("BR-WM-7", "Brioche Lavande 7 kg", manufacturer_party_id=maker.id, by=crm.system)
     ids["customers"] = []
     for n in range(clients):
-        customer = crm.customers.add(f"Kunde {n}", email=f"kunde{n}@example.org", owner_party_id=dealer.id)
-        asset = crm.assets.record(customer.id, product.id, serial_number=f"BR7-{n:04d}", handed_over_on="2026-01-10")
+        customer = crm.customers.add(f"Kunde {n}", email=f"kunde{n}@example.org", owner_party_id=dealer.id, by=crm.system)
+        asset = crm.assets.record(customer.id, product.id, serial_number=f"BR7-{n:04d}", handed_over_on="2026-01-10", by=crm.system)
         ids["customers"].append((customer.id, asset.id))
     crm.close()
     return ids

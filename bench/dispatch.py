@@ -134,17 +134,17 @@ def seed(folder: Path, n: int, port: int, batch_size: int) -> Path:
 
     db = folder / "outbox.db"
     crm = dealercrm.connect(f"sqlite:///{db}", clock=dealercrm.ManualClock(NOW), settings=settings_for(port, batch_size))
-    crm.parties.add("dealer", "Autohaus Beispiel")
+    crm.parties.add("dealer", "Autohaus Beispiel", by=crm.system)
     people = folder / "customers.csv"
     with people.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["external_id", "name", "email"])
         out.writerows([f"K{i:06d}", f"Kundin {i}", f"kundin{i}@example.org"] for i in range(n))
-    report = crm.imports.run(people)
+    report = crm.imports.run(people, by=crm.system)
     assert report.imported == n, report.summary()
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         ids = [r[0] for r in uow.connection.exec_driver_sql("SELECT id FROM customer ORDER BY id")]
-    with crm.uow(None, "bench.queue") as uow:
+    with crm.uow(crm.system, "bench.queue") as uow:
         for i, customer_id in enumerate(ids):
             crm.outbox.enqueue(uow, channel="email", purpose="service", customer_id=customer_id,
                                subject=f"Ihr Fall {i}: jetzt bei Brioche Hausgeräte",
@@ -185,7 +185,7 @@ def run_dispatcher(db: Path, server: Server, batch_size: int, n: int) -> tuple[f
         problems.append(f"dispatcher: {report.summary()}, expected {n} sent")
     if (stats["messages"], stats["distinct"], stats["connections"]) != (n, n, 1):
         problems.append(f"dispatcher: the server saw {stats}, expected {n} distinct messages on 1 connection")
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         left = uow.connection.exec_driver_sql("SELECT count(*) FROM outbox_message WHERE status != 'sent'").scalar()
     if left:
         problems.append(f"dispatcher: {left} outbox rows not sent")
@@ -199,7 +199,7 @@ def compose_all(db: Path, port: int, batch_size: int) -> tuple[str, list[tuple[s
 
     crm = open_crm(db, port, batch_size)
     channel = crm.channels["email"]
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         rows = uow.connection.exec_driver_sql(
             "SELECT id, idempotency_key, purpose, recipient, subject, body, data, customer_id, case_id "
             "FROM outbox_message ORDER BY id").all()

@@ -19,7 +19,7 @@ Each measurement runs in its own child process (so its peak RSS, read with
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child, is its own):
 
 * ``dealercrm``: ``crm = dealercrm.connect("sqlite:///<tmp>/a.db")``, add the dealer party,
-  then time ``crm.imports.run(path)`` (the public API, default chunk size).
+  then time ``crm.imports.run(path, by=crm.system)`` (the public API, default chunk size).
 * ``baseline``: a database migrated by dealercrm (same tables, indexes, triggers), then
   the same ``csv.DictReader`` streaming and the same ``dealercrm.validation`` calls
   (email / phone / iso_date) on every row, and plain ``sqlite3`` ``executemany`` inserts
@@ -156,10 +156,10 @@ def phase_dealercrm(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
     import dealercrm
 
     crm = dealercrm.connect(f"sqlite:///{db_path}")
-    crm.parties.add("dealer", "Our Dealership")
+    crm.parties.add("dealer", "Our Dealership", by=crm.system)
     ready_kb = _rss_now_kb()
     t0, c0 = time.perf_counter(), _cpu()
-    report = crm.imports.run(csv_path, chunk_size=chunk_size)
+    report = crm.imports.run(csv_path, chunk_size=chunk_size, by=crm.system)
     seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     crm.close()
     return dict(seconds=seconds, cpu=cpu, rows=report.rows, imported=report.imported, rejected=len(report.rejected),
@@ -173,7 +173,7 @@ def phase_baseline(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
     from dealercrm.errors import ValidationError
 
     crm = dealercrm.connect(f"sqlite:///{db_path}")  # migrated by dealercrm: same schema
-    crm.parties.add("dealer", "Our Dealership")
+    crm.parties.add("dealer", "Our Dealership", by=crm.system)
     actor_id, region = crm.system_actor_id, crm.settings.default_region
     crm.close()
     con = sqlite3.connect(db_path, isolation_level=None)

@@ -34,7 +34,7 @@ cache warm, ``--repeat`` times interleaved, fastest kept):
 
 * ``dealercrm``: the public scan path the engine runs before it acts —
   ``crm = dealercrm.connect(url, clock=ManualClock(NOW))``, ``rule = crm.rules.rule(name)``,
-  ``with crm.read() as r: ScanContext(crm, r.connection, r.now, crm.rules.settings_for(rule),
+  ``with crm.read(crm.system) as r: ScanContext(crm, r.connection, r.now, crm.rules.settings_for(rule),
   name)`` and iterating ``rule.scan(ctx)`` to the end: the SQLAlchemy-built query (the
   rule's default settings), rows streamed (``yield_per``) and turned into ``Candidate``
   objects with their situation and evidence. Opening the application is not timed. The
@@ -177,9 +177,9 @@ def seed(db_path: Path, customers: int, cases_per_customer: float, rng_seed: int
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     crm = dealercrm.connect(f"sqlite:///{db_path}", clock=dealercrm.ManualClock(NOW), settings=Settings())
-    dealer = crm.parties.add("dealer", "Autohaus Berg").id
-    sellers = [crm.parties.add_actor(dealer, f"Verkauf {n}", "sales").id for n in range(20)]
-    products = [crm.products.add(f"CAR-{n}", name).id for n, name in enumerate(("Kombi", "Kleinwagen", "SUV"))]
+    dealer = crm.parties.add("dealer", "Autohaus Berg", by=crm.system).id
+    sellers = [crm.parties.add_actor(dealer, f"Verkauf {n}", "sales", by=crm.system).id for n in range(20)]
+    products = [crm.products.add(f"CAR-{n}", name, by=crm.system).id for n, name in enumerate(("Kombi", "Kleinwagen", "SUV"))]
     crm.close()
     t = thresholds(*default_settings())
 
@@ -387,7 +387,7 @@ def phase(kind: str, rule: str, db: Path, trace: bool = False) -> dict:
         settings = crm.rules.settings_for(the_rule)
 
         def candidates():
-            with crm.read() as reader:  # what RuleEngine.run does before it acts on each batch
+            with crm.read(crm.system) as reader:  # what RuleEngine.run does before it acts on each batch
                 ctx = ScanContext(crm, reader.connection, reader.now, settings, rule)
                 for candidate in the_rule.scan(ctx):
                     yield candidate.subject_id, candidate.situation
@@ -448,7 +448,7 @@ def query_plan(db: Path, rule: str) -> list[str]:
     crm = dealercrm.connect(f"sqlite:///{db}", clock=dealercrm.ManualClock(NOW), settings=Settings())
     try:
         the_rule = crm.rules.rule(rule)
-        with crm.read() as reader:
+        with crm.read(crm.system) as reader:
             ctx = ScanContext(crm, reader.connection, reader.now, crm.rules.settings_for(the_rule), rule)
             compiled = the_rule.query(ctx).compile(reader.connection)
             params = compiled.construct_params()

@@ -145,7 +145,7 @@ def warm_calendars(crm) -> dict:
     from dealercrm.db.models import Party
 
     policy = crm.workflows["service_case"].workflow.state("dealer_decision").deadline
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         dealers = list(uow.connection.execute(select(Party.id).where(Party.kind == "dealer")).scalars())
     return {pid: crm.cases.calendar(pid).add(NOW, policy.duration) for pid in dealers}
 

@@ -381,7 +381,7 @@ def phase_memory(db: Path, world: dict, compare: int) -> dict:
     del bare, cur
     # (b) the rows as dealercrm loads a case for firing (typed values, CaseService.load's shape)
     m1 = used()
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         loaded = [dict(row) for row in uow.connection.execute(
             select(CASE).where(CASE.c.closed_at.is_(None))).mappings()]
     out["loaded_bytes"] = used() - m1

@@ -1,10 +1,9 @@
-"""Who may see and do what: one rule set for the Python API and the HTTP API.
+"""Who may see and do what: the one place dealercrm decides access.
 
-``crm.as_actor(actor_id)`` (or ``as_actor(crm, actor_id)``) returns the application as
-that actor sees it::
-
-    mine = crm.as_actor(actor_id)
-    mine.cases.list(); mine.customers.view(7); mine.cases.fire(12, "approve_visit")
+Every service operation runs in a unit of work that carries its actor
+(``uow.principal``, loaded in that transaction); the service asks this module, in the
+same transaction, before it reads or writes. The plain Python API, ``crm.as_actor``,
+HTTP, the CLI and the portal all call those same services, so there is one rule set.
 
 The rules, by the kind of party the actor acts for:
 
@@ -18,51 +17,47 @@ The rules, by the kind of party the actor acts for:
   interests, consents, timeline or tasks, no other customers.
 * **technician** — the cases assigned to it, and of their customers what a visit needs:
   name, phone and address, and the case's asset.
-* **the system actor** — everything.
+* **the system actor** (``crm.system``) — everything. Rules, deadlines, the dispatcher
+  and the CLI (unless ``--as``) act as it.
 
-Merging, exporting and erasing a customer are for the owning dealer's ``owner`` and
-``manager`` roles (``MANAGING_ROLES``) and the system actor: they cannot be undone, or
-hand out the whole file with its audit trail at once — not the service desk's daily
-work. The product catalogue is shared: every party reads it, dealers add to it.
+Which customer field each party kind reads is declared with the field
+(``dealercrm.fields``), not here. Merging, exporting and erasing a customer are for the
+owning dealer's ``owner`` and ``manager`` roles (``MANAGING_ROLES``) and the system
+actor: they cannot be undone, or hand out the whole file with its audit trail at once.
+The product catalogue is shared: every party reads it, dealers add to it. Parties and
+their people are the operator's to create (the system actor).
 
 Writing to a customer (the outbox) and naming its account owner are the owning dealer's;
 moving a customer to another dealer is the system's alone. Survey answers are the
 case's dealer's. The parties directory (id, kind, name, region) is open to every party
 — the workflow needs the ids — but a party's people are listed to that party only.
-Workflow definitions hold no customer data: every party reads them. Importing customers
-is registering them in bulk: a dealer imports its own, the system for any dealer.
 
 What an actor may not see does not exist for it: ``NotFound``, the same answer as for an
 id never used, so ids cannot be probed. What it may see but not do is ``NotPermitted``.
-Firing stays with the case service, which checks the workflow's permissions on top.
+Firing is checked by the case service against the workflow's permissions on top.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy import and_, bindparam, exists, false, or_, select, true
 
 from .db.case_models import Case, CaseEvent
-from .db.models import Actor, Customer, Party
-from .errors import DealerCrmError, NotFound, NotPermitted
+from .db.models import Actor, Customer, Party, Task
+from .db.prepared import Prepared
+from .errors import DealerCrmError, NotFound, NotPermitted, ValidationError
+from .fields import CUSTOMER, FieldSet
 
 if TYPE_CHECKING:
-    from .app import CRM
+    from .uow import UnitOfWork
 
-#: Customer fields a party sees of a customer it does not own but serves in a case.
-CASE_CONTACT_FIELDS = {
-    "dealer": ("name", "kind", "email", "phone", "street", "postcode", "city"),
-    "technician": ("name", "kind", "phone", "street", "postcode", "city"),
-    "manufacturer": ("name", "kind", "postcode", "city"),
-}
-OWNER_FIELDS = ("name", "kind", "email", "phone", "birthday", "street", "postcode", "city", "external_id",
-                "owner_party_id", "account_owner_id", "created_at", "updated_at", "last_touch_at",
-                "merged_into_id", "erased_at")
 #: Roles of the owning dealer's actors that may merge, export and erase its customers.
 MANAGING_ROLES = ("owner", "manager")
+
+_ACTOR = Prepared(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
+                  .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
 
 
 class NotAuthenticated(DealerCrmError):
@@ -71,7 +66,8 @@ class NotAuthenticated(DealerCrmError):
 
 @attrs.frozen
 class Principal:
-    """The actor a request or a scoped facade acts as, with its party."""
+    """The actor an operation is carried out by, with its party: read in the operation's
+    own transaction, so a deactivated employee or a changed role counts at once."""
 
     actor_id: int
     name: str
@@ -79,28 +75,36 @@ class Principal:
     kind: str  # dealer | manufacturer | technician | system
     role: str
 
+    @property
+    def id(self) -> int:
+        return self.actor_id
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == "system"
+
     def __str__(self) -> str:
         return f"actor {self.actor_id} {self.name} ({self.kind}, party {self.party_id})"
 
 
-def load_principal(conn, actor_id: int) -> Principal:
-    row = conn.execute(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active,
-                              Party.kind).join(Party, Party.id == Actor.party_id, isouter=True)
-                       .where(Actor.id == actor_id)).first()
+def load_principal(conn, actor_id: object) -> Principal:
+    """The actor ``actor_id``; unknown is ``NotFound``, inactive ``NotPermitted``."""
+    if actor_id is None:
+        raise ValidationError("by", None, "every operation is carried out by an actor: pass by=<actor id>, "
+                              "or by=crm.system for dealercrm itself")
+    if isinstance(actor_id, bool) or not isinstance(actor_id, int):
+        raise ValidationError("by", actor_id, "must be an actor id (int)")
+    row = _ACTOR.first(conn, {"actor_id": actor_id})
     if row is None:
         raise NotFound("actor", actor_id)
-    if not row.active:
-        raise NotPermitted(f"actor {row.id} {row.name} is inactive")
-    return Principal(row.id, row.name, row.party_id, "system" if row.is_system else (row.kind or "?"), row.role)
+    if not row["active"]:
+        raise NotPermitted(f"actor {actor_id} {row['name']} is inactive and may not act; reactivate the actor "
+                           "or act as another")
+    return Principal(row["id"], row["name"], row["party_id"], "system" if row["is_system"] else (row["kind"] or "?"),
+                     row["role"])
 
 
-def as_actor(crm: CRM, actor_id: int) -> Scoped:
-    """The application as ``actor_id`` may see and use it."""
-    with crm.read() as uow:
-        return Scoped(crm, load_principal(uow.connection, actor_id))
-
-
-# -- the rules as SQL ---------------------------------------------------------------
+# -- the rules as SQL: which rows an actor may see --------------------------------------
 
 
 def case_scope(p: Principal):
@@ -125,113 +129,123 @@ def customer_scope(p: Principal):
     return or_(Customer.owner_party_id == p.party_id, served) if p.kind == "dealer" else served
 
 
-def relation(p: Principal, customer: Customer) -> str:
+def task_scope(p: Principal):
+    """A WHERE clause over ``Task``: tasks of the actor's party or one of its people."""
+    if p.kind == "system":
+        return true()
+    return or_(Task.assigned_party_id == p.party_id,
+               Task.assigned_actor_id.in_(select(Actor.id).where(Actor.party_id == p.party_id)))
+
+
+def owned_customers(p: Principal):
+    """A WHERE clause over ``Customer``: the files ``p``'s party keeps (all, for the system)."""
+    return true() if p.kind == "system" else Customer.owner_party_id == p.party_id
+
+
+# -- the rules as decisions inside a unit of work ---------------------------------------
+
+
+def relation(p: Principal, customer: Any) -> str:
     """``"owner"`` (the whole file) or ``"case"`` (a case contact, minimised)."""
-    return "owner" if p.kind == "system" or (p.kind == "dealer" and customer.owner_party_id == p.party_id) else "case"
+    owner = customer.owner_party_id
+    return "owner" if p.kind == "system" or (p.kind == "dealer" and owner == p.party_id) else "case"
 
 
-def customer_fields(p: Principal, customer: Customer) -> dict:
+def customer_fields(p: Principal, customer: Customer, fields: FieldSet = CUSTOMER) -> dict[str, Any]:
     """The customer's fields ``p`` may see; withheld fields are absent, not None."""
-    names = OWNER_FIELDS if relation(p, customer) == "owner" else CASE_CONTACT_FIELDS.get(p.kind, ("name",))
-    return {"id": customer.id, **{name: getattr(customer, name) for name in names}}
+    names = fields.visible("owner" if relation(p, customer) == "owner" else p.kind)
+    return {"id": customer.id, **{name: fields[name].read(customer) for name in names}}
 
 
-class Scoped:
-    """The services as one actor may use them (see the module's rules)."""
+def require(p: Principal, *kinds: str, doing: str) -> None:
+    """Only parties of ``kinds`` (and the system) may do this."""
+    if p.kind not in (*kinds, "system"):
+        raise NotPermitted(f"{p} may not {doing}: only a {' or '.join(kinds)} may")
 
-    def __init__(self, crm: CRM, principal: Principal):
-        self.crm, self.principal = crm, principal
 
-    @property
-    def actor_id(self) -> int:
-        return self.principal.actor_id
+def require_system(p: Principal, doing: str) -> None:
+    if p.kind != "system":
+        raise NotPermitted(f"{p} may not {doing}: that is for the operator (dealercrm's system actor)")
 
-    def visible_case(self, conn, case_id: int) -> Case:
-        case = conn.execute(select(Case.__table__).where(Case.id == case_id, case_scope(self.principal))).first()
-        if case is None:
-            raise NotFound("case", case_id)
-        return case
 
-    def visible_customer(self, uow, customer_id: int) -> Customer:
-        customer = uow.session.scalar(select(Customer).where(Customer.id == customer_id,
-                                                             customer_scope(self.principal)))
-        if customer is None:
-            raise NotFound("customer", customer_id)
-        return customer
+def sees_case(uow: UnitOfWork, case: Any) -> bool:
+    """``case_scope`` for one loaded case row, without a query unless a manufacturer asks."""
+    p = uow.principal
+    if p.kind == "system":
+        return True
+    if p.kind in ("dealer", "technician"):
+        return case[f"{p.kind}_party_id"] == p.party_id
+    if p.kind == "manufacturer" and case["manufacturer_party_id"] == p.party_id:
+        return case["owner_party_id"] == p.party_id or uow.connection.execute(
+            select(CaseEvent.id).where(CaseEvent.case_id == case["id"], CaseEvent.owner_party_id == p.party_id)
+            .limit(1)).first() is not None
+    return False
 
-    def owned_customer(self, uow, customer_id: int, doing: str) -> Customer:
-        customer = self.visible_customer(uow, customer_id)
-        if relation(self.principal, customer) != "owner":
-            raise NotPermitted(f"{self.principal} may not {doing} customer {customer_id}: it serves one of the "
-                               f"customer's cases, and only the customer's dealer sees and keeps the whole file")
-        return customer
 
-    def managed_customer(self, uow, customer_id: int, doing: str) -> Customer:
-        """An owned customer, for an actor in one of ``MANAGING_ROLES`` (or the system)."""
-        customer = self.owned_customer(uow, customer_id, doing)
-        if self.principal.kind != "system" and self.principal.role not in MANAGING_ROLES:
-            raise NotPermitted(f"{self.principal} may not {doing} customer {customer_id}: that is for the dealer's "
-                               f"{' or '.join(MANAGING_ROLES)}, not role {self.principal.role!r}")
-        return customer
+def visible_case(uow: UnitOfWork, case_id: int):
+    """The case's row, if ``uow``'s actor may see it; otherwise it does not exist."""
+    row = uow.connection.execute(select(Case.__table__).where(Case.id == case_id,
+                                                              case_scope(uow.principal))).first()
+    if row is None:
+        raise NotFound("case", case_id)
+    return row
 
-    def require(self, *kinds: str, doing: str) -> None:
-        if self.principal.kind not in (*kinds, "system"):
-            raise NotPermitted(f"{self.principal} may not {doing}: only a {' or '.join(kinds)} may")
 
-    @cached_property
-    def customers(self):
-        from .services.scoped_customers import ScopedCustomers
-        return ScopedCustomers(self)
+def visible_customer(uow: UnitOfWork, customer_id: int) -> Customer:
+    customer = uow.session.scalar(select(Customer).where(Customer.id == customer_id,
+                                                         customer_scope(uow.principal)))
+    if customer is None:
+        raise NotFound("customer", customer_id)
+    return customer
 
-    @cached_property
-    def products(self):
-        from .services.scoped_products import ScopedProducts
-        return ScopedProducts(self)
 
-    @cached_property
-    def parties(self):
-        from .services.scoped_parties import ScopedParties
-        return ScopedParties(self)
+def owned_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
+    """A customer whose whole file ``uow``'s actor keeps (its dealer, or the system)."""
+    customer = visible_customer(uow, customer_id)
+    if relation(uow.principal, customer) != "owner":
+        raise NotPermitted(f"{uow.principal} may not {doing} customer {customer_id}: it serves one of the "
+                           f"customer's cases, and only the customer's dealer sees and keeps the whole file")
+    return customer
 
-    @cached_property
-    def outbox(self):
-        from .services.scoped_outbox import ScopedOutbox
-        return ScopedOutbox(self)
 
-    @cached_property
-    def surveys(self):
-        from .services.scoped_surveys import ScopedSurveys
-        return ScopedSurveys(self)
+def managed_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
+    """An owned customer, for an actor in one of ``MANAGING_ROLES`` (or the system)."""
+    customer = owned_customer(uow, customer_id, doing)
+    p = uow.principal
+    if p.kind != "system" and p.role not in MANAGING_ROLES:
+        raise NotPermitted(f"{p} may not {doing} customer {customer_id}: that is for the dealer's "
+                           f"{' or '.join(MANAGING_ROLES)}, not role {p.role!r}")
+    return customer
 
-    @cached_property
-    def cases(self):
-        from .services.scoped_cases import ScopedCases
-        return ScopedCases(self)
 
-    @cached_property
-    def tasks(self):
-        from .services.scoped_cases import ScopedTasks
-        return ScopedTasks(self)
+def own_party(p: Principal, party_id: int | None, doing: str) -> None:
+    """A dealer acts for its own party only: it cannot file customers for another."""
+    if p.kind != "system" and party_id is not None and party_id != p.party_id:
+        raise NotPermitted(f"{p} may not {doing} for party {party_id}: a party acts for itself only")
 
-    @cached_property
-    def reports(self):
-        from .services.scoped_reports import ScopedReports
-        return ScopedReports(self)
 
-    @cached_property
-    def imports(self):
-        from .services.scoped_imports import ScopedImports
-        return ScopedImports(self)
+def visible_task(uow: UnitOfWork, task_id: int) -> Task:
+    task = uow.session.scalar(select(Task).where(Task.id == task_id, task_scope(uow.principal)))
+    if task is None:
+        raise NotFound("task", task_id)
+    return task
 
-    @cached_property
-    def workflows(self):
-        from .services.scoped_workflows import ScopedWorkflows
-        return ScopedWorkflows(self)
 
-    @cached_property
-    def subscriptions(self):
-        from .services.subscriptions import ScopedSubscriptions
-        return ScopedSubscriptions(self)
+def manages_people(p: Principal, party_id: int | None, doing: str) -> None:
+    """A party's people are managed by its ``MANAGING_ROLES`` (and the operator)."""
+    if p.kind != "system" and (party_id != p.party_id or p.role not in MANAGING_ROLES):
+        raise NotPermitted(f"{p} may not {doing} party {party_id}: that is for that party's "
+                           f"{' or '.join(MANAGING_ROLES)} or the operator")
 
-    def __repr__(self) -> str:
-        return f"<dealercrm.Scoped {self.principal}>"
+
+def party_people(uow: UnitOfWork, party_id: int, party_name: str) -> None:
+    """A party's people are listed to that party only (and the system)."""
+    p = uow.principal
+    if p.kind != "system" and party_id != p.party_id:
+        raise NotPermitted(f"{p} may not list the people of party {party_id} {party_name}: a party's employees "
+                           "are its own business; the directory names the party itself")
+
+
+__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "case_scope", "customer_fields", "customer_scope",
+           "load_principal", "managed_customer", "own_party", "owned_customer", "owned_customers", "relation",
+           "require", "require_system", "sees_case", "task_scope", "visible_case", "visible_customer", "visible_task"]

@@ -12,21 +12,24 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.orm import Session
 
 from .clock import Clock, SystemClock
 from .db.engine import database_url, make_engine, prepare_engine
 from .db.migrate import upgrade
-from .db.models import Actor
+from .db.models import Actor, AuditRecord
 from .errors import DealerCrmError, PluginError
 from .events import Event
+from .fields import CUSTOMER, Fields
 from .plugin_manager import PluginManager, build_plugin_manager, register_inline
 from .settings import Settings, load_settings
+from .acting import ActingAs
 from .uow import UnitOfWork
 from .workflow.registry import load_workflows
 
 if TYPE_CHECKING:
-    from .access import Scoped
+    from .access import Principal
 
 log = logging.getLogger("dealercrm")
 
@@ -43,11 +46,23 @@ class CRM:
         self.workflows = load_workflows(plugins)
 
     # -- units of work ---------------------------------------------------------------
-    def uow(self, by: int | None = None, operation: str = "", readonly: bool = False) -> UnitOfWork:
-        return UnitOfWork(self, by, operation, readonly=readonly)
+    @property
+    def system(self) -> int:
+        """The id of dealercrm's own actor: pass ``by=crm.system`` for what dealercrm itself
+        does (a host's batch job, a migration script) — it may do everything."""
+        assert self.system_actor_id is not None
+        return self.system_actor_id
 
-    def read(self) -> UnitOfWork:
-        return UnitOfWork(self, None, "read", readonly=True)
+    def uow(self, by: int | Principal, operation: str = "", readonly: bool = False,
+            connection: Connection | Session | None = None) -> UnitOfWork:
+        """A unit of work carried out by actor ``by``. ``connection``: join the host's open
+        transaction (a Connection or Session on this database) instead of beginning one;
+        dealercrm then never commits or rolls it back, and its events are published after
+        the host's commit (see ``dealercrm.uow``)."""
+        return UnitOfWork(self, by, operation, readonly=readonly, connection=connection)
+
+    def read(self, by: int | Principal) -> UnitOfWork:
+        return UnitOfWork(self, by, "read", readonly=True)
 
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -63,22 +78,30 @@ class CRM:
         name = register_inline(self.plugins, plugin, name)  # historic start_app replays
         try:
             self.workflows = load_workflows(self.plugins)
+            self.__dict__.pop("fields", None)
+            self.fields  # noqa: B018  (a field declared twice is refused now, not at first use)
         except DealerCrmError:
+            self.__dict__.pop("fields", None)
             self.plugins.unregister(name=name)
             self.plugins.origins.pop(name, None)
             raise
         return name
 
-    def as_actor(self, actor_id: int) -> Scoped:
-        """The application as ``actor_id`` may see and use it (``dealercrm.access``).
+    def as_actor(self, actor_id: int) -> ActingAs:
+        """The services with ``by=actor_id`` filled in: ``crm.as_actor(7).customers.list()``.
 
-        What a host hands to code acting for one party, e.g. its own API in front of
-        dealercrm: ``crm.as_actor(7).customers.list()`` shows actor 7's party only its own
-        customers, by the same rules the HTTP API enforces. An unknown actor is
-        ``NotFound``, an inactive one ``NotPermitted``.
+        Nothing more than that: the same services, the same rules (``dealercrm.access``),
+        decided in each operation's own transaction. An unknown actor is ``NotFound``, an
+        inactive one ``NotPermitted`` — now, and in every later operation.
         """
-        from .access import as_actor
-        return as_actor(self, actor_id)
+        with self.read(actor_id) as uow:
+            return ActingAs(self, actor_id, uow.principal)
+
+    @cached_property
+    def fields(self) -> Fields:
+        """Every declared field: the core's and those plugins add (``dealercrm_register_fields``)."""
+        extra = [f for found in self.plugins.hook.dealercrm_register_fields() for f in (found or ())]
+        return Fields(customer=CUSTOMER.extended(extra))
 
     # -- services ---------------------------------------------------------------------
     @cached_property
@@ -154,6 +177,26 @@ class CRM:
         return SurveyService(self)
 
     @cached_property
+    def reports(self):
+        from .services.reports import ReportService
+        return ReportService(self)
+
+    @cached_property
+    def workflow_definitions(self):
+        from .services.workflow_definitions import WorkflowDefinitions
+        return WorkflowDefinitions(self)
+
+    @cached_property
+    def subscriptions(self):
+        from .services.subscriptions import SubscriptionService
+        return SubscriptionService(self)
+
+    @cached_property
+    def api_keys(self):
+        from .services.api_keys import ApiKeyService
+        return ApiKeyService(self)
+
+    @cached_property
     def imports(self):
         from .services.importing import CustomerImport
         return CustomerImport(self)
@@ -199,11 +242,16 @@ def connect(
 
 def _system_actor(crm: CRM) -> int | None:
     """The actor that stands for dealercrm itself (rules, deadlines, imports)."""
-    with crm.uow(None, "system.bootstrap") as uow:
-        found = uow.session.scalar(select(Actor.id).where(Actor.is_system, Actor.party_id.is_(None)))
+    with crm.engine.begin() as conn:
+        found = conn.scalar(select(Actor.id).where(Actor.is_system, Actor.party_id.is_(None)))
         if found is not None:
             return found
-        actor = Actor(name="dealercrm", role="system", is_system=True, created_at=uow.now)
-        uow.session.add(actor)
-        uow.commit()
-        return actor.id
+        now = crm.clock.now()
+        values = dict(name="dealercrm", role="system", is_system=True, active=True, created_at=now)
+        actor_id = conn.execute(insert(Actor).values(values).returning(Actor.id)).scalar_one()
+        # the one row no actor wrote: the one that creates the actor every other row can name
+        conn.execute(insert(AuditRecord).values(
+            at=now, actor_id=None, operation="system.bootstrap", action="insert", entity="actor", entity_id=actor_id,
+            changes={k: [None, v.isoformat() if k == "created_at" else v] for k, v in values.items()},
+            personal_changes=None, customer_id=None))
+        return actor_id

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .app import CRM
     from .events import Event
+    from .fields import Field
     from .uow import UnitOfWork
     from .channels import Channel
     from .workflow.model import Workflow
@@ -178,4 +179,22 @@ def dealercrm_register_rules(crm: CRM) -> list[Any] | None:
 
     :param crm: the application.
     :return: a list of rule objects, or None. Two rules with the same name are an error.
+    """
+
+
+# --- the customer file -----------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_register_fields() -> list[Field] | None:
+    """Declare fields of the customer file, e.g. a car dealer's ``licence_plate``.
+
+    Return ``dealercrm.fields.field(name, help, personal=…, readers=…, importable=…,
+    mergeable=…)`` declarations. Each takes part in everything a built-in field does:
+    ``crm.customers.add(..., licence_plate="M-AB 123", by=…)`` and ``update``, the HTTP
+    schemas, ``dealercrm customers show``, the CSV import (its column), merge, the
+    export, and erasure (a ``personal`` field is blanked). Values are kept in the
+    customer's JSON column ``custom``: no migration is needed.
+
+    :return: a list of ``Field``; a name already declared is refused at start.
     """

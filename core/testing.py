@@ -68,7 +68,7 @@ def crm_factory(tmp_path, clock, _migrated_template) -> Iterator[Callable[..., C
 def crm(crm_factory) -> CRM:
     """A fresh, migrated application with a home dealer party."""
     app = crm_factory()
-    app.parties.add("dealer", app.settings.home_dealer)
+    app.parties.add("dealer", app.settings.home_dealer, by=app.system)
     return app
 
 

@@ -1,4 +1,10 @@
-"""One unit of work per business operation: one transaction, events after commit.
+"""One unit of work per business operation: its actor, one transaction, events after commit.
+
+Every unit of work is carried out by an actor (``by``), read in its own transaction as
+the first thing it does: an unknown actor is ``NotFound``, an inactive one
+``NotPermitted``, before anything is read or written. ``uow.principal`` is what the
+access rules (``dealercrm.access``) decide on, inside the same transaction as the write
+— no check in one transaction and act in another.
 
 Leaving the ``with`` block without ``commit()`` rolls everything back, whatever
 happened inside. The unit holds one connection with its transaction begun up front
@@ -7,6 +13,13 @@ paths (case transitions, imports) and ``uow.session`` — created on first use a
 joined to the same transaction — serves the ORM services. Events raised during the
 operation are checked by plugins inside the transaction (they may veto) and handed
 to plugins after the commit succeeded.
+
+**Joining the host's transaction.** ``crm.uow(by, connection=host)`` runs inside a
+transaction the host already began on the same database (a SQLAlchemy ``Connection``
+or ``Session``). dealercrm then never commits or rolls back that transaction: its own
+work sits in a savepoint (a failed operation rolls back only that), ``commit()`` only
+releases the savepoint, and the events wait for the host's commit — published after
+it, dropped on its rollback. Outbox rows, being rows, commit or vanish with the host.
 """
 
 from __future__ import annotations
@@ -15,9 +28,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from .access import Principal, load_principal
 from .audit import AuditedSession
 from .errors import NotFound, ValidationError
 from .events import Event
@@ -41,20 +56,32 @@ def readonly_engine(crm: CRM) -> Engine:
 
 
 class UnitOfWork:
-    def __init__(self, crm: CRM, actor_id: int | None, operation: str, readonly: bool = False):
+    def __init__(self, crm: CRM, by: int | Principal, operation: str, readonly: bool = False,
+                 connection: Connection | Session | None = None):
         self.crm = crm
-        self.actor_id = actor_id if actor_id is not None else crm.system_actor_id
         self.operation = operation
         self.now: datetime = crm.clock.now()
         self.events: list[Event] = []
         self.committed = False
         self._checked = 0  # events already seen by dealercrm_check_event
-        #: lookups worth doing once per operation (the acting actor, for each case a tick escalates)
+        #: lookups worth doing once per operation (e.g. for each case a tick escalates)
         self.memo: dict[Any, Any] = {}
-        bind = readonly_engine(crm) if readonly else crm.engine
-        self.connection = bind.connect()
-        self.connection.begin()
+        self._host = connection
+        self._savepoint = None
+        if connection is None:
+            bind = readonly_engine(crm) if readonly else crm.engine
+            self.connection = bind.connect()
+            self.connection.begin()
+        else:
+            self.connection = _host_connection(crm, connection)
+            self._savepoint = self.connection.begin_nested()
         self._session: AuditedSession | None = None
+        try:
+            self.principal: Principal = by if isinstance(by, Principal) else load_principal(self.connection, by)
+        except BaseException:
+            self.__exit__(None, None, None)  # release the connection (and SQLite's write lock)
+            raise
+        self.actor_id: int = self.principal.actor_id
 
     @property
     def session(self) -> AuditedSession:
@@ -75,9 +102,14 @@ class UnitOfWork:
                     self._session.expunge_all()
                 self._session.close()
             if not self.committed:
-                self.connection.rollback()
+                if self._savepoint is not None:
+                    if self._savepoint.is_active:
+                        self._savepoint.rollback()  # ours; the host's transaction stays the host's
+                else:
+                    self.connection.rollback()
         finally:
-            self.connection.close()
+            if self._host is None:
+                self.connection.close()
 
     def raise_event(self, event_cls: type[Event], **fields: Any) -> Event:
         event = event_cls(at=self.now, actor_id=self.actor_id, **fields)
@@ -116,14 +148,57 @@ class UnitOfWork:
     def commit(self) -> None:
         self.check_events()
         try:
-            self.connection.commit()
+            if self._savepoint is not None:
+                self._savepoint.commit()  # releases the savepoint; the host commits or rolls back
+            else:
+                self.connection.commit()
         except IntegrityError as exc:
             raise integrity_error(exc) from exc
         self.committed = True
-        self.crm.publish(self.events)
+        if self._host is None:
+            self.crm.publish(self.events)
+        else:
+            _after_host_commit(self.crm, self._host, list(self.events))
 
 
-def integrity_error(exc: IntegrityError) -> ValidationError:
-    """Constraint violations that slipped past the service checks, in plain words."""
-    text = str(exc.orig).splitlines()[0]
-    return ValidationError("record", text, "violates a database constraint")
+def _host_connection(crm: CRM, host: Connection | Session) -> Connection:
+    """The connection of the host's open transaction, on dealercrm's own database."""
+    conn = host.connection() if isinstance(host, Session) else host
+    if not isinstance(conn, Connection):
+        raise ValidationError("connection", type(host).__name__, "must be a SQLAlchemy Connection or Session")
+    if not conn.in_transaction():
+        raise ValidationError("connection", "no transaction", "the host must begin its transaction first: "
+                              "dealercrm joins it and never begins, commits or rolls back the host's")
+    if conn.engine.url != crm.engine.url:
+        raise ValidationError("connection", conn.engine.url.render_as_string(hide_password=True),
+                              "is not dealercrm's database")
+    return conn
+
+
+def _after_host_commit(crm: CRM, host: Connection | Session, events: list[Event]) -> None:
+    """Publish ``events`` once the host's transaction committed; forget them if it rolls back.
+
+    With a Session this is SQLAlchemy's ``after_commit``. A bare Connection has no
+    after-commit event: its ``commit`` event comes as the host's COMMIT is issued, so pass
+    a Session where a COMMIT that fails must not have shown its events.
+    """
+    if not events:
+        return
+    settled = [False]
+
+    def published(*_args) -> None:
+        if not settled[0]:
+            settled[0] = True
+            crm.publish(events)
+
+    def dropped(*args) -> None:
+        previous = args[1] if len(args) > 1 else None
+        if previous is None or previous.parent is None:  # the host's own transaction, not a savepoint
+            settled[0] = True
+
+    if isinstance(host, Session):
+        event.listen(host, "after_commit", published, once=True)
+        event.listen(host, "after_soft_rollback", dropped)  # savepoints roll back softly too
+    else:
+        event.listen(host, "commit", published, once=True)
+        event.listen(host, "rollback", dropped, once=True)

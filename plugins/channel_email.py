@@ -405,7 +405,7 @@ class EmailChannel:
         keys = [k for k, d in re.findall(r"<([^<>@\s]+)@([^<>\s]+)>", ids) if d == self.settings.message_id_domain]
         if not keys:
             return None
-        with self.crm.read() as uow:
+        with self.crm.read(self.crm.system) as uow:
             return uow.connection.execute(select(OutboxMessage.id, OutboxMessage.case_id)
                                           .where(OutboxMessage.idempotency_key.in_(keys))).first()
 

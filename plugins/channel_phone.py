@@ -31,7 +31,7 @@ class PhoneChannel:
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
         ref = f"outbox:{message.idempotency_key}"
-        with self.crm.uow(None, "channel.phone") as uow:
+        with self.crm.uow(self.crm.system, "channel.phone") as uow:
             existing = uow.connection.execute(select(Task.id).where(Task.origin_ref == ref)).scalar()
             if existing is not None:
                 return DeliveryResult.delivered(f"task:{existing}")

@@ -49,7 +49,7 @@ def dealercrm_seed_demo(crm, rng: random.Random) -> list[str]:
 
 
 def _seed(crm, rng: random.Random, clock: ManualClock) -> list[str]:
-    p = crm.parties
+    p = crm.as_actor(crm.system).parties
     cars = p.add("dealer", "Autohaus Berg")
     appliances = p.add("dealer", "Elektro Schmidt")
     makers = {n: p.add("manufacturer", n) for n in ("Alpina Motors", "Brioche Hausgeräte", "Nordkühl AG")}
@@ -58,7 +58,7 @@ def _seed(crm, rng: random.Random, clock: ManualClock) -> list[str]:
                                                                 ("Petra Lorenz", "manager"))],
              appliances.id: [p.add_actor(appliances.id, n, r) for n, r in (("Jens Schmidt", "owner"),
                                                                             ("Lea Yilmaz", "service"))]}
-    products = [crm.products.add(s, n, category=c, warranty_months=w, manufacturer_party_id=makers[m].id)
+    products = [crm.products.add(s, n, category=c, warranty_months=w, manufacturer_party_id=makers[m].id, by=crm.system)
                 for s, n, c, w, m in PRODUCTS]
     story = _story(crm, cars, staff[cars.id][0], products[0])
     customers, refused = [], 0
@@ -92,7 +92,7 @@ def _seed(crm, rng: random.Random, clock: ManualClock) -> list[str]:
                 crm.consents.grant(c.id, channel, purpose, source="purchase form", by=seller.id)
         crm.interactions.record(c.id, "visit", "inbound", "purchase and handover", by=seller.id)
         if rng.random() < 0.1:
-            crm.consents.revoke(c.id, "email", "marketing", source="unsubscribe link")
+            crm.consents.revoke(c.id, "email", "marketing", source="unsubscribe link", by=crm.system)
     clock.advance(days=30)
     for c in rng.sample(customers, 120):
         clock.advance(hours=rng.randint(1, 30))

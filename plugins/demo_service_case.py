@@ -18,13 +18,13 @@ STORY_START = datetime(2026, 3, 3, 8, 0, tzinfo=timezone.utc)  # the Tuesday of 
 
 
 def _party(crm, kind: str, name: str):
-    found = [p for p in crm.parties.list(kind=kind) if p.name == name]
-    return found[0] if found else crm.parties.add(kind, name)
+    found = [p for p in crm.parties.list(kind=kind, by=crm.system) if p.name == name]
+    return found[0] if found else crm.parties.add(kind, name, by=crm.system)
 
 
 def _actor(crm, party, name: str, role: str):
-    found = [a for a in crm.parties.actors(party.id) if a.name == name]
-    return found[0] if found else crm.parties.add_actor(party.id, name, role)
+    found = [a for a in crm.parties.actors(party.id, by=crm.system) if a.name == name]
+    return found[0] if found else crm.parties.add_actor(party.id, name, role, by=crm.system)
 
 
 @hookimpl(trylast=True)
@@ -47,8 +47,8 @@ def _play(crm, rng: random.Random, clock: ManualClock) -> list:
     lea = _actor(crm, dealer, "Lea Yilmaz", "service")
     agent = _actor(crm, maker, "Brioche Kundendienst", "service")
     fitter = _actor(crm, tech, "Kai Monteur", "technician")
-    washer = next((p for p in crm.products.list() if p.sku == "WM-BRI-8"), None) or crm.products.add(
-        "WM-BRI-8", "Brioche WashPro 8kg washing machine", category="appliance", manufacturer_party_id=maker.id)
+    washer = next((p for p in crm.products.list(by=crm.system) if p.sku == "WM-BRI-8"), None) or crm.products.add(
+        "WM-BRI-8", "Brioche WashPro 8kg washing machine", category="appliance", manufacturer_party_id=maker.id, by=crm.system)
 
     buyer = crm.customers.add("Familie Hoffmann", email="hoffmann.familie@example.org", phone="+49 40 5550123",
                               owner_party_id=dealer.id, account_owner_id=jens.id, by=jens.id)
@@ -77,7 +77,7 @@ def _play(crm, rng: random.Random, clock: ManualClock) -> list:
 
 def _background(crm, rng, clock, dealer, maker, tech, jens, lea, agent, fitter, washer) -> int:
     """More cases, moved along plausible paths, so the report has a shape."""
-    customers = [c for c in crm.customers.list(limit=400) if c.owner_party_id == dealer.id][:40]
+    customers = [c for c in crm.customers.list(limit=400, by=crm.system) if c.owner_party_id == dealer.id][:40]
     paths = [
         [("start_diagnosis", lea, {}), ("solve_by_advice", lea, {}), ("confirm", lea, {})],
         [("start_diagnosis", lea, {}), ("forward_to_manufacturer", lea, {}),

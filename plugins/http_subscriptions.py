@@ -114,7 +114,7 @@ class SubscriptionChannel(HttpChannel):
         subscription_id = (message.data or {}).get("subscription_id")
         found = None
         if isinstance(subscription_id, int) and not isinstance(subscription_id, bool):
-            with self.crm.read() as uow:
+            with self.crm.read(self.crm.system) as uow:
                 found = uow.connection.execute(_SENDING_TO, {"subscription_id": subscription_id}).first()
         if found is None:
             return DeliveryResult.failed(f"{self.name}: message {message.id} names no subscription "

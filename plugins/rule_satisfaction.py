@@ -7,7 +7,7 @@ the customer's own case, so the contract is the legal basis and the contact budg
 does not apply. The subject names the case ("Ihr Fall 17: …"), so a reply finds its
 way back to it; the message carries ``data["template"] = "survey"`` for channels with templates.
 
-Answers are recorded with ``crm.surveys.record(case_id, csat=…, nps=…)``; a reply
+Answers are recorded with ``crm.surveys.record(case_id, csat=…, nps=…, by=crm.system)``; a reply
 that names the case and contains ``CSAT 4 NPS 9`` (either may be missing; the rest of
 the text after the scores is kept as the comment) is recorded from the inbound
 message by this rule, too. A low score (CSAT ≤ ``low_csat`` or NPS ≤ ``low_nps``)

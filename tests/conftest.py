@@ -50,6 +50,6 @@ def db_url(request, tmp_path) -> str:
 def any_crm(db_url, clock):
     """The application with a home dealer, once on SQLite and once on PostgreSQL."""
     app = connect(db_url, clock=clock, settings=Settings())
-    app.parties.add("dealer", app.settings.home_dealer)
+    app.parties.add("dealer", app.settings.home_dealer, by=app.system)
     yield app
     app.close()

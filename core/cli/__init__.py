@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import DealerCrmError
+from ..fields import CUSTOMER
 from ..plugin_manager import build_plugin_manager
 from ..settings import load_settings
-from .common import err
+from .common import err, set_plugins
 
 
 def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
@@ -23,9 +24,12 @@ def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     cli = typer.Typer(name="dealercrm", help=__doc__.splitlines()[0], no_args_is_help=True,
                       pretty_exceptions_enable=False, add_completion=False)
     cli.callback()(db.global_options)
-    for module in (db, customers, data, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd, demo, http_cmd):
-        module.register(cli)
+    set_plugins(plugins)
     pm = build_plugin_manager(plugins, block=load_settings().block_plugins)
+    extra = [f for found in pm.hook.dealercrm_register_fields() for f in (found or ())]
+    customers.register(cli, CUSTOMER.extended(extra))
+    for module in (db, data, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd, demo, http_cmd):
+        module.register(cli)
     pm.checked_call("dealercrm_register_commands", cli=cli)
     return cli
 

@@ -11,20 +11,12 @@ from sqlalchemy import select
 from ..db.models import Actor, Party
 from ..errors import NotFound, ValidationError
 from ..services.case_report import party_report, timeline
-from .common import console, fmt_time, open_crm
+from .common import acting, console, fmt_time, open_crm
 
 
-def resolve_actor(crm, who: str) -> int:
-    """``--as`` takes an actor id or an actor's exact name."""
-    if who.isdigit():
-        return crm.parties.actor(int(who)).id
-    with crm.read() as uow:
-        ids = list(uow.session.scalars(select(Actor.id).where(Actor.name == who)))
-    if not ids:
-        raise NotFound("actor", who)
-    if len(ids) > 1:
-        raise ValidationError("--as", who, f"names {len(ids)} actors ({ids}); pass the id")
-    return ids[0]
+def resolve_actor(crm, who: str | None) -> int:
+    """``--as`` takes an actor id or an actor's exact name; without it, the system acts."""
+    return acting(crm, who)
 
 
 def parse_pairs(pairs: list[str]) -> dict:
@@ -47,7 +39,7 @@ def hours(delta) -> str:
 
 def case_timeline_table(crm, case_id: int) -> Table:
     tl = timeline(crm, case_id)
-    names = {p.id: p.name for p in crm.parties.list()}
+    names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
     c = tl.case
     table = Table("when", "event", "state", "owner", "due", "note", title=(
         f"case {c.id} ({c.state}, version {c.version}): {c.summary} — customer {c.customer_id}"), title_justify="left")
@@ -89,10 +81,10 @@ def register(cli: typer.Typer) -> None:
               limit: Annotated[int, typer.Option()] = 100) -> None:
         """Open cases, the most urgent first."""
         crm = open_crm()
-        names = {p.id: p.name for p in crm.parties.list()}
+        names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
         now = crm.clock.now()
         table = Table("case", "customer", "state", "owner", "due", "v", "summary")
-        for c in crm.cases.list(open_only=not all_, party_id=party, limit=limit):
+        for c in crm.cases.list(open_only=not all_, party_id=party, limit=limit, by=acting(crm)):
             due = fmt_time(c.due_at) + (" [red]overdue[/]" if c.due_at and c.due_at <= now else "")
             table.add_row(str(c.id), str(c.customer_id), c.state, names.get(c.owner_party_id, "—"), due,
                           str(c.version), c.summary)
@@ -113,7 +105,7 @@ def register(cli: typer.Typer) -> None:
         crm = open_crm()
         fired = crm.cases.fire(case_id, trigger, by=resolve_actor(crm, as_), data=parse_pairs(data or []),
                                note=note, expected_version=expect_version)
-        owner = crm.parties.get(fired.owner_party_id).name if fired.owner_party_id else "nobody (final)"
+        owner = crm.parties.get(fired.owner_party_id, by=crm.system).name if fired.owner_party_id else "nobody (final)"
         console.print(f"case {case_id}: {fired.source} -> {fired.dest}; now with {owner}"
                       f"{', due ' + fmt_time(fired.due_at) if fired.due_at else ''} (version {fired.version})")
 

@@ -51,7 +51,7 @@ def write_charts(crm, folder: Path) -> list[Path]:
 
 
 def hours_held_per_party(crm) -> dict[str, list[float]]:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         names = {p.id: p.name for p in uow.session.scalars(select(Party))}
         cases = {c.id: c for c in uow.session.scalars(select(Case))}
         events = list(uow.session.scalars(select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.id)))

@@ -3,29 +3,60 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from datetime import datetime
 
 import typer
 from rich.console import Console
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..app import CRM, connect
+from ..db.models import Actor
+from ..errors import NotFound, ValidationError
 
 console = Console(width=None if sys.stdout.isatty() else 140)  # piped output: don't squeeze tables to 80
 err = Console(stderr=True)
-_state: dict[str, str | None] = {"db": None}
+_state: dict[str, Any] = {"db": None, "as": None, "plugins": ()}
+
+
+def set_plugins(plugins: tuple[object, ...]) -> None:
+    """Plugins handed to ``build_cli`` take part in the application each command opens."""
+    _state["plugins"] = plugins
 
 
 def set_database(url: str | None) -> None:
     _state["db"] = url
 
 
+def set_actor(who: str | None) -> None:
+    _state["as"] = who
+
+
+def acting(crm: CRM, who: str | None = None) -> int:
+    """Who a command acts as: ``--as`` (an actor id or exact name), else dealercrm's system actor.
+
+    The command then runs under that actor's rules, exactly as over HTTP."""
+    who = who or _state["as"]
+    if not who:
+        return crm.system
+    if who.isdigit():
+        return crm.parties.actor(int(who), by=crm.system).id
+    with crm.read(crm.system) as uow:
+        ids = list(uow.session.scalars(select(Actor.id).where(Actor.name == who)))
+    if not ids:
+        raise NotFound("actor", who)
+    if len(ids) > 1:
+        raise ValidationError("--as", who, f"names {len(ids)} actors ({ids}); pass the id")
+    return ids[0]
+
+
 def open_crm(migrate: bool = True) -> CRM:
     """The application on ``--db``; a URL that cannot be opened is a one-line error."""
     try:
-        return connect(_state["db"], migrate=migrate)
+        return connect(_state["db"], migrate=migrate, plugins=_state["plugins"])
     except (ValueError, ArgumentError, OperationalError) as exc:
         fail(f"cannot open database {_shown(_state['db'])}: {str(exc).splitlines()[0]}")
         raise  # pragma: no cover (fail always raises)

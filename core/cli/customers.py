@@ -1,54 +1,93 @@
-"""``dealercrm customers …``: add, list, show (the 360° view), merge."""
+"""``dealercrm customers …``: add, update, list, show (the 360° view), merge.
+
+The options of ``add`` and ``update`` are made from the field declarations
+(``dealercrm.fields``), plugins' fields included: a field declared once is an option here.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import console, fmt_time, open_crm
+from ..fields import FieldSet
+from .common import acting, console, fmt_time, open_crm
 from .render import customer_view
 
 
-def register(cli: typer.Typer) -> None:
+def field_options(fields: FieldSet, names: tuple[str, ...]) -> list[inspect.Parameter]:
+    """One ``--option`` per field, its help from the declaration."""
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=Annotated[Optional[str], typer.Option(
+                                  f"--{name.replace('_', '-')}", help=fields[name].help)])
+            for name in names]
+
+
+def with_options(fn: Callable, params: list[inspect.Parameter]) -> Callable:
+    """``fn(**values)`` presented to Typer with ``params`` as its signature."""
+    fn.__signature__ = inspect.Signature(params)
+    return fn
+
+
+def register(cli: typer.Typer, fields: FieldSet) -> None:
     customers = typer.Typer(help="The customer file.", no_args_is_help=True)
     cli.add_typer(customers, name="customers")
+    settable = tuple(n for n in fields.editable if n != "name") + ("external_id",)
 
-    @customers.command("add")
-    def add(
-        name: str,
-        email: Annotated[Optional[str], typer.Option()] = None,
-        phone: Annotated[Optional[str], typer.Option()] = None,
-        kind: Annotated[str, typer.Option(help="person or company")] = "person",
-        birthday: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None,
-        owner_party: Annotated[Optional[int], typer.Option(help="owning party id (default: home dealer)")] = None,
-        account_owner: Annotated[Optional[int], typer.Option(help="account owner actor id")] = None,
-    ) -> None:
+    def add(name: str, owner_party: Optional[int] = None, account_owner: Optional[int] = None, **values) -> None:
         """Register a customer; a known e-mail or phone is refused with the existing id."""
-        c = open_crm().customers.add(name, email=email, phone=phone, kind=kind, birthday=birthday,
-                                     owner_party_id=owner_party, account_owner_id=account_owner)
+        crm = open_crm()
+        given = {k: v for k, v in values.items() if v is not None}
+        c = crm.customers.add(name, owner_party_id=owner_party, account_owner_id=account_owner, by=acting(crm),
+                              **given)
         console.print(f"customer {c.id} added: {escape(c.name)}")
 
+    customers.command("add")(with_options(add, [
+        inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        *field_options(fields, settable),
+        inspect.Parameter("owner_party", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[int], typer.Option(help="owning party id (default: the acting dealer, or the home dealer)")]),
+        inspect.Parameter("account_owner", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[Optional[int], typer.Option(help="account owner actor id")]),
+    ]))
+
+    def update(customer_id: int, **values) -> None:
+        """Change fields of a customer's file; an empty value ('') clears a field."""
+        crm = open_crm()
+        given = {k: (v or None) for k, v in values.items() if v is not None}
+        c = crm.customers.update(customer_id, by=acting(crm), **given)
+        console.print(f"customer {c.id} updated: {escape(c.name)}")
+
+    customers.command("update")(with_options(update, [
+        inspect.Parameter("customer_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=int),
+        *field_options(fields, fields.editable),
+    ]))
+
     @customers.command("list")
-    def list_(search: Annotated[Optional[str], typer.Option()] = None,
-              limit: Annotated[int, typer.Option()] = 50, offset: Annotated[int, typer.Option()] = 0) -> None:
+    def list_(search: Annotated[Optional[str], typer.Option(help="part of the name or e-mail")] = None,
+              limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+              offset: Annotated[int, typer.Option(help="skip this many")] = 0) -> None:
         """List customers (merged duplicates are left out)."""
         crm = open_crm()
         table = Table("id", "name", "kind", "email", "phone", "last touch")
-        for c in crm.customers.list(search=search, limit=limit, offset=offset):
-            table.add_row(str(c.id), escape(c.name), c.kind, escape(c.email or "—"), c.phone or "—",
-                          fmt_time(c.last_touch_at))
+        for c in crm.customers.list(search=search, limit=limit, offset=offset, by=acting(crm)):
+            table.add_row(str(c.id), escape(c.name), c.get("kind", "—"), escape(c.get("email") or "—"),
+                          c.get("phone") or "—", fmt_time(c.get("last_touch_at")))
         console.print(table)
 
     @customers.command("show")
     def show(customer_id: int) -> None:
         """The 360° view: contacts, assets, interests, consents, timeline, open tasks."""
-        console.print(customer_view(open_crm().customers.view(customer_id)))
+        crm = open_crm()
+        console.print(customer_view(crm.customers.view(customer_id, by=acting(crm)), crm.customers.fields))
 
     @customers.command("merge")
     def merge(keep: int, other: int) -> None:
         """Merge customer OTHER into KEEP with every linked record (audited)."""
-        open_crm().customers.merge(keep, other)
+        crm = open_crm()
+        crm.customers.merge(keep, other, by=acting(crm))
         console.print(f"customer {other} merged into customer {keep}")

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..services.importing import count_rows
-from .common import console, err, open_crm
+from .common import acting, console, err, open_crm
 
 
 def register(cli: typer.Typer) -> None:
@@ -30,7 +30,8 @@ def register(cli: typer.Typer) -> None:
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True) as progress:
             bar = progress.add_task("rows", total=total)
-            report = crm.imports.run(file, chunk_size=chunk_size, on_progress=lambda n: progress.advance(bar, n))
+            report = crm.imports.run(file, chunk_size=chunk_size, on_progress=lambda n: progress.advance(bar, n),
+                                     by=acting(crm))
         for line, reason in report.rejected[:show_rejected]:
             err.print(f"line {line}: {reason}", markup=False, highlight=False)
         if len(report.rejected) > show_rejected:
@@ -43,7 +44,8 @@ def register(cli: typer.Typer) -> None:
     def export_customer(customer_id: int,
                         output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None) -> None:
         """Everything held about one customer, as JSON."""
-        text = json.dumps(open_crm().customers.export(customer_id), indent=2, ensure_ascii=False)
+        crm = open_crm()
+        text = json.dumps(crm.customers.export(customer_id, by=acting(crm)), indent=2, ensure_ascii=False)
         if output:
             output.write_text(text + "\n", encoding="utf-8")
             console.print(f"written to {output}")
@@ -55,5 +57,6 @@ def register(cli: typer.Typer) -> None:
         """Remove or anonymise a customer's personal data everywhere; business records stay."""
         if not yes:
             typer.confirm(f"Erase the personal data of customer {customer_id}? This cannot be undone", abort=True)
-        open_crm().customers.erase(customer_id)
+        crm = open_crm()
+        crm.customers.erase(customer_id, by=acting(crm))
         console.print(f"customer {customer_id} erased")

@@ -9,15 +9,19 @@ from sqlalchemy import select
 
 from ..db.migrate import current_revision, head_revision
 from ..db.models import Party
-from .common import console, open_crm, set_database
+from .common import console, open_crm, set_actor, set_database
 
 DbOption = Annotated[Optional[str], typer.Option("--db", envvar="DEALERCRM_DATABASE_URL",
                                                   help="Database URL (default sqlite:///dealercrm.db).")]
 
 
-def global_options(db: DbOption = None) -> None:
+def global_options(db: DbOption = None,
+                   as_: Annotated[Optional[str], typer.Option(
+                       "--as", help="act as this actor (id or exact name) under its party's rules; "
+                       "default: dealercrm's system actor")] = None) -> None:
     """dealercrm: the customer file, rules and service cases for dealers."""
     set_database(db)
+    set_actor(as_)
 
 
 def register(cli: typer.Typer) -> None:
@@ -41,9 +45,9 @@ def register(cli: typer.Typer) -> None:
         """Create or upgrade the database and the home dealer party."""
         crm = open_crm()
         name = dealer or crm.settings.home_dealer
-        with crm.read() as uow:
+        with crm.read(crm.system) as uow:
             exists = uow.session.scalar(select(Party.id).where(Party.name == name))
         if exists is None:
-            crm.parties.add("dealer", name)
+            crm.parties.add("dealer", name, by=crm.system)
         console.print(f"dealercrm ready at {crm.engine.url.render_as_string(hide_password=True)} "
                       f"(schema {current_revision(crm.engine)}, home dealer {name!r})")

@@ -30,7 +30,7 @@ def register(cli: typer.Typer) -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
         crm = open_crm()
-        if crm.customers.count():
+        if crm.customers.count(by=crm.system):
             console.print(f"[yellow]{url} already holds data: showing it (use --fresh to seed anew)[/]")
         else:
             console.rule("seeding the demo")
@@ -45,7 +45,7 @@ def register(cli: typer.Typer) -> None:
 
 def counts_table(crm) -> Table:
     table = Table("table", "rows", title="The customer file", title_justify="left")
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         for t in SQLModel.metadata.sorted_tables:
             n = uow.session.scalar(select(func.count()).select_from(t))
             table.add_row(t.name, f"{n:,}")

@@ -14,13 +14,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..services.api_keys import ApiKeyService
+
 from .common import console, fail, fmt_time, open_crm
 
 
 def resolve_party(crm, party: str) -> int:
     """``--party`` takes a party id or its exact name."""
-    return crm.parties.get(int(party)).id if party.isdigit() else crm.parties.by_name(party).id
+    return crm.parties.get(int(party), by=crm.system).id if party.isdigit() else crm.parties.by_name(party, by=crm.system).id
 
 
 def register(cli: typer.Typer) -> None:
@@ -74,7 +74,7 @@ def register(cli: typer.Typer) -> None:
         if role is None and actor is None:
             fail("pass --role (a new actor is made for the key) or --actor (the key acts as that person)")
         crm = open_crm()
-        issued = ApiKeyService(crm).create(resolve_party(crm, party), role, actor_id=actor, label=label)
+        issued = crm.api_keys.create(resolve_party(crm, party), role, actor_id=actor, label=label, by=crm.system)
         console.print(f"API key {issued.id} for party {issued.party_id}, role {issued.role!r}, acting as actor "
                       f"{issued.actor_id}. Store it now — it is not shown again:", highlight=False)
         typer.echo(issued.key)
@@ -83,9 +83,9 @@ def register(cli: typer.Typer) -> None:
     def list_(party: Annotated[Optional[str], typer.Option(help="only this party's keys")] = None) -> None:
         """Keys by prefix, with party, role, actor and last use (never the keys themselves)."""
         crm = open_crm()
-        names = {p.id: p.name for p in crm.parties.list()}
+        names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
         table = Table("id", "prefix", "party", "role", "actor", "label", "created", "last used", "revoked")
-        for key in ApiKeyService(crm).list(resolve_party(crm, party) if party else None):
+        for key in crm.api_keys.list(resolve_party(crm, party) if party else None, by=crm.system):
             table.add_row(str(key.id), key.prefix, names.get(key.party_id, str(key.party_id)), key.role,
                           str(key.actor_id), key.label or "—", fmt_time(key.created_at), fmt_time(key.last_used_at),
                           fmt_time(key.revoked_at))
@@ -94,5 +94,6 @@ def register(cli: typer.Typer) -> None:
     @keys.command("revoke")
     def revoke(key: Annotated[str, typer.Argument(help="key id or prefix (dcrm_…)")]) -> None:
         """Revoke a key: the next request with it is refused (401)."""
-        revoked = ApiKeyService(open_crm()).revoke(key)
+        crm = open_crm()
+        revoked = crm.api_keys.revoke(key, by=crm.system)
         console.print(f"API key {revoked.id} ({revoked.prefix}) revoked")

@@ -84,7 +84,8 @@ def register(cli: typer.Typer) -> None:
     def triage() -> None:
         """Messages waiting for a person: unknown senders and malformed payloads."""
         table = Table("id", "channel", "received", "status", "sender", "subject / error")
-        for m in open_crm().inbound.triage():
+        crm = open_crm()
+        for m in crm.inbound.triage(by=crm.system):
             table.add_row(str(m.id), m.channel, f"{m.received_at:%Y-%m-%d %H:%M}", m.status, m.sender or "—",
                           m.parse_error or m.subject or m.raw[:60])
         console.print(table)

@@ -8,6 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from ..db.models import CHANNELS, PURPOSES
+from ..fields import FieldSet
 from ..services.customers import CustomerView
 from .common import fmt_time
 
@@ -17,14 +18,19 @@ def _e(value: object) -> str:
     return escape(str(value))
 
 
-def customer_view(view: CustomerView) -> Panel:
+def customer_view(view: CustomerView, fields: FieldSet | None = None) -> Panel:
     c = view.customer
     head = Table.grid(padding=(0, 2))
-    head.add_row("kind", _e(c.kind), "owner", f"{_e(view.owner_party.name)} (party {view.owner_party.id})")
-    head.add_row("email", _e(c.email or "—"), "account owner", _e(view.account_owner.name) if view.account_owner else "—")
-    head.add_row("phone", _e(c.phone or "—"), "last personal touch", fmt_time(c.last_touch_at))
-    head.add_row("birthday", str(c.birthday or "—"), "status",
-                 "erased" if c.erased_at else f"merged into {c.merged_into_id}" if c.merged_into_id else "active")
+    owner = f"{_e(view.owner_party.name)} (party {view.owner_party.id})" if view.owner_party else "(withheld)"
+    head.add_row("kind", _e(c.get("kind", "—")), "owner", owner)
+    head.add_row("email", _e(c.get("email") or "—"), "account owner",
+                 _e(view.account_owner.name) if view.account_owner else "—")
+    head.add_row("phone", _e(c.get("phone") or "—"), "last personal touch", fmt_time(c.get("last_touch_at")))
+    status = ("erased" if c.get("erased_at") else f"merged into {c['merged_into_id']}" if c.get("merged_into_id")
+              else "active" if view.visibility == "full" else "case contact (minimised)")
+    head.add_row("birthday", str(c.get("birthday") or "—"), "status", status)
+    for f in (fields.custom if fields is not None else ()):
+        head.add_row(f.name.replace("_", " "), _e(c.get(f.name) or "—"), "", "")
     parts: list = [head]
     if view.contacts:
         t = Table("contact", "function", "email", "phone", title="Contact persons", title_justify="left")
@@ -43,7 +49,7 @@ def customer_view(view: CustomerView) -> Panel:
             t.add_row(_e(i.tag), fmt_time(i.noted_at), _e(i.note or ""))
         parts.append(t)
     t = Table("channel", *PURPOSES, title="Consents (latest record)", title_justify="left")
-    for ch in CHANNELS:
+    for ch in CHANNELS if view.consents is not None else ():
         cells = []
         for pu in PURPOSES:
             rec = view.consents.get((ch, pu))

@@ -52,7 +52,7 @@ class Actor(SQLModel, table=True):
 
 class Customer(SQLModel, table=True):
     __personal__: ClassVar[frozenset[str]] = frozenset(
-        {"name", "email", "phone", "birthday", "street", "city", "postcode"}
+        {"name", "email", "phone", "birthday", "street", "city", "postcode", "custom"}
     )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = "person"
@@ -71,6 +71,8 @@ class Customer(SQLModel, table=True):
     last_touch_at: datetime | None = ts(default=None, index=True)
     merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
     erased_at: datetime | None = ts(default=None)
+    #: values of fields that plugins declare (``dealercrm.fields``), by field name
+    custom: dict | None = Field(default=None, sa_type=JSONType)
 
 
 class ContactPerson(SQLModel, table=True):

@@ -62,7 +62,7 @@ def create_app(crm: CRM | None) -> FastAPI:
     app = FastAPI(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
                   generate_unique_id_function=lambda route: route.name)  # operationIds for generated clients
     app.state.crm = crm
-    app.state.keys = ApiKeyService(crm) if crm is not None else None
+    app.state.keys = crm.api_keys if crm is not None else None
     app.state.idempotency = RecordStore(crm)
     problem.install(app)
     for module in (health, customers, messages, parties, products, cases, workflows, tasks, reports, imports,

@@ -1,8 +1,9 @@
 """Who is calling: an API key in ``Authorization: Bearer <key>`` or ``X-API-Key``.
 
 The key is checked against its stored hash on every request (a revoked key stops
-working with the next one) and gives the caller's scoped view of the application:
-every route works through ``Scoped``, never through the unscoped services.
+working with the next one) and names the actor every route acts as: routes call the
+services with ``by=`` that actor (``ActingAs``), and the services decide access in each
+operation's own transaction — the same rules as the Python API and the CLI.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from ..access import Principal, Scoped
+from ..access import Principal
+from ..acting import ActingAs
 
 bearer = HTTPBearer(auto_error=False, description="an API key made by `dealercrm keys create`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key, if Bearer is awkward")
@@ -39,8 +41,9 @@ def principal_of(request: Request) -> Principal:
 
 def caller(request: Request,
            _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
-           _header: Annotated[str | None, Depends(api_key_header)] = None) -> Scoped:
-    return Scoped(request.app.state.crm, principal_of(request))
+           _header: Annotated[str | None, Depends(api_key_header)] = None) -> ActingAs:
+    principal = principal_of(request)
+    return ActingAs(request.app.state.crm, principal.actor_id, principal)
 
 
-Caller = Annotated[Scoped, Depends(caller)]
+Caller = Annotated[ActingAs, Depends(caller)]

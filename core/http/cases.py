@@ -104,7 +104,8 @@ def record_fact(me: Caller, case_id: CaseId, body: FactIn, response: Response, i
     Any party of an open case may; answers with the case at its new version."""
     expected = if_match_version(if_match, case_id)
     with precondition(expected):
-        case = me.cases.record_fact(case_id, body.key, body.value, note=body.note, expected_version=expected)
+        me.cases.record_fact(case_id, body.key, body.value, note=body.note, expected_version=expected)
+        case = me.cases.get(case_id)
     response.headers["ETag"] = etag(case.version)
     return case
 

@@ -53,6 +53,7 @@ def view_customer(me: Caller, customer_id: CustomerId,
     out = {name: getattr(view, name) for name in ("customer", "visibility", "cases", "owner_party", "account_owner",
                                                    "contacts", "interests", "consents", "timeline", "open_tasks")}
     out["assets"] = [asset_out(a, p) for a, p in view.assets]
+    out["consents"] = None if view.consents is None else list(view.consents.values())
     return out
 
 
@@ -69,52 +70,54 @@ def reassign_customer(me: Caller, customer_id: CustomerId, body: OwnerIn):
     colleague): an active person of the owning dealer, else a 422 naming ``account_owner_id``.
     Moving the customer to another dealer (``owner_party_id``) is refused with 403: it hands over
     the whole file, and only dealercrm's system actor does that."""
-    return me.customers.reassign(customer_id, body.account_owner_id, owner_party_id=body.owner_party_id)
+    return me.customers.reassign(customer_id, account_owner_id=body.account_owner_id,
+                                 owner_party_id=body.owner_party_id)
 
 
 @router.get("/{customer_id}/consents", response_model=list[ConsentOut], responses=problems(403))
 def consent_history(me: Caller, customer_id: CustomerId):
     """Every consent answer ever recorded, oldest first (the latest per channel and purpose counts)."""
-    return me.customers.consents(customer_id)
+    return me.consents.history(customer_id)
 
 
 @router.post("/{customer_id}/consents", status_code=201, response_model=ConsentOut, responses=problems(403))
 def record_consent(me: Caller, customer_id: CustomerId, body: ConsentIn):
-    return me.customers.set_consent(customer_id, body.channel, body.purpose, body.granted, source=body.source)
+    record = me.consents.grant if body.granted else me.consents.revoke
+    return record(customer_id, body.channel, body.purpose, source=body.source)
 
 
 @router.get("/{customer_id}/interests", response_model=list[InterestOut], responses=problems(403))
 def list_interests(me: Caller, customer_id: CustomerId):
-    return me.customers.interests(customer_id)
+    return me.interests.of_customer(customer_id)
 
 
 @router.post("/{customer_id}/interests", status_code=201, response_model=InterestOut, responses=problems(403))
 def note_interest(me: Caller, customer_id: CustomerId, body: InterestIn):
-    return me.customers.note_interest(customer_id, body.tag, body.note)
+    return me.interests.note(customer_id, body.tag, note=body.note)
 
 
 @router.get("/{customer_id}/assets", response_model=list[AssetOut])
 def list_assets(me: Caller, customer_id: CustomerId):
     """The customer's assets; a party serving a case sees only that case's asset."""
-    return [asset_out(a, p) for a, p in me.customers.assets(customer_id)]
+    return [asset_out(a, p) for a, p in me.customers.view(customer_id, 0).assets]
 
 
 @router.post("/{customer_id}/assets", status_code=201, response_model=AssetOut, responses=problems(403))
 def record_asset(me: Caller, customer_id: CustomerId, body: AssetIn):
-    asset = me.customers.record_asset(customer_id, **body.model_dump())
-    product = next(p for a, p in me.customers.assets(customer_id) if a.id == asset.id)
+    asset = me.assets.record(customer_id, **body.model_dump())
+    product = me.products.get(asset.product_id)
     return asset_out(asset, product)
 
 
 @router.get("/{customer_id}/timeline", response_model=Page[InteractionOut], responses=problems(403))
 def customer_timeline(me: Caller, customer_id: CustomerId, limit: Limit = 50, offset: Offset = 0):
     """Everything that passed between the company and the customer, newest first."""
-    return page(me.customers.timeline(customer_id, limit + 1, offset), limit, offset)
+    return page(me.interactions.timeline(customer_id, limit + 1, offset), limit, offset)
 
 
 @router.post("/{customer_id}/interactions", status_code=201, response_model=InteractionOut, responses=problems(403))
 def record_interaction(me: Caller, customer_id: CustomerId, body: InteractionIn):
-    return me.customers.record_interaction(customer_id, body.channel, body.direction, body.summary, body.personal)
+    return me.interactions.record(customer_id, body.channel, body.direction, body.summary, personal=body.personal)
 
 
 @router.get("/{customer_id}/contacts", response_model=list[ContactOut], responses=problems(403))

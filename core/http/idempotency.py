@@ -57,7 +57,7 @@ class RecordStore:
     def begin(self, party_id: int, key: str, method: str, path: str, digest: str):
         """("new", id) for a first request, else the stored record (raises on misuse)."""
         try:
-            with self.crm.uow(None, "idempotency.begin") as uow:
+            with self.crm.uow(self.crm.system, "idempotency.begin") as uow:
                 conn = uow.connection
                 sweep = self._swept_at is None or uow.now - self._swept_at > SWEEP_EVERY
                 if sweep:
@@ -70,7 +70,7 @@ class RecordStore:
                 return "new", new_id
         except IntegrityError:
             pass
-        with self.crm.read() as uow:
+        with self.crm.read(self.crm.system) as uow:
             row = uow.connection.execute(select(REC).where(REC.c.party_id == party_id, REC.c.key == key)).first()
             now = uow.now
         if row is None:  # expired and removed in between: rare enough to let the client retry
@@ -89,7 +89,7 @@ class RecordStore:
         return "replay", row
 
     def finish(self, record_id: int, path: str, status: int, headers: dict, body: bytes) -> None:
-        with self.crm.uow(None, "idempotency.finish") as uow:
+        with self.crm.uow(self.crm.system, "idempotency.finish") as uow:
             if status >= 500:
                 _FORGET.run(uow.connection, {"record_id": record_id})
             else:

@@ -11,6 +11,8 @@ files the rest and skips what is there, by external id; with the same
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -46,6 +48,6 @@ async def import_customers(me: Caller, request: Request):
     limit is that of every POST, as one request holds SQLite's single writer while it runs: send a long
     list in parts."""
     _csv_only(request.headers.get("content-type"))
-    report = await run_in_threadpool(me.imports.customers, await request.body())
+    report = await run_in_threadpool(functools.partial(me.imports.run_text, await request.body(), source="CSV upload"))
     return {"rows": report.rows, "imported": report.imported, "already_present": report.already_present,
             "rejected": report.rejections}

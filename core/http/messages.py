@@ -21,7 +21,7 @@ def send_message(me: Caller, customer_id: CustomerId, body: MessageIn, response:
     """Queue a message; the dispatcher sends it. Consent and the contact budget are judged now (and
     again when sending): a message that may not go is still created, as ``suppressed`` with its
     ``reason``, so the answer is 201 either way — read ``status``."""
-    message = me.outbox.send(customer_id, body.channel, body.purpose, body.body, subject=body.subject,
+    message = me.outbox.send(body.channel, body.purpose, body.body, customer_id=customer_id, subject=body.subject,
                              case_id=body.case_id)
     response.headers["Location"] = f"/customers/{customer_id}/messages/{message.id}"
     return message
@@ -36,4 +36,4 @@ def list_messages(me: Caller, customer_id: CustomerId, limit: Limit = 50, offset
 @router.get("/{message_id}", response_model=MessageOut)
 def show_message(me: Caller, customer_id: CustomerId, message_id: MessageId):
     """One message, e.g. to see whether it was sent (``status``, ``sent_at``)."""
-    return me.outbox.get(customer_id, message_id)
+    return me.outbox.get(message_id, customer_id=customer_id)

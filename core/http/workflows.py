@@ -25,7 +25,7 @@ TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}},
 @router.get("", response_model=list[WorkflowSummary])
 def list_workflows(me: Caller):
     """Every workflow a case can follow (``workflow`` when opening a case), by name."""
-    return me.workflows.list()
+    return me.workflow_definitions.list()
 
 
 @router.get("/{name}", response_model=WorkflowOut, responses={**problems(404), 200: TEXT})
@@ -36,6 +36,6 @@ def show_workflow(me: Caller, name: WorkflowName,
     """States with their owner and deadline, transitions with who may fire them and which data they need
     (``caller_may_fire`` answers for the caller's own key)."""
     if format == "json":
-        return me.workflows.definition(name)
-    wf = me.workflows.get(name)
+        return me.workflow_definitions.definition(name)
+    wf = me.workflow_definitions.get(name)
     return PlainTextResponse(to_mermaid(wf) if format == "mermaid" else to_text(wf))

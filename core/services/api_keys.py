@@ -19,7 +19,7 @@ import attrs
 from sqlalchemy import bindparam, select, update
 
 from .. import validation
-from ..access import NotAuthenticated, Principal
+from ..access import NotAuthenticated, Principal, require_system
 from ..db.api_models import ApiKey
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..db.prepared import Prepared
@@ -56,9 +56,10 @@ class IssuedKey:
 
 class ApiKeyService(Service):
     def create(self, party_id: int, role: str | None = None, *, actor_id: int | None = None,
-               label: str | None = None, by: int | None = None) -> IssuedKey:
+               label: str | None = None, by: int) -> IssuedKey:
         label = validation.text("label", label)
         with self.uow(by, "api_keys.create") as uow:
+            require_system(uow.principal, "make API keys")
             party = uow.get(Party, party_id, "party")
             validation.choice("party kind", party.kind, PARTY_KINDS)
             if actor_id is not None:
@@ -88,16 +89,18 @@ class ApiKeyService(Service):
             if uow.session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:
                 return prefix
 
-    def list(self, party_id: int | None = None) -> list[ApiKey]:
-        with self.read() as uow:
+    def list(self, party_id: int | None = None, *, by: int) -> list[ApiKey]:
+        with self.read(by) as uow:
+            require_system(uow.principal, "list API keys")
             query = select(ApiKey).order_by(ApiKey.id)
             if party_id is not None:
                 query = query.where(ApiKey.party_id == party_id)
             return list(uow.session.scalars(query))
 
-    def revoke(self, ident: int | str, by: int | None = None) -> ApiKey:
+    def revoke(self, ident: int | str, *, by: int) -> ApiKey:
         """Revoke a key by id or prefix; it stops working with the next request."""
         with self.uow(by, "api_keys.revoke") as uow:
+            require_system(uow.principal, "revoke API keys")
             by_id = isinstance(ident, int) or str(ident).isdigit()
             if by_id and int(ident) > 2**31 - 1:
                 raise NotFound("api key", ident)
@@ -118,7 +121,7 @@ class ApiKeyService(Service):
         match = KEY_FORMAT.fullmatch(key.strip())
         if match is None:
             raise NotAuthenticated("malformed API key: expected dcrm_<8 hex>_<secret>")
-        with self.read() as uow:
+        with self.read(self.crm.system) as uow:
             row = _KEY_BY_PREFIX.first(uow.connection, {"prefix": match.group(1)})
             now = uow.now
         if row is None or not hmac.compare_digest(row["key_hash"], hash_key(key.strip())):
@@ -128,7 +131,7 @@ class ApiKeyService(Service):
         if not row["active"]:
             raise NotAuthenticated(f"API key {match.group(1)} acts as actor {row['actor_id']}, who is inactive")
         if row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY:
-            with self.crm.uow(None, "api_keys.touch") as uow:
+            with self.crm.uow(self.crm.system, "api_keys.touch") as uow:
                 uow.connection.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(last_used_at=now))
                 uow.commit()
         return Principal(row["actor_id"], row["name"], row["party_id"], row["kind"], row["role"])

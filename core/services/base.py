@@ -1,16 +1,16 @@
-"""What every service shares: its application and a way to open a unit of work."""
+"""What every service shares: its application and a unit of work carried out by an actor."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from ..db.models import Actor, Customer
-from ..errors import NotFound, ValidationError
+from ..access import owned_customer
+from ..db.models import Customer
+from ..errors import ValidationError
 from ..uow import UnitOfWork
 
 if TYPE_CHECKING:
+    from ..access import Principal
     from ..app import CRM
 
 
@@ -18,16 +18,12 @@ class Service:
     def __init__(self, crm: CRM):
         self.crm = crm
 
-    def uow(self, by: int | None, operation: str) -> UnitOfWork:
-        """A writing unit of work; an unknown actor is refused before anything happens."""
-        uow = self.crm.uow(by, operation)
-        if by is not None and uow.connection.execute(select(Actor.id).where(Actor.id == by)).first() is None:
-            uow.__exit__(None, None, None)  # roll back and release the connection (and SQLite's write lock)
-            raise NotFound("actor", by)
-        return uow
+    def uow(self, by: int | Principal, operation: str) -> UnitOfWork:
+        """A writing unit of work; an unknown or inactive actor is refused before anything happens."""
+        return self.crm.uow(by, operation)
 
-    def read(self) -> UnitOfWork:
-        return self.crm.read()
+    def read(self, by: int | Principal) -> UnitOfWork:
+        return self.crm.read(by)
 
 
 def live_customer(uow: UnitOfWork, customer_id: int) -> Customer:
@@ -38,3 +34,9 @@ def live_customer(uow: UnitOfWork, customer_id: int) -> Customer:
         raise ValidationError("customer", customer_id,
                               f"was merged into customer {customer.merged_into_id}; use that one")
     return customer
+
+
+def kept_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
+    """A live customer whose file ``uow``'s actor keeps (its dealer, or the system)."""
+    owned_customer(uow, customer_id, doing)
+    return live_customer(uow, customer_id)

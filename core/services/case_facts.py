@@ -10,11 +10,12 @@ from sqlalchemy import insert, update
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
 from ..db.models import AuditRecord
-from ..errors import Conflict, NotPermitted, ValidationError
+from ..access import sees_case
+from ..errors import Conflict, NotFound, NotPermitted, ValidationError
 from ..events import CaseFactRecorded
 
 
-def record_fact(service, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None,
+def record_fact(service, case_id: int, key: str, value: Any, *, by: int, note: str | None = None,
                 expected_version: int | None = None) -> int:
     """Returns the case's new version. ``expected_version``: refuse with ``Conflict`` unless
     the case is still at that version (a fact decided on what the caller last saw)."""
@@ -22,8 +23,10 @@ def record_fact(service, case_id: int, key: str, value: Any, *, by: int | None, 
         raise ValidationError("key", key, "must be one word naming the fact, like customer_agreed_late_slot")
     with service.crm.uow(by, "cases.record_fact") as uow:
         conn = uow.connection
-        actor = service.actor_info(conn, uow.actor_id)
+        actor = uow.principal
         case = service.load(conn, case_id, lock=True)
+        if not sees_case(uow, case):
+            raise NotFound("case", case_id)
         if case["closed_at"] is not None:
             raise ValidationError("case", case_id, f"is {case['state']}; facts are recorded on open cases only")
         if not service.acts_on(actor, case):

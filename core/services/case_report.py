@@ -69,7 +69,7 @@ def periods_of(events: list, end: datetime, owner_of_state) -> list[Period]:
 
 
 def timeline(crm, case_id: int) -> CaseTimeline:
-    case, events = crm.cases.get(case_id), crm.cases.history(case_id)
+    case, events = crm.cases.get(case_id, by=crm.system), crm.cases.history(case_id, by=crm.system)
     wf = crm.cases.workflow(case.workflow).workflow
     end = case.closed_at or crm.clock.now()
     periods = periods_of(events, end, lambda s: wf.state(s).owner)
@@ -82,7 +82,7 @@ def timeline(crm, case_id: int) -> CaseTimeline:
 
 def party_report(crm) -> list[PartyRow]:
     """Cases held, median time held and deadlines missed, per party (one pass over history)."""
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         parties = {p.id: p for p in uow.session.scalars(select(Party))}
         cases, closed = {}, {}
         for case_id, workflow, closed_at in uow.connection.execute(select(Case.id, Case.workflow, Case.closed_at)):

@@ -22,10 +22,12 @@ from ..db.prepared import Prepared
 from ..errors import Conflict, NotFound, NotPermitted, TransitionNotAllowed, ValidationError
 from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, CaseReopened, CaseTransitioned
 from ..workflow.machine import CompiledWorkflow
+from ..access import Principal, case_scope, sees_case, visible_case, visible_customer
 from .base import Service, live_customer
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_for, is_pause, place, region_of
 
 CASE = Case.__table__
+CASE_SORTS = {"due": (Case.due_at.is_(None), Case.due_at, Case.id), "id": (Case.id,), "-id": (Case.id.desc(),)}
 CASE_EVENT = CaseEvent.__table__
 AUDIT = AuditRecord.__table__
 
@@ -41,17 +43,8 @@ _INSERT_EVENT = Prepared(insert(CASE_EVENT))
 _INSERT_AUDIT = Prepared(insert(AUDIT))
 #: what plugins may write on a case besides the workflow's own columns (``amend_in``)
 AMENDABLE = ("warranty_decision", "rma_number", "replacement_asset_id", "facts")
-_ACTOR = Prepared(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
-                  .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
-
-
-@attrs.frozen
-class ActorInfo:
-    id: int
-    name: str
-    party_id: int | None
-    kind: str  # party kind, or "system"
-    role: str
+#: who fires: the unit of work's actor (``dealercrm.access.Principal``)
+ActorInfo = Principal
 
 
 @attrs.frozen
@@ -95,25 +88,6 @@ class CaseService(Service):
         except KeyError:
             raise NotFound("workflow", name) from None
 
-    def actor_info(self, conn, actor_id: int | None, *, memo: dict | None = None) -> ActorInfo:
-        """Who fires, read afresh for every operation: a deactivated employee or a changed
-        role counts at once, in every process. ``memo`` (a unit of work's) keeps it for the
-        rest of that operation, e.g. a tick escalating hundreds of cases as the system."""
-        actor_id = actor_id if actor_id is not None else self.crm.system_actor_id
-        if memo is not None and ("actor", actor_id) in memo:
-            return memo[("actor", actor_id)]
-        row = _ACTOR.first(conn, {"actor_id": actor_id})
-        if row is None:
-            raise NotFound("actor", actor_id)
-        if not row["active"]:
-            raise NotPermitted(f"actor {actor_id} {row['name']} is inactive and may not act on cases; "
-                               "reactivate the actor or act as another")
-        info = ActorInfo(row["id"], row["name"], row["party_id"], "system" if row["is_system"] else row["kind"],
-                         row["role"])
-        if memo is not None:
-            memo[("actor", actor_id)] = info
-        return info
-
     @staticmethod
     def acts_on(actor: ActorInfo, case: dict) -> bool:
         """The system acts on every case; a person only on cases of the party it acts for."""
@@ -156,19 +130,20 @@ class CaseService(Service):
         return row
 
     # -- opening ------------------------------------------------------------------------
-    def open(self, customer_id: int, summary: str, *, asset_id: int | None = None, workflow: str = "service_case",
-             priority: str = "normal", by: int | None = None) -> Case:
+    def open(self, customer_id: int, summary: str, *, by: int, asset_id: int | None = None,
+             workflow: str = "service_case", priority: str = "normal") -> Case:
+        """Open a case for a customer the actor may see; the customer's dealer opens it."""
         if not (summary or "").strip():
             raise ValidationError("summary", summary, "is required: what is wrong, in the customer's words")
         wf = self.workflow(workflow)
-        # crm.uow inside the with (not Service.uow): an unknown actor must not leave the
-        # write transaction open behind it.
-        with self.crm.uow(by, "cases.open") as uow:
-            actor = self.actor_info(uow.connection, uow.actor_id)
+        with self.uow(by, "cases.open") as uow:
+            actor = uow.principal
+            visible_customer(uow, customer_id)
             customer = live_customer(uow, customer_id)
-            asset = uow.get(Asset, asset_id, "asset") if asset_id is not None else None
-            if asset is not None and asset.customer_id != customer_id:
-                raise ValidationError("asset_id", asset_id, f"belongs to customer {asset.customer_id}, not {customer_id}")
+            asset = uow.session.get(Asset, asset_id) if asset_id is not None else None
+            if asset_id is not None and (asset is None or asset.customer_id != customer_id):
+                # one answer for a missing asset and another customer's: ids are not probed
+                raise NotFound("asset", asset_id)
             dealer = (asset.dealer_party_id if asset else None) or customer.owner_party_id
             if actor.kind != "system" and actor.party_id != dealer:
                 raise NotPermitted(f"{actor.name} (party {actor.party_id}, {actor.kind}) may not open a case for "
@@ -193,10 +168,10 @@ class CaseService(Service):
             return case
 
     # -- firing -------------------------------------------------------------------------
-    def fire(self, case_id: int, trigger: str, *, by: int | None, data: dict[str, Any] | None = None,
+    def fire(self, case_id: int, trigger: str, *, by: int, data: dict[str, Any] | None = None,
              note: str | None = None, expected_version: int | None = None) -> Fired:
         """Fire ``trigger`` on a case as actor ``by``; the only way a case changes state."""
-        with self.crm.uow(by, "cases.fire") as uow:
+        with self.uow(by, "cases.fire") as uow:
             fired = self.fire_in(uow, case_id, trigger, data=data, note=note, expected_version=expected_version)
             uow.commit()
             return fired
@@ -204,8 +179,10 @@ class CaseService(Service):
     def fire_in(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                 expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
         conn, now, subject = uow.connection, uow.now, f"case {case_id}"
-        actor = self.actor_info(conn, uow.actor_id, memo=uow.memo)
+        actor = uow.principal
         case = case or self.load(conn, case_id, lock=True)
+        if not sees_case(uow, case):
+            raise NotFound("case", case_id)
         if expected_version is not None and case["version"] != expected_version:
             raise Conflict(f"case {case_id}: version {expected_version} is no longer current (now {case['version']}); "
                            "reload the case and decide again")
@@ -304,20 +281,23 @@ class CaseService(Service):
         return {**case, **values}
 
     # -- reading ------------------------------------------------------------------------
-    def get(self, case_id: int) -> Case:
-        with self.read() as uow:
-            return uow.get(Case, case_id, "case")
+    def get(self, case_id: int, *, by: int) -> Case:
+        with self.read(by) as uow:
+            case = uow.session.scalar(select(Case).where(Case.id == case_id, case_scope(uow.principal)))
+            if case is None:
+                raise NotFound("case", case_id)
+            return case
 
-    def history(self, case_id: int) -> list[CaseEvent]:
-        with self.read() as uow:
-            uow.get(Case, case_id, "case")
+    def history(self, case_id: int, *, by: int) -> list[CaseEvent]:
+        with self.read(by) as uow:
+            visible_case(uow, case_id)
             return list(uow.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
 
-    def allowed_triggers(self, case_id: int, by: int | None) -> list[str]:
+    def allowed_triggers(self, case_id: int, by: int) -> list[str]:
         """What this actor may fire on this case now (guards are judged only when firing)."""
-        with self.read() as uow:
-            case = self.load(uow.connection, case_id)
-            actor = self.actor_info(uow.connection, by)
+        with self.read(by) as uow:
+            case = visible_case(uow, case_id)._mapping
+            actor = uow.principal
             if not self.acts_on(actor, case):
                 return []
             wf = self.workflow(case["workflow"])
@@ -326,19 +306,29 @@ class CaseService(Service):
                 allowed = [t for t in allowed if t != wf.timeout_trigger(case["state"])]
             return allowed
 
-    def list(self, *, open_only: bool = True, party_id: int | None = None, customer_id: int | None = None,
-             limit: int = 100, offset: int = 0) -> list[Case]:
-        with self.read() as uow:
-            query = select(Case).order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit).offset(offset)
+    def list(self, *, by: int, open_only: bool = True, party_id: int | None = None, customer_id: int | None = None,
+             state: str | None = None, held: bool = False, overdue: bool = False, workflow: str | None = None,
+             sort: str = "due", limit: int = 100, offset: int = 0) -> list[Case]:
+        """Cases the actor may see. ``party_id``: held by that party now; ``held``: by the
+        actor's own party; ``overdue``: past their due time."""
+        if sort not in CASE_SORTS:
+            raise ValidationError("sort", sort, f"must be one of {', '.join(CASE_SORTS)}")
+        with self.read(by) as uow:
+            p = uow.principal
+            query = select(Case).where(case_scope(p)).order_by(*CASE_SORTS[sort]).limit(limit).offset(offset)
             if open_only:
                 query = query.where(Case.closed_at.is_(None))
-            if party_id is not None:
-                query = query.where(Case.owner_party_id == party_id)
-            if customer_id is not None:
-                query = query.where(Case.customer_id == customer_id)
+            if held:
+                query = query.where(Case.owner_party_id == p.party_id)
+            if overdue:
+                query = query.where(Case.due_at <= uow.now)
+            for column, value in ((Case.owner_party_id, party_id), (Case.state, state),
+                                  (Case.customer_id, customer_id), (Case.workflow, workflow)):
+                if value is not None:
+                    query = query.where(column == value)
             return list(uow.session.scalars(query))
 
-    def record_fact(self, case_id: int, key: str, value: Any, *, by: int | None, note: str | None = None,
+    def record_fact(self, case_id: int, key: str, value: Any, *, by: int, note: str | None = None,
                     expected_version: int | None = None) -> int:
         from .case_facts import record_fact
         return record_fact(self, case_id, key, value, by=by, note=note, expected_version=expected_version)
@@ -349,5 +339,5 @@ class CaseService(Service):
         return tick(self, batch_size=batch_size, on_progress=on_progress)
 
     def calendar(self, party_id: int | None):
-        with self.read() as uow:
+        with self.read(self.crm.system) as uow:
             return calendar_for(region_of(self.party_lookup(uow.connection), party_id))

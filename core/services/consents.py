@@ -13,16 +13,17 @@ from sqlalchemy import select
 from .. import validation
 from ..db.models import CHANNELS, PURPOSES, Consent, Customer
 from ..events import ConsentGranted, ConsentRevoked
-from .base import Service, live_customer
+from ..access import owned_customer
+from .base import Service, kept_customer
 
 
 class ConsentService(Service):
-    def grant(self, customer_id: int, channel: str, purpose: str, *, source: str,
-              at: datetime | None = None, by: int | None = None) -> Consent:
+    def grant(self, customer_id: int, channel: str, purpose: str, *, source: str, by: int,
+              at: datetime | None = None) -> Consent:
         return self._append(customer_id, channel, purpose, True, source, at, by)
 
-    def revoke(self, customer_id: int, channel: str, purpose: str, *, source: str,
-               at: datetime | None = None, by: int | None = None) -> Consent:
+    def revoke(self, customer_id: int, channel: str, purpose: str, *, source: str, by: int,
+               at: datetime | None = None) -> Consent:
         return self._append(customer_id, channel, purpose, False, source, at, by)
 
     def _append(self, customer_id, channel, purpose, granted, source, at, by) -> Consent:
@@ -31,7 +32,7 @@ class ConsentService(Service):
         source = validation.required("consent source", source)
         at = validation.aware("at", at) if at is not None else None
         with self.uow(by, "consents.grant" if granted else "consents.revoke") as uow:
-            live_customer(uow, customer_id)
+            kept_customer(uow, customer_id, "record consent for")
             record = Consent(customer_id=customer_id, channel=channel, purpose=purpose, granted=granted,
                              at=at or uow.now, source=source, actor_id=uow.actor_id)
             uow.session.add(record)
@@ -40,13 +41,14 @@ class ConsentService(Service):
             uow.commit()
             return record
 
-    def may_contact(self, customer_id: int, channel: str, purpose: str, at: datetime | None = None) -> bool:
+    def may_contact(self, customer_id: int, channel: str, purpose: str, at: datetime | None = None, *,
+                    by: int) -> bool:
         """May we contact this customer on ``channel`` for ``purpose`` at time ``at`` (default: now)?"""
         validation.choice("channel", channel, CHANNELS)
         validation.choice("purpose", purpose, PURPOSES)
         when = validation.aware("at", at) if at is not None else self.crm.clock.now()
-        with self.read() as uow:
-            uow.get(Customer, customer_id, "customer")
+        with self.read(by) as uow:
+            owned_customer(uow, customer_id, "read the consents of")
             latest = uow.session.scalar(
                 select(Consent.granted)
                 .where(Consent.customer_id == customer_id, Consent.channel == channel,
@@ -54,7 +56,9 @@ class ConsentService(Service):
                 .order_by(Consent.at.desc(), Consent.id.desc()).limit(1))
             return bool(latest)
 
-    def history(self, customer_id: int) -> list[Consent]:
-        with self.read() as uow:
+    def history(self, customer_id: int, *, by: int) -> list[Consent]:
+        """The whole consent history (append-only), oldest first."""
+        with self.read(by) as uow:
+            owned_customer(uow, customer_id, "read the consents of")
             return list(uow.session.scalars(
                 select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.at, Consent.id)))

@@ -44,7 +44,7 @@ def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
     postgres = service.crm.engine.dialect.name == "postgresql"
     careful = False  # a savepoint per case: only to redo a batch in which a case was refused
     while True:
-        with service.crm.uow(None, "cases.tick") as uow:
+        with service.crm.uow(service.crm.system, "cases.tick") as uow:
             conn = uow.connection
             rows = conn.execute(overdue(uow.now, started, batch_size, failed_ids, postgres)).mappings().all()
             if not rows:

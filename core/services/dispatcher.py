@@ -56,7 +56,7 @@ def backoff(settings, attempts: int, rng: random.Random) -> timedelta:
 def claim(crm, batch_size: int) -> tuple[list[dict], list[tuple[dict, str]]]:
     """Lease due messages; those consent no longer allows are set aside with the reason."""
     postgres = crm.engine.dialect.name == "postgresql"
-    with crm.uow(None, "outbox.claim") as uow:
+    with crm.uow(crm.system, "outbox.claim") as uow:
         now = uow.now
         due = or_(and_(OUT.c.status == "pending", OUT.c.next_attempt_at <= now),
                   and_(OUT.c.status == "sending", OUT.c.locked_until < now))
@@ -109,7 +109,7 @@ def send_one(crm, row: dict) -> DeliveryResult:
 
 def record(crm, report: DispatchReport, results: list[tuple[dict, DeliveryResult | str]], rng) -> None:
     settings = crm.settings.outbox
-    with crm.uow(None, "outbox.record") as uow:
+    with crm.uow(crm.system, "outbox.record") as uow:
         delivered = [(row, result) for row, result in results
                      if not isinstance(result, str) and result.status == "delivered"]
         _record_delivered(uow, delivered)  # the common case, set-based

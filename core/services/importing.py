@@ -29,15 +29,24 @@ from ..db.models import AuditRecord, Customer, Interest, Party
 from ..errors import DealerCrmError, ValidationError
 from ..events import CustomersImported
 from .. import validation
+from ..access import require
+from ..fields import CUSTOMER, FieldSet
 from .base import Service
 from .interests import normalize_tag
 
 _CUSTOMER, _AUDIT, _INTEREST = Customer.__table__, AuditRecord.__table__, Interest.__table__
-_PERSONAL = Customer.__personal__
 
 REQUIRED_COLUMNS = ("external_id", "name")
-KNOWN_COLUMNS = (*REQUIRED_COLUMNS, "kind", "email", "phone", "birthday", "street", "postcode", "city",
-                 "owner_party", "interests")
+#: columns that are no field of the customer: where the file goes and what it mentions
+EXTRA_COLUMNS = ("owner_party", "interests")
+
+
+def import_columns(fields: FieldSet) -> tuple[str, ...]:
+    """Every column the customer import reads: the importable fields', plugins' included."""
+    return (*fields.columns, *EXTRA_COLUMNS)
+
+
+KNOWN_COLUMNS = import_columns(CUSTOMER)
 
 
 @attrs.define
@@ -71,9 +80,10 @@ def count_rows(path: Path) -> int:
 
 
 class CustomerImport(Service):
-    def run(self, path: str | os.PathLike, *, by: int | None = None, chunk_size: int = 2000,
+    def run(self, path: str | os.PathLike, *, by: int, chunk_size: int = 2000,
             on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Import a file, streamed (``dealercrm import customers``)."""
+        self._importer(by)
         path = Path(path)
         try:
             fh = path.open(newline="", encoding="utf-8-sig")
@@ -82,20 +92,24 @@ class CustomerImport(Service):
         with fh:
             return self._run(fh, ImportReport(source=str(path)), "file", by, None, chunk_size, on_progress)
 
-    def run_text(self, content: str | bytes, *, source: str = "upload", by: int | None = None,
-                 party: int | None = None, chunk_size: int = 2000) -> ImportReport:
+    def run_text(self, content: str | bytes, *, by: int, source: str = "upload",
+                 chunk_size: int = 2000) -> ImportReport:
         """Import a CSV document held in memory (an upload), checked whole before any row
         is written; errors about the document as a whole name it as field ``body``.
-
-        With ``party`` (a dealer importing its own customers) a row without ``owner_party``
-        is that dealer's, and a row naming another party is rejected: no dealer files
-        customers for another.
         """
+        self._importer(by)
         text = _decoded(content, source)
         for _ in _rows(csv.reader(io.StringIO(text, newline="")), source, "body"):
             pass  # a malformed line refuses the whole document before anything is written
-        return self._run(io.StringIO(text, newline=""), ImportReport(source=source), "body", by, party,
+        return self._run(io.StringIO(text, newline=""), ImportReport(source=source), "body", by, None,
                          chunk_size, None)
+
+    def _importer(self, by: int) -> None:
+        """Importing customers is registering them in bulk: a dealer files its own (a row
+        without ``owner_party`` is that dealer's, a row naming another party is rejected),
+        the system for any dealer. Checked again in every chunk's own transaction."""
+        with self.read(by) as uow:
+            require(uow.principal, "dealer", doing="import customers")
 
     def _run(self, stream, report: ImportReport, what: str, by: int | None, party: int | None, chunk_size: int,
              on_progress: Callable[[int], None] | None) -> ImportReport:
@@ -127,10 +141,11 @@ class CustomerImport(Service):
         ext = (row.get("external_id") or "").strip()
         if not ext:
             raise ValidationError("external_id", ext, "is required: it makes a re-run import skip this row")
-        fields = ("name", "email", "phone", "birthday", "street", "postcode", "city")
-        data = self.crm.customers.clean({k: (row.get(k) or "").strip() or None for k in fields}
-                                        | {"kind": (row.get("kind") or "person").strip()})
-        data["external_id"] = validation.text("external_id", ext)
+        fields = self.crm.customers.fields
+        values = {f.name: (row.get(column) or "").strip() or None for column, f in fields.columns.items()}
+        data, custom = fields.split(self.crm.customers.clean(values | {"kind": (row.get("kind") or "person").strip(),
+                                                                       "external_id": ext}, only_editable=False))
+        data["custom"] = custom or None
         data["_owner"] = (row.get("owner_party") or "").strip() or None
         data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
         return data
@@ -139,6 +154,8 @@ class CustomerImport(Service):
                       party: int | None) -> None:
         report.rows += len(chunk)
         with self.uow(by, "import.customers") as uow:
+            require(uow.principal, "dealer", doing="import customers")
+            party = None if uow.principal.is_system else uow.principal.party_id
             s = uow.session
             cleaned: list[tuple[int, dict]] = []
             for line, row in chunk:
@@ -306,9 +323,13 @@ def _owner_problem(owner: str | None, owners: dict[str, tuple[int, str]], party:
 
 def _audit(uow, customer_id: int, row: dict, run: str) -> dict:
     personal, plain = {}, {"import_run": run}
+    fields = uow.crm.customers.fields
     for k, v in row.items():
-        if v is not None:
-            (personal if k in _PERSONAL else plain)[k] = [None, v if type(v) is str else jsonable(v)]
+        if k == "custom" and v:
+            for name, value in v.items():
+                (personal if fields[name].personal else plain)[name] = [None, jsonable(value)]
+        elif v is not None and k != "custom":
+            (personal if k in fields and fields[k].personal else plain)[k] = [None, v if type(v) is str else jsonable(v)]
     return dict(at=uow.now, actor_id=uow.actor_id, operation="import.customers", action="insert",
                 entity="customer", entity_id=customer_id, customer_id=customer_id,
                 changes=plain, personal_changes=personal or None)

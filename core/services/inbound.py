@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from .. import validation
+from ..access import require_system
 from ..db.case_models import Case
 from ..db.models import Customer
 from ..db.outbox_models import InboundMessage
@@ -38,7 +39,7 @@ IN = InboundMessage.__table__
 class InboundService(Service):
     def receive(self, channel: str, raw: str | bytes, headers: Mapping[str, str] | None = None) -> InboundMessage:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        with self.crm.uow(None, "inbound.store") as uow:  # durable before interpretation
+        with self.crm.uow(self.crm.system, "inbound.store") as uow:  # durable before interpretation
             stored = InboundMessage(channel=channel, raw=text, received_at=uow.now)
             uow.session.add(stored)
             uow.commit()
@@ -52,13 +53,13 @@ class InboundService(Service):
         return self._interpret(stored.id, channel, parsed)
 
     def _mark(self, inbound_id: int, **values: Any) -> InboundMessage:
-        with self.crm.uow(None, "inbound.mark") as uow:
+        with self.crm.uow(self.crm.system, "inbound.mark") as uow:
             uow.connection.execute(update(IN).where(IN.c.id == inbound_id).values(**values))
             uow.commit()
-        return self.get(inbound_id)
+        return self.get(inbound_id, by=self.crm.system)
 
     def _interpret(self, inbound_id: int, channel: str, parsed) -> InboundMessage:
-        with self.crm.uow(None, "inbound.receive") as uow:
+        with self.crm.uow(self.crm.system, "inbound.receive") as uow:
             customer_id = self._sender(uow, parsed.sender)
             case_id = self._case(uow, customer_id, parsed)
             values: dict[str, Any] = dict(sender=parsed.sender, subject=parsed.subject, customer_id=customer_id,
@@ -80,7 +81,7 @@ class InboundService(Service):
             uow.raise_event(MessageReceived, inbound_id=inbound_id, channel=channel, customer_id=customer_id,
                             case_id=case_id, status=values["status"])
             uow.commit()
-        return self.get(inbound_id)
+        return self.get(inbound_id, by=self.crm.system)
 
     def _sender(self, uow, sender: str | None) -> int | None:
         if not sender:
@@ -127,12 +128,15 @@ class InboundService(Service):
             uow.forget_events(mark)
             return f"{trigger} not fired: {exc}"
 
-    def get(self, inbound_id: int) -> InboundMessage:
-        with self.read() as uow:
+    def get(self, inbound_id: int, *, by: int) -> InboundMessage:
+        """A stored inbound message: the operator's (the system's) to read."""
+        with self.read(by) as uow:
+            require_system(uow.principal, "read inbound messages")
             return uow.get(InboundMessage, inbound_id, "inbound message")
 
-    def triage(self, limit: int = 100) -> list[InboundMessage]:
-        with self.read() as uow:
+    def triage(self, limit: int = 100, *, by: int) -> list[InboundMessage]:
+        with self.read(by) as uow:
+            require_system(uow.principal, "read inbound messages")
             return list(uow.session.scalars(select(InboundMessage).where(
                 InboundMessage.status.in_(("triage", "malformed"))).order_by(InboundMessage.id).limit(limit)))
 

@@ -15,6 +15,7 @@ from .. import validation
 from ..db.models import CHANNELS, DIRECTIONS, Customer, Interaction, Task
 from ..errors import ValidationError
 from ..events import InteractionRecorded
+from ..access import owned_customer
 from .base import Service, live_customer
 
 INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system")
@@ -22,24 +23,26 @@ INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system")
 
 class InteractionService(Service):
     def record(self, customer_id: int, channel: str, direction: str, summary: str, *,
-               personal: bool = True, at: datetime | None = None, case_id: int | None = None,
-               task_id: int | None = None, by: int | None = None) -> Interaction:
+               by: int, personal: bool = True, at: datetime | None = None, case_id: int | None = None,
+               task_id: int | None = None) -> Interaction:
         validation.choice("channel", channel, INTERACTION_CHANNELS)
         validation.choice("direction", direction, DIRECTIONS)
         summary = validation.required("summary", summary)
         with self.uow(by, "interactions.record") as uow:
+            owned_customer(uow, customer_id, "record interactions with")
             interaction = record_interaction(uow, customer_id, channel, direction, summary, personal=personal,
                                              at=validation.aware("at", at) if at is not None else None,
                                              case_id=case_id, task_id=task_id)
             uow.commit()
             return interaction
 
-    def timeline(self, customer_id: int, limit: int = 100) -> list[Interaction]:
-        with self.read() as uow:
-            uow.get(Customer, customer_id, "customer")
+    def timeline(self, customer_id: int, limit: int = 100, offset: int = 0, *, by: int) -> list[Interaction]:
+        """Everything that passed with the customer, newest first: the owning dealer's."""
+        with self.read(by) as uow:
+            owned_customer(uow, customer_id, "read the timeline of")
             return list(uow.session.scalars(
                 select(Interaction).where(Interaction.customer_id == customer_id)
-                .order_by(Interaction.at.desc(), Interaction.id.desc()).limit(limit)))
+                .order_by(Interaction.at.desc(), Interaction.id.desc()).limit(limit).offset(offset)))
 
 
 def record_interaction(uow, customer_id: int, channel: str, direction: str, summary: str, *,

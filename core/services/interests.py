@@ -8,7 +8,8 @@ from .. import validation
 from ..db.models import Interaction, Interest
 from ..errors import ValidationError
 from ..events import InterestNoted
-from .base import Service, live_customer
+from ..access import owned_customer
+from .base import Service, kept_customer
 
 
 def normalize_tag(tag: str) -> str:
@@ -19,11 +20,11 @@ def normalize_tag(tag: str) -> str:
 
 
 class InterestService(Service):
-    def note(self, customer_id: int, tag: str, *, note: str | None = None, interaction_id: int | None = None,
-             by: int | None = None) -> Interest:
+    def note(self, customer_id: int, tag: str, *, by: int, note: str | None = None,
+             interaction_id: int | None = None) -> Interest:
         tag = normalize_tag(tag)
         with self.uow(by, "interests.note") as uow:
-            live_customer(uow, customer_id)
+            kept_customer(uow, customer_id, "note interests of")
             if interaction_id is not None:
                 talk = uow.get(Interaction, interaction_id, "interaction")
                 if talk.customer_id != customer_id:
@@ -36,7 +37,8 @@ class InterestService(Service):
             uow.commit()
             return interest
 
-    def of_customer(self, customer_id: int) -> list[Interest]:
-        with self.read() as uow:
+    def of_customer(self, customer_id: int, *, by: int) -> list[Interest]:
+        with self.read(by) as uow:
+            owned_customer(uow, customer_id, "read the interests of")
             return list(uow.session.scalars(
-                select(Interest).where(Interest.customer_id == customer_id).order_by(Interest.noted_at)))
+                select(Interest).where(Interest.customer_id == customer_id).order_by(Interest.noted_at, Interest.id)))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select, update
 from sqlmodel import SQLModel
 
+from ..access import managed_customer
 from ..db.models import AuditRecord, Customer
 from ..errors import ValidationError
 from ..events import CustomersMerged
@@ -20,7 +21,6 @@ from ..events import CustomersMerged
 if TYPE_CHECKING:
     from .customers import CustomerService
 
-FILLABLE = ("email", "phone", "birthday", "street", "postcode", "city", "account_owner_id")
 
 
 def customer_links():
@@ -31,24 +31,35 @@ def customer_links():
                 yield table, fk.parent
 
 
-def merge_customers(service: CustomerService, keep_id: int, other_id: int, by: int | None):
+def merge_customers(service: CustomerService, keep_id: int, other_id: int, by: int):
+    """Fields declared ``mergeable`` (``dealercrm.fields``) the kept record lacks are taken
+    from the duplicate; both files must be the acting dealer's, merged by a manager."""
     if keep_id == other_id:
-        raise ValidationError("customer", other_id, "cannot be merged into itself")
+        raise ValidationError("duplicate_id", other_id, "is the customer kept: a customer cannot be merged into itself; "
+                              "name the duplicate to merge")
     with service.uow(by, "customers.merge") as uow:
-        keep = uow.get(Customer, keep_id, "customer")
-        other = uow.get(Customer, other_id, "customer")
+        keep = managed_customer(uow, keep_id, "merge into")
+        other = managed_customer(uow, other_id, "merge away")
         for c in (keep, other):
             if c.merged_into_id is not None:
                 raise ValidationError("customer", c.id, f"was already merged into customer {c.merged_into_id}")
             if c.erased_at is not None:
                 raise ValidationError("customer", c.id, "was erased and cannot take part in a merge")
-        taken = {f: getattr(other, f) for f in FILLABLE}
+        fillable = service.fields.where(mergeable=True)
+        taken = {f.name: f.read(other) for f in fillable}
         other.email = other.phone = None
         other.merged_into_id, other.updated_at = keep_id, uow.now
         uow.flush()
-        for field, value in taken.items():
-            if getattr(keep, field) is None and value is not None:
-                setattr(keep, field, value)
+        custom = dict(keep.custom or {})
+        for f in fillable:
+            value = taken[f.name]
+            if f.read(keep) is None and value is not None:
+                if f.custom:
+                    custom[f.name] = value
+                else:
+                    setattr(keep, f.name, value)
+        if custom != (keep.custom or {}):
+            keep.custom = custom
         if other.last_touch_at and (keep.last_touch_at is None or other.last_touch_at > keep.last_touch_at):
             keep.last_touch_at = other.last_touch_at
         keep.updated_at = uow.now
@@ -66,7 +77,7 @@ def merge_customers(service: CustomerService, keep_id: int, other_id: int, by: i
         moved += _move_rule_firings(uow, keep_id, other_id)
         uow.raise_event(CustomersMerged, kept_id=keep_id, merged_id=other_id, moved=tuple(moved))
         uow.commit()
-        return keep
+        return service.record(uow, keep)
 
 
 def _move_rule_firings(uow, keep_id: int, other_id: int) -> list[tuple[str, int]]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from .. import validation
+from ..access import owned_customer, visible_case
 from ..db.models import PURPOSES, AuditRecord
 from ..db.outbox_models import ContactLedger, OutboxMessage
 from ..db.prepared import Prepared
-from ..errors import NotFound, ValidationError
+from ..errors import NotFound, NotPermitted, ValidationError
 from ..events import ContactSuppressed, MessageQueued
 from .base import Service
 from .contact_policy import decide
@@ -98,9 +99,28 @@ class OutboxService(Service):
 
     def send(self, channel: str, purpose: str, body: str, *, customer_id: int | None = None,
              subject: str | None = None, recipient: str | None = None, case_id: int | None = None,
-             data: dict | None = None, key: str | None = None, by: int | None = None) -> OutboxMessage:
-        """Queue a message as its own business operation (the dispatcher sends it)."""
+             data: dict | None = None, key: str | None = None, by: int) -> OutboxMessage:
+        """Queue a message as its own business operation (the dispatcher sends it).
+
+        Writing to a customer is keeping the customer relationship: the owning dealer (and
+        the system) does it, a manufacturer or technician serving one of the customer's
+        cases does not — the dealer stays the customer's single point of contact. Consent
+        and the contact budget decide as for every other message: one that may not go is
+        kept as ``suppressed`` with its reason, never an error.
+        """
         with self.uow(by, "outbox.send") as uow:
+            p = uow.principal
+            if customer_id is not None:
+                owned_customer(uow, customer_id, "send messages to")
+                if case_id is not None and visible_case(uow, case_id).customer_id != customer_id:
+                    raise ValidationError("case_id", case_id, f"is not a case of customer {customer_id}")
+            elif not p.is_system:
+                raise NotPermitted(f"{p} may not send messages to no customer: only dealercrm's system actor "
+                                   "writes to addresses of its own choosing")
+            available = self.customer_channels()
+            if not p.is_system and channel not in available:
+                raise ValidationError("channel", channel, f"does not reach customers here; available: "
+                                      f"{', '.join(available) or 'none'}")
             message = self.enqueue(uow, channel=channel, purpose=purpose, body=body, customer_id=customer_id,
                                    subject=subject, recipient=recipient, origin="human", case_id=case_id,
                                    data=data, key=key)
@@ -111,6 +131,26 @@ class OutboxService(Service):
         from .dispatcher import dispatch
         return dispatch(self.crm, max_batches=max_batches)
 
-    def get(self, message_id: int) -> OutboxMessage:
-        with self.read() as uow:
-            return uow.get(OutboxMessage, message_id, "outbox message")
+    def customer_channels(self) -> list[str]:
+        """Channels that reach a customer (a host system's webhook does not)."""
+        return sorted(name for name, ch in self.crm.channels.items() if ch.consent_channel)
+
+    def get(self, message_id: int, *, by: int, customer_id: int | None = None) -> OutboxMessage:
+        """A message, if the actor keeps the customer it went to (the system: any)."""
+        with self.read(by) as uow:
+            message = uow.session.get(OutboxMessage, message_id)
+            if message is not None and message.customer_id is not None:
+                owned_customer(uow, message.customer_id, "read the messages to")
+            elif message is not None and not uow.principal.is_system:
+                message = None
+            if message is None or customer_id not in (None, message.customer_id):
+                raise NotFound("outbox message", message_id)
+            return message
+
+    def of_customer(self, customer_id: int, *, by: int, limit: int = 50, offset: int = 0) -> list[OutboxMessage]:
+        """Every message queued for the customer, by whom or whatever rule, newest first."""
+        with self.read(by) as uow:
+            owned_customer(uow, customer_id, "read the messages to")
+            return list(uow.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.customer_id == customer_id)
+                .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(limit).offset(offset)))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlmodel import SQLModel
 
+from ..access import managed_customer
 from ..audit import jsonable
 from ..db.api_models import IdempotencyRecord
 from ..db.outbox_models import InboundMessage, OutboxMessage
@@ -34,10 +35,10 @@ def _row(obj: Any) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in obj.model_dump().items()}
 
 
-def export_customer(service: CustomerService, customer_id: int) -> dict[str, Any]:
+def export_customer(service: CustomerService, customer_id: int, by: int) -> dict[str, Any]:
     """Everything held about a customer, as JSON-ready data (right of access)."""
-    with service.read() as uow:
-        customer = uow.get(Customer, customer_id, "customer")
+    with service.read(by) as uow:
+        customer = managed_customer(uow, customer_id, "export")
         merged = list(uow.session.scalars(
             select(Customer).where(Customer.merged_into_id == customer_id).order_by(Customer.id)))
         ids = [customer_id, *(m.id for m in merged)]
@@ -56,9 +57,10 @@ def export_customer(service: CustomerService, customer_id: int) -> dict[str, Any
         return out
 
 
-def erase_customer(service: CustomerService, customer_id: int, by: int | None) -> None:
+def erase_customer(service: CustomerService, customer_id: int, by: int):
+    """Blank the customer's personal data; returns what remains of the record."""
     with service.uow(by, "customers.erase") as uow:
-        customer = uow.get(Customer, customer_id, "customer")
+        customer = managed_customer(uow, customer_id, "erase")
         if customer.erased_at is not None:
             raise ValidationError("customer", customer_id, f"was already erased at {customer.erased_at.isoformat()}")
         ids = [customer_id, *uow.session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))]
@@ -66,8 +68,7 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
         known = set()  # what identifies them in a kept answer, once the record no longer says it
         for c in s.scalars(select(Customer).where(Customer.id.in_(ids))):
             known |= {v.lower() for v in (c.email, c.phone) if v}
-            c.name, c.email, c.phone, c.birthday = f"erased customer #{c.id}", None, None, None
-            c.street = c.postcode = c.city = None
+            _blank_personal_fields(service.fields, c)
             c.erased_at = c.updated_at = uow.now
         # plugins first: the audit rows their changes write are blanked with the others below
         service.crm.plugins.checked_call("dealercrm_erase_customer", customer_id=customer_id, uow=uow)
@@ -98,6 +99,20 @@ def erase_customer(service: CustomerService, customer_id: int, by: int | None) -
             personal_changes=None)])
         uow.raise_event(CustomerErased, customer_id=customer_id)
         uow.commit()
+        return service.record(uow, customer)
+
+
+def _blank_personal_fields(fields, customer: Customer) -> None:
+    """Every field declared personal (``dealercrm.fields``), plugins' custom ones included."""
+    custom = dict(customer.custom or {})
+    for f in fields.where(personal=True):
+        if f.custom:
+            custom.pop(f.name, None)
+        elif f.name == "name":
+            customer.name = f"erased customer #{customer.id}"
+        else:
+            setattr(customer, f.name, f.erased_value)
+    customer.custom = custom or None
 
 
 def _scrub_kept_answers(s, ids: list[int], known: set[str]) -> int:

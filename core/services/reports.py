@@ -11,12 +11,16 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
+
+from ..access import owned_customers, require
 
 from ..db.case_models import Case
 from ..db.models import Actor, Customer, Party
 from ..db.outbox_models import ContactLedger
 from ..db.rule_models import RuleFiring, SurveyResponse
+from ..errors import ValidationError
+from .base import Service
 from .case_report import party_report
 
 SECTIONS = ("satisfaction", "cases", "loyal_at_risk", "contacts")
@@ -31,7 +35,7 @@ def nps(scores: list[int]) -> float | None:
 
 def satisfaction(crm) -> list[dict[str, Any]]:
     """CSAT and NPS per party that took part in the case answered for."""
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         names = {p.id: (p.name, p.kind) for p in uow.session.scalars(select(Party))}
         rows = uow.connection.execute(select(
             SurveyResponse.csat, SurveyResponse.nps, Case.dealer_party_id, Case.manufacturer_party_id,
@@ -54,7 +58,7 @@ def satisfaction(crm) -> list[dict[str, Any]]:
 
 
 def nps_by_month(crm) -> list[dict[str, Any]]:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         rows = uow.connection.execute(select(SurveyResponse.at, SurveyResponse.nps)
                                       .where(SurveyResponse.nps.is_not(None))).all()
     months: dict[str, list[int]] = defaultdict(list)
@@ -71,7 +75,7 @@ def cases(crm) -> list[dict[str, Any]]:
 
 def loyal_at_risk(crm, limit: int = 50) -> list[dict[str, Any]]:
     """Customers the loyal-going-quiet rule flagged who have still not been touched since."""
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         rows = uow.connection.execute(
             select(Customer.id, Customer.name, Customer.last_touch_at, Actor.name.label("owner"),
                    func.max(RuleFiring.at).label("flagged_at"))
@@ -85,17 +89,20 @@ def loyal_at_risk(crm, limit: int = 50) -> list[dict[str, Any]]:
              "account_owner": r.owner, "flagged_at": r.flagged_at.isoformat() if r.flagged_at else None} for r in rows]
 
 
-def contacts(crm) -> list[dict[str, Any]]:
-    """How many marketing contacts people got in the budget window, against the budget."""
+def contacts(crm, party_id: int | None = None) -> list[dict[str, Any]]:
+    """How many marketing contacts people got in the budget window, against the budget;
+    ``party_id``: only that dealer's customers."""
     budget = crm.settings.contact
     since = crm.clock.now() - timedelta(days=budget.window_days)
-    with crm.read() as uow:
+    mine = true() if party_id is None else Customer.owner_party_id == party_id
+    with crm.read(crm.system) as uow:
         per_customer = uow.connection.execute(
             select(ContactLedger.customer_id, func.count()).where(
-                ContactLedger.purpose == "marketing", ContactLedger.at > since)
+                ContactLedger.purpose == "marketing", ContactLedger.at > since,
+                ContactLedger.customer_id.in_(select(Customer.id).where(mine)))
             .group_by(ContactLedger.customer_id)).all()
         total = uow.connection.execute(select(func.count()).select_from(Customer).where(
-            Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))).scalar_one()
+            Customer.merged_into_id.is_(None), Customer.erased_at.is_(None), mine)).scalar_one()
     counts = Counter(min(n, budget.budget + 1) for _, n in per_customer)
     counts[0] = total - len(per_customer)
     label = lambda n: f"over budget (> {budget.budget})" if n > budget.budget else str(n)  # noqa: E731
@@ -107,3 +114,33 @@ def report(crm, only: str | None = None) -> dict[str, list[dict[str, Any]]]:
     builders = {"satisfaction": satisfaction, "cases": cases, "loyal_at_risk": loyal_at_risk, "contacts": contacts}
     chosen = [only] if only else list(SECTIONS)
     return {name: builders[name](crm) for name in chosen}
+
+
+class ReportService(Service):
+    """The reports as one party may read them: its own figures, its own customers.
+
+    Satisfaction and case handling are reported per party: a party sees its own row (the
+    system actor every row). Loyal customers at risk and the contact budget are about
+    customers, so a dealer sees them for the customers it owns; the other parties own no
+    customers and are refused.
+    """
+
+    def report(self, section: str, *, by: int) -> list[dict[str, Any]]:
+        if section not in SECTIONS:
+            raise ValidationError("section", section, f"must be one of {', '.join(SECTIONS)}")
+        with self.read(by) as uow:
+            p = uow.principal
+            if section in ("loyal_at_risk", "contacts"):
+                require(p, "dealer", doing="read reports about customers")
+            own_name = None if p.is_system else uow.session.scalar(select(Party.name).where(Party.id == p.party_id))
+            own = None if p.is_system else set(uow.connection.execute(
+                select(Customer.id).where(owned_customers(p))).scalars())
+        if section in ("satisfaction", "cases"):
+            rows = satisfaction(self.crm) if section == "satisfaction" else cases(self.crm)
+            return rows if own_name is None else [row for row in rows if row["party"] == own_name]
+        if section == "loyal_at_risk":
+            if own is None:
+                return loyal_at_risk(self.crm)
+            # the report is ordered by urgency: filtering keeps that order
+            return [row for row in loyal_at_risk(self.crm, limit=10_000) if row["customer_id"] in own][:50]
+        return contacts(self.crm, None if p.is_system else p.party_id)

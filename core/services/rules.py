@@ -209,10 +209,10 @@ class RuleEngine(Service):
 
     def _run_one(self, rule, dry_run: bool, batch_size: int, on_progress) -> RuleOutcome:
         outcome, settings = RuleOutcome(rule.name), self.settings_for(rule)
-        with self.crm.read() as reader:
+        with self.crm.read(self.crm.system) as reader:
             found = iter(rule.scan(ScanContext(self.crm, reader.connection, reader.now, settings, rule.name)) or ())
             while batch := list(islice(found, batch_size)):
-                with self.crm.uow(None, f"rules.{rule.name}", readonly=dry_run) as uow:
+                with self.crm.uow(self.crm.system, f"rules.{rule.name}", readonly=dry_run) as uow:
                     for candidate in batch:
                         try:
                             ctx = self.fire(uow, rule, candidate, settings, dry_run=dry_run)
@@ -240,7 +240,7 @@ class RuleEngine(Service):
             raise NotFound("rule", f"{name} (known: {', '.join(sorted(self.rules)) or 'none'})") from None
 
     def last_fired(self) -> dict[str, tuple[datetime | None, int]]:
-        with self.read() as uow:
+        with self.read(self.crm.system) as uow:
             rows = uow.connection.execute(select(FIRING.c.rule, func.max(FIRING.c.at), func.count())
                                           .group_by(FIRING.c.rule)).all()
         return {rule: (at, n) for rule, at, n in rows}

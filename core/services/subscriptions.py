@@ -26,6 +26,7 @@ from ..db.api_models import Subscription
 from ..db.models import AuditRecord
 from ..db.outbox_models import OutboxMessage
 from ..errors import NotFound, NotPermitted, ValidationError
+from .base import Service
 
 EVENT_KINDS = ("case_handed_over", "case_escalated", "case_closed", "message_received")
 MAX_PER_PARTY = 20
@@ -68,20 +69,17 @@ def _loopback(host: str) -> bool:
         return False
 
 
-class ScopedSubscriptions:
+def _party(p) -> int:
+    if p.party_id is None:
+        raise NotPermitted(f"{p} acts for no party: subscriptions belong to a party")
+    return p.party_id
+
+
+class SubscriptionService(Service):
     """The subscriptions of the actor's party."""
 
-    def __init__(self, scope):
-        self.scope, self.crm, self.p = scope, scope.crm, scope.principal
-
-    def _party(self) -> int:
-        if self.p.party_id is None:
-            raise NotPermitted(f"{self.p} acts for no party: subscriptions belong to a party")
-        return self.p.party_id
-
-    def create(self, url: str, kinds: list[str] | tuple[str, ...]) -> tuple[Subscription, str]:
+    def create(self, url: str, kinds: list[str] | tuple[str, ...], *, by: int) -> tuple[Subscription, str]:
         """Register ``url`` for ``kinds``; returns the subscription and its secret (shown once)."""
-        party = self._party()
         settings = self.crm.settings.plugin("http_subscriptions")
         url = check_url(url, bool(settings.get("allow_http")))
         kinds = sorted(set(kinds or ()))
@@ -93,12 +91,13 @@ class ScopedSubscriptions:
             raise ValidationError("url", url, f"cannot be delivered to: the {DELIVERY_CHANNEL!r} channel is not "
                                   "loaded (the http_subscriptions plugin is blocked or failed to load)")
         secret = f"whsec_{secrets.token_urlsafe(32)}"
-        with self.crm.uow(self.p.actor_id, "subscriptions.create") as uow:
+        with self.uow(by, "subscriptions.create") as uow:
+            party = _party(uow.principal)
             count = uow.connection.execute(select(func.count()).select_from(SUB).where(
                 SUB.c.party_id == party, SUB.c.deleted_at.is_(None))).scalar_one()
             if count >= MAX_PER_PARTY:
                 raise ValidationError("subscription", url, f"party {party} has {count}; at most {MAX_PER_PARTY}")
-            values = dict(party_id=party, url=url, kinds=kinds, secret=secret, created_by_id=self.p.actor_id,
+            values = dict(party_id=party, url=url, kinds=kinds, secret=secret, created_by_id=uow.actor_id,
                           created_at=uow.now)
             new_id = uow.connection.execute(insert(SUB).values(values).returning(SUB.c.id)).scalar_one()
             self._audit(uow, new_id, "insert", {k: [None, v] for k, v in values.items()
@@ -106,23 +105,27 @@ class ScopedSubscriptions:
             uow.commit()
         return Subscription(id=new_id, **values), secret
 
-    def list(self) -> list[Subscription]:
-        with self.crm.read() as uow:
+    def list(self, *, by: int) -> list[Subscription]:
+        with self.read(by) as uow:
             return list(uow.session.scalars(select(Subscription).where(
-                Subscription.party_id == self._party(), Subscription.deleted_at.is_(None)).order_by(Subscription.id)))
+                Subscription.party_id == _party(uow.principal), Subscription.deleted_at.is_(None)).order_by(Subscription.id)))
 
-    def get(self, subscription_id: int) -> Subscription:
-        with self.crm.read() as uow:
-            found = uow.session.scalar(select(Subscription).where(
-                Subscription.id == subscription_id, Subscription.party_id == self._party(),
-                Subscription.deleted_at.is_(None)))
-            if found is None:
-                raise NotFound("subscription", subscription_id)
-            return found
+    def get(self, subscription_id: int, *, by: int) -> Subscription:
+        with self.read(by) as uow:
+            return self._of_party(uow, subscription_id)
 
-    def delete(self, subscription_id: int) -> None:
-        self.get(subscription_id)
-        with self.crm.uow(self.p.actor_id, "subscriptions.delete") as uow:
+    @staticmethod
+    def _of_party(uow, subscription_id: int) -> Subscription:
+        found = uow.session.scalar(select(Subscription).where(
+            Subscription.id == subscription_id, Subscription.party_id == _party(uow.principal),
+            Subscription.deleted_at.is_(None)))
+        if found is None:
+            raise NotFound("subscription", subscription_id)
+        return found
+
+    def delete(self, subscription_id: int, *, by: int) -> None:
+        with self.uow(by, "subscriptions.delete") as uow:
+            self._of_party(uow, subscription_id)
             uow.connection.execute(update(SUB).where(SUB.c.id == subscription_id).values(deleted_at=uow.now))
             # the party asked to hear no more: what still waits (e.g. backing off from a dead URL) is not
             # sent, nor what a dispatcher holds (one that crashed would otherwise send it when its lease ends)

@@ -16,6 +16,8 @@ from ..db.case_models import Case
 from ..db.rule_models import SurveyResponse
 from ..errors import NotFound, ValidationError
 from ..events import SurveyAnswered
+from ..access import visible_case
+from ..errors import NotPermitted
 from .base import Service
 from .interactions import INTERACTION_CHANNELS, record_interaction
 
@@ -62,15 +64,26 @@ def record_in(uow, case_id: int, *, csat: object = None, nps: object = None, com
 
 class SurveyService(Service):
     def record(self, case_id: int, *, csat: object = None, nps: object = None, comment: str | None = None,
-               channel: str = "email", by: int | None = None) -> SurveyResponse:
-        """Record a customer's answer to the survey after case ``case_id``, as one business operation."""
+               channel: str = "email", by: int) -> SurveyResponse:
+        """Record a customer's answer to the survey after case ``case_id``, as one business operation.
+
+        The customer's satisfaction is the dealer's relationship: only the case's dealer
+        (and the system) records and reads answers."""
         with self.uow(by, "surveys.record") as uow:
+            _dealers_case(uow, case_id, "record survey answers for")
             response = record_in(uow, case_id, csat=csat, nps=nps, comment=comment, channel=channel)
             uow.commit()
             return response
 
-    def of_case(self, case_id: int) -> list[SurveyResponse]:
-        with self.read() as uow:
-            uow.get(Case, case_id, "case")
+    def of_case(self, case_id: int, *, by: int) -> list[SurveyResponse]:
+        with self.read(by) as uow:
+            _dealers_case(uow, case_id, "read the survey answers of")
             return list(uow.session.scalars(
                 select(SurveyResponse).where(SurveyResponse.case_id == case_id).order_by(SurveyResponse.id)))
+
+
+def _dealers_case(uow, case_id: int, doing: str) -> None:
+    visible_case(uow, case_id)  # a dealer sees exactly the cases it is dealer of
+    if uow.principal.kind not in ("dealer", "system"):
+        raise NotPermitted(f"{uow.principal} may not {doing} case {case_id}: the customer's satisfaction is the "
+                           "dealer's to ask and to keep")

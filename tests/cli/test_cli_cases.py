@@ -15,13 +15,13 @@ from dealercrm.settings import Settings
 def world(tmp_path, clock):
     url = f"sqlite:///{tmp_path}/cli-cases.db"
     crm = dealercrm.connect(url, clock=clock, settings=Settings())
-    dealer = crm.parties.add("dealer", "Elektro Schmidt")
-    maker = crm.parties.add("manufacturer", "Brioche Hausgeräte")
-    lea = crm.parties.add_actor(dealer.id, "Lea Yilmaz", "service")
-    agent = crm.parties.add_actor(maker.id, "Brioche Kundendienst", "service")
-    customer = crm.customers.add("Familie Hoffmann", email="hoffmann@example.org", owner_party_id=dealer.id)
-    washer = crm.products.add("WM-8", "WashPro 8kg", manufacturer_party_id=maker.id)
-    asset = crm.assets.record(customer.id, washer.id, serial_number="BRI8-1", handed_over_on="2026-03-02")
+    dealer = crm.parties.add("dealer", "Elektro Schmidt", by=crm.system)
+    maker = crm.parties.add("manufacturer", "Brioche Hausgeräte", by=crm.system)
+    lea = crm.parties.add_actor(dealer.id, "Lea Yilmaz", "service", by=crm.system)
+    agent = crm.parties.add_actor(maker.id, "Brioche Kundendienst", "service", by=crm.system)
+    customer = crm.customers.add("Familie Hoffmann", email="hoffmann@example.org", owner_party_id=dealer.id, by=crm.system)
+    washer = crm.products.add("WM-8", "WashPro 8kg", manufacturer_party_id=maker.id, by=crm.system)
+    asset = crm.assets.record(customer.id, washer.id, serial_number="BRI8-1", handed_over_on="2026-03-02", by=crm.system)
     case = crm.cases.open(customer.id, "washes badly", asset_id=asset.id, by=lea.id)
     crm.close()
     return dict(url=url, case=case.id, lea=lea.id, agent=agent.id, customer=customer.id)
@@ -43,10 +43,16 @@ def test_the_dealer_fires_triggers_by_actor_name_and_sees_the_new_owner(world, c
 
 def test_a_trigger_the_actor_may_not_fire_is_one_line_naming_what_is_allowed(world, capsys):
     code, out, err = run(capsys, world["url"], "cases", "fire", str(world["case"]), "approve_visit",
-                         "--as", "Brioche Kundendienst")
+                         "--as", str(world["lea"]))
     assert code == 1
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert f"case {world['case']}" in err and "approve_visit" in err and "reported" in err
+
+
+def test_a_manufacturer_does_not_see_a_case_still_at_the_dealer_from_the_command_line_either(world, capsys):
+    code, out, err = run(capsys, world["url"], "cases", "fire", str(world["case"]), "approve_visit",
+                         "--as", "Brioche Kundendienst")
+    assert code == 1 and err.strip() == f"error: case {world['case']!r} not found"
 
 
 def test_missing_required_data_names_the_field(world, capsys):
@@ -87,8 +93,8 @@ def test_tick_escalates_the_silent_manufacturer_and_show_tells_who_held_the_case
 def test_allowed_lists_what_the_actor_may_fire_now(world, capsys):
     code, out, _ = run(capsys, world["url"], "cases", "allowed", str(world["case"]), "--as", "Lea Yilmaz")
     assert code == 0 and "start_diagnosis" in out and "withdraw" in out
-    code, out, _ = run(capsys, world["url"], "cases", "allowed", str(world["case"]), "--as", "Brioche Kundendienst")
-    assert out.strip() == "none"
+    code, _, err = run(capsys, world["url"], "cases", "allowed", str(world["case"]), "--as", "Brioche Kundendienst")
+    assert code == 1 and "not found" in err  # the manufacturer does not see a case still at the dealer
 
 
 def test_workflow_check_passes_for_the_shipped_workflow_and_show_renders_mermaid(capsys):

@@ -70,7 +70,7 @@ def test_init_creates_the_database_with_the_home_dealer_once(cli):
     code, out, _ = cli("init", "--dealer", "Autohaus Berg")
     assert code == 0 and "'Autohaus Berg'" in out
     crm = connect(cli.url)
-    assert sorted(p.name for p in crm.parties.list("dealer")) == ["Autohaus Berg", "Our Dealership"]
+    assert sorted(p.name for p in crm.parties.list("dealer", by=crm.system)) == ["Autohaus Berg", "Our Dealership"]
 
 
 def test_customers_add_then_list_shows_the_normalised_customer(cli):
@@ -111,19 +111,19 @@ def test_a_customer_before_init_is_refused_with_a_hint(cli):
 def test_show_is_the_360_degree_view(cli):
     cli("init")
     crm = connect(cli.url)
-    home = crm.parties.by_name("Our Dealership")
-    sabine = crm.parties.add_actor(home.id, "Sabine Krüger", "sales")
-    car = crm.products.add("CAR-ALP-T", "Alpina Touring estate", warranty_months=36)
+    home = crm.parties.by_name("Our Dealership", by=crm.system)
+    sabine = crm.parties.add_actor(home.id, "Sabine Krüger", "sales", by=crm.system)
+    car = crm.products.add("CAR-ALP-T", "Alpina Touring estate", warranty_months=36, by=crm.system)
     c = crm.customers.add("Hotel Bergblick GmbH", kind="company", email="info@bergblick.example.org",
-                          account_owner_id=sabine.id)
-    crm.customers.add_contact(c.id, "Jens Einkauf", "buyer")
-    crm.customers.add_contact(c.id, "Uwe Zahlen", "accounting")
-    crm.assets.record(c.id, car.id, serial_number="WALP0000000042", handed_over_on="2023-01-09")
-    talk = crm.interactions.record(c.id, "visit", "inbound", "handover; the owner goes skiing in February")
-    crm.interests.note(c.id, "skiing", note="Alps in February", interaction_id=talk.id)
-    crm.consents.grant(c.id, "email", "marketing", source="handover form")
-    crm.interactions.record(c.id, "email", "outbound", "spring newsletter", personal=False)
-    crm.tasks.create("offer a roof box", crm.clock.now(), customer_id=c.id, assigned_actor_id=sabine.id)
+                          account_owner_id=sabine.id, by=crm.system)
+    crm.customers.add_contact(c.id, "Jens Einkauf", "buyer", by=crm.system)
+    crm.customers.add_contact(c.id, "Uwe Zahlen", "accounting", by=crm.system)
+    crm.assets.record(c.id, car.id, serial_number="WALP0000000042", handed_over_on="2023-01-09", by=crm.system)
+    talk = crm.interactions.record(c.id, "visit", "inbound", "handover; the owner goes skiing in February", by=crm.system)
+    crm.interests.note(c.id, "skiing", note="Alps in February", interaction_id=talk.id, by=crm.system)
+    crm.consents.grant(c.id, "email", "marketing", source="handover form", by=crm.system)
+    crm.interactions.record(c.id, "email", "outbound", "spring newsletter", personal=False, by=crm.system)
+    crm.tasks.create("offer a roof box", crm.clock.now(), customer_id=c.id, assigned_actor_id=sabine.id, by=crm.system)
     code, out, err = cli("customers", "show", str(c.id))
     assert code == 0, err
     for expected in (f"customer {c.id}: Hotel Bergblick GmbH", "Sabine Krüger", "Contact persons", "Jens Einkauf",
@@ -137,13 +137,13 @@ def test_show_is_the_360_degree_view(cli):
 def test_show_prints_what_people_typed_even_when_it_looks_like_markup(cli):
     cli("init")
     crm = connect(cli.url)
-    c = crm.customers.add("Anna [Admin] Bauer")
-    crm.interactions.record(c.id, "phone", "inbound", "asked about [/] tags and [bold]prices")
+    c = crm.customers.add("Anna [Admin] Bauer", by=crm.system)
+    crm.interactions.record(c.id, "phone", "inbound", "asked about [/] tags and [bold]prices", by=crm.system)
     code, out, err = cli("customers", "show", str(c.id))
     assert code == 0, err
     assert "Anna [Admin] Bauer" in out
     assert "asked about [/] tags and [bold]prices" in out
-    crm.customers.erase(c.id)
+    crm.customers.erase(c.id, by=crm.system)
     code, out, _ = cli("customers", "show", str(c.id))
     assert code == 0 and "[erased]" in out  # the anonymised summary, not an empty cell
     code, out, _ = cli("customers", "list")
@@ -163,8 +163,8 @@ def test_merge_combines_two_customers(cli):
     code, out, _ = cli("customers", "merge", "1", "2")
     assert (code, out.strip()) == (0, "customer 2 merged into customer 1")
     crm = connect(cli.url)
-    assert crm.customers.get(1).phone == "+491715550100"
-    assert crm.customers.get(2).merged_into_id == 1
+    assert crm.customers.get(1, by=crm.system).phone == "+491715550100"
+    assert crm.customers.get(2, by=crm.system).merged_into_id == 1
     code, _, err = cli("customers", "merge", "1", "1")
     assert code == 1 and "cannot be merged into itself" in err
 
@@ -210,7 +210,7 @@ def test_export_prints_valid_json_with_everything_held(cli, tmp_path):
     cli("init")
     cli("customers", "add", "Max Mustermann", "--email", "max@example.org")
     crm = connect(cli.url)
-    crm.interests.note(1, "skiing")
+    crm.interests.note(1, "skiing", by=crm.system)
     code, out, _ = cli("export", "customer", "1")
     assert code == 0
     data = json.loads(out)
@@ -229,7 +229,7 @@ def test_erase_with_yes_anonymises_and_a_second_erase_fails(cli):
     cli("customers", "add", "Max Mustermann", "--email", "max@example.org")
     code, out, _ = cli("erase", "customer", "1", "--yes")
     assert (code, out.strip()) == (0, "customer 1 erased")
-    c = connect(cli.url).customers.get(1)
+    c = (app := connect(cli.url)).customers.get(1, by=app.system)
     assert (c.name, c.email) == ("erased customer #1", None)
     code, _, err = cli("erase", "customer", "1", "--yes")
     assert code == 1 and "was already erased" in err
@@ -241,7 +241,7 @@ def test_erase_asks_first_and_answering_no_keeps_everything(cli, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
     code, _, _ = cli("erase", "customer", "1")
     assert code == 1
-    assert connect(cli.url).customers.get(1).email == "max@example.org"
+    assert (app := connect(cli.url)).customers.get(1, by=app.system).email == "max@example.org"
 
 
 @pytest.mark.parametrize("url, reason", [
@@ -306,18 +306,18 @@ def test_the_demo_seeds_a_small_dealer_into_the_given_database(demo):
     assert "seeding the demo" in out
     assert "the skiing car buyer is customer 1" in out
     crm = connect(url)
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         assert uow.session.scalar(select(func.count()).select_from(Customer)) > 200
-    max_ = crm.customers.view(1)
+    max_ = crm.customers.view(1, by=crm.system)
     assert max_.customer.name == "Max Mustermann"
     assert [i.tag for i in max_.interests] == ["skiing"]
     assert max_.interests[0].interaction_id is not None  # heard at the handover, and written down
-    assert crm.consents.may_contact(1, "email", "marketing") is True
+    assert crm.consents.may_contact(1, "email", "marketing", by=crm.system) is True
 
 
 def test_a_second_demo_run_shows_the_data_without_seeding_again(demo, tmp_path, monkeypatch, capsys):
     url, _, _ = demo
-    before = connect(url).customers.count()
+    before = (app := connect(url)).customers.count(by=app.system)
     monkeypatch.chdir(tmp_path)
     for key in ENV_KEYS:
         monkeypatch.delenv(key, raising=False)
@@ -325,7 +325,7 @@ def test_a_second_demo_run_shows_the_data_without_seeding_again(demo, tmp_path, 
     assert invoke(["--db", url, "demo"]) == 0
     out = capsys.readouterr().out
     assert "already holds data" in out and "seeding the demo" not in out
-    assert connect(url).customers.count() == before
+    assert (app := connect(url)).customers.count(by=app.system) == before
 
 
 def test_the_demos_skiing_buyer_is_shown_by_customers_show(demo, tmp_path, monkeypatch, capsys):

@@ -22,8 +22,8 @@ from dealercrm.settings import Settings
 def db(tmp_path, clock):
     url = f"sqlite:///{tmp_path}/cli-http.db"
     crm = dealercrm.connect(url, clock=clock, settings=Settings())
-    dealer = crm.parties.add("dealer", "Elektro Schmidt")
-    lea = crm.parties.add_actor(dealer.id, "Lea Yilmaz", "service")
+    dealer = crm.parties.add("dealer", "Elektro Schmidt", by=crm.system)
+    lea = crm.parties.add_actor(dealer.id, "Lea Yilmaz", "service", by=crm.system)
     crm.close()
     return dict(url=url, dealer=dealer.id, lea=lea.id)
 

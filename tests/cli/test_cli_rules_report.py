@@ -15,12 +15,12 @@ from dealercrm.settings import Settings
 def shop(tmp_path, clock):
     url = f"sqlite:///{tmp_path}/rules.db"
     crm = dealercrm.connect(url, clock=clock, settings=Settings())
-    dealer = crm.parties.add("dealer", "Autohaus Berg")
-    sabine = crm.parties.add_actor(dealer.id, "Sabine", "sales")
-    car = crm.products.add("CAR-T", "Touring estate", category="car")
+    dealer = crm.parties.add("dealer", "Autohaus Berg", by=crm.system)
+    sabine = crm.parties.add_actor(dealer.id, "Sabine", "sales", by=crm.system)
+    car = crm.products.add("CAR-T", "Touring estate", category="car", by=crm.system)
     max_ = crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=dealer.id,
-                             account_owner_id=sabine.id)
-    crm.assets.record(max_.id, car.id, serial_number="W1", purchased_on="2026-02-20", handed_over_on="2026-02-27")
+                             account_owner_id=sabine.id, by=crm.system)
+    crm.assets.record(max_.id, car.id, serial_number="W1", purchased_on="2026-02-20", handed_over_on="2026-02-27", by=crm.system)
     crm.interests.note(max_.id, "skiing", by=sabine.id)
     crm.close()
     return url

@@ -21,11 +21,12 @@ class Api(TestClient):
 
 
 def issue_keys(world) -> dict[str, str]:
-    keys = ApiKeyService(world.crm)
+    keys = world.crm.api_keys
     people = {"service": world.service, "manager": world.manager, "warranty": world.warranty_desk,
               "fitter": world.fitter, "other_dealer": world.other_dealer_service,
               "other_maker": world.other_warranty_desk}
-    return {name: keys.create(actor.party_id, actor_id=actor.id).key for name, actor in people.items()}
+    return {name: keys.create(actor.party_id, actor_id=actor.id, by=world.crm.system).key
+            for name, actor in people.items()}
 
 
 def forwarded(world) -> int:

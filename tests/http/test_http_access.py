@@ -63,7 +63,7 @@ def test_another_dealer_cannot_fire_or_open_cases_for_the_dealers_customer(api, 
     opened = api.post("/cases", headers=api.as_("other_dealer"), json={"customer_id": world.customer.id,
                                                                        "summary": "sneaky"})
     assert (fired.status_code, opened.status_code) == (404, 404)
-    assert world.crm.cases.get(case_id).state == "reported"
+    assert world.crm.cases.get(case_id, by=world.crm.system).state == "reported"
 
 
 def test_another_dealers_lists_do_not_show_the_dealers_customers_or_cases(api, world):
@@ -88,7 +88,7 @@ def test_a_duplicate_email_of_another_dealers_customer_does_not_name_that_custom
 def test_the_manufacturer_sees_nothing_of_a_case_still_at_the_dealer(api, world, template):
     case = world.open_case()
     world.fire(case.id, "start_diagnosis", world.service)
-    assert world.crm.cases.get(case.id).manufacturer_party_id == world.manufacturer.id  # its machine, not its case
+    assert world.crm.cases.get(case.id, by=world.crm.system).manufacturer_party_id == world.manufacturer.id  # its machine, not its case
     assert call(api, "warranty", "GET", template, world, case.id).status_code == 404
     assert api.get("/cases", headers=api.as_("warranty")).json()["items"] == []
 
@@ -96,7 +96,7 @@ def test_the_manufacturer_sees_nothing_of_a_case_still_at_the_dealer(api, world,
 def test_the_manufacturer_sees_a_forwarded_case_and_only_what_a_warranty_decision_needs(api, world):
     case_id = forwarded(world)
     world.crm.customers.update(world.customer.id, phone="+49 40 5550100", street="Elbchaussee 1",
-                               postcode="22763", city="Hamburg", birthday="1970-05-01")
+                               postcode="22763", city="Hamburg", birthday="1970-05-01", by=world.crm.system)
     world.crm.interests.note(world.customer.id, "skiing", by=world.service.id)
     assert api.get(f"/cases/{case_id}", headers=api.as_("warranty")).status_code == 200
     view = api.get(f"/customers/{world.customer.id}", headers=api.as_("warranty")).json()
@@ -126,7 +126,7 @@ def test_manufacturer_and_technician_may_not_keep_the_customer_file(api, world, 
 
 def test_the_manufacturer_sees_no_other_customer_of_the_dealer(api, world):
     forwarded(world)
-    other = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id)
+    other = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id, by=world.crm.system)
     assert api.get(f"/customers/{other.id}", headers=api.as_("warranty")).status_code == 404
 
 
@@ -157,10 +157,10 @@ def test_a_manufacturer_may_fire_what_the_workflow_allows_it_and_nothing_else(ap
 @pytest.mark.parametrize("method,template,body", CONTACT_CHANGES)
 def test_only_the_owning_dealer_changes_or_removes_contact_persons(api, world, who, status, method, template, body):
     assigned(world)  # the manufacturer and the technician both serve the customer's case
-    contact = world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse")
+    contact = world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", by=world.crm.system)
     answer = call(api, who, method, template, world, body=body, contact_id=contact.id)
     assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
-    assert [(c.name, c.phone) for c in world.crm.customers.contacts(world.customer.id)] == [("Hans Musterfrau", None)]
+    assert [(c.name, c.phone) for c in world.crm.customers.contacts(world.customer.id, by=world.crm.system)] == [("Hans Musterfrau", None)]
 
 
 @pytest.mark.parametrize("who,status", [("other_dealer", 404), ("other_manager", 404), ("other_maker", 404),
@@ -169,28 +169,28 @@ def test_only_the_owning_dealer_changes_or_removes_contact_persons(api, world, w
 def test_only_the_dealers_owner_or_manager_merges_exports_or_erases_a_customer(api, world, who, status, method,
                                                                                template):
     assigned(world)
-    api.keys["other_manager"] = ApiKeyService(world.crm).create(world.other_dealer.id, "manager").key
-    dup = world.crm.customers.add("Erika M.", phone="040 5550100", owner_party_id=world.dealer.id)
+    api.keys["other_manager"] = world.crm.api_keys.create(world.other_dealer.id, "manager", by=world.crm.system).key
+    dup = world.crm.customers.add("Erika M.", phone="040 5550100", owner_party_id=world.dealer.id, by=world.crm.system)
     answer = call(api, who, method, template, world, body={"duplicate_id": dup.id} if "merge" in template else None)
     assert answer.status_code == status, answer.text
     assert answer.json()["type"] == f"urn:dealercrm:problem:{'not-found' if status == 404 else 'not-permitted'}"
     assert "Musterfrau" not in answer.text
-    erika, her_duplicate = world.crm.customers.get(world.customer.id), world.crm.customers.get(dup.id)
+    erika, her_duplicate = world.crm.customers.get(world.customer.id, by=world.crm.system), world.crm.customers.get(dup.id, by=world.crm.system)
     assert (erika.erased_at, erika.phone, her_duplicate.merged_into_id) == (None, None, None)
 
 
 def test_the_dealers_owner_may_do_what_its_manager_may(api, world):
-    api.keys["owner"] = ApiKeyService(world.crm).create(world.dealer.id, actor_id=world.owner.id).key
+    api.keys["owner"] = world.crm.api_keys.create(world.dealer.id, actor_id=world.owner.id, by=world.crm.system).key
     assert call(api, "owner", "GET", "/customers/{c}/export", world).status_code == 200
 
 
 def test_another_dealers_manager_cannot_merge_the_dealers_customer_into_its_own(api, world):
-    api.keys["other_manager"] = ApiKeyService(world.crm).create(world.other_dealer.id, "manager").key
-    theirs = world.crm.customers.add("Erika Musterfrau", owner_party_id=world.other_dealer.id)
+    api.keys["other_manager"] = world.crm.api_keys.create(world.other_dealer.id, "manager", by=world.crm.system).key
+    theirs = world.crm.customers.add("Erika Musterfrau", owner_party_id=world.other_dealer.id, by=world.crm.system)
     answer = api.post(f"/customers/{theirs.id}/merge", headers=api.as_("other_manager"),
                       json={"duplicate_id": world.customer.id})
     assert answer.status_code == 404 and str(world.customer.id) in answer.json()["detail"]
-    assert world.crm.customers.get(world.customer.id).merged_into_id is None
+    assert world.crm.customers.get(world.customer.id, by=world.crm.system).merged_into_id is None
 
 
 # -- technicians ----------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_the_technician_sees_only_cases_assigned_to_it(api, world):
 def test_the_technician_gets_what_a_visit_needs_and_no_more(api, world):
     assigned(world)
     world.crm.customers.update(world.customer.id, phone="+49 40 5550100", street="Elbchaussee 1",
-                               postcode="22763", city="Hamburg")
+                               postcode="22763", city="Hamburg", by=world.crm.system)
     view = api.get(f"/customers/{world.customer.id}", headers=api.as_("fitter")).json()
     assert set(view["customer"]) == {"id", "name", "kind", "phone", "street", "postcode", "city"}
     assert view["interests"] is None
@@ -225,7 +225,7 @@ def test_the_technician_cannot_see_a_customer_before_a_case_is_assigned(api, wor
 def test_a_revoked_key_is_refused_with_the_next_request(api, world):
     assert api.get("/me", headers=api.as_("service")).status_code == 200
     prefix = api.keys["service"].split("_")[0] + "_" + api.keys["service"].split("_")[1]
-    ApiKeyService(world.crm).revoke(prefix)
+    world.crm.api_keys.revoke(prefix, by=world.crm.system)
     answer = api.get("/me", headers=api.as_("service"))
     assert answer.status_code == 401 and "revoked" in answer.json()["detail"]
     assert answer.headers["www-authenticate"].startswith("Bearer")
@@ -245,7 +245,7 @@ def test_a_key_with_the_right_prefix_but_a_wrong_secret_is_refused(api):
 
 
 def test_keys_are_stored_only_as_hashes(world):
-    issued = ApiKeyService(world.crm).create(world.dealer.id, "service", label="DMS")
-    [row] = [k for k in ApiKeyService(world.crm).list() if k.id == issued.id]
+    issued = world.crm.api_keys.create(world.dealer.id, "service", label="DMS", by=world.crm.system)
+    [row] = [k for k in world.crm.api_keys.list(by=world.crm.system) if k.id == issued.id]
     assert issued.key not in repr(row.model_dump()) and issued.key.startswith(row.prefix + "_")
     assert issued.key not in repr(issued)

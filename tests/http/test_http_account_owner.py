@@ -20,7 +20,7 @@ def reassign(api, who, customer_id, **body):
 
 
 def test_the_dealer_names_a_colleague_as_the_account_owner(api, world):
-    world.crm.customers.reassign(world.customer.id, account_owner_id=world.owner.id)
+    world.crm.customers.reassign(world.customer.id, account_owner_id=world.owner.id, by=world.crm.system)
     world.log.clear()
     answer = reassign(api, "service", world.customer.id, account_owner_id=world.manager.id)
     assert answer.status_code == 200, answer.text
@@ -44,14 +44,14 @@ def test_the_patch_of_the_customers_fields_does_not_reassign(api, world):
                                   "nobody"])
 def test_the_account_owner_must_be_an_active_person_of_the_owning_dealer(api, world, whom):
     if whom == "inactive colleague":
-        world.crm.parties.set_actor_active(world.owner.id, False)
+        world.crm.parties.set_actor_active(world.owner.id, False, by=world.crm.system)
     actor_id = {"inactive colleague": world.owner.id, "other dealer's person": world.other_dealer_service.id,
                 "maker's person": world.warranty_desk.id, "system": world.crm.system_actor_id,
                 "nobody": 424242}[whom]
     answer = reassign(api, "service", world.customer.id, account_owner_id=actor_id)
     assert answer.status_code == 422 and answer.json()["field"] == "account_owner_id", answer.text
     assert f"not an active person of the owning party {world.dealer.id}" in answer.json()["detail"]
-    assert world.crm.customers.get(world.customer.id).account_owner_id is None
+    assert world.crm.customers.get(world.customer.id, by=world.crm.system).account_owner_id is None
 
 
 def test_a_dealer_may_not_move_its_customer_to_another_dealer(api, world):
@@ -59,7 +59,7 @@ def test_a_dealer_may_not_move_its_customer_to_another_dealer(api, world):
                       owner_party_id=world.other_dealer.id)
     assert answer.status_code == 403 and answer.json()["type"] == "urn:dealercrm:problem:not-permitted"
     assert "whole file to another dealer" in answer.json()["detail"] and "system" in answer.json()["detail"]
-    assert world.crm.customers.get(world.customer.id).owner_party_id == world.dealer.id
+    assert world.crm.customers.get(world.customer.id, by=world.crm.system).owner_party_id == world.dealer.id
 
 
 @pytest.mark.parametrize("who,status", [("other_dealer", 404), ("other_maker", 404), ("warranty", 403),
@@ -70,7 +70,7 @@ def test_only_the_owning_dealer_names_the_account_owner(api, world, who, status)
                  {"account_owner_id": world.other_dealer_service.id, "owner_party_id": world.other_dealer.id}):
         answer = reassign(api, who, world.customer.id, **body)
         assert answer.status_code == status, answer.text
-    erika = world.crm.customers.get(world.customer.id)
+    erika = world.crm.customers.get(world.customer.id, by=world.crm.system)
     assert (erika.owner_party_id, erika.account_owner_id) == (world.dealer.id, None)
 
 
@@ -91,4 +91,4 @@ def test_a_customer_belongs_to_a_dealer_even_when_the_system_moves_it(world):
     with pytest.raises(ValidationError) as err:
         system.customers.reassign(world.customer.id, world.warranty_desk.id, owner_party_id=world.manufacturer.id)
     assert err.value.field == "owner_party_id" and "belong to a dealer" in str(err.value)
-    assert world.crm.customers.get(world.customer.id).owner_party_id == world.dealer.id
+    assert world.crm.customers.get(world.customer.id, by=world.crm.system).owner_party_id == world.dealer.id

@@ -23,7 +23,7 @@ def fact(api, who, case_id, headers=None, **body):
 
 def test_the_customers_agreement_recorded_over_http_lets_the_technician_book_a_late_slot(api, world):
     case_id = assigned(world)
-    due = world.crm.cases.get(case_id).due_at
+    due = world.crm.cases.get(case_id, by=world.crm.system).due_at
     late = {"trigger": "schedule_visit", "data": {"visit_at": (due + timedelta(days=21)).isoformat()}}
     refused = api.post(f"/cases/{case_id}/transitions", headers=api.as_("fitter"), json=late)
     assert refused.status_code == 409 and "customer's recorded agreement" in refused.json()["detail"]
@@ -47,7 +47,7 @@ def test_every_party_of_the_case_records_facts(api, world, who):
     case_id = assigned(world)
     answer = fact(api, who, case_id, key="slot_offered", value={"at": "2026-03-04T10:00:00+01:00"})
     assert answer.status_code == 200, answer.text
-    assert world.crm.cases.get(case_id).facts == {"slot_offered": {"at": "2026-03-04T10:00:00+01:00"}}
+    assert world.crm.cases.get(case_id, by=world.crm.system).facts == {"slot_offered": {"at": "2026-03-04T10:00:00+01:00"}}
 
 
 def test_if_match_refuses_a_fact_decided_on_a_stale_version(api, world):

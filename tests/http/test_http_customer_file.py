@@ -98,14 +98,14 @@ def test_an_inbound_webhook_is_stored_and_attached_without_telling_the_caller_wh
                        headers={"content-type": "application/json", **sign_headers(WEBHOOK_SECRET, other)})
     assert known.status_code == unknown.status_code == 202
     assert set(known.json()) == set(unknown.json()) == {"id", "status"}
-    assert world.crm.inbound.get(known.json()["id"]).status == "attached"
-    assert world.crm.inbound.get(unknown.json()["id"]).status == "triage"
+    assert world.crm.inbound.get(known.json()["id"], by=world.crm.system).status == "attached"
+    assert world.crm.inbound.get(unknown.json()["id"], by=world.crm.system).status == "triage"
 
 
 def test_an_unsigned_inbound_webhook_is_kept_and_answered_400(api, world):
     answer = api.post("/inbound/webhook", content=b'{"from": "erika@example.org", "text": "hi"}')
     assert answer.status_code == 400 and answer.json()["type"] == "urn:dealercrm:problem:malformed-message"
-    assert world.crm.inbound.get(answer.json()["inbound_id"]).status == "malformed"
+    assert world.crm.inbound.get(answer.json()["inbound_id"], by=world.crm.system).status == "malformed"
 
 
 def test_an_unknown_inbound_channel_is_404_and_stores_nothing(api, world):
@@ -175,4 +175,4 @@ def test_a_plugins_veto_is_409_and_a_failing_plugin_is_500_without_its_internals
     failed = api.post(f"/cases/{case_id}/transitions", headers=api.as_("service"), json={"trigger": "start_diagnosis"})
     assert failed.status_code == 500 and failed.json()["type"] == "urn:dealercrm:problem:plugin-error"
     assert "policy" in failed.json()["detail"] and "secret" not in failed.text
-    assert world.crm.cases.get(case_id).state == "reported"
+    assert world.crm.cases.get(case_id, by=world.crm.system).state == "reported"

@@ -39,13 +39,13 @@ def test_the_dealer_keeps_a_customers_contact_persons(api, world):
 
 
 def test_a_contact_person_is_reached_only_through_their_own_customer(api, world):
-    max_ = world.crm.customers.add("Max Mustermann", owner_party_id=world.dealer.id)
-    his = world.crm.customers.add_contact(max_.id, "Sabine Mustermann", "spouse")
+    max_ = world.crm.customers.add("Max Mustermann", owner_party_id=world.dealer.id, by=world.crm.system)
+    his = world.crm.customers.add_contact(max_.id, "Sabine Mustermann", "spouse", by=world.crm.system)
     me = api.as_("service")
     wrong = f"/customers/{world.customer.id}/contacts/{his.id}"
     assert api.patch(wrong, headers=me, json={"name": "Someone"}).status_code == 404
     assert api.delete(wrong, headers=me).status_code == 404
-    assert world.crm.customers.contacts(max_.id)[0].name == "Sabine Mustermann"
+    assert world.crm.customers.contacts(max_.id, by=world.crm.system)[0].name == "Sabine Mustermann"
 
 
 def test_bad_contact_input_is_a_problem_naming_the_field(api, world):
@@ -56,21 +56,21 @@ def test_bad_contact_input_is_a_problem_naming_the_field(api, world):
                         ({"name": "Hans", "age": 40}, "age")):
         answer = api.post(path, headers=me, json=body)
         assert answer.status_code == 422 and answer.json()["field"] == field, (body, answer.text)
-    contact = world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau")
+    contact = world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", by=world.crm.system)
     answer = api.patch(f"{path}/{contact.id}", headers=me, json={"name": None})
     assert answer.status_code == 422 and answer.json()["field"] == "contact name"
 
 
 def test_the_manager_merges_a_duplicate_into_the_kept_customer(api, world):
     dup = world.crm.customers.add("Erika Musterfrau", phone="040 5550100", city="Hamburg",
-                                  owner_party_id=world.dealer.id)
-    world.crm.interests.note(dup.id, "cooking")
+                                  owner_party_id=world.dealer.id, by=world.crm.system)
+    world.crm.interests.note(dup.id, "cooking", by=world.crm.system)
     merged = api.post(f"/customers/{world.customer.id}/merge", headers=api.as_("manager"),
                       json={"duplicate_id": dup.id})
     assert merged.status_code == 200, merged.text
     assert (merged.json()["id"], merged.json()["phone"], merged.json()["city"]) == (
         world.customer.id, "+49405550100", "Hamburg")
-    assert world.crm.customers.get(dup.id).merged_into_id == world.customer.id
+    assert world.crm.customers.get(dup.id, by=world.crm.system).merged_into_id == world.customer.id
     interests = api.get(f"/customers/{world.customer.id}/interests", headers=api.as_("service")).json()
     assert [i["tag"] for i in interests] == ["cooking"]
     [row] = [r for r in _audit(world, "customer") if r.operation == "customers.merge" and r.entity_id == dup.id]
@@ -79,7 +79,7 @@ def test_the_manager_merges_a_duplicate_into_the_kept_customer(api, world):
 
 def test_a_merge_needs_two_customers_of_the_callers_own(api, world):
     me = api.as_("manager")
-    theirs = world.crm.customers.add("Erika M.", owner_party_id=world.other_dealer.id)
+    theirs = world.crm.customers.add("Erika M.", owner_party_id=world.other_dealer.id, by=world.crm.system)
     into_itself = api.post(f"/customers/{world.customer.id}/merge", headers=me,
                            json={"duplicate_id": world.customer.id})
     assert into_itself.status_code == 422 and into_itself.json()["field"] == "duplicate_id"
@@ -87,12 +87,12 @@ def test_a_merge_needs_two_customers_of_the_callers_own(api, world):
     assert another_dealers.status_code == 404
     missing = api.post(f"/customers/{world.customer.id}/merge", headers=me, json={})
     assert missing.status_code == 422 and missing.json()["field"] == "duplicate_id"
-    assert world.crm.customers.get(theirs.id).merged_into_id is None
+    assert world.crm.customers.get(theirs.id, by=world.crm.system).merged_into_id is None
 
 
 def test_the_manager_exports_everything_held_about_the_customer(api, world):
     world.crm.interests.note(world.customer.id, "skiing", by=world.service.id)
-    world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse")
+    world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", by=world.crm.system)
     answer = api.get(f"/customers/{world.customer.id}/export", headers=api.as_("manager"))
     assert answer.status_code == 200, answer.text
     export = answer.json()
@@ -104,13 +104,13 @@ def test_the_manager_exports_everything_held_about_the_customer(api, world):
 
 
 def test_the_manager_erases_a_customer_and_nothing_personal_is_left(api, world):
-    world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", email="hans@example.org")
+    world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", email="hans@example.org", by=world.crm.system)
     answer = api.post(f"/customers/{world.customer.id}/erase", headers=api.as_("manager"))
     assert answer.status_code == 200, answer.text
     erased = answer.json()
     assert erased["name"] == f"erased customer #{world.customer.id}" and erased["erased_at"]
     assert erased.get("email") is None
-    export = json.dumps(world.crm.customers.export(world.customer.id))
+    export = json.dumps(world.crm.customers.export(world.customer.id, by=world.crm.system))
     for personal in ("Erika", "erika@example.org", "Hans Musterfrau", "hans@example.org"):
         assert personal not in export, personal
     again = api.post(f"/customers/{world.customer.id}/erase", headers=api.as_("manager"))
@@ -146,12 +146,12 @@ def test_an_erasure_drops_the_kept_answers_that_held_the_customers_data(api, wor
 
 
 def _kept(world, key: str) -> str | None:
-    with world.crm.read() as uow:
+    with world.crm.read(world.crm.system) as uow:
         return uow.connection.execute(select(IdempotencyRecord.body).where(IdempotencyRecord.key == key)).scalar_one()
 
 
 def _audit(world, entity: str) -> list[AuditRecord]:
-    with world.crm.read() as uow:
+    with world.crm.read(world.crm.system) as uow:
         return list(uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == entity)
                                         .order_by(AuditRecord.id)))
 

@@ -55,13 +55,13 @@ def test_a_refusal_is_replayed_too_and_nothing_runs_twice(api, world):
 
 
 def test_a_repeat_while_the_first_still_runs_is_409(api, world):
-    with world.crm.uow(None, "test") as uow:
+    with world.crm.uow(world.crm.system, "test") as uow:
         uow.connection.execute(insert(IdempotencyRecord.__table__).values(
             key="k-5", party_id=world.dealer.id, method="POST", path="/cases", request_hash="x", created_at=uow.now))
         uow.commit()
     answer = open_case(api, world, "k-5")
     assert answer.status_code == 422  # another request (hash): the key is taken
-    with world.crm.uow(None, "test") as uow:
+    with world.crm.uow(world.crm.system, "test") as uow:
         uow.connection.execute(insert(IdempotencyRecord.__table__).values(
             key="k-6", party_id=world.dealer.id, method="POST", path="/tasks", created_at=uow.now,
             request_hash=_hash(world.service.id, b"/tasks", b'{"title":"x","due_at":"2026-03-03T10:00:00Z"}')))

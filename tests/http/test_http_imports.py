@@ -28,7 +28,7 @@ def post(api, who: str, body: bytes, content_type: str = "text/csv", **headers: 
 
 
 def filed(world) -> dict[str, Customer]:
-    with world.crm.read() as uow:
+    with world.crm.read(world.crm.system) as uow:
         found = uow.session.scalars(select(Customer).where(Customer.external_id.is_not(None)))
         return {c.external_id: c for c in found}
 
@@ -53,7 +53,7 @@ def test_a_dealer_files_its_customer_list_and_learns_which_rows_were_refused_and
     assert sorted(got) == ["K-1", "K-3"]
     assert {c.owner_party_id for c in got.values()} == {world.dealer.id}  # not the home dealer: the caller's
     assert got["K-1"].phone == "+491715550100"
-    with world.crm.read() as uow:
+    with world.crm.read(world.crm.system) as uow:
         tags = sorted(uow.session.scalars(select(Interest.tag).where(Interest.customer_id == got["K-1"].id)))
         audited_by = set(uow.session.scalars(select(AuditRecord.actor_id).where(
             AuditRecord.operation == "import.customers", AuditRecord.entity == "customer")))
@@ -81,7 +81,7 @@ def test_a_row_naming_another_party_as_owner_is_refused_and_the_others_are_filed
 
 def test_another_partys_customers_are_refused_without_naming_them(api, world):
     meyers = world.crm.customers.add("Hans Meyer", email="hans@meyer.example", external_id="M-1",
-                                     owner_party_id=world.other_dealer.id)
+                                     owner_party_id=world.other_dealer.id, by=world.crm.system)
     answer = post(api, "service", csv_of(
         "M-1,Hans Meyer,person,,,,,,,,",                       # Meyer's external id
         "K-2,Hans M.,person,hans@meyer.example,,,,,,,",        # Meyer's customer's e-mail
@@ -94,7 +94,7 @@ def test_another_partys_customers_are_refused_without_naming_them(api, world):
     assert rejected[3]["field"] == "email" and "a customer of another party" in rejected[3]["reason"]
     assert str(meyers.id) not in rejected[3]["reason"] + rejected[2]["reason"]
     assert f"already used by customer {world.customer.id}" in rejected[4]["reason"]
-    assert world.crm.customers.get(meyers.id).name == "Hans Meyer"
+    assert world.crm.customers.get(meyers.id, by=world.crm.system).name == "Hans Meyer"
 
 
 @pytest.mark.parametrize("body,field,words", [
@@ -168,11 +168,11 @@ def test_a_list_over_the_body_limit_is_413_and_imports_nothing(api, world):
 
 def test_the_system_imports_for_any_dealer_through_the_python_api(world):
     system = world.crm.as_actor(world.crm.system_actor_id)
-    report = system.imports.customers(csv_of("K-1,Max Mustermann,person,,,,,,,Küchenwelt Meyer,",
+    report = system.imports.run_text(csv_of("K-1,Max Mustermann,person,,,,,,,Küchenwelt Meyer,",
                                              "K-2,Anna Bauer,person,,,,,,,,").decode())
     assert (report.imported, report.rejected) == (2, [])
     assert {k: c.owner_party_id for k, c in filed(world).items()} == {
-        "K-1": world.other_dealer.id, "K-2": world.crm.parties.by_name("Our Dealership").id}
+        "K-1": world.other_dealer.id, "K-2": world.crm.parties.by_name("Our Dealership", by=world.crm.system).id}
 
 
 def test_after_an_import_the_host_finds_each_customer_by_its_own_id_and_no_one_elses(api, world):

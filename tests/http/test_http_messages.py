@@ -41,7 +41,7 @@ def test_a_marketing_message_without_consent_is_kept_as_suppressed_with_the_reas
     assert suppressed.status_code == 201
     assert (suppressed.json()["status"], suppressed.json()["reason"]) == (
         "suppressed", "no marketing consent for email")
-    world.crm.consents.grant(world.customer.id, "email", "marketing", source="signed form")
+    world.crm.consents.grant(world.customer.id, "email", "marketing", source="signed form", by=world.crm.system)
     allowed = send(api, "service", world.customer.id, purpose="marketing", body="Neue Trockner im Angebot")
     assert allowed.json()["status"] == "pending"
     timeline = api.get(f"/customers/{world.customer.id}/timeline", headers=api.as_("service")).json()["items"]
@@ -49,7 +49,7 @@ def test_a_marketing_message_without_consent_is_kept_as_suppressed_with_the_reas
 
 
 def test_the_contact_budget_suppresses_marketing_once_spent(api, world):
-    world.crm.consents.grant(world.customer.id, "email", "marketing", source="signed form")
+    world.crm.consents.grant(world.customer.id, "email", "marketing", source="signed form", by=world.crm.system)
     budget = world.crm.settings.contact.budget
     statuses = [send(api, "service", world.customer.id, purpose="marketing", body=f"Angebot {n}").json()
                 for n in range(budget + 1)]
@@ -89,18 +89,18 @@ def test_bad_message_input_is_a_problem_naming_the_field(api, world, body, field
 
 
 def test_a_message_names_only_a_case_of_its_own_customer(api, world):
-    max_ = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id)
+    max_ = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id, by=world.crm.system)
     erikas = world.open_case().id
     wrong = send(api, "service", max_.id, case_id=erikas)
     assert wrong.status_code == 422 and wrong.json()["field"] == "case_id"
-    theirs = world.crm.customers.add("Lisa Lustig", owner_party_id=world.other_dealer.id)
+    theirs = world.crm.customers.add("Lisa Lustig", owner_party_id=world.other_dealer.id, by=world.crm.system)
     other_dealers = world.crm.cases.open(theirs.id, "fridge is warm", by=world.other_dealer_service.id)
     assert send(api, "service", world.customer.id, case_id=other_dealers.id).status_code == 404
     assert _messages(world) == []
 
 
 def test_a_message_of_another_customer_is_not_found_under_this_one(api, world):
-    max_ = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id)
+    max_ = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id, by=world.crm.system)
     his = send(api, "service", max_.id).json()
     me = api.as_("service")
     assert api.get(f"/customers/{world.customer.id}/messages/{his['id']}", headers=me).status_code == 404
@@ -122,6 +122,6 @@ def test_only_the_owning_dealer_writes_to_the_customer_or_reads_the_messages(api
 
 
 def _messages(world) -> list[OutboxMessage]:
-    with world.crm.read() as uow:
+    with world.crm.read(world.crm.system) as uow:
         return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.origin == "human")
                                         .order_by(OutboxMessage.id)))

@@ -48,13 +48,13 @@ def test_a_manufacturer_finds_the_technician_company_and_approves_the_visit_with
     approved = api.post(f"/cases/{case.id}/transitions", headers=me,
                         json={"trigger": "approve_visit", "data": {"technician_party_id": technician["id"]}})
     assert approved.status_code == 200, approved.text
-    assert world.crm.cases.get(case.id).technician_party_id == world.technician.id
+    assert world.crm.cases.get(case.id, by=world.crm.system).technician_party_id == world.technician.id
     assert [c["id"] for c in api.get("/cases", headers=api.as_("fitter")).json()["items"]] == [case.id]
 
 
 def test_a_party_lists_its_own_people_with_their_email_and_whether_they_are_active(api, world):
-    world.crm.parties.set_actor_active(world.owner.id, False)
-    dealers = world.crm.parties.add_actor(world.dealer.id, "Mia Sommer", "sales", email="mia@schmidt.example")
+    world.crm.parties.set_actor_active(world.owner.id, False, by=world.crm.system)
+    dealers = world.crm.parties.add_actor(world.dealer.id, "Mia Sommer", "sales", email="mia@schmidt.example", by=world.crm.system)
     answer = api.get(f"/parties/{world.dealer.id}/actors", headers=api.as_("service"))
     assert answer.status_code == 200, answer.text
     people = {p["name"]: p for p in answer.json()["items"]}
@@ -71,7 +71,7 @@ def test_a_party_lists_its_own_people_with_their_email_and_whether_they_are_acti
                                        ("warranty", "dealer"), ("warranty", "technician"), ("fitter", "dealer"),
                                        ("other_dealer", "dealer"), ("other_maker", "manufacturer")])
 def test_another_partys_people_are_not_listed(api, world, who, party):
-    world.crm.parties.add_actor(getattr(world, party).id, "Secret Person", "sales", email="secret@example.org")
+    world.crm.parties.add_actor(getattr(world, party).id, "Secret Person", "sales", email="secret@example.org", by=world.crm.system)
     answer = api.get(f"/parties/{getattr(world, party).id}/actors", headers=api.as_(who))
     assert answer.status_code == 403 and answer.json()["type"] == "urn:dealercrm:problem:not-permitted"
     assert "Secret" not in answer.text and "secret@" not in answer.text
@@ -88,7 +88,7 @@ def test_the_system_actor_lists_any_partys_people(world):
 
 
 def test_a_key_made_for_the_party_is_one_of_its_people(api, world):
-    issued = ApiKeyService(world.crm).create(world.technician.id, "dispatch", label="DMS Nord")
+    issued = world.crm.api_keys.create(world.technician.id, "dispatch", label="DMS Nord", by=world.crm.system)
     people = api.get(f"/parties/{world.technician.id}/actors", headers=api.as_("fitter")).json()["items"]
     assert [(p["id"], p["name"], p["role"]) for p in people] == [
         (world.fitter.id, "Ole Hansen", "fitter"), (issued.actor_id, "DMS Nord", "dispatch")]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.postgres
 def world(postgres_url, clock):
     crm = connect(postgres_url, clock=clock,
                   settings=Settings(plugins={"channel_webhook": {"secret": WEBHOOK_SECRET}}))
-    crm.parties.add("dealer", crm.settings.home_dealer)
+    crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
     w = build_world(crm)
     yield w
     crm.close()
@@ -90,7 +90,7 @@ def test_concurrent_requests_with_one_idempotency_key_open_one_case_on_postgresq
 
 def test_a_dealers_customer_list_is_filed_as_its_own_on_postgresql(api, world):
     world.crm.customers.add("Hans Meyer", email="hans@meyer.example", external_id="M-1",
-                            owner_party_id=world.other_dealer.id)
+                            owner_party_id=world.other_dealer.id, by=world.crm.system)
     body = ("external_id,name,email,owner_party\n"
             "K-1,Max Mustermann,max@example.org,\n"
             "M-1,Hans Meyer,,\n"                               # another dealer's external id

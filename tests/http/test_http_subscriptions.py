@@ -54,7 +54,7 @@ def subscribe(api, who, url, *kinds):
 
 
 def deliveries(world) -> list[OutboxMessage]:
-    with world.crm.read() as uow:
+    with world.crm.read(world.crm.system) as uow:
         return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.origin == "http_subscriptions")
                                         .order_by(OutboxMessage.id)))
 
@@ -106,11 +106,11 @@ def test_the_secret_never_enters_the_outbox_and_is_read_when_sending(api, world)
     with running() as dms:
         sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
         forwarded(world)
-        with world.crm.read() as uow:  # every column of every queued message and audit row, as text
+        with world.crm.read(world.crm.system) as uow:  # every column of every queued message and audit row, as text
             stored = repr([tuple(row) for table in (OutboxMessage.__table__, AuditRecord.__table__)
                            for row in uow.connection.execute(select(table))])
         assert sub["secret"] not in stored and str(sub["id"]) in stored
-        with world.crm.uow(None, "test") as uow:  # the secret changes after queueing: the new one signs
+        with world.crm.uow(world.crm.system, "test") as uow:  # the secret changes after queueing: the new one signs
             uow.connection.execute(Subscription.__table__.update().values(secret="whsec_rotated"))
             uow.commit()
         dms.secret = "whsec_rotated"
@@ -275,7 +275,7 @@ def test_a_delivery_a_crashed_dispatcher_held_is_not_sent_after_the_subscription
         sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
         forwarded(world)
         out = OutboxMessage.__table__
-        with world.crm.uow(None, "a dispatcher claims, then dies") as uow:
+        with world.crm.uow(world.crm.system, "a dispatcher claims, then dies") as uow:
             uow.connection.execute(update(out).where(out.c.channel == "subscription").values(
                 status="sending", locked_until=world.crm.clock.now() + timedelta(minutes=1)))
             uow.commit()

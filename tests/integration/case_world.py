@@ -82,7 +82,7 @@ class World:
 
     def fire(self, case_id: int, trigger: str, by: Actor | int | None, note: str | None = None,
              expected_version: int | None = None, **data: Any):
-        actor = by.id if isinstance(by, Actor) else by
+        actor = by.id if isinstance(by, Actor) else self.crm.system if by is None else by
         return self.crm.cases.fire(case_id, trigger, by=actor, data=data or None, note=note,
                                    expected_version=expected_version)
 
@@ -98,17 +98,18 @@ class World:
     # -- looking at the database -------------------------------------------------------
     def snapshot(self, case_id: int) -> tuple:
         """Everything a refused operation must leave untouched."""
-        case = self.crm.cases.get(case_id)
+        case = self.crm.cases.get(case_id, by=self.crm.system)
         return (case.state, case.version, case.owner_party_id, case.due_at, case.facts,
-                len(self.crm.cases.history(case_id)), self.count(AuditRecord), self.count(CaseEvent))
+                len(self.crm.cases.history(case_id, by=self.crm.system)), self.count(AuditRecord), self.count(CaseEvent))
 
     def count(self, model, *where) -> int:
-        with self.crm.read() as uow:
+        with self.crm.read(self.crm.system) as uow:
             return uow.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def build_world(crm: CRM, *, log: bool = True) -> World:
-    parties, add_actor = crm.parties, crm.parties.add_actor
+    parties = crm.as_actor(crm.system).parties
+    add_actor = parties.add_actor
     dealer = parties.add("dealer", "Elektro Schmidt")
     owner = add_actor(dealer.id, "Hans Schmidt", "owner")
     manager = add_actor(dealer.id, "Petra Schmidt", "manager")
@@ -121,11 +122,11 @@ def build_world(crm: CRM, *, log: bool = True) -> World:
     other_dealer_service = add_actor(other_dealer.id, "Uwe Meyer", "service")
     other_manufacturer = parties.add("manufacturer", "Frostkalt GmbH")
     other_warranty_desk = add_actor(other_manufacturer.id, "Greta Frost", "warranty")
-    customer = crm.customers.add("Erika Musterfrau", email="erika@example.org", owner_party_id=dealer.id)
+    customer = crm.customers.add("Erika Musterfrau", email="erika@example.org", owner_party_id=dealer.id, by=crm.system)
     product = crm.products.add("BR-WM-7", "Brioche Lavande 7 kg", warranty_months=24, category="washing machine",
-                               manufacturer_party_id=manufacturer.id)
+                               manufacturer_party_id=manufacturer.id, by=crm.system)
     machine = crm.assets.record(customer.id, product.id, serial_number="BR7-0001", purchased_on=date(2026, 2, 20),
-                                handed_over_on=date(2026, 2, 24), dealer_party_id=dealer.id)
+                                handed_over_on=date(2026, 2, 24), dealer_party_id=dealer.id, by=crm.system)
     world = World(crm, dealer, owner, manager, service, manufacturer, warranty_desk, technician, fitter,
                   other_dealer, other_dealer_service, other_manufacturer, other_warranty_desk, customer,
                   product.id, machine)
@@ -145,7 +146,7 @@ def copy_world(folder: Path, clock: ManualClock, **connect_kwargs: Any) -> World
         atexit.register(shutil.rmtree, home, True)
         crm = connect(f"sqlite:///{home}/template.db", clock=ManualClock(datetime(2026, 1, 2, tzinfo=timezone.utc)),
                       settings=Settings())
-        crm.parties.add("dealer", crm.settings.home_dealer)  # as the ``crm`` fixture has it
+        crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)  # as the ``crm`` fixture has it
         _TEMPLATE.update(path=home / "template.db", world=build_world(crm, log=False))
         crm.close()  # the last connection closing checkpoints the WAL into the file
     target = Path(folder) / f"world-{next(_COPIES)}.db"
@@ -163,7 +164,7 @@ def plugin(name: str, **hooks: Any) -> types.SimpleNamespace:
 
 
 def timeouts_of(crm: CRM, case_id: int | None = None) -> list[CaseEvent]:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         query = select(CaseEvent).where(CaseEvent.kind == "timeout").order_by(CaseEvent.id)
         if case_id is not None:
             query = query.where(CaseEvent.case_id == case_id)
@@ -171,5 +172,5 @@ def timeouts_of(crm: CRM, case_id: int | None = None) -> list[CaseEvent]:
 
 
 def customers_of(crm: CRM) -> int:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return uow.session.scalar(select(func.count()).select_from(Customer))

@@ -10,7 +10,7 @@ import pytest
 from case_world import copy_world
 
 from dealercrm import NotFound, NotPermitted
-from dealercrm.access import as_actor
+from dealercrm.acting import as_actor
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def test_a_dealer_sees_its_own_customers_and_cases_and_nothing_of_another_dealer
     assert theirs.cases.list() == [] and theirs.customers.list() == []
     for refused in (lambda: theirs.cases.get(case.id), lambda: theirs.cases.history(case.id),
                     lambda: theirs.cases.allowed_triggers(case.id), lambda: theirs.customers.view(world.customer.id),
-                    lambda: theirs.customers.interests(world.customer.id),
+                    lambda: theirs.interests.of_customer(world.customer.id),
                     lambda: theirs.cases.fire(case.id, "start_diagnosis"),
-                    lambda: theirs.customers.note_interest(world.customer.id, "skiing")):
+                    lambda: theirs.interests.note(world.customer.id, "skiing")):
         with pytest.raises(NotFound):
             refused()
 
@@ -45,9 +45,9 @@ def test_a_manufacturer_sees_a_case_once_forwarded_and_a_minimised_customer(worl
     view = maker.customers.view(world.customer.id)
     assert view.visibility == "case" and "email" not in view.customer and view.interests is None
     with pytest.raises(NotPermitted):
-        maker.customers.consents(world.customer.id)
+        maker.consents.history(world.customer.id)
     with pytest.raises(NotPermitted):
-        maker.customers.set_consent(world.customer.id, "email", "marketing", True, source="x")
+        maker.consents.grant(world.customer.id, "email", "marketing", source="x")
     assert maker.cases.fire(case.id, "approve_visit", data={"technician_party_id": world.technician.id}).version == 4
     with pytest.raises(NotFound):
         as_actor(world.crm, world.other_warranty_desk.id).cases.get(case.id)
@@ -92,7 +92,7 @@ def test_an_inactive_actor_gets_no_scoped_view(world):
 
     from dealercrm.db.models import Actor
 
-    with world.crm.uow(None, "test") as uow:
+    with world.crm.uow(world.crm.system, "test") as uow:
         uow.connection.execute(update(Actor).where(Actor.id == world.service.id).values(active=False))
         uow.commit()
     with pytest.raises(NotPermitted, match="inactive"):
@@ -120,7 +120,7 @@ def test_contact_persons_are_the_owning_dealers_to_keep(world):
 
 
 def test_merging_exporting_and_erasing_are_for_the_dealers_managers(world):
-    dup = world.crm.customers.add("Erika M.", phone="040 5550100", owner_party_id=world.dealer.id)
+    dup = world.crm.customers.add("Erika M.", phone="040 5550100", owner_party_id=world.dealer.id, by=world.crm.system)
     desk = world.crm.as_actor(world.service.id).customers
     for refused in (lambda: desk.merge(world.customer.id, dup.id), lambda: desk.export(world.customer.id),
                     lambda: desk.erase(dup.id)):
@@ -131,12 +131,12 @@ def test_merging_exporting_and_erasing_are_for_the_dealers_managers(world):
     assert boss.export(world.customer.id)["merged_records"][0]["id"] == dup.id
     erased = boss.erase(world.customer.id)
     assert erased["name"] == f"erased customer #{world.customer.id}" and erased["erased_at"] is not None
-    [row] = [r for r in world.crm.customers.export(world.customer.id)["audit"] if r["action"] == "erase"]
+    [row] = [r for r in world.crm.customers.export(world.customer.id, by=world.crm.system)["audit"] if r["action"] == "erase"]
     assert row["actor_id"] == world.manager.id
 
 
 def test_the_system_actor_merges_exports_and_erases_any_customer(world):
-    other = world.crm.customers.add("Max Mustermann", owner_party_id=world.other_dealer.id)
+    other = world.crm.customers.add("Max Mustermann", owner_party_id=world.other_dealer.id, by=world.crm.system)
     system = world.crm.as_actor(world.crm.system_actor_id).customers
     assert system.export(other.id)["customer"]["name"] == "Max Mustermann"
     assert system.erase(other.id)["erased_at"] is not None
@@ -156,7 +156,7 @@ def test_searching_tells_a_party_nothing_of_an_address_it_may_not_read(world):
     e-mail address it is not shown: a match would reveal it letter by letter."""
     case = world.open_case()
     world.to_technician(case.id)
-    email = world.crm.customers.get(world.customer.id).email
+    email = world.crm.customers.get(world.customer.id, by=world.crm.system).email
     assert email
     for party in (world.fitter, world.warranty_desk):
         scoped = as_actor(world.crm, party.id)

@@ -19,7 +19,7 @@ from dealercrm.db.models import AuditRecord, Customer
 
 
 def audit(crm, **where):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         query = select(AuditRecord).order_by(AuditRecord.id)
         for key, value in where.items():
             query = query.where(getattr(AuditRecord, key) == value)
@@ -27,13 +27,13 @@ def audit(crm, **where):
 
 
 def count(crm, model) -> int:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return uow.session.scalar(select(func.count()).select_from(model))
 
 
 @pytest.fixture
 def sabine(crm):
-    return crm.parties.add_actor(crm.parties.by_name("Our Dealership").id, "Sabine Krüger", "sales")
+    return crm.parties.add_actor(crm.parties.by_name("Our Dealership", by=crm.system).id, "Sabine Krüger", "manager", by=crm.system)
 
 
 # --- who, what, when, before and after ----------------------------------------------
@@ -41,7 +41,7 @@ def sabine(crm):
 
 def test_every_service_operation_leaves_audit_rows_naming_actor_and_operation(crm, clock, sabine):
     by = sabine.id
-    home = crm.parties.by_name("Our Dealership")
+    home = crm.parties.by_name("Our Dealership", by=crm.system)
     car = crm.products.add("CAR-1", "Alpina Touring", by=by)
     c = crm.customers.add("Max Mustermann", email="max@example.org", account_owner_id=by, by=by)
     crm.customers.update(c.id, city="Hamburg", by=by)
@@ -70,7 +70,7 @@ def test_every_service_operation_leaves_audit_rows_naming_actor_and_operation(cr
 
 
 def test_an_operation_without_a_named_actor_is_recorded_as_the_system(crm):
-    c = crm.customers.add("Max Mustermann")
+    c = crm.customers.add("Max Mustermann", by=crm.system)
     [row] = audit(crm, entity="customer", entity_id=c.id)
     assert row.actor_id == crm.system_actor_id
 
@@ -87,7 +87,7 @@ def test_an_insert_records_every_value_as_after(crm, clock, sabine):
 
 
 def test_an_update_records_before_and_after_of_the_changed_fields_only(crm, clock, sabine):
-    c = crm.customers.add("Max Mustermann", email="max@example.org", city="München")
+    c = crm.customers.add("Max Mustermann", email="max@example.org", city="München", by=crm.system)
     clock.advance(days=1)
     crm.customers.update(c.id, city="Hamburg", email="max@example.org", by=sabine.id)
     [row] = [r for r in audit(crm, entity="customer", entity_id=c.id) if r.action == "update"]
@@ -98,14 +98,14 @@ def test_an_update_records_before_and_after_of_the_changed_fields_only(crm, cloc
 
 def test_personal_fields_land_in_the_personal_half(crm):
     c = crm.customers.add("Max Mustermann", email="max@example.org", phone="0171 5550100", birthday="1978-02-14",
-                          street="Bergstraße 1", postcode="80331", city="München", kind="person")
+                          street="Bergstraße 1", postcode="80331", city="München", kind="person", by=crm.system)
     [row] = audit(crm, entity="customer", entity_id=c.id)
     assert row.personal_changes == {
         "name": [None, "Max Mustermann"], "email": [None, "max@example.org"], "phone": [None, "+491715550100"],
         "birthday": [None, "1978-02-14"], "street": [None, "Bergstraße 1"], "postcode": [None, "80331"],
         "city": [None, "München"]}
     assert not set(row.changes) & set(row.personal_changes)
-    talk = crm.interactions.record(c.id, "phone", "inbound", "about the skiing holiday")
+    talk = crm.interactions.record(c.id, "phone", "inbound", "about the skiing holiday", by=crm.system)
     [talk_row] = audit(crm, entity="interaction", entity_id=talk.id)
     assert talk_row.personal_changes == {"summary": [None, "about the skiing holiday"]}
     assert talk_row.changes["channel"] == [None, "phone"]
@@ -113,9 +113,9 @@ def test_personal_fields_land_in_the_personal_half(crm):
 
 
 def test_a_reassignment_is_audited_with_the_old_and_new_owner(crm, sabine):
-    home = crm.parties.by_name("Our Dealership")
-    tom = crm.parties.add_actor(home.id, "Tom Albers", "sales")
-    c = crm.customers.add("Max Mustermann", account_owner_id=sabine.id)
+    home = crm.parties.by_name("Our Dealership", by=crm.system)
+    tom = crm.parties.add_actor(home.id, "Tom Albers", "sales", by=crm.system)
+    c = crm.customers.add("Max Mustermann", account_owner_id=sabine.id, by=crm.system)
     crm.customers.reassign(c.id, account_owner_id=tom.id, by=sabine.id)
     [row] = audit(crm, operation="customers.reassign")
     assert row.changes["account_owner_id"] == [sabine.id, tom.id]
@@ -134,7 +134,7 @@ def test_a_reassignment_is_audited_with_the_old_and_new_owner(crm, sabine):
 ])
 def test_raw_sql_cannot_rewrite_or_delete_the_audit_log(any_crm, statement):
     crm = any_crm
-    crm.customers.add("Max Mustermann", email="max@example.org")
+    crm.customers.add("Max Mustermann", email="max@example.org", by=crm.system)
     before = [(r.id, r.operation, r.actor_id, r.changes) for r in audit(crm)]
     with pytest.raises(DBAPIError, match="append-only"):
         with crm.engine.begin() as conn:
@@ -144,7 +144,7 @@ def test_raw_sql_cannot_rewrite_or_delete_the_audit_log(any_crm, statement):
 
 def test_raw_sql_may_blank_the_personal_half_and_nothing_else(any_crm):
     crm = any_crm
-    c = crm.customers.add("Max Mustermann", email="max@example.org")
+    c = crm.customers.add("Max Mustermann", email="max@example.org", by=crm.system)
     with crm.engine.begin() as conn:
         conn.execute(text("UPDATE audit_record SET personal_changes = NULL WHERE customer_id = :c"), {"c": c.id})
     [row] = audit(crm, customer_id=c.id)
@@ -162,7 +162,7 @@ def test_an_exception_inside_a_unit_of_work_before_commit_leaves_nothing_written
     crm = any_crm
     customers, rows = count(crm, Customer), count(crm, AuditRecord)
     with pytest.raises(RuntimeError, match="power cut"):
-        with crm.uow(None, "test.crash") as uow:
+        with crm.uow(crm.system, "test.crash") as uow:
             uow.session.add(Customer(name="Half Written", owner_party_id=1, created_at=uow.now,
                                      updated_at=uow.now))
             uow.flush()  # written to the transaction, audit row included
@@ -171,10 +171,10 @@ def test_an_exception_inside_a_unit_of_work_before_commit_leaves_nothing_written
 
 
 def test_leaving_a_unit_of_work_without_commit_rolls_back(crm):
-    with crm.uow(None, "test.forgot") as uow:
+    with crm.uow(crm.system, "test.forgot") as uow:
         uow.session.add(Customer(name="Never Committed", owner_party_id=1, created_at=uow.now, updated_at=uow.now))
         uow.flush()
-    assert crm.customers.count() == 0
+    assert crm.customers.count(by=crm.system) == 0
 
 
 def test_a_plugins_veto_rolls_back_the_whole_operation(any_crm):
@@ -196,14 +196,14 @@ def test_a_plugins_veto_rolls_back_the_whole_operation(any_crm):
     crm.register(OnlyWithEmail(), "only-with-email")
     rows = count(crm, AuditRecord)
     with pytest.raises(Vetoed) as info:
-        crm.customers.add("Max Mustermann", phone="0171 5550100")
+        crm.customers.add("Max Mustermann", phone="0171 5550100", by=crm.system)
     assert info.value.plugin == "only-with-email"
     assert "customers need an e-mail address" in str(info.value)
-    assert crm.customers.count() == 0
+    assert crm.customers.count(by=crm.system) == 0
     assert count(crm, AuditRecord) == rows  # not even the audit row survived
     assert handled == []  # a vetoed operation is never announced
     # the phone is free again: nothing half-written holds it
-    assert crm.customers.add("Max Mustermann", phone="0171 5550100", email="max@example.org").id
+    assert crm.customers.add("Max Mustermann", phone="0171 5550100", email="max@example.org", by=crm.system).id
 
 
 def test_a_plugin_crashing_inside_the_transaction_is_named_and_rolls_back(crm, register_plugin):
@@ -214,10 +214,10 @@ def test_a_plugin_crashing_inside_the_transaction_is_named_and_rolls_back(crm, r
 
     register_plugin(Broken(), "broken-checker")
     with pytest.raises(PluginError) as info:
-        crm.customers.add("Max Mustermann")
+        crm.customers.add("Max Mustermann", by=crm.system)
     assert (info.value.plugin, info.value.hook) == ("broken-checker", "dealercrm_check_event")
     assert isinstance(info.value, DealerCrmError)
-    assert crm.customers.count() == 0
+    assert crm.customers.count(by=crm.system) == 0
 
 
 def test_a_plugin_failing_after_commit_cannot_undo_the_change(crm, register_plugin):
@@ -227,8 +227,8 @@ def test_a_plugin_failing_after_commit_cannot_undo_the_change(crm, register_plug
             raise RuntimeError("mail server down")
 
     register_plugin(LateFailure(), "late")
-    c = crm.customers.add("Max Mustermann")
-    assert crm.customers.get(c.id).name == "Max Mustermann"
+    c = crm.customers.add("Max Mustermann", by=crm.system)
+    assert crm.customers.get(c.id, by=crm.system).name == "Max Mustermann"
     assert [(f.plugin, f.hook) for f in crm.plugin_failures] == [("late", "dealercrm_handle_event")]
 
 
@@ -242,6 +242,6 @@ def test_rows_a_checker_adds_commit_together_with_the_operation(crm, register_pl
                                    personal=False)
 
     register_plugin(Greeter(), "greeter")
-    c = crm.customers.add("Max Mustermann")
-    assert [i.summary for i in crm.interactions.timeline(c.id)] == ["welcome pack queued"]
+    c = crm.customers.add("Max Mustermann", by=crm.system)
+    assert [i.summary for i in crm.interactions.timeline(c.id, by=crm.system)] == ["welcome pack queued"]
     assert [r.operation for r in audit(crm, entity="interaction")] == ["customers.add"]

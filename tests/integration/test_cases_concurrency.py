@@ -61,7 +61,7 @@ def test_a_rejection_and_a_take_over_racing_on_one_version_have_exactly_one_winn
     fired_before = w.count(AuditRecord, AuditRecord.entity == "service_case", AuditRecord.operation.like("cases.fire:%"))
     outcomes = Counter()
     for case_id in cases:
-        assert home.cases.get(case_id).version == 3
+        assert home.cases.get(case_id, by=home.system).version == 3
         reject = lambda c=case_id: maker_app.cases.fire(c, "reject", by=w.warranty_desk.id,  # noqa: E731
                                                          data={"reason": "not covered"}, expected_version=3)
         take = lambda c=case_id: dealer_app.cases.fire(c, "take_over", by=w.service.id,  # noqa: E731
@@ -73,9 +73,9 @@ def test_a_rejection_and_a_take_over_racing_on_one_version_have_exactly_one_winn
         assert isinstance(losers[0], Conflict), losers[0]
         assert f"case {case_id}" in str(losers[0]) and "version 3" in str(losers[0])
         outcomes[winners[0].trigger] += 1
-        case = home.cases.get(case_id)
+        case = home.cases.get(case_id, by=home.system)
         assert (case.state, case.version) == ("dealer_decision", 4)
-        history = home.cases.history(case_id)
+        history = home.cases.history(case_id, by=home.system)
         assert [h.version for h in history] == [1, 2, 3, 4] and history[-1].trigger == winners[0].trigger
     assert sum(outcomes.values()) == rounds
     fired_rows = w.count(AuditRecord, AuditRecord.entity == "service_case", AuditRecord.operation.like("cases.fire:%"))
@@ -92,7 +92,7 @@ def test_the_same_trigger_fired_twice_at_once_moves_the_case_once(apps):
     assert len(winners) == 1, results
     [loser] = [r for r in results if isinstance(r, Exception)]
     assert isinstance(loser, (Conflict, TransitionNotAllowed)) and f"case {case.id}" in str(loser)
-    assert home.cases.get(case.id).version == 2
+    assert home.cases.get(case.id, by=home.system).version == 2
     assert w.count(CaseEvent, CaseEvent.case_id == case.id) == 2
 
 
@@ -135,8 +135,8 @@ def test_a_user_firing_while_tick_runs_never_loses_either_change(apps, clock):
     assert not isinstance(report, Exception) and not isinstance(withdrawn, Exception), (report, withdrawn)
     assert sorted(withdrawn) == cases
     for case_id in cases:
-        case = home.cases.get(case_id)
-        history = home.cases.history(case_id)
+        case = home.cases.get(case_id, by=home.system)
+        history = home.cases.history(case_id, by=home.system)
         assert case.state == "withdrawn" and case.version == len(history)
         assert [h.version for h in history] == list(range(1, len(history) + 1))
     assert report.fired + len(report.failed) <= 20

@@ -86,7 +86,7 @@ def test_a_technician_in_another_region_works_by_its_own_holidays(world, clock):
     north = world.open_case()
     world.to_manufacturer(north.id)
     # The Bavarian company joins after cases were already moving: nothing may be cached stale.
-    bavarian = world.crm.parties.add("technician", "Kundendienst Süd", region="DE-BY")
+    bavarian = world.crm.parties.add("technician", "Kundendienst Süd", region="DE-BY", by=world.crm.system)
     south = world.fire(case.id, "approve_visit", world.warranty_desk, technician_party_id=bavarian.id)
     nord = world.fire(north.id, "approve_visit", world.warranty_desk, technician_party_id=world.technician.id)
     # 18 working hours: Wed 2 h, Thu 9 h, Fri 7 h — in Bavaria Wed 2 h, (Thu off,) Fri 9 h, Mon 7 h
@@ -109,10 +109,10 @@ def test_a_fixed_machine_closes_by_itself_after_fourteen_quiet_days_on_the_wall_
     assert world.crm.cases.tick().fired == 0
     clock.set(fixed.due_at)
     assert world.crm.cases.tick().fired == 1
-    closed = world.crm.cases.get(case.id)
+    closed = world.crm.cases.get(case.id, by=world.crm.system)
     assert (closed.state, closed.closed_at, closed.due_at, closed.owner_party_id) == (
         "closed", fixed.due_at, None, None)
-    last = world.crm.cases.history(case.id)[-1]
+    last = world.crm.cases.history(case.id, by=world.crm.system)[-1]
     assert (last.kind, last.trigger, last.actor_id) == ("timeout", "auto_close", world.crm.system_actor_id)
     assert [e.final_state for e in world.log.of(CaseClosed, case.id)] == ["closed"]
     [escalated] = world.log.of(CaseEscalated, case.id)
@@ -127,7 +127,7 @@ def test_asking_the_customer_pauses_the_dealers_deadline_and_the_reply_gives_bac
     asked = world.fire(case.id, "ask_customer", world.service, question="Which programme, how full?")
     assert (asked.dest, asked.owner_kind, asked.owner_party_id) == ("waiting_for_customer", "customer", world.dealer.id)
     assert asked.due_at == utc(2026, 3, 9, 13)  # a week on the wall clock
-    waiting = world.crm.cases.get(case.id)
+    waiting = world.crm.cases.get(case.id, by=world.crm.system)
     assert (waiting.paused_from, waiting.paused_remaining_s) == ("dealer_diagnosis", 5 * 3600)
 
     clock.set(diag.due_at + timedelta(days=1))  # the dealer's old deadline passed while paused
@@ -137,7 +137,7 @@ def test_asking_the_customer_pauses_the_dealers_deadline_and_the_reply_gives_bac
     replied = world.fire(case.id, "customer_replied", None, note="inbound e-mail: 40 degrees, full drum")
     # 1 h on Thursday and 4 h on Friday: Friday 12:00 in Berlin
     assert (replied.dest, replied.owner_kind, replied.due_at) == ("dealer_diagnosis", "dealer", utc(2026, 3, 6, 11))
-    resumed = world.crm.cases.get(case.id)
+    resumed = world.crm.cases.get(case.id, by=world.crm.system)
     assert (resumed.paused_from, resumed.paused_remaining_s, resumed.reopen_count) == (None, None, 0)
     assert world.crm.cases.calendar(world.dealer.id).working_time_between(clock.now(), replied.due_at) == \
         timedelta(hours=5)
@@ -159,10 +159,10 @@ def test_a_customer_who_never_answers_hands_the_case_to_the_dealer_after_a_week(
     asked = world.fire(case.id, "ask_customer", world.service, question="?")
     clock.set(asked.due_at)
     assert world.crm.cases.tick().fired == 1
-    case = world.crm.cases.get(case.id)
+    case = world.crm.cases.get(case.id, by=world.crm.system)
     assert (case.state, case.owner_kind, case.paused_from, case.paused_remaining_s) == (
         "dealer_decision", "dealer", None, None)
-    assert world.crm.cases.history(case.id)[-1].trigger == "customer_silent"
+    assert world.crm.cases.history(case.id, by=world.crm.system)[-1].trigger == "customer_silent"
     [escalated] = world.log.of(CaseEscalated, case.id)
     assert (escalated.source, escalated.missed_by_party_id) == ("waiting_for_customer", None)
 
@@ -171,13 +171,13 @@ def test_a_timeout_cannot_be_fired_early_by_hand_and_late_it_counts_as_the_escal
     case = world.open_case()
     forwarded = world.to_manufacturer(case.id)
     before = world.snapshot(case.id)
-    assert "escalate" not in world.crm.cases.allowed_triggers(case.id, None)
+    assert "escalate" not in world.crm.cases.allowed_triggers(case.id, world.crm.system)
     with pytest.raises(TransitionNotAllowed, match="'escalate' is the timeout of state 'manufacturer_review'"):
-        world.crm.cases.fire(case.id, "escalate", by=None)
+        world.crm.cases.fire(case.id, "escalate", by=world.crm.system)
     assert world.snapshot(case.id) == before
     clock.set(forwarded.due_at)
-    assert "escalate" in world.crm.cases.allowed_triggers(case.id, None)
-    world.crm.cases.fire(case.id, "escalate", by=None, note="escalated by the night job")
+    assert "escalate" in world.crm.cases.allowed_triggers(case.id, world.crm.system)
+    world.crm.cases.fire(case.id, "escalate", by=world.crm.system, note="escalated by the night job")
     [timeout] = timeouts_of(world.crm, case.id)
     assert (timeout.trigger, timeout.note) == ("escalate", "escalated by the night job")
     assert world.log.of(CaseEscalated, case.id)[0].missed_by_party_id == world.manufacturer.id
@@ -197,7 +197,7 @@ def test_tick_escalates_each_overdue_case_once_and_a_second_tick_fires_nothing(w
     report = world.crm.cases.tick(batch_size=2, on_progress=progress.append)
     assert (report.fired, report.failed, sum(progress)) == (5, [], 5)
     assert report.batches == 3 and "5 overdue cases escalated in 3 batches, 0 failed" == report.summary()
-    states = [world.crm.cases.get(c.id).state for c in cases]
+    states = [world.crm.cases.get(c.id, by=world.crm.system).state for c in cases]
     assert states == ["dealer_decision"] * 4 + ["dealer_diagnosis"]
     assert world.crm.cases.tick().fired == 0
     assert len(timeouts_of(world.crm)) == 5
@@ -209,14 +209,14 @@ def test_an_escalated_case_escalates_again_only_after_its_new_deadline(world, cl
     world.to_manufacturer(case.id)
     clock.advance(days=7)  # Monday 2026-03-09 09:00 UTC
     assert world.crm.cases.tick().fired == 1
-    first = world.crm.cases.get(case.id)
+    first = world.crm.cases.get(case.id, by=world.crm.system)
     assert first.state == "dealer_decision" and first.due_at == utc(2026, 3, 10, 9)
     assert world.crm.cases.tick().fired == 0
     clock.set(first.due_at - timedelta(minutes=1))
     assert world.crm.cases.tick().fired == 0
     clock.set(first.due_at)
     assert world.crm.cases.tick().fired == 1
-    again = world.crm.cases.get(case.id)
+    again = world.crm.cases.get(case.id, by=world.crm.system)
     assert (again.state, again.due_at, again.version) == ("dealer_decision", utc(2026, 3, 11, 9), first.version + 1)
     escalations = world.log.of(CaseEscalated, case.id)
     assert [(e.source, e.dest, e.missed_by_party_id) for e in escalations] == [
@@ -244,14 +244,14 @@ def test_tick_fires_every_kind_of_timeout_on_sqlite_and_postgresql(any_crm, cloc
     clock.advance(days=15)
     report = any_crm.cases.tick(batch_size=2)
     assert (report.fired, report.failed) == (5, [])
-    got = {c: (any_crm.cases.get(c).state, any_crm.cases.history(c)[-1].trigger)
+    got = {c: (any_crm.cases.get(c, by=any_crm.system).state, any_crm.cases.history(c, by=any_crm.system)[-1].trigger)
            for c in (reported.id, review.id, dispatch.id, asked.id, fixed.id, closed.id)}
     assert got == {reported.id: ("dealer_diagnosis", "escalate"), review.id: ("dealer_decision", "escalate"),
                    dispatch.id: ("dealer_decision", "escalate"), asked.id: ("dealer_decision", "customer_silent"),
                    fixed.id: ("closed", "auto_close"), closed.id: ("withdrawn", "withdraw")}
     assert any_crm.cases.tick().fired == 0
     assert len(timeouts_of(any_crm)) == 5
-    for case in any_crm.cases.list():
+    for case in any_crm.cases.list(by=any_crm.system):
         assert case.owner_party_id is not None and case.due_at > clock.now()
 
 
@@ -276,16 +276,16 @@ def test_a_plugin_refusing_one_escalation_holds_up_only_that_case(any_crm, clock
     assert report.fired == 3
     assert [case_id for case_id, _ in report.failed] == [stubborn]
     assert "the ERP is down" in report.failed[0][1]
-    assert [world.crm.cases.get(c.id).state for c in cases] == [
+    assert [world.crm.cases.get(c.id, by=world.crm.system).state for c in cases] == [
         "dealer_decision", "manufacturer_review", "dealer_decision", "dealer_decision"]
-    assert world.crm.cases.get(stubborn).version == 3 and timeouts_of(world.crm, stubborn) == []
+    assert world.crm.cases.get(stubborn, by=world.crm.system).version == 3 and timeouts_of(world.crm, stubborn) == []
     assert {e.case_id for e in world.log.of(CaseEscalated)} == {cases[0].id, cases[2].id, cases[3].id}
 
     refusing["on"] = False
     clock.advance(hours=1)
     report = world.crm.cases.tick()
     assert (report.fired, report.failed) == (1, [])
-    assert world.crm.cases.get(stubborn).state == "dealer_decision"
+    assert world.crm.cases.get(stubborn, by=world.crm.system).state == "dealer_decision"
     assert world.crm.cases.tick().fired == 0
     assert [len(timeouts_of(world.crm, c.id)) for c in cases] == [1, 1, 1, 1]
 
@@ -314,7 +314,7 @@ def test_a_case_whose_workflow_a_removed_plugin_took_away_does_not_stop_the_othe
     assert report.fired == 3
     [(failed_id, why)] = report.failed
     assert failed_id == orphan.id and "lab" in why
-    assert [without.cases.get(c.id).state for c in others] == ["dealer_diagnosis"] * 3
+    assert [without.cases.get(c.id, by=without.system).state for c in others] == ["dealer_diagnosis"] * 3
 
 
 CRASHING_TICK = textwrap.dedent("""
@@ -359,14 +359,14 @@ def test_a_tick_that_dies_mid_batch_resumes_without_losing_or_doubling_an_escala
     report = crm.cases.tick(batch_size=3)
     assert (report.fired, report.failed) == (7, [])
     assert crm.cases.tick().fired == 0
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         per_case = dict(uow.session.execute(
             select(CaseEvent.case_id, func.count()).where(CaseEvent.kind == "timeout").group_by(CaseEvent.case_id)
         ).all())
     assert per_case == {c.id: 1 for c in cases}
     for case in cases:
         [timeout] = timeouts_of(crm, case.id)
-        assert timeout.version == crm.cases.get(case.id).version  # nothing happened after it
+        assert timeout.version == crm.cases.get(case.id, by=crm.system).version  # nothing happened after it
         assert timeout.at == clock.now()
 
 
@@ -381,7 +381,7 @@ def test_a_second_application_sees_the_escalations_of_the_first(crm_factory, tmp
     try:
         assert second.cases.tick().fired == 1
         assert first.cases.tick().fired == 0
-        assert first.cases.get(case.id).state == "dealer_decision"
+        assert first.cases.get(case.id, by=first.system).state == "dealer_decision"
     finally:
         second.close()
 
@@ -389,10 +389,10 @@ def test_a_second_application_sees_the_escalations_of_the_first(crm_factory, tmp
 @pytest.mark.parametrize("region", ["XX", "DE-ZZ", ""])
 def test_a_party_whose_region_has_no_calendar_is_refused_before_any_deadline_depends_on_it(crm, region):
     with pytest.raises(ValidationError, match="region") as err:
-        crm.parties.add("technician", "Kundendienst Irgendwo", region=region)
+        crm.parties.add("technician", "Kundendienst Irgendwo", region=region, by=crm.system)
     assert err.value.field == "region" and "DE-BY" in str(err.value)
-    assert [p.name for p in crm.parties.list(kind="technician")] == []
+    assert [p.name for p in crm.parties.list(kind="technician", by=crm.system)] == []
 
 
 def test_a_region_is_kept_in_its_usual_spelling(crm):
-    assert crm.parties.add("technician", "Kundendienst Süd", region=" de-by ").region == "DE-BY"
+    assert crm.parties.add("technician", "Kundendienst Süd", region=" de-by ", by=crm.system).region == "DE-BY"

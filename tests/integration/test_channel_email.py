@@ -39,7 +39,7 @@ def mail_crm(crm_factory, smtp):
     def make(server=smtp, language="de", outbox=OutboxSettings(), **email):
         app = crm_factory(settings=Settings(language=language, outbox=outbox,
                                             plugins={"channel_email": server.settings | email}))
-        app.parties.add("dealer", app.settings.home_dealer)
+        app.parties.add("dealer", app.settings.home_dealer, by=app.system)
         return app
 
     app = make()
@@ -48,16 +48,16 @@ def mail_crm(crm_factory, smtp):
 
 
 def add_max(crm, email="max@example.org"):
-    return crm.customers.add("Max Mustermann", email=email)
+    return crm.customers.add("Max Mustermann", email=email, by=crm.system)
 
 
 def hand_over_a_case(crm, customer):
     """A washing machine case forwarded to the manufacturer: a hand-off the customer is told of."""
-    dealer = crm.parties.list(kind="dealer")[0]
-    maker = crm.parties.add("manufacturer", "Brioche Hausgeräte")
-    lea = crm.parties.add_actor(dealer.id, "Lea Weber", "service")
-    washer = crm.products.add("WM-8", "WashPro 8", manufacturer_party_id=maker.id)
-    asset = crm.assets.record(customer.id, washer.id, serial_number="S1")
+    dealer = crm.parties.list(kind="dealer", by=crm.system)[0]
+    maker = crm.parties.add("manufacturer", "Brioche Hausgeräte", by=crm.system)
+    lea = crm.parties.add_actor(dealer.id, "Lea Weber", "service", by=crm.system)
+    washer = crm.products.add("WM-8", "WashPro 8", manufacturer_party_id=maker.id, by=crm.system)
+    asset = crm.assets.record(customer.id, washer.id, serial_number="S1", by=crm.system)
     case = crm.cases.open(customer.id, "washes badly", asset_id=asset.id, by=lea.id)
     crm.cases.fire(case.id, "start_diagnosis", by=lea.id)
     crm.cases.fire(case.id, "forward_to_manufacturer", by=lea.id)
@@ -74,7 +74,7 @@ def raw_mail(sender="max@example.org", subject="Frage", body="Hallo", extra=""):
 def test_a_queued_service_message_arrives_with_its_sender_recipient_subject_and_message_id(mail_crm, smtp):
     max_ = add_max(mail_crm)
     msg = mail_crm.outbox.send("email", "service", "Ihre Waschmaschine ist fertig.", subject="Abholung",
-                               customer_id=max_.id)
+                               customer_id=max_.id, by=mail_crm.system)
     assert mail_crm.outbox.dispatch().sent == 1
     [got] = smtp.received
     assert got.rcpt_tos == ["max@example.org"] and got.mail_from == "service@autohaus.example"
@@ -83,17 +83,17 @@ def test_a_queued_service_message_arrives_with_its_sender_recipient_subject_and_
     assert got.message_id == f"<{msg.idempotency_key}@autohaus.example>"
     assert got.message["X-Dealercrm-Idempotency-Key"] == msg.idempotency_key
     assert got.text().startswith("Ihre Waschmaschine ist fertig.")
-    row = mail_crm.outbox.get(msg.id)
+    row = mail_crm.outbox.get(msg.id, by=mail_crm.system)
     assert row.status == "sent" and row.provider_id == got.message_id
-    assert "sent: Abholung" in [i.summary for i in mail_crm.interactions.timeline(max_.id)]
+    assert "sent: Abholung" in [i.summary for i in mail_crm.interactions.timeline(max_.id, by=mail_crm.system)]
 
 
 def test_a_server_that_names_its_queue_id_gives_the_provider_id(mail_crm):
     with SmtpServer(queue_ids=True) as postfix:
         crm = mail_crm.make(postfix)
-        msg = crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id)
+        msg = crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id, by=crm.system)
         crm.outbox.dispatch()
-        assert crm.outbox.get(msg.id).provider_id == "Q1"
+        assert crm.outbox.get(msg.id, by=crm.system).provider_id == "Q1"
 
 
 def test_a_case_hand_off_is_mailed_in_german_with_the_case_template(mail_crm, smtp):
@@ -112,8 +112,8 @@ def test_an_english_installation_mails_in_english_and_marketing_carries_the_opt_
     crm = mail_crm.make(language="en")
     max_ = add_max(crm)
     case, _ = hand_over_a_case(crm, max_)
-    crm.consents.grant(max_.id, "email", "marketing", source="web form")
-    crm.outbox.send("email", "marketing", "Winter tyres at 20% off.", subject="Winter is coming", customer_id=max_.id)
+    crm.consents.grant(max_.id, "email", "marketing", source="web form", by=crm.system)
+    crm.outbox.send("email", "marketing", "Winter tyres at 20% off.", subject="Winter is coming", customer_id=max_.id, by=crm.system)
     crm.outbox.dispatch()
     handed = next(r for r in smtp.received if "Brioche" in r.subject)
     assert handed.subject == f"Your case {case.id}: now with Brioche Hausgeräte"
@@ -124,8 +124,8 @@ def test_an_english_installation_mails_in_english_and_marketing_carries_the_opt_
 
 def test_a_message_may_ask_for_its_own_language(mail_crm, smtp):
     max_ = add_max(mail_crm)
-    mail_crm.consents.grant(max_.id, "email", "marketing", source="web form")
-    mail_crm.outbox.send("email", "marketing", "Spring offer", customer_id=max_.id, data={"language": "en"})
+    mail_crm.consents.grant(max_.id, "email", "marketing", source="web form", by=mail_crm.system)
+    mail_crm.outbox.send("email", "marketing", "Spring offer", customer_id=max_.id, data={"language": "en"}, by=mail_crm.system)
     mail_crm.outbox.dispatch()
     [got] = smtp.received
     assert got.subject == "Message from Autohaus Beispiel" and "agreed to hear from us" in got.text()
@@ -133,7 +133,7 @@ def test_a_message_may_ask_for_its_own_language(mail_crm, smtp):
 
 def test_the_html_part_escapes_what_the_body_holds_and_the_text_part_keeps_it(mail_crm, smtp):
     mail_crm.outbox.send("email", "service", "Preis <b>&</b> Termin\n<script>alert(1)</script>",
-                         customer_id=add_max(mail_crm).id)
+                         customer_id=add_max(mail_crm).id, by=mail_crm.system)
     mail_crm.outbox.dispatch()
     [got] = smtp.received
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in got.html() and "<script>" not in got.html()
@@ -143,7 +143,7 @@ def test_the_html_part_escapes_what_the_body_holds_and_the_text_part_keeps_it(ma
 
 def test_a_subject_with_a_line_break_cannot_add_headers(mail_crm, smtp):
     mail_crm.outbox.send("email", "service", "hallo", subject="Termin\r\nBcc: someone@evil.example",
-                         customer_id=add_max(mail_crm).id)
+                         customer_id=add_max(mail_crm).id, by=mail_crm.system)
     mail_crm.outbox.dispatch()
     [got] = smtp.received
     assert got.message["Bcc"] is None and got.rcpt_tos == ["max@example.org"]
@@ -151,7 +151,7 @@ def test_a_subject_with_a_line_break_cannot_add_headers(mail_crm, smtp):
 
 
 def test_a_resend_after_a_crash_carries_the_same_message_id(mail_crm, smtp, clock):
-    msg = mail_crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(mail_crm).id)
+    msg = mail_crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(mail_crm).id, by=mail_crm.system)
     ready, _ = claim(mail_crm, 10)
     assert send_one(mail_crm, ready[0]).status == "delivered"  # sent; then the process died before recording
     mail_crm.channels["email"].close()
@@ -165,14 +165,14 @@ def test_a_resend_after_a_crash_carries_the_same_message_id(mail_crm, smtp, cloc
 
 def test_one_connection_carries_a_whole_dispatch_run_and_is_closed_at_its_end(mail_crm, smtp):
     crm = mail_crm.make(outbox=OutboxSettings(batch_size=10))
-    customers = [crm.customers.add(f"Kunde {n}", email=f"kunde{n}@example.org") for n in range(25)]
+    customers = [crm.customers.add(f"Kunde {n}", email=f"kunde{n}@example.org", by=crm.system) for n in range(25)]
     for c in customers:
-        crm.outbox.send("email", "service", "Ihr Termin", customer_id=c.id)
+        crm.outbox.send("email", "service", "Ihr Termin", customer_id=c.id, by=crm.system)
     report = crm.outbox.dispatch()
     assert report.sent == 25 and report.batches == 3
     assert smtp.connections == 1 and len(smtp.message_ids()) == 25
     assert crm.channels["email"]._smtp is None  # QUIT at the end of the run
-    crm.outbox.send("email", "service", "Noch etwas", customer_id=customers[0].id)
+    crm.outbox.send("email", "service", "Noch etwas", customer_id=customers[0].id, by=crm.system)
     crm.outbox.dispatch()
     assert smtp.connections == 2
 
@@ -196,20 +196,20 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_without_a_failur
 def test_a_recipient_the_server_does_not_know_fails_permanently_and_becomes_a_task(mail_crm, smtp):
     smtp.refuse("max@example.org")
     max_ = add_max(mail_crm)
-    msg = mail_crm.outbox.send("email", "service", "Ihr Termin", customer_id=max_.id)
+    msg = mail_crm.outbox.send("email", "service", "Ihr Termin", customer_id=max_.id, by=mail_crm.system)
     other = mail_crm.outbox.send("email", "service", "Ihr Termin",
-                                 customer_id=mail_crm.customers.add("Erika", email="erika@example.org").id)
+                                 customer_id=mail_crm.customers.add("Erika", email="erika@example.org", by=mail_crm.system).id, by=mail_crm.system)
     report = mail_crm.outbox.dispatch()
     assert report.failed == 1 and report.sent == 1 and smtp.connections == 1  # the connection goes on
-    row = mail_crm.outbox.get(msg.id)
+    row = mail_crm.outbox.get(msg.id, by=mail_crm.system)
     assert row.status == "failed" and "RCPT TO max@example.org: 550 5.1.1" in row.reason
-    assert mail_crm.outbox.get(other.id).status == "sent"
-    with mail_crm.read() as uow:
+    assert mail_crm.outbox.get(other.id, by=mail_crm.system).status == "sent"
+    with mail_crm.read(mail_crm.system) as uow:
         assert uow.session.scalars(select(Task).where(Task.origin_ref == f"outbox:{msg.id}")).one()
 
 
 def test_addresses_with_umlauts_reach_the_server(mail_crm, smtp):
-    mail_crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(mail_crm, "jörg@müller.example").id)
+    mail_crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(mail_crm, "jörg@müller.example").id, by=mail_crm.system)
     assert mail_crm.outbox.dispatch().sent == 1
     [got] = smtp.received
     assert got.rcpt_tos == ["jörg@xn--mller-kva.example"]
@@ -225,7 +225,7 @@ def test_starttls_and_login_reach_a_server_that_requires_both(mail_crm, certific
     cert, key = certificate
     with SmtpServer(starttls=server_context(cert, key), credentials=("crm", "s3cret!")) as secure:
         crm = mail_crm.make(secure, starttls=True, ca_file=str(cert), username="crm", password="s3cret!")
-        crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id)
+        crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id, by=crm.system)
         assert crm.outbox.dispatch().sent == 1
         [got] = secure.received
         assert got.login == "crm" and got.tls
@@ -235,7 +235,7 @@ def test_implicit_tls_is_used_on_the_smtps_port(mail_crm, certificate):
     cert, key = certificate
     with SmtpServer(implicit_tls=server_context(cert, key)) as smtps:
         crm = mail_crm.make(smtps, ssl=True, ca_file=str(cert))
-        crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id)
+        crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id, by=crm.system)
         assert crm.outbox.dispatch().sent == 1 and len(smtps.received) == 1
 
 
@@ -244,21 +244,21 @@ def test_a_wrong_password_is_retried_and_never_shown(mail_crm, certificate, capl
     caplog.set_level(logging.DEBUG)
     with SmtpServer(starttls=server_context(cert, key), credentials=("crm", "s3cret!")) as secure:
         crm = mail_crm.make(secure, starttls=True, ca_file=str(cert), username="crm", password="WrongPass#1")
-        msg = crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id)
+        msg = crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id, by=crm.system)
         assert crm.outbox.dispatch().retried == 1 and secure.received == []
-        row = crm.outbox.get(msg.id)
+        row = crm.outbox.get(msg.id, by=crm.system)
         assert row.status == "pending" and "AUTH as crm" in row.reason and "535" in row.reason
         channel = crm.channels["email"]
         shown = [row.reason, repr(channel), repr(channel.settings), str(channel.settings), caplog.text,
-                 *(i.summary for i in crm.interactions.timeline(msg.customer_id))]
+                 *(i.summary for i in crm.interactions.timeline(msg.customer_id, by=crm.system))]
         assert not any("WrongPass#1" in s for s in shown)
 
 
 def test_starttls_is_never_given_up_for_plain_text(mail_crm, smtp):
     crm = mail_crm.make(starttls=True, port=smtp.port)  # this server offers no STARTTLS
-    msg = crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id)
+    msg = crm.outbox.send("email", "service", "Ihr Termin", customer_id=add_max(crm).id, by=crm.system)
     assert crm.outbox.dispatch().retried == 1 and smtp.received == []
-    assert "STARTTLS" in crm.outbox.get(msg.id).reason
+    assert "STARTTLS" in crm.outbox.get(msg.id, by=crm.system).reason
 
 
 def test_settings_come_from_the_plugin_table_and_the_environment_wins():
@@ -305,15 +305,15 @@ def test_the_environment_configures_the_registered_channel(crm_factory, monkeypa
 # -- consent ------------------------------------------------------------------------------------
 def test_a_revocation_while_queued_means_nothing_reaches_the_server(mail_crm, smtp, clock):
     max_ = add_max(mail_crm)
-    mail_crm.consents.grant(max_.id, "email", "marketing", source="web form")
-    queued = [mail_crm.outbox.send("email", purpose, "Angebot", customer_id=max_.id)
+    mail_crm.consents.grant(max_.id, "email", "marketing", source="web form", by=mail_crm.system)
+    queued = [mail_crm.outbox.send("email", purpose, "Angebot", customer_id=max_.id, by=mail_crm.system)
               for purpose in ("marketing", "service")]
     clock.advance(minutes=5)
-    mail_crm.consents.revoke(max_.id, "email", "marketing", source="unsubscribe link")
-    mail_crm.consents.revoke(max_.id, "email", "service", source="phone call")
+    mail_crm.consents.revoke(max_.id, "email", "marketing", source="unsubscribe link", by=mail_crm.system)
+    mail_crm.consents.revoke(max_.id, "email", "service", source="phone call", by=mail_crm.system)
     assert mail_crm.outbox.dispatch().suppressed == 2
     assert smtp.received == [] and smtp.connections == 0
-    assert [mail_crm.outbox.get(m.id).status for m in queued] == ["suppressed", "suppressed"]
+    assert [mail_crm.outbox.get(m.id, by=mail_crm.system).status for m in queued] == ["suppressed", "suppressed"]
 
 
 # -- receiving ----------------------------------------------------------------------------------
@@ -322,21 +322,21 @@ def test_an_email_from_a_known_customer_lands_on_their_timeline(mail_crm):
     got = mail_crm.inbound.receive("email", raw_mail(subject="Frage zur Rechnung", body="Ist die Rechnung schon raus?"))
     assert got.status == "attached" and got.customer_id == max_.id and got.sender == "max@example.org"
     assert "Frage zur Rechnung: Ist die Rechnung schon raus?" in [
-        i.summary for i in mail_crm.interactions.timeline(max_.id)]
+        i.summary for i in mail_crm.interactions.timeline(max_.id, by=mail_crm.system)]
 
 
 def test_a_still_broken_reply_reopens_a_case_awaiting_confirmation_at_the_dealer(mail_crm):
     max_ = add_max(mail_crm)
-    lea = mail_crm.parties.add_actor(mail_crm.parties.list(kind="dealer")[0].id, "Lea Weber", "service")
+    lea = mail_crm.parties.add_actor(mail_crm.parties.list(kind="dealer", by=mail_crm.system)[0].id, "Lea Weber", "service", by=mail_crm.system)
     case = mail_crm.cases.open(max_.id, "washes badly", by=lea.id)
     mail_crm.cases.fire(case.id, "start_diagnosis", by=lea.id)
     mail_crm.cases.fire(case.id, "solve_by_advice", by=lea.id)
-    assert mail_crm.cases.get(case.id).state == "awaiting_confirmation"
+    assert mail_crm.cases.get(case.id, by=mail_crm.system).state == "awaiting_confirmation"
     got = mail_crm.inbound.receive("email", raw_mail(
         subject=f"Re: Ihr Fall {case.id}: jetzt bei Ihnen",
         body="Guten Tag,\r\ndie Maschine ist immer noch kaputt.\r\n\r\n> Bitte lassen Sie den Betreff unverändert"))
     assert got.status == "attached" and got.case_id == case.id and got.fired_trigger == "still_broken"
-    assert mail_crm.cases.get(case.id).state == "dealer_diagnosis"
+    assert mail_crm.cases.get(case.id, by=mail_crm.system).state == "dealer_diagnosis"
 
 
 def test_a_reply_without_the_case_number_finds_its_case_by_in_reply_to(mail_crm, smtp):
@@ -351,13 +351,13 @@ def test_a_reply_without_the_case_number_finds_its_case_by_in_reply_to(mail_crm,
 
 def test_quoted_lines_of_earlier_mails_do_not_fire_triggers_again(mail_crm):
     max_ = add_max(mail_crm)
-    lea = mail_crm.parties.add_actor(mail_crm.parties.list(kind="dealer")[0].id, "Lea Weber", "service")
+    lea = mail_crm.parties.add_actor(mail_crm.parties.list(kind="dealer", by=mail_crm.system)[0].id, "Lea Weber", "service", by=mail_crm.system)
     case = mail_crm.cases.open(max_.id, "washes badly", by=lea.id)
     mail_crm.cases.fire(case.id, "start_diagnosis", by=lea.id)
     mail_crm.cases.fire(case.id, "solve_by_advice", by=lea.id)
     got = mail_crm.inbound.receive("email", raw_mail(
         subject=f"Re: Ihr Fall {case.id}", body="Jetzt geht alles, danke!\r\n> sie ist immer noch kaputt"))
-    assert got.fired_trigger is None and mail_crm.cases.get(case.id).state == "awaiting_confirmation"
+    assert got.fired_trigger is None and mail_crm.cases.get(case.id, by=mail_crm.system).state == "awaiting_confirmation"
 
 
 def test_an_html_only_mail_is_read_as_text(mail_crm):
@@ -366,14 +366,14 @@ def test_an_html_only_mail_is_read_as_text(mail_crm):
            "<html><style>p{color:red}</style><body><p>Hier das <b>Typenschild</b>&nbsp;&amp; ein Foto.</p>"
            "</body></html>\r\n").encode()
     got = mail_crm.inbound.receive("email", raw)
-    talk = mail_crm.interactions.timeline(max_.id)[0]
+    talk = mail_crm.interactions.timeline(max_.id, by=mail_crm.system)[0]
     assert got.status == "attached" and talk.summary == "Foto: Hier das Typenschild & ein Foto."
 
 
 def test_an_unknown_sender_waits_in_triage_as_a_task(mail_crm):
     got = mail_crm.inbound.receive("email", raw_mail(sender="stranger@example.net", subject="Angebot?"))
     assert got.status == "triage" and got.customer_id is None and got.sender == "stranger@example.net"
-    [task] = [t for t in mail_crm.tasks.open() if t.origin_ref == f"inbound:{got.id}"]
+    [task] = [t for t in mail_crm.tasks.open(by=mail_crm.system) if t.origin_ref == f"inbound:{got.id}"]
     assert "unknown sender stranger@example.net" in task.title
 
 
@@ -385,4 +385,4 @@ def test_garbage_is_stored_as_malformed_with_the_parse_error(mail_crm, garbage, 
     got = mail_crm.inbound.receive("email", garbage)
     assert got.status == "malformed" and error in got.parse_error and "ValueError" in got.parse_error
     assert got.raw == garbage.decode("utf-8", "replace")
-    assert got.id in [m.id for m in mail_crm.inbound.triage()]
+    assert got.id in [m.id for m in mail_crm.inbound.triage(by=mail_crm.system)]

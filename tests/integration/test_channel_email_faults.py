@@ -59,7 +59,7 @@ def app(crm_factory, smtp):
     def make(**outbox):
         crm = crm_factory(settings=Settings(plugins={"channel_email": smtp.settings},
                                             outbox=OutboxSettings(**({"batch_size": 4} | outbox))))
-        crm.parties.add("dealer", crm.settings.home_dealer)
+        crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
         return crm
 
     crm = make()
@@ -71,15 +71,15 @@ def queue(crm, n: int) -> set[str]:
     """One service e-mail to each of n customers; the Message-IDs they must arrive with."""
     ids = set()
     for i in range(n):
-        customer = crm.customers.add(f"Kunde {i}", email=f"kunde{i}@example.org")
+        customer = crm.customers.add(f"Kunde {i}", email=f"kunde{i}@example.org", by=crm.system)
         msg = crm.outbox.send("email", "service", f"Ihr Termin am {i + 1}. April", subject=f"Termin {i}",
-                              customer_id=customer.id)
+                              customer_id=customer.id, by=crm.system)
         ids.add(message_id(msg.idempotency_key, "autohaus.example"))
     return ids
 
 
 def rows(crm, status: str | None = None) -> list[OutboxMessage]:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         return list(uow.session.scalars(query if status is None else query.where(OutboxMessage.status == status)))
 

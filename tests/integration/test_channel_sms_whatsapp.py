@@ -42,7 +42,7 @@ def make_crm(crm_factory, server: RecordingServer, sms: dict | None = None, what
                              "token": WA_TOKEN, "timeout": 2, **(whatsapp or {})},
     }
     crm = crm_factory(settings=Settings(plugins=plugins, outbox=OutboxSettings(**outbox)))
-    crm.parties.add("dealer", crm.settings.home_dealer)
+    crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
     return crm
 
 
@@ -54,11 +54,11 @@ def crm(crm_factory, gateway):
 @pytest.fixture
 def max_(crm):
     return crm.customers.add("Max Mustermann", phone="+49 171 5550100",
-                             owner_party_id=crm.parties.list(kind="dealer")[0].id)
+                             owner_party_id=crm.parties.list(kind="dealer", by=crm.system)[0].id, by=crm.system)
 
 
 def task_for(crm, message_id):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return uow.session.scalars(select(Task).where(Task.origin_ref == f"outbox:{message_id}")).one()
 
 
@@ -66,7 +66,7 @@ def task_for(crm, message_id):
 
 
 def test_the_sms_gateway_receives_the_documented_request_with_the_token(crm, gateway, max_):
-    msg = crm.outbox.send("sms", "service", "Ihre Waschmaschine ist fertig.", customer_id=max_.id)
+    msg = crm.outbox.send("sms", "service", "Ihre Waschmaschine ist fertig.", customer_id=max_.id, by=crm.system)
     assert crm.outbox.dispatch().sent == 1
     [got] = gateway.received
     assert (got.method, got.path) == ("POST", "/api/sms")
@@ -74,7 +74,7 @@ def test_the_sms_gateway_receives_the_documented_request_with_the_token(crm, gat
     assert got.headers["authorization"] == f"Bearer {SMS_TOKEN}"
     assert got.headers["idempotency-key"] == msg.idempotency_key
     assert got.headers["content-type"] == "application/json"
-    row = crm.outbox.get(msg.id)
+    row = crm.outbox.get(msg.id, by=crm.system)
     assert (row.status, row.provider_id, row.recipient) == ("sent", "sms-1", "+491715550100")
 
 
@@ -82,14 +82,14 @@ def test_a_gateway_with_basic_auth_and_form_fields_gets_them_as_configured(crm_f
     crm = make_crm(crm_factory, gateway, sms={
         "auth_scheme": "Basic", "token": "AC123:secret-part", "format": "form", "response_id": "sid",
         "payload": {"To": "{recipient}", "From": "{sender}", "Body": "{body}"}})
-    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100")
+    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
     gateway.answers.append(Answer(201, {"sid": "SM0042", "status": "queued"}))
-    msg = crm.outbox.send("sms", "service", "Termin morgen 9 Uhr", customer_id=max_.id)
+    msg = crm.outbox.send("sms", "service", "Termin morgen 9 Uhr", customer_id=max_.id, by=crm.system)
     assert crm.outbox.dispatch().sent == 1
     [got] = gateway.received
     assert got.form == {"To": "+491715550100", "From": "AutohausMeyer", "Body": "Termin morgen 9 Uhr"}
     assert got.headers["authorization"] == "Basic QUMxMjM6c2VjcmV0LXBhcnQ="  # base64 of "AC123:secret-part"
-    assert crm.outbox.get(msg.id).provider_id == "SM0042"
+    assert crm.outbox.get(msg.id, by=crm.system).provider_id == "SM0042"
 
 
 def test_a_gateway_with_its_own_header_and_nested_payload_gets_them_with_json_types_kept(crm_factory, gateway):
@@ -97,24 +97,24 @@ def test_a_gateway_with_its_own_header_and_nested_payload_gets_them_with_json_ty
         "auth_header": "X-Api-Key", "auth_scheme": "", "response_id": "result.messages.0.ref",
         "payload": {"message": {"recipients": ["{recipient_digits}"], "content": "{subject}: {body}",
                                 "case": "{case_id}", "reference": "{idempotency_key}"}}})
-    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100")
+    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
     gateway.answers.append(Answer(200, {"result": {"messages": [{"ref": "gw-77"}]}}))
-    msg = crm.outbox.send("sms", "service", "fertig {bitte} abholen", subject="Fall 3", customer_id=max_.id)
+    msg = crm.outbox.send("sms", "service", "fertig {bitte} abholen", subject="Fall 3", customer_id=max_.id, by=crm.system)
     assert crm.outbox.dispatch().sent == 1
     [got] = gateway.received
     assert got.json == {"message": {"recipients": ["491715550100"], "content": "Fall 3: fertig {bitte} abholen",
                                     "case": None, "reference": msg.idempotency_key}}
     assert got.headers["x-api-key"] == SMS_TOKEN and "authorization" not in got.headers
-    assert crm.outbox.get(msg.id).provider_id == "gw-77"
+    assert crm.outbox.get(msg.id, by=crm.system).provider_id == "gw-77"
 
 
 # -- WhatsApp -------------------------------------------------------------------------------
 
 
 def test_whatsapp_sends_exactly_the_cloud_api_request_to_the_messages_endpoint(crm, gateway, max_):
-    crm.consents.grant(max_.id, "whatsapp", "service", source="signed form")
+    crm.consents.grant(max_.id, "whatsapp", "service", source="signed form", by=crm.system)
     gateway.reply = wamid
-    msg = crm.outbox.send("whatsapp", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id)
+    msg = crm.outbox.send("whatsapp", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id, by=crm.system)
     assert crm.outbox.dispatch().sent == 1
     [got] = gateway.received
     assert (got.method, got.path) == ("POST", f"/v21.0/{PHONE_ID}/messages")
@@ -122,32 +122,32 @@ def test_whatsapp_sends_exactly_the_cloud_api_request_to_the_messages_endpoint(c
                         "text": {"body": "Ihr Fall ist jetzt beim Hersteller."}}
     assert got.headers["authorization"] == f"Bearer {WA_TOKEN}"
     assert got.headers["content-type"] == "application/json"
-    assert crm.outbox.get(msg.id).provider_id == f"wamid.HBgM12{msg.idempotency_key[-6:]}"
+    assert crm.outbox.get(msg.id, by=crm.system).provider_id == f"wamid.HBgM12{msg.idempotency_key[-6:]}"
 
 
 def test_whatsapp_without_whatsapp_consent_is_suppressed_while_sms_relies_on_the_contract(crm, gateway, max_):
-    crm.consents.grant(max_.id, "sms", "marketing", source="form")  # consent elsewhere does not count
-    on_whatsapp = crm.outbox.send("whatsapp", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id)
-    by_sms = crm.outbox.send("sms", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id)
+    crm.consents.grant(max_.id, "sms", "marketing", source="form", by=crm.system)  # consent elsewhere does not count
+    on_whatsapp = crm.outbox.send("whatsapp", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id, by=crm.system)
+    by_sms = crm.outbox.send("sms", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id, by=crm.system)
     assert (on_whatsapp.status, on_whatsapp.reason) == ("suppressed", "no service consent for whatsapp")
     assert by_sms.status == "pending"
     assert crm.outbox.dispatch().sent == 1
     assert [r.path for r in gateway.received] == ["/api/sms"]  # nothing reached the WhatsApp endpoint
     assert any("whatsapp message not sent: no service consent for whatsapp" in i.summary
-               for i in crm.interactions.timeline(max_.id))
+               for i in crm.interactions.timeline(max_.id, by=crm.system))
 
 
 def test_a_whatsapp_message_queued_before_consent_was_revoked_is_not_sent(crm, gateway, max_, clock):
-    crm.consents.grant(max_.id, "whatsapp", "service", source="signed form")
-    msg = crm.outbox.send("whatsapp", "service", "Ihr Techniker kommt morgen.", customer_id=max_.id)
+    crm.consents.grant(max_.id, "whatsapp", "service", source="signed form", by=crm.system)
+    msg = crm.outbox.send("whatsapp", "service", "Ihr Techniker kommt morgen.", customer_id=max_.id, by=crm.system)
     clock.advance(minutes=2)
-    crm.consents.revoke(max_.id, "whatsapp", "service", source="reply STOP")
+    crm.consents.revoke(max_.id, "whatsapp", "service", source="reply STOP", by=crm.system)
     assert crm.outbox.dispatch().suppressed == 1 and gateway.received == []
-    assert "revoked" in crm.outbox.get(msg.id).reason
+    assert "revoked" in crm.outbox.get(msg.id, by=crm.system).reason
 
 
 def test_a_phone_only_customer_hears_of_a_hand_off_by_sms(crm, gateway, max_):
-    lea = crm.parties.add_actor(max_.owner_party_id, "Lea Berger", "service")
+    lea = crm.parties.add_actor(max_.owner_party_id, "Lea Berger", "service", by=crm.system)
     case = crm.cases.open(max_.id, "washes badly", by=lea.id)
     crm.cases.fire(case.id, "start_diagnosis", by=lea.id)
     crm.cases.fire(case.id, "solve_by_advice", by=lea.id, note="cotton programme")
@@ -183,11 +183,11 @@ def graph_error(code: int, message: str, status: int = 400) -> Answer:
 ])
 def test_gateway_answers_are_retried_or_failed_by_what_they_mean(crm, gateway, max_, channel, answer, outcome,
                                                                    reason):
-    crm.consents.grant(max_.id, "whatsapp", "service", source="form")
+    crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
     gateway.answers.append(answer)
-    msg = crm.outbox.send(channel, "service", "hello", customer_id=max_.id)
+    msg = crm.outbox.send(channel, "service", "hello", customer_id=max_.id, by=crm.system)
     crm.outbox.dispatch()
-    row = crm.outbox.get(msg.id)
+    row = crm.outbox.get(msg.id, by=crm.system)
     assert row.status == outcome and reason in row.reason, row.reason
     assert len(gateway.received) == 1
     if outcome == "failed":
@@ -197,11 +197,11 @@ def test_gateway_answers_are_retried_or_failed_by_what_they_mean(crm, gateway, m
 
 
 def test_a_gateway_that_is_down_is_retried_and_the_message_arrives_once_it_is_back(crm, gateway, max_, clock):
-    crm.consents.grant(max_.id, "whatsapp", "service", source="form")
-    sent = [crm.outbox.send(ch, "service", "hello", customer_id=max_.id) for ch in ("sms", "whatsapp")]
+    crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
+    sent = [crm.outbox.send(ch, "service", "hello", customer_id=max_.id, by=crm.system) for ch in ("sms", "whatsapp")]
     gateway.stop()
     assert crm.outbox.dispatch().retried == 2
-    assert all("connection failed to http://127.0.0.1" in crm.outbox.get(m.id).reason for m in sent)
+    assert all("connection failed to http://127.0.0.1" in crm.outbox.get(m.id, by=crm.system).reason for m in sent)
     gateway.start()
     gateway.reply = lambda r: wamid(r) if r.path.endswith("/messages") else gateway.default_reply(r)
     clock.advance(hours=2)
@@ -211,16 +211,16 @@ def test_a_gateway_that_is_down_is_retried_and_the_message_arrives_once_it_is_ba
 
 def test_tokens_never_show_in_errors_reprs_tasks_or_logs(crm, gateway, max_, caplog):
     caplog.set_level(logging.DEBUG)
-    crm.consents.grant(max_.id, "whatsapp", "service", source="form")
+    crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
     def echo(request):  # gateways like to echo the request; WhatsApp's echo straddles the 200-character cut
         pad = "." * 170 if request.path.endswith("/messages") else ""
         return Answer(401, {"error": {"message": f"{pad}token rejected: {request.headers['authorization']}"}})
 
     gateway.reply = echo
-    sent = [crm.outbox.send(ch, "service", "hello", customer_id=max_.id) for ch in ("sms", "whatsapp")]
+    sent = [crm.outbox.send(ch, "service", "hello", customer_id=max_.id, by=crm.system) for ch in ("sms", "whatsapp")]
     assert crm.outbox.dispatch().failed == 2
-    texts = [crm.outbox.get(m.id).reason for m in sent] + [task_for(crm, m.id).note for m in sent]
-    texts += [i.summary for i in crm.interactions.timeline(max_.id)] + [caplog.text]
+    texts = [crm.outbox.get(m.id, by=crm.system).reason for m in sent] + [task_for(crm, m.id).note for m in sent]
+    texts += [i.summary for i in crm.interactions.timeline(max_.id, by=crm.system)] + [caplog.text]
     texts += [repr(crm.channels["sms"]), repr(vars(crm.channels["sms"])), repr(crm.channels["whatsapp"]),
               repr(vars(crm.channels["whatsapp"]))]
     assert "token rejected: Bearer ***" in texts[0]
@@ -251,36 +251,36 @@ def test_without_configuration_sms_and_whatsapp_are_not_offered_and_nothing_else
 def test_a_misconfigured_channel_is_offered_but_fails_each_message_naming_the_setting(
         crm_factory, gateway, caplog, sms, whatsapp, channel, problem):
     crm = make_crm(crm_factory, gateway, sms=sms, whatsapp=whatsapp)
-    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100")
-    crm.consents.grant(max_.id, "whatsapp", "service", source="form")
-    msg = crm.outbox.send(channel, "service", "hello", customer_id=max_.id)
+    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
+    crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
+    msg = crm.outbox.send(channel, "service", "hello", customer_id=max_.id, by=crm.system)
     assert problem in caplog.text  # said once, when the channel was loaded
     assert crm.outbox.dispatch().failed == 1 and gateway.received == []
-    assert problem in crm.outbox.get(msg.id).reason and task_for(crm, msg.id)
+    assert problem in crm.outbox.get(msg.id, by=crm.system).reason and task_for(crm, msg.id)
 
 
 def test_tokens_from_the_environment_win_over_the_settings_file(crm_factory, gateway, monkeypatch):
     monkeypatch.setenv("DEALERCRM_SMS_TOKEN", "env-sms-token")
     monkeypatch.setenv("DEALERCRM_WHATSAPP_TOKEN", "env-wa-token")
     crm = make_crm(crm_factory, gateway)
-    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100")
-    crm.consents.grant(max_.id, "whatsapp", "service", source="form")
+    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
+    crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
     gateway.reply = lambda r: wamid(r) if r.path.endswith("/messages") else gateway.default_reply(r)
     for channel in ("sms", "whatsapp"):
-        crm.outbox.send(channel, "service", "hello", customer_id=max_.id)
+        crm.outbox.send(channel, "service", "hello", customer_id=max_.id, by=crm.system)
     assert crm.outbox.dispatch().sent == 2
     assert [r.headers["authorization"] for r in gateway.received] == ["Bearer env-sms-token", "Bearer env-wa-token"]
 
 
 def test_a_providers_retry_after_is_waited_for_not_just_our_own_backoff(crm, gateway, max_, clock):
     gateway.answers.append(Answer(429, {"message": "slow down"}, {"Retry-After": "3600"}))
-    msg = crm.outbox.send("sms", "service", "hello", customer_id=max_.id)
+    msg = crm.outbox.send("sms", "service", "hello", customer_id=max_.id, by=crm.system)
     crm.outbox.dispatch()
-    assert crm.outbox.get(msg.id).next_attempt_at >= clock.now() + timedelta(hours=1)
+    assert crm.outbox.get(msg.id, by=crm.system).next_attempt_at >= clock.now() + timedelta(hours=1)
     clock.advance(minutes=30)
     assert crm.outbox.dispatch().sent == 0 and len(gateway.received) == 1  # not asked again too early
     clock.advance(minutes=31)
-    assert crm.outbox.dispatch().sent == 1 and crm.outbox.get(msg.id).status == "sent"
+    assert crm.outbox.dispatch().sent == 1 and crm.outbox.get(msg.id, by=crm.system).status == "sent"
 
 
 @pytest.mark.parametrize("header, seconds", [

@@ -30,13 +30,13 @@ def write(tmp_path: Path, lines: list[str], name: str = "customers.csv", header:
 
 
 def customers(crm) -> dict[str, Customer]:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return {c.external_id: c for c in uow.session.scalars(select(Customer).order_by(Customer.id))}
 
 
 @pytest.fixture
 def berg(crm):
-    return crm.parties.add("dealer", "Autohaus Berg")
+    return crm.parties.add("dealer", "Autohaus Berg", by=crm.system)
 
 
 def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, berg, tmp_path):
@@ -53,7 +53,7 @@ def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, 
         "K-12,Too Many,person,,,,,,,,,extra",                 # line 11
         GOOD[3],                                              # line 12
     ])
-    report = crm.imports.run(path)
+    report = crm.imports.run(path, by=crm.system)
     assert report.imported == 3
     lines = dict(report.rejected)
     assert sorted(lines) == [3, 5, 6, 7, 8, 9, 10, 11]
@@ -69,34 +69,34 @@ def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, 
     assert sorted(got) == ["K-1", "K-2", "K-4"]
     assert got["K-1"].phone == "+491715550100" and got["K-1"].city == "München"
     assert got["K-4"].owner_party_id == berg.id
-    assert got["K-1"].owner_party_id == crm.parties.by_name("Our Dealership").id
+    assert got["K-1"].owner_party_id == crm.parties.by_name("Our Dealership", by=crm.system).id
     assert got["K-1"].created_at.utcoffset() is not None
 
 
 def test_the_summary_counts_rows_imported_present_and_rejected(crm, berg, tmp_path):
-    crm.customers.add("Already Here", external_id="K-2")
-    report = crm.imports.run(write(tmp_path, [GOOD[0], GOOD[1], "K-6,Bad,person,bad-mail,,,,,,,"]))
+    crm.customers.add("Already Here", external_id="K-2", by=crm.system)
+    report = crm.imports.run(write(tmp_path, [GOOD[0], GOOD[1], "K-6,Bad,person,bad-mail,,,,,,,"]), by=crm.system)
     assert (report.rows, report.imported, report.already_present, len(report.rejected)) == (3, 1, 1, 1)
     assert report.summary() == "3 rows: 1 imported, 1 already present, 1 rejected"
 
 
 def test_a_rerun_imports_nothing_new(any_crm, tmp_path):
     crm = any_crm
-    crm.parties.add("dealer", "Autohaus Berg")
+    crm.parties.add("dealer", "Autohaus Berg", by=crm.system)
     path = write(tmp_path, GOOD)
-    first = crm.imports.run(path, chunk_size=2)
+    first = crm.imports.run(path, chunk_size=2, by=crm.system)
     assert (first.imported, first.already_present, first.rejected) == (5, 0, [])
     before = customers(crm)
-    second = crm.imports.run(path, chunk_size=2)
+    second = crm.imports.run(path, chunk_size=2, by=crm.system)
     assert (second.rows, second.imported, second.already_present, second.rejected) == (5, 0, 5, [])
     assert {k: c.id for k, c in customers(crm).items()} == {k: c.id for k, c in before.items()}
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         assert len(list(uow.session.scalars(select(Interest)))) == 3  # skiing, golf, cycling: once
 
 
 def test_an_import_vetoed_in_its_second_chunk_and_rerun_files_every_good_row_once(any_crm, tmp_path):
     crm = any_crm
-    crm.parties.add("dealer", "Autohaus Berg")
+    crm.parties.add("dealer", "Autohaus Berg", by=crm.system)
     path = write(tmp_path, [GOOD[0], "K-6,Bad,person,bad-mail,,,,,,,", GOOD[1], GOOD[2], GOOD[3], GOOD[4]])
     seen = []
 
@@ -113,25 +113,25 @@ def test_an_import_vetoed_in_its_second_chunk_and_rerun_files_every_good_row_onc
     plugin = SecondChunkFails()
     crm.register(plugin, "flaky-sync")
     with pytest.raises(Vetoed):
-        crm.imports.run(path, chunk_size=2)
+        crm.imports.run(path, chunk_size=2, by=crm.system)
     assert sorted(customers(crm)) == ["K-1"]  # the first chunk was committed, the second not at all
     plugin.armed = False
-    report = crm.imports.run(path, chunk_size=2)
+    report = crm.imports.run(path, chunk_size=2, by=crm.system)
     assert (report.imported, report.already_present) == (4, 1)
     assert [line for line, _ in report.rejected] == [3]
     assert sorted(customers(crm)) == ["K-1", "K-2", "K-3", "K-4", "K-5"]
 
 
 def test_a_truncated_copy_then_the_full_file_files_every_good_row_once(crm, berg, tmp_path):
-    crm.imports.run(write(tmp_path, GOOD[:2], name="partial.csv"))
-    report = crm.imports.run(write(tmp_path, GOOD, name="full.csv"))
+    crm.imports.run(write(tmp_path, GOOD[:2], name="partial.csv"), by=crm.system)
+    report = crm.imports.run(write(tmp_path, GOOD, name="full.csv"), by=crm.system)
     assert (report.imported, report.already_present) == (3, 2)
     assert sorted(customers(crm)) == ["K-1", "K-2", "K-3", "K-4", "K-5"]
 
 
 def test_a_row_whose_email_or_phone_is_already_filed_is_refused_naming_the_customer(crm, tmp_path):
-    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100")
-    report = crm.imports.run(write(tmp_path, [GOOD[0], GOOD[1]]))
+    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
+    report = crm.imports.run(write(tmp_path, [GOOD[0], GOOD[1]]), by=crm.system)
     [(line, reason)] = report.rejected
     assert line == 2
     assert f"already used by customer {max_.id}" in reason and "phone" in reason
@@ -143,7 +143,7 @@ def test_the_same_person_twice_in_one_file_is_filed_once(crm, tmp_path):
         GOOD[1],
         "K-20,Erika M.,person,ERIKA@example.org,,,,,,,",
         "K-2,Erika again,person,,,,,,,,",
-    ]))
+    ]), by=crm.system)
     assert report.imported == 1
     assert [line for line, _ in report.rejected] == [3, 4]
     assert "appears twice in this file" in dict(report.rejected)[3]
@@ -151,25 +151,25 @@ def test_the_same_person_twice_in_one_file_is_filed_once(crm, tmp_path):
 
 
 def test_an_external_id_repeated_in_a_later_chunk_is_reported_like_one_in_the_same_chunk(crm, tmp_path):
-    report = crm.imports.run(write(tmp_path, [GOOD[1], GOOD[4], "K-2,Erika again,person,,,,,,,,"]), chunk_size=2)
+    report = crm.imports.run(write(tmp_path, [GOOD[1], GOOD[4], "K-2,Erika again,person,,,,,,,,"]), chunk_size=2, by=crm.system)
     assert [line for line, _ in report.rejected] == [4]
 
 
 def test_a_tombstone_keeps_its_external_id_so_a_rerun_after_a_merge_adds_no_duplicate(crm, berg, tmp_path):
     path = write(tmp_path, GOOD)
-    crm.imports.run(path)
+    crm.imports.run(path, by=crm.system)
     got = customers(crm)
-    crm.customers.merge(got["K-1"].id, got["K-5"].id)
-    report = crm.imports.run(path)
+    crm.customers.merge(got["K-1"].id, got["K-5"].id, by=crm.system)
+    report = crm.imports.run(path, by=crm.system)
     assert (report.imported, report.already_present) == (0, 5)
-    assert crm.customers.count() == 4
+    assert crm.customers.count(by=crm.system) == 4
 
 
 def test_imported_customers_and_their_interests_are_filed_with_provenance_and_audited(crm, berg, tmp_path, clock):
-    sabine = crm.parties.add_actor(crm.parties.by_name("Our Dealership").id, "Sabine Krüger", "office")
+    sabine = crm.parties.add_actor(crm.parties.by_name("Our Dealership", by=crm.system).id, "Sabine Krüger", "office", by=crm.system)
     crm.imports.run(write(tmp_path, [GOOD[0]]), by=sabine.id)
     c = customers(crm)["K-1"]
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         tags = list(uow.session.scalars(select(Interest).where(Interest.customer_id == c.id).order_by(Interest.tag)))
         trail = list(uow.session.scalars(select(AuditRecord).where(AuditRecord.customer_id == c.id)))
     assert [(i.tag, i.noted_by_id, i.noted_at) for i in tags] == [("golf", sabine.id, clock.now()),
@@ -181,59 +181,59 @@ def test_imported_customers_and_their_interests_are_filed_with_provenance_and_au
 
 
 def test_imported_interests_are_audited_like_noted_ones(crm, tmp_path):
-    crm.imports.run(write(tmp_path, [GOOD[0]]))
-    with crm.read() as uow:
+    crm.imports.run(write(tmp_path, [GOOD[0]]), by=crm.system)
+    with crm.read(crm.system) as uow:
         entities = list(uow.session.scalars(select(AuditRecord.entity).where(AuditRecord.operation == "import.customers")))
     assert entities.count("interest") == 2
 
 
 def test_a_name_with_a_nul_character_is_a_bad_row_not_a_crash(any_crm, tmp_path):
-    report = any_crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Max\x00Mustermann,person,,,,,,,,"]))
+    report = any_crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Max\x00Mustermann,person,,,,,,,,"]), by=any_crm.system)
     assert report.imported == 1
     assert [line for line, _ in report.rejected] == [3]
 
 
 def test_a_street_with_a_nul_character_is_a_bad_row_not_a_crash(any_crm, tmp_path):
-    report = any_crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Max,person,,,,Berg\x00str 1,,,,"]))
+    report = any_crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Max,person,,,,Berg\x00str 1,,,,"]), by=any_crm.system)
     assert [line for line, _ in report.rejected] == [3]
 
 
 def test_a_missing_required_column_is_a_clear_error_and_nothing_is_imported(crm, tmp_path):
     path = write(tmp_path, ["Max Mustermann,max@example.org"], header="name,email")
     with pytest.raises(ValidationError) as info:
-        crm.imports.run(path)
+        crm.imports.run(path, by=crm.system)
     assert info.value.field == "file"
     assert "has no column 'external_id'" in str(info.value)
-    assert crm.customers.count() == 0
+    assert crm.customers.count(by=crm.system) == 0
 
 
 def test_a_missing_file_is_a_clear_error(crm, tmp_path):
     with pytest.raises(ValidationError, match="nope.csv"):
-        crm.imports.run(tmp_path / "nope.csv")
+        crm.imports.run(tmp_path / "nope.csv", by=crm.system)
 
 
 def test_an_excel_export_with_a_byte_order_mark_is_read(crm, tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes(("\ufeff" + HEADER + "\n" + GOOD[1] + "\n").encode("utf-8"))
-    assert crm.imports.run(path).imported == 1
+    assert crm.imports.run(path, by=crm.system).imported == 1
 
 
 def test_a_file_that_is_not_utf8_is_a_clear_error(crm, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(("external_id,name\nK-1,Jürgen Müller\n").encode("latin-1"))
     with pytest.raises(ValidationError, match="UTF-8"):
-        crm.imports.run(path)
+        crm.imports.run(path, by=crm.system)
 
 
 def test_progress_is_reported_per_chunk(crm, berg, tmp_path):
     steps = []
-    crm.imports.run(write(tmp_path, GOOD), chunk_size=2, on_progress=steps.append)
+    crm.imports.run(write(tmp_path, GOOD), chunk_size=2, on_progress=steps.append, by=crm.system)
     assert steps == [2, 2, 1]
 
 
 def test_a_manufacturer_named_as_owner_is_a_bad_row_customers_belong_to_a_dealer(crm, tmp_path):
-    crm.parties.add("manufacturer", "Brioche Hausgeräte")
-    report = crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Otto Brioche,person,,,,,,,Brioche Hausgeräte,"]))
+    crm.parties.add("manufacturer", "Brioche Hausgeräte", by=crm.system)
+    report = crm.imports.run(write(tmp_path, [GOOD[1], "K-9,Otto Brioche,person,,,,,,,Brioche Hausgeräte,"]), by=crm.system)
     assert report.imported == 1
     [(line, reason)] = report.rejected
     assert line == 3 and "is a manufacturer; customers belong to a dealer" in reason
@@ -241,9 +241,9 @@ def test_a_manufacturer_named_as_owner_is_a_bad_row_customers_belong_to_a_dealer
 
 
 def test_each_rejected_line_names_the_field_it_was_refused_for(crm, tmp_path):
-    crm.customers.add("Max Mustermann", phone="+49 171 5550100")
+    crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
     report = crm.imports.run(write(tmp_path, [GOOD[0], "K-6,Bad,person,bad-mail,,,,,,,", "K-7,Too Many,,,,,,,,,,x",
-                                              ",No Id,person,,,,,,,,"]))
+                                              ",No Id,person,,,,,,,,"]), by=crm.system)
     assert report.rejections == [
         {"line": 2, "field": "phone", "reason": report.rejected[0][1]},
         {"line": 3, "field": "email", "reason": report.rejected[1][1]},
@@ -254,7 +254,7 @@ def test_each_rejected_line_names_the_field_it_was_refused_for(crm, tmp_path):
 def test_a_malformed_line_stops_the_file_naming_that_line(crm, tmp_path):
     path = write(tmp_path, [GOOD[1], 'K-9,"' + "x" * 200_000 + '"'])
     with pytest.raises(ValidationError, match=r"line 3: field larger than field limit"):
-        crm.imports.run(path)
+        crm.imports.run(path, by=crm.system)
 
 
 def test_an_empty_file_says_what_its_first_line_must_be(crm, tmp_path):
@@ -262,4 +262,4 @@ def test_an_empty_file_says_what_its_first_line_must_be(crm, tmp_path):
     path.write_text("", encoding="utf-8")
     with pytest.raises(ValidationError, match="is empty: its first line must name the columns, at least "
                                               "external_id,name"):
-        crm.imports.run(path)
+        crm.imports.run(path, by=crm.system)

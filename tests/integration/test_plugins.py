@@ -25,7 +25,7 @@ def plugin(name: str, **hooks) -> types.SimpleNamespace:
 
 
 def customer_count(crm) -> int:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return uow.session.scalar(select(func.count()).select_from(Customer))
 
 
@@ -52,8 +52,8 @@ def test_a_plugin_registered_after_connect_still_sees_startup(crm):
 def test_events_reach_plugins_after_commit_with_what_happened(crm, register_plugin):
     recorder = Recorder()
     register_plugin(recorder, "recorder")
-    c = crm.customers.add("Max Mustermann", email="max@example.org")
-    crm.interests.note(c.id, "Skiing")
+    c = crm.customers.add("Max Mustermann", email="max@example.org", by=crm.system)
+    crm.interests.note(c.id, "Skiing", by=crm.system)
     names = [e.name for e in recorder.seen]
     assert names == ["customer_registered", "interest_noted"]
     assert recorder.seen[1].tag == "skiing" and recorder.seen[1].customer_id == c.id
@@ -66,9 +66,9 @@ def test_a_veto_inside_the_transaction_leaves_nothing_written(crm, register_plug
 
     register_plugin(plugin("no_walkins", dealercrm_check_event=dealercrm_check_event))
     with pytest.raises(Vetoed, match="no_walkins.*front desk"):
-        crm.customers.add("Anna", email="anna@example.org")
+        crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     assert customer_count(crm) == 0
-    with crm.read() as uow:  # the audit rows of the refused insert went too
+    with crm.read(crm.system) as uow:  # the audit rows of the refused insert went too
         assert uow.session.scalar(select(func.count()).select_from(Customer)) == 0
 
 
@@ -78,7 +78,7 @@ def test_a_plugin_raising_inside_the_transaction_is_named_and_rolls_back(crm, re
 
     register_plugin(plugin("clumsy", dealercrm_check_event=dealercrm_check_event))
     with pytest.raises(PluginError) as info:
-        crm.customers.add("Anna", email="anna@example.org")
+        crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     assert info.value.plugin == "clumsy" and info.value.hook == "dealercrm_check_event"
     assert "clumsy" in str(info.value) and "dealercrm_check_event" in str(info.value)
     assert customer_count(crm) == 0
@@ -91,8 +91,8 @@ def test_rows_a_checking_plugin_adds_commit_atomically_with_the_operation(crm, r
                                  assigned_party_id=1, created_at=uow.now))
 
     register_plugin(plugin("welcome", dealercrm_check_event=dealercrm_check_event))
-    c = crm.customers.add("Anna", email="anna@example.org")
-    assert [t.title for t in crm.tasks.open(customer_id=c.id)] == ["welcome call"]
+    c = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    assert [t.title for t in crm.tasks.open(customer_id=c.id, by=crm.system)] == ["welcome call"]
 
 
 def test_a_failing_after_commit_plugin_loses_nothing_and_does_not_silence_the_others(crm, register_plugin):
@@ -103,8 +103,8 @@ def test_a_failing_after_commit_plugin_loses_nothing_and_does_not_silence_the_ot
         raise RuntimeError("mail server down")
 
     register_plugin(plugin("flaky_mailer", dealercrm_handle_event=dealercrm_handle_event))
-    c = crm.customers.add("Anna", email="anna@example.org")
-    assert crm.customers.get(c.id).name == "Anna"  # committed
+    c = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    assert crm.customers.get(c.id, by=crm.system).name == "Anna"  # committed
     assert [e.name for e in recorder.seen] == ["customer_registered"]
     failure = crm.plugin_failures[-1]
     assert (failure.plugin, failure.hook) == ("flaky_mailer", "dealercrm_handle_event")
@@ -112,16 +112,16 @@ def test_a_failing_after_commit_plugin_loses_nothing_and_does_not_silence_the_ot
 
 
 def test_after_commit_plugins_can_start_their_own_unit_of_work(crm, register_plugin):
-    home = crm.parties.list(kind="dealer")[0].id
+    home = crm.parties.list(kind="dealer", by=crm.system)[0].id
 
     def dealercrm_handle_event(event, crm):
         if isinstance(event, dealercrm.CustomerRegistered):
             crm.tasks.create("welcome call", crm.clock.now(), customer_id=event.customer_id,
-                             assigned_party_id=home, origin="rule", origin_ref="welcome")
+                             assigned_party_id=home, origin="rule", origin_ref="welcome", by=crm.system)
 
     register_plugin(plugin("welcome", dealercrm_handle_event=dealercrm_handle_event))
-    c = crm.customers.add("Anna", email="anna@example.org")
-    assert [t.origin_ref for t in crm.tasks.open(customer_id=c.id)] == ["welcome"]
+    c = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    assert [t.origin_ref for t in crm.tasks.open(customer_id=c.id, by=crm.system)] == ["welcome"]
 
 
 def test_plugins_add_sections_to_the_right_of_access_export(crm, register_plugin):
@@ -129,8 +129,8 @@ def test_plugins_add_sections_to_the_right_of_access_export(crm, register_plugin
         return {"loyalty": {"customer": customer_id, "points": 120}}
 
     register_plugin(plugin("loyalty", dealercrm_export_customer=dealercrm_export_customer))
-    c = crm.customers.add("Anna", email="anna@example.org")
-    assert crm.customers.export(c.id)["loyalty"] == {"customer": c.id, "points": 120}
+    c = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    assert crm.customers.export(c.id, by=crm.system)["loyalty"] == {"customer": c.id, "points": 120}
 
 
 def test_a_plugin_failing_during_erasure_aborts_the_whole_erasure(crm, register_plugin):
@@ -141,11 +141,11 @@ def test_a_plugin_failing_during_erasure_aborts_the_whole_erasure(crm, register_
         raise OSError("loyalty backend unreachable")
 
     register_plugin(plugin("loyalty", dealercrm_erase_customer=dealercrm_erase_customer))
-    c = crm.customers.add("Anna", email="anna@example.org")
+    c = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     with pytest.raises(PluginError, match="loyalty.*dealercrm_erase_customer"):
-        crm.customers.erase(c.id)
+        crm.customers.erase(c.id, by=crm.system)
     assert calls == [c.id]
-    assert crm.customers.get(c.id).email == "anna@example.org"  # nothing half-erased
+    assert crm.customers.get(c.id, by=crm.system).email == "anna@example.org"  # nothing half-erased
 
 
 def test_built_in_plugins_are_registered_by_name_and_can_be_blocked(crm_factory, monkeypatch):
@@ -201,9 +201,9 @@ def test_third_party_plugins_load_from_the_entry_point_group(installed_distribut
     """})
     app = crm_factory(load_entry_points=True)
     assert app.plugins.origins["roofbox"] == "entry point (dealercrm-roofbox 1.0: thirdparty_roofbox)"
-    app.parties.add("dealer", "Autohaus Berg")
+    app.parties.add("dealer", "Autohaus Berg", by=app.system)
     assert sys.modules["thirdparty_roofbox"].seen == []  # parties raise no events
-    app.customers.add("Max", email="max@example.org")
+    app.customers.add("Max", email="max@example.org", by=app.system)
     assert sys.modules["thirdparty_roofbox"].seen == ["customer_registered"]
 
 
@@ -238,7 +238,7 @@ def test_the_demo_is_seeded_by_plugins_and_built_ins_run_last(crm_factory):
 
     def dealercrm_seed_demo(crm, rng):
         order.append("mine")
-        crm.parties.add("technician", f"Kältetechnik Süd {rng.randint(1, 9)}")
+        crm.parties.add("technician", f"Kältetechnik Süd {rng.randint(1, 9)}", by=crm.system)
         return ["one more service partner"]
 
     def late(crm, rng):
@@ -251,4 +251,4 @@ def test_the_demo_is_seeded_by_plugins_and_built_ins_run_last(crm_factory):
     import random
     lines = app.plugins.checked_call("dealercrm_seed_demo", crm=app, rng=random.Random(1))
     assert order == ["mine", "late"] and lines[0] == ["one more service partner"]
-    assert any("Kältetechnik" in p.name for p in app.parties.list(kind="technician"))
+    assert any("Kältetechnik" in p.name for p in app.parties.list(kind="technician", by=app.system))

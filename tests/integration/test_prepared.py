@@ -21,8 +21,8 @@ QUEUE = Prepared(insert(OUT).returning(OUT.c.id, OUT.c.status, OUT.c.attempts))
 
 
 def test_reads_come_back_typed_as_through_sqlalchemy(any_crm, clock):
-    anna = any_crm.customers.add("Anna Berger", email="anna@example.org", birthday="1980-02-29")
-    with any_crm.uow(None, "test") as uow:
+    anna = any_crm.customers.add("Anna Berger", email="anna@example.org", birthday="1980-02-29", by=any_crm.system)
+    with any_crm.uow(any_crm.system, "test") as uow:
         row = CUSTOMER_BY_ID.first(uow.connection, {"c": anna.id})
         same = uow.connection.execute(select(Customer.__table__).where(Customer.id == anna.id)).mappings().one()
     assert row == dict(same)
@@ -31,21 +31,21 @@ def test_reads_come_back_typed_as_through_sqlalchemy(any_crm, clock):
 
 
 def test_writes_join_the_unit_of_work_and_roll_back_with_it(any_crm):
-    anna = any_crm.customers.add("Anna Berger", email="anna@example.org")
-    with any_crm.uow(None, "test") as uow:
+    anna = any_crm.customers.add("Anna Berger", email="anna@example.org", by=any_crm.system)
+    with any_crm.uow(any_crm.system, "test") as uow:
         assert RENAME.run(uow.connection, {"name": "Anna Huber", "where_id": anna.id}) == 1
         assert uow.session.get(Customer, anna.id).name == "Anna Huber"  # same transaction
         # leaving without commit rolls back
-    assert any_crm.customers.get(anna.id).name == "Anna Berger"
-    with any_crm.uow(None, "test") as uow:
+    assert any_crm.customers.get(anna.id, by=any_crm.system).name == "Anna Berger"
+    with any_crm.uow(any_crm.system, "test") as uow:
         RENAME.run(uow.connection, {"name": "Anna Huber", "where_id": anna.id})
         uow.commit()
-    assert any_crm.customers.get(anna.id).name == "Anna Huber"
+    assert any_crm.customers.get(anna.id, by=any_crm.system).name == "Anna Huber"
 
 
 def test_json_and_time_values_round_trip_and_scalar_defaults_are_filled(any_crm, clock):
-    anna = any_crm.customers.add("Anna Berger", email="anna@example.org")
-    with any_crm.uow(None, "test") as uow:
+    anna = any_crm.customers.add("Anna Berger", email="anna@example.org", by=any_crm.system)
+    with any_crm.uow(any_crm.system, "test") as uow:
         audit_id = AUDIT_IN.scalar(uow.connection, dict(
             at=clock.now(), actor_id=uow.actor_id, operation="test", action="insert", entity="customer",
             entity_id=anna.id, changes={"name": [None, "Änne"], "n": [1, 2]}, personal_changes=None,
@@ -56,7 +56,7 @@ def test_json_and_time_values_round_trip_and_scalar_defaults_are_filled(any_crm,
             next_attempt_at=clock.now() + timedelta(hours=1), created_at=clock.now())).one_or_none()
         uow.commit()
     assert (status, attempts) == ("pending", 0)  # the columns' defaults, as SQLAlchemy would fill them
-    with any_crm.read() as uow:
+    with any_crm.read(any_crm.system) as uow:
         audit = uow.session.get(AuditRecord, audit_id)
         message = uow.session.get(OutboxMessage, message_id)
     assert audit.changes == {"name": [None, "Änne"], "n": [1, 2]} and audit.personal_changes is None
@@ -64,21 +64,21 @@ def test_json_and_time_values_round_trip_and_scalar_defaults_are_filled(any_crm,
 
 
 def test_driver_errors_arrive_as_sqlalchemy_errors_and_nothing_is_kept(any_crm, clock):
-    anna = any_crm.customers.add("Anna Berger", email="anna@example.org")
+    anna = any_crm.customers.add("Anna Berger", email="anna@example.org", by=any_crm.system)
     before = _count(any_crm)
     row = dict(at=clock.now(), actor_id=any_crm.system_actor_id, operation="test", action="insert",
                entity="customer", entity_id=anna.id, changes={}, personal_changes=None, customer_id=anna.id)
-    with any_crm.uow(None, "test") as uow, pytest.raises(IntegrityError, match="audit_record"):
+    with any_crm.uow(any_crm.system, "test") as uow, pytest.raises(IntegrityError, match="audit_record"):
         AUDIT_IN.scalar(uow.connection, row)  # written, then taken back with the failed operation
         AUDIT_IN.scalar(uow.connection, {**row, "at": None})
     assert _count(any_crm) == before
-    with any_crm.uow(None, "test") as uow, pytest.raises(StatementError, match="naive"):
+    with any_crm.uow(any_crm.system, "test") as uow, pytest.raises(StatementError, match="naive"):
         AUDIT_IN.scalar(uow.connection, {**row, "at": datetime(2026, 3, 2, 9, 0)})  # no timezone
     assert _count(any_crm) == before
 
 
 def test_outside_a_transaction_a_write_begins_one_and_is_not_kept_unless_committed(any_crm, clock):
-    anna = any_crm.customers.add("Anna Berger", email="anna@example.org")
+    anna = any_crm.customers.add("Anna Berger", email="anna@example.org", by=any_crm.system)
     before = _count(any_crm)
     with any_crm.engine.connect() as conn:
         AUDIT_IN.scalar(conn, dict(at=clock.now(), actor_id=any_crm.system_actor_id, operation="test",
@@ -96,7 +96,7 @@ def test_an_onupdate_value_is_filled_in_as_sqlalchemy_would(any_crm):
                   Column("name", String(20)), Column("revision", Integer, default=1, onupdate=7))
     table.create(any_crm.engine)
     try:
-        with any_crm.uow(None, "test") as uow:
+        with any_crm.uow(any_crm.system, "test") as uow:
             Prepared(insert(table)).run(uow.connection, {"id": 1, "name": "a"})
             Prepared(update(table).where(table.c.id == bindparam("where_id"))).run(
                 uow.connection, {"name": "b", "where_id": 1})
@@ -109,16 +109,16 @@ def test_an_onupdate_value_is_filled_in_as_sqlalchemy_would(any_crm):
 
 def test_what_it_cannot_do_is_refused_when_first_used(any_crm):
     listing = Prepared(select(Customer.id).where(Customer.id.in_(bindparam("ids", expanding=True))))
-    with any_crm.read() as uow, pytest.raises(TypeError, match="parameter 'ids' is expanding"):
+    with any_crm.read(any_crm.system) as uow, pytest.raises(TypeError, match="parameter 'ids' is expanding"):
         listing.all(uow.connection, {"ids": [1, 2]})
     missing = Prepared(select(Interest.id).where(Interest.customer_id == bindparam("c")))
-    with any_crm.read() as uow, pytest.raises(TypeError, match="no value for parameter 'c'"):
+    with any_crm.read(any_crm.system) as uow, pytest.raises(TypeError, match="no value for parameter 'c'"):
         missing.all(uow.connection, {})
     twins = Prepared(select(Customer.id, Interest.id).join(Interest, Interest.customer_id == Customer.id))
-    with any_crm.read() as uow, pytest.raises(TypeError, match=r"\['id'\] share a name"):
+    with any_crm.read(any_crm.system) as uow, pytest.raises(TypeError, match=r"\['id'\] share a name"):
         twins.all(uow.connection, {})
 
 
 def _count(crm) -> int:
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return uow.connection.execute(select(func.count()).select_from(AuditRecord)).scalar_one()

@@ -27,12 +27,12 @@ def world(tmp_path, clock):
 
 
 def reminders(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return list(uow.session.scalars(select(Task).where(Task.origin_ref == f"rule:{RULE}").order_by(Task.id)))
 
 
 def situations(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return list(uow.session.execute(select(RuleFiring.subject_kind, RuleFiring.subject_id, RuleFiring.situation)
                                         .where(RuleFiring.rule == RULE).order_by(RuleFiring.id)))
 
@@ -52,7 +52,7 @@ def test_the_dealer_is_reminded_before_the_deadline_once_and_again_for_the_next_
     assert (task.assigned_party_id, task.customer_id, task.case_id, task.due_at) == (
         world.dealer.id, world.customer.id, case.id, case.due_at)
     assert situations(crm) == [("case", case.id, f"due:{case.due_at.isoformat()}")]
-    assert f"rule {RULE}: task 'Fall {case.id} ist fällig" in crm.interactions.timeline(world.customer.id)[0].summary
+    assert f"rule {RULE}: task 'Fall {case.id} ist fällig" in crm.interactions.timeline(world.customer.id, by=crm.system)[0].summary
 
     diagnosis = world.fire(case.id, "start_diagnosis", world.service)  # a new deadline: Tuesday 09:00
     assert run(crm) == 0  # not within four hours yet
@@ -97,15 +97,15 @@ def test_reminders_are_service_contacts_the_budget_does_not_cap_and_the_window_i
     world = copy_world(tmp_path, clock, settings=Settings(plugins={RULE: {"window_hours": 1}}))
     crm = world.crm
     try:
-        crm.consents.grant(world.customer.id, "email", "marketing", source="form")
+        crm.consents.grant(world.customer.id, "email", "marketing", source="form", by=crm.system)
         for n in range(4):
-            crm.outbox.send("email", "marketing", f"offer {n}", customer_id=world.customer.id)
+            crm.outbox.send("email", "marketing", f"offer {n}", customer_id=world.customer.id, by=crm.system)
         case = world.open_case()
         clock.set(case.due_at - timedelta(minutes=61))
         assert run(crm) == 0  # outside the one-hour window
         clock.advance(minutes=2)
         assert run(crm) == 1
-        with crm.read() as uow:
+        with crm.read(crm.system) as uow:
             last = uow.session.scalars(select(ContactLedger).order_by(ContactLedger.id.desc())).first()
         assert (last.purpose, last.kind) == ("service", "task")
     finally:
@@ -123,7 +123,7 @@ def test_a_dry_run_shows_the_reminder_and_changes_nothing(world, clock):
 def test_the_deadline_in_the_situation_reads_the_same_on_sqlite_and_postgresql(db_url, clock):
     crm = connect(db_url, clock=clock, settings=Settings(language="en"))
     try:
-        crm.parties.add("dealer", crm.settings.home_dealer)
+        crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
         world = build_world(crm, log=False)
         clock.advance(seconds=17)  # a deadline with seconds
         case = world.open_case()

@@ -59,12 +59,12 @@ def rules(crm):
 
 
 def firings(crm, rule):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return uow.session.scalar(select(func.count()).select_from(RuleFiring).where(RuleFiring.rule == rule))
 
 
 def tasks(crm, customer_id=None):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         query = select(Task).where(Task.origin_ref == "rule:quiet_call")
         if customer_id:
             query = query.where(Task.customer_id == customer_id)
@@ -72,15 +72,15 @@ def tasks(crm, customer_id=None):
 
 
 def test_a_scheduled_rule_fires_once_per_situation_however_often_it_runs(crm, rules, clock):
-    anna = crm.customers.add("Anna", email="anna@example.org")
-    crm.interactions.record(anna.id, "phone", "outbound", "handover call")
+    anna = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    crm.interactions.record(anna.id, "phone", "outbound", "handover call", by=crm.system)
     clock.advance(days=31)
     assert rules.run("quiet_call")[0].fired == 1
     assert rules.run("quiet_call")[0].fired == 0 and len(tasks(crm, anna.id)) == 1
-    crm.interactions.record(anna.id, "phone", "outbound", "talked about winter tyres")
+    crm.interactions.record(anna.id, "phone", "outbound", "talked about winter tyres", by=crm.system)
     clock.advance(days=31)  # quiet again after a new touch: a new situation
     assert rules.run("quiet_call")[0].fired == 1 and len(tasks(crm, anna.id)) == 2
-    assert "rule quiet_call: task" in crm.interactions.timeline(anna.id)[0].summary
+    assert "rule quiet_call: task" in crm.interactions.timeline(anna.id, by=crm.system)[0].summary
 
 
 def test_two_concurrent_runs_never_duplicate(crm_factory, tmp_path, clock):
@@ -92,9 +92,9 @@ def test_two_concurrent_runs_never_duplicate(crm_factory, tmp_path, clock):
             return [QuietCall()]
 
     first = crm_factory(url, plugins=[Plugin()])
-    first.parties.add("dealer", "Autohaus Berg")
+    first.parties.add("dealer", "Autohaus Berg", by=first.system)
     for n in range(40):
-        first.customers.add(f"C{n}", email=f"c{n}@example.org")
+        first.customers.add(f"C{n}", email=f"c{n}@example.org", by=first.system)
     clock.advance(days=400)
     apps = [first, crm_factory(url, plugins=[Plugin()])]
     threads = [threading.Thread(target=app.rules.run, args=("quiet_call",), kwargs={"batch_size": 7}) for app in apps]
@@ -106,7 +106,7 @@ def test_two_concurrent_runs_never_duplicate(crm_factory, tmp_path, clock):
 
 
 def test_dry_run_shows_what_would_happen_and_changes_nothing(crm, rules, clock):
-    anna = crm.customers.add("Anna", email="anna@example.org")
+    anna = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     clock.advance(days=40)
     planned = rules.run("quiet_call", dry_run=True)[0].planned
     assert planned[0]["subject"] == anna.id and "task for customer" in planned[0]["would"][0]
@@ -114,22 +114,22 @@ def test_dry_run_shows_what_would_happen_and_changes_nothing(crm, rules, clock):
 
 
 def test_rule_tasks_spend_the_contact_budget_and_are_suppressed_with_the_reason_when_it_is_spent(crm, rules, clock):
-    anna = crm.customers.add("Anna", email="anna@example.org")
+    anna = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     for n in range(4):
-        crm.interactions.record(anna.id, "phone", "outbound", f"touch {n}")
+        crm.interactions.record(anna.id, "phone", "outbound", f"touch {n}", by=crm.system)
         clock.advance(days=31)
         rules.run("quiet_call")
-    crm.interactions.record(anna.id, "phone", "outbound", "touch 5")
+    crm.interactions.record(anna.id, "phone", "outbound", "touch 5", by=crm.system)
     clock.advance(days=31)
     outcome = rules.run("quiet_call")[0]
     assert outcome.suppressed == 1 and len(tasks(crm, anna.id)) == 4
-    assert "contact budget spent: 4 of 4" in crm.interactions.timeline(anna.id)[0].summary
+    assert "contact budget spent: 4 of 4" in crm.interactions.timeline(anna.id, by=crm.system)[0].summary
 
 
 def test_an_event_driven_rule_acts_inside_the_events_transaction(crm, rules):
-    max_ = crm.customers.add("Max", email="max@example.org", phone="+49 171 5550100")
+    max_ = crm.customers.add("Max", email="max@example.org", phone="+49 171 5550100", by=crm.system)
     crm.outbox.dispatch()
-    welcome = [t for t in crm.tasks.open(customer_id=max_.id) if "Welcome" in t.title or "welcome" in t.title]
+    welcome = [t for t in crm.tasks.open(customer_id=max_.id, by=crm.system) if "Welcome" in t.title or "welcome" in t.title]
     assert len(welcome) == 1  # phone service message (contract basis) became a call task
     assert firings(crm, "welcome") == 1
 
@@ -147,9 +147,9 @@ def test_a_rule_that_raises_rolls_back_only_its_own_firing_and_is_named(crm, clo
             return [Broken()]
 
     crm.register(Plugin(), "broken_rules")
-    crm.customers.add("Anna", email="anna@example.org")
+    crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     clock.advance(days=40)
-    crm.customers.add("Ben", email="ben@example.org")
+    crm.customers.add("Ben", email="ben@example.org", by=crm.system)
     outcome = crm.rules.run("broken")[0]
     assert len(outcome.failed) == 2 and outcome.fired == 0
     assert "plugin 'broken' failed in act: KeyError" in outcome.failed[0][1]
@@ -157,7 +157,7 @@ def test_a_rule_that_raises_rolls_back_only_its_own_firing_and_is_named(crm, clo
 
 
 def test_rules_list_knows_when_each_rule_last_fired(crm, rules, clock):
-    crm.customers.add("Anna", email="anna@example.org")
+    crm.customers.add("Anna", email="anna@example.org", by=crm.system)
     clock.advance(days=40)
     rules.run()
     when, count = rules.last_fired()["quiet_call"]
@@ -165,13 +165,13 @@ def test_rules_list_knows_when_each_rule_last_fired(crm, rules, clock):
 
 
 def test_after_a_merge_the_kept_customer_is_not_told_again_what_the_duplicate_was_told(crm, rules, clock):
-    anna = crm.customers.add("Anna", email="anna@example.org")
-    twin = crm.customers.add("Anna B.", email="anna.b@example.org")
+    anna = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    twin = crm.customers.add("Anna B.", email="anna.b@example.org", by=crm.system)
     clock.advance(days=40)
     assert rules.run("quiet_call")[0].fired == 2
-    crm.customers.merge(anna.id, twin.id)
+    crm.customers.merge(anna.id, twin.id, by=crm.system)
     assert rules.run("quiet_call")[0].fired == 0  # both had "quiet since never": one situation, handled
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         subjects = list(uow.session.scalars(select(RuleFiring.subject_id).where(RuleFiring.rule == "quiet_call")))
     assert sorted(subjects) == [anna.id, twin.id]  # the clashing firing stays with the tombstone
 
@@ -199,7 +199,7 @@ def test_an_event_driven_rule_is_asked_only_about_the_events_it_names(crm):
             return [Watcher("picky", (dealercrm.InterestNoted,)), Watcher("curious")]
 
     crm.register(Plugin(), "watchers")
-    anna = crm.customers.add("Anna", email="anna@example.org")
-    crm.interests.note(anna.id, "skiing")
+    anna = crm.customers.add("Anna", email="anna@example.org", by=crm.system)
+    crm.interests.note(anna.id, "skiing", by=crm.system)
     assert seen["picky"] == ["interest_noted"]
     assert "customer_registered" in seen["curious"] and "interest_noted" in seen["curious"]

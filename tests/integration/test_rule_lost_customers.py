@@ -25,16 +25,16 @@ UTC = timezone.utc
 @pytest.fixture
 def shop(any_crm):
     crm = any_crm
-    dealer = crm.parties.by_name(crm.settings.home_dealer)
-    seller = crm.parties.add_actor(dealer.id, "Sabine Krüger", "sales")
-    car = crm.products.add("CAR-1", "Kombi", warranty_months=36)
+    dealer = crm.parties.by_name(crm.settings.home_dealer, by=crm.system)
+    seller = crm.parties.add_actor(dealer.id, "Sabine Krüger", "sales", by=crm.system)
+    car = crm.products.add("CAR-1", "Kombi", warranty_months=36, by=crm.system)
     return crm, seller, car
 
 
 def customer(crm, seller, car, name, *purchases, **kw):
-    c = crm.customers.add(name, account_owner_id=seller.id, **kw)
+    c = crm.customers.add(name, account_owner_id=seller.id, **kw, by=crm.system)
     for day in purchases:
-        crm.assets.record(c.id, car.id, purchased_on=day, price=30_000.0)
+        crm.assets.record(c.id, car.id, purchased_on=day, price=30_000.0, by=crm.system)
     return c
 
 
@@ -43,7 +43,7 @@ def run(crm, **kw):
 
 
 def tasks(crm, customer_id=None):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         query = select(Task).where(Task.origin_ref == f"rule:{RULE}").order_by(Task.id)
         if customer_id is not None:
             query = query.where(Task.customer_id == customer_id)
@@ -51,7 +51,7 @@ def tasks(crm, customer_id=None):
 
 
 def situations(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return sorted(uow.session.scalars(select(RuleFiring.situation).where(RuleFiring.rule == RULE)))
 
 
@@ -73,7 +73,7 @@ def test_a_customer_who_bought_every_two_years_but_not_for_four_is_flagged_with_
                     date(2022, 3, 1))
     outcome = run(crm)
     assert outcome.fired == 1 and outcome.failed == []
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         firing = uow.session.scalars(select(RuleFiring).where(RuleFiring.rule == RULE)).one()
     assert firing.situation == "lost-since:2022-03-01" and firing.subject_id == koch.id
     assert firing.detail == {"usual_interval_days": 730, "days_since_last": 1462, "ratio": 2.0, "factor": 1.5,
@@ -85,7 +85,7 @@ def test_a_customer_who_bought_every_two_years_but_not_for_four_is_flagged_with_
     assert "im Schnitt alle 730 Tage (4 Käufe/Besuche zwischen 01.03.2016 und 01.03.2022)" in task.note
     assert "1462 Tage vergangen (2,0-mal so lang)" in task.note
     assert "Käufe: 01.03.2016, 01.03.2018, 01.03.2020, 01.03.2022" in task.note
-    assert f"rule {RULE}: task" in crm.interactions.timeline(koch.id)[0].summary
+    assert f"rule {RULE}: task" in crm.interactions.timeline(koch.id, by=crm.system)[0].summary
 
     assert run(crm).fired == 0 and run(crm, dry_run=True).planned == []  # once per silence
     clock.advance(days=100)
@@ -119,7 +119,7 @@ def test_service_visits_count_in_the_rhythm_and_show_the_drift_earlier(shop, clo
     weber = customer(crm, seller, car, "Herr Weber", date(2019, 3, 1), date(2023, 3, 1))  # a car every 4 years
     for year in (2020, 2021, 2022):  # and every spring at the workshop
         clock.set(datetime(year, 3, 1, 10, tzinfo=UTC))
-        crm.cases.open(weber.id, "Inspektion, Bremsen quietschen")
+        crm.cases.open(weber.id, "Inspektion, Bremsen quietschen", by=crm.system)
     clock.set(start)
 
     assert flagged(db_url, clock, include_service=False) == set()  # 3 years after a 4-year interval: fine
@@ -136,7 +136,7 @@ def test_a_new_purchase_starts_a_new_rhythm_and_a_later_silence_fires_again(shop
     koch = customer(crm, seller, car, "Frau Koch", date(2016, 3, 1), date(2018, 3, 1), date(2020, 3, 1),
                     date(2022, 3, 1))
     assert run(crm).fired == 1
-    crm.assets.record(koch.id, car.id, purchased_on=clock.now().date(), price=41_000.0)  # she came back
+    crm.assets.record(koch.id, car.id, purchased_on=clock.now().date(), price=41_000.0, by=crm.system)  # she came back
     assert run(crm).fired == 0
     clock.advance(days=3 * 365)  # her interval is now 2.5 years (5 days in 10 years): 3 years are fine
     assert run(crm).fired == 0
@@ -149,18 +149,18 @@ def test_a_new_purchase_starts_a_new_rhythm_and_a_later_silence_fires_again(shop
 def test_the_task_spends_the_contact_budget_and_is_suppressed_with_the_reason_when_it_is_spent(shop, clock, db_url):
     crm, seller, car = shop
     spent = customer(crm, seller, car, "Viel beworben", date(2018, 3, 1), date(2020, 3, 1), email="v@example.org")
-    crm.consents.grant(spent.id, "email", "marketing", source="Kaufvertrag")
+    crm.consents.grant(spent.id, "email", "marketing", source="Kaufvertrag", by=crm.system)
     for n in range(4):
-        crm.outbox.send("email", "marketing", f"Angebot {n}", customer_id=spent.id)
+        crm.outbox.send("email", "marketing", f"Angebot {n}", customer_id=spent.id, by=crm.system)
     outcome = run(crm)
     assert outcome.suppressed == 1 and tasks(crm) == []
-    assert "not acted: contact budget spent: 4 of 4" in crm.interactions.timeline(spent.id)[0].summary
+    assert "not acted: contact budget spent: 4 of 4" in crm.interactions.timeline(spent.id, by=crm.system)[0].summary
 
     other = customer(crm, seller, car, "Servicefall", date(2018, 3, 1), date(2020, 3, 1))
     app = with_settings(db_url, clock, purpose="service")
     try:
         assert app.rules.run(RULE)[0].fired == 1
-        with app.read() as uow:
+        with app.read(app.system) as uow:
             assert uow.session.execute(select(ContactLedger.customer_id, ContactLedger.purpose)
                                        .where(ContactLedger.channel == "task")).all() == [(other.id, "service")]
     finally:
@@ -170,10 +170,10 @@ def test_the_task_spends_the_contact_budget_and_is_suppressed_with_the_reason_wh
 def test_erased_and_merged_customers_are_not_flagged(shop, clock):
     crm, seller, car = shop
     gone = customer(crm, seller, car, "Gelöscht", date(2016, 3, 1), date(2018, 3, 1))
-    crm.customers.erase(gone.id)
+    crm.customers.erase(gone.id, by=crm.system)
     kept = customer(crm, seller, car, "Doppelt A", date(2016, 3, 1))
     twin = customer(crm, seller, car, "Doppelt B", date(2018, 3, 1))
-    crm.customers.merge(kept.id, twin.id)
+    crm.customers.merge(kept.id, twin.id, by=crm.system)
     planned = run(crm, dry_run=True).planned
     assert [(p["subject"], p["evidence"]["events"]) for p in planned] == [(kept.id, 2)]
 
@@ -183,7 +183,7 @@ def test_dry_run_shows_the_evidence_and_changes_nothing(shop, clock):
     koch = customer(crm, seller, car, "Frau Koch", date(2018, 3, 1), date(2020, 3, 1), date(2022, 3, 1))
 
     def counts():
-        with crm.read() as uow:
+        with crm.read(crm.system) as uow:
             return [uow.session.scalar(select(func.count()).select_from(t)) for t in
                     (Task, RuleFiring, ContactLedger, Interaction)]
 

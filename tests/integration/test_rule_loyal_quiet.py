@@ -25,17 +25,17 @@ RULE = "rule_loyal_quiet"
 @pytest.fixture
 def shop(any_crm):
     crm = any_crm
-    dealer = crm.parties.by_name(crm.settings.home_dealer)
-    seller = crm.parties.add_actor(dealer.id, "Sabine Krüger", "sales")
-    car = crm.products.add("CAR-1", "Kombi", warranty_months=36)
+    dealer = crm.parties.by_name(crm.settings.home_dealer, by=crm.system)
+    seller = crm.parties.add_actor(dealer.id, "Sabine Krüger", "sales", by=crm.system)
+    car = crm.products.add("CAR-1", "Kombi", warranty_months=36, by=crm.system)
     return crm, seller, car
 
 
 def regular(crm, seller, car, name="Herr Berger", years=(2012, 2016, 2021), price=32_000.0, **kw):
     """A customer with one car bought in each of ``years``."""
-    c = crm.customers.add(name, account_owner_id=seller.id, **kw)
+    c = crm.customers.add(name, account_owner_id=seller.id, **kw, by=crm.system)
     for year in years:
-        crm.assets.record(c.id, car.id, purchased_on=date(year, 4, 15), price=price)
+        crm.assets.record(c.id, car.id, purchased_on=date(year, 4, 15), price=price, by=crm.system)
     return c
 
 
@@ -44,7 +44,7 @@ def run(crm, **kw):
 
 
 def tasks(crm, customer_id=None):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         query = select(Task).where(Task.origin_ref == f"rule:{RULE}").order_by(Task.id)
         if customer_id is not None:
             query = query.where(Task.customer_id == customer_id)
@@ -52,7 +52,7 @@ def tasks(crm, customer_id=None):
 
 
 def situations(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return sorted(uow.session.scalars(select(RuleFiring.situation).where(RuleFiring.rule == RULE)))
 
 
@@ -64,7 +64,7 @@ def with_settings(db_url, clock, **settings):
 def test_a_long_time_customer_with_three_cars_whom_nobody_called_for_a_year_is_flagged_once(shop, clock):
     crm, seller, car = shop
     berger = regular(crm, seller, car)
-    crm.interactions.record(berger.id, "phone", "outbound", "Winterreifen besprochen")
+    crm.interactions.record(berger.id, "phone", "outbound", "Winterreifen besprochen", by=crm.system)
     called = clock.now().date()
     clock.advance(days=365)
 
@@ -75,7 +75,7 @@ def test_a_long_time_customer_with_three_cars_whom_nobody_called_for_a_year_is_f
     assert "Herr Berger" in task.title and "3 Käufe seit 15.04.2012" in task.note
     assert f"{called:%d.%m.%Y} (vor 365 Tagen)" in task.note and "Mailings zählen nicht" in task.note
     assert situations(crm) == [f"quiet-since:{called.isoformat()}"]
-    assert f"rule {RULE}: task" in crm.interactions.timeline(berger.id)[0].summary
+    assert f"rule {RULE}: task" in crm.interactions.timeline(berger.id, by=crm.system)[0].summary
 
     assert run(crm).fired == 0 and len(tasks(crm)) == 1  # the next tick: same situation, nothing new
     clock.advance(days=30)
@@ -94,13 +94,13 @@ def test_a_scan_larger_than_a_batch_is_streamed_while_the_batches_commit(shop, c
 def test_a_mass_mailing_does_not_count_as_a_touch(shop, clock):
     crm, seller, car = shop
     berger = regular(crm, seller, car)
-    crm.interactions.record(berger.id, "visit", "inbound", "Inspektion, kurz geplaudert")
+    crm.interactions.record(berger.id, "visit", "inbound", "Inspektion, kurz geplaudert", by=crm.system)
     visited = clock.now().date()
     clock.advance(days=200)
-    crm.interactions.record(berger.id, "email", "outbound", "Frühjahrs-Newsletter", personal=False)
-    crm.interactions.record(berger.id, "post", "outbound", "Einladung Hausmesse (Serienbrief)", personal=False)
+    crm.interactions.record(berger.id, "email", "outbound", "Frühjahrs-Newsletter", personal=False, by=crm.system)
+    crm.interactions.record(berger.id, "post", "outbound", "Einladung Hausmesse (Serienbrief)", personal=False, by=crm.system)
 
-    assert crm.customers.get(berger.id).last_touch_at.date() == visited
+    assert crm.customers.get(berger.id, by=crm.system).last_touch_at.date() == visited
     assert run(crm).fired == 1
     assert situations(crm) == [f"quiet-since:{visited.isoformat()}"]
 
@@ -108,7 +108,7 @@ def test_a_mass_mailing_does_not_count_as_a_touch(shop, clock):
 def test_a_check_in_resets_and_a_new_quiet_period_fires_again(shop, clock):
     crm, seller, car = shop
     berger = regular(crm, seller, car)
-    crm.interactions.record(berger.id, "phone", "outbound", "Übergabe-Nachfass")
+    crm.interactions.record(berger.id, "phone", "outbound", "Übergabe-Nachfass", by=crm.system)
     first = clock.now().date()
     clock.advance(days=181)
     assert run(crm).fired == 1
@@ -116,7 +116,7 @@ def test_a_check_in_resets_and_a_new_quiet_period_fires_again(shop, clock):
 
     crm.interactions.record(berger.id, "phone", "outbound", "Check-in: alles gut mit dem Kombi", task_id=task.id,
                             by=seller.id)
-    crm.tasks.complete(task.id, note="angerufen")
+    crm.tasks.complete(task.id, note="angerufen", by=crm.system)
     checked_in = clock.now().date()
     clock.advance(days=90)
     assert run(crm).fired == 0  # spoken to 90 days ago: not quiet
@@ -176,11 +176,11 @@ def test_loyalty_is_configurable_by_purchases_tenure_and_revenue_with_all_or_any
 def test_a_free_replacement_is_not_a_purchase_but_a_paid_trade_in_is(shop, clock):
     crm, seller, car = shop
     swapped = regular(crm, seller, car, "Getauscht", years=(2012, 2016))
-    first = crm.assets.of_customer(swapped.id)[0]
-    crm.assets.record(swapped.id, car.id, purchased_on=first.purchased_on, replaces_asset_id=first.id)  # warranty
+    first = crm.assets.of_customer(swapped.id, by=crm.system)[0]
+    crm.assets.record(swapped.id, car.id, purchased_on=first.purchased_on, replaces_asset_id=first.id, by=crm.system)  # warranty
     traded = regular(crm, seller, car, "Inzahlungnahme", years=(2012, 2016))
     crm.assets.record(traded.id, car.id, purchased_on=date(2021, 4, 15), price=38_000.0,
-                      replaces_asset_id=crm.assets.of_customer(traded.id)[1].id)
+                      replaces_asset_id=crm.assets.of_customer(traded.id, by=crm.system)[1].id, by=crm.system)
     clock.advance(days=200)
     assert [(p["subject"], p["evidence"]["purchases"]) for p in run(crm, dry_run=True).planned] == [(traded.id, 3)]
 
@@ -190,15 +190,15 @@ def test_the_check_in_spends_the_contact_budget_and_is_suppressed_with_the_reaso
     spent = regular(crm, seller, car, "Viel beworben", email="viel@example.org")
     fresh = regular(crm, seller, car, "Wenig beworben")
     clock.advance(days=200)
-    crm.consents.grant(spent.id, "email", "marketing", source="Kaufvertrag")
+    crm.consents.grant(spent.id, "email", "marketing", source="Kaufvertrag", by=crm.system)
     for n in range(4):  # four marketing mails this year (never sent personally: they are not touches)
-        crm.outbox.send("email", "marketing", f"Angebot {n}", customer_id=spent.id)
+        crm.outbox.send("email", "marketing", f"Angebot {n}", customer_id=spent.id, by=crm.system)
 
     outcome = run(crm)
     assert outcome.fired == 1 and outcome.suppressed == 1
     assert tasks(crm, spent.id) == [] and len(tasks(crm, fresh.id)) == 1
-    assert "not acted: contact budget spent: 4 of 4" in crm.interactions.timeline(spent.id)[0].summary
-    with crm.read() as uow:  # the check-in itself is the fresh customer's first marketing contact
+    assert "not acted: contact budget spent: 4 of 4" in crm.interactions.timeline(spent.id, by=crm.system)[0].summary
+    with crm.read(crm.system) as uow:  # the check-in itself is the fresh customer's first marketing contact
         ledger = uow.session.execute(select(ContactLedger.customer_id, ContactLedger.purpose, ContactLedger.channel)
                                      .where(ContactLedger.channel == "task")).all()
     assert ledger == [(fresh.id, "marketing", "task")]
@@ -211,7 +211,7 @@ def test_as_a_service_check_in_it_leaves_the_budget_alone(shop, clock, db_url):
     app = with_settings(db_url, clock, purpose="service")
     try:
         assert app.rules.run(RULE)[0].fired == 1
-        with app.read() as uow:
+        with app.read(app.system) as uow:
             assert uow.session.scalar(select(ContactLedger.purpose).where(ContactLedger.customer_id == berger.id)) \
                 == "service"
     finally:
@@ -221,7 +221,7 @@ def test_as_a_service_check_in_it_leaves_the_budget_alone(shop, clock, db_url):
 def test_the_note_says_whether_a_marketing_call_is_allowed(shop, clock):
     crm, seller, car = shop
     agreed = regular(crm, seller, car, "Ruft gern an", phone="+49 171 5550101")
-    crm.consents.grant(agreed.id, "phone", "marketing", source="Kaufvertrag")
+    crm.consents.grant(agreed.id, "phone", "marketing", source="Kaufvertrag", by=crm.system)
     silent = regular(crm, seller, car, "Keine Werbeanrufe", phone="+49 171 5550102")
     clock.advance(days=200)
     run(crm)
@@ -232,10 +232,10 @@ def test_the_note_says_whether_a_marketing_call_is_allowed(shop, clock):
 def test_erased_and_merged_customers_are_not_flagged_and_merged_purchases_count_for_the_kept_one(shop, clock):
     crm, seller, car = shop
     gone = regular(crm, seller, car, "Gelöscht")
-    crm.customers.erase(gone.id)
+    crm.customers.erase(gone.id, by=crm.system)
     kept = regular(crm, seller, car, "Doppelt A", years=(2012,))
     twin = regular(crm, seller, car, "Doppelt B", years=(2016, 2021))
-    crm.customers.merge(kept.id, twin.id)
+    crm.customers.merge(kept.id, twin.id, by=crm.system)
     clock.advance(days=200)
     planned = run(crm, dry_run=True).planned
     assert [(p["subject"], p["evidence"]["purchases"]) for p in planned] == [(kept.id, 3)]
@@ -247,7 +247,7 @@ def test_dry_run_shows_what_would_happen_and_changes_nothing(shop, clock):
     clock.advance(days=200)
 
     def counts():
-        with crm.read() as uow:
+        with crm.read(crm.system) as uow:
             return [uow.session.scalar(select(func.count()).select_from(t)) for t in
                     (Task, RuleFiring, ContactLedger, Interaction)]
 

@@ -35,23 +35,23 @@ def solved(world) -> int:
 
 
 def surveys_sent(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.origin == f"rule:{RULE}")))
 
 
 def follow_ups(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return list(uow.session.scalars(select(Task).where(Task.origin_ref == f"rule:{RULE}").order_by(Task.id)))
 
 
 def firings(crm):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return list(uow.session.execute(select(RuleFiring.subject_kind, RuleFiring.subject_id, RuleFiring.situation,
                                                RuleFiring.outcome).where(RuleFiring.rule == RULE)))
 
 
 def timeline(world):
-    return [i.summary for i in world.crm.interactions.timeline(world.customer.id)]
+    return [i.summary for i in world.crm.interactions.timeline(world.customer.id, by=world.crm.system)]
 
 
 # -- the survey -------------------------------------------------------------------------------
@@ -70,17 +70,17 @@ def test_when_her_case_closes_erika_gets_a_short_survey_that_names_the_case(worl
 
 def test_the_survey_is_about_her_own_case_so_it_needs_no_marketing_consent_and_spends_no_budget(world):
     crm = world.crm
-    crm.consents.grant(world.customer.id, "email", "marketing", source="newsletter")
+    crm.consents.grant(world.customer.id, "email", "marketing", source="newsletter", by=crm.system)
     for n in range(4):
-        crm.outbox.send("email", "marketing", f"offer {n}", customer_id=world.customer.id)
-    crm.consents.revoke(world.customer.id, "email", "marketing", source="unsubscribe link")
+        crm.outbox.send("email", "marketing", f"offer {n}", customer_id=world.customer.id, by=crm.system)
+    crm.consents.revoke(world.customer.id, "email", "marketing", source="unsubscribe link", by=crm.system)
     solved(world)
     assert [s.status for s in surveys_sent(crm)] == ["pending"]
 
 
 def test_without_any_channel_she_allows_there_is_no_survey_and_the_reason_is_on_record(world):
     crm = world.crm
-    crm.consents.revoke(world.customer.id, "email", "service", source="phone call: no more mails please")
+    crm.consents.revoke(world.customer.id, "email", "service", source="phone call: no more mails please", by=crm.system)
     case_id = solved(world)
     assert surveys_sent(crm) == []
     assert firings(crm) == [("case", case_id, "survey", "suppressed")]
@@ -97,10 +97,10 @@ def test_a_withdrawn_case_gets_no_survey(world):
 def test_her_answer_is_recorded_on_the_case_and_on_her_timeline(world):
     crm = world.crm
     case_id = solved(world)
-    crm.surveys.record(case_id, csat=5, nps=9, comment="schnell und freundlich", channel="phone")
-    [answer] = crm.surveys.of_case(case_id)
+    crm.surveys.record(case_id, csat=5, nps=9, comment="schnell und freundlich", channel="phone", by=crm.system)
+    [answer] = crm.surveys.of_case(case_id, by=crm.system)
     assert (answer.csat, answer.nps, answer.comment, answer.channel) == (5, 9, "schnell und freundlich", "phone")
-    [line] = [i for i in crm.interactions.timeline(world.customer.id) if i.summary.startswith("survey for")]
+    [line] = [i for i in crm.interactions.timeline(world.customer.id, by=crm.system) if i.summary.startswith("survey for")]
     assert (line.summary, line.case_id) == (f"survey for case {case_id}: CSAT 5/5, NPS 9/10 – schnell und freundlich",
                                             case_id)
     [event] = world.log.of(SurveyAnswered, case_id)
@@ -119,29 +119,29 @@ def test_scores_out_of_range_are_refused_with_the_allowed_range_and_nothing_is_w
         ({}, f"case {case_id}: give a CSAT score (1-5), an NPS score (0-10) or both"),
     ):
         with pytest.raises(ValidationError) as refused:
-            world.crm.surveys.record(case_id, **scores)
+            world.crm.surveys.record(case_id, **scores, by=world.crm.system)
         assert message in str(refused.value), scores
-    assert world.crm.surveys.of_case(case_id) == []
-    assert world.crm.surveys.record(case_id, csat="4").csat == 4  # a form's text field is fine
+    assert world.crm.surveys.of_case(case_id, by=world.crm.system) == []
+    assert world.crm.surveys.record(case_id, csat="4", by=world.crm.system).csat == 4  # a form's text field is fine
 
 
 def test_an_answer_for_an_unknown_case_is_refused(world):
     with pytest.raises(NotFound, match="case 999 not found"):
-        world.crm.surveys.record(999, csat=3)
+        world.crm.surveys.record(999, csat=3, by=world.crm.system)
 
 
 def test_a_low_score_opens_one_follow_up_for_her_dealer_with_her_account_owner(world):
     crm = world.crm
-    crm.customers.reassign(world.customer.id, account_owner_id=world.owner.id)
+    crm.customers.reassign(world.customer.id, account_owner_id=world.owner.id, by=crm.system)
     case_id = solved(world)
-    crm.surveys.record(case_id, nps=7)  # a passive, not a detractor
+    crm.surveys.record(case_id, nps=7, by=crm.system)  # a passive, not a detractor
     assert follow_ups(crm) == []
-    crm.surveys.record(case_id, csat=4, nps=6, comment="took two weeks")
+    crm.surveys.record(case_id, csat=4, nps=6, comment="took two weeks", by=crm.system)
     [task] = follow_ups(crm)
     assert task.title == f"Nachfassen zu Fall {case_id}: Erika Musterfrau ist unzufrieden (CSAT 4, NPS 6)"
     assert (task.assigned_party_id, task.assigned_actor_id, task.case_id) == (world.dealer.id, world.owner.id, case_id)
     assert task.note == "took two weeks"
-    crm.surveys.record(case_id, csat=1)  # unhappier still: the one follow-up already covers the case
+    crm.surveys.record(case_id, csat=1, by=crm.system)  # unhappier still: the one follow-up already covers the case
     assert len(follow_ups(crm)) == 1
     assert any(t.startswith(f"rule {RULE}: task 'Nachfassen zu Fall {case_id}") for t in timeline(world))
 
@@ -149,7 +149,7 @@ def test_a_low_score_opens_one_follow_up_for_her_dealer_with_her_account_owner(w
 def test_what_counts_as_low_is_configurable(tmp_path, clock):
     world = copy_world(tmp_path, clock, settings=Settings(plugins={RULE: {"low_nps": 8}}))
     try:
-        world.crm.surveys.record(solved(world), csat=5, nps=8)
+        world.crm.surveys.record(solved(world), csat=5, nps=8, by=world.crm.system)
         [task] = follow_ups(world.crm)
         assert task.assigned_party_id == world.dealer.id and task.assigned_actor_id is None
     finally:
@@ -169,7 +169,7 @@ def test_her_reply_with_the_scores_is_recorded_and_a_low_one_reaches_the_dealer(
     case_id = solved(world)
     received = reply(world, case_id, "CSAT 2 NPS 3 – der Techniker kam zweimal zu spät.\n\n> Ihr Fall ...")
     assert (received.status, received.case_id) == ("attached", case_id)
-    [answer] = crm.surveys.of_case(case_id)
+    [answer] = crm.surveys.of_case(case_id, by=crm.system)
     assert (answer.csat, answer.nps, answer.channel) == (2, 3, "email")
     assert answer.comment.startswith("der Techniker kam zweimal zu spät.")
     [task] = follow_ups(crm)
@@ -181,14 +181,14 @@ def test_a_reply_with_an_impossible_score_is_kept_and_the_reason_noted(world):
     crm = world.crm
     case_id = solved(world)
     received = reply(world, case_id, "CSAT 9")
-    assert received.status == "attached" and crm.surveys.of_case(case_id) == []
+    assert received.status == "attached" and crm.surveys.of_case(case_id, by=crm.system) == []
     assert any("survey answer for case" in t and "invalid csat 9" in t for t in timeline(world))
 
 
 def test_a_reply_to_an_open_case_is_no_survey_answer(world):
     case = world.open_case()
     reply(world, case.id, "NPS 10, thanks for the quick reply")
-    assert world.crm.surveys.of_case(case.id) == []
+    assert world.crm.surveys.of_case(case.id, by=world.crm.system) == []
 
 
 # -- the catch-up scan ------------------------------------------------------------------------

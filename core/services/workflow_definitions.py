@@ -14,35 +14,44 @@ from typing import Any
 from ..errors import NotFound
 from ..workflow.model import State, Transition, Workflow, may_fire
 from ..workflow.render import describe_deadline
+from .base import Service
 from .case_rules import NAMEABLE, PARTY_COLUMNS, is_pause
 
 
-class ScopedWorkflows:
-    def __init__(self, scope):
-        self.scope, self.crm, self.p = scope, scope.crm, scope.principal
+class WorkflowDefinitions(Service):
+    """The loaded workflows as data, for every actor."""
 
-    def list(self) -> list[Workflow]:
-        return [self.crm.workflows[name].workflow for name in sorted(self.crm.workflows)]
+    def list(self, *, by: int) -> list[Workflow]:
+        with self.read(by):
+            return [self.crm.workflows[name].workflow for name in sorted(self.crm.workflows)]
 
-    def get(self, name: str) -> Workflow:
+    def get(self, name: str, *, by: int) -> Workflow:
+        with self.read(by):
+            return self._get(name)
+
+    def _get(self, name: str) -> Workflow:
         compiled = self.crm.workflows.get(name)
         if compiled is None:
             raise NotFound("workflow", name)
         return compiled.workflow
 
-    def definition(self, name: str) -> dict[str, Any]:
-        wf = self.get(name)
+    def definition(self, name: str, *, by: int) -> dict[str, Any]:
+        """The workflow as JSON-ready data, with what the caller may fire."""
+        with self.read(by) as uow:
+            p = uow.principal
+        wf = self._get(name)
         return {"name": wf.name, "description": wf.description, "initial": wf.initial,
                 "states": [_state(wf, s) for s in wf.states],
-                "transitions": [self._transition(wf, t, sources) for t, sources in _grouped(wf.transitions)]}
+                "transitions": [_transition(wf, t, sources, p) for t, sources in _grouped(wf.transitions)]}
 
-    def _transition(self, wf: Workflow, t: Transition, sources: list[str]) -> dict[str, Any]:
-        owner = wf.state(t.dest).owner
-        return {"trigger": t.trigger, "sources": sources, "dest": t.dest, "allowed": sorted(t.allowed),
-                "caller_may_fire": may_fire(t, self.p.kind, self.p.role), "required": list(t.required),
-                "names_party": PARTY_COLUMNS[owner] if owner in NAMEABLE else None, "timeout": t.timeout,
-                "guards": [{"name": g.name, "description": g.description} for g in t.guards],
-                "description": t.description}
+
+def _transition(wf: Workflow, t: Transition, sources: list[str], p) -> dict[str, Any]:
+    owner = wf.state(t.dest).owner
+    return {"trigger": t.trigger, "sources": sources, "dest": t.dest, "allowed": sorted(t.allowed),
+            "caller_may_fire": may_fire(t, p.kind, p.role), "required": list(t.required),
+            "names_party": PARTY_COLUMNS[owner] if owner in NAMEABLE else None, "timeout": t.timeout,
+            "guards": [{"name": g.name, "description": g.description} for g in t.guards],
+            "description": t.description}
 
 
 def _state(wf: Workflow, s: State) -> dict[str, Any]:

@@ -1,0 +1,281 @@
+"""Each field of the customer file declared once, with what it is.
+
+A field says whether it is personal (erasure blanks it, the export marks it), which
+party kinds read it on a file they do not keep (the per-party minimisation), whether
+it can be changed, imported (its CSV column), filled in from a duplicate when merging,
+and exported. Editing, validation, import columns, merge, export, erasure, HTTP
+schemas and CLI options are all derived from these declarations, so adding a field is
+one declaration, not a dozen hand-kept lists.
+
+Plugins declare fields of their own (``dealercrm_register_fields``); those are stored in
+the record's JSON column ``custom`` and take part in everything above like a built-in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date
+from typing import Any
+
+import attrs
+
+from . import validation
+from .errors import ValidationError
+
+PARTY_KINDS = ("dealer", "manufacturer", "technician")
+ALL_PARTIES = frozenset(PARTY_KINDS)
+CUSTOMER_KINDS = ("person", "company")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+#: A cleaner turns input into the stored value or raises ``ValidationError`` naming the field.
+Cleaner = Callable[[str, Any, "CleanContext"], Any]
+
+
+@attrs.frozen
+class CleanContext:
+    """What a cleaner may need to know beyond the value: the region for phone numbers."""
+
+    default_region: str = "DE"
+
+
+def clean_text(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.text(name, value)
+
+
+def clean_required(name: str, value: Any, ctx: CleanContext) -> str:
+    return validation.required(name, value)
+
+
+def clean_email(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.email(value)
+
+
+def clean_phone(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.phone(value, ctx.default_region)
+
+
+def clean_date(name: str, value: Any, ctx: CleanContext) -> date | None:
+    return validation.iso_date(name, value)
+
+
+def clean_kind(name: str, value: Any, ctx: CleanContext) -> str:
+    return validation.choice(name, value, CUSTOMER_KINDS)
+
+
+@attrs.frozen
+class Field:
+    """One field of a record, declared once.
+
+    ``readers``: party kinds that see it on a file they serve a case of but do not keep
+    (the owning dealer and the system see every field). ``column``: its CSV import
+    column (None: not importable). ``mergeable``: filled in from a merged duplicate
+    when the kept record has none. ``custom``: declared by a plugin, kept in ``custom``.
+    """
+
+    name: str
+    help: str
+    personal: bool = False
+    readers: frozenset[str] = frozenset()
+    editable: bool = True
+    column: str | None = None
+    mergeable: bool = False
+    exported: bool = True
+    type: type = str
+    clean: Cleaner = clean_text
+    required: bool = False
+    custom: bool = False
+    #: what erasure writes instead of the value (None: blank it)
+    erased_value: Any = None
+    max_length: int | None = 200
+
+    def __attrs_post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValidationError("field name", self.name, "must be lower_snake_case, a letter first, at most 40")
+        unknown = set(self.readers) - ALL_PARTIES
+        if unknown:
+            raise ValidationError("field readers", sorted(unknown), f"party kinds are {', '.join(PARTY_KINDS)}")
+
+    def read(self, record: Any) -> Any:
+        if self.custom:
+            return (getattr(record, "custom", None) or {}).get(self.name)
+        return getattr(record, self.name)
+
+
+def field(name: str, help: str, **kw: Any) -> Field:
+    """A field; ``importable=True`` makes its CSV column its name."""
+    if kw.pop("importable", False):
+        kw.setdefault("column", name)
+    if kw.get("required") and "clean" not in kw:
+        kw["clean"] = clean_required
+    if "readers" in kw:
+        kw["readers"] = frozenset(kw["readers"])
+    return Field(name, help, **kw)
+
+
+class FieldSet(Mapping[str, Field]):
+    """The fields of one kind of record, built-in first, then those of plugins."""
+
+    def __init__(self, record: str, fields: Iterable[Field], label: str = ""):
+        #: ``label`` prefixes field names in messages ("contact name")
+        self.record, self.label = record, label
+        self._fields: dict[str, Field] = {}
+        for f in fields:
+            self.add(f)
+
+    def add(self, f: Field) -> None:
+        if f.name in self._fields:
+            raise ValidationError(f"{self.record} field", f.name, "is declared twice")
+        self._fields[f.name] = f
+
+    def extended(self, extra: Iterable[Field]) -> FieldSet:
+        out = FieldSet(self.record, self._fields.values(), self.label)
+        for f in extra:
+            out.add(attrs.evolve(f, custom=True))
+        return out
+
+    def __getitem__(self, name: str) -> Field:
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    # -- what is derived -------------------------------------------------------------
+    def where(self, **flags: Any) -> tuple[Field, ...]:
+        return tuple(f for f in self._fields.values() if all(getattr(f, k) == v for k, v in flags.items()))
+
+    @property
+    def editable(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.where(editable=True))
+
+    @property
+    def personal(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.where(personal=True))
+
+    @property
+    def mergeable(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.where(mergeable=True))
+
+    @property
+    def columns(self) -> dict[str, Field]:
+        """CSV column → field, for every importable field."""
+        return {f.column: f for f in self._fields.values() if f.column}
+
+    @property
+    def custom(self) -> tuple[Field, ...]:
+        return self.where(custom=True)
+
+    def clean(self, values: Mapping[str, Any], ctx: CleanContext, *, only_editable: bool = True) -> dict[str, Any]:
+        """Validate and normalise ``values``; raises naming the first bad field."""
+        allowed = self.editable if only_editable else tuple(self)
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in allowed:
+                raise ValidationError("field", name, f"cannot be changed here; editable: {', '.join(allowed)}")
+            f = self._fields[name]
+            if isinstance(value, str) and f.max_length and len(value) > f.max_length * 10:
+                raise ValidationError(name, value[:40] + "…", f"is longer than {f.max_length * 10} characters")
+            shown = f"{self.label} {name}" if self.label else name
+            out[name] = f.clean(shown, value, ctx)
+            if f.required and out[name] in (None, ""):
+                raise ValidationError(shown, value, "is required")
+        return out
+
+    def visible(self, relation: str) -> tuple[str, ...]:
+        """Names of the fields an ``owner`` sees, or a party kind on a case contact's file."""
+        if relation == "owner":
+            return tuple(self._fields)
+        return tuple(f.name for f in self._fields.values() if relation in f.readers)
+
+    def split(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(columns of the table, values kept in ``custom``)."""
+        builtin = {k: v for k, v in values.items() if not self._fields[k].custom}
+        custom = {k: v for k, v in values.items() if self._fields[k].custom}
+        return builtin, custom
+
+
+_CASE_PARTIES = ("dealer", "technician", "manufacturer")
+
+#: The customer file's own fields. Record keeping fields (owner, dates) come last.
+CUSTOMER = FieldSet("customer", [
+    field("name", "the person's or company's name", personal=True, readers=_CASE_PARTIES, importable=True,
+          required=True, erased_value="[erased]"),
+    field("kind", "person or company", readers=_CASE_PARTIES, importable=True, clean=clean_kind,
+          erased_value=None),
+    field("email", "e-mail address; unique among one dealer's customers", personal=True, readers=("dealer",),
+          importable=True, mergeable=True, clean=clean_email),
+    field("phone", "phone number, stored in E.164 (+49…); may be shared (a family, a switchboard)", personal=True,
+          readers=("dealer", "technician"), importable=True, mergeable=True, clean=clean_phone),
+    field("birthday", "date of birth (YYYY-MM-DD)", personal=True, importable=True, mergeable=True, type=date,
+          clean=clean_date),
+    field("street", "street and number", personal=True, readers=("dealer", "technician"), importable=True,
+          mergeable=True),
+    field("postcode", "postal code", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
+    field("city", "city", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
+    field("external_id", "the host system's own id for the customer (e.g. the DMS number)", editable=False,
+          importable=True),
+    field("owner_party_id", "the dealer that keeps the file", editable=False, type=int),
+    field("account_owner_id", "the dealer's person who looks after the customer", editable=False, mergeable=True,
+          type=int),
+    field("created_at", "when the file was opened", editable=False, type=str),
+    field("updated_at", "when the file last changed", editable=False, type=str),
+    field("last_touch_at", "the last personal contact", editable=False, type=str),
+    field("merged_into_id", "the file this duplicate was merged into", editable=False, type=int),
+    field("erased_at", "when the personal data was erased", editable=False, type=str),
+])
+
+#: A company customer's (or a household's) contact persons.
+CONTACT = FieldSet("contact_person", [
+    field("name", "the contact person's name", personal=True, required=True, erased_value="[erased]"),
+    field("function", "buyer, technician, management, accounting …", required=True),
+    field("email", "e-mail address", personal=True, clean=clean_email),
+    field("phone", "phone number", personal=True, clean=clean_phone),
+], label="contact")
+
+#: A product a customer owns: nothing personal, read by every party of a case on it.
+ASSET = FieldSet("asset", [
+    field("serial_number", "the unit's serial number", readers=_CASE_PARTIES),
+    field("purchased_on", "purchase date", readers=_CASE_PARTIES, type=date, clean=clean_date),
+    field("handed_over_on", "handover date (starts the warranty)", readers=_CASE_PARTIES, type=date,
+          clean=clean_date),
+    field("warranty_until", "end of warranty", readers=_CASE_PARTIES, type=date, clean=clean_date),
+    field("price", "what the customer paid", type=float),
+])
+
+#: A service case: the summary and the facts are the customer's words, so personal.
+CASE = FieldSet("service_case", [
+    field("summary", "what the customer reported", personal=True, readers=_CASE_PARTIES, required=True,
+          erased_value="[erased]", max_length=2000),
+    field("priority", "normal, high …", readers=_CASE_PARTIES, editable=False),
+    field("facts", "what the case's steps recorded", personal=True, readers=_CASE_PARTIES, editable=False,
+          type=dict),
+])
+
+
+class Record(dict):
+    """One record as one actor may see it: every visible field by key or attribute.
+
+    Withheld fields are absent, not None: ``record.email`` on a technician's view of a
+    customer raises ``AttributeError`` naming the field, ``"email" in record`` is False.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"{name!r} is withheld from this actor, or no field of the record") from None
+
+
+@attrs.frozen
+class Fields:
+    """The field sets of one application: the core's, extended by its plugins."""
+
+    customer: FieldSet
+    contact: FieldSet = CONTACT
+    asset: FieldSet = ASSET
+    case: FieldSet = CASE
