@@ -141,7 +141,9 @@ def dealercrm_extend_workflow(workflow: Workflow) -> Workflow | None:
     """Extend a declared workflow: add states, transitions or guards.
 
     Called once per workflow, plugin after plugin, each receiving the result of the
-    previous one. Use ``workflow.extend(...)``, which returns a new workflow.
+    previous one. Use ``workflow.extend(...)``, which returns a new workflow. A guard on
+    a timeout is refused (property 4); guards on the dealer's ways out count for property 5
+    only if they declare the data that satisfies them (``Guard(..., satisfied_by=...)``).
 
     :param workflow: the workflow as declared and extended so far.
     :return: the extended workflow, or None to leave it unchanged.

@@ -6,7 +6,9 @@ plugin refusing one case does not hold up the others. A case fired in this tick 
 not picked again (its ``state_entered_at`` is not before the tick started); a case
 fired by a concurrent tick no longer matches (PostgreSQL skips rows another tick has
 locked; SQLite admits one writer at a time). A crash loses at most the batch in
-flight, which the next tick fires: nothing twice, nothing forgotten.
+flight, which the next tick fires: nothing twice, nothing forgotten. A refused case is
+tried again on the next tick, and its dealer gets one task naming it meanwhile
+(``refused_timeouts``): an overdue case never waits in silence.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import select
 
 from ..db.case_models import Case
 from ..errors import DealerCrmError
+from .refused_timeouts import alert_dealer
 
 CASE = Case.__table__
 
@@ -25,9 +28,12 @@ class TickReport:
     fired: int = 0
     batches: int = 0
     failed: list[tuple[int, str]] = attrs.field(factory=list)
+    #: (case id, task id): the dealers told of a refused escalation in this tick
+    alerted: list[tuple[int, int]] = attrs.field(factory=list)
 
     def summary(self) -> str:
-        return f"{self.fired} overdue cases escalated in {self.batches} batches, {len(self.failed)} failed"
+        alerted = f", {len(self.alerted)} dealers alerted" if self.alerted else ""
+        return f"{self.fired} overdue cases escalated in {self.batches} batches, {len(self.failed)} failed{alerted}"
 
 
 def overdue(now, started, batch_size: int, exclude: set[int], postgres: bool):
@@ -96,6 +102,10 @@ def _escalate_each(service, uow, conn, rows, failed_ids: set[int], report: TickR
         except DealerCrmError as exc:
             savepoint.rollback()
             uow.forget_events(mark)
+            uow.session.expunge_all()  # rows a plugin added before the refusal went with the savepoint
             failed_ids.add(case["id"])
             report.failed.append((case["id"], str(exc)))
+            task_id = alert_dealer(uow, case, str(exc))
+            if task_id is not None:
+                report.alerted.append((case["id"], task_id))
     return fired

@@ -11,7 +11,11 @@ Choices worth knowing:
   the owner, for property 3 and property 6 alike.
 - A timeout transition does not count as "the owner can act" (property 3): waiting for
   the clock is not a decision.
-- Guards cannot be analysed statically; reachability assumes each guard can pass.
+- Guards cannot be analysed statically. Reachability (properties 1 and 2) assumes
+  each guard can pass; the promises to the customer do not (``guarded``): a timeout
+  carries no guard and requires no data (property 4), and property 5 counts only
+  guard-free dealer and system transitions, or dealer transitions whose guards declare
+  the data that satisfies them.
 - Declaration errors (duplicate state, duplicate trigger+source) carry property 0.
 """
 
@@ -23,6 +27,7 @@ from datetime import timedelta
 import attrs
 
 from dealercrm.errors import WorkflowUnsound
+from dealercrm.workflow.guarded import always_passable, blocking_guards, dealer_or_system, guard_names
 from dealercrm.workflow.model import PARTY_KINDS, SYSTEM, State, Transition, Workflow
 
 
@@ -40,10 +45,6 @@ class Violation:
 def acts_for(kind: str, owner: str | None) -> bool:
     """Whether an actor of ``kind`` acts as (or for) the owner of a state."""
     return kind == owner or (owner == "customer" and kind in ("dealer", SYSTEM))
-
-
-def dealer_or_system(t: Transition) -> bool:
-    return any(a == SYSTEM or a.split(":")[0] == "dealer" for a in t.allowed)
 
 
 def _can_finish(wf: Workflow, edges: Iterable[Transition]) -> set[str]:
@@ -109,7 +110,9 @@ def check_workflow(wf: Workflow) -> list[Violation]:
         if wf.has_state(wf.initial) and s.name not in reachable:
             report(1, of_state(s), f"is unreachable from the initial state {wf.initial!r}")
 
-    any_finish, dealer_finish = _can_finish(wf, valid), _can_finish(wf, filter(dealer_or_system, valid))
+    any_finish, dealer_finish = _can_finish(wf, valid), _can_finish(wf, filter(always_passable, valid))
+    # as if every guard could pass: tells a guard in the way apart from no way at all
+    dealer_finish_if_guards_pass = _can_finish(wf, filter(dealer_or_system, valid))
     for s in wf.states:
         out = wf.transitions_from(s.name)
         if s.final:
@@ -144,12 +147,26 @@ def check_workflow(wf: Workflow) -> list[Violation]:
             report(4, of_state(s), f"has several timeout transitions ({triggers}): the deadline needs exactly one")
         # Property 5: the dealer can always make it right.
         if s.name in any_finish and s.name not in dealer_finish:
-            report(5, of_state(s), "cannot reach a final state by dealer or system transitions alone: "
-                   "another party's refusal or silence could trap the customer")
+            if s.name in dealer_finish_if_guards_pass:
+                report(5, of_state(s), "cannot reach a final state by dealer or system transitions alone: every "
+                       f"way there passes a guard that may refuse for ever ({blocking_guards(s.name, valid)}); "
+                       "declare the data that satisfies each (Guard(..., satisfied_by=(...))) or leave the dealer "
+                       "a way without one")
+            else:
+                report(5, of_state(s), "cannot reach a final state by dealer or system transitions alone: "
+                       "another party's refusal or silence could trap the customer")
 
     for t in valid:
         if t.timeout and SYSTEM not in t.allowed:
             report(4, of_transition(t), "is a timeout the system may not fire")
+        if t.timeout and t.guards:
+            owner, plural = wf.state(t.source).owner, "s" * (len(t.guards) > 1)
+            report(4, of_transition(t), f"is the timeout of state {t.source!r} and carries guard{plural} "
+                   f"{guard_names(t)}: the system's escalation is unconditional, or a silent {owner} could keep "
+                   "the case for ever")
+        if t.timeout and t.required:
+            report(4, of_transition(t), f"is the timeout of state {t.source!r} and requires "
+                   f"{', '.join(t.required)}: the system supplies no data when the deadline passes")
         _check_actors(wf.state(t.source), t, lambda detail: report(6, of_transition(t), detail))
     return found
 

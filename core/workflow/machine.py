@@ -115,11 +115,12 @@ class CompiledWorkflow:
         if t.guards:
             ctx = GuardContext(state=state, trigger=trigger, data=data, now=now, due_at=due_at, facts=facts)
             for guard in t.guards:
-                why = guard.check(ctx)
+                why = guard.check(ctx.limited_to(guard.satisfied_by) if guard.satisfied_by else ctx)
                 if why is not None:
                     mine = self.allowed_triggers(state, party_kind, role)
+                    supply = f" (supply {', '.join(guard.satisfied_by)} to satisfy it)" if guard.satisfied_by else ""
                     raise TransitionNotAllowed(f"{at}{trigger!r} from state {state!r} refused by guard "
-                                               f"{guard.name!r}: {why}", mine)
+                                               f"{guard.name!r}: {why}{supply}", mine)
         token = _Token(state)
         self.machine.events[trigger].trigger(token)
         return FireResult(t, state, token.state)

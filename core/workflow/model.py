@@ -55,15 +55,29 @@ class GuardContext:
     due_at: datetime | None
     facts: Mapping[str, object] = attrs.field(factory=dict)
 
+    def limited_to(self, keys: tuple[str, ...]) -> GuardContext:
+        """What a guard that declared ``satisfied_by=keys`` may look at: those keys of the
+        data and the clock, nothing recorded on the case that the dealer cannot supply."""
+        return attrs.evolve(self, data={k: self.data[k] for k in keys if k in self.data}, facts={})
+
 
 @attrs.frozen
 class Guard:
     """``check`` returns None when the transition may fire, else the reason in words
-    the dealer can read out to the customer."""
+    the dealer can read out to the customer.
+
+    ``satisfied_by`` declares what would satisfy the guard: keys of the data the firing
+    party supplies (a serial number, a reason). The checker cannot look inside ``check``,
+    so without this declaration it must assume the guard may refuse for ever, and a
+    dealer transition it guards does not count towards "the dealer can always make it
+    right" (property 5). With it, the dealer can always pass by supplying that data; to
+    keep the declaration honest, the guard then sees only those keys of the data and
+    none of the case's facts (``GuardContext.limited_to``)."""
 
     name: str
     check: Callable[[GuardContext], str | None]
     description: str = ""
+    satisfied_by: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
