@@ -38,7 +38,7 @@ def guarding(**guards):
 
 
 def tasks_of(crm, case_id):
-    with crm.read() as uow:
+    with crm.read(crm.system) as uow:
         return list(uow.session.scalars(select(Task).where(Task.case_id == case_id).order_by(Task.id)))
 
 
@@ -135,7 +135,7 @@ def test_a_vetoed_escalation_leaves_one_alert_task_for_the_dealer_naming_the_cas
     clock.advance(days=7)  # the manufacturer stayed silent; its deadline passed days ago
     report = any_crm.cases.tick()
     assert report.fired == 1 and [case_id for case_id, _ in report.failed] == [stuck.id]
-    assert any_crm.cases.get(stuck.id).state == "manufacturer_review"
+    assert any_crm.cases.get(stuck.id, by=any_crm.system).state == "manufacturer_review"
     [task] = tasks_of(any_crm, stuck.id)
     assert report.alerted == [(stuck.id, task.id)] and "1 dealers alerted" in report.summary()
     assert (task.assigned_party_id, task.customer_id, task.status) == (world.dealer.id, world.customer.id, "open")
@@ -155,7 +155,7 @@ def test_a_vetoed_escalation_leaves_one_alert_task_for_the_dealer_naming_the_cas
     switch["on"] = False  # the ERP is back: the next tick escalates, as the deadline said
     clock.advance(hours=1)
     assert any_crm.cases.tick().fired == 1
-    assert any_crm.cases.get(stuck.id).state == "dealer_decision" and len(timeouts_of(any_crm, stuck.id)) == 1
+    assert any_crm.cases.get(stuck.id, by=any_crm.system).state == "dealer_decision" and len(timeouts_of(any_crm, stuck.id)) == 1
 
     switch["on"] = True  # a new deadline missed and refused is a new situation: a new task
     clock.advance(days=7)
