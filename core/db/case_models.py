@@ -24,7 +24,8 @@ def ts(**kw):
 class Case(SQLModel, table=True):
     __tablename__ = "service_case"
     __table_args__ = (Index("ix_case_open_due", "closed_at", "due_at"),)
-    __personal__: ClassVar[frozenset[str]] = frozenset({"summary"})
+    # facts: what plugins and callers write there may be anything the customer said or agreed
+    __personal__: ClassVar[frozenset[str]] = frozenset({"summary", "facts"})
     id: int | None = Field(default=None, primary_key=True)
     workflow: str = "service_case"
     customer_id: int = Field(foreign_key="customer.id", index=True)
@@ -57,7 +58,7 @@ class CaseEvent(SQLModel, table=True):
 
     __tablename__ = "case_event"
     __table_args__ = (Index("ix_case_event_case", "case_id", "id"),)
-    __personal__: ClassVar[frozenset[str]] = frozenset({"note"})
+    __personal__: ClassVar[frozenset[str]] = frozenset({"note", "data"})
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="service_case.id")
     kind: str  # opened | transition | timeout | fact

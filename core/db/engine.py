@@ -1,7 +1,9 @@
 """Engines that behave the same on SQLite and PostgreSQL.
 
 SQLite gets WAL (readers never block the writer), foreign keys (off by default there),
-``synchronous=NORMAL`` (safe under WAL, ~20x faster than FULL) and a busy timeout.
+``synchronous=NORMAL`` (safe under WAL, ~20x faster than FULL), a busy timeout, and
+``secure_delete`` (freed pages are zeroed, so text blanked or deleted by an erasure does
+not linger in the file on builds that do not zero them by default).
 pysqlite's legacy transaction handling does not BEGIN on a SELECT, so a
 read-then-write unit of work could fail with "database is locked" instead of
 waiting; we take over BEGIN ourselves and make it ``BEGIN IMMEDIATE``: the write lock
@@ -55,6 +57,7 @@ def _on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -28,7 +28,8 @@ def ts(**kw):
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
-    __personal__: ClassVar[frozenset[str]] = frozenset({"recipient", "subject", "body"})
+    # data: a rule's evidence (the interest, the occasion) travels with the message
+    __personal__: ClassVar[frozenset[str]] = frozenset({"recipient", "subject", "body", "data"})
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)

@@ -50,8 +50,9 @@ def record_fact(service, case_id: int, key: str, value: Any, *, by: int, note: s
             data={key: facts[key]}, version=version))
         conn.execute(insert(AuditRecord.__table__).values(
             at=uow.now, actor_id=actor.id, operation="cases.record_fact", action="update", entity="service_case",
-            entity_id=case_id, changes={f"facts.{key}": [before, facts[key]], "version": [version - 1, version]},
-            personal_changes=None, customer_id=case["customer_id"]))
+            # the value goes in the personal half (``Case.__personal__``): an erasure blanks it there
+            entity_id=case_id, changes={"version": [version - 1, version]},
+            personal_changes={f"facts.{key}": [before, facts[key]]}, customer_id=case["customer_id"]))
         uow.raise_event(CaseFactRecorded, case_id=case_id, key=key, value=facts[key])
         uow.commit()
         return version

@@ -275,9 +275,11 @@ class CaseService(Service):
         changes = {k: [jsonable(case[k]), jsonable(v)] for k, v in values.items() if case[k] != v}
         if changes:
             conn.execute(update(CASE).where(CASE.c.id == case_id).values(values))
+            personal = {k: changes.pop(k) for k in list(changes) if k in Case.__personal__}  # the facts
             _INSERT_AUDIT.run(conn, dict(
                 at=uow.now, actor_id=uow.actor_id, operation=uow.operation, action="update", entity="service_case",
-                entity_id=case_id, changes=changes, personal_changes=None, customer_id=case["customer_id"]))
+                entity_id=case_id, changes=changes or None, personal_changes=personal or None,
+                customer_id=case["customer_id"]))
         return {**case, **values}
 
     # -- reading ------------------------------------------------------------------------
