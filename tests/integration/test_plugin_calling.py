@@ -179,15 +179,18 @@ def test_a_failing_after_commit_handler_silences_neither_the_others_nor_a_wrappe
     assert [(f.plugin, f.hook) for f in crm.plugin_failures] == [("flaky_mailer", "dealercrm_handle_event")]
 
 
-def test_an_after_commit_handler_registered_later_sees_the_next_event(crm, register_plugin):
+def test_an_after_commit_handler_registered_later_sees_the_next_event_and_none_once_unregistered(
+        crm, register_plugin):
     seen = []
-    crm.customers.add("Anna", email="anna@example.org")  # the handlers' callers are built and kept
+    register_plugin(plugin("around", dealercrm_handle_event=wrapper(seen)))
+    crm.customers.add("Anna", email="anna@example.org")  # no handler to wrap; the callers are built and kept
+    assert seen == []
     register_plugin(plugin("late", dealercrm_handle_event=lambda event: seen.append(event.name)))
     crm.customers.add("Ben", email="ben@example.org")
-    assert seen == ["customer_registered"]
+    assert seen == ["wrapper before", "customer_registered", "wrapper after"]
     crm.unregister("late")
     crm.customers.add("Carla", email="carla@example.org")
-    assert seen == ["customer_registered"]
+    assert seen == ["wrapper before", "customer_registered", "wrapper after"]
 
 
 def test_a_wrapper_next_to_a_plain_handler_in_one_plugin_is_refused_naming_plugin_and_hook(crm, register_plugin):

@@ -110,17 +110,24 @@ def test_an_after_commit_handler_registered_on_a_running_app_sees_the_next_event
     assert loft.seen.count("customer_registered") == 1  # Ben's, not Anna's
 
 
+def dealercrm_register_channels_unreachable(crm):
+    raise ConnectionError("loft unreachable")
+
+
 def test_a_plugin_whose_channels_fail_to_load_is_refused_and_the_loaded_channels_stay(crm):
     phone = crm.channels["phone"]
-
-    def dealercrm_register_channels(crm):
-        raise ConnectionError("loft unreachable")
-
     with pytest.raises(PluginError) as info:
-        crm.register(plugin("shaky_loft", dealercrm_register_channels=dealercrm_register_channels))
+        crm.register(plugin("shaky_loft", dealercrm_register_channels=dealercrm_register_channels_unreachable))
     assert (info.value.plugin, info.value.hook) == ("shaky_loft", "dealercrm_register_channels")
     assert not crm.plugins.has_plugin("shaky_loft") and "shaky_loft" not in crm.plugins.origins
     assert crm.channels["phone"] is phone and not list(crm.plugin_failures)
+
+
+def test_a_plugin_whose_channels_fail_is_refused_even_before_any_channel_was_used(crm_factory):
+    app = crm_factory()  # its channels are not loaded yet
+    with pytest.raises(PluginError, match="shaky_loft.*loft unreachable"):
+        app.register(plugin("shaky_loft", dealercrm_register_channels=dealercrm_register_channels_unreachable))
+    assert not app.plugins.has_plugin("shaky_loft") and not list(app.plugin_failures) and "phone" in app.channels
 
 
 def test_a_channel_name_another_plugin_has_is_refused_naming_both(crm):
