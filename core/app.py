@@ -18,7 +18,7 @@ from .clock import Clock, SystemClock
 from .db.engine import database_url, make_engine, prepare_engine
 from .db.migrate import upgrade
 from .db.models import Actor
-from .errors import DealerCrmError, NotFound, PluginError
+from .errors import NotFound, PluginError
 from .events import Event
 from .plugin_manager import PluginFailures, PluginManager, build_plugin_manager, register_inline
 from .settings import Settings, load_settings
@@ -61,7 +61,7 @@ class CRM:
         join the rule engine, its channels the loaded ones, and its event handlers and
         checkers see the next event. If any of that fails (an unsound workflow, a name
         another plugin has, a hook that raises), the plugin is unregistered again and the
-        ``DealerCrmError`` names it; nothing else changes. Its ``dealercrm_start_app``
+        error (``PluginError``, ``WorkflowUnsound``) names it; nothing else changes. Its ``dealercrm_start_app``
         (historic) has run by then.
         """
         from .services.outbox import load_channels
@@ -76,7 +76,7 @@ class CRM:
             if clash:
                 raise PluginError(name, "dealercrm_register_channels",
                                   f"channel {clash!r} is provided by both {self.channel_owners[clash]!r} and {name!r}")
-        except DealerCrmError:
+        except Exception:  # whatever went wrong, the plugin is out again
             self.plugins.unregister(name=name)
             self.plugins.origins.pop(name, None)
             raise
