@@ -12,17 +12,17 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from .clock import Clock, SystemClock
 from .db.engine import database_url, make_engine, prepare_engine
 from .db.migrate import upgrade
 from .db.models import Actor, AuditRecord
-from .errors import DealerCrmError, PluginError
+from .errors import NotFound, PluginError
 from .events import Event
 from .fields import CUSTOMER, Fields
-from .plugin_manager import PluginManager, build_plugin_manager, register_inline
+from .plugin_manager import PluginFailures, PluginManager, build_plugin_manager, register_inline
 from .settings import Settings, load_settings
 from .acting import ActingAs
 from .uow import UnitOfWork
@@ -40,7 +40,8 @@ class CRM:
         self.clock = clock
         self.plugins = plugins
         self.settings = settings
-        self.plugin_failures: list[PluginError] = []
+        #: the last plugin failures (after-commit handlers, channels); ``.counts`` has them all
+        self.plugin_failures = PluginFailures()
         self.channel_owners: dict[str, str] = {}
         self.system_actor_id: int | None = None
         self.workflows = load_workflows(plugins)
@@ -66,26 +67,65 @@ class CRM:
 
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
-            _, failures = self.plugins.isolated_call("dealercrm_handle_event", event=event, crm=self)
-            self.plugin_failures.extend(failures)
+            self.plugins.call_each("dealercrm_handle_event", failures=self.plugin_failures, event=event, crm=self)
 
     def register(self, plugin: object, name: str | None = None) -> str:
-        """Register a plugin on this application only (inline, e.g. from a host or test).
+        """Register a plugin on this running application: it takes part at once, or is refused.
 
-        Workflows are loaded again, so a plugin's workflow or extension takes effect — or,
-        if it would make a workflow unsound, the plugin is refused and nothing changes.
+        Its workflows and extensions are proved sound together with the others, its rules
+        join the rule engine, its channels the loaded ones, and its event handlers and
+        checkers see the next event. If any of that fails (an unsound workflow, a name
+        another plugin has, a hook that raises), the plugin is unregistered again and the
+        error (``PluginError``, ``WorkflowUnsound``) names it; nothing else changes. Its ``dealercrm_start_app``
+        (historic) has run by then.
         """
-        name = register_inline(self.plugins, plugin, name)  # historic start_app replays
+        from .services.outbox import load_channels
+        from .services.rules import load_rules
+        channels = self.channels  # loaded first: the newcomer's own failure must refuse it
+        name = register_inline(self.plugins, plugin, name)
         try:
-            self.workflows = load_workflows(self.plugins)
+            _refuse_channel_wrapper(self.plugins, name, "registered")
             self.__dict__.pop("fields", None)
             self.fields  # noqa: B018  (a field declared twice is refused now, not at first use)
-        except DealerCrmError:
+            workflows, rules = load_workflows(self.plugins), load_rules(self)
+            added, owners = load_channels(self, only=name)
+            clash = min(set(added) & set(channels), default=None)
+            if clash:
+                raise PluginError(name, "dealercrm_register_channels",
+                                  f"channel {clash!r} is provided by both {self.channel_owners[clash]!r} and {name!r}")
+        except Exception:  # whatever went wrong, the plugin is out again
             self.__dict__.pop("fields", None)
             self.plugins.unregister(name=name)
             self.plugins.origins.pop(name, None)
             raise
+        self.workflows, self.rules.rules = workflows, rules
+        self.__dict__["channels"] = {**channels, **added}  # a new dict: a running dispatcher iterates the old
+        self.channel_owners = {**self.channel_owners, **owners}
         return name
+
+    def unregister(self, name: str) -> object:
+        """Take a plugin out of this running application, or refuse naming why.
+
+        What is left without it is worked out first: workflows proved sound again (and no
+        case left in a workflow or state that would vanish), rules loaded again. Only then is
+        it unregistered; its channels go (queued messages for them stop with a reason when
+        dispatched), its handlers and checkers see no further event. Returns the plugin.
+        """
+        from .services.rules import load_rules
+        plugin = self.plugins.get_plugin(name)
+        if plugin is None:
+            raise NotFound("plugin", f"{name} (registered: {', '.join(sorted(self.plugins.origins)) or 'none'})")
+        _refuse_channel_wrapper(self.plugins, name, "unregistered")
+        workflows = load_workflows(self.plugins, without=name)
+        _refuse_stranding(self, name, workflows)
+        rules = load_rules(self, without=name)
+        self.plugins.unregister(name=name)
+        self.plugins.origins.pop(name, None)
+        self.workflows, self.rules.rules = workflows, rules
+        if "channels" in self.__dict__:
+            self.__dict__["channels"] = {c: ch for c, ch in self.channels.items() if self.channel_owners.get(c) != name}
+        self.channel_owners = {c: owner for c, owner in self.channel_owners.items() if owner != name}
+        return plugin
 
     def as_actor(self, actor_id: int) -> ActingAs:
         """The services with ``by=actor_id`` filled in: ``crm.as_actor(7).customers.list()``.
@@ -255,3 +295,26 @@ def _system_actor(crm: CRM) -> int | None:
             changes={k: [None, v.isoformat() if k == "created_at" else v] for k, v in values.items()},
             personal_changes=None, customer_id=None))
         return actor_id
+
+
+def _refuse_channel_wrapper(pm: PluginManager, name: str, done: str) -> None:
+    """Channels are built once and hold connections: a wrapper shaping every plugin's
+    channels can only take part from ``connect()``."""
+    if any(impl.plugin_name == name and (impl.wrapper or impl.hookwrapper)
+           for impl in pm.hook.dealercrm_register_channels.get_hookimpls()):
+        raise PluginError(name, "dealercrm_register_channels",
+                          f"a wrapper on this hook cannot be {done} on a running application (the channels are "
+                          "built once); pass the plugin to connect(plugins=...) or install it as an entry point")
+
+
+def _refuse_stranding(crm: CRM, name: str, workflows: dict) -> None:
+    """Cases in a workflow or state that would vanish without plugin ``name``."""
+    from .db.case_models import Case
+    with crm.read(crm.system) as uow:
+        in_use = uow.connection.execute(select(Case.workflow, Case.state, func.count())
+                                        .group_by(Case.workflow, Case.state)).all()
+    stranded = [f"{n} in {wf}/{state}" for wf, state, n in in_use
+                if wf not in workflows or not workflows[wf].workflow.has_state(state)]
+    if stranded:
+        raise PluginError(name, "unregister", f"cases would be left in workflows or states that vanish "
+                          f"({', '.join(stranded)}); block the plugin at connect() once they are closed or moved")

@@ -246,7 +246,7 @@ ASSET = FieldSet("asset", [
 ])
 
 #: A service case: the summary and the facts are the customer's words, so personal.
-CASE = FieldSet("service_case", [
+CASE = FieldSet("case", [
     field("summary", "what the customer reported", personal=True, readers=_CASE_PARTIES, required=True,
           erased_value="[erased]", max_length=2000),
     field("priority", "normal, high …", readers=_CASE_PARTIES, editable=False),

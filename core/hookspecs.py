@@ -11,6 +11,19 @@ Two kinds of hook matter for data safety:
   implementation runs on its own, a raising plugin is reported (naming plugin and
   hook) and the others still run.
 
+Every hook is called by pluggy, so ``@hookimpl(wrapper=True)`` (and ``tryfirst``,
+``trylast``, ``hookwrapper``) work as pluggy documents, and ``DEALERCRM_TRACE_HOOKS=1``
+traces every call. Each hook's docstring says, under "Called:", which of two ways:
+
+* **once for all plugins** (``pm.hook.<name>(...)``): a wrapper runs around all the
+  implementations together; the first that raises stops the call.
+* **for each plugin on its own** (``EACH_PLUGIN``): one pluggy call per implementing
+  plugin, through ``pm.subset_hook_caller`` with the other plugins' implementations
+  removed, so one plugin cannot stop or hide another and what each provides is traced to
+  it. A wrapper runs around each plugin's call separately. A plugin may not put both a
+  wrapper and a plain implementation of such a hook in one plugin object (refused at
+  registration): the wrapper belongs in a plugin of its own.
+
 docs/hooks.md documents each hook with an example; a test keeps the two in step.
 """
 
@@ -35,6 +48,11 @@ if TYPE_CHECKING:  # pragma: no cover
 hookspec = pluggy.HookspecMarker("dealercrm")
 hookimpl = pluggy.HookimplMarker("dealercrm")
 
+#: hooks called for each plugin on its own (see the module docstring)
+EACH_PLUGIN: frozenset[str] = frozenset({
+    "dealercrm_handle_event", "dealercrm_register_workflows", "dealercrm_extend_workflow",
+    "dealercrm_register_channels", "dealercrm_register_rules"})
+
 
 # --- application lifecycle -----------------------------------------------------------
 
@@ -45,6 +63,9 @@ def dealercrm_start_app(crm: CRM) -> None:
 
     Historic: a plugin registered later (e.g. inline in a test) is still called.
 
+    Called: once for all plugins. pluggy refuses a wrapper on a historic hook when the
+    plugin is registered, naming plugin and hook.
+
     :param crm: the application; keep a reference if the plugin needs it later.
     """
 
@@ -52,6 +73,9 @@ def dealercrm_start_app(crm: CRM) -> None:
 @hookspec
 def dealercrm_register_commands(cli: typer.Typer) -> None:
     """Add commands to the ``dealercrm`` command line.
+
+    Called: once for all plugins; the first that raises stops the call (``PluginError``
+    naming it); a wrapper runs around all implementations.
 
     :param cli: the root Typer application; call ``cli.command()`` or
         ``cli.add_typer()`` on it.
@@ -69,6 +93,9 @@ def dealercrm_check_event(event: Event, uow: UnitOfWork) -> None:
     ``PluginError``): the whole unit of work rolls back and nothing is written. Rows the
     plugin adds through ``uow.session`` commit atomically with the operation.
 
+    Called: once for all plugins, for each event; the first that raises aborts the
+    operation. A wrapper runs around every checker and may veto too.
+
     :param event: the domain event the operation raised.
     :param uow: the open unit of work (``uow.session``, ``uow.now``, ``uow.actor_id``).
     """
@@ -82,6 +109,9 @@ def dealercrm_handle_event(event: Event, crm: CRM) -> None:
     ``crm.plugin_failures`` naming plugin and hook, and the others still run. Start a new
     unit of work (``crm.uow()``) for any further change.
 
+    Called: for each plugin on its own, so one failing plugin never silences another; a
+    wrapper runs around each plugin's call separately and cannot stop the others either.
+
     :param event: the committed domain event.
     :param crm: the application.
     """
@@ -93,6 +123,9 @@ def dealercrm_handle_event(event: Event, crm: CRM) -> None:
 @hookspec
 def dealercrm_export_customer(customer_id: int, uow: UnitOfWork) -> dict[str, Any] | None:
     """Contribute sections to a customer's right-of-access export.
+
+    Called: once for all plugins; the first that raises stops the call (``PluginError``
+    naming it); a wrapper runs around all implementations.
 
     :param customer_id: the customer being exported.
     :param uow: a unit of work to read the plugin's own tables with.
@@ -106,6 +139,9 @@ def dealercrm_erase_customer(customer_id: int, uow: UnitOfWork) -> None:
 
     Runs inside the erasure's transaction: raising aborts the erasure as a whole.
 
+    Called: once for all plugins; the first that raises stops the call (``PluginError``
+    naming it); a wrapper runs around all implementations.
+
     :param customer_id: the customer being erased.
     :param uow: the erasure's unit of work.
     """
@@ -114,6 +150,9 @@ def dealercrm_erase_customer(customer_id: int, uow: UnitOfWork) -> None:
 @hookspec
 def dealercrm_seed_demo(crm: CRM, rng: random.Random) -> list[str] | None:
     """Add demo data for ``dealercrm demo``.
+
+    Called: once for all plugins; the first that raises stops the call (``PluginError``
+    naming it); a wrapper runs around all implementations.
 
     :param crm: a freshly migrated application to fill through its services.
     :param rng: a seeded random generator: the demo is the same on every machine.
@@ -132,6 +171,10 @@ def dealercrm_register_workflows() -> list[Workflow] | None:
     extended it; an unsound one stops ``connect()`` with a message naming workflow,
     state or transition and the property broken.
 
+    Called: for each plugin on its own, so a declaration is traced to its plugin; one that
+    raises stops ``connect()`` (or refuses a plugin registered later). A wrapper runs
+    around each plugin's call and may change what it declares.
+
     :return: a list of workflows, or None. Two plugins declaring the same name is an error.
     """
 
@@ -144,6 +187,9 @@ def dealercrm_extend_workflow(workflow: Workflow) -> Workflow | None:
     previous one. Use ``workflow.extend(...)``, which returns a new workflow. A guard on
     a timeout is refused (property 4); guards on the dealer's ways out count for property 5
     only if they declare the data that satisfies them (``Guard(..., satisfied_by=...)``).
+
+    Called: for each plugin on its own, as a chain (each gets what the previous returned);
+    one that raises stops ``connect()``. A wrapper runs around each plugin's call.
 
     :param workflow: the workflow as declared and extended so far.
     :return: the extended workflow, or None to leave it unchanged.
@@ -159,6 +205,12 @@ def dealercrm_register_channels(crm: CRM) -> list[Channel] | None:
 
     Called once per application, the first time a channel is needed. Read your
     configuration from ``crm.settings.plugin("<your plugin>")``; never log secrets.
+
+    Called: for each plugin on its own: one that raises is listed in
+    ``crm.plugin_failures`` and the other plugins' channels still load (a plugin
+    registered on a running application is refused instead). A wrapper runs around each
+    plugin's call and may change its channels; channels are built once, so such a wrapper
+    is refused on a running application (give it to ``connect(plugins=...)``).
 
     :param crm: the application.
     :return: a list of objects following ``dealercrm.channels.Channel``, or None. Two
@@ -179,6 +231,10 @@ def dealercrm_register_rules(crm: CRM) -> list[Any] | None:
     ``dealercrm tick``, ``on_event(event, ctx)`` an event-driven one run inside the
     event's transaction. The engine fires each (rule, subject, situation) once.
 
+    Called: for each plugin on its own, so each rule is traced to its plugin; one that
+    raises stops the rule engine loading (or refuses a plugin registered later). A wrapper
+    runs around each plugin's call and may change its rules.
+
     :param crm: the application.
     :return: a list of rule objects, or None. Two rules with the same name are an error.
     """
@@ -197,6 +253,9 @@ def dealercrm_register_fields() -> list[Field] | None:
     schemas, ``dealercrm customers show``, the CSV import (its column), merge, the
     export, and erasure (a ``personal`` field is blanked). Values are kept in the
     customer's JSON column ``custom``: no migration is needed.
+
+    Called: once for all plugins, when the application first needs its fields (and again
+    when a plugin is registered on a running application).
 
     :return: a list of ``Field``; a name already declared is refused at start.
     """

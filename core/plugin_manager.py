@@ -1,16 +1,30 @@
-"""Building the plugin manager of one application.
+"""Building the plugin manager of one application, and calling hooks through it.
 
 Built-in plugins are named in ``DEFAULT_PLUGINS`` and imported by name, exactly as a
 third-party plugin is found through the ``dealercrm`` entry-point group; a host can
 block any of them by name. Every plugin's origin is recorded so ``dealercrm plugins``
 can say where each hook implementation came from.
+
+Every hook is called by pluggy (``pm.hook.<name>(...)``), so wrappers
+(``@hookimpl(wrapper=True)``), ``add_hookcall_monitoring`` and tracing
+(``DEALERCRM_TRACE_HOOKS=1``) see every call. Two ways of calling:
+
+* ``checked_call``: one pluggy call with every implementation; the first failure aborts it
+  (hooks inside a transaction, commands, the demo).
+* ``call_each``: one pluggy call *per plugin*, through ``pm.subset_hook_caller`` with the
+  other plugins' plain implementations removed, so every wrapper still runs around each.
+  Used where one plugin must not stop or hide the others (after-commit handlers) and where
+  what each plugin provides must be told apart (channels, rules, workflows).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable, Mapping
+import os
+import sys
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,6 +34,7 @@ from . import hookspecs
 from .errors import PluginError, Vetoed
 
 log = logging.getLogger("dealercrm.plugin_manager")
+hook_log = logging.getLogger("dealercrm.hooks")
 
 # Built-ins mark their hooks trylast so user plugins run first; among trylast
 # implementations pluggy calls the earlier registered first, so the customer-file demo
@@ -43,16 +58,75 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.rule_lost_customers",
 )
 ENTRY_POINT_GROUP = "dealercrm"
+TRACE_ENV = "DEALERCRM_TRACE_HOOKS"
+
+Each = tuple[tuple[str, pluggy.HookCaller], ...]
+
+
+class PluginFailures:
+    """The last ``keep`` plugin failures, and how many each (plugin, hook) had in all.
+
+    A long-running process must not hold every traceback it ever saw: older failures leave
+    this list (each was logged to ``dealercrm.plugin_manager`` when it happened) and live
+    on only in ``counts``.
+    """
+
+    def __init__(self, keep: int = 100) -> None:
+        self._last: deque[PluginError] = deque(maxlen=keep)
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def append(self, failure: PluginError) -> None:
+        log.error("%s", failure, exc_info=failure.cause if isinstance(failure.cause, BaseException) else None)
+        self._last.append(failure)
+        self.counts[(failure.plugin, failure.hook)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def __iter__(self) -> Iterator[PluginError]:
+        return iter(list(self._last))
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def __getitem__(self, index: int) -> PluginError:
+        return self._last[index]
+
+    def __repr__(self) -> str:
+        return f"<PluginFailures last {len(self)} of {self.total}>"
 
 
 class PluginManager(pluggy.PluginManager):
-    """pluggy's manager plus the origin of every plugin and error-isolating calls."""
+    """pluggy's manager plus the origin of every plugin and failure-naming calls."""
 
     def __init__(self) -> None:
         super().__init__("dealercrm")
         self.add_hookspecs(hookspecs)
         self.origins: dict[str, str] = {}
         self.blocked: set[str] = set()
+        self._each: dict[str, Each] = {}  # per-plugin callers, rebuilt after (un)registering
+
+    # -- registering ----------------------------------------------------------------------
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            hash(plugin)
+        except TypeError:  # subset_hook_caller keeps plugins in a set
+            raise PluginError(name or repr(plugin), "register",
+                              f"a {type(plugin).__name__} is unhashable; pluggy tells plugins apart by identity, "
+                              "so register a module, a class or an instance of a hashable class") from None
+        _refuse_two_implementations(self, plugin, name or self.get_canonical_name(plugin))
+        self._each.clear()
+        try:
+            return super().register(plugin, name)
+        finally:  # also after a historic replay that called hooks while this plugin was half in
+            self._each.clear()
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self._each.clear()
 
     def set_blocked(self, name: str) -> None:
         self.blocked.add(name)
@@ -67,68 +141,185 @@ class PluginManager(pluggy.PluginManager):
             raise PluginError(name, "register", exc) from exc
         self.origins[name] = origin
 
+    # -- calling --------------------------------------------------------------------------
     def checked_call(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Call a hook inside a transaction: the first failure aborts, naming the plugin."""
-        results = []
-        for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
-            result = self.checked_call_one(impl, hook, **kwargs)
-            if result is not None:
-                results.append(result)
-        return results
+        """``pm.hook.<hook>(**kwargs)``: every implementation and wrapper in one pluggy call.
 
-    def checked_call_one(self, impl: Any, hook: str, **kwargs: Any) -> Any:
-        """One implementation, with its failure named (used where results are chained)."""
+        The first failure aborts the call and comes back as ``PluginError`` naming the plugin
+        that raised (``Vetoed`` passes unchanged: it names its plugin itself).
+        """
+        if hook in hookspecs.EACH_PLUGIN:
+            raise ValueError(f"{hook} is called for each plugin on its own: use call_each")
         try:
-            return impl.function(*[kwargs[a] for a in impl.argnames])
+            return getattr(self.hook, hook)(**kwargs)
         except Vetoed:
             raise
         except Exception as exc:
-            raise PluginError(impl.plugin_name, hook, exc) from exc
+            raise PluginError(self.culprit(hook, exc), hook, exc) from exc
 
-    def collect_named(self, hook: str, kind: str, method: str, *, isolate: bool = False,
-                      failures: list | None = None, **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    def each(self, hook: str, without: str | None = None) -> Each:
+        """A caller per plugin implementing ``hook``, in pluggy's calling order.
+
+        Each is ``pm.subset_hook_caller`` with every *other* plugin's plain implementation
+        removed: it calls that plugin and every wrapper. Cached until a plugin is registered
+        or unregistered (building them costs more than a hook call). ``without`` leaves one
+        plugin out entirely, wrappers too (not cached: to see what unregistering would do).
+        """
+        found = self._each.get(hook) if without is None else None
+        if found is None:
+            if hook not in hookspecs.EACH_PLUGIN:
+                raise ValueError(f"{hook} is called once for all plugins: use checked_call")
+            impls = getattr(self.hook, hook).get_hookimpls()
+            left_out = [i.plugin for i in impls if i.plugin_name == without]
+            plain = [i for i in impls if not (i.wrapper or i.hookwrapper) and i.plugin_name != without]
+            found = tuple((impl.plugin_name,
+                           self.subset_hook_caller(hook, [*left_out, *(o.plugin for o in plain if o is not impl)]))
+                          for impl in reversed(plain))
+            if without is None:
+                self._each[hook] = found
+        return found
+
+    def call_one(self, hook: str, plugin: str, caller: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
+        """One plugin's call from ``each``; a failure is ``PluginError`` naming the plugin that
+        raised (that plugin, or a wrapper around it)."""
+        try:
+            return caller(**kwargs)
+        except Vetoed:
+            raise
+        except Exception as exc:
+            raise PluginError(self.culprit(hook, exc, caller, fallback=plugin), hook, exc) from exc
+
+    def call_each(self, hook: str, *, failures: PluginFailures | list | None = None, only: str | None = None,
+                  without: str | None = None, **kwargs: Any) -> list[tuple[str, list[Any]]]:
+        """Call each plugin implementing ``hook`` on its own: ``[(plugin, its results), ...]``.
+
+        With ``failures`` a plugin that raises is recorded there (and logged) and the others
+        still run; without, the first failure aborts. ``only`` calls just that plugin.
+        """
+        done = []
+        callers = self._each.get(hook) if without is None else None  # after-commit handlers: every event
+        for plugin, caller in callers if callers is not None else self.each(hook, without):
+            if only is not None and plugin != only:
+                continue
+            try:
+                done.append((plugin, caller(**kwargs)))
+            except Exception as exc:
+                if isinstance(exc, Vetoed) and failures is None:
+                    raise
+                failure = PluginError(self.culprit(hook, exc, caller, fallback=plugin), hook, exc)
+                if failures is None:
+                    raise failure from exc
+                failures.append(failure)
+        return done
+
+    def collect_named(self, hook: str, kind: str, method: str, *, failures: PluginFailures | list | None = None,
+                      only: str | None = None, without: str | None = None,
+                      **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
         """Objects plugins provide through ``hook``, by their ``name``, and the plugin of each.
 
         Each needs a ``name`` and a callable ``method``; two with one name are refused naming
-        both plugins. With ``isolate`` a plugin that raises is logged and appended to
-        ``failures`` and the others still count (one broken channel must not silence all).
+        both plugins. With ``failures`` a plugin that raises is recorded there and the others
+        still count (one broken channel must not silence all).
         """
         found: dict[str, Any] = {}
         owners: dict[str, str] = {}
-        for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
-            try:
-                provided = self.checked_call_one(impl, hook, **kwargs) or ()
-            except PluginError as failure:
-                if not isolate:
-                    raise
-                log.error("%s", failure)
-                if failures is not None:
-                    failures.append(failure)
-                continue
-            for item in provided:
-                name = getattr(item, "name", None)
-                if not name or not callable(getattr(item, method, None)):
-                    raise PluginError(impl.plugin_name, hook, f"{item!r} has no name or {method}()")
-                if name in found:
-                    raise PluginError(impl.plugin_name, hook,
-                                      f"{kind} {name!r} is provided by both {owners[name]!r} and {impl.plugin_name!r}")
-                found[name], owners[name] = item, impl.plugin_name
+        for plugin, results in self.call_each(hook, failures=failures, only=only, without=without, **kwargs):
+            for provided in results:
+                for item in provided or ():
+                    name = getattr(item, "name", None)
+                    if not name or not callable(getattr(item, method, None)):
+                        raise PluginError(plugin, hook, f"{item!r} has no name or {method}()")
+                    if name in found:
+                        first = owners[name]  # blame the newcomer, not the built-in that happens to be called last
+                        culprit = first if self.origins.get(plugin, "").startswith("built-in") else plugin
+                        raise PluginError(culprit, hook,
+                                          f"{kind} {name!r} is provided by both {first!r} and {plugin!r}")
+                    found[name], owners[name] = item, plugin
         return found, owners
 
-    def isolated_call(self, hook: str, **kwargs: Any) -> tuple[list[Any], list[PluginError]]:
-        """Call every implementation even if some raise; failures come back named."""
-        results, failures = [], []
-        for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
-            try:
-                result = impl.function(*[kwargs[a] for a in impl.argnames])
-            except Exception as exc:
-                failure = PluginError(impl.plugin_name, hook, exc)
-                log.error("%s", failure, exc_info=exc)
-                failures.append(failure)
-                continue
-            if result is not None:
-                results.append(result)
-        return results, failures
+    def culprit(self, hook: str, exc: BaseException, caller: pluggy.HookCaller | None = None,
+                fallback: str | None = None) -> str:
+        """The plugin whose implementation of ``hook`` raised ``exc``.
+
+        A traceback only grows outwards as an exception travels, so its innermost frame that
+        runs one of the hook's implementations is the one that raised it or let it out of
+        code it called: a plain implementation, a wrapper that raised, or (for an exception a
+        wrapper passed on) the implementation inside it. Work done only after a failure.
+        """
+        impls = (caller or getattr(self.hook, hook)).get_hookimpls()
+        by_code: dict[Any, list[Any]] = {}
+        for impl in impls:
+            for code in _codes(impl.function):
+                by_code.setdefault(code, []).append(impl)
+        blamed = None
+        tb = exc.__traceback__
+        while tb is not None:
+            found = by_code.get(tb.tb_frame.f_code)
+            if found:
+                blamed = _told_apart(found, tb.tb_frame)
+            tb = tb.tb_next
+        if blamed:
+            return blamed
+        if fallback:
+            return fallback
+        names = sorted({impl.plugin_name for impl in impls})
+        return names[0] if len(names) == 1 else f"one of {', '.join(names)}"
+
+
+def _refuse_two_implementations(pm: PluginManager, plugin: object, name: str) -> None:
+    """A hook called for each plugin on its own calls one plugin object with every
+    wrapper of the *other* plugins: a wrapper next to a plain implementation in the same
+    plugin could only wrap its neighbour, so it is refused."""
+    hooks = Counter()
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is not None:
+            hooks[opts.get("specname") or attr] += 1
+    twice = sorted(h for h, n in hooks.items() if n > 1 and h in hookspecs.EACH_PLUGIN)
+    if twice:
+        raise PluginError(name, twice[0], "implemented twice in one plugin (a wrapper next to a plain implementation?); "
+                                      "this hook is called for each plugin on its own: put the wrapper in a plugin "
+                                      "of its own")
+
+
+def _codes(function: Any) -> Iterator[Any]:
+    """The code objects a hook implementation runs as (through decorators and partials)."""
+    seen = 0
+    while function is not None and seen < 10:
+        code = getattr(function, "__code__", None)
+        if code is None:
+            code = getattr(getattr(type(function), "__call__", None), "__code__", None)
+        if code is not None:
+            yield code
+        function = getattr(function, "__wrapped__", None) or getattr(function, "func", None)
+        seen += 1
+
+
+def _told_apart(impls: list[Any], frame: Any) -> str | None:
+    """Which of several implementations sharing one code object ran in ``frame``."""
+    if len({impl.plugin_name for impl in impls}) == 1:
+        return impls[0].plugin_name
+    # methods of one class on several instances: the frame's ``self`` says which
+    code = frame.f_code
+    first = frame.f_locals.get(code.co_varnames[0]) if code.co_argcount else None
+    for impl in impls:
+        if getattr(impl.function, "__self__", None) is first and first is not None:
+            return impl.plugin_name
+    return f"one of {', '.join(sorted({impl.plugin_name for impl in impls}))}"
+
+
+def trace_hooks(pm: PluginManager) -> Any:
+    """Trace every hook call (pluggy's own tracing) to the ``dealercrm.hooks`` logger, or to
+    stderr when logging is not set up. Returns pluggy's undo function."""
+
+    def write(line: str) -> None:
+        if hook_log.hasHandlers():
+            hook_log.info("%s", line.rstrip("\n"))
+        else:
+            sys.stderr.write(line)
+
+    pm.trace.root.setwriter(write)
+    return pm.enable_tracing()
 
 
 def build_plugin_manager(
@@ -137,6 +328,8 @@ def build_plugin_manager(
     load_entry_points: bool = True,
 ) -> PluginManager:
     pm = PluginManager()
+    if os.environ.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
+        trace_hooks(pm)
     for name in block:
         pm.set_blocked(name)
     for module_name in DEFAULT_PLUGINS:

@@ -32,10 +32,15 @@ _INSERT_AUDIT = Prepared(insert(AUDIT))
 _INSERT_LEDGER = Prepared(insert(ContactLedger.__table__))
 
 
-def load_channels(crm) -> tuple[dict[str, Any], dict[str, str]]:
-    """Channels by name, and the plugin that provided each (for error messages)."""
-    return crm.plugins.collect_named("dealercrm_register_channels", "channel", "send", isolate=True,
-                                     failures=crm.plugin_failures, crm=crm)
+def load_channels(crm, only: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Channels by name, and the plugin that provided each (for error messages).
+
+    A plugin that raises is recorded in ``crm.plugin_failures`` and the others still
+    count; with ``only`` (one plugin being registered on a running application) its
+    failure is raised instead, so the plugin is refused.
+    """
+    return crm.plugins.collect_named("dealercrm_register_channels", "channel", "send", only=only,
+                                     failures=None if only else crm.plugin_failures, crm=crm)
 
 
 def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from .customers import CustomerService
 
 ERASED = "[erased]"
+CASE_TABLE = Case.__tablename__
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -159,7 +160,7 @@ class Linked:
 
     @property
     def case_ids(self) -> set[int]:
-        return self.records["service_case"]
+        return self.records[CASE_TABLE]
 
     def addressed_to_them(self, s, table, column, *where) -> set[int]:
         """Rows of ``table`` whose ``column`` is one of their addresses (as given: any spelling
@@ -200,7 +201,7 @@ def _erase_cases(s, linked: Linked) -> dict[str, int]:
     values in facts and data are blanked (``blank_values``)."""
     linked.case_ids.update(s.scalars(select(CASE.c.id).where(CASE.c.customer_id.in_(linked.ids))))
     if not linked.case_ids:
-        return {"service_case": 0, "case_event": 0}
+        return {CASE_TABLE: 0, "case_event": 0}
     cases = sorted(linked.case_ids)
     done = s.execute(update(CASE).where(CASE.c.id.in_(cases)).values(summary=ERASED)).rowcount
     _blank_json(s, CASE, CASE.c.facts, CASE.c.id.in_(cases))
@@ -209,7 +210,7 @@ def _erase_cases(s, linked: Linked) -> dict[str, int]:
     s.execute(update(CASE_EVENT).where(CASE_EVENT.c.case_id.in_(cases), CASE_EVENT.c.note.is_not(None))
               .values(note=None))
     _blank_json(s, CASE_EVENT, CASE_EVENT.c.data, CASE_EVENT.c.case_id.in_(cases))
-    return {"service_case": done, "case_event": len(events)}
+    return {CASE_TABLE: done, "case_event": len(events)}
 
 
 def _erase_outbox(s, linked: Linked) -> dict[str, int]:

@@ -132,6 +132,11 @@ class RuleEngine(Service):
             self._rules = load_rules(self.crm)
         return self._rules
 
+    @rules.setter
+    def rules(self, rules: dict[str, Any]) -> None:
+        """Set by ``crm.register``/``crm.unregister``, which load them afresh first."""
+        self._rules = rules
+
     def settings_for(self, rule) -> dict:
         return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
 
@@ -261,5 +266,6 @@ class EventContext:
         return self.uow.now
 
 
-def load_rules(crm) -> dict[str, Any]:
-    return crm.plugins.collect_named("dealercrm_register_rules", "rule", "act", crm=crm)[0]
+def load_rules(crm, without: str | None = None) -> dict[str, Any]:
+    """Every plugin's rules by name (``without`` one plugin, to see what unregistering leaves)."""
+    return crm.plugins.collect_named("dealercrm_register_rules", "rule", "act", without=without, crm=crm)[0]

@@ -2,7 +2,9 @@
 
 The result is one ``CompiledWorkflow`` (one shared state machine) per workflow name,
 built at ``connect()`` after every plugin had its say: a flow that could strand a
-customer never gets to run.
+customer never gets to run. Each plugin is called on its own (through pluggy, with every
+wrapper), so a declaration is traced to its plugin and extensions chain one plugin after
+the other.
 """
 
 from __future__ import annotations
@@ -16,35 +18,39 @@ from .model import Workflow
 if TYPE_CHECKING:
     from ..plugin_manager import PluginManager
 
-
-def load_workflows(pm: PluginManager) -> dict[str, CompiledWorkflow]:
-    """Every workflow, extended by the plugins and compiled; unsound ones raise."""
-    return {name: CompiledWorkflow(wf) for name, wf in declared_workflows(pm).items()}
+DECLARE, EXTEND = "dealercrm_register_workflows", "dealercrm_extend_workflow"
 
 
-def declared_workflows(pm: PluginManager) -> dict[str, Workflow]:
+def load_workflows(pm: PluginManager, without: str | None = None) -> dict[str, CompiledWorkflow]:
+    """Every workflow, extended by the plugins and compiled; unsound ones raise.
+
+    ``without`` leaves one plugin out, to see what unregistering it would leave.
+    """
+    return {name: CompiledWorkflow(wf) for name, wf in declared_workflows(pm, without).items()}
+
+
+def declared_workflows(pm: PluginManager, without: str | None = None) -> dict[str, Workflow]:
     """Every workflow as declared and extended by the plugins, not yet checked."""
     declared: dict[str, Workflow] = {}
     declared_by: dict[str, str] = {}
-    for impl in reversed(pm.hook.dealercrm_register_workflows.get_hookimpls()):
-        for wf in pm.checked_call_one(impl, "dealercrm_register_workflows") or ():
+    for plugin, results in pm.call_each(DECLARE, without=without):
+        for wf in (wf for returned in results for wf in returned or ()):
             if not isinstance(wf, Workflow):
-                raise PluginError(impl.plugin_name, "dealercrm_register_workflows", f"returned {wf!r}, not a Workflow")
+                raise PluginError(plugin, DECLARE, f"returned {wf!r}, not a Workflow")
             if wf.name in declared:
-                first, second = declared_by[wf.name], impl.plugin_name
+                first, second = declared_by[wf.name], plugin
                 # blame the newcomer, not the built-in that happens to be called last
                 culprit = first if pm.origins.get(second, "").startswith("built-in") else second
-                raise PluginError(culprit, "dealercrm_register_workflows",
+                raise PluginError(culprit, DECLARE,
                                   f"workflow {wf.name!r} is declared by both {first!r} and {second!r}; "
                                   "extend it with dealercrm_extend_workflow or block one of them")
-            declared[wf.name], declared_by[wf.name] = wf, impl.plugin_name
+            declared[wf.name], declared_by[wf.name] = wf, plugin
+    extenders = pm.each(EXTEND, without)
     for name, wf in list(declared.items()):
-        for impl in reversed(pm.hook.dealercrm_extend_workflow.get_hookimpls()):
-            extended = pm.checked_call_one(impl, "dealercrm_extend_workflow", workflow=wf)
-            if extended is not None:
+        for plugin, caller in extenders:  # a chain: each plugin gets what the previous returned
+            for extended in pm.call_one(EXTEND, plugin, caller, workflow=wf):
                 if not isinstance(extended, Workflow) or extended.name != name:
-                    raise PluginError(impl.plugin_name, "dealercrm_extend_workflow",
-                                      f"must return the workflow {name!r} extended, got {extended!r}")
+                    raise PluginError(plugin, EXTEND, f"must return the workflow {name!r} extended, got {extended!r}")
                 wf = extended
         declared[name] = wf
     return declared

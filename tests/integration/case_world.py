@@ -155,11 +155,11 @@ def copy_world(folder: Path, clock: ManualClock, **connect_kwargs: Any) -> World
     return _TEMPLATE["world"].on(connect(f"sqlite:///{target}", clock=clock, **connect_kwargs))
 
 
-def plugin(name: str, **hooks: Any) -> types.SimpleNamespace:
-    """An inline plugin object: ``plugin("x", dealercrm_check_event=fn)``."""
-    ns = types.SimpleNamespace(__name__=name)
+def plugin(name: str, **hooks: Any) -> types.ModuleType:
+    """An inline plugin, a module made on the spot: ``plugin("x", dealercrm_check_event=fn)``."""
+    ns = types.ModuleType(name)
     for hook, fn in hooks.items():
-        setattr(ns, hook, hookimpl(fn))
+        setattr(ns, hook, fn if hasattr(fn, "dealercrm_impl") else hookimpl(fn))  # already marked: kept
     return ns
 
 

@@ -16,11 +16,11 @@ from dealercrm.db.models import Customer, Task
 from dealercrm.settings import Settings
 
 
-def plugin(name: str, **hooks) -> types.SimpleNamespace:
-    """An inline plugin object: ``plugin("x", dealercrm_handle_event=fn)``."""
-    ns = types.SimpleNamespace(__name__=name)
+def plugin(name: str, **hooks) -> types.ModuleType:
+    """An inline plugin, a module made on the spot: ``plugin("x", dealercrm_handle_event=fn)``."""
+    ns = types.ModuleType(name)
     for hook, fn in hooks.items():
-        setattr(ns, hook, hookimpl(fn))
+        setattr(ns, hook, fn if hasattr(fn, "dealercrm_impl") else hookimpl(fn))  # already marked: kept
     return ns
 
 
@@ -245,7 +245,8 @@ def test_the_demo_is_seeded_by_plugins_and_built_ins_run_last(crm_factory):
         order.append("late")
         return ["built-in style plugin"]
 
-    late_plugin = types.SimpleNamespace(__name__="late", dealercrm_seed_demo=hookimpl(trylast=True)(late))
+    late_plugin = types.ModuleType("late")
+    late_plugin.dealercrm_seed_demo = hookimpl(trylast=True)(late)
     mine = plugin("extra_demo", dealercrm_seed_demo=dealercrm_seed_demo)
     app = crm_factory(plugins=[late_plugin, mine], block=["demo_customer_file"])
     import random

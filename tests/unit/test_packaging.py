@@ -32,14 +32,3 @@ def test_events_are_frozen_and_named_in_the_past_tense():
     event = dealercrm.CustomerRegistered(at=dealercrm.ManualClock().now(), customer_id=1)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.customer_id = 2
-
-
-def test_the_core_imports_no_plugin_or_workflow_module_directly():
-    from pathlib import Path
-
-    core = Path(dealercrm.__file__).parent
-    offenders = [str(p) for p in core.rglob("*.py")
-                 if any(line.lstrip().startswith(("from dealercrm.plugins", "import dealercrm.plugins",
-                                                  "from dealercrm.workflows", "import dealercrm.workflows"))
-                        for line in p.read_text(encoding="utf-8").splitlines())]
-    assert offenders == []
