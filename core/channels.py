@@ -7,6 +7,13 @@ answers with a ``DeliveryResult`` — delivered (with the provider's id), retry 
 (invalid address, HTTP 4xx). An exception is treated as "retry later" and reported
 naming the plugin. The message's ``idempotency_key`` must reach the provider (as
 Message-ID, idempotency header, …) so a resend after a crash can be recognised.
+
+Receiving is optional: ``parse_inbound(raw, headers) -> ParsedInbound`` reads what a
+provider posted. A channel whose provider signs its requests may also offer
+``authenticate_inbound(raw, headers) -> str | None`` (why the request is not authentic,
+None when it is): the HTTP endpoint ``/inbound/<channel>`` asks it before storing
+anything, unless ``[inbound.<channel>]`` configures the sender's authentication itself
+(``dealercrm.http.inbound_auth``). A channel with neither accepts nothing over HTTP.
 """
 
 from __future__ import annotations

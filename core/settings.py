@@ -41,6 +41,30 @@ class OutboxSettings:
 
 
 @attrs.frozen
+class HttpSettings:
+    """Bounds on what one HTTP request may take from the server (``[http]``).
+
+    ``max_body_bytes``: a larger body is refused with 413 before it is read.
+    ``body_timeout_seconds``: the whole body must arrive within this time after the
+    headers, or the request is answered 408 and the connection closed — a slow client
+    holds nothing but its own socket meanwhile. ``import_chunk_rows``: a CSV import over
+    HTTP files this many rows per transaction and lets other writers in between.
+    """
+
+    max_body_bytes: int = 1 << 20
+    body_timeout_seconds: float = 30.0
+    import_chunk_rows: int = 500
+
+    def __attrs_post_init__(self) -> None:
+        for name, kinds in (("max_body_bytes", int), ("body_timeout_seconds", (int, float)),
+                            ("import_chunk_rows", int)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+                raise ValidationError(f"[http] {name}", value, "must be a positive "
+                                      + ("whole number" if kinds is int else "number"))
+
+
+@attrs.frozen
 class Settings:
     database_url: str | None = None
     default_region: str = "DE"
@@ -50,7 +74,10 @@ class Settings:
     language: str = "de"
     contact: ContactSettings = attrs.Factory(ContactSettings)
     outbox: OutboxSettings = attrs.Factory(OutboxSettings)
+    #: ``triggers`` and one table per inbound channel (``[inbound.email]``: how its senders
+    #: authenticate, see ``dealercrm.http.inbound_auth``)
     inbound: dict[str, Any] = attrs.field(factory=dict)
+    http: HttpSettings = attrs.Factory(HttpSettings)
     source: str = "defaults"
 
     def plugin(self, name: str) -> dict[str, Any]:
@@ -85,6 +112,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         contact=_section(ContactSettings, data.get("contact", {}), "contact", source),
         outbox=_section(OutboxSettings, data.get("outbox", {}), "outbox", source),
         inbound=dict(data.get("inbound", {})),
+        http=_section(HttpSettings, data.get("http", {}), "http", source),
         source=source,
     )
 

@@ -46,15 +46,16 @@ Inbound: a host posts a JSON object ``{"from": "<e-mail or phone>", "text": "…
 headers to ``crm.inbound.receive("webhook", body, headers)``. With a secret configured
 (``inbound_secret``, else ``secret``) it must be signed the same way (``sign_headers``
 makes the headers); a missing or wrong signature, a stale timestamp, non-JSON or a
-missing field raise, so the message is stored as malformed with the reason. Whoever can
+missing field raise, so the message is stored as malformed with the reason. Posted to
+dealercrm's own ``/inbound/webhook``, the signature is checked first
+(``authenticate_inbound``): an unsigned or wrongly signed request is a 401 and nothing is
+stored; without any secret the endpoint accepts nothing. Whoever can
 verify what dealercrm sends can also sign: if the outbound ``secret`` is known to
 receivers that must not speak for customers, set a separate ``inbound_secret``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -64,12 +65,14 @@ from typing import Any
 
 from dealercrm import hookimpl
 from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
+# the signature scheme lives in the core (inbound authentication uses it too); kept importable from here
+from dealercrm.signing import (SIGNATURE, TIMESTAMP, UNIX_SECONDS, sign, sign_headers,  # noqa: F401
+                               signature_problem, verify_signature)
 from dealercrm.plugins.http_gateway import Gateway, HttpChannel, anything_configured, number, secret_setting
 
 log = logging.getLogger("dealercrm.plugins.channel_webhook")
 PLUGIN, ENV_SECRET, ENV_INBOUND = "channel_webhook", "DEALERCRM_WEBHOOK_SECRET", "DEALERCRM_WEBHOOK_INBOUND_SECRET"
-TIMESTAMP, SIGNATURE, IDEMPOTENCY = "X-Dealercrm-Timestamp", "X-Dealercrm-Signature", "Idempotency-Key"
-UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+IDEMPOTENCY = "Idempotency-Key"
 
 
 class WebhookSignatureError(ValueError):
@@ -82,48 +85,6 @@ class WebhookPayloadError(ValueError):
 
 def _bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
-
-
-def sign(secret: str | bytes, body: str | bytes, timestamp: str) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 with ``secret`` over ``f"{timestamp}.{body}"``."""
-    digest = hmac.new(_bytes(secret), _bytes(timestamp) + b"." + _bytes(body), hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def sign_headers(secret: str | bytes, body: str | bytes, timestamp: int | None = None) -> dict[str, str]:
-    """The two signature headers for ``body``, e.g. for a host posting inbound webhooks."""
-    stamp = str(int(time.time()) if timestamp is None else int(timestamp))
-    return {TIMESTAMP: stamp, SIGNATURE: sign(secret, body, stamp)}
-
-
-def signature_problem(secret: str | bytes, body: str | bytes, timestamp: str | None, signature: str | None,
-                      tolerance_s: float = 300, now: float | None = None) -> str | None:
-    """Why a signature is not acceptable, or None when it is (see ``verify_signature``)."""
-    if not secret:
-        return "no secret to verify with"
-    if not timestamp or not signature:
-        return f"unsigned: the {TIMESTAMP} and {SIGNATURE} headers are required"
-    if not isinstance(timestamp, str) or not UNIX_SECONDS.fullmatch(timestamp.strip()):
-        return f"{TIMESTAMP} {str(timestamp)[:20]!r} is not Unix seconds"
-    age = (time.time() if now is None else now) - int(timestamp)
-    if abs(age) > tolerance_s:
-        return f"{TIMESTAMP} is {abs(age):.0f}s {'old' if age > 0 else 'in the future'} (tolerance {tolerance_s:g}s)"
-    expected = sign(secret, body, timestamp.strip()).encode("ascii")
-    if not hmac.compare_digest(expected, _bytes(signature.strip())):
-        return "signature does not match the body and timestamp"
-    return None
-
-
-def verify_signature(secret: str | bytes, body: bytes, timestamp: str, signature: str, tolerance_s: float = 300,
-                     now: float | None = None) -> bool:
-    """True when ``signature`` (``sha256=<hex>``) signs ``body`` at ``timestamp`` with ``secret``.
-
-    For receivers: pass the raw body bytes and the ``X-Dealercrm-Timestamp`` and
-    ``X-Dealercrm-Signature`` headers. Constant-time comparison; a timestamp more than
-    ``tolerance_s`` seconds from ``now`` (default: the wall clock) is rejected, so a
-    recorded request cannot be replayed later.
-    """
-    return signature_problem(secret, body, timestamp, signature, tolerance_s, now) is None
 
 
 class WebhookChannel(HttpChannel):
@@ -153,12 +114,20 @@ class WebhookChannel(HttpChannel):
                                          f"[plugins.{PLUGIN}] url is not set")
         return post_signed(self.gateway, url, message, self.secret.reveal(), int(self.wall_clock()))
 
+    def authenticate_inbound(self, raw: str | bytes, headers: Mapping[str, str]) -> str | None:
+        """Why an inbound request is not signed with ``inbound_secret``, or None when it is.
+
+        The HTTP endpoint ``/inbound/webhook`` asks this before it stores anything (unless
+        ``[inbound.webhook]`` configures another way); without a secret nothing is accepted.
+        """
+        lower = {str(k).lower(): v for k, v in (headers or {}).items()}
+        return signature_problem(self.inbound_secret.reveal(), _bytes(raw), lower.get(TIMESTAMP.lower()),
+                                 lower.get(SIGNATURE.lower()), self.tolerance, self.wall_clock())
+
     def parse_inbound(self, raw: str | bytes, headers: Mapping[str, str]) -> ParsedInbound:
         body = _bytes(raw)
         if self.inbound_secret:
-            lower = {str(k).lower(): v for k, v in (headers or {}).items()}
-            problem = signature_problem(self.inbound_secret.reveal(), body, lower.get(TIMESTAMP.lower()),
-                                        lower.get(SIGNATURE.lower()), self.tolerance, self.wall_clock())
+            problem = self.authenticate_inbound(body, headers)
             if problem:
                 raise WebhookSignatureError(problem)
         try:

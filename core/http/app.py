@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from ..services.api_keys import ApiKeyService
 from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, subscriptions,
                tasks, workflows)
-from .idempotency import RecordStore, RequestGuard
+from .gate import WriteGate
+from .idempotency import BODY_TIMEOUT, MAX_BODY, RecordStore, RequestGuard
+from .inbound_auth import InboundAuthenticators
 
 if TYPE_CHECKING:
     from ..app import CRM
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 DESCRIPTION = """The dealercrm customer file, service cases and tasks over HTTP.
 
 Every request but `/health` and `/inbound/{channel}` carries an API key
-(`Authorization: Bearer <key>` or `X-API-Key`), made with `dealercrm keys create`. The key
+(`Authorization: Bearer <key>` or `X-API-Key`), made with `dealercrm keys create`;
+`/inbound/{channel}` takes the channel's shared secret or signature instead. The key
 acts for one party, and the API shows that party only what is its own: a dealer its
 customers and cases, a manufacturer the cases forwarded to it, a technician the cases
 assigned to it — with only the customer data each needs.
@@ -64,11 +67,17 @@ def create_app(crm: CRM | None) -> FastAPI:
     app.state.crm = crm
     app.state.keys = crm.api_keys if crm is not None else None
     app.state.idempotency = RecordStore(crm)
+    app.state.write_gate = WriteGate(crm is not None and crm.engine.dialect.name == "sqlite")
+    # read once: a mistake in [inbound.<channel>] stops the server at start-up, not a sender later
+    app.state.inbound_auth = InboundAuthenticators(crm.settings.inbound if crm is not None else {},
+                                                   source=crm.settings.source if crm is not None else "settings")
     problem.install(app)
     for module in (health, customers, messages, parties, products, cases, workflows, tasks, reports, imports,
                    subscriptions, inbound):
         app.include_router(module.router)
-    app.add_middleware(RequestGuard)
+    limits = crm.settings.http if crm is not None else None
+    app.add_middleware(RequestGuard, max_body=limits.max_body_bytes if limits else MAX_BODY,
+                       body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

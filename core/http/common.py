@@ -30,7 +30,9 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI documentation of the problem answers a route can give."""
     text = {400: "the body could not be read (not JSON, not UTF-8)", 401: "no, unknown or revoked API key",
             403: "visible, but not the caller's to do",
-            404: "does not exist, or not visible to the caller", 409: "conflict: changed concurrently, an invalid "
+            404: "does not exist, or not visible to the caller",
+            408: "the body did not arrive in time (`[http] body_timeout_seconds`); the connection is closed",
+            409: "conflict: changed concurrently, an invalid "
             "transition (with `allowed`), a plugin's veto, or an idempotency key still in use",
             412: "If-Match names a version that is no longer current", 413: "body too large",
             415: "a body in another media type or charset than the operation takes",

@@ -1,4 +1,8 @@
-"""``Idempotency-Key`` on POSTs, and a bound on request bodies.
+"""The guard of every writing request (``RequestGuard``), and ``Idempotency-Key`` on POSTs.
+
+The guard authenticates the caller before it reads a body or takes the write gate,
+bounds the body in size and time, and holds SQLite's write gate only around the
+server's own work (see ``RequestGuard`` and ``gate.py``).
 
 A POST with an ``Idempotency-Key`` header is recorded per party before it runs. The
 same key with the same request (actor, method, path, query and body) again gets the stored
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -29,15 +35,23 @@ from starlette.requests import Request
 from ..db.api_models import IdempotencyRecord
 from ..db.models import Customer
 from ..db.prepared import Prepared
+from ..access import NotAuthenticated
 from ..services.privacy import customers_in_answer
-from ..errors import DealerCrmError
+from ..errors import DealerCrmError, NotFound
 from .auth import presented_key
+from .gate import HELD, WriteGate, paced
+from .inbound_auth import CHANNEL_NAME
 from .problem import IdempotencyInProgress, IdempotencyMismatch, from_domain_error, problem
 
 KEEP = timedelta(hours=24)
 SWEEP_EVERY = timedelta(minutes=1)
 STALE = timedelta(minutes=5)
-MAX_BODY = 1 << 20
+MAX_BODY = 1 << 20  # the defaults of [http] max_body_bytes and body_timeout_seconds
+BODY_TIMEOUT = 30.0
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+#: the request scope's ``state`` key naming the inbound channel whose sender the guard authenticated
+INBOUND_AUTHENTICATED = "dealercrm_inbound_authenticated"
+log = logging.getLogger("dealercrm.http")
 KEPT_HEADERS = ("content-type", "etag", "location")
 REC = IdempotencyRecord.__table__
 
@@ -109,73 +123,103 @@ class RecordStore:
 
 
 class RequestGuard:
-    """Bounds bodies, honours ``Idempotency-Key``, and on SQLite lets one writing request in at a time.
+    """Every writing request: its caller authenticated, then its body read within bounds, then — only
+    then — the write gate, around the server's own work.
 
-    SQLite has one writer; concurrent writers otherwise wait in its busy handler, which
-    sleeps in growing steps (up to 100 ms) however soon the lock is free. Queueing the
-    writing requests of this process on a fair lock keeps the writer busy instead; reads
-    still run side by side, and other processes are still handled by the busy timeout.
+    1. Who is calling, from the headers alone: an API key (401 if none is valid), or for
+       ``/inbound/<channel>`` the channel's sender authentication (``inbound_auth``). An
+       unauthenticated request is answered without its body being read.
+    2. The body: a declared ``Content-Length`` over the limit is a 413 before reading; the
+       whole body must arrive within ``body_timeout`` or the answer is a 408 and the
+       connection is closed. Nothing is held meanwhile but the client's own socket.
+    3. For inbound channels that sign the body, the signature (401 if wrong).
+    4. ``Idempotency-Key`` and the route itself, inside the write gate (``gate``); the
+       answer is sent after the gate is released, so a client that reads slowly does not
+       hold it either. Paced routes (imports) take the gate per chunk themselves.
     """
 
-    def __init__(self, app, max_body: int = MAX_BODY):
-        self.app, self.max_body = app, max_body
-        self._write_lock: asyncio.Lock | None = None
-
-    def _serialised(self, scope) -> bool:
-        crm = scope["app"].state.crm
-        return crm is not None and crm.engine.dialect.name == "sqlite"
+    def __init__(self, app, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT):
+        self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+        if scope["type"] != "http" or scope["method"] not in WRITES or scope["app"].state.crm is None:
             return await self.app(scope, receive, send)
-        if not self._serialised(scope):
-            return await self._guarded(scope, receive, send)
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
-            return await self._guarded(scope, receive, send)
-
-    async def _guarded(self, scope, receive, send):
+        state = scope["app"].state
         headers = Headers(scope=scope)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_body:
-                return await _send(problem(Request(scope), 413, "request-too-large", "Request too large",
-                                           f"the body exceeds {self.max_body} bytes"), scope, receive, send)
-        replayed = _replay(body, receive)
-        key = headers.get("idempotency-key")
-        if key is None or scope["method"] != "POST":
-            return await self.app(scope, replayed, send)
         request = Request(scope)
+        path = scope["path"]
+        inbound = _inbound_channel(path)
+        principal = None
+        if inbound is not None:
+            check = state.inbound_auth.for_channel(inbound, state.crm.channels.get(inbound))
+            if check is None:
+                return await _refuse(from_domain_error(request, NotFound("inbound channel", inbound)), scope, send)
+            if not check.needs_body:
+                refused = _inbound_refusal(request, inbound, check.problem(headers, None))
+                if refused is not None:
+                    return await _refuse(refused, scope, send)
+        else:
+            try:
+                principal = await run_in_threadpool(
+                    state.keys.authenticate, presented_key(headers.get("authorization"), headers.get("x-api-key")))
+            except DealerCrmError as exc:
+                return await _refuse(from_domain_error(request, exc), scope, send)
+            scope.setdefault("state", {})["dealercrm_principal"] = principal
+
+        declared = headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
+            return await _refuse(_too_large(request, self.max_body), scope, send)
+        body = await _read_body(receive, self.max_body, self.body_timeout)
+        if body is DISCONNECTED:
+            return
+        if body is TOO_LARGE:
+            return await _refuse(_too_large(request, self.max_body), scope, send)
+        if body is TIMED_OUT:
+            return await _refuse(problem(request, 408, "request-timeout", "Request timeout",
+                                         f"the body did not arrive within {self.body_timeout:g}s"), scope, send)
+        if inbound is not None:
+            if check.needs_body:
+                refused = _inbound_refusal(request, inbound, check.problem(headers, body))
+                if refused is not None:
+                    return await _refuse(refused, scope, send)
+            scope.setdefault("state", {})[INBOUND_AUTHENTICATED] = inbound
+
+        gate: WriteGate = state.write_gate
+        whole = nullcontext if paced(path) else gate.held  # around all the server's work on the request
+        step = gate.held if paced(path) else nullcontext   # around each write of the guard's own
+        replayed = _replay(body, receive)
+        answer = _Buffered()
+        key = headers.get("idempotency-key")
+        if inbound is not None or key is None or scope["method"] != "POST" or principal.party_id is None:
+            async with whole():
+                await self._run(scope, replayed, answer)
+            return await answer.flush(send)
         if not key.strip() or len(key) > 255:
             return await _send(problem(request, 422, "validation-error", "Invalid input",
                                        "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key",
                                        reason="1 to 255 characters"), scope, receive, send)
-        state = scope["app"].state
-        try:
-            principal = await run_in_threadpool(
-                state.keys.authenticate, presented_key(headers.get("authorization"), headers.get("x-api-key")))
-        except DealerCrmError:
-            return await self.app(scope, replayed, send)  # the route answers 401
-        if principal.party_id is None:
-            return await self.app(scope, replayed, send)
-        scope.setdefault("state", {})["dealercrm_principal"] = principal
         # the actor is part of the request: a key another person of the party used must not hand
         # this one an answer (or a permission check) that was someone else's
         digest = hashlib.sha256(b"\n".join([str(principal.actor_id).encode(), scope["method"].encode(),
-                                            scope["path"].encode(), scope.get("query_string", b""),
+                                            path.encode(), scope.get("query_string", b""),
                                             body])).hexdigest()
         store: RecordStore = state.idempotency
-        try:
-            outcome, found = await run_in_threadpool(store.begin, principal.party_id, key, scope["method"],
-                                                     scope["path"], digest)
-        except DealerCrmError as exc:
-            return await _send(from_domain_error(request, exc), scope, receive, send)
+        async with whole():
+            try:
+                async with step():
+                    outcome, found = await run_in_threadpool(store.begin, principal.party_id, key,
+                                                             scope["method"], path, digest)
+            except DealerCrmError as exc:
+                outcome, found = "refused", exc
+            if outcome == "new":
+                try:
+                    await self._run(scope, replayed, answer)
+                finally:
+                    async with step():
+                        await run_in_threadpool(store.finish, found, path, answer.status, answer.kept_headers,
+                                                answer.body)
+        if outcome == "refused":
+            return await _send(from_domain_error(request, found), scope, receive, send)
         if outcome == "replay" and found.body is None:  # dropped by an erasure (IdempotencyRecord)
             return await _send(problem(request, 410, "answer-erased", "Answer erased",
                                        f"Idempotency-Key {key!r}: the request was carried out once; its answer "
@@ -186,22 +230,102 @@ class RequestGuard:
             raw = [(k.encode(), str(v).encode()) for k, v in kept.items()]
             await send({"type": "http.response.start", "status": found.status, "headers": raw})
             return await send({"type": "http.response.body", "body": (found.body or "").encode()})
-        answer = {"status": 500, "headers": {}, "body": b""}
+        return await answer.flush(send)
 
-        async def capture(message):
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                answer["headers"] = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])
-                                     if k.decode().lower() in KEPT_HEADERS}
-            elif message["type"] == "http.response.body":
-                answer["body"] += message.get("body", b"")
+    async def _run(self, scope, receive, answer: _Buffered) -> None:
+        held = scope.setdefault("state", {})
+        held[HELD] = not paced(scope["path"]) and scope["app"].state.write_gate.serialised
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            held[HELD] = False
+
+
+class _Buffered:
+    """The route's answer, kept until the write gate is released, then sent."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+        self.status, self.kept_headers, self.body = 500, {}, b""
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.kept_headers = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])
+                                 if k.decode().lower() in KEPT_HEADERS}
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+        self.messages.append(message)
+
+    async def flush(self, send) -> None:
+        for message in self.messages:
             await send(message)
 
+
+class _Outcome:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+DISCONNECTED, TOO_LARGE, TIMED_OUT = _Outcome("disconnected"), _Outcome("too large"), _Outcome("timed out")
+
+
+async def _read_body(receive, limit: int, timeout: float):
+    """The whole body, or why not: the client left, sent more than ``limit``, or took longer than ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    chunks, size = [], 0
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return TIMED_OUT
         try:
-            await self.app(scope, replayed, capture)
-        finally:
-            await run_in_threadpool(store.finish, found, scope["path"], answer["status"], answer["headers"],
-                                    answer["body"])
+            message = await asyncio.wait_for(receive(), remaining)
+        except asyncio.TimeoutError:
+            return TIMED_OUT
+        if message["type"] == "http.disconnect":
+            return DISCONNECTED
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return TOO_LARGE
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _inbound_channel(path: str) -> str | None:
+    if not path.startswith("/inbound/"):
+        return None
+    name = path[len("/inbound/"):]
+    return name if CHANNEL_NAME.fullmatch(name) else None
+
+
+def _inbound_refusal(request: Request, channel: str, reason: str | None):
+    if reason is None:
+        return None
+    # the reason goes to the log only: a forger learns nothing about what is configured
+    log.warning("inbound %s from %s refused: %s", channel, request.client.host if request.client else "?", reason)
+    return from_domain_error(request, NotAuthenticated(
+        f"inbound channel {channel!r}: the sender is not authenticated (a shared secret or a signature, "
+        "as configured for the channel); nothing was stored"))
+
+
+def _too_large(request: Request, limit: int):
+    return problem(request, 413, "request-too-large", "Request too large", f"the body exceeds {limit} bytes")
+
+
+async def _refuse(response, scope, send) -> None:
+    """An answer given without reading (all of) the body: the connection is not reused for another request."""
+    response.headers["connection"] = "close"
+    await response(scope, _no_body, send)
+
+
+async def _no_body():
+    return {"type": "http.disconnect"}
 
 
 def _replay(body: bytes, upstream):

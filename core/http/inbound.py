@@ -1,9 +1,13 @@
-"""``/inbound/{channel}``: webhooks from SMS, WhatsApp and host systems, stored before understood.
+"""``/inbound/{channel}``: e-mail relays, SMS/WhatsApp providers and host systems, stored before understood.
 
-No API key is needed: a provider cannot send one. The channel checks the sender's own
-signature (``parse_inbound``); a message it cannot accept is still stored, with the
-reason, and answered 400. The answer says nothing about customers or cases, so the
-endpoint cannot be used to find out who is a customer.
+No API key: a provider cannot send one. Instead every channel authenticates its
+senders — a shared secret or a signature of the body, as ``[inbound.<channel>]``
+configures (``inbound_auth``; closed when nothing is configured). The request guard
+checks that before the body is read (a shared secret) or before anything is stored (a
+signature): a refused post is a 401 and leaves no trace but a log line. An
+authenticated message the channel cannot understand is still stored, with the reason,
+and answered 400. The answer says nothing about customers or cases, so the endpoint
+cannot be used to find out who is a customer.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
+from ..access import NotAuthenticated
 from ..errors import NotFound
 from .common import Problem, problems
+from .idempotency import INBOUND_AUTHENTICATED
 from .problem import problem
 
-router = APIRouter(prefix="/inbound", tags=["inbound"], responses=problems(404, 413, 422))
+router = APIRouter(prefix="/inbound", tags=["inbound"], responses=problems(401, 404, 408, 413, 422))
 ChannelName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object"}},
@@ -28,13 +34,19 @@ BODY = {"requestBody": {"required": True, "content": {
 @router.post("/{channel}", status_code=202, openapi_extra=BODY,
              responses={202: {"description": "stored and handled", "content": {"application/json": {"example": {
                  "id": 17, "status": "accepted"}}}},
-                        400: {"model": Problem, "description": "stored, but malformed or wrongly signed"}})
+                        400: {"model": Problem, "description": "stored, but malformed"},
+                        401: {"model": Problem, "description": "the sender is not authenticated (no or a wrong "
+                                                               "secret or signature): nothing was stored"}})
 async def receive_inbound(channel: ChannelName, request: Request):
-    """Post the provider's request as it is: the raw body and headers go to the channel."""
+    """Post the provider's request as it is: the raw body and headers go to the channel. The sender
+    authenticates as the channel is configured: a shared secret in a header (`X-Dealercrm-Inbound-Secret`
+    by default), or a signature of the body (see docs/http.md)."""
     crm = request.app.state.crm
     chosen = crm.channels.get(channel)
     if not callable(getattr(chosen, "parse_inbound", None)):
         raise NotFound("inbound channel", channel)
+    if request.scope.get("state", {}).get(INBOUND_AUTHENTICATED) != channel:  # closed without the guard, too
+        raise NotAuthenticated(f"inbound channel {channel!r}: the sender is not authenticated")
     raw = await request.body()
     stored = await run_in_threadpool(crm.inbound.receive, channel, raw, dict(request.headers))
     if stored.status == "malformed":

@@ -70,7 +70,7 @@ KINDS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (DealerCrmError, 400, "bad-request", "Bad request"),
 )
 STATUS_TITLES = {400: "Bad request", 401: "Authentication required", 404: "Not found",
-                 405: "Method not allowed", 413: "Request too large", 415: "Unsupported media type"}
+                 405: "Method not allowed", 408: "Request timeout", 413: "Request too large", 415: "Unsupported media type"}
 
 
 def problem(request: Request | None, status: int, slug: str, title: str, detail: str,

@@ -19,6 +19,8 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 
 import attrs
@@ -47,6 +49,19 @@ def import_columns(fields: FieldSet) -> tuple[str, ...]:
 
 
 KNOWN_COLUMNS = import_columns(CUSTOMER)
+
+
+@attrs.frozen
+class Pacing:
+    """How an import shares the database with other writers: ``rows`` per chunk, and each chunk's
+    transaction inside ``hold()`` (the HTTP API's write gate), let go between chunks."""
+
+    rows: int
+    hold: Callable[[], AbstractContextManager]
+
+
+#: set by a caller whose import must not keep other writers out for its whole run (the HTTP API)
+PACING: ContextVar[Pacing | None] = ContextVar("dealercrm_import_pacing", default=None)
 
 
 @attrs.define
@@ -128,8 +143,12 @@ class CustomerImport(Service):
         if missing:
             raise ValidationError(what, source, f"has no column {missing[0]!r} (header: {header})")
         run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
-        for chunk in _chunked(_rows(reader, source, what), chunk_size):
-            self._import_chunk(chunk, report, by, run, party)
+        pacing = PACING.get()
+        hold = pacing.hold if pacing is not None else nullcontext
+        for chunk in _chunked(_rows(reader, source, what), pacing.rows if pacing is not None else chunk_size):
+            cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the gate
+            with hold():
+                self._import_chunk(cleaned, report, by, run, party)
             if on_progress:
                 on_progress(len(chunk))
         report.rejected.sort()
@@ -150,19 +169,23 @@ class CustomerImport(Service):
         data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
         return data
 
-    def _import_chunk(self, chunk: list[tuple[int, dict]], report: ImportReport, by: int | None, run: str,
-                      party: int | None) -> None:
+    def _cleaned(self, chunk: list[tuple[int, dict]], report: ImportReport) -> list[tuple[int, dict]]:
+        """The chunk's rows validated and normalised; the bad ones go to the report."""
         report.rows += len(chunk)
+        cleaned: list[tuple[int, dict]] = []
+        for line, row in chunk:
+            try:
+                cleaned.append((line, self._clean(line, row)))
+            except DealerCrmError as exc:
+                report.reject(line, getattr(exc, "field", "row"), str(exc))
+        return cleaned
+
+    def _import_chunk(self, cleaned: list[tuple[int, dict]], report: ImportReport, by: int | None, run: str,
+                      party: int | None) -> None:
         with self.uow(by, "import.customers") as uow:
             require(uow.principal, "dealer", doing="import customers")
             party = None if uow.principal.is_system else uow.principal.party_id
             s = uow.session
-            cleaned: list[tuple[int, dict]] = []
-            for line, row in chunk:
-                try:
-                    cleaned.append((line, self._clean(line, row)))
-                except DealerCrmError as exc:
-                    report.reject(line, getattr(exc, "field", "row"), str(exc))
             exts = [d["external_id"] for _, d in cleaned]
             present = _ids_by(s, _CUSTOMER.c.external_id, exts)
             this_run = _imported_by(s, run, list(present.values())) if present else set()

@@ -102,8 +102,17 @@ def test_an_inbound_webhook_is_stored_and_attached_without_telling_the_caller_wh
     assert world.crm.inbound.get(unknown.json()["id"], by=world.crm.system).status == "triage"
 
 
-def test_an_unsigned_inbound_webhook_is_kept_and_answered_400(api, world):
+def test_an_unsigned_inbound_webhook_is_401_and_stores_nothing(api, world):
+    from dealercrm.db.outbox_models import InboundMessage
+
     answer = api.post("/inbound/webhook", content=b'{"from": "erika@example.org", "text": "hi"}')
+    assert answer.status_code == 401 and answer.json()["type"] == "urn:dealercrm:problem:unauthenticated"
+    assert world.count(InboundMessage) == 0
+
+
+def test_a_signed_but_malformed_inbound_webhook_is_kept_and_answered_400(api, world):
+    body = b'{"from": "erika@example.org"}'
+    answer = api.post("/inbound/webhook", content=body, headers=sign_headers(WEBHOOK_SECRET, body))
     assert answer.status_code == 400 and answer.json()["type"] == "urn:dealercrm:problem:malformed-message"
     assert world.crm.inbound.get(answer.json()["inbound_id"], by=world.crm.system).status == "malformed"
 
