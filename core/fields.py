@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import attrs
@@ -87,7 +87,10 @@ class Field:
     custom: bool = False
     #: what erasure writes instead of the value (None: blank it)
     erased_value: Any = None
+    #: the longest text accepted (None: no limit); refused, not cut, when longer
     max_length: int | None = 200
+    #: the only values accepted, if the field is a choice
+    choices: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -176,8 +179,8 @@ class FieldSet(Mapping[str, Field]):
             if name not in allowed:
                 raise ValidationError("field", name, f"cannot be changed here; editable: {', '.join(allowed)}")
             f = self._fields[name]
-            if isinstance(value, str) and f.max_length and len(value) > f.max_length * 10:
-                raise ValidationError(name, value[:40] + "…", f"is longer than {f.max_length * 10} characters")
+            if isinstance(value, str) and f.max_length and len(value.strip()) > f.max_length:
+                raise ValidationError(name, value[:40] + "…", f"is longer than {f.max_length} characters")
             shown = f"{self.label} {name}" if self.label else name
             out[name] = f.clean(shown, value, ctx)
             if f.required and out[name] in (None, ""):
@@ -204,27 +207,28 @@ CUSTOMER = FieldSet("customer", [
     field("name", "the person's or company's name", personal=True, readers=_CASE_PARTIES, importable=True,
           required=True, erased_value="[erased]"),
     field("kind", "person or company", readers=_CASE_PARTIES, importable=True, clean=clean_kind,
-          erased_value=None),
-    field("email", "e-mail address; unique among one dealer's customers", personal=True, readers=("dealer",),
-          importable=True, mergeable=True, clean=clean_email),
-    field("phone", "phone number, stored in E.164 (+49…); may be shared (a family, a switchboard)", personal=True,
-          readers=("dealer", "technician"), importable=True, mergeable=True, clean=clean_phone),
+          choices=CUSTOMER_KINDS),
+    field("email", "e-mail address", personal=True, readers=("dealer",), importable=True, mergeable=True,
+          clean=clean_email),
+    field("phone", "phone number, stored in E.164 (+49…)", personal=True, readers=("dealer", "technician"),
+          importable=True, mergeable=True, clean=clean_phone, max_length=40),
     field("birthday", "date of birth (YYYY-MM-DD)", personal=True, importable=True, mergeable=True, type=date,
           clean=clean_date),
     field("street", "street and number", personal=True, readers=("dealer", "technician"), importable=True,
           mergeable=True),
-    field("postcode", "postal code", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
+    field("postcode", "postal code", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True,
+          max_length=20),
     field("city", "city", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
     field("external_id", "the host system's own id for the customer (e.g. the DMS number)", editable=False,
-          importable=True),
+          importable=True, max_length=100),
     field("owner_party_id", "the dealer that keeps the file", editable=False, type=int),
     field("account_owner_id", "the dealer's person who looks after the customer", editable=False, mergeable=True,
           type=int),
-    field("created_at", "when the file was opened", editable=False, type=str),
-    field("updated_at", "when the file last changed", editable=False, type=str),
-    field("last_touch_at", "the last personal contact", editable=False, type=str),
+    field("created_at", "when the file was opened", editable=False, type=datetime),
+    field("updated_at", "when the file last changed", editable=False, type=datetime),
+    field("last_touch_at", "the last personal contact", editable=False, type=datetime),
     field("merged_into_id", "the file this duplicate was merged into", editable=False, type=int),
-    field("erased_at", "when the personal data was erased", editable=False, type=str),
+    field("erased_at", "when the personal data was erased", editable=False, type=datetime),
 ])
 
 #: A company customer's (or a household's) contact persons.

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from ..services.api_keys import ApiKeyService
+from ..fields import CUSTOMER
+from .customer_schemas import customer_schemas
 from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, subscriptions,
                tasks, workflows)
 from .gate import WriteGate
@@ -72,7 +74,10 @@ def create_app(crm: CRM | None) -> FastAPI:
     app.state.inbound_auth = InboundAuthenticators(crm.settings.inbound if crm is not None else {},
                                                    source=crm.settings.source if crm is not None else "settings")
     problem.install(app)
-    for module in (health, customers, messages, parties, products, cases, workflows, tasks, reports, imports,
+    fields = crm.customers.fields if crm is not None else CUSTOMER
+    app.include_router(health.router)
+    app.include_router(customers.file_router(customer_schemas(fields)))  # the declared fields, plugins' too
+    for module in (customers, messages, parties, products, cases, workflows, tasks, reports, imports,
                    subscriptions, inbound):
         app.include_router(module.router)
     limits = crm.settings.http if crm is not None else None

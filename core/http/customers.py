@@ -4,16 +4,18 @@ Merging, exporting and erasing are for the owning dealer's owner or manager (and
 system): others get 404 if they do not see the customer, 403 if they do.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the routes of ``file_router`` name the models of
+# one application, which FastAPI must see as objects, not as strings to look up later.
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from .auth import Caller
+from .customer_schemas import CustomerSchemas
 from .common import Limit, Offset, page, problems
 from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, ContactIn, ContactOut, ContactPatch,
-                      CustomerExport, CustomerIn, CustomerOut, CustomerPatch, CustomerView, InteractionIn,
+                      CustomerExport, InteractionIn,
                       InteractionOut, InterestIn, InterestOut, MergeIn, OwnerIn, Page, Short)
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
@@ -23,55 +25,6 @@ ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 def asset_out(asset, product) -> dict:
     return {**asset.model_dump(), "product_sku": product.sku, "product_name": product.name}
-
-
-@router.get("", response_model=Page[CustomerOut], response_model_exclude_unset=True)
-def list_customers(me: Caller, limit: Limit = 50, offset: Offset = 0,
-                   q: Annotated[Short | None, Query(description="part of the name or e-mail")] = None,
-                   external_id: Annotated[Short | None, Query(
-                       description="the caller's own id for the customer (e.g. after an import); "
-                                   "matches only the caller's own customers")] = None):
-    """Customers the caller may see: a dealer its own; others the customers of their cases (minimised)."""
-    return page(me.customers.list(q, limit + 1, offset, external_id=external_id), limit, offset)
-
-
-@router.post("", status_code=201, response_model=CustomerOut, response_model_exclude_unset=True,
-             responses=problems(403))
-def register_customer(me: Caller, body: CustomerIn, response: Response):
-    """Register a customer of the caller's dealership."""
-    customer = me.customers.add(**body.model_dump())
-    response.headers["Location"] = f"/customers/{customer['id']}"
-    return customer
-
-
-@router.get("/{customer_id}", response_model=CustomerView, response_model_exclude_unset=True)
-def view_customer(me: Caller, customer_id: CustomerId,
-                  timeline_limit: Annotated[int, Query(ge=0, le=200)] = 20):
-    """The 360° view. A party serving one of the customer's cases (not owning the customer) gets the
-    minimised view: only the fields it needs, the case's asset, and null for withheld sections."""
-    view = me.customers.view(customer_id, timeline_limit)
-    out = {name: getattr(view, name) for name in ("customer", "visibility", "cases", "owner_party", "account_owner",
-                                                   "contacts", "interests", "consents", "timeline", "open_tasks")}
-    out["assets"] = [asset_out(a, p) for a, p in view.assets]
-    out["consents"] = None if view.consents is None else list(view.consents.values())
-    return out
-
-
-@router.patch("/{customer_id}", response_model=CustomerOut, response_model_exclude_unset=True,
-              responses=problems(403))
-def change_customer(me: Caller, customer_id: CustomerId, body: CustomerPatch):
-    return me.customers.update(customer_id, **body.model_dump(exclude_unset=True))
-
-
-@router.post("/{customer_id}/owner", response_model=CustomerOut, response_model_exclude_unset=True,
-             responses=problems(403))
-def reassign_customer(me: Caller, customer_id: CustomerId, body: OwnerIn):
-    """Name the customer's account owner (when a salesperson leaves, their customers go to a
-    colleague): an active person of the owning dealer, else a 422 naming ``account_owner_id``.
-    Moving the customer to another dealer (``owner_party_id``) is refused with 403: it hands over
-    the whole file, and only dealercrm's system actor does that."""
-    return me.customers.reassign(customer_id, account_owner_id=body.account_owner_id,
-                                 owner_party_id=body.owner_party_id)
 
 
 @router.get("/{customer_id}/consents", response_model=list[ConsentOut], responses=problems(403))
@@ -145,15 +98,6 @@ def remove_contact(me: Caller, customer_id: CustomerId, contact_id: ContactId):
     return Response(status_code=204)
 
 
-@router.post("/{customer_id}/merge", response_model=CustomerOut, response_model_exclude_unset=True,
-             responses=problems(403))
-def merge_customer(me: Caller, customer_id: CustomerId, body: MergeIn):
-    """Merge a duplicate into this customer: its records move here, fields this customer lacks are
-    filled from it, and it stays as a tombstone (``merged_into_id``). Both must be the caller's own
-    customers; only the dealer's owner or manager may."""
-    return me.customers.merge(customer_id, body.duplicate_id)
-
-
 @router.get("/{customer_id}/export", response_model=CustomerExport, responses=problems(403))
 def export_customer(me: Caller, customer_id: CustomerId):
     """Everything held about the customer, for a request under the right of access; only the dealer's
@@ -161,10 +105,69 @@ def export_customer(me: Caller, customer_id: CustomerId):
     return me.customers.export(customer_id)
 
 
-@router.post("/{customer_id}/erase", response_model=CustomerOut, response_model_exclude_unset=True,
-             responses=problems(403))
-def erase_customer(me: Caller, customer_id: CustomerId):
-    """Erase the customer's personal data (right to erasure): business records stay, anonymised, and
-    answers kept for ``Idempotency-Key`` repeats that concern the customer are dropped. Cannot be
-    undone; erasing twice is a 422. Only the dealer's owner or manager may."""
-    return me.customers.erase(customer_id)
+def file_router(models: CustomerSchemas) -> APIRouter:
+    """The routes whose bodies carry the customer's declared fields (``customer_schemas``)."""
+    file = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+
+    @file.get("", response_model=Page[models.out], response_model_exclude_unset=True)
+    def list_customers(me: Caller, limit: Limit = 50, offset: Offset = 0,
+                       q: Annotated[Short | None, Query(description="part of the name or e-mail")] = None,
+                       external_id: Annotated[Short | None, Query(
+                           description="the caller's own id for the customer (e.g. after an import); "
+                                       "matches only the caller's own customers")] = None):
+        """Customers the caller may see: a dealer its own; others the customers of their cases (minimised)."""
+        return page(me.customers.list(q, limit + 1, offset, external_id=external_id), limit, offset)
+
+    @file.post("", status_code=201, response_model=models.out, response_model_exclude_unset=True,
+                 responses=problems(403))
+    def register_customer(me: Caller, body: models.register, response: Response):  # type: ignore[valid-type]
+        """Register a customer of the caller's dealership."""
+        customer = me.customers.add(**body.model_dump())
+        response.headers["Location"] = f"/customers/{customer['id']}"
+        return customer
+
+    @file.get("/{customer_id}", response_model=models.view, response_model_exclude_unset=True)
+    def view_customer(me: Caller, customer_id: CustomerId,
+                      timeline_limit: Annotated[int, Query(ge=0, le=200)] = 20):
+        """The 360° view. A party serving one of the customer's cases (not owning the customer) gets the
+        minimised view: only the fields it needs, the case's asset, and null for withheld sections."""
+        view = me.customers.view(customer_id, timeline_limit)
+        out = {name: getattr(view, name) for name in ("customer", "visibility", "cases", "owner_party", "account_owner",
+                                                       "contacts", "interests", "consents", "timeline", "open_tasks")}
+        out["assets"] = [asset_out(a, p) for a, p in view.assets]
+        out["consents"] = None if view.consents is None else list(view.consents.values())
+        return out
+
+    @file.patch("/{customer_id}", response_model=models.out, response_model_exclude_unset=True,
+                  responses=problems(403))
+    def change_customer(me: Caller, customer_id: CustomerId, body: models.change):  # type: ignore[valid-type]
+        return me.customers.update(customer_id, **body.model_dump(exclude_unset=True))
+
+    @file.post("/{customer_id}/owner", response_model=models.out, response_model_exclude_unset=True,
+                 responses=problems(403))
+    def reassign_customer(me: Caller, customer_id: CustomerId, body: OwnerIn):
+        """Name the customer's account owner (when a salesperson leaves, their customers go to a
+        colleague): an active person of the owning dealer, else a 422 naming ``account_owner_id``.
+        Moving the customer to another dealer (``owner_party_id``) is refused with 403: it hands over
+        the whole file, and only dealercrm's system actor does that."""
+        return me.customers.reassign(customer_id, account_owner_id=body.account_owner_id,
+                                     owner_party_id=body.owner_party_id)
+
+    @file.post("/{customer_id}/merge", response_model=models.out, response_model_exclude_unset=True,
+                 responses=problems(403))
+    def merge_customer(me: Caller, customer_id: CustomerId, body: MergeIn):
+        """Merge a duplicate into this customer: its records move here, fields this customer lacks are
+        filled from it, and it stays as a tombstone (``merged_into_id``). Both must be the caller's own
+        customers; only the dealer's owner or manager may."""
+        return me.customers.merge(customer_id, body.duplicate_id)
+
+    @file.post("/{customer_id}/erase", response_model=models.out, response_model_exclude_unset=True,
+                 responses=problems(403))
+    def erase_customer(me: Caller, customer_id: CustomerId):
+        """Erase the customer's personal data (right to erasure): business records stay, anonymised, and
+        answers kept for ``Idempotency-Key`` repeats that concern the customer are dropped. Cannot be
+        undone; erasing twice is a 422. Only the dealer's owner or manager may."""
+        return me.customers.erase(customer_id)
+
+
+    return file

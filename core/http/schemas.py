@@ -56,53 +56,6 @@ class Page(Out, Generic[T]):
 # -- customers ------------------------------------------------------------------------
 
 
-class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name
-    kind: Literal["person", "company"] = "person"
-    email: Short | None = None
-    phone: text(40) | None = None
-    birthday: date | None = None
-    street: Short | None = None
-    postcode: text(20) | None = None
-    city: Short | None = None
-    external_id: text(100) | None = None
-
-
-class CustomerPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    kind: Literal["person", "company"] | None = None
-    email: Short | None = None
-    phone: text(40) | None = None
-    birthday: date | None = None
-    street: Short | None = None
-    postcode: text(20) | None = None
-    city: Short | None = None
-
-
-class CustomerOut(Out):
-    """A customer as the caller may see them: withheld fields are absent."""
-
-    id: int
-    name: str | None = None
-    kind: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    birthday: date | None = None
-    street: str | None = None
-    postcode: str | None = None
-    city: str | None = None
-    external_id: str | None = None
-    owner_party_id: int | None = None
-    account_owner_id: int | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    last_touch_at: datetime | None = None
-    merged_into_id: int | None = None
-    erased_at: datetime | None = None
-
-
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     channel: Literal["email", "sms", "whatsapp", "phone", "post"]
@@ -413,10 +366,10 @@ class CaseEventOut(Out):
     version: int
 
 
-class CustomerView(BaseModel):
-    """The 360° view; a section that is null is withheld from the caller (data minimisation)."""
+class CustomerViewSections(BaseModel):
+    """The 360° view; a section that is null is withheld from the caller (data minimisation).
+    (``customer``, made from the field declarations, is added in ``customer_schemas``.)"""
 
-    customer: CustomerOut
     visibility: Literal["full", "case"]
     assets: list[AssetOut]
     cases: list[CaseOut]
@@ -572,4 +525,4 @@ class HealthOut(BaseModel):
     schema_revision: str | None = None
 
 
-CustomerView.model_rebuild()
+CustomerViewSections.model_rebuild()

@@ -43,10 +43,6 @@ _INSERT_EVENT = Prepared(insert(CASE_EVENT))
 _INSERT_AUDIT = Prepared(insert(AUDIT))
 #: what plugins may write on a case besides the workflow's own columns (``amend_in``)
 AMENDABLE = ("warranty_decision", "rma_number", "replacement_asset_id", "facts")
-#: who fires: the unit of work's actor (``dealercrm.access.Principal``)
-ActorInfo = Principal
-
-
 @attrs.frozen
 class Fired:
     case_id: int
@@ -89,7 +85,7 @@ class CaseService(Service):
             raise NotFound("workflow", name) from None
 
     @staticmethod
-    def acts_on(actor: ActorInfo, case: dict) -> bool:
+    def acts_on(actor: Principal, case: dict) -> bool:
         """The system acts on every case; a person only on cases of the party it acts for."""
         if actor.kind == "system":
             return True

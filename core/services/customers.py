@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 from sqlalchemy import and_, func, or_, select
 
+from .. import validation
 from ..access import (case_scope, customer_fields, customer_scope, own_party, owned_customer, relation, require,
                       visible_customer)
 from ..db.case_models import Case
@@ -136,7 +137,6 @@ class CustomerService(Service):
 
     def find(self, *, by: int, email: str | None = None, phone: str | None = None) -> Record | None:
         """The actor's own customer with this e-mail or phone, if any."""
-        from .. import validation
         with self.read(by) as uow:
             if email:
                 where = Customer.email == validation.email(email)

@@ -81,3 +81,32 @@ def test_the_command_line_takes_and_shows_it(tmp_path, monkeypatch):
     assert app.customers.list(by=app.system)[0].licence_plate == "M-AB 123"
     shown = runner.invoke(cli, ["customers", "show", "1"])
     assert shown.exit_code == 0 and "M-AB 123" in shown.output and "licence plate" in shown.output
+
+
+def test_the_http_api_documents_takes_and_minimises_it(crm):
+    from fastapi.testclient import TestClient
+
+    from dealercrm.http import create_app
+    dealer = crm.parties.by_name(crm.settings.home_dealer, by=crm.system)
+    key = crm.api_keys.create(dealer.id, "service", by=crm.system).key
+    with TestClient(create_app(crm)) as api:
+        schemas = api.get("/openapi.json").json()["components"]["schemas"]
+        for model in ("CustomerIn", "CustomerPatch", "CustomerOut"):
+            assert schemas[model]["properties"]["licence_plate"]["description"] == "the car's registration"
+        auth = {"Authorization": f"Bearer {key}"}
+        made = api.post("/customers", headers=auth, json={"name": "Max Mustermann", "licence_plate": "M-AB 123"})
+        assert made.status_code == 201 and made.json()["licence_plate"] == "M-AB 123"
+        changed = api.patch(f"/customers/{made.json()['id']}", headers=auth, json={"licence_plate": "M-XY 9"})
+        assert changed.json()["licence_plate"] == "M-XY 9"
+        assert api.get(f"/customers/{made.json()['id']}", headers=auth).json()["customer"]["licence_plate"] == "M-XY 9"
+        refused = api.post("/customers", headers=auth, json={"name": "Erika", "licence_plat": "typo"})
+        assert refused.status_code == 422
+
+
+def test_an_application_without_the_plugin_does_not_know_the_field(crm_factory):
+    from fastapi.testclient import TestClient
+
+    from dealercrm.http import create_app
+    plain = crm_factory()
+    with TestClient(create_app(plain)) as api:
+        assert "licence_plate" not in api.get("/openapi.json").json()["components"]["schemas"]["CustomerIn"]["properties"]
