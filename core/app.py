@@ -8,6 +8,9 @@ plugins), and exposes the services — one method per business operation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -45,6 +48,8 @@ class CRM:
         self.channel_owners: dict[str, str] = {}
         self.system_actor_id: int | None = None
         self.workflows = load_workflows(plugins)
+        #: the host transaction operations join while ``joining`` (per thread and task)
+        self._host: ContextVar[Connection | Session | None] = ContextVar(f"dealercrm_host_{id(self)}", default=None)
 
     # -- units of work ---------------------------------------------------------------
     @property
@@ -60,10 +65,31 @@ class CRM:
         transaction (a Connection or Session on this database) instead of beginning one;
         dealercrm then never commits or rolls it back, and its events are published after
         the host's commit (see ``dealercrm.uow``)."""
-        return UnitOfWork(self, by, operation, readonly=readonly, connection=connection)
+        return UnitOfWork(self, by, operation, readonly=readonly, connection=connection or self._host.get())
 
     def read(self, by: int | Principal) -> UnitOfWork:
-        return UnitOfWork(self, by, "read", readonly=True)
+        return UnitOfWork(self, by, "read", readonly=True, connection=self._host.get())
+
+    @contextmanager
+    def joining(self, host: Connection | Session) -> Iterator[CRM]:
+        """Every operation inside the block joins the host's open transaction::
+
+            with Session(crm.engine) as session, session.begin():
+                session.add(RepairOrder(...))
+                with crm.joining(session):
+                    crm.cases.open(customer_id, "drum noise", by=lea_id)
+            # committed together, or not at all
+
+        dealercrm never commits or rolls back the host's transaction: each operation sits
+        in a savepoint (a refused one rolls back only itself), its outbox rows commit or
+        vanish with the host, and its events are published after the host's commit and
+        dropped on its rollback. Reads inside the block see the host's uncommitted writes.
+        """
+        token = self._host.set(host)
+        try:
+            yield self
+        finally:
+            self._host.reset(token)
 
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
