@@ -15,6 +15,9 @@ class DealerCrmError(Exception):
 
 
 class NotFound(DealerCrmError):
+    """No such record — or one the acting actor may not see: another party's customer or
+    case gets this same answer as an id never used (HTTP 404), so ids cannot be probed."""
+
     def __init__(self, kind: str, ident: object):
         self.kind, self.ident = kind, ident
         super().__init__(f"{kind} {ident!r} not found")
@@ -37,7 +40,9 @@ class DuplicateCustomer(ValidationError):
 
 
 class NotPermitted(DealerCrmError):
-    """The actor exists but its party or role may not do this."""
+    """The actor sees the record but its party or role may not do this (HTTP 403): a
+    manufacturer reading a customer's consents, a service clerk erasing a file, an
+    inactive actor doing anything."""
 
 
 class TransitionNotAllowed(DealerCrmError):

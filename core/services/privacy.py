@@ -75,7 +75,10 @@ def export_customer(service: CustomerService, customer_id: int, by: int) -> dict
             select(Customer).where(Customer.merged_into_id == customer_id).order_by(Customer.id)))
         ids = [customer_id, *(m.id for m in merged)]
         # the tombstones of merged duplicates still hold what they held (name, birthday…)
-        out: dict[str, Any] = {"customer": _row(customer), "merged_records": [_row(m) for m in merged]}
+        fields = service.fields
+        out: dict[str, Any] = {"customer": _declared(fields, customer),
+                               "merged_records": [_declared(fields, m) for m in merged],
+                               "personal_fields": list(fields.personal)}
         for table, column in customer_links():
             if table.name == "customer":
                 continue
@@ -87,6 +90,11 @@ def export_customer(service: CustomerService, customer_id: int, by: int) -> dict
         for section in service.crm.plugins.checked_call("dealercrm_export_customer", customer_id=customer_id, uow=uow):
             out.update(section)
         return out
+
+
+def _declared(fields, customer: Customer) -> dict[str, Any]:
+    """The customer's exported fields as declared (``dealercrm.fields``), plugins' included."""
+    return {"id": customer.id, **{f.name: jsonable(f.read(customer)) for f in fields.values() if f.exported}}
 
 
 def erase_customer(service: CustomerService, customer_id: int, by: int):

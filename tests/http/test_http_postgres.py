@@ -115,15 +115,13 @@ def test_a_dealers_customer_list_is_filed_as_its_own_on_postgresql(api, world):
 
 @pytest.mark.parametrize("name", [op.name for op in __import__("test_refusal_matrix").OPS])
 def test_the_refusal_matrix_holds_on_postgresql(api, world, name):
-    """Every refusal of the matrix both ways in, and every allowed operation through the Python
-    API (on SQLite, ``test_refusal_matrix`` also runs the allowed ones over HTTP)."""
+    """Every refusal of the matrix both ways in, and each operation once by an actor allowed to,
+    through the Python API (on SQLite, ``test_refusal_matrix`` runs every row both ways)."""
     from api_world import assigned as to_technician
-    from test_refusal_matrix import ACTOR, ERROR, OPS, STATUS, _fill
+    from test_refusal_matrix import ACTOR, ERROR, OPS, STATUS, _fill, world_ids
 
     op = next(o for o in OPS if o.name == name)
-    case_id = to_technician(world)
-    dup = world.crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=world.crm.system)
-    ids = {"c": world.customer.id, "k": case_id, "dup": dup.id, "owner": world.manager.id, "dealer": world.dealer.id}
+    ids = world_ids(world, to_technician(world))
     refused = [w for w, a in op.answers.items() if a != "ok"]
     for who in refused:
         by = getattr(world, ACTOR[who]).id
@@ -137,5 +135,5 @@ def test_the_refusal_matrix_holds_on_postgresql(api, world, name):
         else:
             answer = api.request(method, template.format(**values), headers=api.as_(who), json=_fill(body, values))
         assert answer.status_code in STATUS[op.answers[who]], (who, answer.text)
-    for who in (w for w, a in op.answers.items() if a == "ok"):
-        op.python(world.crm, world, ids, getattr(world, ACTOR[who]).id)
+    first_allowed = next(w for w, a in op.answers.items() if a == "ok")  # once: some operations use up their record
+    op.python(world.crm, world, ids, getattr(world, ACTOR[first_allowed]).id)

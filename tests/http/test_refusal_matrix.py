@@ -83,6 +83,11 @@ OPS = [
        ("POST", "/customers/{c}/interactions", {"channel": "phone", "direction": "outbound", "summary": "called"})),
     Op("add a contact person", KEEPER, lambda crm, w, i, by: crm.customers.add_contact(i["c"], "Hans", "spouse", by=by),
        ("POST", "/customers/{c}/contacts", {"name": "Hans", "function": "spouse"})),
+    Op("change a contact person", KEEPER,
+       lambda crm, w, i, by: crm.customers.update_contact(i["c"], i["p"], phone="040 5550199", by=by),
+       ("PATCH", "/customers/{c}/contacts/{p}", {"phone": "040 5550199"})),
+    Op("remove a contact person", KEEPER, lambda crm, w, i, by: crm.customers.remove_contact(i["c"], i["p"], by=by),
+       ("DELETE", "/customers/{c}/contacts/{p}", None)),
     Op("write to the customer", KEEPER,
        lambda crm, w, i, by: crm.outbox.send("email", "service", "Hallo", customer_id=i["c"], by=by),
        ("POST", "/customers/{c}/messages", {"channel": "email", "purpose": "service", "body": "Hallo"})),
@@ -124,9 +129,16 @@ ROWS = [(op, who) for op in OPS for who in WHO]
 @pytest.fixture
 def ids(world) -> dict[str, int]:
     case_id = assigned(world)  # at the technician: dealer, manufacturer and technician all serve it
-    dup = world.crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=world.crm.system)
+    return world_ids(world, case_id)
+
+
+def world_ids(world, case_id: int) -> dict[str, int]:
+    """The ids the operations name: Erika, her case, a duplicate of her, a contact person."""
+    crm = world.crm
+    dup = crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=crm.system)
+    contact = crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", by=crm.system)
     return {"c": world.customer.id, "k": case_id, "dup": dup.id, "owner": world.manager.id,
-            "dealer": world.dealer.id}
+            "dealer": world.dealer.id, "p": contact.id}
 
 
 def _fill(value: Any, values: dict[str, int]) -> Any:
