@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import select
 
 from ..db.models import Actor, Party
@@ -38,10 +38,11 @@ def hours(delta) -> str:
 
 
 def case_timeline_table(crm, case_id: int) -> Table:
-    tl = timeline(crm, case_id)
+    tl = timeline(crm, case_id, by=acting(crm))
     names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
     c = tl.case
-    table = Table("when", "event", "state", "owner", "due", "note", title=(
+    table = Table(Column("when", no_wrap=True), Column("event", no_wrap=True), "state", "owner",
+                  Column("due", no_wrap=True), "note", title=(
         f"case {c.id} ({c.state}, version {c.version}): {c.summary} — customer {c.customer_id}"), title_justify="left")
     for e in tl.events:
         what = e.kind if e.kind in ("opened", "fact") else f"{e.trigger}{' (deadline passed)' if e.kind == 'timeout' else ''}"

@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -14,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..app import CRM, connect
-from ..db.models import Actor
+from ..db.models import Actor, Party
 from ..errors import NotFound, ValidationError
 
 console = Console(width=None if sys.stdout.isatty() else 140)  # piped output: don't squeeze tables to 80
@@ -56,10 +57,31 @@ def acting(crm: CRM, who: str | None = None) -> int:
 def open_crm(migrate: bool = True) -> CRM:
     """The application on ``--db``; a URL that cannot be opened is a one-line error."""
     try:
-        return connect(_state["db"], migrate=migrate, plugins=_state["plugins"])
+        crm = connect(_state["db"], migrate=migrate, plugins=_state["plugins"])
     except (ValueError, ArgumentError, OperationalError) as exc:
         fail(f"cannot open database {_shown(_state['db'])}: {str(exc).splitlines()[0]}")
         raise  # pragma: no cover (fail always raises)
+    _state["zone"] = None
+    _state["crm"] = crm
+    return crm
+
+
+def viewer_zone() -> ZoneInfo:
+    """The time zone of whoever reads the output: the ``--as`` actor's party's, else the
+    home dealer's (the operator works for it), else Europe/Berlin."""
+    if _state.get("zone") is None:
+        crm, name = _state.get("crm"), "Europe/Berlin"
+        if crm is not None:
+            with crm.read(crm.system) as uow:
+                if _state["as"]:
+                    party_id = uow.session.scalar(select(Actor.party_id).where(Actor.id == acting(crm)))
+                    found = uow.session.scalar(select(Party.time_zone).where(Party.id == party_id))
+                else:
+                    found = uow.session.scalar(select(Party.time_zone).where(
+                        Party.id == crm.parties.home_dealer(uow))) if crm.settings.home_dealer else None
+                name = found or name
+        _state["zone"] = ZoneInfo(name)
+    return _state["zone"]
 
 
 def _shown(url: str | None) -> str:
@@ -73,7 +95,12 @@ def _shown(url: str | None) -> str:
 
 
 def fmt_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+    """A time as the reader reads it: in their zone, with the zone's name ("2026-03-09 11:00 EDT")."""
+    if not value:
+        return "—"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(viewer_zone()).strftime("%Y-%m-%d %H:%M %Z")
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value)
 
 
 def fail(message: str) -> None:

@@ -32,7 +32,14 @@ class Party(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(index=True)
     name: str = Field(unique=True)
+    #: public holidays: a country code, optionally with a subdivision ("DE-BY", "US-NY")
     region: str = "DE"
+    #: the party's own time: deadlines count in it, times are shown to its people in it
+    time_zone: str = "Europe/Berlin"
+    #: opening hours per weekday, {"mon": "08:00-17:00", …}; None: Monday to Friday 08:00-17:00
+    hours: dict | None = Field(default=None, sa_type=JSONType)
+    #: days closed besides public holidays (company holidays), ISO dates
+    closed: list | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = ts()
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from .auth import Caller
 from .common import Limit, Offset, page, problems
-from .schemas import MAX_ID, EmployeeOut, Page, PartyOut, Short
+from .schemas import MAX_ID, CalendarIn, EmployeeOut, Page, PartyOut, Short
 
 router = APIRouter(prefix="/parties", tags=["parties"], responses=problems(400, 401, 422))
 PartyId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -26,6 +26,16 @@ def list_parties(me: Caller, limit: Limit = 50, offset: Offset = 0,
 @router.get("/{party_id}", response_model=PartyOut, responses=problems(404))
 def show_party(me: Caller, party_id: PartyId):
     return me.parties.get(party_id)
+
+
+@router.put("/{party_id}/calendar", response_model=PartyOut, responses=problems(403, 404))
+def set_calendar(me: Caller, party_id: PartyId, body: CalendarIn):
+    """Set the party's time zone, opening hours, holiday region and closing days: deadlines set from
+    now on count in it. The party's owner or manager may."""
+    values = body.model_dump(exclude_unset=True)
+    if values.get("closed") is not None:
+        values["closed"] = [d.isoformat() for d in values["closed"]]
+    return me.parties.set_calendar(party_id, **values)
 
 
 @router.get("/{party_id}/actors", response_model=Page[EmployeeOut], responses=problems(403, 404))

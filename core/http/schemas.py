@@ -201,7 +201,22 @@ class PartyOut(Out):
     id: int
     kind: str
     name: str
-    region: str = Field(description="sets the party's business calendar, and with it its cases' deadlines")
+    region: str = Field(description="public holidays: a country code, optionally with a subdivision (DE-BY)")
+    time_zone: str = Field("Europe/Berlin", description="the party's deadlines count in this IANA zone")
+    hours: dict[str, str] | None = Field(None, description='opening hours per weekday, {"mon-fri": "08:00-17:00"}; '
+                                         "null: Monday to Friday 08:00-17:00")
+    closed: list[date] | None = Field(None, description="days closed besides public holidays")
+
+
+class CalendarIn(BaseModel):
+    """A party's working time; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+    region: text(12, 2) | None = None
+    time_zone: text(64, 1) | None = None
+    hours: dict[text(7, 3), text(11, 11)] | None = Field(None, description='{"mon-fri": "08:00-17:00", "sat": '
+                                                         '"09:00-12:00"}; a weekday left out is closed')
+    closed: list[date] | None = Field(None, max_length=400)
 
 
 class ActorOut(Out):

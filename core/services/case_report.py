@@ -68,8 +68,9 @@ def periods_of(events: list, end: datetime, owner_of_state) -> list[Period]:
     return out
 
 
-def timeline(crm, case_id: int) -> CaseTimeline:
-    case, events = crm.cases.get(case_id, by=crm.system), crm.cases.history(case_id, by=crm.system)
+def timeline(crm, case_id: int, *, by: int) -> CaseTimeline:
+    """The case's history as periods each party held it, read as actor ``by`` may see it."""
+    case, events = crm.cases.get(case_id, by=by), crm.cases.history(case_id, by=by)
     wf = crm.cases.workflow(case.workflow).workflow
     end = case.closed_at or crm.clock.now()
     periods = periods_of(events, end, lambda s: wf.state(s).owner)

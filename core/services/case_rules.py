@@ -19,7 +19,7 @@ from functools import lru_cache
 import attrs
 
 from ..errors import ValidationError
-from ..workflow.calendar import WALL_CLOCK, BusinessCalendar, remaining, resume
+from ..workflow.calendar import WALL_CLOCK, BusinessCalendar, parse_closed, parse_hours, remaining, resume
 from ..workflow.model import State, Workflow
 
 PARTY_COLUMNS = {"dealer": "dealer_party_id", "manufacturer": "manufacturer_party_id",
@@ -27,16 +27,32 @@ PARTY_COLUMNS = {"dealer": "dealer_party_id", "manufacturer": "manufacturer_part
 
 
 @lru_cache(maxsize=256)
-def calendar_for(region: str | None) -> BusinessCalendar:
-    """A party's working calendar from its region: "DE", or with a subdivision "DE-BY"."""
+def calendar_for(region: str | None, time_zone: str = "Europe/Berlin", hours: tuple = (),
+                 closed: frozenset = frozenset()) -> BusinessCalendar:
+    """A party's working calendar: holidays of its region ("DE", or with a subdivision
+    "DE-BY"), its time zone, opening hours (``parse_hours``) and closing days."""
     country, _, subdiv = (region or "DE").partition("-")
-    return BusinessCalendar(region=country, subdiv=subdiv or None)
+    return BusinessCalendar(region=country, subdiv=subdiv or None, tz=time_zone or "Europe/Berlin", hours=hours,
+                            closed=closed)
 
 
 @attrs.frozen
 class PartyInfo:
     kind: str
     region: str | None
+    time_zone: str = "Europe/Berlin"
+    hours: tuple = ()  # parsed: (weekday, opens, closes)
+    closed: frozenset = frozenset()
+
+    @classmethod
+    def of(cls, kind: str, region: str | None, time_zone: str | None, hours: dict | None,
+           closed: list | None) -> PartyInfo:
+        return cls(kind, region, time_zone or "Europe/Berlin", parse_hours(hours) if hours else (),
+                   parse_closed(closed))
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        return calendar_for(self.region, self.time_zone, self.hours, self.closed)
 
 
 @attrs.frozen
@@ -106,9 +122,9 @@ def place(case: dict, source: State, dest: State, now: datetime, data: dict, sub
     if dest.final or dest.deadline is None:
         return Placement(None, None, None, None, None, parties)
     policy = dest.deadline
-    calendar = calendar_for(region_of(lookup, party)) if policy.business else WALL_CLOCK
+    calendar = calendar_of(lookup, party) if policy.business else WALL_CLOCK
     if pauses(dest) and not pauses(source):
-        prev_calendar = calendar_for(region_of(lookup, case.get("owner_party_id")))
+        prev_calendar = calendar_of(lookup, case.get("owner_party_id"))
         left = remaining(case["due_at"], now, prev_calendar) if case.get("due_at") else timedelta(0)
         return Placement(dest.owner, party, calendar.add(now, policy.duration), source.name,
                          left.total_seconds(), parties)
@@ -120,6 +136,7 @@ def place(case: dict, source: State, dest: State, now: datetime, data: dict, sub
                      paused_from if keep_pause else None, paused_left if keep_pause else None, parties)
 
 
-def region_of(lookup: PartyLookup, party_id: int | None) -> str | None:
+def calendar_of(lookup: PartyLookup, party_id: int | None) -> BusinessCalendar:
+    """The business calendar of a party (the default one for none or an unknown party)."""
     info = lookup(party_id)
-    return info.region if info else None
+    return info.calendar if info else calendar_for(None)

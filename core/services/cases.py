@@ -8,6 +8,7 @@ roles may fire a trigger, and the actor must act for *this* case's party of that
 
 from __future__ import annotations
 
+import time
 import weakref
 from datetime import datetime
 from typing import Any
@@ -24,9 +25,11 @@ from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, Case
 from ..workflow.machine import CompiledWorkflow
 from ..access import Principal, case_scope, sees_case, visible_case, visible_customer
 from .base import Service, live_customer
-from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_for, is_pause, place, region_of
+from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
 
 CASE = Case.__table__
+#: seconds a party's calendar, read once, is trusted before it is read again
+PARTIES_FRESH = 60.0
 CASE_SORTS = {"due": (Case.due_at.is_(None), Case.due_at, Case.id), "id": (Case.id,), "-id": (Case.id.desc(),)}
 CASE_EVENT = CaseEvent.__table__
 AUDIT = AuditRecord.__table__
@@ -74,6 +77,7 @@ class CaseService(Service):
     def __init__(self, crm):
         super().__init__(crm)
         self._parties: dict[int, PartyInfo] = {}
+        self._parties_read = 0.0
         # per compiled workflow: a plugin registered later recompiles them
         self._pauses: weakref.WeakKeyDictionary[CompiledWorkflow, dict[str, bool]] = weakref.WeakKeyDictionary()
 
@@ -105,18 +109,26 @@ class CaseService(Service):
         return pauses
 
     def party_lookup(self, conn):
-        """Kind and region of a party, read once and again whenever an unknown party shows
-        up (one added after the first transition, possibly by another process)."""
+        """Kind and calendar of a party, read once and again whenever an unknown party shows
+        up (one added after the first transition, possibly by another process), a minute has
+        passed (a calendar changed in another process counts within ``PARTIES_FRESH``), or
+        this process changed a calendar (``forget_parties``)."""
 
         def lookup(party_id: int | None) -> PartyInfo | None:
             if party_id is None:
                 return None
-            if party_id not in self._parties:
-                self._parties = {pid: PartyInfo(kind, region)
-                                 for pid, kind, region in conn.execute(select(Party.id, Party.kind, Party.region))}
+            if party_id not in self._parties or time.monotonic() - self._parties_read > PARTIES_FRESH:
+                self._parties_read = time.monotonic()
+                rows = conn.execute(select(Party.id, Party.kind, Party.region, Party.time_zone, Party.hours,
+                                           Party.closed))
+                self._parties = {row.id: PartyInfo.of(row.kind, row.region, row.time_zone, row.hours, row.closed)
+                                 for row in rows}
             return self._parties.get(party_id)
 
         return lookup
+
+    def forget_parties(self) -> None:
+        self._parties = {}
 
     def load(self, conn, case_id: int, lock: bool = False) -> dict:
         query = _LOAD_LOCKED if lock and conn.dialect.name == "postgresql" else _LOAD
@@ -338,4 +350,4 @@ class CaseService(Service):
 
     def calendar(self, party_id: int | None):
         with self.read(self.crm.system) as uow:
-            return calendar_for(region_of(self.party_lookup(uow.connection), party_id))
+            return calendar_of(self.party_lookup(uow.connection), party_id)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from sqlalchemy import func, select
 
 from .. import validation
 from ..access import manages_people, party_people, require_system
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..errors import NotFound, ValidationError
+from ..workflow.calendar import format_hours, parse_closed, parse_hours
 from .base import Service
 from .case_rules import calendar_for
 
@@ -27,6 +30,20 @@ def checked_region(region: str) -> str:
     return normalised
 
 
+def checked_calendar(region: str, time_zone: str, hours: dict | None, closed: list | None) -> dict:
+    """The calendar columns, refused now if no calendar can be made of them: a wrong one
+    would shift every deadline of the party's cases."""
+    try:
+        ZoneInfo(str(time_zone))
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValidationError("time_zone", time_zone, "is no IANA time zone; e.g. Europe/Berlin, America/New_York") \
+            from None
+    parsed_hours, parsed_closed = parse_hours(hours) if hours else (), parse_closed(closed)
+    calendar_for(region, str(time_zone), parsed_hours, parsed_closed)
+    return {"time_zone": str(time_zone), "hours": format_hours(parsed_hours) if parsed_hours else None,
+            "closed": sorted(d.isoformat() for d in parsed_closed) or None}
+
+
 class PartyService(Service):
     """The parties directory and their people.
 
@@ -37,18 +54,42 @@ class PartyService(Service):
     deactivating someone who left is also for that party's owner and managers.
     """
 
-    def add(self, kind: str, name: str, region: str = "DE", *, by: int) -> Party:
+    def add(self, kind: str, name: str, region: str = "DE", *, by: int, time_zone: str = "Europe/Berlin",
+            hours: dict[str, str] | None = None, closed: list[str] | None = None) -> Party:
+        """A party with its calendar: holidays of ``region``, its ``time_zone``, opening ``hours``
+        per weekday (``{"mon-fri": "08:00-17:00"}``; default Monday to Friday 08:00-17:00) and
+        days it is ``closed`` besides public holidays."""
         validation.choice("party kind", kind, PARTY_KINDS)
         name = validation.required("party name", name)
         region = checked_region(region)
+        calendar = checked_calendar(region, time_zone, hours, closed)
         with self.uow(by, "parties.add") as uow:
             require_system(uow.principal, "add parties")
             if uow.session.scalar(select(Party.id).where(Party.name == name)) is not None:
                 raise ValidationError("party name", name, "already exists")
-            party = Party(kind=kind, name=name, region=region, created_at=uow.now)
+            party = Party(kind=kind, name=name, region=region, created_at=uow.now, **calendar)
             uow.session.add(party)
             uow.commit()
             return party
+
+    def set_calendar(self, party_id: int, *, by: int, region: str | None = None, time_zone: str | None = None,
+                     hours: dict[str, str] | None = None, closed: list[str] | None = None) -> Party:
+        """Change a party's calendar; what is not given stays. Deadlines set from now on count
+        in it (those already running keep their due time). The party's owner or manager, or
+        the operator, may."""
+        with self.uow(by, "parties.set_calendar") as uow:
+            party = uow.get(Party, party_id, "party")
+            manages_people(uow.principal, party_id, "set the calendar of")
+            region = checked_region(region) if region is not None else party.region
+            values = checked_calendar(region, time_zone or party.time_zone,
+                                      hours if hours is not None else party.hours,
+                                      closed if closed is not None else party.closed)
+            party.region = region
+            for key, value in values.items():
+                setattr(party, key, value)
+            uow.commit()
+        self.crm.cases.forget_parties()
+        return party
 
     def add_actor(self, party_id: int, name: str, role: str, email: str | None = None, *, by: int) -> Actor:
         name = validation.required("actor name", name)

@@ -47,21 +47,35 @@ WALL_CLOCK = WallClock()
 
 @attrs.frozen
 class BusinessCalendar:
+    """A party's working time: its time zone, opening hours (the same every working day, or
+    per weekday in ``hours``), public holidays of its region and subdivision, and days it
+    is closed besides (``closed``: company holidays, a stocktaking day)."""
+
     region: str = "DE"
     subdiv: str | None = None
     workdays: tuple[int, ...] = attrs.field(default=(0, 1, 2, 3, 4), converter=tuple)
     opens: time = time(8)
     closes: time = time(17)
     tz: str = "Europe/Berlin"
+    #: (weekday, opens, closes) per working weekday; when given, it decides the workdays
+    hours: tuple[tuple[int, time, time], ...] = attrs.field(default=(), converter=tuple)
+    closed: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
     _holidays: object = attrs.field(init=False, eq=False, hash=False, repr=False)
     _zone: ZoneInfo = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _windows: dict = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         # Refuse bad settings at construction: a wrong calendar silently shifts every deadline.
+        if self.hours:
+            object.__setattr__(self, "workdays", tuple(sorted(day for day, _, _ in self.hours)))
         if not self.workdays or not set(self.workdays) <= set(range(7)):
             raise ValidationError("workdays", self.workdays, "needs at least one weekday 0 (Monday) .. 6")
-        if not self.opens < self.closes:
-            raise ValidationError("closes", self.closes, f"must be later than opens {self.opens}")
+        windows = {day: (self.opens, self.closes) for day in self.workdays}
+        windows.update({day: (opens, closes) for day, opens, closes in self.hours})
+        for day, (opens, closes) in windows.items():
+            if not opens < closes:
+                raise ValidationError("closes", closes, f"must be later than opens {opens} (weekday {day})")
+        object.__setattr__(self, "_windows", windows)
         try:
             object.__setattr__(self, "_zone", ZoneInfo(self.tz))
             import holidays  # loaded on first use: the package is large
@@ -75,13 +89,17 @@ class BusinessCalendar:
         """One full working day; use it to say "n working days" in a DeadlinePolicy."""
         return datetime.combine(date.min, self.closes) - datetime.combine(date.min, self.opens)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() in self.workdays and day not in self._holidays
+        return day.weekday() in self._windows and day not in self._holidays and day not in self.closed
 
     def _window(self, day: date) -> tuple[datetime, datetime]:
         # Built per day in local time, then converted: opening hours survive DST changes.
-        return (as_utc(datetime.combine(day, self.opens, self._zone)),
-                as_utc(datetime.combine(day, self.closes, self._zone)))
+        opens, closes = self._windows[day.weekday()]
+        return (as_utc(datetime.combine(day, opens, self._zone)), as_utc(datetime.combine(day, closes, self._zone)))
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """``start`` plus ``duration`` of working time; a deadline that uses up a day
@@ -144,3 +162,45 @@ def remaining(due_at: datetime, paused_at: datetime, calendar: Calendar) -> time
 def resume(left: timedelta, now: datetime, calendar: Calendar) -> datetime:
     """The new due date when the customer answered: the owner gets back what was left."""
     return calendar.add(now, left)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_hours(hours: Mapping[str, str] | None) -> tuple[tuple[int, time, time], ...]:
+    """``{"mon": "08:00-17:00", "sat": "09:00-12:00"}`` → (weekday, opens, closes) per working day;
+    a weekday left out is closed. ``"mon-fri"`` names a range of days."""
+    out: dict[int, tuple[time, time]] = {}
+    for days, window in (hours or {}).items():
+        first, _, last = str(days).strip().lower().partition("-")
+        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+            raise ValidationError("hours", days, f"name weekdays as {', '.join(WEEKDAYS)} or a range like mon-fri")
+        span = range(WEEKDAYS.index(first), WEEKDAYS.index(last or first) + 1)
+        opens, sep, closes = str(window).partition("-")
+        try:
+            window_times = time.fromisoformat(opens.strip()), time.fromisoformat(closes.strip())
+        except ValueError:
+            raise ValidationError("hours", f"{days}={window}", "give opening hours as HH:MM-HH:MM") from None
+        if not sep or not window_times[0] < window_times[1]:
+            raise ValidationError("hours", f"{days}={window}", "must open before it closes, as HH:MM-HH:MM")
+        for day in span:
+            out[day] = window_times
+    if hours is not None and not out:
+        raise ValidationError("hours", hours, "need at least one working day")
+    return tuple((day, *out[day]) for day in sorted(out))
+
+
+def format_hours(hours: tuple[tuple[int, time, time], ...]) -> dict[str, str]:
+    return {WEEKDAYS[day]: f"{opens:%H:%M}-{closes:%H:%M}" for day, opens, closes in hours}
+
+
+def parse_closed(days: list | tuple | None) -> frozenset[date]:
+    try:
+        return frozenset(d if isinstance(d, date) else date.fromisoformat(str(d)) for d in (days or ()))
+    except ValueError as err:
+        raise ValidationError("closed", days, f"give ISO dates (YYYY-MM-DD): {err}") from None
+
+
+def zone_name(zone: ZoneInfo, moment: datetime) -> str:
+    """The zone as a person reads it at ``moment``: "CET", "CEST", "EST" (or its key)."""
+    return moment.astimezone(zone).tzname() or zone.key
