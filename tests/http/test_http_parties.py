@@ -20,7 +20,7 @@ def test_every_party_reads_the_whole_directory(api, world, who):
     assert answer.status_code == 200, answer.text
     parties = answer.json()["items"]
     assert [p["name"] for p in parties] == PARTY_NAMES
-    assert set(parties[0]) == {"id", "kind", "name", "region"}
+    assert set(parties[0]) == {"id", "kind", "name", "region", "time_zone", "hours", "closed"}  # its calendar too
     brioche = next(p for p in parties if p["id"] == world.manufacturer.id)
     assert (brioche["kind"], brioche["name"], brioche["region"]) == ("manufacturer", "Brioche Hausgeräte", "DE")
 
