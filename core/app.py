@@ -144,6 +144,10 @@ class CRM:
         _refuse_channel_wrapper(self.plugins, name, "unregistered")
         workflows = load_workflows(self.plugins, without=name)
         _refuse_stranding(self, name, workflows)
+        default = self.settings.cases.default_workflow
+        if default and default not in workflows:
+            raise PluginError(name, "unregister", f"it provides the workflow {default!r} that [cases] "
+                              "default_workflow names; change the setting first")
         rules = load_rules(self, without=name)
         self.plugins.unregister(name=name)
         self.plugins.origins.pop(name, None)
@@ -253,11 +257,6 @@ class CRM:
         return WorkflowDefinitions(self)
 
     @cached_property
-    def subscriptions(self):
-        from .services.subscriptions import SubscriptionService
-        return SubscriptionService(self)
-
-    @cached_property
     def api_keys(self):
         from .services.api_keys import ApiKeyService
         return ApiKeyService(self)
@@ -301,6 +300,9 @@ def connect(
     if migrate:
         upgrade(engine)
     crm = CRM(engine, clock=clock or SystemClock(), plugins=pm, settings=settings)
+    if settings.cases.default_workflow:  # a plugin the installation relies on for its cases is there
+        from .services.cases import default_workflow
+        default_workflow(settings.cases.default_workflow, crm.workflows)
     crm.system_actor_id = _system_actor(crm)
     pm.hook.dealercrm_start_app.call_historic(kwargs={"crm": crm})
     return crm

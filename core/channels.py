@@ -18,7 +18,7 @@ anything, unless ``[inbound.<channel>]`` configures the sender's authentication 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -78,11 +78,15 @@ class Channel(Protocol):
     name: str
     #: purposes it may carry: {"service", "marketing"}
     purposes: frozenset[str]
-    #: the consent channel it needs consent for ("email", "sms", "whatsapp", "phone", "post"), or None
-    #: for channels that do not reach a customer (a host system's webhook)
+    #: the consent channel it needs consent for: any name ("email", "sms", a carrier pigeon's
+    #: "pigeon"), which ``crm.consents`` then accepts; None for channels that do not reach a
+    #: customer (a host system's webhook)
     consent_channel: str | None
-    #: customer field holding the address ("email", "phone"), or None when no address is needed
-    address_field: str | None
+    #: how to address a customer (``dealercrm.services.addressing``): a field of the customer
+    #: file ("email", "phone", "street", a plugin's own field), "contact.<field>" or
+    #: "contact[<function>].<field>" (a contact person), a callable ``(customer_id, connection)
+    #: -> str | None``, or None when no address is needed
+    address_field: str | Callable[[int, Any], str | None] | None
     #: purposes that need explicit consent on this channel even where the contract would do
     consent_required_for: frozenset[str]
 
@@ -91,5 +95,12 @@ class Channel(Protocol):
 
 def describe(channel: Channel) -> dict[str, Any]:
     return {"name": channel.name, "purposes": sorted(channel.purposes), "consent_channel": channel.consent_channel,
-            "address_field": channel.address_field, "consent_required_for": sorted(channel.consent_required_for),
+            "address_field": _spec(channel.address_field), "consent_required_for": sorted(channel.consent_required_for),
             "inbound": callable(getattr(channel, "parse_inbound", None))}
+
+
+def _spec(address_field: Any) -> str | None:
+    """An ``address_field`` as text: a resolver by its name."""
+    if callable(address_field):
+        return f"{getattr(address_field, '__qualname__', type(address_field).__name__)}()"
+    return address_field

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import random
 
     import typer
+    from fastapi import APIRouter
 
     from .app import CRM
     from .events import Event
@@ -51,7 +52,7 @@ hookimpl = pluggy.HookimplMarker("dealercrm")
 #: hooks called for each plugin on its own (see the module docstring)
 EACH_PLUGIN: frozenset[str] = frozenset({
     "dealercrm_handle_event", "dealercrm_register_workflows", "dealercrm_extend_workflow",
-    "dealercrm_register_channels", "dealercrm_register_rules"})
+    "dealercrm_register_channels", "dealercrm_register_rules", "dealercrm_register_routes"})
 
 
 # --- application lifecycle -----------------------------------------------------------
@@ -218,6 +219,24 @@ def dealercrm_register_channels(crm: CRM) -> list[Channel] | None:
     """
 
 
+@hookspec
+def dealercrm_register_consent_channels() -> list[str] | None:
+    """Declare consent channels: what a customer can give or refuse consent on.
+
+    ``crm.consents`` accepts every loaded channel's ``consent_channel``, the ``[contact]
+    manual_channels`` (by default "phone" and "post") and the names declared here. Declare
+    yours when your channel is offered only once configured (as the built-in SMS and
+    WhatsApp plugins do), so consent can be recorded before that; or for a channel people
+    use by hand that your plugin stands for.
+
+    Called: once for all plugins, whenever the known consent channels are asked for (each
+    consent recorded or asked, each timeline entry); the first that raises stops the call
+    (``PluginError`` naming it).
+
+    :return: a list of consent channel names, or None.
+    """
+
+
 # --- rules -------------------------------------------------------------------------
 
 
@@ -237,6 +256,33 @@ def dealercrm_register_rules(crm: CRM) -> list[Any] | None:
 
     :param crm: the application.
     :return: a list of rule objects, or None. Two rules with the same name are an error.
+    """
+
+
+# --- the HTTP API ------------------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_register_routes() -> list[APIRouter] | None:
+    """Contribute HTTP routes: FastAPI routers included in the API (``dealercrm serve``, and
+    ``dealercrm.http.create_app(crm)`` for a host serving it itself).
+
+    Routes are declared, not built per application: the API reaches the application on
+    each request (``request.app.state.crm``, or ``dealercrm.http.auth.Caller``, the
+    authenticated caller's services with ``by=`` filled in), and the OpenAPI document
+    (``dealercrm openapi``) is made from the built-in plugins' routes without a database.
+    Keep the routes in a module of their own, imported inside the implementation: FastAPI is
+    an optional dependency (``[server]``) that ``connect()`` must not need.
+    A route whose method and path are taken already is refused naming the plugin. Routes
+    join the API when it is built: a plugin registered on a running application adds its
+    routes to APIs built after it; once it is unregistered, its routes answer 404.
+
+    Called: for each plugin on its own, so every route is traced to its plugin; one that
+    raises stops the API being built (``PluginError`` naming it). A wrapper runs around
+    each plugin's call.
+
+    :return: a list of ``fastapi.APIRouter``, or None. To describe a tag of your routes in
+        the OpenAPI document, add ``{"name": "<tag>", "description": "…"}`` to the list.
     """
 
 

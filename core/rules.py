@@ -62,6 +62,8 @@ class Rule(Protocol):
     # def scan(self, ctx: ScanContext) -> Iterable[Candidate]: set-based, run by ``dealercrm tick``
     # def on_event(self, event, ctx) -> Iterable[Candidate] | None: inside the event's transaction
     # events: tuple[type[Event], ...] -- the event classes on_event wants (default: every event)
+    # at_risk: bool -- its firings flag customers at risk of being lost: the report's
+    #     "loyal customers at risk" lists them until somebody touches them (default: False)
 
 
 def scanning(rule: Rule) -> bool:

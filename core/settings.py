@@ -17,6 +17,14 @@ import attrs
 from .errors import ValidationError
 
 
+def _channel_names(value: Any) -> tuple[str, ...]:
+    """``manual_channels = ["phone", "post"]``; a bare string is one name, not its letters."""
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValidationError("[contact] manual_channels", value, 'must be a list of channel names, e.g. ["post"]')
+    return tuple(n.strip() for n in names)
+
+
 @attrs.frozen
 class ContactSettings:
     """How often a person may be contacted, and on what legal basis per purpose.
@@ -29,6 +37,17 @@ class ContactSettings:
     budget: int = 4
     window_days: int = 365
     legal_basis: dict[str, str] = attrs.field(factory=lambda: {"service": "contract", "marketing": "consent"})
+    #: consent channels people use by hand, with or without a channel plugin: a letter, a
+    #: call. Consent can be recorded on these and on every channel plugin's ``consent_channel``.
+    manual_channels: tuple[str, ...] = attrs.field(default=("phone", "post"), converter=_channel_names)
+
+
+@attrs.frozen
+class CaseSettings:
+    """``[cases]``: ``default_workflow`` is the workflow a case opened without naming one
+    follows; unset, the one registered workflow (with several, each case must name its own)."""
+
+    default_workflow: str | None = None
 
 
 @attrs.frozen
@@ -74,6 +93,7 @@ class Settings:
     language: str = "de"
     contact: ContactSettings = attrs.Factory(ContactSettings)
     outbox: OutboxSettings = attrs.Factory(OutboxSettings)
+    cases: CaseSettings = attrs.Factory(CaseSettings)
     #: ``triggers`` and one table per inbound channel (``[inbound.email]``: how its senders
     #: authenticate, see ``dealercrm.http.inbound_auth``)
     inbound: dict[str, Any] = attrs.field(factory=dict)
@@ -111,6 +131,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         language=core.get("language", "de"),
         contact=_section(ContactSettings, data.get("contact", {}), "contact", source),
         outbox=_section(OutboxSettings, data.get("outbox", {}), "outbox", source),
+        cases=_section(CaseSettings, data.get("cases", {}), "cases", source),
         inbound=dict(data.get("inbound", {})),
         http=_section(HttpSettings, data.get("http", {}), "http", source),
         source=source,

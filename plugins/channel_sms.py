@@ -156,6 +156,12 @@ class SmsChannel(HttpChannel):
 
 
 @hookimpl(trylast=True)
+def dealercrm_register_consent_channels():
+    """SMS consent can be recorded before the channel is configured."""
+    return ["sms"]
+
+
+@hookimpl(trylast=True)
 def dealercrm_register_channels(crm):
     settings = crm.settings.plugin(PLUGIN)
     if not anything_configured(settings, ENV_TOKEN):

@@ -112,6 +112,12 @@ class WhatsAppChannel(HttpChannel):
 
 
 @hookimpl(trylast=True)
+def dealercrm_register_consent_channels():
+    """WhatsApp consent can be recorded before the channel is configured."""
+    return ["whatsapp"]
+
+
+@hookimpl(trylast=True)
 def dealercrm_register_channels(crm):
     settings = crm.settings.plugin(PLUGIN)
     if not anything_configured(settings, ENV_TOKEN):

@@ -138,6 +138,8 @@ def checked(settings) -> dict[str, Any]:
 
 class LoyalQuiet:
     name = NAME
+    #: what it flags feeds the report's "loyal customers at risk" (until they are touched)
+    at_risk = True
     description = "loyal customers (purchases/tenure/revenue) without a personal touch for a while: a check-in task"
     defaults = DEFAULTS
 

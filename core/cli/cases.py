@@ -70,10 +70,13 @@ def register(cli: typer.Typer) -> None:
     @cases.command("open")
     def open_(customer_id: int, summary: Annotated[str, typer.Option(help="what is wrong")],
               as_: Annotated[str, typer.Option("--as", help="actor id or name")],
-              asset: Annotated[Optional[int], typer.Option(help="asset id")] = None) -> None:
+              asset: Annotated[Optional[int], typer.Option(help="asset id")] = None,
+              workflow: Annotated[Optional[str], typer.Option(
+                  help="the workflow it follows (default: [cases] default_workflow, or the one registered)")] = None,
+              ) -> None:
         """Open a service case for a customer (by the customer's dealer)."""
         crm = open_crm()
-        case = crm.cases.open(customer_id, summary, asset_id=asset, by=resolve_actor(crm, as_))
+        case = crm.cases.open(customer_id, summary, asset_id=asset, workflow=workflow, by=resolve_actor(crm, as_))
         console.print(f"case {case.id} opened: {case.state}, due {fmt_time(case.due_at)}")
 
     @cases.command("list")

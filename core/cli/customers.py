@@ -83,7 +83,8 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
     def show(customer_id: int) -> None:
         """The 360° view: contacts, assets, interests, consents, timeline, open tasks."""
         crm = open_crm()
-        console.print(customer_view(crm.customers.view(customer_id, by=acting(crm)), crm.customers.fields))
+        console.print(customer_view(crm.customers.view(customer_id, by=acting(crm)), crm.customers.fields,
+                                    crm.consents.channels()))
 
     @customers.command("merge")
     def merge(keep: int, other: int) -> None:

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ..db.models import CHANNELS, PURPOSES
+from ..db.models import PURPOSES
 from ..fields import FieldSet
 from ..services.customers import CustomerView
 from .common import fmt_time
@@ -18,7 +18,9 @@ def _e(value: object) -> str:
     return escape(str(value))
 
 
-def customer_view(view: CustomerView, fields: FieldSet | None = None) -> Panel:
+def customer_view(view: CustomerView, fields: FieldSet | None = None, channels: tuple[str, ...] = ()) -> Panel:
+    """``channels``: the consent channels to show a row for (``crm.consents.channels()``);
+    any other channel with a recorded answer is shown too."""
     c = view.customer
     head = Table.grid(padding=(0, 2))
     owner = f"{_e(view.owner_party.name)} (party {view.owner_party.id})" if view.owner_party else "(withheld)"
@@ -49,7 +51,8 @@ def customer_view(view: CustomerView, fields: FieldSet | None = None) -> Panel:
             t.add_row(_e(i.tag), fmt_time(i.noted_at), _e(i.note or ""))
         parts.append(t)
     t = Table("channel", *PURPOSES, title="Consents (latest record)", title_justify="left")
-    for ch in CHANNELS if view.consents is not None else ():
+    shown = sorted(set(channels) | {ch for ch, _ in view.consents}) if view.consents is not None else ()
+    for ch in shown:
         cells = []
         for pu in PURPOSES:
             rec = view.consents.get((ch, pu))

@@ -27,7 +27,7 @@ class Case(SQLModel, table=True):
     # facts: what plugins and callers write there may be anything the customer said or agreed
     __personal__: ClassVar[frozenset[str]] = frozenset({"summary", "facts"})
     id: int | None = Field(default=None, primary_key=True)
-    workflow: str = "service_case"
+    workflow: str  # the registered workflow it follows (``CaseService.default_workflow``)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     asset_id: int | None = Field(default=None, foreign_key="asset.id")
     summary: str

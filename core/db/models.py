@@ -16,7 +16,6 @@ from sqlmodel import Field, SQLModel
 from .types import JSONType, UTCDateTime
 
 PARTY_KINDS = ("dealer", "manufacturer", "technician")
-CHANNELS = ("email", "sms", "whatsapp", "phone", "post")
 PURPOSES = ("service", "marketing")
 DIRECTIONS = ("inbound", "outbound", "internal")
 TASK_STATUSES = ("open", "done", "cancelled")

@@ -3,7 +3,8 @@
 Every route is a thin entry point: it authenticates the caller, calls the caller's
 scoped services (``dealercrm.access``) and maps domain errors to problem details. Routes
 are plain functions: FastAPI runs them in its thread pool, each unit of work on its
-own connection.
+own connection. Plugins contribute routes of their own (``dealercrm_register_routes``):
+they get the same authentication, bounds, idempotency and problem details.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from ..services.api_keys import ApiKeyService
 from ..fields import CUSTOMER
 from .customer_schemas import customer_schemas
-from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, subscriptions,
-               tasks, workflows)
+from . import cases, customers, health, imports, inbound, messages, parties, problem, products, reports, tasks, workflows
 from .gate import WriteGate
 from .idempotency import BODY_TIMEOUT, MAX_BODY, RecordStore, RequestGuard
 from .inbound_auth import InboundAuthenticators
+from .plugin_routes import include_plugin_routes
 
 if TYPE_CHECKING:
     from ..app import CRM
@@ -49,10 +49,10 @@ TAGS = [{"name": "customers", "description": "the customer file, minimised per p
                                              "with which data"},
         {"name": "tasks", "description": "follow-ups of the caller's party"},
         {"name": "reports", "description": "the caller's own figures"},
-        {"name": "imports", "description": "a dealer's customer list as CSV, in bulk"},
-        {"name": "subscriptions", "description": "signed event deliveries to host systems"},
-        {"name": "inbound", "description": "webhooks from channel providers"},
-        {"name": "health", "description": "liveness and identity"}]
+        {"name": "imports", "description": "a dealer's customer list as CSV, in bulk"}]
+#: after the plugins' tags: the provider-facing and operational ends of the API
+LAST_TAGS = [{"name": "inbound", "description": "webhooks from channel providers"},
+             {"name": "health", "description": "liveness and identity"}]
 
 
 def _version() -> str:
@@ -63,8 +63,9 @@ def _version() -> str:
 
 
 def create_app(crm: CRM | None) -> FastAPI:
-    """The API over ``crm`` (``None`` builds it for its OpenAPI document only)."""
-    app = FastAPI(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
+    """The API over ``crm``, with the routes its plugins contribute (``None`` builds it for
+    its OpenAPI document only, with the built-in plugins' routes)."""
+    app = FastAPI(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=list(TAGS),
                   generate_unique_id_function=lambda route: route.name)  # operationIds for generated clients
     app.state.crm = crm
     app.state.keys = crm.api_keys if crm is not None else None
@@ -75,11 +76,14 @@ def create_app(crm: CRM | None) -> FastAPI:
                                                    source=crm.settings.source if crm is not None else "settings")
     problem.install(app)
     fields = crm.customers.fields if crm is not None else CUSTOMER
-    app.include_router(health.router)
-    app.include_router(customers.file_router(customer_schemas(fields)))  # the declared fields, plugins' too
-    for module in (customers, messages, parties, products, cases, workflows, tasks, reports, imports,
-                   subscriptions, inbound):
-        app.include_router(module.router)
+    file = customers.file_router(customer_schemas(fields))  # the declared fields, plugins' too
+    core = [health.router, file, *(m.router for m in (customers, messages, parties, products, cases, workflows,
+                                                      tasks, reports, imports, inbound))]
+    for router in core[:-1]:
+        app.include_router(router)
+    include_plugin_routes(app, crm.plugins if crm is not None else None, core)
+    app.include_router(inbound.router)
+    app.openapi_tags.extend(LAST_TAGS)
     limits = crm.settings.http if crm is not None else None
     app.add_middleware(RequestGuard, max_body=limits.max_body_bytes if limits else MAX_BODY,
                        body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT)

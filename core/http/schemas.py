@@ -12,8 +12,6 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
-from ..services.subscriptions import EVENT_KINDS
-
 MAX_ID = 2**31 - 1
 T = TypeVar("T")
 
@@ -39,7 +37,6 @@ Name = text(200, 1)
 Short = text(200)
 Long = text(4000)
 JsonData = Annotated[dict[str, JsonValue], AfterValidator(_no_nul)]
-EventKind = Literal[EVENT_KINDS]  # type: ignore[valid-type]
 
 
 class Out(BaseModel):
@@ -58,7 +55,8 @@ class Page(Out, Generic[T]):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    channel: Literal["email", "sms", "whatsapp", "phone", "post"]
+    channel: text(64, 1) = Field(description="a consent channel: each channel plugin's (email, sms, …) and the "
+                                           "[contact] manual_channels (phone, post); another is a 422")
     purpose: Literal["service", "marketing"]
     granted: bool
     source: Name = Field(description="where the answer came from, e.g. 'signed form 2026-03-02'")
@@ -115,7 +113,7 @@ class AssetOut(Out):
 
 class InteractionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    channel: Literal["email", "sms", "whatsapp", "phone", "post", "visit", "webhook"]
+    channel: text(64, 1) = Field(description="a consent channel (email, phone, post, …), visit or webhook")
     direction: Literal["inbound", "outbound", "internal"]
     summary: text(4000, 1)
     personal: bool = True
@@ -282,7 +280,8 @@ class CaseIn(BaseModel):
     summary: text(2000, 1)
     asset_id: Id | None = None
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    workflow: text(64, 1) = "service_case"
+    workflow: text(64, 1) | None = Field(None, description="the workflow the case follows; default: the "
+                                         "[cases] default_workflow setting, or the one registered workflow")
 
 
 class CaseOut(Out):
@@ -344,7 +343,7 @@ class SurveyIn(BaseModel):
     csat: Annotated[int, Field(ge=1, le=5)] | None = None
     nps: Annotated[int, Field(ge=0, le=10)] | None = None
     comment: Long | None = None
-    channel: Literal["phone", "email", "sms", "whatsapp", "post", "visit"] = "phone"
+    channel: text(64, 1) = Field("phone", description="how it was answered: a consent channel or visit")
 
 
 class SurveyOut(Out):
@@ -397,7 +396,7 @@ class CustomerViewSections(BaseModel):
     open_tasks: list[TaskOut] | None = None
 
 
-# -- tasks, reports, inbound, subscriptions, health -------------------------------------
+# -- tasks, reports, inbound, health -------------------------------------------------
 
 
 class TaskIn(BaseModel):
@@ -443,24 +442,6 @@ class InboundOut(Out):
     case_id: int | None = None
     fired_trigger: str | None = None
     parse_error: str | None = None
-
-
-class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: text(2000, 1)
-    kinds: Annotated[list[EventKind], Field(min_length=1, max_length=len(EVENT_KINDS))]
-
-
-class SubscriptionOut(Out):
-    id: int
-    url: str
-    kinds: list[str]
-    created_at: datetime
-
-
-class SubscriptionCreated(SubscriptionOut):
-    secret: str = Field(description="signs every delivery to this subscription (X-Dealercrm-Signature); shown "
-                        "only now")
 
 
 # -- workflows, imports -----------------------------------------------------------------

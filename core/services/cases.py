@@ -58,6 +58,22 @@ class Fired:
     due_at: datetime | None
 
 
+def default_workflow(setting: str | None, workflows) -> str:
+    """``[cases] default_workflow`` if it names a registered workflow, else the only one."""
+    known = ", ".join(sorted(workflows)) or "none"
+    if setting:
+        if setting not in workflows:
+            raise ValidationError("[cases] default_workflow", setting, f"is no registered workflow; registered: {known}")
+        return setting
+    if len(workflows) == 1:
+        return next(iter(workflows))
+    if not workflows:
+        raise ValidationError("workflow", None, "no workflow is registered: a plugin provides one "
+                              "(dealercrm_register_workflows); is its plugin blocked?")
+    raise ValidationError("workflow", None, f"name the workflow the case follows, one of {known}, or set "
+                          "[cases] default_workflow")
+
+
 def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
     """Timestamps arrive as ISO strings from the CLI and HTTP; naive ones are refused."""
     out = dict(data or {})
@@ -87,6 +103,11 @@ class CaseService(Service):
             return self.crm.workflows[name]
         except KeyError:
             raise NotFound("workflow", name) from None
+
+    def default_workflow(self) -> str:
+        """The workflow a case follows when it names none: ``[cases] default_workflow``, else
+        the one registered workflow; with several and no setting, a case must name its own."""
+        return default_workflow(self.crm.settings.cases.default_workflow, self.crm.workflows)
 
     @staticmethod
     def acts_on(actor: Principal, case: dict) -> bool:
@@ -139,11 +160,13 @@ class CaseService(Service):
 
     # -- opening ------------------------------------------------------------------------
     def open(self, customer_id: int, summary: str, *, by: int, asset_id: int | None = None,
-             workflow: str = "service_case", priority: str = "normal") -> Case:
-        """Open a case for a customer the actor may see; the customer's dealer opens it."""
+             workflow: str | None = None, priority: str = "normal") -> Case:
+        """Open a case for a customer the actor may see; the customer's dealer opens it.
+        ``workflow``: the one it follows (default: ``default_workflow()``)."""
         if not (summary or "").strip():
             raise ValidationError("summary", summary, "is required: what is wrong, in the customer's words")
-        wf = self.workflow(workflow)
+        wf = self.workflow(workflow or self.default_workflow())
+        workflow = wf.workflow.name
         with self.uow(by, "cases.open") as uow:
             actor = uow.principal
             visible_customer(uow, customer_id)

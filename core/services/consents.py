@@ -2,6 +2,14 @@
 
 Nothing is ever overwritten: a grant or revocation is a new record with its time and
 source, so the answer for any moment in the past can still be given and proven.
+
+Which consent channels exist is not a list kept here: every loaded channel declares its
+own (``consent_channel``: "email", a third party's "pigeon"), a channel plugin that offers
+its channel only once configured declares it with ``dealercrm_register_consent_channels``
+(so SMS consent can be recorded before the gateway is set up), and ``[contact]
+manual_channels`` names those people use by hand without any plugin (by default "phone"
+and "post": a call, a letter). Any other is refused naming the known ones. What was
+recorded stays in the history even if its plugin is later blocked.
 """
 
 from __future__ import annotations
@@ -11,13 +19,33 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .. import validation
-from ..db.models import CHANNELS, PURPOSES, Consent, Customer
+from ..errors import ValidationError
+from ..db.models import PURPOSES, Consent
 from ..events import ConsentGranted, ConsentRevoked
 from ..access import owned_customer
 from .base import Service, kept_customer
 
 
 class ConsentService(Service):
+    def channels(self) -> tuple[str, ...]:
+        """The consent channels known here, sorted: each loaded channel's ``consent_channel``,
+        those plugins declare, and ``[contact] manual_channels``."""
+        known = {ch.consent_channel for ch in self.crm.channels.values() if ch.consent_channel}
+        known.update(self.crm.settings.contact.manual_channels)
+        for names in self.crm.plugins.checked_call("dealercrm_register_consent_channels"):
+            for name in names or ():
+                if not isinstance(name, str) or not name.strip():
+                    raise ValidationError("consent channel", name, "a plugin declared it: must be a name, e.g. 'sms'")
+                known.add(name)
+        return tuple(sorted(known))
+
+    def known_channel(self, channel: str) -> str:
+        known = self.channels()
+        if channel not in known:
+            raise ValidationError("channel", channel, f"must be one of {', '.join(known) or 'none'}: the consent "
+                                  "channels of the loaded channel plugins, and [contact] manual_channels")
+        return channel
+
     def grant(self, customer_id: int, channel: str, purpose: str, *, source: str, by: int,
               at: datetime | None = None) -> Consent:
         return self._append(customer_id, channel, purpose, True, source, at, by)
@@ -27,7 +55,7 @@ class ConsentService(Service):
         return self._append(customer_id, channel, purpose, False, source, at, by)
 
     def _append(self, customer_id, channel, purpose, granted, source, at, by) -> Consent:
-        validation.choice("channel", channel, CHANNELS)
+        self.known_channel(channel)
         validation.choice("purpose", purpose, PURPOSES)
         source = validation.required("consent source", source)
         at = validation.aware("at", at) if at is not None else None
@@ -44,7 +72,7 @@ class ConsentService(Service):
     def may_contact(self, customer_id: int, channel: str, purpose: str, at: datetime | None = None, *,
                     by: int) -> bool:
         """May we contact this customer on ``channel`` for ``purpose`` at time ``at`` (default: now)?"""
-        validation.choice("channel", channel, CHANNELS)
+        self.known_channel(channel)
         validation.choice("purpose", purpose, PURPOSES)
         when = validation.aware("at", at) if at is not None else self.crm.clock.now()
         with self.read(by) as uow:

@@ -72,7 +72,7 @@ class InboundService(Service):
                 values["status"] = "triage"
             else:
                 summary = f"{parsed.subject + ': ' if parsed.subject else ''}{parsed.text.strip()[:300]}"
-                talk = record_interaction(uow, customer_id, _timeline_channel(channel), "inbound",
+                talk = record_interaction(uow, customer_id, _timeline_channel(self.crm, channel), "inbound",
                                           summary or "(empty message)", case_id=case_id)
                 values.update(status="attached", interaction_id=talk.id)
                 if case_id is not None:
@@ -141,7 +141,7 @@ class InboundService(Service):
                 InboundMessage.status.in_(("triage", "malformed"))).order_by(InboundMessage.id).limit(limit)))
 
 
-def _timeline_channel(channel: str) -> str:
-    from .interactions import INTERACTION_CHANNELS
+def _timeline_channel(crm, channel: str) -> str:
+    from .interactions import timeline_channels
 
-    return channel if channel in INTERACTION_CHANNELS else "webhook"
+    return channel if channel in timeline_channels(crm) else "webhook"

@@ -12,20 +12,27 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from .. import validation
-from ..db.models import CHANNELS, DIRECTIONS, Customer, Interaction, Task
+from ..db.models import DIRECTIONS, Customer, Interaction, Task
 from ..errors import ValidationError
 from ..events import InteractionRecorded
 from ..access import owned_customer
 from .base import Service, live_customer
 
-INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system")
+#: what a timeline entry can have passed through besides a consent channel
+OTHER_CHANNELS = ("visit", "webhook", "system")
+
+
+def timeline_channels(crm) -> tuple[str, ...]:
+    """The consent channels known here (``crm.consents.channels()``: each channel plugin's,
+    and ``[contact] manual_channels``), a visit, a host system's webhook, dealercrm itself."""
+    return (*crm.consents.channels(), *OTHER_CHANNELS)
 
 
 class InteractionService(Service):
     def record(self, customer_id: int, channel: str, direction: str, summary: str, *,
                by: int, personal: bool = True, at: datetime | None = None, case_id: int | None = None,
                task_id: int | None = None) -> Interaction:
-        validation.choice("channel", channel, INTERACTION_CHANNELS)
+        validation.choice("channel", channel, timeline_channels(self.crm))
         validation.choice("direction", direction, DIRECTIONS)
         summary = validation.required("summary", summary)
         with self.uow(by, "interactions.record") as uow:

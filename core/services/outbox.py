@@ -21,6 +21,7 @@ from ..db.prepared import Prepared
 from ..errors import NotFound, NotPermitted, ValidationError
 from ..events import ContactSuppressed, MessageQueued
 from .base import Service
+from .addressing import check_channels
 from .contact_policy import decide
 from .interactions import record_interaction
 
@@ -35,12 +36,19 @@ _INSERT_LEDGER = Prepared(insert(ContactLedger.__table__))
 def load_channels(crm, only: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """Channels by name, and the plugin that provided each (for error messages).
 
-    A plugin that raises is recorded in ``crm.plugin_failures`` and the others still
-    count; with ``only`` (one plugin being registered on a running application) its
+    A plugin that raises, or a channel whose address or consent channel cannot be used
+    (``addressing.check_channels``), is recorded in ``crm.plugin_failures`` and the others
+    still count; with ``only`` (one plugin being registered on a running application) its
     failure is raised instead, so the plugin is refused.
     """
-    return crm.plugins.collect_named("dealercrm_register_channels", "channel", "send", only=only,
-                                     failures=None if only else crm.plugin_failures, crm=crm)
+    channels, owners = crm.plugins.collect_named("dealercrm_register_channels", "channel", "send", only=only,
+                                                 failures=None if only else crm.plugin_failures, crm=crm)
+    for name, failure in check_channels(crm, channels, owners).items():
+        if only:
+            raise failure
+        crm.plugin_failures.append(failure)
+        del channels[name], owners[name]
+    return channels, owners
 
 
 def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:

@@ -74,12 +74,17 @@ def cases(crm) -> list[dict[str, Any]]:
 
 
 def loyal_at_risk(crm, limit: int = 50) -> list[dict[str, Any]]:
-    """Customers the loyal-going-quiet rule flagged who have still not been touched since."""
+    """Customers a rule flagged as at risk who have still not been touched since: the rules
+    that say so (``at_risk = True``, asked through ``crm.rules.at_risk()``; the built-in
+    loyal-going-quiet rule does). With none of them loaded, nobody is listed."""
+    flagging = crm.rules.at_risk()
+    if not flagging:
+        return []
     with crm.read(crm.system) as uow:
         rows = uow.connection.execute(
             select(Customer.id, Customer.name, Customer.last_touch_at, Actor.name.label("owner"),
                    func.max(RuleFiring.at).label("flagged_at"))
-            .join(RuleFiring, and_(RuleFiring.customer_id == Customer.id, RuleFiring.rule == "rule_loyal_quiet"))
+            .join(RuleFiring, and_(RuleFiring.customer_id == Customer.id, RuleFiring.rule.in_(flagging)))
             .join(Actor, Actor.id == Customer.account_owner_id, isouter=True)
             .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None))
             .group_by(Customer.id, Customer.name, Customer.last_touch_at, Actor.name)

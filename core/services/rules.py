@@ -26,7 +26,7 @@ from ..db.rule_models import RuleFiring
 from ..errors import DealerCrmError, PluginError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
 from .base import Service
-from .contact_policy import contacts_in_window, decide
+from .contact_policy import Decision, contacts_in_window, decide
 from .interactions import record_interaction
 from .outbox import record_contact
 from .tasks import create_task
@@ -71,6 +71,7 @@ class RuleContext:
                 select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == customer_id)).one()
         if self.dry_run:
             self.plans.append(f"task for customer {customer_id}: {title}")
+            self.outcome = "task"
             return None
         task = create_task(self.uow, title, due_at or self.now + due_in, customer_id=customer_id,
                            assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, origin="rule",
@@ -85,24 +86,47 @@ class RuleContext:
     def message(self, *, subject: str, body: str, purpose: str = "marketing",
                 channels: tuple[str, ...] = ("email", "sms", "whatsapp"), customer_id: int | None = None,
                 case_id: int | None = None, data: dict | None = None) -> bool:
-        """A message on the first channel consent allows; False if none does (then e.g. a task)."""
+        """A message on the first of ``channels`` that may carry it; True if one did.
+
+        When none may (no consent, the contact budget spent, no address on file), the message
+        is not dropped: it is kept as suppressed on the first loaded channel, with every
+        channel's reason, and a line on the customer's timeline; the firing counts as
+        suppressed unless the rule then does something else (a task instead). False.
+        """
         customer_id = customer_id if customer_id is not None else self.candidate.customer_id
+        refused: list[tuple[str, Decision]] = []
         for name in channels:
             channel = self.crm.channels.get(name)
-            if channel is None or not decide(self.crm, self.uow.connection, customer_id, channel, purpose,
-                                             self.now).allowed:
+            if channel is None:
+                continue
+            decision = decide(self.crm, self.uow.connection, customer_id, channel, purpose, self.now)
+            if not decision.allowed:
+                refused.append((name, decision))
                 continue
             if self.dry_run:
                 self.plans.append(f"{name} {purpose} message to customer {customer_id}: {subject}")
                 return True
             message = self.crm.outbox.enqueue(self.uow, channel=name, purpose=purpose, body=body, subject=subject,
                                               customer_id=customer_id, origin=f"rule:{self.rule.name}",
-                                              case_id=case_id, data=data)
+                                              case_id=case_id, data=data, decision=decision)
             record_interaction(self.uow, customer_id, "system", "internal",
                                f"rule {self.rule.name}: {name} {purpose} message '{subject}'", personal=False,
                                case_id=case_id)
             self.outcome, self.detail["message_id"] = "message", message.id
             return True
+        if not refused:
+            self.suppress(f"no {purpose} message '{subject}': none of the channels {', '.join(channels) or '(none)'} "
+                          "is loaded")
+            return False
+        reason = refused[0][1].reason if len(refused) == 1 else "; ".join(f"{n}: {d.reason}" for n, d in refused)
+        self.outcome, self.detail["reason"] = "suppressed", reason
+        if self.dry_run:
+            self.plans.append(f"{purpose} message to customer {customer_id} suppressed: {reason}")
+            return False
+        message = self.crm.outbox.enqueue(self.uow, channel=refused[0][0], purpose=purpose, body=body,
+                                          subject=subject, customer_id=customer_id, origin=f"rule:{self.rule.name}",
+                                          case_id=case_id, data=data, decision=Decision(False, reason))
+        self.detail["message_id"] = message.id
         return False
 
     def fire(self, case_id: int, trigger: str, *, data: dict | None = None, note: str | None = None) -> None:
@@ -236,6 +260,11 @@ class RuleEngine(Service):
                 if on_progress:
                     on_progress(rule.name, len(batch))
         return outcome
+
+    def at_risk(self) -> list[str]:
+        """The rules whose firings flag a customer at risk of being lost (``at_risk = True``):
+        the report lists those customers until somebody touches them."""
+        return sorted(name for name, rule in self.rules.items() if getattr(rule, "at_risk", False) is True)
 
     def rule(self, name: str):
         try:

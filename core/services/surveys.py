@@ -19,7 +19,7 @@ from ..events import SurveyAnswered
 from ..access import visible_case
 from ..errors import NotPermitted
 from .base import Service
-from .interactions import INTERACTION_CHANNELS, record_interaction
+from .interactions import record_interaction, timeline_channels
 
 CSAT_RANGE, NPS_RANGE = (1, 5), (0, 10)
 RESPONSE = SurveyResponse.__table__
@@ -44,7 +44,7 @@ def record_in(uow, case_id: int, *, csat: object = None, nps: object = None, com
     if csat is None and nps is None:
         raise ValidationError("survey answer", {"csat": None, "nps": None},
                               f"case {case_id}: give a CSAT score (1-5), an NPS score (0-10) or both")
-    channel = validation.choice("channel", channel, INTERACTION_CHANNELS)
+    channel = validation.choice("channel", channel, timeline_channels(uow.crm))
     comment = validation.text("comment", comment)
     case = uow.connection.execute(select(Case.id, Case.customer_id).where(Case.id == case_id)).first()
     if case is None:
@@ -69,6 +69,9 @@ class SurveyService(Service):
 
         The customer's satisfaction is the dealer's relationship: only the case's dealer
         (and the system) records and reads answers."""
+        # how a person heard the answer: on a consent channel, or in person (a reply that came
+        # in over a host's webhook is recorded by the satisfaction rule, through record_in)
+        validation.choice("channel", channel, (*self.crm.consents.channels(), "visit"))
         with self.uow(by, "surveys.record") as uow:
             _dealers_case(uow, case_id, "record survey answers for")
             response = record_in(uow, case_id, csat=csat, nps=nps, comment=comment, channel=channel)

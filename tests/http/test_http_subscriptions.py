@@ -248,7 +248,8 @@ def test_unusable_subscriptions_are_422_naming_the_field(api, body, field):
     assert answer.status_code == 422 and answer.json()["field"] == field
 
 
-def test_subscribing_is_refused_when_the_delivering_plugin_is_blocked(tmp_path, clock):
+def test_with_the_plugin_blocked_the_api_offers_no_subscriptions(tmp_path, clock):
+    """The routes are the plugin's (dealercrm_register_routes): blocked, they are not there at all."""
     from api_world import Api, issue_keys
     from case_world import copy_world
 
@@ -256,14 +257,24 @@ def test_subscribing_is_refused_when_the_delivering_plugin_is_blocked(tmp_path, 
 
     world = copy_world(tmp_path, clock, block=["http_subscriptions"])
     try:
-        api = Api(create_app(world.crm))
+        app = create_app(world.crm)
+        api = Api(app)
         api.keys = issue_keys(world)
         answer = api.post("/subscriptions", headers=api.as_("service"),
                           json={"url": "https://dms.schmidt.example/hook", "kinds": ["case_closed"]})
-        assert answer.status_code == 422 and answer.json()["field"] == "url"
-        assert "'subscription' channel is not loaded" in answer.json()["detail"]
+        assert answer.status_code == 404
+        assert not [path for path in app.openapi()["paths"] if path.startswith("/subscriptions")]
+        assert "subscriptions" not in [tag["name"] for tag in app.openapi()["tags"]]
     finally:
         world.crm.close()
+
+
+def test_subscribing_is_refused_when_the_delivering_channel_did_not_load(api, world):
+    del world.crm.channels["subscription"]  # as when the channel raised while loading
+    answer = api.post("/subscriptions", headers=api.as_("service"),
+                      json={"url": "https://dms.schmidt.example/hook", "kinds": ["case_closed"]})
+    assert answer.status_code == 422 and answer.json()["field"] == "url"
+    assert "'subscription' channel is not loaded" in answer.json()["detail"]
 
 
 def test_a_delivery_a_crashed_dispatcher_held_is_not_sent_after_the_subscription_was_deleted(api, world):

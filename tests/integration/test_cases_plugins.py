@@ -20,9 +20,11 @@ from dealercrm import (
     NotPermitted,
     PluginError,
     TransitionNotAllowed,
+    ValidationError,
     WorkflowUnsound,
     hookimpl,
 )
+from dealercrm.settings import CaseSettings, Settings
 from dealercrm.workflow import DeadlinePolicy, Guard, State, Transition, Workflow
 
 DAY = timedelta(hours=9)
@@ -93,7 +95,9 @@ class Installer:
 
 @pytest.fixture
 def world(tmp_path, clock):
-    world = copy_world(tmp_path, clock, plugins={"installer": Installer()})
+    """Two workflows: a case opened without naming one follows the installation's default."""
+    world = copy_world(tmp_path, clock, plugins={"installer": Installer()},
+                       settings=Settings(cases=CaseSettings(default_workflow="service_case")))
     yield world
     world.crm.close()
 
@@ -224,8 +228,10 @@ def test_without_the_built_in_plugin_there_is_no_service_case(crm_factory):
     crm = crm_factory(block=["service_case"])
     world = build_world(crm, log=False)
     assert "service_case" not in crm.workflows
-    with pytest.raises(NotFound, match="workflow 'service_case'"):
+    with pytest.raises(ValidationError, match="no workflow is registered"):
         world.open_case()
+    with pytest.raises(NotFound, match="workflow 'service_case'"):
+        crm.cases.open(world.customer.id, "washes badly", workflow="service_case", by=world.service.id)
 
 
 def test_a_workflow_plugin_registered_after_connect_takes_effect(tmp_path, clock):

@@ -135,8 +135,12 @@ def test_every_one_of_a_hundred_flat_buyers_imported_at_once_gets_a_personal_inv
     assert situations(crm) == ["occasion:Richtfest Wohnpark Süd:2026-03-20"] * 100
 
     with crm.read(crm.system) as uow:
-        mails = list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.origin == f"rule:{RULE}")))
+        written = list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.origin == f"rule:{RULE}")))
+    mails = [m for m in written if m.status == "pending"]
     assert sorted(m.customer_id for m in mails) == buyers[:10]  # a written invitation where they allow one
+    kept = [m for m in written if m.status == "suppressed"]  # the others' e-mails are on record, not sent
+    assert sorted(m.customer_id for m in kept) == buyers[10:]
+    assert {m.reason for m in kept} == {"no marketing consent for email"}
     assert mails[0].subject == "Persönliche Einladung: Richtfest Wohnpark Süd am 20.03.2026"
     assert "Käufer 0" in mails[0].body and "Baufeld 3" in mails[0].body and "Bauträger Sommer" in mails[0].body
     tasks = rule_tasks(crm)

@@ -67,8 +67,10 @@ def test_the_skier_without_marketing_consent_is_offered_a_roof_box_by_his_salesm
     assert task.title == "Angebot roof box or ski rack: Interesse skiing, besitzt Kombi 2.0 TDI"
     assert (task.customer_id, task.assigned_actor_id, task.assigned_party_id) == (max_.id, tom.id, dealer.id)
     assert "mentioned at the handover" in task.note
-    assert rule_messages(crm) == []
+    [kept] = rule_messages(crm)  # the e-mail he did not allow is on record, not sent
+    assert (kept.channel, kept.status, kept.reason) == ("email", "suppressed", "no marketing consent for email")
     assert f"rule {RULE}: task" in timeline(crm, max_.id)[0]
+    assert "marketing email message not sent: no marketing consent for email" in timeline(crm, max_.id)[1]
     assert firings(crm) == [(max_.id, "skiing:roof box or ski rack", "task")]
 
 
@@ -116,7 +118,9 @@ def test_the_scan_finds_the_pairs_already_in_the_file_once_and_a_dry_run_changes
     planned = crm.rules.run(RULE, dry_run=True)[0].planned
     assert sorted((p["subject"], p["situation"]) for p in planned) == [
         (max_.id, "skiing:roof box or ski rack"), (lea.id, "cooking:cooking class voucher")]
-    assert "task for customer" in planned[0]["would"][0]
+    would = planned[0]["would"]  # Max allows no marketing e-mail: a task instead, the e-mail on record
+    assert "message to customer 1 suppressed: no marketing consent for email" in would[0]
+    assert "task for customer" in would[1]
     assert firings(crm) == [] and rule_tasks(crm) == []
 
     assert crm.rules.run(RULE)[0].fired == 2
@@ -132,7 +136,9 @@ def test_a_spent_contact_budget_stops_the_offer_and_says_why(crm, shop):
     for n in range(4):
         crm.outbox.send("email", "marketing", f"spring offer {n}", customer_id=max_.id, by=crm.system)
     crm.interests.note(max_.id, "skiing", by=crm.system)
-    assert rule_messages(crm) == [] and rule_tasks(crm) == []  # neither a fifth mail nor a call
+    assert rule_tasks(crm) == []  # neither a fifth mail nor a call
+    assert [(m.status, m.reason) for m in rule_messages(crm)] == [
+        ("suppressed", "contact budget spent: 4 of 4 marketing contacts in 365 days")]
     assert firings(crm) == [(max_.id, "skiing:roof box or ski rack", "suppressed")]
     assert "contact budget spent: 4 of 4" in timeline(crm, max_.id)[0]
 

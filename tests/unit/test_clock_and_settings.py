@@ -109,6 +109,20 @@ def test_block_plugins_that_is_not_a_list_of_names_is_refused(elsewhere):
         load_settings(path, env={})
 
 
+def test_the_default_workflow_and_the_manual_consent_channels_are_settings(elsewhere):
+    assert (Settings().cases.default_workflow, Settings().contact.manual_channels) == (None, ("phone", "post"))
+    path = elsewhere / "crm.toml"
+    path.write_text('[cases]\ndefault_workflow = "callback"\n[contact]\nmanual_channels = "post"\n')
+    s = load_settings(path, env={})
+    assert (s.cases.default_workflow, s.contact.manual_channels) == ("callback", ("post",))
+    path.write_text('[contact]\nmanual_channels = 3\n')
+    with pytest.raises(ValidationError, match=r"\[contact\] manual_channels"):
+        load_settings(path, env={})
+    path.write_text('[cases]\ndefault = "callback"\n')
+    with pytest.raises(ValidationError, match=r"unknown in \[cases\]"):
+        load_settings(path, env={})
+
+
 def test_an_unknown_default_region_is_refused_naming_it(elsewhere):
     with pytest.raises(ValidationError) as info:
         load_settings(env={"DEALERCRM_DEFAULT_REGION": "Germany"})

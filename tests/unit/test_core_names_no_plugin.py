@@ -18,20 +18,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "core"
-PLUGIN_MODULES = frozenset(p.stem for p in (ROOT / "plugins").glob("*.py") if p.stem != "__init__")
+#: plugin modules, and plugin packages (``plugins/http_subscriptions/``)
+PLUGIN_MODULES = frozenset(p.stem for p in (ROOT / "plugins").glob("*.py") if p.stem != "__init__") | frozenset(
+    p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py"))
 PACKAGES = ("dealercrm.plugins", "dealercrm.workflows")
 REGISTRY = ("plugin_manager.py", "DEFAULT_PLUGINS")  # the one place built-ins are named
 TABLE_KEYWORDS = {"entity", "foreign_key"}
 
-ITEM_3 = "#11 item 3: the core names no plugin (not fixed here)"
-#: plugin names the core still uses as strings today; each flips to a failure once it is gone
-KNOWN: dict[tuple[str, str], str] = {
-    ("core/db/case_models.py", "service_case"): f"{ITEM_3}: the default workflow is a plugin's, by name",
-    ("core/http/schemas.py", "service_case"): f"{ITEM_3}: the default workflow is a plugin's, by name",
-    ("core/services/cases.py", "service_case"): f"{ITEM_3}: the default workflow is a plugin's, by name",
-    ("core/services/reports.py", "rule_loyal_quiet"): f"{ITEM_3}: a report reads one rule plugin's firings",
-    ("core/services/subscriptions.py", "http_subscriptions"): f"{ITEM_3}: the subscription plugin's settings",
-}
+#: plugin names the core still uses as strings, each with why (none left: #11 item 3)
+KNOWN: dict[tuple[str, str], str] = {}
+#: where the core named a plugin until #11 item 3: each stays gone
+FIXED = [
+    ("core/db/case_models.py", "service_case"),  # the default workflow: [cases] default_workflow, or the only one
+    ("core/http/schemas.py", "service_case"),
+    ("core/services/cases.py", "service_case"),
+    ("core/services/reports.py", "rule_loyal_quiet"),  # at-risk figures: rules that say `at_risk = True`
+    ("core/services/subscriptions.py", "http_subscriptions"),  # the service moved into its plugin
+]
 
 
 def names_a_plugin(text: str) -> bool:
@@ -107,10 +110,8 @@ def test_the_core_uses_no_plugin_name_as_a_string_beyond_the_known_ones():
     assert sorted({key for key, kind in FOUND.items() if kind == "string"} - set(KNOWN)) == []
 
 
-@pytest.mark.parametrize("where", [pytest.param(key, id=f"{key[0]}:{key[1]}",
-                                                marks=pytest.mark.xfail(strict=True, reason=why))
-                                   for key, why in KNOWN.items()])
-def test_a_plugin_name_the_core_still_uses_is_gone(where):
+@pytest.mark.parametrize("where", [pytest.param(key, id=f"{key[0]}:{key[1]}") for key in FIXED])
+def test_a_plugin_name_the_core_used_to_name_is_gone(where):
     assert where not in FOUND
 
 

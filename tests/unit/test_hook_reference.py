@@ -110,6 +110,11 @@ def run_demo(crm_factory, plugins, monkeypatch) -> None:
     assert main(["--db", str(app.engine.url), "demo"]) == 0
 
 
+def build_http_api(make, plugins) -> None:
+    from dealercrm.http import create_app
+    create_app(make(plugins=plugins))
+
+
 def run_command_line(plugins) -> None:
     from dealercrm.cli import build_cli
     build_cli(plugins=tuple(plugins))
@@ -131,6 +136,8 @@ OPERATIONS: dict[str, Callable] = {
     "dealercrm_register_channels": lambda make, plugins, mp: make(plugins=plugins).channels,
     "dealercrm_register_rules": lambda make, plugins, mp: make(plugins=plugins).rules.rules,
     "dealercrm_register_fields": lambda make, plugins, mp: make(plugins=plugins).fields,
+    "dealercrm_register_consent_channels": lambda make, plugins, mp: make(plugins=plugins).consents.channels(),
+    "dealercrm_register_routes": lambda make, plugins, mp: build_http_api(make, plugins),
 }
 
 

@@ -1,7 +1,11 @@
 """Telling host systems of events they subscribed to, through the outbox.
 
 Built in and registered like any plugin (block ``http_subscriptions`` to switch it
-off). Inside the transaction of every case hand-off, escalation, closing and received
+off: its routes, its channel and its deliveries go with it). It brings everything it
+needs: the registration (``service.SubscriptionService``), the HTTP routes
+``/subscriptions`` (``routes``, through ``dealercrm_register_routes``) and the delivering
+channel below; the core keeps only the table (``dealercrm.db.api_models.Subscription``).
+Inside the transaction of every case hand-off, escalation, closing and received
 message, each live subscription that asked for that kind — and whose party may see the
 case or customer (``dealercrm.access``) — gets one outbox message on this plugin's
 ``subscription`` channel: no customer, the subscription's URL as recipient and its id in
@@ -15,7 +19,7 @@ secret, and no other party's secret (nor the webhook channel's) can forge it. Se
 
     [plugins.http_subscriptions]
     timeout = 10        # seconds per request
-    allow_http = false  # plain http:// URLs beyond localhost (see dealercrm.services.subscriptions)
+    allow_http = false  # plain http:// URLs beyond localhost (see service.check_url)
 
 What arrives is the webhook channel's request (``channel_webhook.post_signed``): a JSON
 object with ``id, idempotency_key, channel, purpose, subject, body, data, customer_id,
@@ -62,10 +66,10 @@ from dealercrm.db.models import Customer, Party
 from dealercrm.db.prepared import Prepared
 from dealercrm.plugins.channel_webhook import post_signed
 from dealercrm.plugins.http_gateway import Gateway, HttpChannel, number
-from dealercrm.services.subscriptions import DELIVERY_CHANNEL, delivery_key
+
+from .service import DELIVERY_CHANNEL, EVENT_KINDS, PLUGIN, SubscriptionService, check_url, delivery_key
 
 log = logging.getLogger("dealercrm.plugins.http_subscriptions")
-PLUGIN = "http_subscriptions"
 KINDS = {cls.name: cls for cls in (CaseHandedOver, CaseEscalated, CaseClosed, MessageReceived)}
 
 
@@ -134,6 +138,13 @@ def dealercrm_register_channels(crm):
 
 
 @hookimpl(trylast=True)
+def dealercrm_register_routes():
+    from .routes import TAG, router  # FastAPI is imported only where the HTTP API is built
+
+    return [router, TAG]
+
+
+@hookimpl(trylast=True)
 def dealercrm_check_event(event, uow):
     if type(event) not in KINDS.values():
         return
@@ -162,3 +173,7 @@ def dealercrm_check_event(event, uow):
                            subject=f"dealercrm {event.name}", body=body, origin=PLUGIN,
                            case_id=getattr(event, "case_id", None), key=delivery_key(row["id"], delivery),
                            data={"subscription_id": row["id"], "kind": event.name})
+
+
+__all__ = ["DELIVERY_CHANNEL", "EVENT_KINDS", "SubscriptionChannel", "SubscriptionService", "check_url",
+           "delivery_key", "may_see", "payload"]

@@ -1,8 +1,8 @@
 """Event subscriptions: a party asks to be told of events by a signed POST to its URL.
 
-Only the registration lives here. Delivery is the built-in plugin
-``dealercrm.plugins.http_subscriptions``: inside each event's transaction it queues one
-outbox message per matching subscription on its ``subscription`` channel, so a delivery
+The registration (``SubscriptionService``: create, list, get, delete). Delivery is the
+plugin's own (``dealercrm.plugins.http_subscriptions``): inside each event's transaction it
+queues one outbox message per matching subscription on its ``subscription`` channel, so a delivery
 exists exactly when its event was committed and is sent with the outbox's guarantees
 (at least once, retried with backoff, a person told when it finally fails). Each is
 signed with its subscription's own secret, looked up when it is sent: the secret never
@@ -22,15 +22,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, insert, select, update
 
-from ..db.api_models import Subscription
-from ..db.models import AuditRecord
-from ..db.outbox_models import OutboxMessage
-from ..errors import NotFound, NotPermitted, ValidationError
-from .base import Service
+from dealercrm.db.api_models import Subscription
+from dealercrm.db.models import AuditRecord
+from dealercrm.db.outbox_models import OutboxMessage
+from dealercrm.errors import NotFound, NotPermitted, ValidationError
+from dealercrm.services.base import Service
 
 EVENT_KINDS = ("case_handed_over", "case_escalated", "case_closed", "message_received")
 MAX_PER_PARTY = 20
-DELIVERY_CHANNEL = "subscription"  # provided by the http_subscriptions plugin
+PLUGIN = "http_subscriptions"  # its settings table: [plugins.http_subscriptions]
+DELIVERY_CHANNEL = "subscription"  # the plugin's channel
 SUB, AUDIT, OUT = Subscription.__table__, AuditRecord.__table__, OutboxMessage.__table__
 
 
@@ -76,11 +77,12 @@ def _party(p) -> int:
 
 
 class SubscriptionService(Service):
-    """The subscriptions of the actor's party."""
+    """The subscriptions of the actor's party: ``SubscriptionService(crm).create(url, kinds, by=…)``
+    (the HTTP routes ``/subscriptions`` call it with the caller as ``by``)."""
 
     def create(self, url: str, kinds: list[str] | tuple[str, ...], *, by: int) -> tuple[Subscription, str]:
         """Register ``url`` for ``kinds``; returns the subscription and its secret (shown once)."""
-        settings = self.crm.settings.plugin("http_subscriptions")
+        settings = self.crm.settings.plugin(PLUGIN)
         url = check_url(url, bool(settings.get("allow_http")))
         kinds = sorted(set(kinds or ()))
         unknown = [k for k in kinds if k not in EVENT_KINDS]
