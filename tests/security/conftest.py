@@ -2,7 +2,8 @@
 
 ``inbound_api(inbound={...}, env={...})`` gives an in-process API client over the
 service-case world (``tests/integration/case_world.py``) with the given
-``[inbound.<channel>]`` tables. ``served`` (in ``test_slow_clients.py``) is a real
+``[inbound.<channel>]`` tables (and ``plugins={...}``: plugin tables, e.g.
+``http_subscriptions``); ``api`` is that client at default settings. ``served`` (in ``test_slow_clients.py``) is a real
 ``dealercrm serve`` on 127.0.0.1.
 """
 
@@ -38,9 +39,10 @@ def inbound_api(tmp_path, clock):
     """``inbound_api(inbound=...)``: (client, world) with those ``[inbound]`` tables; closed after the test."""
     opened = []
 
-    def make(inbound: dict | None = None, webhook: dict | None = None) -> tuple[Api, object]:
+    def make(inbound: dict | None = None, webhook: dict | None = None,
+             plugins: dict | None = None) -> tuple[Api, object]:
         settings = Settings(inbound=inbound or {},
-                            plugins={"channel_webhook": webhook} if webhook is not None else {})
+                            plugins={**({"channel_webhook": webhook} if webhook is not None else {}), **(plugins or {})})
         world = copy_world(tmp_path, clock, settings=settings)
         client = Api(create_app(world.crm), raise_server_exceptions=True)
         client.keys = issue_keys(world)
@@ -52,3 +54,11 @@ def inbound_api(tmp_path, clock):
     for client, world in opened:
         client.__exit__(None, None, None)
         world.crm.close()
+
+
+@pytest.fixture
+def api(inbound_api):
+    """The API over the service-case world at default settings: the installation as shipped."""
+    client, world = inbound_api()
+    client.world = world
+    return client
