@@ -491,8 +491,9 @@ class SubscriptionOut(Out):
 
 
 class SubscriptionCreated(SubscriptionOut):
-    secret: str = Field(description="signs every delivery to this subscription (X-Dealercrm-Signature); shown "
-                        "only now")
+    secret: str | None = Field(description="signs every delivery to this subscription (X-Dealercrm-Signature); "
+                               "shown only now: a repeat with the same Idempotency-Key has null (the secret is "
+                               "kept nowhere else)")
 
 
 # -- workflows, imports -----------------------------------------------------------------
