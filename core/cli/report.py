@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from .. import csv_out
 from ..errors import ValidationError
 from ..services import reports
 from .common import console, open_crm
@@ -58,8 +58,9 @@ def table(title: str, rows: list[dict]) -> Table:
 
 
 def to_csv(data: dict[str, list[dict]]) -> str:
+    """Every section under a ``# name`` line; no cell can start a spreadsheet formula (``csv_out``)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_out.writer(out)
     for name, rows in data.items():
         writer.writerow([f"# {name}"])
         if rows:
