@@ -3,7 +3,7 @@
 ``inbound_api(inbound={...}, env={...})`` gives an in-process API client over the
 service-case world (``tests/integration/case_world.py``) with the given
 ``[inbound.<channel>]`` tables (and ``plugins={...}``: plugin tables, e.g.
-``http_subscriptions``); ``api`` is that client at default settings. ``served`` (in ``test_slow_clients.py``) is a real
+``http_subscriptions``; ``http={...}``: the ``[http]`` bounds); ``api`` is that client at default settings. ``served`` (in ``test_slow_clients.py``) is a real
 ``dealercrm serve`` on 127.0.0.1.
 """
 
@@ -22,7 +22,7 @@ from api_world import Api, issue_keys  # noqa: E402
 from case_world import copy_world  # noqa: E402
 
 from dealercrm.http import create_app  # noqa: E402
-from dealercrm.settings import Settings  # noqa: E402
+from dealercrm.settings import HttpSettings, Settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -40,9 +40,10 @@ def inbound_api(tmp_path, clock):
     opened = []
 
     def make(inbound: dict | None = None, webhook: dict | None = None,
-             plugins: dict | None = None) -> tuple[Api, object]:
+             plugins: dict | None = None, http: dict | None = None) -> tuple[Api, object]:
         settings = Settings(inbound=inbound or {},
-                            plugins={**({"channel_webhook": webhook} if webhook is not None else {}), **(plugins or {})})
+                            plugins={**({"channel_webhook": webhook} if webhook is not None else {}), **(plugins or {})},
+                            http=HttpSettings(**(http or {})))
         world = copy_world(tmp_path, clock, settings=settings)
         client = Api(create_app(world.crm), raise_server_exceptions=True)
         client.keys = issue_keys(world)
