@@ -35,19 +35,21 @@ def register(cli: typer.Typer) -> None:
             import uvicorn
 
             from ..http import create_app
+            from ..http.access_log import log_config
         except ImportError as exc:
             fail(f"the HTTP API needs the server extra: pip install 'dealercrm[server]' ({exc.name} is missing)")
         crm = open_crm()  # migrates once, before any worker starts
         url = crm.engine.url
         console.print(f"dealercrm API on http://{host}:{port} over {url.render_as_string(hide_password=True)}"
                       f"{f' ({workers} workers)' if workers > 1 else ''}")
+        # the access log keeps the path and the names of query parameters, not their values (?q=<a name>)
         if workers == 1:
-            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level)
+            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level, log_config=log_config())
             return
         crm.close()
         os.environ["DEALERCRM_DATABASE_URL"] = url.render_as_string(hide_password=False)
         uvicorn.run("dealercrm.http.server:app", factory=True, workers=workers, host=host, port=port,
-                    log_level=log_level)
+                    log_level=log_level, log_config=log_config())
 
     @cli.command("openapi")
     def openapi(output: Annotated[Optional[Path], typer.Option(help="write here instead of printing")] = None) -> None:
