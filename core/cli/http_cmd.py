@@ -15,12 +15,14 @@ import typer
 from rich.table import Table
 
 
-from .common import console, fail, fmt_time, open_crm
+from .common import an_id, an_id_value, console, fail, fmt_time, open_crm, write_text
 
 
 def resolve_party(crm, party: str) -> int:
     """``--party`` takes a party id or its exact name."""
-    return crm.parties.get(int(party), by=crm.system).id if party.isdigit() else crm.parties.by_name(party, by=crm.system).id
+    if party.isascii() and party.isdigit():  # "²".isdigit() is True too
+        return crm.parties.get(an_id_value("party", int(party)), by=crm.system).id
+    return crm.parties.by_name(party, by=crm.system).id
 
 
 def register(cli: typer.Typer) -> None:
@@ -60,7 +62,7 @@ def register(cli: typer.Typer) -> None:
         if output is None:
             typer.echo(text, nl=False)
         else:
-            output.write_text(text, encoding="utf-8")
+            write_text(output, text, "--output")
             console.print(f"wrote {output}")
 
     keys = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
@@ -69,7 +71,8 @@ def register(cli: typer.Typer) -> None:
     @keys.command("create")
     def create(party: Annotated[str, typer.Option(help="party id or name the key acts for")],
                role: Annotated[Optional[str], typer.Option(help="role, e.g. service, warranty, manager")] = None,
-               actor: Annotated[Optional[int], typer.Option(help="act as this existing actor of the party")] = None,
+               actor: Annotated[Optional[int], an_id("actor", option=True,
+                                                     help="act as this existing actor of the party")] = None,
                label: Annotated[Optional[str], typer.Option(help="what the key is for, e.g. 'DMS Hamburg'")] = None,
                ) -> None:
         """Make an API key; it is printed once and stored only as a hash."""

@@ -30,6 +30,8 @@ def register(cli: typer.Typer) -> None:
             raise ValidationError("--format", fmt, "must be table, json or csv")
         if only is not None and only not in reports.SECTIONS:
             raise ValidationError("--only", only, f"must be one of {', '.join(reports.SECTIONS)}")
+        if chart is not None and chart.exists() and not chart.is_dir():  # said before the report, not after it
+            raise ValidationError("--chart", str(chart), "is a file; name a folder for the charts")
         crm = open_crm()
         data = reports.report(crm, only)
         if fmt == "json":

@@ -101,6 +101,9 @@ class CustomerImport(Service):
         self._importer(by)
         path = Path(path)
         try:
+            if path.exists() and not path.is_file():  # a directory; a device (/dev/zero) or pipe that never ends
+                raise ValidationError("file", str(path), "is not a regular file: save the list as a file and "
+                                      "import that (an upload: run_text)")
             fh = path.open(newline="", encoding="utf-8-sig")
         except OSError as exc:
             raise ValidationError("file", str(path), exc.strerror or str(exc)) from None
