@@ -119,8 +119,9 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in found))
 
 
-def checked(host: str, port: int, allowed: bool, resolver: Callable[[str, int], list[str]] | None = None) -> str:
-    """The one address to connect to for ``host``: resolved once, every answer checked.
+def checked(host: str, port: int, allowed: bool,
+            resolver: Callable[[str, int], list[str]] | None = None) -> list[str]:
+    """The addresses to connect to for ``host``, in the resolver's order: resolved once, every one checked.
 
     Raises ``TargetRefused`` if any address is internal (one bad answer among good ones
     is how rebinding starts), ``OSError`` if the name does not resolve."""
@@ -141,7 +142,7 @@ def checked(host: str, port: int, allowed: bool, resolver: Callable[[str, int], 
                 shown = f"{each} is" if address is not None else f"{host} resolves to {each},"
                 raise TargetRefused(f"{shown} {why}; dealercrm sends only to public addresses "
                                     f"(an operator allows internal ones with {SETTING} = true)")
-    return addresses[0]
+    return addresses
 
 
 def pinned_transport(allowed: bool, resolver: Callable[[str, int], list[str]] | None = None):
@@ -156,13 +157,22 @@ def pinned_transport(allowed: bool, resolver: Callable[[str, int], list[str]] | 
             host = request.url.host
             port = request.url.port or (443 if request.url.scheme == "https" else 80)
             try:
-                address = checked(host, port, allowed, resolver or resolve)
+                addresses = checked(host, port, allowed, resolver or resolve)
             except OSError as exc:
                 raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
-            if literal(host) is None:  # a name: connect to what was checked, speak to the name
-                request.url = request.url.copy_with(host=address)  # the Host header was set from the name
-                request.extensions = {**request.extensions, "sni_hostname": host}
-            return self.inner.handle_request(request)
+            if literal(host) is not None:
+                return self.inner.handle_request(request)
+            # a name: connect to what was checked (the next one if it cannot be reached, as a socket
+            # connection would), and speak to the name: its Host header was set from the URL, SNI is set here
+            original, extensions = request.url, {**request.extensions, "sni_hostname": host}
+            for i, address in enumerate(addresses):
+                request.url, request.extensions = original.copy_with(host=address), extensions
+                try:
+                    return self.inner.handle_request(request)
+                except httpx.ConnectError:
+                    if i == len(addresses) - 1:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
 
         def close(self) -> None:
             self.inner.close()

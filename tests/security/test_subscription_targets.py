@@ -152,6 +152,17 @@ def test_with_the_switch_a_name_is_connected_to_the_address_it_was_checked_to_ha
     assert json.loads(json.loads(request.body)["body"])["kind"] == "case_handed_over"
 
 
+def test_a_name_whose_first_address_cannot_be_reached_is_sent_to_its_next_checked_one(inbound_api, monkeypatch):
+    """As a plain socket connection would: 127.0.0.2 refuses (nothing listens there), 127.0.0.1 answers."""
+    api, world = inbound_api(plugins={"http_subscriptions": {"allow_internal_targets": True, "allow_http": True}})
+    with running() as dms:
+        fake_dns(monkeypatch, {"dms.schmidt.example": ["127.0.0.2", "127.0.0.1"]})
+        assert subscribe(api, f"http://dms.schmidt.example:{dms.port}/hook").status_code == 201
+        forwarded(world)
+        assert world.crm.outbox.dispatch().sent == 1
+    assert [r.headers["host"] for r in dms.received] == [f"dms.schmidt.example:{dms.port}"]
+
+
 class Recording(httpx.BaseTransport):
     """Stands in for the network: keeps the request it would have sent."""
 
