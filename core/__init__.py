@@ -14,7 +14,7 @@ from .hookspecs import hookimpl
 
 __all__ = [
     "CRM", "Clock", "Conflict", "DealerCrmError", "DuplicateCustomer", "Event", "ImportInterrupted", "ManualClock",
-    "NotFound",
-    "NotPermitted", "PluginError", "SystemClock", "TransitionNotAllowed", "ValidationError", "Vetoed", "WorkflowUnsound",
+    "NotFound", "NotPermitted", "PluginError", "SystemClock", "TransitionNotAllowed", "ValidationError", "Vetoed",
+    "WorkflowUnsound",
     "connect", "hookimpl",
 ]

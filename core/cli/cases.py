@@ -67,7 +67,8 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(cases, name="cases")
 
     @cases.command("open")
-    def open_(customer_id: Annotated[int, an_id("customer")], summary: Annotated[str, typer.Option(help="what is wrong")],
+    def open_(customer_id: Annotated[int, an_id("customer")],
+              summary: Annotated[str, typer.Option(help="what is wrong")],
               as_: Annotated[str, typer.Option("--as", help="actor id or name")],
               asset: Annotated[Optional[int], an_id("asset", option=True, help="asset id")] = None) -> None:
         """Open a service case for a customer (by the customer's dealer)."""
@@ -77,7 +78,8 @@ def register(cli: typer.Typer) -> None:
 
     @cases.command("list")
     def list_(all_: Annotated[bool, typer.Option("--all", help="include closed cases")] = False,
-              party: Annotated[Optional[int], an_id("party", option=True, help="only cases held by this party id")] = None,
+              party: Annotated[Optional[int], an_id("party", option=True,
+                                                    help="only cases held by this party id")] = None,
               limit: Annotated[int, a_count()] = 100) -> None:
         """Open cases, the most urgent first."""
         crm = open_crm()
@@ -96,7 +98,8 @@ def register(cli: typer.Typer) -> None:
         console.print(case_timeline_table(open_crm(), case_id))
 
     @cases.command("fire")
-    def fire(case_id: Annotated[int, an_id("case")], trigger: str, as_: Annotated[str, typer.Option("--as", help="actor id or name")],
+    def fire(case_id: Annotated[int, an_id("case")], trigger: str,
+             as_: Annotated[str, typer.Option("--as", help="actor id or name")],
              note: Annotated[Optional[str], typer.Option()] = None,
              data: Annotated[Optional[list[str]], typer.Option("--data", "-d", help="key=value, repeatable")] = None,
              expect_version: Annotated[Optional[int], a_count(help="refuse if the case changed since")] = None,
@@ -110,7 +113,8 @@ def register(cli: typer.Typer) -> None:
                       f"{', due ' + fmt_time(fired.due_at) if fired.due_at else ''} (version {fired.version})")
 
     @cases.command("allowed")
-    def allowed(case_id: Annotated[int, an_id("case")], as_: Annotated[str, typer.Option("--as", help="actor id or name")]) -> None:
+    def allowed(case_id: Annotated[int, an_id("case")],
+                as_: Annotated[str, typer.Option("--as", help="actor id or name")]) -> None:
         """The triggers this actor may fire on the case now."""
         crm = open_crm()
         console.print(", ".join(crm.cases.allowed_triggers(case_id, resolve_actor(crm, as_))) or "none")

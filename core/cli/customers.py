@@ -53,7 +53,8 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
             Optional[int], an_id("party", option=True,
                                  help="owning party id (default: the acting dealer, or the home dealer)")]),
         inspect.Parameter("account_owner", inspect.Parameter.KEYWORD_ONLY, default=None,
-                          annotation=Annotated[Optional[int], an_id("actor", option=True, help="account owner actor id")]),
+                          annotation=Annotated[Optional[int], an_id("actor", option=True,
+                                                                    help="account owner actor id")]),
     ]))
 
     def update(customer_id: int, **values) -> None:

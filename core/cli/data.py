@@ -53,7 +53,8 @@ def register(cli: typer.Typer) -> None:
             print(text)
 
     @era.command("customer")
-    def erase_customer(customer_id: Annotated[int, an_id("customer")], yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
+    def erase_customer(customer_id: Annotated[int, an_id("customer")],
+                       yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
         """Remove or anonymise a customer's personal data everywhere; business records stay."""
         if not yes:
             typer.confirm(f"Erase the personal data of customer {customer_id}? This cannot be undone", abort=True)
