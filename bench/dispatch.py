@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import csv
 import io
 import json
 import multiprocessing
@@ -131,13 +130,14 @@ class Server:
 # -- seeding --------------------------------------------------------------------------------------
 def seed(folder: Path, n: int, port: int, batch_size: int) -> Path:
     import dealercrm
+    from dealercrm import csv_out
 
     db = folder / "outbox.db"
     crm = dealercrm.connect(f"sqlite:///{db}", clock=dealercrm.ManualClock(NOW), settings=settings_for(port, batch_size))
     crm.parties.add("dealer", "Autohaus Beispiel", by=crm.system)
     people = folder / "customers.csv"
     with people.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
+        out = csv_out.writer(fh)
         out.writerow(["external_id", "name", "email"])
         out.writerows([f"K{i:06d}", f"Kundin {i}", f"kundin{i}@example.org"] for i in range(n))
     report = crm.imports.run(people, by=crm.system)

@@ -97,6 +97,7 @@ def generate(path: Path, rows: int, seed: int = 2) -> dict[str, int]:
     bad = {"bad e-mail": 0, "bad date": 0, "duplicate e-mail": 0}
     emails: list[str] = []
     with path.open("w", newline="", encoding="utf-8") as fh:
+        # not dealercrm.csv_out: this is import input, not a spreadsheet, and "+49 …" must stay as it is
         out = csv.writer(fh)
         out.writerow(("external_id", "name", "email", "phone", "birthday", "street", "postcode", "city",
                       "interests"))

@@ -14,6 +14,12 @@ provider posted. A channel whose provider signs its requests may also offer
 None when it is): the HTTP endpoint ``/inbound/<channel>`` asks it before storing
 anything, unless ``[inbound.<channel>]`` configures the sender's authentication itself
 (``dealercrm.http.inbound_auth``). A channel with neither accepts nothing over HTTP.
+
+A message to no customer that finally fails becomes a task for the home dealer, unless its
+channel says whose business it is: ``failure_owner(connection, message) -> FailureOwner |
+None`` (``message``: the outbox row as a mapping — ``id``, ``recipient``, ``data``, …). A
+channel that carries parties' own deliveries (event subscriptions) names the party, so its
+failures go to that party alone, one open task per ``about``, naming only that and the error.
 """
 
 from __future__ import annotations
@@ -60,6 +66,16 @@ class DeliveryResult:
     @classmethod
     def failed(cls, error: str) -> DeliveryResult:
         return cls("failed", error=error)
+
+
+@attrs.frozen
+class FailureOwner:
+    """Who is told that messages of a channel fail, and about what (e.g. "subscription 5 to
+    https://dms.example"): the task's title, and its key — while one is open, further
+    failures about the same thing make no new task."""
+
+    party_id: int
+    about: str
 
 
 @attrs.frozen

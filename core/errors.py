@@ -75,6 +75,24 @@ class Vetoed(DealerCrmError):
         super().__init__(f"plugin {plugin!r} refused: {reason}")
 
 
+class ImportInterrupted(DealerCrmError):
+    """An import stopped part-way: the chunks before ``line`` were committed (``report``
+    counts them), nothing from ``line`` on was. ``cause`` is what stopped it (a plugin's
+    veto, a failure); importing the file again files the rest and skips what is there."""
+
+    def __init__(self, report, line: int, cause: BaseException):
+        self.report, self.line, self.cause = report, line, cause
+        super().__init__(f"the import stopped at line {line}: {self.committed()}; cause: "
+                         f"{cause if isinstance(cause, DealerCrmError) else f'{type(cause).__name__}: {cause}'}")
+
+    def committed(self) -> str:
+        """What was committed before the import stopped, in words."""
+        return (f"the lines before it were committed ({self.report.imported} imported, "
+                f"{self.report.already_present} already present, {len(self.report.rejected)} rejected), nothing "
+                f"from line {self.line} on; import the file again once the cause is fixed: rows already filed "
+                "are skipped")
+
+
 class WorkflowUnsound(DealerCrmError):
     """A workflow breaks a no-dead-end property; refused at load time, not in production.
 

@@ -37,6 +37,8 @@ class CleanContext:
     """What a cleaner may need to know beyond the value: the region for phone numbers."""
 
     default_region: str = "DE"
+    #: the application clock's date, for plausibility (a birthday in the future)
+    today: date | None = None
 
 
 def clean_text(name: str, value: Any, ctx: CleanContext) -> str | None:
@@ -57,6 +59,21 @@ def clean_phone(name: str, value: Any, ctx: CleanContext) -> str | None:
 
 def clean_date(name: str, value: Any, ctx: CleanContext) -> date | None:
     return validation.iso_date(name, value)
+
+
+def clean_birthday(name: str, value: Any, ctx: CleanContext) -> date | None:
+    return validation.birthday(name, value, ctx.today)
+
+
+#: as long as the HTTP API allows (``CustomerIn.external_id``), in Python and imports too
+EXTERNAL_ID_MAX = 100
+
+
+def clean_external_id(name: str, value: Any, ctx: CleanContext) -> str | None:
+    value = validation.text(name, value)
+    if value is not None and len(value) > EXTERNAL_ID_MAX:
+        raise ValidationError(name, value[:40] + "…", f"is longer than {EXTERNAL_ID_MAX} characters")
+    return value
 
 
 def clean_kind(name: str, value: Any, ctx: CleanContext) -> str:
@@ -212,15 +229,15 @@ CUSTOMER = FieldSet("customer", [
           clean=clean_email),
     field("phone", "phone number, stored in E.164 (+49…)", personal=True, readers=("dealer", "technician"),
           importable=True, mergeable=True, clean=clean_phone, max_length=40),
-    field("birthday", "date of birth (YYYY-MM-DD)", personal=True, importable=True, mergeable=True, type=date,
-          clean=clean_date),
+    field("birthday", "date of birth (YYYY-MM-DD, 1900 to today)", personal=True, importable=True, mergeable=True,
+          type=date, clean=clean_birthday),
     field("street", "street and number", personal=True, readers=("dealer", "technician"), importable=True,
           mergeable=True),
     field("postcode", "postal code", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True,
           max_length=20),
     field("city", "city", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
-    field("external_id", "the host system's own id for the customer (e.g. the DMS number)", editable=False,
-          importable=True, max_length=100),
+    field("external_id", "the host system's own id for the customer (e.g. the DMS number, at most 100 "
+          "characters)", editable=False, importable=True, clean=clean_external_id, max_length=100),
     field("owner_party_id", "the dealer that keeps the file", editable=False, type=int),
     field("account_owner_id", "the dealer's person who looks after the customer", editable=False, mergeable=True,
           type=int),

@@ -7,8 +7,10 @@ typed two ways is recognised as a duplicate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -63,12 +65,54 @@ def text(field: str, value: str | None) -> str | None:
 
 
 def aware(field: str, value: datetime) -> datetime:
-    """An aware datetime in UTC; a naive one is refused rather than guessed."""
+    """An aware datetime in UTC; a naive one is refused rather than guessed, and one that
+    has no UTC time (0001-01-01T00:00+05:00 would be in year 0) is out of range."""
     if not isinstance(value, datetime):
         raise ValidationError(field, value, "must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(field, value.isoformat(), "has no timezone; pass an aware datetime")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(field, value.isoformat(), "is out of range: in UTC it falls outside the years "
+                              "1 to 9999") from None
+
+
+def finite(field: str, value: Any) -> Any:
+    """``value`` (JSON-like: nested lists and dicts) without NaN or infinities: JSON has no
+    such numbers, they would be stored as something else or read back as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(field, value, "must be a finite number (not NaN or infinite)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            finite(f"{field}.{key}", item)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            finite(f"{field}.{i}", item)
+    return value
+
+
+def ascii_int(text: str | None) -> int | None:
+    """The whole number ``text`` spells in ASCII digits, else None: ``"²".isdigit()`` is True
+    but ``int("²")`` raises, and ``int("١")`` reads Arabic-Indic digits."""
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+#: the earliest birthday taken as plausible
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
+
+
+def birthday(field: str, value: str | date | None, today: date | None) -> date | None:
+    """A date of birth: not before 1900 and not after ``today``."""
+    day = iso_date(field, value)
+    if day is not None and not EARLIEST_BIRTHDAY <= day <= (today or date.max):
+        raise ValidationError(field, day.isoformat(), f"is not a plausible date of birth: it must lie between "
+                              f"{EARLIEST_BIRTHDAY.isoformat()} and today"
+                              + (f" ({today.isoformat()})" if today else ""))
+    return day
 
 
 def iso_date(field: str, value: str | date | None) -> date | None:

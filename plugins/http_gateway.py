@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dealercrm.channels import DeliveryResult, OutgoingMessage
+from dealercrm.egress import TargetRefused
 
 if TYPE_CHECKING:  # httpx is imported on first send: connect() and the CLI stay quick
     import httpx
@@ -127,8 +128,11 @@ def retry_after(value: str | None, now: datetime | None = None) -> timedelta | N
 class Gateway:
     """An httpx client made on first use and closed by the dispatcher after each round."""
 
-    def __init__(self, channel: str, *, timeout: float = 10.0, secrets: Iterable[str] = ()):
-        self.channel, self.timeout = channel, timeout
+    def __init__(self, channel: str, *, timeout: float = 10.0, secrets: Iterable[str] = (),
+                 transport: Callable[[], Any] | None = None):
+        #: ``transport``: makes the httpx transport (``dealercrm.egress.pinned_transport`` for targets a
+        #: party chose); None: httpx's own, with the environment's proxies
+        self.channel, self.timeout, self.transport = channel, timeout, transport
         # as sent, and as a gateway may echo it: JSON-escaped or URL-encoded
         variants = {v for s in secrets if s for v in (s, json.dumps(s)[1:-1], quote(s, safe=""))}
         self._secrets = sorted(variants, key=len, reverse=True)  # longest first: no half-redacted overlaps
@@ -149,7 +153,8 @@ class Gateway:
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=False,
-                                            headers={"User-Agent": "dealercrm"})
+                                            headers={"User-Agent": "dealercrm"},
+                                            transport=self.transport() if self.transport else None)
             return self._client
 
     def close(self) -> None:
@@ -168,6 +173,8 @@ class Gateway:
             response = self.client().post(url, headers=dict(headers), **body)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
             return DeliveryResult.failed(self._say(f"cannot send to {where}: {type(exc).__name__}: {exc}"))
+        except TargetRefused as exc:  # an internal address (dealercrm.egress): not sent, and not tried again
+            return DeliveryResult.failed(self._say(f"not sent to {where}: {exc}"))
         except httpx.TimeoutException as exc:
             return DeliveryResult.retry(self._say(f"timed out after {self.timeout:g}s at {where} "
                                                   f"({type(exc).__name__})"))

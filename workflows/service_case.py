@@ -26,6 +26,8 @@ DAY = timedelta(hours=9)
 DEALER, SYSTEM = frozenset({"dealer"}), frozenset({"system"})
 MANUFACTURER, TECHNICIAN = frozenset({"manufacturer"}), frozenset({"technician"})
 FOR_CUSTOMER = frozenset({"dealer", "system"})  # the dealer, or an inbound reply, speaks for the customer
+#: how far before now a visit may be scheduled (entered late, clocks a little apart); earlier is refused
+PAST_VISIT = timedelta(days=1)
 
 
 def _visit_within_deadline(ctx: GuardContext) -> str | None:
@@ -33,6 +35,10 @@ def _visit_within_deadline(ctx: GuardContext) -> str | None:
     if not isinstance(visit_at, datetime) or visit_at.tzinfo is None:
         # A string or naive time would compare wrongly (or not at all) with the deadline.
         raise ValidationError("visit_at", visit_at, "must be an aware date and time")
+    if visit_at < ctx.now - PAST_VISIT:
+        # 0001-01-01 is "within the deadline" too: a visit is scheduled to come, not backdated
+        raise ValidationError("visit_at", visit_at.isoformat(), f"lies in the past (before "
+                              f"{(ctx.now - PAST_VISIT):%Y-%m-%d %H:%M %Z}): schedule a visit still to come")
     if ctx.due_at is None or visit_at <= ctx.due_at or ctx.facts.get("customer_agreed_late_slot"):
         return None
     return (f"visit at {visit_at:%Y-%m-%d %H:%M %Z} is after the service deadline {ctx.due_at:%Y-%m-%d %H:%M %Z}: "

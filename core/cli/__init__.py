@@ -1,7 +1,9 @@
 """The ``dealercrm`` command line: thin entry points over the services.
 
-Domain errors become a one-line message and exit code 1, never a traceback; plugins
-add their own commands through ``dealercrm_register_commands``.
+Domain errors become a one-line message and exit code 1, never a traceback — and so does
+any file-system error a command did not turn into one itself (a path that does not exist,
+a folder where a file was meant); plugins add their own commands through
+``dealercrm_register_commands``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = typer.main.get_command(build_cli())
         command.main(args=list(argv) if argv is not None else None, prog_name="dealercrm", standalone_mode=True)
-    except DealerCrmError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+    except (DealerCrmError, OSError) as exc:
+        said = exc if isinstance(exc, DealerCrmError) else (
+            f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+        err.print(f"error: {said}", markup=False, highlight=False, soft_wrap=True)
         if argv is None:
             raise SystemExit(1) from None
         return 1

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ..db.models import Actor, Party
 from ..errors import NotFound, ValidationError
 from ..services.case_report import party_report, timeline
-from .common import acting, console, fmt_time, open_crm
+from .common import a_count, acting, an_id, console, fmt_time, open_crm
 
 
 def resolve_actor(crm, who: str | None) -> int:
@@ -25,7 +25,7 @@ def parse_pairs(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValidationError("--data", pair, "must look like key=value")
-        data[key] = int(value) if key.endswith("_party_id") and value.isdigit() else value
+        data[key] = int(value) if key.endswith("_party_id") and value.isascii() and value.isdigit() else value
     return data
 
 
@@ -68,9 +68,10 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(cases, name="cases")
 
     @cases.command("open")
-    def open_(customer_id: int, summary: Annotated[str, typer.Option(help="what is wrong")],
+    def open_(customer_id: Annotated[int, an_id("customer")],
+              summary: Annotated[str, typer.Option(help="what is wrong")],
               as_: Annotated[str, typer.Option("--as", help="actor id or name")],
-              asset: Annotated[Optional[int], typer.Option(help="asset id")] = None,
+              asset: Annotated[Optional[int], an_id("asset", option=True, help="asset id")] = None,
               workflow: Annotated[Optional[str], typer.Option(
                   help="the workflow it follows (default: [cases] default_workflow, or the one registered)")] = None,
               ) -> None:
@@ -81,8 +82,9 @@ def register(cli: typer.Typer) -> None:
 
     @cases.command("list")
     def list_(all_: Annotated[bool, typer.Option("--all", help="include closed cases")] = False,
-              party: Annotated[Optional[int], typer.Option(help="only cases held by this party id")] = None,
-              limit: Annotated[int, typer.Option()] = 100) -> None:
+              party: Annotated[Optional[int], an_id("party", option=True,
+                                                    help="only cases held by this party id")] = None,
+              limit: Annotated[int, a_count()] = 100) -> None:
         """Open cases, the most urgent first."""
         crm = open_crm()
         names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
@@ -95,15 +97,16 @@ def register(cli: typer.Typer) -> None:
         console.print(table)
 
     @cases.command("show")
-    def show(case_id: int) -> None:
+    def show(case_id: Annotated[int, an_id("case")]) -> None:
         """The case's timeline: every hand-off, who held it how long, what the customer waited."""
         console.print(case_timeline_table(open_crm(), case_id))
 
     @cases.command("fire")
-    def fire(case_id: int, trigger: str, as_: Annotated[str, typer.Option("--as", help="actor id or name")],
+    def fire(case_id: Annotated[int, an_id("case")], trigger: str,
+             as_: Annotated[str, typer.Option("--as", help="actor id or name")],
              note: Annotated[Optional[str], typer.Option()] = None,
              data: Annotated[Optional[list[str]], typer.Option("--data", "-d", help="key=value, repeatable")] = None,
-             expect_version: Annotated[Optional[int], typer.Option(help="refuse if the case changed since")] = None,
+             expect_version: Annotated[Optional[int], a_count(help="refuse if the case changed since")] = None,
              ) -> None:
         """Fire TRIGGER on a case as an actor; refused with the allowed triggers if not possible."""
         crm = open_crm()
@@ -114,13 +117,14 @@ def register(cli: typer.Typer) -> None:
                       f"{', due ' + fmt_time(fired.due_at) if fired.due_at else ''} (version {fired.version})")
 
     @cases.command("allowed")
-    def allowed(case_id: int, as_: Annotated[str, typer.Option("--as", help="actor id or name")]) -> None:
+    def allowed(case_id: Annotated[int, an_id("case")],
+                as_: Annotated[str, typer.Option("--as", help="actor id or name")]) -> None:
         """The triggers this actor may fire on the case now."""
         crm = open_crm()
         console.print(", ".join(crm.cases.allowed_triggers(case_id, resolve_actor(crm, as_))) or "none")
 
     @cli.command("tick")
-    def tick(batch_size: Annotated[int, typer.Option()] = 200) -> None:
+    def tick(batch_size: Annotated[int, a_count()] = 200) -> None:
         """Escalate overdue cases, run the scheduled rules, dispatch the outbox (safe in several processes)."""
         crm = open_crm()
         report = crm.cases.tick(batch_size=batch_size)

@@ -22,7 +22,11 @@ def write_charts(crm, folder: Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ValidationError("--chart", str(folder), "needs matplotlib: pip install 'dealercrm[charts]'") from None
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission …
+        raise ValidationError("--chart", str(folder),
+                              f"cannot be a folder for the charts: {exc.strerror or exc}") from None
     written = []
     held = hours_held_per_party(crm)
     fig, ax = plt.subplots(figsize=(8, 4.5))

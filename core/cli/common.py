@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
-
 from datetime import datetime
 from zoneinfo import ZoneInfo
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -19,6 +19,8 @@ from ..db.models import Actor, Party
 from ..errors import NotFound, ValidationError
 
 console = Console(width=None if sys.stdout.isatty() else 140)  # piped output: don't squeeze tables to 80
+#: ids are 32-bit in the database (as over HTTP); counts and limits fit the same
+MAX_ID = 2**31 - 1
 err = Console(stderr=True)
 _state: dict[str, Any] = {"db": None, "as": None, "plugins": ()}
 
@@ -36,6 +38,47 @@ def set_actor(who: str | None) -> None:
     _state["as"] = who
 
 
+def an_id(kind: str, *, option: bool = False, **kwargs: Any):
+    """A Typer argument (or option) taking the id of a ``kind``: a number that cannot be an id
+    (below 1, beyond the database's 32 bits) names nothing — the one-line "not found" of an id
+    never used, instead of the database driver's OverflowError."""
+
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and not 1 <= value <= MAX_ID:
+            raise NotFound(kind, value)
+        return value
+
+    return (typer.Option if option else typer.Argument)(callback=check, **kwargs)
+
+
+def a_count(**kwargs: Any):
+    """A Typer option taking a count or a limit: 0 to ``MAX_ID``."""
+    return typer.Option(min=0, max=MAX_ID, **kwargs)
+
+
+def read_limited(path: Path, what: str, limit: int) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them: a directory, a device (``/dev/zero``) or
+    a file over the limit is a one-line error, not a traceback or a read without end."""
+    try:
+        if not path.is_file():
+            raise ValidationError(what, str(path), "is not a regular file" if path.exists() else "does not exist")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ValidationError(what, str(path), f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ValidationError(what, str(path), f"is larger than {limit} bytes")
+    return data
+
+
+def write_text(path: Path, text: str, what: str) -> None:
+    """Write ``text`` to ``path``; a folder that does not exist (or any other OSError) is one line."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(what, str(path), f"cannot be written: {exc.strerror or exc}") from None
+
+
 def acting(crm: CRM, who: str | None = None) -> int:
     """Who a command acts as: ``--as`` (an actor id or exact name), else dealercrm's system actor.
 
@@ -43,8 +86,8 @@ def acting(crm: CRM, who: str | None = None) -> int:
     who = who or _state["as"]
     if not who:
         return crm.system
-    if who.isdigit():
-        return crm.parties.actor(int(who), by=crm.system).id
+    if who.isascii() and who.isdigit():  # "²".isdigit() is True too
+        return crm.parties.actor(an_id_value("actor", int(who)), by=crm.system).id
     with crm.read(crm.system) as uow:
         ids = list(uow.session.scalars(select(Actor.id).where(Actor.name == who)))
     if not ids:
@@ -52,6 +95,13 @@ def acting(crm: CRM, who: str | None = None) -> int:
     if len(ids) > 1:
         raise ValidationError("--as", who, f"names {len(ids)} actors ({ids}); pass the id")
     return ids[0]
+
+
+def an_id_value(kind: str, value: int) -> int:
+    """``value`` if it can be an id, else NotFound (see ``an_id``)."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(kind, value)
+    return value
 
 
 def open_crm(migrate: bool = True) -> CRM:

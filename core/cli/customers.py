@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..fields import FieldSet
-from .common import acting, console, fmt_time, open_crm
+from .common import a_count, acting, an_id, console, fmt_time, open_crm
 from .render import customer_view
 
 
@@ -50,9 +50,11 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
         inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
         *field_options(fields, settable),
         inspect.Parameter("owner_party", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-            Optional[int], typer.Option(help="owning party id (default: the acting dealer, or the home dealer)")]),
+            Optional[int], an_id("party", option=True,
+                                 help="owning party id (default: the acting dealer, or the home dealer)")]),
         inspect.Parameter("account_owner", inspect.Parameter.KEYWORD_ONLY, default=None,
-                          annotation=Annotated[Optional[int], typer.Option(help="account owner actor id")]),
+                          annotation=Annotated[Optional[int], an_id("actor", option=True,
+                                                                    help="account owner actor id")]),
     ]))
 
     def update(customer_id: int, **values) -> None:
@@ -63,14 +65,15 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
         console.print(f"customer {c.id} updated: {escape(c.name)}")
 
     customers.command("update")(with_options(update, [
-        inspect.Parameter("customer_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=int),
+        inspect.Parameter("customer_id", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=Annotated[int, an_id("customer")]),
         *field_options(fields, fields.editable),
     ]))
 
     @customers.command("list")
     def list_(search: Annotated[Optional[str], typer.Option(help="part of the name or e-mail")] = None,
-              limit: Annotated[int, typer.Option(help="at most this many")] = 50,
-              offset: Annotated[int, typer.Option(help="skip this many")] = 0) -> None:
+              limit: Annotated[int, a_count(help="at most this many")] = 50,
+              offset: Annotated[int, a_count(help="skip this many")] = 0) -> None:
         """List customers (merged duplicates are left out)."""
         crm = open_crm()
         table = Table("id", "name", "kind", "email", "phone", "last touch")
@@ -80,14 +83,14 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
         console.print(table)
 
     @customers.command("show")
-    def show(customer_id: int) -> None:
+    def show(customer_id: Annotated[int, an_id("customer")]) -> None:
         """The 360° view: contacts, assets, interests, consents, timeline, open tasks."""
         crm = open_crm()
         console.print(customer_view(crm.customers.view(customer_id, by=acting(crm)), crm.customers.fields,
                                     crm.consents.channels()))
 
     @customers.command("merge")
-    def merge(keep: int, other: int) -> None:
+    def merge(keep: Annotated[int, an_id("customer")], other: Annotated[int, an_id("customer")]) -> None:
         """Merge customer OTHER into KEEP with every linked record (audited)."""
         crm = open_crm()
         crm.customers.merge(keep, other, by=acting(crm))

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..services.importing import count_rows
-from .common import acting, console, err, open_crm
+from .common import a_count, acting, an_id, console, err, open_crm, write_text
 
 
 def register(cli: typer.Typer) -> None:
@@ -22,11 +22,11 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(era, name="erase")
 
     @imp.command("customers")
-    def import_customers(file: Path, chunk_size: Annotated[int, typer.Option()] = 2000,
-                         show_rejected: Annotated[int, typer.Option(help="how many bad rows to list")] = 50) -> None:
+    def import_customers(file: Path, chunk_size: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
+                         show_rejected: Annotated[int, a_count(help="how many bad rows to list")] = 50) -> None:
         """Import customers from CSV (columns: external_id,name[,kind,email,phone,birthday,street,postcode,city,owner_party,interests])."""
         crm = open_crm()
-        total = count_rows(file) if file.exists() else 0
+        total = count_rows(file) if file.is_file() else 0  # a directory or /dev/zero is refused by the import
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True) as progress:
             bar = progress.add_task("rows", total=total)
@@ -41,19 +41,20 @@ def register(cli: typer.Typer) -> None:
             raise typer.Exit(3)
 
     @exp.command("customer")
-    def export_customer(customer_id: int,
+    def export_customer(customer_id: Annotated[int, an_id("customer")],
                         output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None) -> None:
         """Everything held about one customer, as JSON."""
         crm = open_crm()
         text = json.dumps(crm.customers.export(customer_id, by=acting(crm)), indent=2, ensure_ascii=False)
         if output:
-            output.write_text(text + "\n", encoding="utf-8")
+            write_text(output, text + "\n", "--output")
             console.print(f"written to {output}")
         else:
             print(text)
 
     @era.command("customer")
-    def erase_customer(customer_id: int, yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
+    def erase_customer(customer_id: Annotated[int, an_id("customer")],
+                       yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
         """Remove or anonymise a customer's personal data everywhere; business records stay."""
         if not yes:
             typer.confirm(f"Erase the personal data of customer {customer_id}? This cannot be undone", abort=True)

@@ -15,12 +15,14 @@ import typer
 from rich.table import Table
 
 
-from .common import console, fail, fmt_time, open_crm
+from .common import an_id, an_id_value, console, fail, fmt_time, open_crm, write_text
 
 
 def resolve_party(crm, party: str) -> int:
     """``--party`` takes a party id or its exact name."""
-    return crm.parties.get(int(party), by=crm.system).id if party.isdigit() else crm.parties.by_name(party, by=crm.system).id
+    if party.isascii() and party.isdigit():  # "²".isdigit() is True too
+        return crm.parties.get(an_id_value("party", int(party)), by=crm.system).id
+    return crm.parties.by_name(party, by=crm.system).id
 
 
 def register(cli: typer.Typer) -> None:
@@ -35,19 +37,21 @@ def register(cli: typer.Typer) -> None:
             import uvicorn
 
             from ..http import create_app
+            from ..http.access_log import log_config
         except ImportError as exc:
             fail(f"the HTTP API needs the server extra: pip install 'dealercrm[server]' ({exc.name} is missing)")
         crm = open_crm()  # migrates once, before any worker starts
         url = crm.engine.url
         console.print(f"dealercrm API on http://{host}:{port} over {url.render_as_string(hide_password=True)}"
                       f"{f' ({workers} workers)' if workers > 1 else ''}")
+        # the access log keeps the path and the names of query parameters, not their values (?q=<a name>)
         if workers == 1:
-            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level)
+            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level, log_config=log_config())
             return
         crm.close()
         os.environ["DEALERCRM_DATABASE_URL"] = url.render_as_string(hide_password=False)
         uvicorn.run("dealercrm.http.server:app", factory=True, workers=workers, host=host, port=port,
-                    log_level=log_level)
+                    log_level=log_level, log_config=log_config())
 
     @cli.command("openapi")
     def openapi(output: Annotated[Optional[Path], typer.Option(help="write here instead of printing")] = None) -> None:
@@ -58,7 +62,7 @@ def register(cli: typer.Typer) -> None:
         if output is None:
             typer.echo(text, nl=False)
         else:
-            output.write_text(text, encoding="utf-8")
+            write_text(output, text, "--output")
             console.print(f"wrote {output}")
 
     keys = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
@@ -67,7 +71,8 @@ def register(cli: typer.Typer) -> None:
     @keys.command("create")
     def create(party: Annotated[str, typer.Option(help="party id or name the key acts for")],
                role: Annotated[Optional[str], typer.Option(help="role, e.g. service, warranty, manager")] = None,
-               actor: Annotated[Optional[int], typer.Option(help="act as this existing actor of the party")] = None,
+               actor: Annotated[Optional[int], an_id("actor", option=True,
+                                                     help="act as this existing actor of the party")] = None,
                label: Annotated[Optional[str], typer.Option(help="what the key is for, e.g. 'DMS Hamburg'")] = None,
                ) -> None:
         """Make an API key; it is printed once and stored only as a hash."""

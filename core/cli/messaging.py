@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..channels import describe
 from ..errors import ValidationError
-from .common import console, err, open_crm
+from .common import console, err, open_crm, read_limited
 
 
 def register(cli: typer.Typer) -> None:
@@ -61,14 +61,21 @@ def register(cli: typer.Typer) -> None:
                 header: Annotated[Optional[list[str]], typer.Option("--header", "-H",
                                                                     help="'Name: value', repeatable")] = None) -> None:
         """Take one raw inbound message (an e-mail, a webhook body) as the channel would receive it."""
-        raw = sys.stdin.buffer.read() if file is None or str(file) == "-" else file.read_bytes()
+        crm = open_crm()
+        limit = crm.settings.http.max_body_bytes  # what the channel's HTTP endpoint would take
+        if file is None or str(file) == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+            if len(raw) > limit:
+                raise ValidationError("stdin", "-", f"is larger than {limit} bytes")
+        else:
+            raw = read_limited(file, "file", limit)
         headers = {}
         for item in header or []:
             name, sep, value = item.partition(":")
             if not sep or not name.strip():
                 raise ValidationError("--header", item, "must look like 'Name: value'")
             headers[name.strip()] = value.strip()
-        msg = open_crm().inbound.receive(channel, raw, headers)
+        msg = crm.inbound.receive(channel, raw, headers)
         line = f"inbound {msg.id}: {msg.status}"
         if msg.customer_id:
             line += f", customer {msg.customer_id}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from .. import csv_out
 from ..errors import ValidationError
 from ..services import reports
 from .common import console, open_crm
@@ -30,6 +30,8 @@ def register(cli: typer.Typer) -> None:
             raise ValidationError("--format", fmt, "must be table, json or csv")
         if only is not None and only not in reports.SECTIONS:
             raise ValidationError("--only", only, f"must be one of {', '.join(reports.SECTIONS)}")
+        if chart is not None and chart.exists() and not chart.is_dir():  # said before the report, not after it
+            raise ValidationError("--chart", str(chart), "is a file; name a folder for the charts")
         crm = open_crm()
         data = reports.report(crm, only)
         if fmt == "json":
@@ -58,8 +60,9 @@ def table(title: str, rows: list[dict]) -> Table:
 
 
 def to_csv(data: dict[str, list[dict]]) -> str:
+    """Every section under a ``# name`` line; no cell can start a spreadsheet formula (``csv_out``)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_out.writer(out)
     for name, rows in data.items():
         writer.writerow([f"# {name}"])
         if rows:

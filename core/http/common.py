@@ -58,8 +58,10 @@ def if_match_version(if_match: str | None, case_id: int) -> int | None:
     """
     if if_match is None or if_match.strip() == "*":
         return None
+    # ASCII digits only: "²".isdigit() is True, and int() of it raised (a 500)
     versions = {int(tag[1:-1]) for tag in (t.strip() for t in if_match.split(","))
-                if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit() and len(tag) < 20}
+                if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isascii() and tag[1:-1].isdigit()
+                and len(tag) < 20}
     if len(versions) != 1:
         raise PreconditionFailed(f"If-Match {if_match[:60]!r} names {'no' if not versions else 'several'} version"
                                  f"{'s' if versions else ''} of case {case_id}; send the ETag of the case, "

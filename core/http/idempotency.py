@@ -12,7 +12,8 @@ a different request is a 422 problem; a repeat while the first is still running 
 are kept for ``KEEP`` (24 h). If the server stops while a keyed request runs, its
 record stays "in progress": the outcome is unknown, and the 409 says so. An answer that
 concerned a customer erased since is dropped by the erasure (``services/privacy.py``):
-a repeat then gets a 410 problem and still runs nothing.
+a repeat then gets a 410 problem and still runs nothing. What a route shows only once
+(a new subscription's secret, ``NOT_KEPT``) is not kept: the repeat has it as null.
 
 Written as plain ASGI middleware: it must read the body before the route does and
 capture the answer after it.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from contextlib import nullcontext
 from datetime import timedelta
@@ -51,6 +53,9 @@ BODY_TIMEOUT = 30.0
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 #: the request scope's ``state`` key naming the inbound channel whose sender the guard authenticated
 INBOUND_AUTHENTICATED = "dealercrm_inbound_authenticated"
+#: the request scope's ``state`` key a route sets to members of its JSON answer that must never be
+#: kept for a repeat (a secret shown once): the kept answer has them as null
+NOT_KEPT = "dealercrm_not_kept"
 log = logging.getLogger("dealercrm.http")
 KEPT_HEADERS = ("content-type", "etag", "location")
 REC = IdempotencyRecord.__table__
@@ -102,12 +107,13 @@ class RecordStore:
                 "a new key")
         return "replay", row
 
-    def finish(self, record_id: int, path: str, status: int, headers: dict, body: bytes) -> None:
+    def finish(self, record_id: int, path: str, status: int, headers: dict, body: bytes,
+               not_kept: tuple[str, ...] = ()) -> None:
         with self.crm.uow(self.crm.system, "idempotency.finish") as uow:
             if status >= 500:
                 _FORGET.run(uow.connection, {"record_id": record_id})
             else:
-                text = body.decode("utf-8", "replace")
+                text = _without(body.decode("utf-8", "replace"), not_kept)
                 if self._about_erased(uow.connection, path, text):
                     # erased while this request ran: its answer is kept like those the erasure scrubbed
                     status, headers, text = 410, None, None
@@ -217,7 +223,7 @@ class RequestGuard:
                 finally:
                     async with step():
                         await run_in_threadpool(store.finish, found, path, answer.status, answer.kept_headers,
-                                                answer.body)
+                                                answer.body, tuple(scope.get("state", {}).get(NOT_KEPT, ())))
         if outcome == "refused":
             return await _send(from_domain_error(request, found), scope, receive, send)
         if outcome == "replay" and found.body is None:  # dropped by an erasure (IdempotencyRecord)
@@ -295,6 +301,19 @@ async def _read_body(receive, limit: int, timeout: float):
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _without(text: str, members: tuple[str, ...]) -> str:
+    """The JSON answer ``text`` with ``members`` set to null: what is shown once is not kept."""
+    if not members:
+        return text
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(answer, dict):
+        answer.update({m: None for m in members if m in answer})
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
 
 
 def _inbound_channel(path: str) -> str | None:

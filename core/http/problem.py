@@ -20,6 +20,10 @@ PreconditionFailed (If-Match)           412    precondition-failed
 ValidationError                         422    validation-error (+ field, reason)
 IdempotencyMismatch                     422    idempotency-key-reused
 =====================================  ======  ==================================
+
+An import that stopped after some of its chunks were committed (``ImportInterrupted``)
+answers with the status of what stopped it, and says what was committed:
+``stopped_at_line``, ``imported``, ``already_present``, ``rejected``.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from ..access import NotAuthenticated
-from ..errors import (Conflict, DealerCrmError, NotFound, NotPermitted, PluginError, TransitionNotAllowed,
-                      ValidationError, Vetoed)
+from ..errors import (Conflict, DealerCrmError, ImportInterrupted, NotFound, NotPermitted, PluginError,
+                      TransitionNotAllowed, ValidationError, Vetoed)
 
 log = logging.getLogger("dealercrm.http")
 PROBLEM_JSON = "application/problem+json"
@@ -80,10 +84,36 @@ def problem(request: Request | None, status: int, slug: str, title: str, detail:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def from_domain_error(request: Request, exc: DealerCrmError) -> JSONResponse:
+def _kind(exc: BaseException) -> tuple[int, str, str]:
     for cls, status, slug, title in KINDS:
         if isinstance(exc, cls):
-            break
+            return status, slug, title
+    return 500, "internal-error", "Internal error"
+
+
+def from_interrupted_import(request: Request, exc: ImportInterrupted) -> JSONResponse:
+    """An import that stopped after committing chunks: the cause's status, and what was committed
+    (a plugin's failure must not answer "nothing was changed")."""
+    cause = exc.cause
+    status, slug, title = _kind(cause)
+    if isinstance(cause, PluginError) or not isinstance(cause, DealerCrmError):
+        log.error("import stopped at line %d: %s", exc.line, cause, exc_info=cause)
+        said = (f"plugin {cause.plugin!r} failed in {cause.hook} (see the server log)" if isinstance(cause, PluginError)
+                else "an unexpected error occurred; it was logged")
+        if isinstance(cause, OperationalError):
+            status, slug, title, said = 503, "unavailable", "Service unavailable", "the database is busy or unreachable"
+    else:
+        said = str(cause)
+    report = exc.report
+    return problem(request, status, slug, title, f"the import stopped at line {exc.line}: {said}; {exc.committed()}",
+                   stopped_at_line=exc.line, imported=report.imported, already_present=report.already_present,
+                   rejected=report.rejections)
+
+
+def from_domain_error(request: Request, exc: DealerCrmError) -> JSONResponse:
+    if isinstance(exc, ImportInterrupted):
+        return from_interrupted_import(request, exc)
+    status, slug, title = _kind(exc)
     extra: dict[str, Any] = {}
     headers = None
     detail = str(exc)

@@ -101,7 +101,7 @@ class ApiKeyService(Service):
         """Revoke a key by id or prefix; it stops working with the next request."""
         with self.uow(by, "api_keys.revoke") as uow:
             require_system(uow.principal, "revoke API keys")
-            by_id = isinstance(ident, int) or str(ident).isdigit()
+            by_id = isinstance(ident, int) or (str(ident).isascii() and str(ident).isdigit())  # not "²"
             if by_id and int(ident) > 2**31 - 1:
                 raise NotFound("api key", ident)
             key = uow.session.scalar(select(ApiKey).where(

@@ -28,6 +28,15 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def warranty_end(start: date, months: int, field: str) -> date:
+    """``start`` plus the warranty; a start so late that the end would pass 9999-12-31 is named."""
+    try:
+        return add_months(start, months)
+    except (ValueError, OverflowError):
+        raise ValidationError(field, start.isoformat(), f"is too late: a {months}-month warranty from it would end "
+                              "after the year 9999") from None
+
+
 class ProductService(Service):
     """The product catalogue, shared by every party of the installation (no personal data)."""
 
@@ -86,6 +95,8 @@ class AssetService(Service):
         purchased = validation.iso_date("purchased_on", purchased_on)
         handed_over = validation.iso_date("handed_over_on", handed_over_on)
         override = validation.iso_date("warranty_until", warranty_until)
+        if price is not None:
+            validation.finite("price", price)
         if purchased and handed_over and handed_over < purchased:
             raise ValidationError("handed_over_on", handed_over.isoformat(), f"is before the purchase on {purchased}")
         with self.uow(by, "assets.record") as uow:
@@ -103,7 +114,8 @@ class AssetService(Service):
                 manufacturer_party_id=manufacturer_party_id or product.manufacturer_party_id,
                 dealer_party_id=dealer_party_id or customer.owner_party_id,
                 purchased_on=purchased, handed_over_on=handed_over,
-                warranty_until=override or (add_months(start, product.warranty_months) if start else None),
+                warranty_until=override or (warranty_end(start, product.warranty_months, "handed_over_on" if
+                                                         handed_over else "purchased_on") if start else None),
                 warranty_overridden=override is not None, replaces_asset_id=replaces_asset_id, price=price,
                 created_at=uow.now,
             )

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
+from .. import validation
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
 from ..db.models import AuditRecord
@@ -21,6 +22,7 @@ def record_fact(service, case_id: int, key: str, value: Any, *, by: int, note: s
     the case is still at that version (a fact decided on what the caller last saw)."""
     if not key or not key.replace("_", "").isalnum():
         raise ValidationError("key", key, "must be one word naming the fact, like customer_agreed_late_slot")
+    validation.finite("value", value)  # NaN and 1e999 were stored and read back as null
     with service.crm.uow(by, "cases.record_fact") as uow:
         conn = uow.connection
         actor = uow.principal

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 from sqlalchemy import bindparam, insert, select, update
 
+from .. import validation
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
 from ..db.models import Actor, Asset, AuditRecord, Party
@@ -75,9 +76,11 @@ def default_workflow(setting: str | None, workflows) -> str:
 
 
 def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
-    """Timestamps arrive as ISO strings from the CLI and HTTP; naive ones are refused."""
+    """Timestamps arrive as ISO strings from the CLI and HTTP; naive ones are refused, and so
+    are times without a UTC equivalent and numbers JSON cannot hold (NaN, infinities)."""
     out = dict(data or {})
     for key, value in out.items():
+        validation.finite(key, value)
         if key.endswith("_at") and isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value)
@@ -85,6 +88,7 @@ def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
                 raise ValidationError(key, value, f"{subject}: is not an ISO date and time") from None
             if parsed.tzinfo is None:
                 raise ValidationError(key, value, f"{subject}: needs a timezone, e.g. {value}+01:00")
+            validation.aware(key, parsed)  # 0001-01-01T00:00+05:00 has no UTC time: out of range
             out[key] = parsed
     return out
 

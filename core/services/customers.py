@@ -76,7 +76,8 @@ class CustomerService(Service):
 
     def clean(self, fields: dict[str, Any], *, only_editable: bool = True) -> dict[str, Any]:
         """Validate and normalise customer fields; raises naming the first bad one."""
-        return self.fields.clean(fields, CleanContext(self.crm.settings.default_region), only_editable=only_editable)
+        context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date())
+        return self.fields.clean(fields, context, only_editable=only_editable)
 
     def record(self, uow, customer: Customer) -> Record:
         """``customer`` as ``uow``'s actor may see it."""

@@ -19,9 +19,9 @@ from datetime import timedelta
 import attrs
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
-from ..channels import DeliveryResult, OutgoingMessage
+from ..channels import DeliveryResult, FailureOwner, OutgoingMessage
 from ..audit import jsonable
-from ..db.models import AuditRecord, Customer, Interaction
+from ..db.models import AuditRecord, Customer, Interaction, Task
 from ..db.outbox_models import OutboxMessage
 from ..errors import PluginError
 from ..events import InteractionRecorded, MessageDelivered, MessageFailed
@@ -203,8 +203,42 @@ def _timeline(uow, row: dict, summary: str, personal: bool = False, outbound: bo
                            "outbound" if outbound else "internal", summary, personal=personal, case_id=row["case_id"])
 
 
+def _failure_owner(uow, crm, row: dict) -> FailureOwner | None:
+    """Whose business a failed message to no customer is, if its channel says (``channels.FailureOwner``)."""
+    channel = crm.channels.get(row["channel"])
+    ask = getattr(channel, "failure_owner", None)
+    if row["customer_id"] is not None or not callable(ask):
+        return None
+    try:
+        told = ask(uow.connection, row)
+    except Exception as exc:  # a channel's bug must not lose the outcome: the home dealer hears of it instead
+        log.error("%s", PluginError(crm.channel_owners.get(row["channel"], row["channel"]),
+                                    f"{row['channel']}.failure_owner", exc), exc_info=exc)
+        return None
+    return told if isinstance(told, FailureOwner) else None
+
+
+def _tell_owner(uow, row: dict, why: str, told: FailureOwner) -> int:
+    """One open task per thing that fails, for the party it belongs to, naming only that and the error."""
+    ref = f"failures:{row['channel']}:{told.about}"
+    task_table = Task.__table__
+    open_one = uow.connection.execute(select(task_table.c.id).where(
+        task_table.c.status == "open", task_table.c.assigned_party_id == told.party_id,
+        task_table.c.origin_ref == ref).limit(1)).scalar()
+    if open_one is not None:  # already told: a dead endpoint must not flood anyone with tasks
+        return open_one
+    return create_task(uow, f"{told.about}: a delivery could not be made", uow.now,
+                       assigned_party_id=told.party_id, origin="rule", origin_ref=ref,
+                       note=f"{why}\nfirst failed: message {row['id']} ({row['subject'] or row['channel']}). "
+                            "Further failures make no new task while this one is open: fix the endpoint, "
+                            "then complete this task.").id
+
+
 def _dead_letter(uow, crm, row: dict, why: str) -> int:
     """A message that cannot be delivered becomes a person's task: nobody is left unreached."""
+    told = _failure_owner(uow, crm, row)
+    if told is not None:
+        return _tell_owner(uow, row, why, told)
     owner_party = owner_actor = None
     if row["customer_id"] is not None:
         owner_party, owner_actor = uow.connection.execute(

@@ -28,7 +28,7 @@ from sqlalchemy import insert, select
 
 from ..audit import jsonable
 from ..db.models import AuditRecord, Customer, Interest, Party
-from ..errors import DealerCrmError, ValidationError
+from ..errors import DealerCrmError, ImportInterrupted, ValidationError
 from ..events import CustomersImported
 from .. import validation
 from ..access import require
@@ -101,6 +101,9 @@ class CustomerImport(Service):
         self._importer(by)
         path = Path(path)
         try:
+            if path.exists() and not path.is_file():  # a directory; a device (/dev/zero) or pipe that never ends
+                raise ValidationError("file", str(path), "is not a regular file: save the list as a file and "
+                                      "import that (an upload: run_text)")
             fh = path.open(newline="", encoding="utf-8-sig")
         except OSError as exc:
             raise ValidationError("file", str(path), exc.strerror or str(exc)) from None
@@ -129,9 +132,11 @@ class CustomerImport(Service):
     def _run(self, stream, report: ImportReport, what: str, by: int | None, party: int | None, chunk_size: int,
              on_progress: Callable[[int], None] | None) -> ImportReport:
         source = report.source
-        reader = csv.DictReader(stream)
+        lines = _Lines(stream)
+        reader = csv.DictReader(lines)
         try:
             header = reader.fieldnames
+            lines.start()  # rows begin after the header
         except UnicodeDecodeError:
             raise ValidationError(what, source, "is not UTF-8 text; save it as 'CSV UTF-8' and import again") from None
         except csv.Error as exc:
@@ -142,13 +147,25 @@ class CustomerImport(Service):
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise ValidationError(what, source, f"has no column {missing[0]!r} (header: {header})")
+        _check_header(header, import_columns(self.crm.customers.fields), what, source)
         run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
         pacing = PACING.get()
         hold = pacing.hold if pacing is not None else nullcontext
-        for chunk in _chunked(_rows(reader, source, what), pacing.rows if pacing is not None else chunk_size):
-            cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the gate
-            with hold():
-                self._import_chunk(cleaned, report, by, run, party)
+        committed = False
+        for chunk in _chunked(_rows(reader, source, what, lines), pacing.rows if pacing is not None else chunk_size):
+            before = (report.rows, report.imported, report.already_present, list(report.rejected), dict(report.fields))
+            try:
+                cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the gate
+                with hold():
+                    self._import_chunk(cleaned, report, by, run, party)
+            except Exception as exc:
+                if not committed:
+                    raise  # nothing was written: the error as it is
+                # the chunks before this one stay: say so, with what they filed (not this chunk's counts)
+                report.rows, report.imported, report.already_present, report.rejected, report.fields = before
+                report.rejected.sort()
+                raise ImportInterrupted(report, chunk[0][0], exc) from exc
+            committed = True
             if on_progress:
                 on_progress(len(chunk))
         report.rejected.sort()
@@ -157,6 +174,13 @@ class CustomerImport(Service):
     def _clean(self, line: int, row: dict[str, str]) -> dict:
         if None in row:
             raise ValidationError("row", line, f"has {len(row[None]) + len(row) - 1} fields, the header has {len(row) - 1}")
+        broken = next((column for column, value in row.items() if value and ("\n" in value or "\r" in value)), None)
+        if broken is not None:
+            # no field of a customer list holds a line break: a quote opened and not closed has taken the
+            # lines after it into this field (they would have been filed as one name, silently)
+            raise ValidationError("row", line, f"field {broken!r} runs over the lines after line {line}: a quote "
+                                  "(\") opened there is not closed where the field ends, so the rows after it were "
+                                  "read into it; close or remove the quote and import again")
         ext = (row.get("external_id") or "").strip()
         if not ext:
             raise ValidationError("external_id", ext, "is required: it makes a re-run import skip this row")
@@ -369,12 +393,56 @@ def _decoded(content: str | bytes, source: str) -> str:
                               "import again") from None
 
 
-def _rows(reader, source: str, what: str) -> Iterator[tuple[int, dict]]:
-    """The document's rows; an undecodable or malformed file stops with the line it broke at
-    (chunks before it stay imported, and a re-run after fixing the file skips them)."""
+def _check_header(header: list[str], known: tuple[str, ...], what: str, source: str) -> None:
+    """Every column is one the import reads, named once: a column it does not know would be
+    dropped without a word (``Email``, ``Telefon``), and of a column named twice only the last
+    value would be kept."""
+    seen: set[str] = set()
+    for position, column in enumerate(header, 1):
+        if column in seen:
+            raise ValidationError(what, source, f"names the column {column!r} twice (column {position}); a value "
+                                  "of one of them would be lost")
+        seen.add(column)
+    unknown = [c for c in header if c not in known]
+    if unknown:
+        hints = {c: k for c in unknown for k in known if c.strip().lower() == k}
+        named = ", ".join(repr(c) + (f" (did you mean {hints[c]!r}?)" if c in hints else "") if c.strip()
+                          else f"an unnamed column {header.index(c) + 1}" for c in unknown)
+        raise ValidationError(what, source, f"has columns the import does not read: {named}; their values would "
+                              f"be lost. Known columns: {', '.join(known)}")
+
+
+class _Lines:
+    """The document's lines for the csv reader, noting where each record begins (the reader
+    says only where one ends, and a quoted field may span lines)."""
+
+    def __init__(self, stream):
+        self._lines, self._served, self._first = iter(stream), 0, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._served += 1
+        if self._first is None and line.strip("\r\n"):  # blank lines are skipped, not rows
+            self._first = self._served
+        return line
+
+    def start(self) -> int | None:
+        """The first line of the record read since the last call."""
+        first, self._first = self._first, None
+        return first
+
+
+def _rows(reader, source: str, what: str, lines: _Lines | None = None) -> Iterator[tuple[int, dict]]:
+    """The document's rows with the line each starts on; an undecodable or malformed file stops
+    with the line it broke at (chunks before it stay imported, and a re-run after fixing the
+    file skips them)."""
     try:
         for row in reader:
-            yield reader.line_num, row
+            start = lines.start() if lines is not None else None
+            yield start or reader.line_num, row
     except UnicodeDecodeError:
         raise ValidationError(what, source, f"is not UTF-8 text (after line {reader.line_num}); "
                               "save it as 'CSV UTF-8' and import again") from None

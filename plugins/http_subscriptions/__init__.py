@@ -20,6 +20,8 @@ secret, and no other party's secret (nor the webhook channel's) can forge it. Se
     [plugins.http_subscriptions]
     timeout = 10        # seconds per request
     allow_http = false  # plain http:// URLs beyond localhost (see service.check_url)
+    allow_internal_targets = false  # loopback, private, link-local … targets, for local development
+                                    # only (dealercrm.egress: refused at registration and at every send)
 
 What arrives is the webhook channel's request (``channel_webhook.post_signed``): a JSON
 object with ``id, idempotency_key, channel, purpose, subject, body, data, customer_id,
@@ -46,6 +48,7 @@ none is sent after the deletion (one whose request was already on the wire may a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -56,16 +59,16 @@ from typing import Any
 import attrs
 from sqlalchemy import bindparam, select
 
-from dealercrm import CaseClosed, CaseEscalated, CaseHandedOver, MessageReceived, hookimpl
+from dealercrm import CaseClosed, CaseEscalated, CaseHandedOver, MessageReceived, egress, hookimpl
 from dealercrm.access import Principal, case_scope
 from dealercrm.audit import jsonable
-from dealercrm.channels import DeliveryResult, OutgoingMessage
+from dealercrm.channels import DeliveryResult, FailureOwner, OutgoingMessage
 from dealercrm.db.api_models import Subscription
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Customer, Party
 from dealercrm.db.prepared import Prepared
 from dealercrm.plugins.channel_webhook import post_signed
-from dealercrm.plugins.http_gateway import Gateway, HttpChannel, number
+from dealercrm.plugins.http_gateway import Gateway, HttpChannel, number, origin
 
 from .service import DELIVERY_CHANNEL, EVENT_KINDS, PLUGIN, SubscriptionService, check_url, delivery_key
 
@@ -111,6 +114,8 @@ class SubscriptionChannel(HttpChannel):
         self.gateway = Gateway(self.name)  # the secrets never travel, only their signatures
         try:
             self.gateway.timeout = number(settings, "timeout", 10, PLUGIN)
+            # a party chose the URL: connect only to the public address its name was checked to have
+            self.gateway.transport = functools.partial(egress.pinned_transport, egress.allow_internal(settings))
         except ValueError as exc:
             self.problem = f"misconfigured: {exc}"
 
@@ -127,6 +132,15 @@ class SubscriptionChannel(HttpChannel):
             return DeliveryResult.failed(f"{self.name}: subscription {subscription_id} was deleted at "
                                          f"{found.deleted_at.isoformat()}; not sent")
         return post_signed(self.gateway, found.url, message, found.secret, int(self.wall_clock()))
+
+    def failure_owner(self, conn, message) -> FailureOwner | None:
+        """A delivery that finally failed is its subscriber's business, not the home dealer's."""
+        subscription_id = (message.get("data") or {}).get("subscription_id")
+        if not isinstance(subscription_id, int) or isinstance(subscription_id, bool):
+            return None
+        found = conn.execute(select(Subscription.party_id, Subscription.url).where(
+            Subscription.id == subscription_id)).first()
+        return FailureOwner(found.party_id, f"subscription {subscription_id} to {origin(found.url)}") if found else None
 
 
 @hookimpl(trylast=True)

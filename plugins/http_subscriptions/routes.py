@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dealercrm.http.auth import Caller
 from dealercrm.http.common import problems
+from dealercrm.http.idempotency import NOT_KEPT
 from dealercrm.http.schemas import MAX_ID, Out, text
 
 from .service import EVENT_KINDS, SubscriptionService
@@ -38,8 +39,9 @@ class SubscriptionOut(Out):
 
 
 class SubscriptionCreated(SubscriptionOut):
-    secret: str = Field(description="signs every delivery to this subscription (X-Dealercrm-Signature); shown "
-                        "only now")
+    secret: str | None = Field(description="signs every delivery to this subscription (X-Dealercrm-Signature); "
+                               "shown only now: a repeat with the same Idempotency-Key has null (the secret is "
+                               "kept nowhere else)")
 
 
 router = APIRouter(prefix="/subscriptions", tags=[TAG["name"]], responses=problems(400, 401, 403, 404, 422))
@@ -55,11 +57,14 @@ def list_subscriptions(me: Caller):
 
 
 @router.post("", status_code=201, response_model=SubscriptionCreated)
-def subscribe(me: Caller, body: SubscriptionIn, response: Response):
+def subscribe(me: Caller, body: SubscriptionIn, request: Request, response: Response):
     """Register a URL for event kinds. Each delivery is a POST to that URL signed with this
     subscription's ``secret`` — returned only in this answer — in ``X-Dealercrm-Signature``
     (HMAC-SHA256 of ``"<X-Dealercrm-Timestamp>.<raw body>"``). Only events about cases and customers
-    the caller's party may see are sent."""
+    the caller's party may see are sent. A repeat with the same ``Idempotency-Key`` answers the same
+    subscription with ``secret: null``: the secret is kept nowhere but in the subscription (lost it?
+    delete the subscription and make a new one)."""
+    request.scope.setdefault("state", {})[NOT_KEPT] = ("secret",)
     subscription, secret = service(me).create(body.url, body.kinds, by=me.actor_id)
     response.headers["Location"] = f"/subscriptions/{subscription.id}"
     return {**subscription.model_dump(), "secret": secret}

@@ -25,6 +25,7 @@ from sqlalchemy import func, insert, select, update
 from dealercrm.db.api_models import Subscription
 from dealercrm.db.models import AuditRecord
 from dealercrm.db.outbox_models import OutboxMessage
+from dealercrm import egress
 from dealercrm.errors import NotFound, NotPermitted, ValidationError
 from dealercrm.services.base import Service
 
@@ -84,6 +85,10 @@ class SubscriptionService(Service):
         """Register ``url`` for ``kinds``; returns the subscription and its secret (shown once)."""
         settings = self.crm.settings.plugin(PLUGIN)
         url = check_url(url, bool(settings.get("allow_http")))
+        try:
+            egress.check_url(url, egress.allow_internal(settings))  # no internal targets (SSRF)
+        except ValueError as exc:
+            raise ValidationError("url", url, f"cannot be checked: {exc}") from None
         kinds = sorted(set(kinds or ()))
         unknown = [k for k in kinds if k not in EVENT_KINDS]
         if not kinds or unknown:

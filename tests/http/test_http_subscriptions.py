@@ -149,7 +149,11 @@ def test_deliveries_need_no_webhook_channel_configured(tmp_path, clock):
 
     from dealercrm.http import create_app
 
-    world = copy_world(tmp_path, clock)  # no [plugins.channel_webhook], no DEALERCRM_WEBHOOK_SECRET
+    from dealercrm.settings import Settings
+
+    # no [plugins.channel_webhook], no DEALERCRM_WEBHOOK_SECRET (the receiver is on 127.0.0.1: allowed here)
+    world = copy_world(tmp_path, clock, settings=Settings(plugins={"http_subscriptions": {
+        "allow_internal_targets": True}}))
     try:
         assert "webhook" not in world.crm.channels
         with running() as dms, Api(create_app(world.crm)) as api:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dealercrm import CustomersImported, ValidationError, Vetoed, hookimpl
+from dealercrm import CustomersImported, ImportInterrupted, ValidationError, Vetoed, hookimpl
 from dealercrm.db.models import AuditRecord, Customer, Interest
 
 HEADER = "external_id,name,kind,email,phone,birthday,street,postcode,city,owner_party,interests"
@@ -112,8 +112,10 @@ def test_an_import_vetoed_in_its_second_chunk_and_rerun_files_every_good_row_onc
 
     plugin = SecondChunkFails()
     crm.register(plugin, "flaky-sync")
-    with pytest.raises(Vetoed):
+    with pytest.raises(ImportInterrupted) as stopped:  # not a bare Vetoed: that would say nothing was written
         crm.imports.run(path, chunk_size=2, by=crm.system)
+    assert isinstance(stopped.value.cause, Vetoed) and stopped.value.line == 4
+    assert (stopped.value.report.imported, len(stopped.value.report.rejected)) == (1, 1)
     assert sorted(customers(crm)) == ["K-1"]  # the first chunk was committed, the second not at all
     plugin.armed = False
     report = crm.imports.run(path, chunk_size=2, by=crm.system)

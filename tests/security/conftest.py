@@ -2,12 +2,15 @@
 
 ``inbound_api(inbound={...}, env={...})`` gives an in-process API client over the
 service-case world (``tests/integration/case_world.py``) with the given
-``[inbound.<channel>]`` tables. ``served`` (in ``test_slow_clients.py``) is a real
-``dealercrm serve`` on 127.0.0.1.
+``[inbound.<channel>]`` tables (and ``plugins={...}``: plugin tables, e.g.
+``http_subscriptions``; ``http={...}``: the ``[http]`` bounds); ``api`` is that client
+at default settings. ``served`` (in ``test_slow_clients.py``) is a real ``dealercrm
+serve`` on 127.0.0.1; the ``dealercrm_serve`` fixture starts others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from api_world import Api, issue_keys  # noqa: E402
 from case_world import copy_world  # noqa: E402
 
 from dealercrm.http import create_app  # noqa: E402
-from dealercrm.settings import Settings  # noqa: E402
+from dealercrm.settings import HttpSettings, Settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +41,11 @@ def inbound_api(tmp_path, clock):
     """``inbound_api(inbound=...)``: (client, world) with those ``[inbound]`` tables; closed after the test."""
     opened = []
 
-    def make(inbound: dict | None = None, webhook: dict | None = None) -> tuple[Api, object]:
+    def make(inbound: dict | None = None, webhook: dict | None = None,
+             plugins: dict | None = None, http: dict | None = None) -> tuple[Api, object]:
         settings = Settings(inbound=inbound or {},
-                            plugins={"channel_webhook": webhook} if webhook is not None else {})
+                            plugins={**({"channel_webhook": webhook} if webhook is not None else {}), **(plugins or {})},
+                            http=HttpSettings(**(http or {})))
         world = copy_world(tmp_path, clock, settings=settings)
         client = Api(create_app(world.crm), raise_server_exceptions=True)
         client.keys = issue_keys(world)
@@ -52,3 +57,65 @@ def inbound_api(tmp_path, clock):
     for client, world in opened:
         client.__exit__(None, None, None)
         world.crm.close()
+
+
+@pytest.fixture
+def api(inbound_api):
+    """The API over the service-case world at default settings: the installation as shipped."""
+    client, world = inbound_api()
+    client.world = world
+    return client
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def dealercrm_serve():
+    """``dealercrm_serve(folder, url, *args, log=path)``: a context manager, see ``_serve``."""
+    return _serve
+
+
+@contextlib.contextmanager
+def _serve(folder: Path, url: str, *args: str, log: Path | None = None):
+    """A real ``dealercrm serve`` on 127.0.0.1 over ``url``; yields its base URL. Its output
+    (uvicorn's log included) goes to ``log``."""
+    import os
+    import subprocess
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
+    env.update(DEALERCRM_DATABASE_URL=url, PYTHONUNBUFFERED="1")
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL
+    server = subprocess.Popen([sys.executable, "-c", "from dealercrm.cli import main; main()", "serve",
+                               "--host", "127.0.0.1", "--port", str(port), *args],
+                              env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "dealercrm serve did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown must not hang the suite
+            server.kill()
+            server.wait(timeout=10)
+        if log is not None:
+            out.close()
