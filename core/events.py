@@ -202,6 +202,18 @@ class CaseFactRecorded(Event):
 
 
 @attrs.frozen(kw_only=True)
+class CaseReturnRecorded(Event):
+    """A step of the replaced unit's return or of the dealer's credit was recorded on a case
+    (``crm.cases.record_return`` / ``record_credit``): ``values`` holds what changed, as JSON
+    values (dates "2026-03-10", the amount "49.90")."""
+
+    name: ClassVar[str] = "case_return_recorded"
+    case_id: int
+    customer_id: int
+    values: dict = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
 class MessageQueued(Event):
     name: ClassVar[str] = "message_queued"
     message_id: int

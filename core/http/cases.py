@@ -1,5 +1,5 @@
-"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire and record facts (with
-``If-Match``), survey answers."""
+"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire, record facts and the
+replaced unit's return and credit (with ``If-Match``), survey answers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from ..errors import Conflict
 from .auth import Caller
 from .common import Limit, Offset, etag, if_match_version, page, problems
 from .problem import PreconditionFailed
-from .schemas import (MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, FactIn, FiredOut, FireIn, Id, Page,
-                      SurveyIn, SurveyOut, text)
+from .schemas import (MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, CreditIn, FactIn, FiredOut, FireIn, Id,
+                      Page, ReturnIn, SurveyIn, SurveyOut, text)
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=problems(400, 401, 404, 422))
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -106,6 +106,32 @@ def record_fact(me: Caller, case_id: CaseId, body: FactIn, response: Response, i
     with precondition(expected):
         me.cases.record_fact(case_id, body.key, body.value, note=body.note, expected_version=expected)
         case = me.cases.get(case_id)
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
+@router.post("/{case_id}/return", response_model=CaseOut, responses=problems(403, 409, 412))
+def record_return(me: Caller, case_id: CaseId, body: ReturnIn, response: Response, if_match: IfMatch = None):
+    """Record steps of the replaced unit's return: the RMA number and the day the old unit arrived
+    (the case's manufacturer), the day it was shipped back (the case's dealer). Shipping needs the
+    RMA number, arriving the shipment; a step may be corrected. Answers with the case at its new
+    version."""
+    expected = if_match_version(if_match, case_id)
+    with precondition(expected):
+        case = me.cases.record_return(case_id, rma_number=body.rma_number, shipped_on=body.shipped_on,
+                                      received_on=body.received_on, note=body.note, expected_version=expected)
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
+@router.post("/{case_id}/credit", response_model=CaseOut, responses=problems(403, 409, 412))
+def record_credit(me: Caller, case_id: CaseId, body: CreditIn, response: Response, if_match: IfMatch = None):
+    """Record the manufacturer's credit to the dealer for the case (the case's manufacturer).
+    Answers with the case at its new version."""
+    expected = if_match_version(if_match, case_id)
+    with precondition(expected):
+        case = me.cases.record_credit(case_id, body.amount, body.currency, on=body.on, note=body.note,
+                                      expected_version=expected)
     response.headers["ETag"] = etag(case.version)
     return case
 

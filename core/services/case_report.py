@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from ..db.case_models import Case, CaseEvent
 from ..db.models import Party
+from . import case_returns, warranty
 
 CUSTOMER = "customer"
 
@@ -43,6 +44,8 @@ class CaseTimeline:
     held: dict[str, timedelta]
     waited: timedelta  # what the customer waited, end to end
     waited_on_customer: timedelta
+    warranty: str = "no asset"  # as judged when the case opened ("in warranty (until 2028-02-24)")
+    returned: str | None = None  # the RMA, the old unit's return and the dealer's credit, if any
 
 
 @attrs.frozen
@@ -55,8 +58,12 @@ class PartyRow:
     deadlines_missed: int
 
 
+#: history rows that move the case; facts, return steps and credits do not change hands
+MOVES = ("opened", "transition", "timeout")
+
+
 def periods_of(events: list, end: datetime, owner_of_state) -> list[Period]:
-    moves = [e for e in events if e.kind != "fact"]  # facts do not change hands
+    moves = [e for e in events if e.kind in MOVES]
     out = []
     for this, nxt in zip(moves, [*moves[1:], None]):
         if nxt is None and this.owner_party_id is None:  # a final state: nobody holds it
@@ -77,7 +84,8 @@ def timeline(crm, case_id: int) -> CaseTimeline:
     for p in periods:
         held[p.holder] += p.length
     waited = end - case.opened_at
-    return CaseTimeline(case, events, periods, dict(held), waited, held.get(CUSTOMER, timedelta(0)))
+    return CaseTimeline(case, events, periods, dict(held), waited, held.get(CUSTOMER, timedelta(0)),
+                        warranty.describe(case.warranty_status, case.warranty_until), case_returns.describe(case))
 
 
 def party_report(crm) -> list[PartyRow]:
@@ -107,7 +115,7 @@ def party_report(crm) -> list[PartyRow]:
         for e in events:
             if e.kind == "timeout" and owner is not None:
                 missed[owner] += 1
-            if e.kind != "fact":
+            if e.kind in MOVES:
                 owner = None if wf.state(e.to_state).owner == CUSTOMER else e.owner_party_id
     out = []
     for pid, party in sorted(parties.items()):
