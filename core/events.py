@@ -268,7 +268,8 @@ class MessageReceived(Event):
 
 @attrs.frozen(kw_only=True)
 class SurveyAnswered(Event):
-    """A customer answered the satisfaction survey after a case (CSAT 1-5, NPS 0-10)."""
+    """A customer answered the satisfaction survey after a case (CSAT 1-5, NPS 0-10); ``revised``:
+    the case's one answer was changed by a later one, the scores are the answer as it now stands."""
 
     name: ClassVar[str] = "survey_answered"
     response_id: int
@@ -277,6 +278,7 @@ class SurveyAnswered(Event):
     csat: int | None
     nps: int | None
     channel: str
+    revised: bool = False
 
 
 def all_event_classes() -> list[type[Event]]:

@@ -139,11 +139,13 @@ def record_credit(me: Caller, case_id: CaseId, body: CreditIn, response: Respons
 @router.post("/{case_id}/survey", status_code=201, response_model=SurveyOut, responses=problems(403))
 def record_survey_answer(me: Caller, case_id: CaseId, body: SurveyIn):
     """Record what the customer answered to the satisfaction survey (by default on the phone): the
-    case's dealer only. It goes on the customer's timeline, and a low score makes a follow-up."""
+    case's dealer only. A case has one answer: a later one revises it (the scores and comment it
+    gives replace the earlier ones). It goes on the customer's timeline, and a low score makes a
+    follow-up."""
     return me.surveys.record(case_id, csat=body.csat, nps=body.nps, comment=body.comment, channel=body.channel)
 
 
 @router.get("/{case_id}/survey", response_model=list[SurveyOut], responses=problems(403))
 def survey_answers(me: Caller, case_id: CaseId):
-    """The survey answers of the case, oldest first: the case's dealer only."""
+    """The survey answer of the case (one at most, as it now stands): the case's dealer only."""
     return me.surveys.of_case(case_id)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from ..db.case_models import Case, CaseEvent
 from ..db.models import Party
 from . import case_returns, warranty
+from .case_rules import is_pause
 
 CUSTOMER = "customer"
 
@@ -73,6 +74,25 @@ def periods_of(events: list, end: datetime, owner_of_state) -> list[Period]:
         out.append(Period(holder, None if kind == CUSTOMER else this.owner_party_id, this.to_state, this.at,
                           nxt.at if nxt else end))
     return out
+
+
+def resolved_by(events: list, wf) -> int | None:
+    """The party that resolved the case: the one holding it when its own move (not the clock's)
+    took the case to the customer's confirmation or to a final state — the technician who
+    reported it fixed, the dealer who delivered the replacement, repaired, refunded or closed it
+    by agreement. A reopened case is resolved by whoever resolved it last; None while nobody has.
+    A manufacturer that rejects, or lets its deadline pass, resolves nothing: the case went back
+    to the dealer, who resolved it."""
+    holder = resolver = None
+    for e in events:
+        if e.kind not in MOVES:
+            continue
+        dest = wf.state(e.to_state) if wf.has_state(e.to_state) else None
+        if (e.kind == "transition" and holder is not None and dest is not None
+                and (dest.final or (dest.owner == CUSTOMER and not is_pause(wf, dest)))):
+            resolver = holder
+        holder = e.owner_party_id if dest is not None and dest.owner not in (None, CUSTOMER) else None
+    return resolver
 
 
 def timeline(crm, case_id: int) -> CaseTimeline:

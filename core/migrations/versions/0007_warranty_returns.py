@@ -1,7 +1,9 @@
-"""warranty and returns on the case
+"""warranty and returns on the case; one survey answer per case
 
 The case keeps the warranty as it stood on the day it opened, the replaced unit's return
-(shipped, received) and the manufacturer's credit to the dealer.
+(shipped, received) and the manufacturer's credit to the dealer. A survey answer is one
+per case from now on (a later reply revises it): where a case already has several, the
+latest is kept and the earlier ones go — they are still on the customer's timeline.
 
 Revision ID: 0007_warranty_returns
 Revises: 0006
@@ -33,8 +35,18 @@ def upgrade() -> None:
         for name, type_ in _CASE_COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
 
+    op.execute("DELETE FROM survey_response WHERE id NOT IN "
+               "(SELECT max(id) FROM survey_response GROUP BY case_id)")
+    with op.batch_alter_table('survey_response', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_response_case_id')
+        batch_op.create_index('ix_survey_response_case_id', ['case_id'], unique=True)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('survey_response', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_response_case_id')
+        batch_op.create_index('ix_survey_response_case_id', ['case_id'], unique=False)
+
     # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+): recreating service_case, as batch
     # mode otherwise would, fails on SQLite once case history and surveys point at its rows
     with op.batch_alter_table('service_case', schema=None, recreate='never') as batch_op:
