@@ -153,8 +153,8 @@ def thresholds(loyal: dict, lost: dict) -> dict:
     return dict(quiet_s=NOW_S - loyal["quiet_days"] * DAY_S, tenure_d=tenure_d,
                 tenure_s=tenure_d * DAY_S + NOW_S % DAY_S, min_purchases=loyal["min_purchases"],
                 min_revenue=loyal["min_revenue"], loyal_when=loyal["loyal_when"], factor=lost["factor"],
-                min_events=lost["min_events"], min_days_since=lost["min_days_since"],
-                include_service=lost["include_service"])
+                min_events=lost["min_events"], min_history_days=lost["min_history_days"],
+                min_days_since=lost["min_days_since"], include_service=lost["include_service"])
 
 
 def default_settings() -> tuple[dict, dict]:
@@ -162,7 +162,7 @@ def default_settings() -> tuple[dict, dict]:
     loyal, lost = dict(rule_loyal_quiet.DEFAULTS), dict(rule_lost_customers.DEFAULTS)
     # the hand-written SQL below is written for these (the defaults); say so if they change
     if not (loyal["loyal_when"] == "all" and loyal["min_purchases"] and loyal["min_years"] and not loyal["min_revenue"]
-            and lost["include_service"]):
+            and lost["include_service"] == "except_warranty"):
         raise SystemExit("the rules' defaults changed: update bench/scan.py's hand-written SQL to match them")
     return loyal, lost
 
@@ -279,7 +279,7 @@ def seed(db_path: Path, customers: int, cases_per_customer: float, rng_seed: int
         if days:
             lost_situation = f"lost-since:{DAY_TEXT[days[-1]]}"
             since, span = TODAY_D - days[-1], days[-1] - days[0]
-            lost = (len(days) >= t["min_events"] and since >= t["min_days_since"]
+            lost = (len(days) >= t["min_events"] and span >= t["min_history_days"] and since >= t["min_days_since"]
                     and since * (len(days) - 1) >= t["factor"] * span)
         fired_now = i % 20 == 0  # an earlier tick already fired for the current situation
         if fired_now:
@@ -322,13 +322,16 @@ HAND_SQL = {
         GROUP BY c.id
         HAVING count(a.id) >= :min_purchases AND (min(a.purchased_on) <= :tenure_day OR c.created_at <= :tenure_at)
     """,
-    # purchase and service-visit days per customer; flagged when the time since the last one
-    # is >= factor x the mean gap between them, not fired for this last day yet
+    # purchase and service-visit days per customer (no case opened in warranty: the seed has
+    # none, so its Python answer counts every case); flagged when they span the minimum history
+    # and the time since the last one is >= factor x the mean gap between them, not fired for
+    # this last day yet
     "rule_lost_customers": """
         WITH events (customer_id, day) AS (
             SELECT customer_id, purchased_on FROM asset WHERE purchased_on IS NOT NULL
             UNION ALL
-            SELECT customer_id, substr(opened_at, 1, 10) FROM service_case),
+            SELECT customer_id, substr(opened_at, 1, 10) FROM service_case
+            WHERE warranty_status IS NULL OR warranty_status != 'in'),
         rhythm AS (
             SELECT customer_id, count(DISTINCT day) AS n, min(day) AS first, max(day) AS last
             FROM events GROUP BY customer_id HAVING count(DISTINCT day) >= :min_events)
@@ -337,6 +340,7 @@ HAND_SQL = {
                CAST(julianday(:today) - julianday(r.last) AS INTEGER)
         FROM rhythm r JOIN customer c ON c.id = r.customer_id
         WHERE c.erased_at IS NULL AND c.merged_into_id IS NULL
+          AND julianday(r.last) - julianday(r.first) >= :min_history_days
           AND julianday(:today) - julianday(r.last) >= :min_days_since
           AND (julianday(:today) - julianday(r.last)) * (r.n - 1) >= :factor * (julianday(r.last) - julianday(r.first))
           AND NOT EXISTS (SELECT 1 FROM rule_firing f
@@ -350,7 +354,7 @@ def hand_params() -> dict:
     t = thresholds(*default_settings())
     return dict(quiet=ts(t["quiet_s"]), tenure_day=DAY_TEXT[t["tenure_d"]], tenure_at=ts(t["tenure_s"]),
                 min_purchases=t["min_purchases"], today=DAY_TEXT[TODAY_D], min_events=t["min_events"],
-                min_days_since=t["min_days_since"], factor=t["factor"])
+                min_history_days=t["min_history_days"], min_days_since=t["min_days_since"], factor=t["factor"])
 
 
 # -- measurements (each in a child process) ---------------------------------------------------

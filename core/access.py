@@ -27,6 +27,11 @@ actor: they cannot be undone, or hand out the whole file with its audit trail at
 The product catalogue is shared: every party reads it, dealers add to it. Parties and
 their people are the operator's to create (the system actor).
 
+A replaced unit's return and the credit for it are recorded step by step, each by the
+party that knows it (``RETURN_RECORDERS``): the case's manufacturer authorises the
+return (the RMA number), confirms the old unit arrived and credits the dealer; the case's
+dealer ships the old unit back.
+
 Writing to a customer (the outbox) and naming its account owner are the owning dealer's;
 moving a customer to another dealer is the system's alone. Survey answers are the
 case's dealer's. The parties directory (id, kind, name, region) is open to every party
@@ -39,6 +44,7 @@ Firing is checked by the case service against the workflow's permissions on top.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -224,6 +230,30 @@ def own_party(p: Principal, party_id: int | None, doing: str) -> None:
         raise NotPermitted(f"{p} may not {doing} for party {party_id}: a party acts for itself only")
 
 
+#: Who records each step of a replaced unit's return and of the dealer's credit (besides the
+#: system): each end of the shipment records its own end — the dealer ships the old unit,
+#: the manufacturer receives it — and the manufacturer, who issues the return authorisation
+#: and pays, records the RMA number and the credit.
+RETURN_RECORDERS = {"rma_number": "manufacturer", "return_shipped_on": "dealer",
+                    "return_received_on": "manufacturer", "credit_amount": "manufacturer",
+                    "credit_currency": "manufacturer", "credited_on": "manufacturer"}
+
+
+def records_return(p: Principal, case: Any, names: Iterable[str]) -> None:
+    """``p`` may record these steps of the return or the credit on ``case`` (a row it sees):
+    it acts for the case's party of the kind that records each."""
+    if p.kind == "system":
+        return
+    for name in names:
+        kind = RETURN_RECORDERS[name]
+        if p.kind != kind or case[f"{kind}_party_id"] != p.party_id:
+            own = sorted(n for n, k in RETURN_RECORDERS.items() if k == p.kind)
+            raise NotPermitted(f"{p} may not record {name} on case {case['id']}: that is for the case's {kind} "
+                               f"(party {case[f'{kind}_party_id']}); "
+                               + (f"a {p.kind} of the case records {', '.join(own)}" if own else
+                                  f"a {p.kind} records no step of the return"))
+
+
 def visible_task(uow: UnitOfWork, task_id: int) -> Task:
     task = uow.session.scalar(select(Task).where(Task.id == task_id, task_scope(uow.principal)))
     if task is None:
@@ -246,6 +276,7 @@ def party_people(uow: UnitOfWork, party_id: int, party_name: str) -> None:
                            "are its own business; the directory names the party itself")
 
 
-__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "case_scope", "customer_fields", "customer_scope",
-           "load_principal", "managed_customer", "own_party", "owned_customer", "owned_customers", "relation",
-           "require", "require_system", "sees_case", "task_scope", "visible_case", "visible_customer", "visible_task"]
+__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_scope", "customer_fields",
+           "customer_scope", "load_principal", "managed_customer", "own_party", "owned_customer", "owned_customers",
+           "records_return", "relation", "require", "require_system", "sees_case", "task_scope", "visible_case",
+           "visible_customer", "visible_task"]

@@ -202,6 +202,18 @@ class CaseFactRecorded(Event):
 
 
 @attrs.frozen(kw_only=True)
+class CaseReturnRecorded(Event):
+    """A step of the replaced unit's return or of the dealer's credit was recorded on a case
+    (``crm.cases.record_return`` / ``record_credit``): ``values`` holds what changed, as JSON
+    values (dates "2026-03-10", the amount "49.90")."""
+
+    name: ClassVar[str] = "case_return_recorded"
+    case_id: int
+    customer_id: int
+    values: dict = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
 class MessageQueued(Event):
     name: ClassVar[str] = "message_queued"
     message_id: int
@@ -256,7 +268,8 @@ class MessageReceived(Event):
 
 @attrs.frozen(kw_only=True)
 class SurveyAnswered(Event):
-    """A customer answered the satisfaction survey after a case (CSAT 1-5, NPS 0-10)."""
+    """A customer answered the satisfaction survey after a case (CSAT 1-5, NPS 0-10); ``revised``:
+    the case's one answer was changed by a later one, the scores are the answer as it now stands."""
 
     name: ClassVar[str] = "survey_answered"
     response_id: int
@@ -265,6 +278,7 @@ class SurveyAnswered(Event):
     csat: int | None
     nps: int | None
     channel: str
+    revised: bool = False
 
 
 def all_event_classes() -> list[type[Event]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import attrs
@@ -78,6 +79,37 @@ def clean_external_id(name: str, value: Any, ctx: CleanContext) -> str | None:
 
 def clean_kind(name: str, value: Any, ctx: CleanContext) -> str:
     return validation.choice(name, value, CUSTOMER_KINDS)
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def clean_currency(name: str, value: Any, ctx: CleanContext) -> str | None:
+    """An ISO 4217 code, e.g. EUR; typed in lower case is fine."""
+    code = validation.text(name, value)
+    if code is None:
+        return None
+    if not _CURRENCY.match(code.upper()):
+        raise ValidationError(name, value, "must be a three-letter ISO 4217 currency code, e.g. EUR")
+    return code.upper()
+
+
+def clean_money(name: str, value: Any, ctx: CleanContext) -> Decimal | None:
+    """A positive amount with at most two decimal places, below ten thousand million;
+    never a float (0.1 + 0.2 is no amount of money): a Decimal, an int or text like "49.90"."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValidationError(name, value, 'must be exact: a Decimal, a whole number or text like "49.90"')
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValidationError(name, value, 'is not an amount like "49.90"') from None
+    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e10"):
+        raise ValidationError(name, value, "must be above 0 and below 10000000000")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError(name, value, "has more than two decimal places")
+    return amount.quantize(Decimal("0.01"))
 
 
 @attrs.frozen
@@ -273,6 +305,22 @@ CASE = FieldSet("case", [
     field("priority", "normal, high …", readers=_CASE_PARTIES, editable=False),
     field("facts", "what the case's steps recorded", personal=True, readers=_CASE_PARTIES, editable=False,
           type=dict),
+    field("warranty_status", "in, out or unknown: the asset's warranty on the day the case opened",
+          readers=_CASE_PARTIES, editable=False, choices=("in", "out", "unknown")),
+    field("warranty_until", "the warranty end that status was judged against", readers=_CASE_PARTIES,
+          editable=False, type=date),
+    # the replaced unit's return and the credit: who records which is decided in dealercrm.access
+    field("rma_number", "the manufacturer's return authorisation (RMA) for the replaced unit",
+          readers=_CASE_PARTIES, max_length=64),
+    field("return_shipped_on", "the day the dealer shipped the replaced unit back", readers=_CASE_PARTIES,
+          type=date, clean=clean_date),
+    field("return_received_on", "the day the manufacturer received it", readers=_CASE_PARTIES, type=date,
+          clean=clean_date),
+    field("credit_amount", "what the manufacturer credits the dealer for the case", readers=_CASE_PARTIES,
+          type=Decimal, clean=clean_money),
+    field("credit_currency", "the credit's currency (ISO 4217, e.g. EUR)", readers=_CASE_PARTIES,
+          clean=clean_currency),
+    field("credited_on", "the day of the credit", readers=_CASE_PARTIES, type=date, clean=clean_date),
 ])
 
 

@@ -6,12 +6,17 @@ every spring — and the first sign of a loss is that rhythm breaking. This sche
 rule compares, per customer, the time since their last purchase or service visit with
 their *own* usual interval:
 
-* events are the purchase dates of their assets and (``include_service``) the days
-  they opened a service case; several on one day count as one (a free replacement
-  carries the purchase date of the asset it replaces, so it never adds a day);
-* the usual interval is the mean gap between those days,
-  ``(last - first) / (days - 1)`` — needing ``min_events`` distinct days (default 2,
-  i.e. at least one earlier interval to compare with);
+* events are the purchase dates of their assets and, as ``include_service`` says, the
+  days they opened a service case: ``"except_warranty"`` (the default) counts every case
+  but those opened on an asset in warranty — a complaint about a new machine is the
+  product's doing, not a visit of the customer's own rhythm —, ``true`` counts every case,
+  ``false`` none. Several events on one day count as one (a free replacement carries the
+  purchase date of the asset it replaces, so it never adds a day);
+* a rhythm needs a history: at least ``min_events`` distinct days (default 2, i.e. one
+  earlier interval to compare with) spread over at least ``min_history_days`` (default
+  365) from the first to the last. A purchase and a warranty case two days later are no
+  rhythm of "every 2 days";
+* the usual interval is the mean gap between those days, ``(last - first) / (days - 1)``;
 * a customer is flagged when ``today - last >= factor × usual interval`` (default
   1.5) and at least ``min_days_since`` days have passed (default 180: nobody is "lost"
   a few weeks after two purchases in one month).
@@ -35,7 +40,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, cast, func, literal, select, type_coerce, union_all
+from sqlalchemy import Date, Integer, String, cast, func, literal, or_, select, true, type_coerce, union_all
 
 from dealercrm import hookimpl
 from dealercrm.db.case_models import Case
@@ -48,8 +53,11 @@ NAME = "rule_lost_customers"
 DEFAULTS: dict[str, Any] = {
     "factor": 1.5,  # flagged when the time since the last event is >= factor x the usual interval
     "min_events": 2,  # distinct purchase/visit days needed before a rhythm is trusted
+    "min_history_days": 365,  # and this many days from the first of them to the last
     "min_days_since": 180,  # and at least this many days since the last purchase or visit
-    "include_service": True,  # service cases (opened_at) count as visits in the rhythm
+    # which service cases (their opening day) count as visits: true, false, or every case but
+    # those opened on an asset in warranty
+    "include_service": "except_warranty",
     "purpose": "marketing",  # "marketing" spends the contact budget; "service" does not
     "due_days": 7,
 }
@@ -78,14 +86,29 @@ TEXTS = {
 }
 
 
+SERVICE_CHOICES = (True, False, "except_warranty")
+
+
+def service_cases(include_service):
+    """The WHERE clause over ``Case`` for the cases that count as visits, or None for none."""
+    if include_service is False:
+        return None
+    if include_service == "except_warranty":
+        return or_(Case.warranty_status.is_(None), Case.warranty_status != "in")
+    return true()
+
+
 def checked(settings) -> dict[str, Any]:
     s = {**DEFAULTS, **settings}
     factor = s["factor"]
     if not isinstance(factor, (int, float)) or isinstance(factor, bool) or factor <= 1:
         raise ValidationError(f"[plugins.{NAME}] factor", factor, "must be a number above 1 (e.g. 1.5)")
-    for key, low in (("min_events", 2), ("min_days_since", 0), ("due_days", 0)):
+    for key, low in (("min_events", 2), ("min_history_days", 0), ("min_days_since", 0), ("due_days", 0)):
         if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < low:
             raise ValidationError(f"[plugins.{NAME}] {key}", s[key], f"must be a whole number >= {low}")
+    if s["include_service"] not in SERVICE_CHOICES:
+        raise ValidationError(f"[plugins.{NAME}] include_service", s["include_service"],
+                              'must be true, false or "except_warranty"')
     if s["purpose"] not in ("service", "marketing"):
         raise ValidationError(f"[plugins.{NAME}] purpose", s["purpose"], 'must be "service" or "marketing"')
     return s
@@ -126,8 +149,9 @@ class LostCustomers:
         today = literal(ctx.now.date(), Date)
         streams = [select(Asset.customer_id.label("customer_id"), Asset.purchased_on.label("day"))
                    .where(Asset.purchased_on.is_not(None))]
-        if s["include_service"]:
-            streams.append(select(Case.customer_id, d.utc_day(Case.opened_at)))
+        visits = service_cases(s["include_service"])
+        if visits is not None:
+            streams.append(select(Case.customer_id, d.utc_day(Case.opened_at)).where(visits))
         events = (union_all(*streams) if len(streams) > 1 else streams[0]).subquery("events")
         rhythm = (select(events.c.customer_id, func.count(events.c.day.distinct()).label("n"),
                          func.min(events.c.day).label("first"), func.max(events.c.day).label("last"))
@@ -143,7 +167,7 @@ class LostCustomers:
             select(Customer.id, situation, rhythm.c.n, type_coerce(rhythm.c.first, String),
                    type_coerce(rhythm.c.last, String), span, since)
             .join_from(rhythm, Customer, Customer.id == rhythm.c.customer_id)
-            .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None),
+            .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None), span >= s["min_history_days"],
                    since >= s["min_days_since"], since * (rhythm.c.n - 1) >= span * s["factor"],
                    ctx.not_fired(Customer.id, situation))
         )
@@ -165,8 +189,9 @@ class LostCustomers:
         name = conn.execute(select(Customer.name).where(Customer.id == cid)).scalar()
         purchases = sorted({as_date(day) for (day,) in conn.execute(
             select(Asset.purchased_on).where(Asset.customer_id == cid, Asset.purchased_on.is_not(None)))})
-        visits = sorted({at.date() for (at,) in conn.execute(select(Case.opened_at).where(Case.customer_id == cid))}
-                        ) if s["include_service"] else []
+        counted = service_cases(s["include_service"])
+        visits = sorted({at.date() for (at,) in conn.execute(
+            select(Case.opened_at).where(Case.customer_id == cid, counted))}) if counted is not None else []
         day = texts["date"]
         fields = dict(name=name, usual=ev["usual_interval_days"], days_since=ev["days_since_last"],
                       ratio=f"{ev['ratio']:.1f}".replace(".", texts["point"]), events=ev["events"],

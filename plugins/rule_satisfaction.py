@@ -10,9 +10,14 @@ way back to it; the message carries ``data["template"] = "survey"`` for channels
 Answers are recorded with ``crm.surveys.record(case_id, csat=…, nps=…, by=crm.system)``; a reply
 that names the case and contains ``CSAT 4 NPS 9`` (either may be missing; the rest of
 the text after the scores is kept as the comment) is recorded from the inbound
-message by this rule, too. A low score (CSAT ≤ ``low_csat`` or NPS ≤ ``low_nps``)
-opens one follow-up task per case for the case's dealer — the customer's account owner
-if that person works for the dealer::
+message by this rule, too. A case has one survey and so one answer: a second reply
+revises it (the scores it gives replace the earlier ones, the rest is kept, the timeline
+says "revised"), it is never counted as another answer; the same reply arriving twice
+changes nothing (``dealercrm.services.surveys``). A low score (CSAT ≤ ``low_csat`` or
+NPS ≤ ``low_nps``) opens one follow-up task per case for the case's dealer — the
+customer's account owner if that person works for the dealer. The ``satisfaction``
+report credits each answer to the case's dealer and to the party that resolved the case
+(``dealercrm.services.reports.satisfaction``)::
 
     [plugins.rule_satisfaction]
     final_states = ["closed", "refunded"]   # a withdrawn case gets no survey

@@ -3,8 +3,10 @@
 Registered like any third-party plugin: block ``service_case`` and dealercrm runs
 without it. Its effects run inside the transition's transaction
 (``dealercrm_check_event``): a delivered replacement becomes a new asset linked to
-the old one, and the manufacturer's warranty decision is written on the case
-(``crm.cases.amend_in``, audited like every change). The
+the old one, with a warranty of its own from the day of delivery
+(``dealercrm.services.warranty.replacement``), and the manufacturer's warranty decision —
+with the RMA number authorising the old unit's return, when the data gives one — is
+written on the case (``crm.cases.amend_in``, audited like every change). The
 customer's agreement to a late visit slot is used up by the visit it was given for: the
 next dispatch round (after parts arrived) needs the customer's word again.
 """
@@ -15,7 +17,9 @@ from sqlalchemy import select
 
 from dealercrm import AssetRecorded, CaseTransitioned, hookimpl
 from dealercrm.db.case_models import Case
-from dealercrm.db.models import Asset
+from dealercrm.db.models import Asset, Product
+from dealercrm.services import warranty
+from dealercrm.services.case_returns import RETURN, clean
 from dealercrm.workflows.service_case import WORKFLOWS
 
 CASE = Case.__table__
@@ -41,8 +45,8 @@ def dealercrm_check_event(event, uow):
         reason = event.data.get("reason")
         decision = DECISIONS[event.trigger] + (f": {reason}" if reason else "")
         values = {"warranty_decision": decision}
-        if event.data.get("rma_number"):
-            values["rma_number"] = str(event.data["rma_number"])
+        if event.data.get("rma_number") is not None:
+            values.update(clean(uow.crm, RETURN, {"rma_number": str(event.data["rma_number"])}))
         uow.crm.cases.amend_in(uow, event.case_id, **values)
     elif event.trigger == "schedule_visit":
         facts = uow.connection.execute(select(CASE.c.facts).where(CASE.c.id == event.case_id)).scalar()
@@ -54,11 +58,16 @@ def dealercrm_check_event(event, uow):
         if case.asset_id is None:
             return
         old = uow.get(Asset, case.asset_id, "asset")
+        product = uow.get(Product, old.product_id, "product")
+        # delivered today where the dealer works: the new unit's warranty starts then
+        delivered = uow.crm.cases.local_day(uow.connection, case.dealer_party_id, uow.now)
+        until, overridden = warranty.replacement(old, product.warranty_months, delivered)
+        # purchased_on stays the old unit's: a free replacement is no purchase of the customer's
         new = Asset(customer_id=old.customer_id, product_id=old.product_id,
                     serial_number=str(event.data["new_serial"]), manufacturer_party_id=old.manufacturer_party_id,
                     dealer_party_id=old.dealer_party_id, purchased_on=old.purchased_on,
-                    handed_over_on=uow.now.date(), warranty_until=old.warranty_until,
-                    warranty_overridden=old.warranty_overridden, replaces_asset_id=old.id, created_at=uow.now)
+                    handed_over_on=delivered, warranty_until=until, warranty_overridden=overridden,
+                    replaces_asset_id=old.id, created_at=uow.now)
         uow.session.add(new)
         uow.flush()
         uow.crm.cases.amend_in(uow, event.case_id, replacement_asset_id=new.id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from dealercrm.errors import ValidationError
+from dealercrm.fields import CASE
 from dealercrm.workflow.model import DeadlinePolicy, Guard, GuardContext, State, Transition, Workflow
 
 #: One working day of the default 08:00-17:00 calendar.
@@ -48,6 +49,22 @@ def _visit_within_deadline(ctx: GuardContext) -> str | None:
 
 VISIT_WITHIN_DEADLINE = Guard("visit_within_deadline", _visit_within_deadline,
                               "the visit lies inside the service deadline, or the customer agreed to a later slot")
+
+_RMA = CASE["rma_number"]
+
+
+def _rma_number_fits(ctx: GuardContext) -> str | None:
+    # Checked before the transition, not when the plugin writes it on the case: a bad number is
+    # the caller's ValidationError then, and nothing has moved.
+    rma = ctx.data.get("rma_number")
+    if rma is not None and (not isinstance(rma, (str, int)) or isinstance(rma, bool)
+                            or len(str(rma).strip()) > (_RMA.max_length or 0)):
+        raise ValidationError("rma_number", str(rma)[:40], f"must be text of at most {_RMA.max_length} characters")
+    return None
+
+
+#: The manufacturer's approval may carry the RMA number that authorises the old unit's return.
+RMA_NUMBER_FITS = Guard("rma_number_fits", _rma_number_fits, "an RMA number, if given, is text of at most 64 characters")
 
 
 def _open(name: str, owner: str, duration: timedelta, description: str, *, business: bool = True,
@@ -96,8 +113,9 @@ _TRANSITIONS = (
        description="back to the dealer with the time it had left when it asked"),
     _t("customer_silent", "waiting_for_customer", "dealer_decision", SYSTEM, timeout=True,
        description="no answer in a week: the dealer decides, e.g. closes by agreement"),
-    _t("approve_visit", "manufacturer_review", "technician_dispatch", MANUFACTURER),
-    _t("approve_replacement", "manufacturer_review", "replacement", MANUFACTURER),
+    _t("approve_visit", "manufacturer_review", "technician_dispatch", MANUFACTURER, guards=(RMA_NUMBER_FITS,)),
+    _t("approve_replacement", "manufacturer_review", "replacement", MANUFACTURER, guards=(RMA_NUMBER_FITS,),
+       description="with data rma_number: the return authorisation for the old unit"),
     _t("reject", "manufacturer_review", "dealer_decision", MANUFACTURER, "reason"),
     _t("escalate", "manufacturer_review", "dealer_decision", SYSTEM, timeout=True),
     _t("schedule_visit", "technician_dispatch", "visit_scheduled", TECHNICIAN, "visit_at",

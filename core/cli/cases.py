@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
 from sqlalchemy import select
 
 from ..db.models import Actor, Party
 from ..errors import NotFound, ValidationError
+from ..services import case_returns
 from ..services.case_report import party_report, timeline
 from .common import a_count, acting, an_id, console, fmt_time, open_crm
 
@@ -45,12 +47,13 @@ def case_timeline_table(crm, case_id: int) -> Table:
                   Column("due", no_wrap=True), "note", title=(
         f"case {c.id} ({c.state}, version {c.version}): {c.summary} — customer {c.customer_id}"), title_justify="left")
     for e in tl.events:
-        what = e.kind if e.kind in ("opened", "fact") else f"{e.trigger}{' (deadline passed)' if e.kind == 'timeout' else ''}"
+        what = e.kind if e.trigger is None else f"{e.trigger}{' (deadline passed)' if e.kind == 'timeout' else ''}"
         detail = e.note or (", ".join(f"{k}={v}" for k, v in (e.data or {}).items()))
         table.add_row(fmt_time(e.at), what, e.to_state, names.get(e.owner_party_id, "—"), fmt_time(e.due_at), detail)
     held = ", ".join(f"{names.get(int(h.split(':')[1]), h) if h.startswith('party:') else h} {hours(d)}"
                      for h, d in sorted(tl.held.items(), key=lambda kv: -kv[1]))
-    table.caption = (f"time held: {held or '—'}; the customer waited {hours(tl.waited)} end to end"
+    table.caption = (f"{tl.warranty} when opened{'; ' + escape(tl.returned) if tl.returned else ''}\n"
+                     f"time held: {held or '—'}; the customer waited {hours(tl.waited)} end to end"
                      f" ({hours(tl.waited_on_customer)} of it waiting on the customer's own answer)")
     return table
 
@@ -115,6 +118,32 @@ def register(cli: typer.Typer) -> None:
         owner = crm.parties.get(fired.owner_party_id, by=crm.system).name if fired.owner_party_id else "nobody (final)"
         console.print(f"case {case_id}: {fired.source} -> {fired.dest}; now with {owner}"
                       f"{', due ' + fmt_time(fired.due_at) if fired.due_at else ''} (version {fired.version})")
+
+    @cases.command("return")
+    def return_(case_id: int, as_: Annotated[str, typer.Option("--as", help="actor id or name")],
+                rma: Annotated[Optional[str], typer.Option(help="the RMA number (the case's manufacturer)")] = None,
+                shipped_on: Annotated[Optional[str], typer.Option(
+                    help="YYYY-MM-DD the old unit was shipped back (the case's dealer)")] = None,
+                received_on: Annotated[Optional[str], typer.Option(
+                    help="YYYY-MM-DD it arrived (the case's manufacturer)")] = None,
+                note: Annotated[Optional[str], typer.Option(help="e.g. the tracking number")] = None) -> None:
+        """Record steps of the replaced unit's return; each party records its own."""
+        crm = open_crm()
+        case = crm.cases.record_return(case_id, rma_number=rma, shipped_on=shipped_on, received_on=received_on,
+                                       note=note, by=resolve_actor(crm, as_))
+        console.print(f"case {case_id}: {case_returns.describe(case)} (version {case.version})", markup=False,
+                      highlight=False)
+
+    @cases.command("credit")
+    def credit(case_id: int, amount: str, currency: str,
+               as_: Annotated[str, typer.Option("--as", help="actor id or name")],
+               on: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD, default today")] = None,
+               note: Annotated[Optional[str], typer.Option()] = None) -> None:
+        """Record the manufacturer's credit to the dealer for the case: AMOUNT like 449.90, CURRENCY like EUR."""
+        crm = open_crm()
+        case = crm.cases.record_credit(case_id, amount, currency, on=on, note=note, by=resolve_actor(crm, as_))
+        console.print(f"case {case_id}: {case_returns.describe(case)} (version {case.version})", markup=False,
+                      highlight=False)
 
     @cases.command("allowed")
     def allowed(case_id: Annotated[int, an_id("case")],

@@ -15,7 +15,8 @@ from ..errors import ValidationError
 from ..services import reports
 from .common import console, open_crm
 
-TITLES = {"satisfaction": "Satisfaction per party (CSAT 1-5, NPS -100..100)", "cases": "Service cases per party",
+TITLES = {"satisfaction": "Satisfaction per party: each case's dealer and the party that resolved it "
+                         "(CSAT 1-5, NPS -100..100)", "cases": "Service cases per party",
           "loyal_at_risk": "Loyal customers at risk (flagged, still not contacted)",
           "contacts": "Marketing contacts per customer in the budget window"}
 

@@ -7,14 +7,15 @@ is refused at once, so no code path can bypass the permission check.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from sqlalchemy import Index, event
 from sqlmodel import Field, SQLModel
 
 from ..errors import NotPermitted
-from .types import JSONType, UTCDateTime
+from .types import JSONType, Money, UTCDateTime
 
 
 def ts(**kw):
@@ -51,17 +52,28 @@ class Case(SQLModel, table=True):
     warranty_decision: str | None = None
     rma_number: str | None = None
     facts: dict | None = Field(default=None, sa_type=JSONType)
+    # The asset's warranty as it stood on the day the case opened (``dealercrm.services.warranty``):
+    # "in", "out" or "unknown" (an asset without dates); None for a case about no asset.
+    warranty_status: str | None = None
+    warranty_until: date | None = None
+    # The replaced unit's way back and the manufacturer's credit to the dealer
+    # (``crm.cases.record_return`` / ``record_credit``, ``dealercrm.services.case_returns``).
+    return_shipped_on: date | None = None
+    return_received_on: date | None = None
+    credit_amount: Decimal | None = Field(default=None, sa_type=Money)
+    credit_currency: str | None = None
+    credited_on: date | None = None
 
 
 class CaseEvent(SQLModel, table=True):
-    """Every transition, escalation and recorded fact of a case, never changed."""
+    """Every transition, escalation, recorded fact and step of a return of a case, never changed."""
 
     __tablename__ = "case_event"
     __table_args__ = (Index("ix_case_event_case", "case_id", "id"),)
     __personal__: ClassVar[frozenset[str]] = frozenset({"note", "data"})
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="service_case.id")
-    kind: str  # opened | transition | timeout | fact
+    kind: str  # opened | transition | timeout | fact | return | credit
     trigger: str | None = None
     from_state: str | None = None
     to_state: str
@@ -76,10 +88,12 @@ class CaseEvent(SQLModel, table=True):
 
 
 #: What only the case service may change: the state and everything that follows from it,
-#: the parties that may act on the case, and the facts its guards consult.
+#: the parties that may act on the case, the facts its guards consult, the warranty as judged
+#: at opening, and the return and credit (each step recorded by its own party).
 GUARDED = ("state", "owner_kind", "owner_party_id", "owner_actor_id", "due_at", "version", "state_entered_at",
            "closed_at", "reopen_count", "paused_from", "paused_remaining_s", "dealer_party_id",
-           "manufacturer_party_id", "technician_party_id", "facts")
+           "manufacturer_party_id", "technician_party_id", "facts", "warranty_status", "warranty_until",
+           "return_shipped_on", "return_received_on", "credit_amount", "credit_currency", "credited_on")
 
 
 def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):

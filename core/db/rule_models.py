@@ -33,12 +33,13 @@ class RuleFiring(SQLModel, table=True):
 
 
 class SurveyResponse(SQLModel, table=True):
-    """A customer's answer after a case: CSAT 1-5 and NPS 0-10."""
+    """A customer's answer after a case: CSAT 1-5 and NPS 0-10. One per case: a later
+    answer revises it (``dealercrm.services.surveys``), it never counts twice."""
 
     __tablename__ = "survey_response"
     __personal__: ClassVar[frozenset[str]] = frozenset({"comment"})
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="service_case.id", index=True)
+    case_id: int = Field(foreign_key="service_case.id", index=True, unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     csat: int | None = None
     nps: int | None = None

@@ -1,5 +1,5 @@
-"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire and record facts (with
-``If-Match``), survey answers."""
+"""``/cases``: open, list, show (with ``ETag``), allowed triggers, fire, record facts and the
+replaced unit's return and credit (with ``If-Match``), survey answers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from ..errors import Conflict
 from .auth import Caller
 from .common import Limit, Offset, etag, if_match_version, page, problems
 from .problem import PreconditionFailed
-from .schemas import (MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, FactIn, FiredOut, FireIn, Id, Page,
-                      SurveyIn, SurveyOut, text)
+from .schemas import (MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, CreditIn, FactIn, FiredOut, FireIn, Id,
+                      Page, ReturnIn, SurveyIn, SurveyOut, text)
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=problems(400, 401, 404, 422))
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -110,14 +110,42 @@ def record_fact(me: Caller, case_id: CaseId, body: FactIn, response: Response, i
     return case
 
 
+@router.post("/{case_id}/return", response_model=CaseOut, responses=problems(403, 409, 412))
+def record_return(me: Caller, case_id: CaseId, body: ReturnIn, response: Response, if_match: IfMatch = None):
+    """Record steps of the replaced unit's return: the RMA number and the day the old unit arrived
+    (the case's manufacturer), the day it was shipped back (the case's dealer). Shipping needs the
+    RMA number, arriving the shipment; a step may be corrected. Answers with the case at its new
+    version."""
+    expected = if_match_version(if_match, case_id)
+    with precondition(expected):
+        case = me.cases.record_return(case_id, rma_number=body.rma_number, shipped_on=body.shipped_on,
+                                      received_on=body.received_on, note=body.note, expected_version=expected)
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
+@router.post("/{case_id}/credit", response_model=CaseOut, responses=problems(403, 409, 412))
+def record_credit(me: Caller, case_id: CaseId, body: CreditIn, response: Response, if_match: IfMatch = None):
+    """Record the manufacturer's credit to the dealer for the case (the case's manufacturer).
+    Answers with the case at its new version."""
+    expected = if_match_version(if_match, case_id)
+    with precondition(expected):
+        case = me.cases.record_credit(case_id, body.amount, body.currency, on=body.on, note=body.note,
+                                      expected_version=expected)
+    response.headers["ETag"] = etag(case.version)
+    return case
+
+
 @router.post("/{case_id}/survey", status_code=201, response_model=SurveyOut, responses=problems(403))
 def record_survey_answer(me: Caller, case_id: CaseId, body: SurveyIn):
     """Record what the customer answered to the satisfaction survey (by default on the phone): the
-    case's dealer only. It goes on the customer's timeline, and a low score makes a follow-up."""
+    case's dealer only. A case has one answer: a later one revises it (the scores and comment it
+    gives replace the earlier ones). It goes on the customer's timeline, and a low score makes a
+    follow-up."""
     return me.surveys.record(case_id, csat=body.csat, nps=body.nps, comment=body.comment, channel=body.channel)
 
 
 @router.get("/{case_id}/survey", response_model=list[SurveyOut], responses=problems(403))
 def survey_answers(me: Caller, case_id: CaseId):
-    """The survey answers of the case, oldest first: the case's dealer only."""
+    """The survey answer of the case (one at most, as it now stands): the case's dealer only."""
     return me.surveys.of_case(case_id)

@@ -8,6 +8,7 @@ Withheld customer fields are absent from the answer, never null.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
@@ -307,6 +308,16 @@ class CaseOut(Out):
     rma_number: str | None = None
     facts: dict[str, Any] | None = Field(None, description="what was recorded for guards to consult, e.g. "
                                          "customer_agreed_late_slot (POST /cases/{id}/facts)")
+    warranty_status: Literal["in", "out", "unknown"] | None = Field(
+        None, description="the asset's warranty on the day the case opened; null: the case is about no asset")
+    warranty_until: date | None = Field(None, description="the warranty end that status was judged against")
+    return_shipped_on: date | None = Field(None, description="the dealer shipped the replaced unit back "
+                                           "(POST /cases/{id}/return)")
+    return_received_on: date | None = Field(None, description="the manufacturer received it")
+    credit_amount: Decimal | None = Field(None, description="the manufacturer's credit to the dealer "
+                                          "(POST /cases/{id}/credit), exact, as text")
+    credit_currency: str | None = None
+    credited_on: date | None = None
 
 
 class FireIn(BaseModel):
@@ -326,6 +337,27 @@ class FiredOut(Out):
     owner_kind: str | None = None
     owner_party_id: int | None = None
     due_at: datetime | None = None
+
+
+class ReturnIn(BaseModel):
+    """One or more steps of the replaced unit's return; each is recorded by its party."""
+
+    model_config = ConfigDict(extra="forbid")
+    rma_number: text(64, 1) | None = Field(None, description="the return authorisation: the case's manufacturer")
+    shipped_on: date | None = Field(None, description="the old unit was shipped back: the case's dealer")
+    received_on: date | None = Field(None, description="the old unit arrived: the case's manufacturer")
+    note: Long | None = Field(None, description="e.g. the parcel's tracking number")
+
+
+class CreditIn(BaseModel):
+    """The manufacturer's credit to the dealer for the case: the case's manufacturer."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[Decimal, Field(gt=0, lt=10**10, decimal_places=2, description='exact, e.g. "449.90"')]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] = Field(
+        description="ISO 4217, e.g. EUR")
+    on: date | None = Field(None, description="the day of the credit; default today where the manufacturer works")
+    note: Long | None = None
 
 
 class FactIn(BaseModel):

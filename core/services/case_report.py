@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from ..db.case_models import Case, CaseEvent
 from ..db.models import Party
+from . import case_returns, warranty
+from .case_rules import is_pause
 
 CUSTOMER = "customer"
 
@@ -43,6 +45,8 @@ class CaseTimeline:
     held: dict[str, timedelta]
     waited: timedelta  # what the customer waited, end to end
     waited_on_customer: timedelta
+    warranty: str = "no asset"  # as judged when the case opened ("in warranty (until 2028-02-24)")
+    returned: str | None = None  # the RMA, the old unit's return and the dealer's credit, if any
 
 
 @attrs.frozen
@@ -55,8 +59,12 @@ class PartyRow:
     deadlines_missed: int
 
 
+#: history rows that move the case; facts, return steps and credits do not change hands
+MOVES = ("opened", "transition", "timeout")
+
+
 def periods_of(events: list, end: datetime, owner_of_state) -> list[Period]:
-    moves = [e for e in events if e.kind != "fact"]  # facts do not change hands
+    moves = [e for e in events if e.kind in MOVES]
     out = []
     for this, nxt in zip(moves, [*moves[1:], None]):
         if nxt is None and this.owner_party_id is None:  # a final state: nobody holds it
@@ -66,6 +74,25 @@ def periods_of(events: list, end: datetime, owner_of_state) -> list[Period]:
         out.append(Period(holder, None if kind == CUSTOMER else this.owner_party_id, this.to_state, this.at,
                           nxt.at if nxt else end))
     return out
+
+
+def resolved_by(events: list, wf) -> int | None:
+    """The party that resolved the case: the one holding it when its own move (not the clock's)
+    took the case to the customer's confirmation or to a final state — the technician who
+    reported it fixed, the dealer who delivered the replacement, repaired, refunded or closed it
+    by agreement. A reopened case is resolved by whoever resolved it last; None while nobody has.
+    A manufacturer that rejects, or lets its deadline pass, resolves nothing: the case went back
+    to the dealer, who resolved it."""
+    holder = resolver = None
+    for e in events:
+        if e.kind not in MOVES:
+            continue
+        dest = wf.state(e.to_state) if wf.has_state(e.to_state) else None
+        if (e.kind == "transition" and holder is not None and dest is not None
+                and (dest.final or (dest.owner == CUSTOMER and not is_pause(wf, dest)))):
+            resolver = holder
+        holder = e.owner_party_id if dest is not None and dest.owner not in (None, CUSTOMER) else None
+    return resolver
 
 
 def timeline(crm, case_id: int, *, by: int) -> CaseTimeline:
@@ -78,7 +105,8 @@ def timeline(crm, case_id: int, *, by: int) -> CaseTimeline:
     for p in periods:
         held[p.holder] += p.length
     waited = end - case.opened_at
-    return CaseTimeline(case, events, periods, dict(held), waited, held.get(CUSTOMER, timedelta(0)))
+    return CaseTimeline(case, events, periods, dict(held), waited, held.get(CUSTOMER, timedelta(0)),
+                        warranty.describe(case.warranty_status, case.warranty_until), case_returns.describe(case))
 
 
 def party_report(crm) -> list[PartyRow]:
@@ -108,7 +136,7 @@ def party_report(crm) -> list[PartyRow]:
         for e in events:
             if e.kind == "timeout" and owner is not None:
                 missed[owner] += 1
-            if e.kind != "fact":
+            if e.kind in MOVES:
                 owner = None if wf.state(e.to_state).owner == CUSTOMER else e.owner_party_id
     out = []
     for pid, party in sorted(parties.items()):

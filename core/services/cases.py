@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -25,6 +26,7 @@ from ..errors import Conflict, NotFound, NotPermitted, TransitionNotAllowed, Val
 from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, CaseReopened, CaseTransitioned
 from ..workflow.machine import CompiledWorkflow
 from ..access import Principal, case_scope, sees_case, visible_case, visible_customer
+from . import warranty
 from .base import Service, live_customer
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
 
@@ -187,11 +189,14 @@ class CaseService(Service):
             facts = {"dealer_party_id": dealer, "manufacturer_party_id": asset.manufacturer_party_id if asset else None}
             placed = place(facts, start, start, uow.now, {}, "new case", self.party_lookup(uow.connection),
                            self.pauses(wf))
+            # in or out of warranty as of the opening day, the dealer's (dealercrm.services.warranty)
+            judged = warranty.judge(asset, self.local_day(uow.connection, dealer, uow.now))
             case = Case(workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
                         priority=priority, state=start.name, owner_kind=placed.owner_kind,
                         owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
                         manufacturer_party_id=facts["manufacturer_party_id"], due_at=placed.due_at,
-                        state_entered_at=uow.now, opened_at=uow.now, facts={})
+                        state_entered_at=uow.now, opened_at=uow.now, facts={},
+                        warranty_status=judged.status, warranty_until=judged.until)
             uow.session.add(case)
             uow.flush()
             uow.session.add(CaseEvent(case_id=case.id, kind="opened", to_state=start.name, actor_id=uow.actor_id,
@@ -370,10 +375,35 @@ class CaseService(Service):
         from .case_facts import record_fact
         return record_fact(self, case_id, key, value, by=by, note=note, expected_version=expected_version)
 
+    def record_return(self, case_id: int, *, by: int, rma_number: str | None = None,
+                      shipped_on: date | str | None = None, received_on: date | str | None = None,
+                      note: str | None = None, expected_version: int | None = None) -> Case:
+        """Record the replaced unit's return: the manufacturer's RMA number and the day it
+        received the unit, the dealer's day of shipping it (``dealercrm.services.case_returns``)."""
+        from .case_returns import record
+        given = {"rma_number": rma_number, "shipped_on": shipped_on, "received_on": received_on}
+        return record(self, case_id, "return", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
+                      expected_version=expected_version)
+
+    def record_credit(self, case_id: int, amount: Decimal | int | str, currency: str, *, by: int,
+                      on: date | str | None = None, note: str | None = None,
+                      expected_version: int | None = None) -> Case:
+        """Record the manufacturer's credit to the dealer for the case: an exact amount (a
+        ``Decimal``, int or text like "49.90", never a float), its currency (ISO 4217) and
+        the day (default: today where the manufacturer works)."""
+        from .case_returns import record
+        given = {"amount": amount, "currency": currency, "on": on}
+        return record(self, case_id, "credit", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
+                      expected_version=expected_version)
+
     def tick(self, batch_size: int = 200, on_progress=None):
         """Escalate every overdue open case once (see ``deadlines``)."""
         from .deadlines import tick
         return tick(self, batch_size=batch_size, on_progress=on_progress)
+
+    def local_day(self, conn, party_id: int | None, at: datetime):
+        """The calendar day ``at`` falls on where the party works (its calendar's zone)."""
+        return warranty.local_day(at, calendar_of(self.party_lookup(conn), party_id).tz)
 
     def calendar(self, party_id: int | None):
         with self.read(self.crm.system) as uow:

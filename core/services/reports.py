@@ -15,13 +15,13 @@ from sqlalchemy import and_, func, select, true
 
 from ..access import owned_customers, require
 
-from ..db.case_models import Case
+from ..db.case_models import Case, CaseEvent
 from ..db.models import Actor, Customer, Party
 from ..db.outbox_models import ContactLedger
 from ..db.rule_models import RuleFiring, SurveyResponse
-from ..errors import ValidationError
+from ..errors import NotFound, ValidationError
 from .base import Service
-from .case_report import party_report
+from .case_report import party_report, resolved_by
 
 SECTIONS = ("satisfaction", "cases", "loyal_at_risk", "contacts")
 
@@ -34,24 +34,51 @@ def nps(scores: list[int]) -> float | None:
 
 
 def satisfaction(crm) -> list[dict[str, Any]]:
-    """CSAT and NPS per party that took part in the case answered for."""
+    """CSAT and NPS per party, each answer (one per case) counted for two parties at most:
+
+    * the case's **dealer**, always — the customer's single point of contact, whose
+      relationship the answer is about whoever did the work;
+    * the party that **resolved** the case (``case_report.resolved_by``): the one holding it
+      when its own move took the case to the customer's confirmation or closed it — the
+      technician who reported it fixed, or the dealer itself.
+
+    A party that only passed the case on — a manufacturer that approved a visit, rejected
+    it or let its deadline run out — is not credited with the customer's verdict on the
+    end result: its handling shows in the ``cases`` section (time held, deadlines missed).
+    A dealer that resolved its own case counts the answer once. ``responses``: answers
+    counted for the party; ``resolved``: of those, about cases it resolved itself.
+    """
     with crm.read(crm.system) as uow:
         names = {p.id: (p.name, p.kind) for p in uow.session.scalars(select(Party))}
-        rows = uow.connection.execute(select(
-            SurveyResponse.csat, SurveyResponse.nps, Case.dealer_party_id, Case.manufacturer_party_id,
-            Case.technician_party_id).join(Case, Case.id == SurveyResponse.case_id)).all()
+        answers = uow.connection.execute(select(
+            SurveyResponse.case_id, SurveyResponse.csat, SurveyResponse.nps, Case.workflow, Case.dealer_party_id)
+            .join(Case, Case.id == SurveyResponse.case_id)).all()
+        history: dict[int, list] = defaultdict(list)
+        for event in uow.connection.execute(
+                select(CaseEvent.case_id, CaseEvent.kind, CaseEvent.to_state, CaseEvent.owner_party_id)
+                .where(CaseEvent.case_id.in_(select(SurveyResponse.case_id)))
+                .order_by(CaseEvent.case_id, CaseEvent.id)):
+            history[event.case_id].append(event)
     csat: dict[int, list[int]] = defaultdict(list)
     promoters: dict[int, list[int]] = defaultdict(list)
-    for row in rows:
-        for party in {row.dealer_party_id, row.manufacturer_party_id, row.technician_party_id} - {None}:
+    counted: dict[int, int] = defaultdict(int)
+    resolved: dict[int, int] = defaultdict(int)
+    for row in answers:
+        try:
+            resolver = resolved_by(history[row.case_id], crm.cases.workflow(row.workflow).workflow)
+        except NotFound:  # a workflow no longer installed: the dealer's answer all the same
+            resolver = None
+        for party in {row.dealer_party_id, resolver} - {None}:
+            counted[party] += 1
+            resolved[party] += party == resolver
             if row.csat is not None:
                 csat[party].append(row.csat)
             if row.nps is not None:
                 promoters[party].append(row.nps)
     out = []
-    for pid in sorted(set(csat) | set(promoters)):
+    for pid in sorted(counted):
         name, kind = names.get(pid, (f"party {pid}", "?"))
-        out.append({"party": name, "kind": kind, "responses": max(len(csat[pid]), len(promoters[pid])),
+        out.append({"party": name, "kind": kind, "responses": counted[pid], "resolved": resolved[pid],
                     "csat": round(sum(csat[pid]) / len(csat[pid]), 2) if csat[pid] else None,
                     "nps": nps(promoters[pid])})
     return out

@@ -5,11 +5,18 @@ timeline in the same unit of work; ``SurveyAnswered`` then lets rules react insi
 that transaction — the built-in ``rule_satisfaction`` opens a follow-up for the
 dealer when a score is low. ``record_in`` is the write for callers that already hold a
 unit of work (a rule reading an inbound reply).
+
+**One answer per case.** A case has one survey, so it has one answer, however it arrives
+(a reply, a second reply, the dealer typing in what was said on the phone): a later
+answer *revises* it — the scores and the comment it gives replace the earlier ones, what
+it leaves out is kept — and the timeline says "revised", with what it was. The latest
+word counts ("sorry, I meant CSAT 4"); it is never counted twice. An answer that changes
+nothing (the same reply delivered again) writes nothing and raises no event.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from .. import validation
 from ..db.case_models import Case
@@ -46,26 +53,45 @@ def record_in(uow, case_id: int, *, csat: object = None, nps: object = None, com
                               f"case {case_id}: give a CSAT score (1-5), an NPS score (0-10) or both")
     channel = validation.choice("channel", channel, timeline_channels(uow.crm))
     comment = validation.text("comment", comment)
-    case = uow.connection.execute(select(Case.id, Case.customer_id).where(Case.id == case_id)).first()
+    # the case row is locked (PostgreSQL; SQLite's writer holds the database): two answers
+    # arriving at once are one after the other, the second revising the first
+    case = uow.connection.execute(select(Case.id, Case.customer_id).where(Case.id == case_id)
+                                  .with_for_update()).first()
     if case is None:
         raise NotFound("case", case_id)
+    earlier = uow.connection.execute(select(RESPONSE).where(RESPONSE.c.case_id == case_id)).first()
+    if earlier is not None:
+        csat = earlier.csat if csat is None else csat
+        nps = earlier.nps if nps is None else nps
+        comment = earlier.comment if comment is None else comment
+        if (csat, nps, comment) == (earlier.csat, earlier.nps, earlier.comment):
+            return SurveyResponse(**earlier._mapping)  # the same answer again: nothing new
     values = dict(case_id=case_id, customer_id=case.customer_id, csat=csat, nps=nps, comment=comment,
                   channel=channel, at=uow.now)
-    response_id = uow.connection.execute(insert(RESPONSE).values(values).returning(RESPONSE.c.id)).scalar_one()
-    scores = ", ".join(f"{label} {v}/{top}" for label, v, top in (("CSAT", csat, 5), ("NPS", nps, 10))
-                       if v is not None)
-    record_interaction(uow, case.customer_id, channel, "inbound",
-                       f"survey for case {case_id}: {scores}{f' – {comment}' if comment else ''}",
+    if earlier is None:
+        response_id = uow.connection.execute(insert(RESPONSE).values(values).returning(RESPONSE.c.id)).scalar_one()
+        what = f"survey for case {case_id}: {_scores(csat, nps)}"
+    else:
+        response_id = earlier.id
+        uow.connection.execute(update(RESPONSE).where(RESPONSE.c.id == response_id).values(values))
+        what = f"survey for case {case_id} revised: {_scores(csat, nps)} (was {_scores(earlier.csat, earlier.nps)})"
+    record_interaction(uow, case.customer_id, channel, "inbound", f"{what}{f' – {comment}' if comment else ''}",
                        personal=False, case_id=case_id)
     uow.raise_event(SurveyAnswered, response_id=response_id, case_id=case_id, customer_id=case.customer_id,
-                    csat=csat, nps=nps, channel=channel)
+                    csat=csat, nps=nps, channel=channel, revised=earlier is not None)
     return SurveyResponse(id=response_id, **values)
+
+
+def _scores(csat: int | None, nps: int | None) -> str:
+    return ", ".join(f"{label} {v}/{top}" for label, v, top in (("CSAT", csat, 5), ("NPS", nps, 10))
+                     if v is not None)
 
 
 class SurveyService(Service):
     def record(self, case_id: int, *, csat: object = None, nps: object = None, comment: str | None = None,
                channel: str = "email", by: int) -> SurveyResponse:
-        """Record a customer's answer to the survey after case ``case_id``, as one business operation.
+        """Record a customer's answer to the survey after case ``case_id``, as one business operation;
+        a case already answered has its answer revised (one answer per case).
 
         The customer's satisfaction is the dealer's relationship: only the case's dealer
         (and the system) records and reads answers."""

@@ -127,3 +127,23 @@ def test_workflow_check_names_the_broken_property_of_a_plugins_extension(tmp_pat
     assert main(["workflow", "check"]) == 1
     err = capsys.readouterr().err
     assert "waiting_for_courier" in err and "4" in err and "timeout" in err
+
+
+def test_the_case_shows_its_warranty_and_the_return_step_by_step(world, capsys):
+    url, case = world["url"], str(world["case"])
+    code, out, _ = run(capsys, url, "cases", "show", case)
+    assert code == 0 and "in warranty (until 2028-03-02) when opened" in out  # handed over 2026-03-02
+    for trigger in ("start_diagnosis", "forward_to_manufacturer"):
+        run(capsys, url, "cases", "fire", case, trigger, "--as", "Lea Yilmaz")
+    run(capsys, url, "cases", "fire", case, "approve_replacement", "--as", "Brioche Kundendienst",
+        "-d", "rma_number=RMA-[7]")
+    code, out, err = run(capsys, url, "cases", "return", case, "--shipped-on", "2026-03-02", "--as", "Lea Yilmaz")
+    assert code == 0 and "RMA RMA-[7]; old unit shipped 2026-03-02, received —" in out, err
+    code, _, err = run(capsys, url, "cases", "credit", case, "449.90", "EUR", "--as", "Lea Yilmaz")
+    assert code == 1 and "may not record credit_amount" in err and err.strip().count("\n") == 0
+    code, out, _ = run(capsys, url, "cases", "credit", case, "449.90", "eur", "--on", "2026-03-05",
+                       "--as", "Brioche Kundendienst")
+    assert code == 0 and "credit 449.90 EUR on 2026-03-05 (version 6)" in out
+    code, out, _ = run(capsys, url, "cases", "show", case)
+    assert "RMA RMA-[7]; old unit shipped 2026-03-02" in out and "credit 449.90 EUR" in out
+    assert "return" in out and "credit" in out  # the steps in the history

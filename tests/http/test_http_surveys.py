@@ -24,13 +24,17 @@ def test_the_dealer_records_a_phone_answer_and_reads_it_back(api, world):
     row = recorded.json()
     assert (row["case_id"], row["customer_id"], row["csat"], row["nps"], row["comment"], row["channel"]) == (
         case_id, world.customer.id, 5, 9, "quick and friendly", "phone")
-    only_nps = answer(api, "manager", case_id, nps=7, channel="post")
-    assert only_nps.status_code == 201 and (only_nps.json()["csat"], only_nps.json()["channel"]) == (None, "post")
+    only_nps = answer(api, "manager", case_id, nps=7, channel="post")  # she called back: one answer, revised
+    assert only_nps.status_code == 201
+    assert {k: only_nps.json()[k] for k in ("id", "csat", "nps", "comment", "channel")} == {
+        "id": row["id"], "csat": 5, "nps": 7, "comment": "quick and friendly", "channel": "post"}
     listed = api.get(f"/cases/{case_id}/survey", headers=api.as_("service"))
-    assert listed.status_code == 200 and listed.json() == [row, only_nps.json()]
+    assert listed.status_code == 200 and listed.json() == [only_nps.json()]
     timeline = api.get(f"/customers/{world.customer.id}/timeline", headers=api.as_("service")).json()["items"]
     assert any(i["summary"].startswith(f"survey for case {case_id}: CSAT 5/5, NPS 9/10") and i["channel"] == "phone"
                for i in timeline)
+    assert any(i["summary"].startswith(f"survey for case {case_id} revised: CSAT 5/5, NPS 7/10 (was CSAT 5/5, "
+                                       "NPS 9/10)") for i in timeline)
 
 
 def test_a_low_score_recorded_over_http_makes_a_follow_up_for_the_dealer(api, world):

@@ -37,6 +37,9 @@ SERVED = dict(KEEPER, warranty="ok", fitter="ok")  # the case and what it needs:
 MANAGER = dict(KEEPER, service="NotPermitted")  # irreversible, or the whole file at once
 DEALERS = dict(service="ok", manager="ok", warranty="NotPermitted", fitter="NotPermitted", other_dealer="ok",
                other_maker="NotPermitted")  # a dealer's business, for any dealer
+MAKER = dict(service="NotPermitted", manager="NotPermitted", warranty="ok", fitter="NotPermitted",
+             other_dealer="NotFound", other_maker="NotFound")  # the return's authorisation and the credit
+CASE_DEALER = dict(SERVED, warranty="NotPermitted", fitter="NotPermitted")  # the case's dealer's own step
 OWN_PEOPLE = dict(service="ok", manager="ok", warranty="NotPermitted", fitter="NotPermitted",
                   other_dealer="NotPermitted", other_maker="NotPermitted")  # the dealer's own employees
 
@@ -108,6 +111,15 @@ OPS = [
     Op("record a fact on the case", SERVED,
        lambda crm, w, i, by: crm.cases.record_fact(i["k"], "customer_home_mornings", True, by=by),
        ("POST", "/cases/{k}/facts", {"key": "customer_home_mornings", "value": True})),
+    Op("record the return's RMA number", MAKER,
+       lambda crm, w, i, by: crm.cases.record_return(i["k"], rma_number="RMA-2", by=by),
+       ("POST", "/cases/{k}/return", {"rma_number": "RMA-2"})),
+    Op("record the old unit shipped back", CASE_DEALER,
+       lambda crm, w, i, by: crm.cases.record_return(i["k"], shipped_on=i["today"], by=by),
+       ("POST", "/cases/{k}/return", {"shipped_on": "{today}"})),
+    Op("record the credit to the dealer", MAKER,
+       lambda crm, w, i, by: crm.cases.record_credit(i["k"], "99.90", "EUR", by=by),
+       ("POST", "/cases/{k}/credit", {"amount": "99.90", "currency": "EUR"})),
     Op("read survey answers", KEEPER, lambda crm, w, i, by: crm.surveys.of_case(i["k"], by=by),
        ("GET", "/cases/{k}/survey", None)),
     Op("record a survey answer", KEEPER, lambda crm, w, i, by: crm.surveys.record(i["k"], csat=5, by=by),
@@ -133,12 +145,14 @@ def ids(world) -> dict[str, int]:
 
 
 def world_ids(world, case_id: int) -> dict[str, int]:
-    """The ids the operations name: Erika, her case, a duplicate of her, a contact person."""
+    """The ids the operations name: Erika, her case (its return authorised), a duplicate of her,
+    a contact person; and today, for the days recorded."""
     crm = world.crm
     dup = crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=crm.system)
     contact = crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", by=crm.system)
+    crm.cases.record_return(case_id, rma_number="RMA-1", by=crm.system)
     return {"c": world.customer.id, "k": case_id, "dup": dup.id, "owner": world.manager.id,
-            "dealer": world.dealer.id, "p": contact.id}
+            "dealer": world.dealer.id, "p": contact.id, "today": crm.clock.now().date().isoformat()}
 
 
 def _fill(value: Any, values: dict[str, int]) -> Any:

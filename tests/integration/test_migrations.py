@@ -43,3 +43,32 @@ def test_upgrading_an_up_to_date_database_changes_nothing(db_url):
     first = upgrade(engine)
     assert upgrade(engine) == first == head_revision()
     engine.dispose()
+
+
+def test_upgrading_keeps_the_latest_of_several_answers_to_one_case(db_url, clock):
+    """Before 0007 every reply was another answer; after it a case has one, the latest."""
+    from sqlalchemy import text
+
+    from dealercrm import connect
+    from dealercrm.settings import Settings
+
+    crm = connect(db_url, clock=clock, settings=Settings())
+    dealer = crm.parties.add("dealer", "Elektro Schmidt", by=crm.system)
+    erika = crm.customers.add("Erika Musterfrau", owner_party_id=dealer.id, by=crm.system)
+    case = crm.cases.open(erika.id, "washes badly", by=crm.system)
+    crm.surveys.record(case.id, csat=2, nps=3, by=crm.system)
+    crm.close()
+    engine = make_engine(db_url)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    with engine.begin() as conn:  # as a second reply was stored before
+        conn.execute(text("INSERT INTO survey_response (case_id, customer_id, csat, nps, channel, at) "
+                          "VALUES (:case, :customer, 4, 9, 'email', :at)"),
+                     {"case": case.id, "customer": erika.id, "at": clock.now().replace(tzinfo=None)})
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT csat, nps FROM survey_response")).all() == [(4, 9)]
+    assert differences(engine) == []
+    engine.dispose()

@@ -131,6 +131,63 @@ def test_service_visits_count_in_the_rhythm_and_show_the_drift_earlier(shop, clo
     assert "Servicefälle: 01.03.2020, 01.03.2021, 01.03.2022" in task.note
 
 
+def opened_on(crm, clock, customer_id, day, summary, asset_id=None):
+    """A service case the customer opened on ``day`` (10:00 UTC); the clock goes back after."""
+    now = clock.now()
+    clock.set(datetime(day.year, day.month, day.day, 10, tzinfo=UTC))
+    case = crm.cases.open(customer_id, summary, asset_id=asset_id, by=crm.system)
+    clock.set(now)
+    return case
+
+
+def test_a_buyer_with_a_warranty_case_two_days_after_the_purchase_is_not_lost(shop, clock, db_url):
+    crm, seller, car = shop  # 2026-03-02
+    buyer = customer(crm, seller, car, "Herr Neumann", date(2025, 6, 1))
+    [kombi] = crm.assets.of_customer(buyer.id, by=crm.system)
+    case = opened_on(crm, clock, buyer.id, date(2025, 6, 3), "Klimaanlage kühlt nicht", kombi.id)
+    assert case.warranty_status == "in"
+    assert flagged(db_url, clock) == set()
+    # each of the two reasons holds on its own: two days are no history, and a complaint in
+    # warranty is no visit of his own rhythm
+    assert flagged(db_url, clock, include_service=True) == set()
+    assert flagged(db_url, clock, min_history_days=0) == set()
+    app = with_settings(db_url, clock, include_service=True, min_history_days=0)  # the rule as it was
+    try:
+        [plan] = app.rules.run(RULE, dry_run=True)[0].planned
+        assert (plan["subject"], plan["evidence"]["usual_interval_days"]) == (buyer.id, 2)  # "every 2 days"
+    finally:
+        app.close()
+
+
+def test_purchases_a_few_days_apart_are_no_rhythm_until_they_span_the_minimum_history(shop, clock, db_url):
+    crm, seller, car = shop  # 2026-03-02
+    pair = customer(crm, seller, car, "Zwei Autos im Januar", date(2024, 1, 10), date(2024, 1, 20))
+    years = customer(crm, seller, car, "Alle zwei Jahre", date(2020, 3, 1), date(2022, 3, 1))
+    assert flagged(db_url, clock) == {years.id}
+    assert flagged(db_url, clock, min_history_days=10) == {pair.id, years.id}
+    assert flagged(db_url, clock, min_history_days=731) == set()  # two years and a day: neither
+
+
+def test_a_visit_out_of_warranty_counts_in_the_rhythm_but_a_complaint_in_warranty_does_not(shop, clock, db_url):
+    crm, seller, car = shop  # 2026-03-02; the car has 36 months of warranty
+    weber = customer(crm, seller, car, "Herr Weber", date(2016, 3, 1))
+    [kombi] = crm.assets.of_customer(weber.id, by=crm.system)
+    opened_on(crm, clock, weber.id, date(2017, 3, 1), "Getriebe ruckelt", kombi.id)  # in warranty until 2019-03-01
+    opened_on(crm, clock, weber.id, date(2019, 9, 1), "Inspektion", kombi.id)  # out of warranty: his own visit
+    everything = with_settings(db_url, clock, include_service=True)
+    try:
+        [plan] = everything.rules.run(RULE, dry_run=True)[0].planned
+        assert plan["evidence"]["events"] == 3  # counting the complaint too
+    finally:
+        everything.close()
+    assert flagged(db_url, clock, include_service=False) == set()  # one purchase alone: no rhythm
+    outcome = run(crm)
+    assert outcome.fired == 1
+    [task] = tasks(crm, weber.id)
+    assert "alle 1279 Tage (2 Käufe/Besuche zwischen 01.03.2016 und 01.09.2019)" in task.note
+    assert "Servicefälle: 01.09.2019\n" in task.note  # the complaint is not listed as a visit
+
+
 def test_a_new_purchase_starts_a_new_rhythm_and_a_later_silence_fires_again(shop, clock):
     crm, seller, car = shop
     koch = customer(crm, seller, car, "Frau Koch", date(2016, 3, 1), date(2018, 3, 1), date(2020, 3, 1),
@@ -197,7 +254,9 @@ def test_dry_run_shows_the_evidence_and_changes_nothing(shop, clock):
 
 def test_bad_settings_are_refused_naming_the_setting(shop, clock, db_url):
     for settings, named in (({"factor": 1}, "factor"), ({"min_events": 1}, "min_events"),
-                            ({"purpose": "sales"}, "purpose")):
+                            ({"purpose": "sales"}, "purpose"), ({"min_history_days": -1}, "min_history_days"),
+                            ({"min_history_days": "a year"}, "min_history_days"),
+                            ({"include_service": "sometimes"}, "include_service")):
         app = with_settings(db_url, clock, **settings)
         try:
             with pytest.raises(ValidationError, match=named):

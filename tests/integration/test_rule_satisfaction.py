@@ -157,9 +157,10 @@ def test_what_counts_as_low_is_configurable(tmp_path, clock):
 
 
 # -- answers arriving as a reply --------------------------------------------------------------
-def reply(world, case_id: int, text: str):
+def reply(world, case_id: int, text: str, message_id: str | None = None):
     raw = (f"From: Erika Musterfrau <erika@example.org>\nTo: service@elektro-schmidt.example\n"
-           f"Subject: Re: Ihr Fall {case_id}: Wie zufrieden waren Sie?\nMessage-ID: <r{case_id}@example.org>\n"
+           f"Subject: Re: Ihr Fall {case_id}: Wie zufrieden waren Sie?\n"
+           f"Message-ID: <{message_id or f'r{case_id}'}@example.org>\n"
            f"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{text}\n")
     return world.crm.inbound.receive("email", raw.encode("utf-8"))  # as it comes off the wire
 
@@ -175,6 +176,33 @@ def test_her_reply_with_the_scores_is_recorded_and_a_low_one_reaches_the_dealer(
     [task] = follow_ups(crm)
     assert task.case_id == case_id and "(CSAT 2, NPS 3)" in task.title
     assert ("inbound", received.id, "survey-answer", "noted") in firings(crm)
+
+
+def test_her_second_reply_revises_her_answer_and_is_never_a_second_one(world):
+    crm = world.crm
+    case_id = solved(world)
+    reply(world, case_id, "CSAT 2 NPS 3 – der Techniker kam zu spät.", message_id="first")
+    second = reply(world, case_id, "Entschuldigung, verklickt: CSAT 4 NPS 9", message_id="second")
+    assert second.status == "attached"
+    [answer] = crm.surveys.of_case(case_id, by=crm.system)
+    assert (answer.csat, answer.nps, answer.comment) == (4, 9, "der Techniker kam zu spät.")  # no new comment: kept
+    assert [(e.response_id, e.csat, e.nps, e.revised) for e in world.log.of(SurveyAnswered, case_id)] == [
+        (answer.id, 2, 3, False), (answer.id, 4, 9, True)]
+    assert f"survey for case {case_id} revised: CSAT 4/5, NPS 9/10 (was CSAT 2/5, NPS 3/10) – der Techniker kam " \
+           "zu spät." in timeline(world)
+    assert len(follow_ups(crm)) == 1  # the first, low answer was followed up; once per case
+
+
+def test_the_same_reply_delivered_twice_changes_nothing(world):
+    crm = world.crm
+    case_id = solved(world)
+    reply(world, case_id, "CSAT 5 NPS 10", message_id="once")
+    lines = timeline(world)
+    reply(world, case_id, "CSAT 5 NPS 10", message_id="again")  # e.g. sent from a second device
+    assert len(world.log.of(SurveyAnswered, case_id)) == 1
+    assert [line for line in timeline(world) if line.startswith("survey for")] == [
+        line for line in lines if line.startswith("survey for")]
+    assert len(crm.surveys.of_case(case_id, by=crm.system)) == 1
 
 
 def test_a_reply_with_an_impossible_score_is_kept_and_the_reason_noted(world):

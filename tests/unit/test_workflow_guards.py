@@ -36,9 +36,12 @@ def guarded(wf, trigger, source, *guards, **changes):
 
 def test_the_shipped_service_case_needs_no_guard_to_be_trusted():
     assert check_workflow(SERVICE_CASE) == []
-    # its one guard sits on the technician's own booking, which the proof never leans on
-    assert [(t.trigger, t.source) for t in SERVICE_CASE.transitions if t.guards] == [
-        ("schedule_visit", "technician_dispatch")]
+    # its guards sit on the manufacturer's approvals (the RMA number's form) and the technician's
+    # own booking, which the proof never leans on
+    assert [(t.trigger, t.source, t.allowed) for t in SERVICE_CASE.transitions if t.guards] == [
+        ("approve_visit", "manufacturer_review", {"manufacturer"}),
+        ("approve_replacement", "manufacturer_review", {"manufacturer"}),
+        ("schedule_visit", "technician_dispatch", {"technician"})]
 
 
 def test_a_guard_on_the_manufacturers_timeout_breaks_property_4_naming_state_trigger_and_guard():

@@ -24,7 +24,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('party') as batch:
+    # in place (SQLite 3.35+): recreating party, as batch mode otherwise would, fails once
+    # actors, customers and cases point at its rows
+    with op.batch_alter_table('party', recreate='never') as batch:
         batch.drop_column('closed')
         batch.drop_column('hours')
         batch.drop_column('time_zone')
