@@ -14,6 +14,11 @@ provider posted. A channel whose provider signs its requests may also offer
 None when it is): the HTTP endpoint ``/inbound/<channel>`` asks it before storing
 anything, unless ``[inbound.<channel>]`` configures the sender's authentication itself
 (``dealercrm.http.inbound_auth``). A channel with neither accepts nothing over HTTP.
+A provider that posts notifications which are not messages (WhatsApp's delivery
+statuses) gets them answered without triage: ``parse_inbound`` raises
+``InboundIgnored(reason)``, and the stored request is marked ``ignored``. A channel
+whose provider verifies the endpoint with a GET first (Meta's ``hub.challenge``) offers
+``verify_subscription(params) -> str | None``: the text to answer, or None to refuse.
 """
 
 from __future__ import annotations
@@ -70,6 +75,17 @@ class ParsedInbound:
     text: str
     subject: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+class InboundIgnored(Exception):
+    """Raised by ``parse_inbound`` for a notification that carries no message (a delivery
+    status): stored and marked ``ignored`` with the reason, not sent to triage."""
+
+    def __init__(self, reason: str, sender: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        #: whom it concerns, if anyone (kept so that erasing that person finds it)
+        self.sender = sender
 
 
 @runtime_checkable
