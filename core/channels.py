@@ -20,6 +20,12 @@ channel says whose business it is: ``failure_owner(connection, message) -> Failu
 None`` (``message``: the outbox row as a mapping — ``id``, ``recipient``, ``data``, …). A
 channel that carries parties' own deliveries (event subscriptions) names the party, so its
 failures go to that party alone, one open task per ``about``, naming only that and the error.
+
+A provider that posts notifications which are not messages (WhatsApp's delivery
+statuses) gets them answered without triage: ``parse_inbound`` raises
+``InboundIgnored(reason)``, and the stored request is marked ``ignored``. A channel
+whose provider verifies the endpoint with a GET first (Meta's ``hub.challenge``) offers
+``verify_subscription(params) -> str | None``: the text to answer, or None to refuse.
 """
 
 from __future__ import annotations
@@ -86,6 +92,17 @@ class ParsedInbound:
     text: str
     subject: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+class InboundIgnored(Exception):
+    """Raised by ``parse_inbound`` for a notification that carries no message (a delivery
+    status): stored and marked ``ignored`` with the reason, not sent to triage."""
+
+    def __init__(self, reason: str, sender: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        #: whom it concerns, if anyone (kept so that erasing that person finds it)
+        self.sender = sender
 
 
 @runtime_checkable

@@ -84,6 +84,23 @@ class HttpSettings:
 
 
 @attrs.frozen
+class UnsubscribeSettings:
+    """One-click unsubscribe links in marketing e-mail (``[unsubscribe]``, RFC 8058).
+
+    ``base_url``: where this installation's HTTP API is reached from the internet (the
+    link is ``<base_url>/unsubscribe/<token>``); ``secret``: signs the tokens (at least 16
+    characters; ``DEALERCRM_UNSUBSCRIBE_SECRET`` wins; a list accepts every entry and signs
+    with the first, for rotation); ``mailto``: an address whose mail reaches
+    ``/inbound/email``, offered as a second way (optional). Checked in
+    ``dealercrm.unsubscribe``; without ``base_url`` and a secret no link is offered.
+    """
+
+    base_url: str = ""
+    secret: str | list = ""
+    mailto: str = ""
+
+
+@attrs.frozen
 class Settings:
     database_url: str | None = None
     default_region: str = "DE"
@@ -94,10 +111,12 @@ class Settings:
     contact: ContactSettings = attrs.Factory(ContactSettings)
     outbox: OutboxSettings = attrs.Factory(OutboxSettings)
     cases: CaseSettings = attrs.Factory(CaseSettings)
-    #: ``triggers`` and one table per inbound channel (``[inbound.email]``: how its senders
-    #: authenticate, see ``dealercrm.http.inbound_auth``)
+    #: ``triggers``, ``unknown_case``, ``opt_out_keywords`` (``dealercrm.services.inbound``) and one
+    #: table per inbound channel (``[inbound.email]``: how its senders authenticate, see
+    #: ``dealercrm.http.inbound_auth``)
     inbound: dict[str, Any] = attrs.field(factory=dict)
     http: HttpSettings = attrs.Factory(HttpSettings)
+    unsubscribe: UnsubscribeSettings = attrs.Factory(UnsubscribeSettings)
     source: str = "defaults"
 
     def plugin(self, name: str) -> dict[str, Any]:
@@ -134,6 +153,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         cases=_section(CaseSettings, data.get("cases", {}), "cases", source),
         inbound=dict(data.get("inbound", {})),
         http=_section(HttpSettings, data.get("http", {}), "http", source),
+        unsubscribe=_section(UnsubscribeSettings, data.get("unsubscribe", {}), "unsubscribe", source),
         source=source,
     )
 

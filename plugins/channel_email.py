@@ -34,8 +34,20 @@ answer names one ("queued as …"), else the Message-ID.
 
 Templates (Jinja2, HTML autoescaped): ``message.<lang>.txt|html`` wraps the outbox
 message's subject and body; ``data["template"]`` (e.g. ``case_handed_over``) chooses a
-richer one when it exists. Receiving: ``parse_inbound`` reads an RFC 5322 message; a
-reply to one of our messages (In-Reply-To/References) finds the case it was about.
+richer one when it exists.
+
+Marketing e-mail to a customer carries ``List-Unsubscribe: <…/unsubscribe/<token>>`` and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058; the token is signed per
+customer and channel, ``dealercrm.unsubscribe``), and the link in its footer
+(``unsubscribe_url`` in the templates' context); service mail carries neither. It needs
+``[unsubscribe] base_url`` and ``secret`` (``DEALERCRM_UNSUBSCRIBE_SECRET``); without them
+marketing mail goes out without the header and a warning is logged once. Mail providers
+honour one-click only on DKIM-signed mail whose signature covers both headers: sign at
+your mail server. Receiving: ``parse_inbound`` reads an RFC 5322 message; a
+reply to one of our messages (In-Reply-To/References) finds the case it was about; an
+automatic answer (``Auto-Submitted`` other than ``no``, ``X-Autoreply``, ``Precedence:
+auto_reply``) is marked ``data["auto_submitted"]``, so it opens no case and opts out of
+nothing.
 """
 
 from __future__ import annotations
@@ -151,6 +163,7 @@ _FOOTER = {
     "en": "You receive this message because you agreed to hear from us. "
           "Reply with \"unsubscribe\" if you do not want any further offers.",
 }
+_ONE_CLICK = {"de": "Mit einem Klick abmelden", "en": "Unsubscribe with one click"}
 _CASE = {
     "de": ("Ihre Fallnummer", "Bitte lassen Sie beim Antworten den Betreff unverändert, dann landet Ihre "
                               "Nachricht direkt bei Ihrem Fall."),
@@ -171,10 +184,12 @@ for _lang in LANGUAGES:
     TEMPLATES |= {
         f"message.{_lang}.txt": (
             "{% block content %}{{ body }}{% endblock %}\n\n-- \n{{ sender_name }}\n"
-            f'{{% if purpose == "marketing" %}}{_FOOTER[_lang]}\n{{% endif %}}'),
+            f'{{% if purpose == "marketing" %}}{_FOOTER[_lang]}\n'
+            f'{{% if unsubscribe_url %}}{_ONE_CLICK[_lang]}: {{{{ unsubscribe_url }}}}\n{{% endif %}}{{% endif %}}'),
         f"message.{_lang}.html": (
             '{% extends "base.html" %}{% block footer %}{% if purpose == "marketing" %}<br>'
-            f'{_FOOTER[_lang]}{{% endif %}}{{% endblock %}}'),
+            f'{_FOOTER[_lang]}{{% if unsubscribe_url %}}<br><a href="{{{{ unsubscribe_url }}}}">{_ONE_CLICK[_lang]}</a>'
+            '{% endif %}{% endif %}{% endblock %}'),
         f"case_handed_over.{_lang}.txt": (
             f'{{% extends "message.{_lang}.txt" %}}{{% block content %}}{{{{ super() }}}}\n\n'
             f"{_label}: {{{{ data.case_id }}}}\n{_hint}{{% endblock %}}"),
@@ -229,6 +244,8 @@ class EmailChannel:
         self._smtp: smtplib.SMTP | None = None
         self._tls: ssl.SSLContext | None = None
         self._stage = ""
+        self._links = crm.inbound.links  # [unsubscribe]: checked now, so a mistake names itself at start
+        self._warned = False
 
     def __repr__(self) -> str:
         return f"<EmailChannel {self.settings!r}>"
@@ -250,15 +267,18 @@ class EmailChannel:
         recipient, utf8 = f"{local}@{_ascii_domain(host)}", not local.isascii()
         subject = _one_line(message.subject) or DEFAULT_SUBJECT[language].format(
             sender=self.settings.from_name or domain)
+        unsubscribe = self.unsubscribe_headers(message)
         context = {"subject": subject, "body": message.body, "data": message.data, "purpose": message.purpose,
-                   "language": language, "sender_name": self.settings.from_name, "case_id": message.case_id}
+                   "language": language, "sender_name": self.settings.from_name, "case_id": message.case_id,
+                   "unsubscribe_url": self._links.url(message.customer_id, "email") if unsubscribe else None}
         template = message.data.get("template")
         mid = message_id(message.idempotency_key, domain)
         key = message.idempotency_key
         head = [self._from, f"To: {_one_line(recipient)}", f"Subject: {_encode_header(subject)}",
                 f"Date: {format_datetime(self.crm.clock.now())}", f"Message-ID: {mid}",
                 f"X-Dealercrm-Idempotency-Key: {_encode_header(key)}",
-                *self._fixed_headers, *(["Auto-Submitted: auto-generated"] if template else []), "MIME-Version: 1.0"]
+                *self._fixed_headers, *(["Auto-Submitted: auto-generated"] if template else []),
+                *(f"{name}: {value}" for name, value in unsubscribe.items()), "MIME-Version: 1.0"]
         # a notification the system made asks for no out-of-office answers (Auto-Submitted, RFC 3834)
         text = _part("plain", self.templates.render(template, language, "txt", context))
         if self.settings.html:
@@ -269,6 +289,19 @@ class EmailChannel:
         else:
             body = text
         return ("\r\n".join(head) + "\r\n" + body).encode(), mid, utf8
+
+    def unsubscribe_headers(self, message: OutgoingMessage) -> dict[str, str]:
+        """``List-Unsubscribe`` and ``List-Unsubscribe-Post`` (RFC 8058 one-click) on marketing mail to a
+        customer; none on service mail, which the customer cannot and need not unsubscribe from."""
+        if message.purpose != "marketing" or message.customer_id is None:
+            return {}
+        if not self._links.configured:
+            if not self._warned:
+                self._warned = True
+                log.warning("marketing e-mail goes out without List-Unsubscribe: set [unsubscribe] base_url and "
+                            "secret (or DEALERCRM_UNSUBSCRIBE_SECRET) to offer the one-click link")
+            return {}
+        return self._links.headers(message.customer_id, "email")
 
     # -- sending --------------------------------------------------------------------------------
     def send(self, message: OutgoingMessage) -> DeliveryResult:
@@ -395,6 +428,9 @@ class EmailChannel:
         if "@" not in sender:
             raise ValueError(f"not an RFC 5322 message: From {str(msg['From'])[:80]!r} holds no address")
         data: dict[str, Any] = {"message_id": _header(msg, "Message-ID"), "in_reply_to": _header(msg, "In-Reply-To")}
+        automatic = _automatic(msg)
+        if automatic:  # an out-of-office answer: on the timeline, but it opens nothing and opts out of nothing
+            data["auto_submitted"] = automatic
         replied = self._our_message(f"{data['in_reply_to'] or ''} {_header(msg, 'References') or ''}")
         if replied is not None:
             data.update(reply_to_message=replied.id, **({"case_id": replied.case_id} if replied.case_id else {}))
@@ -408,6 +444,18 @@ class EmailChannel:
         with self.crm.read(self.crm.system) as uow:
             return uow.connection.execute(select(OutboxMessage.id, OutboxMessage.case_id)
                                           .where(OutboxMessage.idempotency_key.in_(keys))).first()
+
+
+def _automatic(msg: email.message.Message) -> str | None:
+    """Why a message was sent by a program, not a person (RFC 3834 ``Auto-Submitted``, and what
+    mail programs use instead), or None."""
+    auto = (_header(msg, "Auto-Submitted") or "").lower()
+    if auto and auto != "no":
+        return auto
+    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+        return "auto-replied"
+    precedence = (_header(msg, "Precedence") or "").lower()
+    return precedence if precedence in ("auto_reply", "bulk", "junk", "list") else None
 
 
 def _one_line(value: str | None) -> str:

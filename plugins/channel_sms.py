@@ -38,6 +38,26 @@ payload ``{To = "{recipient}", From = "{sender}", Body = "{body}"}``,
 SMS carries service and marketing messages; consent is asked for channel ``sms``
 (service messages about the customer's own case may rely on the contract).
 
+Receiving: the gateway posts each incoming SMS to ``/inbound/sms`` (authenticated as
+``[inbound.sms]`` configures: a shared secret in a header, or an HMAC of the body — see
+docs/http.md). Where the sender and the text are in its request is configured too; these
+are the defaults::
+
+    [plugins.channel_sms.inbound]
+    format = "auto"          # "json", "form" (application/x-www-form-urlencoded) or "auto": by Content-Type
+    from = "from"            # dotted path of the sender's number ("data.payload.from.phone_number")
+    text = "text"            # dotted path of the text
+    id = "id"                # dotted path of the gateway's message id (kept with the message; optional)
+    international = false    # true: a number without "+" is international (Vonage's "msisdn": 4917…)
+
+Twilio, for example: ``format = "form"``, ``from = "From"``, ``text = "Body"``,
+``id = "MessageSid"``; Vonage: ``from = "msisdn"``, ``text = "text"``, ``id = "messageId"``,
+``international = true``; Telnyx: ``from = "data.payload.from.phone_number"``,
+``text = "data.payload.text"``, ``id = "data.payload.id"``. A request without a sender or
+text is kept as malformed with the reason. The customer is found by the number; an SMS
+naming its case ("Fall 17") goes to that case, and "STOP" revokes marketing by SMS
+(see README, "Replies").
+
 Not configured at all (no ``[plugins.channel_sms]`` table, no ``DEALERCRM_SMS_TOKEN``):
 the channel is not offered — ``dealercrm channels`` does not list it, hand-off
 notifications pick another channel, e-mail works as before. Configured but incomplete
@@ -49,14 +69,16 @@ channel is offered, a warning is logged once, and every message fails with the r
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import string
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from dealercrm import hookimpl
-from dealercrm.channels import DeliveryResult, OutgoingMessage
+from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
 from dealercrm.plugins.http_gateway import (PLAIN_TOKEN, Gateway, HttpChannel, Secret, anything_configured, dotted,
                                            number, secret_setting)
 
@@ -65,6 +87,7 @@ PLUGIN, ENV_TOKEN = "channel_sms", "DEALERCRM_SMS_TOKEN"
 DEFAULT_PAYLOAD = {"to": "{recipient}", "text": "{body}", "sender": "{sender}"}
 PLACEHOLDERS = frozenset({"recipient", "recipient_digits", "body", "subject", "sender", "idempotency_key",
                           "message_id", "purpose", "customer_id", "case_id"})
+DEFAULT_INBOUND = {"format": "auto", "from": "from", "text": "text", "id": "id", "international": False}
 
 
 def placeholders(template: Any) -> set[str]:
@@ -111,6 +134,26 @@ class SmsChannel(HttpChannel):
         self._auth = Secret(f"{self.auth_scheme} {raw}".strip())
         self.gateway = Gateway(self.name, secrets=[self.token.reveal(), raw])
         self.problem = self._check(settings)
+        given = settings.get("inbound", {})
+        self.inbound = {**DEFAULT_INBOUND, **given} if isinstance(given, Mapping) else given
+        self.inbound_problem = self._check_inbound()
+
+    def _check_inbound(self) -> str | None:
+        """What is wrong with ``[plugins.channel_sms.inbound]``: inbound SMS fail with it, sending does not."""
+        where = f"[plugins.{PLUGIN}.inbound]"
+        if not isinstance(self.inbound, Mapping):
+            return f"{where} must be a table"
+        unknown = sorted(set(self.inbound) - set(DEFAULT_INBOUND))
+        if unknown:
+            return f"{where} has unknown key {unknown[0]!r}; known: {', '.join(sorted(DEFAULT_INBOUND))}"
+        if self.inbound["format"] not in ("auto", "json", "form"):
+            return f"{where} format must be 'auto', 'json' or 'form', not {self.inbound['format']!r}"
+        for key in ("from", "text", "id"):
+            if not isinstance(self.inbound[key], str) or (key != "id" and not self.inbound[key]):
+                return f"{where} {key} must be the dotted path of a field, e.g. \"{DEFAULT_INBOUND[key]}\""
+        if not isinstance(self.inbound["international"], bool):
+            return f"{where} international must be true or false"
+        return None
 
     def _check(self, settings: Mapping[str, Any]) -> str | None:
         where = f"[plugins.{PLUGIN}]"
@@ -155,6 +198,34 @@ class SmsChannel(HttpChannel):
                                  **sent)
 
 
+    def parse_inbound(self, raw: str | bytes, headers: Mapping[str, str]) -> ParsedInbound:
+        """An incoming SMS as the gateway posts it, read where ``[plugins.channel_sms.inbound]`` says."""
+        if self.inbound_problem:
+            raise ValueError(f"misconfigured: {self.inbound_problem}")
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        kind = self.inbound["format"]
+        if kind == "auto":
+            content_type = next((v for k, v in (headers or {}).items() if str(k).lower() == "content-type"), "")
+            kind = "form" if "x-www-form-urlencoded" in content_type.lower() else "json"
+        if kind == "form":
+            payload: Any = dict(parse_qsl(text, keep_blank_values=True))
+        else:
+            try:
+                payload = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not JSON (format = 'json' in [plugins.{PLUGIN}.inbound]): {exc}") from None
+        sender, body = dotted(payload, self.inbound["from"]), dotted(payload, self.inbound["text"])
+        if not sender or not sender.strip():
+            raise ValueError(f"no sender at {self.inbound['from']!r} ([plugins.{PLUGIN}.inbound] from)")
+        if body is None:
+            raise ValueError(f"no text at {self.inbound['text']!r} ([plugins.{PLUGIN}.inbound] text)")
+        sender = re.sub(r"[\s()/-]", "", sender)
+        if self.inbound["international"] and not sender.startswith("+") and sender.isdigit():
+            sender = "+" + sender.lstrip("0")
+        gateway_id = dotted(payload, self.inbound["id"]) if self.inbound["id"] else None
+        return ParsedInbound(sender=sender, text=body, data={"gateway_id": gateway_id} if gateway_id else {})
+
+
 @hookimpl(trylast=True)
 def dealercrm_register_consent_channels():
     """SMS consent can be recorded before the channel is configured."""
@@ -168,6 +239,6 @@ def dealercrm_register_channels(crm):
         log.info("sms channel not offered: nothing configured in [plugins.%s] or %s", PLUGIN, ENV_TOKEN)
         return []
     channel = SmsChannel(settings)
-    if channel.problem:
-        log.warning("%s: %s", channel.name, channel.problem)
+    for problem in filter(None, (channel.problem, channel.inbound_problem)):
+        log.warning("%s: %s", channel.name, problem)
     return [channel]

@@ -16,7 +16,9 @@ from fastapi import FastAPI
 
 from ..fields import CUSTOMER
 from .customer_schemas import customer_schemas
-from . import cases, customers, health, imports, inbound, messages, parties, problem, products, reports, tasks, workflows
+from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, tasks,
+               unsubscribe, workflows)
+from ..unsubscribe import UnsubscribeLinks
 from .gate import WriteGate
 from .idempotency import BODY_TIMEOUT, MAX_BODY, RecordStore, RequestGuard
 from .inbound_auth import InboundAuthenticators
@@ -29,7 +31,9 @@ DESCRIPTION = """The dealercrm customer file, service cases and tasks over HTTP.
 
 Every request but `/health` and `/inbound/{channel}` carries an API key
 (`Authorization: Bearer <key>` or `X-API-Key`), made with `dealercrm keys create`;
-`/inbound/{channel}` takes the channel's shared secret or signature instead. The key
+`/inbound/{channel}` takes the channel's shared secret or signature instead. (The
+one-click unsubscribe links of marketing e-mail, `/unsubscribe/{token}`, are pages for
+customers and mail providers, authenticated by their signed token; they are not listed here.) The key
 acts for one party, and the API shows that party only what is its own: a dealer its
 customers and cases, a manufacturer the cases forwarded to it, a technician the cases
 assigned to it — with only the customer data each needs.
@@ -74,15 +78,20 @@ def create_app(crm: CRM | None) -> FastAPI:
     # read once: a mistake in [inbound.<channel>] stops the server at start-up, not a sender later
     app.state.inbound_auth = InboundAuthenticators(crm.settings.inbound if crm is not None else {},
                                                    source=crm.settings.source if crm is not None else "settings")
+    # [inbound] rules and [unsubscribe] checked now too: a mistake stops the server at start-up
+    app.state.unsubscribe = crm.inbound.links if crm is not None else UnsubscribeLinks()
+    if crm is not None:
+        crm.inbound.rules  # noqa: B018
     problem.install(app)
     fields = crm.customers.fields if crm is not None else CUSTOMER
     file = customers.file_router(customer_schemas(fields))  # the declared fields, plugins' too
     core = [health.router, file, *(m.router for m in (customers, messages, parties, products, cases, workflows,
-                                                      tasks, reports, imports, inbound))]
+                                                      tasks, reports, imports, unsubscribe, inbound))]
     for router in core[:-1]:
         app.include_router(router)
     include_plugin_routes(app, crm.plugins if crm is not None else None, core)
     app.include_router(inbound.router)
+    app.include_router(inbound.handshake)
     app.openapi_tags.extend(LAST_TAGS)
     limits = crm.settings.http if crm is not None else None
     app.add_middleware(RequestGuard, max_body=limits.max_body_bytes if limits else MAX_BODY,

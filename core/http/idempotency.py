@@ -42,6 +42,8 @@ from ..services.privacy import customers_in_answer
 from ..errors import DealerCrmError, NotFound
 from .auth import presented_key
 from .gate import HELD, WriteGate, paced
+from ..unsubscribe import token_in_path
+from . import unsubscribe as unsubscribe_page
 from .inbound_auth import CHANNEL_NAME
 from .problem import IdempotencyInProgress, IdempotencyMismatch, from_domain_error, problem
 
@@ -135,6 +137,15 @@ class RequestGuard:
     1. Who is calling, from the headers alone: an API key (401 if none is valid), or for
        ``/inbound/<channel>`` the channel's sender authentication (``inbound_auth``). An
        unauthenticated request is answered without its body being read.
+
+       The one deliberate exception to "an API key first": ``/unsubscribe/<token>``, the
+       RFC 8058 one-click link in marketing e-mail. Mail providers POST it without any
+       credentials, so the signed token in the path *is* the authentication
+       (``dealercrm.unsubscribe``): checked here, from the path, before the body is read,
+       exactly where a key would be; a token that is not genuine is a 404 and nothing is
+       read or stored. A genuine one can do one thing only — revoke marketing on its own
+       channel for its own customer — and takes no ``Idempotency-Key`` (a repeat changes
+       nothing anyway).
     2. The body: a declared ``Content-Length`` over the limit is a 413 before reading; the
        whole body must arrive within ``body_timeout`` or the answer is a 408 and the
        connection is closed. Nothing is held meanwhile but the client's own socket.
@@ -155,8 +166,14 @@ class RequestGuard:
         request = Request(scope)
         path = scope["path"]
         inbound = _inbound_channel(path)
+        unsubscribing = token_in_path(path)
         principal = None
-        if inbound is not None:
+        if unsubscribing is not None:  # the token is the authentication (see above)
+            if state.unsubscribe.read(unsubscribing) is None:
+                log.warning("unsubscribe link refused from %s: not a genuine token",
+                            request.client.host if request.client else "?")
+                return await _refuse(unsubscribe_page.invalid(request), scope, send)
+        elif inbound is not None:
             check = state.inbound_auth.for_channel(inbound, state.crm.channels.get(inbound))
             if check is None:
                 return await _refuse(from_domain_error(request, NotFound("inbound channel", inbound)), scope, send)
@@ -196,7 +213,8 @@ class RequestGuard:
         replayed = _replay(body, receive)
         answer = _Buffered()
         key = headers.get("idempotency-key")
-        if inbound is not None or key is None or scope["method"] != "POST" or principal.party_id is None:
+        if (inbound is not None or unsubscribing is not None or key is None or scope["method"] != "POST"
+                or principal.party_id is None):
             async with whole():
                 await self._run(scope, replayed, answer)
             return await answer.flush(send)

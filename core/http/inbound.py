@@ -8,6 +8,10 @@ signature): a refused post is a 401 and leaves no trace but a log line. An
 authenticated message the channel cannot understand is still stored, with the reason,
 and answered 400. The answer says nothing about customers or cases, so the endpoint
 cannot be used to find out who is a customer.
+
+``GET /inbound/{channel}`` answers a provider's verification handshake (Meta's
+``hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`` for WhatsApp) when the
+channel offers ``verify_subscription``: the challenge as plain text, or 403.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..access import NotAuthenticated
-from ..errors import NotFound
+from ..errors import NotFound, NotPermitted
 from .common import Problem, problems
 from .idempotency import INBOUND_AUTHENTICATED
 from .problem import problem
@@ -54,3 +59,26 @@ async def receive_inbound(channel: ChannelName, request: Request):
                        f"stored as inbound message {stored.id}, not understood: {stored.parse_error}",
                        inbound_id=stored.id)
     return {"id": stored.id, "status": "accepted"}
+
+
+#: the handshake is a GET: none of the POST's problems (401, 408, 413) apply to it
+handshake = APIRouter(prefix="/inbound", tags=["inbound"])
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@handshake.get("/{channel}", response_class=PlainTextResponse, responses={
+    200: {"description": "the provider's challenge, echoed: the endpoint is verified"},
+    403: {"description": "the verify token does not match (or none is configured)", "content": _PROBLEM},
+    404: {"description": "no such channel, or it has no verification handshake", "content": _PROBLEM}})
+def verify_inbound(channel: ChannelName, request: Request):
+    """A provider's verification handshake before it posts (WhatsApp Cloud API: `hub.mode=subscribe`,
+    `hub.verify_token` = `[plugins.channel_whatsapp] verify_token`, `hub.challenge` echoed)."""
+    chosen = request.app.state.crm.channels.get(channel)
+    verify = getattr(chosen, "verify_subscription", None)
+    if not callable(verify):
+        raise NotFound("inbound channel with a verification handshake", channel)
+    answer = verify(dict(request.query_params))
+    if answer is None:
+        raise NotPermitted(f"inbound channel {channel!r}: the verification handshake was refused (the verify token "
+                           "does not match the configured one)")
+    return PlainTextResponse(answer)

@@ -41,6 +41,7 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
+from ..services.inbound import SETTINGS_KEYS
 from ..signing import SIGNATURE, TIMESTAMP, signature_problem
 
 log = logging.getLogger("dealercrm.http.inbound")
@@ -49,7 +50,7 @@ SCHEMES = ("secret", "hmac-sha256", "dealercrm")
 DEFAULT_HEADER = {"secret": "X-Dealercrm-Inbound-Secret", "hmac-sha256": "X-Hub-Signature-256",
                   "dealercrm": SIGNATURE}
 KEYS = {"auth", "secret", "header", "prefix", "tolerance_seconds"}
-NOT_CHANNELS = {"triggers"}  # other keys of [inbound]
+NOT_CHANNELS = set(SETTINGS_KEYS)  # other keys of [inbound]: what a message does (services/inbound.py)
 
 
 def env_name(channel: str) -> str:

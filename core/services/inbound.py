@@ -1,28 +1,62 @@
-"""Receiving: every inbound message is stored first, then understood.
+"""Receiving: every inbound message is stored first, then understood, then acted on.
 
 The raw message is committed before anything else happens, so a parser bug or a
-malformed payload loses nothing (it stays with its parse error). A known sender's
-message becomes an interaction on their timeline; one that names an open case of
-theirs ("case 17", "Fall 17") attaches to it and may fire a configured trigger (the
-customer's "still broken" reply reopens the case at the dealer). An unknown sender's
-message waits for a person in triage, as a task.
+malformed payload loses nothing (it stays with its parse error). An unknown sender's
+message waits for a person in triage, as a task. A known sender's message becomes an
+interaction on their timeline, and then, in the same transaction, as the system:
+
+1. **An opt-out** ("stop", "abmelden", "unsubscribe": ``[inbound] opt_out_keywords``,
+   per language, all languages matched) revokes the customer's *marketing* consent on
+   the channel it came in on, recorded with the inbound message's id as its source, and
+   says so on the timeline. The rule, kept simple on purpose:
+
+   - **clear**: the first non-empty line of the customer's own text (quoted lines and
+     a quoted earlier mail cut off) is a keyword phrase and nothing else, ignoring case
+     and punctuation ("STOP", "Abmelden!", "opt-out"); a message without text is read by
+     its subject (without "Re:"/"AW:"), as a ``mailto:`` unsubscribe arrives. Revoked.
+   - **ambiguous**: a keyword phrase occurs anywhere else as whole words ("stop calling
+     me about the washer, but…", "Hallo,\\nbitte abmelden"). Nothing is revoked; the
+     owning dealer gets a task to read it and decide. So does a clear opt-out on a
+     channel without a consent channel of its own (a host's webhook).
+
+   An opt-out never opens a case or fires a reply trigger of its own.
+
+   An automatic answer (an out-of-office reply: the channel sets
+   ``data["auto_submitted"]``) is neither an opt-out nor a reason for a case or a task: it
+   goes on the timeline, and to a case it names.
+2. **A named case** — "case 17"/"Fall 17" in the text, or the channel's own reference
+   (an e-mail's In-Reply-To, a WhatsApp reply's context) — takes the message; a
+   configured reply trigger may fire ("still broken" reopens the case at the dealer).
+   Someone else's case is never attached.
+3. **No case named**: ``[inbound] unknown_case`` decides — ``"task"`` (the default: the
+   owning dealer's task to read it, answer or open a case), ``"open_case"`` (a case is
+   opened at the customer's dealer by the system, on the customer's behalf, audited as
+   such; if the customer already has an open case, a task instead, since the message may
+   be about that one), or ``"timeline"`` (only the timeline, as before). A table sets it
+   per channel: ``unknown_case = { email = "open_case", default = "task" }``.
+
+Every task made here has ``origin_ref = "inbound:<id>"``: erasing the customer takes it too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import or_, select, update
+import attrs
+from sqlalchemy import insert, or_, select, update
 
 from .. import validation
 from ..access import require_system
+from ..channels import InboundIgnored
 from ..db.case_models import Case
-from ..db.models import Customer
+from ..db.models import Actor, AuditRecord, Consent, Customer
 from ..db.outbox_models import InboundMessage
-from ..errors import DealerCrmError
+from ..errors import DealerCrmError, NotFound, ValidationError
 from ..events import MessageReceived
+from ..unsubscribe import UnsubscribeLinks
 from .base import Service
 from .interactions import record_interaction
 from .tasks import create_task
@@ -33,11 +67,110 @@ DEFAULT_TRIGGERS = (
     {"contains": "immer noch kaputt", "trigger": "still_broken"},
     {"contains": "geht immer noch nicht", "trigger": "still_broken"},
 )
+#: what a known customer's message naming no case does (``[inbound] unknown_case``)
+UNKNOWN_CASE_ACTIONS = ("task", "open_case", "timeline")
+DEFAULT_UNKNOWN_CASE = "task"
+#: opt-out phrases per language (``[inbound] opt_out_keywords``; a language given there replaces these)
+DEFAULT_OPT_OUT = {
+    "de": ["stop", "stopp", "abmelden", "bitte abmelden", "abbestellen", "austragen", "bitte austragen",
+           "keine werbung", "werbung stoppen"],
+    "en": ["stop", "unsubscribe", "please unsubscribe", "unsubscribe me", "opt out", "no more offers",
+           "stop promotions"],
+}
+#: keys of ``[inbound]`` that are not channel tables (``dealercrm.http.inbound_auth``)
+SETTINGS_KEYS = ("triggers", "unknown_case", "opt_out_keywords")
+REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|antw|fwd?|wg)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+#: where a quoted earlier mail begins when a mail program quotes without ">" (Outlook and friends)
+QUOTE_START = re.compile(r"^\s*(?:-{2,}\s*(?:original message|ursprüngliche nachricht|weitergeleitete nachricht|"
+                         r"forwarded message)\b.*|on .+ wrote:|am .+ schrieb .+:|(?:from|von):\s.+)$",
+                         re.IGNORECASE)
 IN = InboundMessage.__table__
 
 
+def words(text: str) -> str:
+    """Lower-case words separated by single spaces: "Opt-Out!" and "opt out" read alike."""
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def own_text(text: str) -> str:
+    """The customer's own words: everything before a quoted earlier mail."""
+    kept = []
+    for line in text.splitlines():
+        if QUOTE_START.match(line):
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+@attrs.frozen
+class InboundRules:
+    """``[inbound]``'s rules for acting on messages, checked once."""
+
+    triggers: tuple[Mapping[str, str], ...]
+    unknown_case: Mapping[str, str]  # per channel name, "default" for the rest
+    opt_out: frozenset[str]          # phrases as ``words`` reads them
+
+    def unknown_case_for(self, channel: str) -> str:
+        return self.unknown_case.get(channel, self.unknown_case.get("default", DEFAULT_UNKNOWN_CASE))
+
+    def opt_out_reading(self, text: str, subject: str | None) -> tuple[str | None, str | None]:
+        """("clear" | "ambiguous" | None, the phrase found): the documented rule above."""
+        mine = own_text(text)
+        lines = [line for line in mine.splitlines() if line.strip()]
+        topic = REPLY_PREFIX.sub("", subject or "")
+        first = words(lines[0]) if lines else words(topic)
+        if first in self.opt_out:
+            return "clear", first
+        haystack = f" {words(mine)} {words(topic)} "
+        for phrase in sorted(self.opt_out, key=len, reverse=True):
+            if f" {phrase} " in haystack:
+                return "ambiguous", phrase
+        return None, None
+
+
+def inbound_rules(table: Mapping[str, Any], source: str = "settings") -> InboundRules:
+    """Read and check ``[inbound]``'s ``triggers``, ``unknown_case`` and ``opt_out_keywords``."""
+    where = f"[inbound] of {source}"
+    triggers = table.get("triggers", DEFAULT_TRIGGERS)
+    if not isinstance(triggers, (list, tuple)) or not all(
+            isinstance(t, Mapping) and isinstance(t.get("contains"), str) and isinstance(t.get("trigger"), str)
+            for t in triggers):
+        raise ValidationError("triggers", "…", f'must be a list of {{contains = "…", trigger = "…"}} in {where}')
+    raw = table.get("unknown_case", DEFAULT_UNKNOWN_CASE)
+    unknown = {"default": raw} if isinstance(raw, str) else dict(raw) if isinstance(raw, Mapping) else None
+    if unknown is None:
+        raise ValidationError("unknown_case", raw, f"must be one of {', '.join(UNKNOWN_CASE_ACTIONS)} or a table "
+                              f"of them per channel in {where}")
+    for channel, action in unknown.items():
+        if action not in UNKNOWN_CASE_ACTIONS:
+            name = "unknown_case" if channel == "default" and isinstance(raw, str) else f"unknown_case.{channel}"
+            raise ValidationError(name, action, f"must be one of {', '.join(UNKNOWN_CASE_ACTIONS)} in {where}")
+    given = table.get("opt_out_keywords", {})
+    if not isinstance(given, Mapping):
+        raise ValidationError("opt_out_keywords", given, f'must be a table of lists per language, e.g. '
+                              f'{{ de = ["stop", "abmelden"] }}, in {where}')
+    phrases: set[str] = set()
+    for language, listed in {**DEFAULT_OPT_OUT, **given}.items():
+        if not isinstance(listed, (list, tuple)) or not all(isinstance(p, str) and words(p) for p in listed):
+            raise ValidationError(f"opt_out_keywords.{language}", listed,
+                                  f"must be a list of words or phrases in {where}")
+        phrases |= {words(p) for p in listed}
+    return InboundRules(tuple(triggers), unknown, frozenset(phrases))
+
+
 class InboundService(Service):
+    @cached_property
+    def rules(self) -> InboundRules:
+        """``[inbound]``'s rules; a mistake there is raised before any message is stored."""
+        return inbound_rules(self.crm.settings.inbound, self.crm.settings.source)
+
+    @cached_property
+    def links(self) -> UnsubscribeLinks:
+        """The one-click unsubscribe links (``[unsubscribe]``, ``dealercrm.unsubscribe``)."""
+        return UnsubscribeLinks.from_settings(self.crm.settings.unsubscribe, source=self.crm.settings.source)
+
     def receive(self, channel: str, raw: str | bytes, headers: Mapping[str, str] | None = None) -> InboundMessage:
+        rules = self.rules  # a broken [inbound] table fails here, before anything is stored
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         with self.crm.uow(self.crm.system, "inbound.store") as uow:  # durable before interpretation
             stored = InboundMessage(channel=channel, raw=text, received_at=uow.now)
@@ -48,9 +181,11 @@ class InboundService(Service):
             return self._mark(stored.id, status="malformed", parse_error=f"no channel {channel!r} that parses inbound")
         try:
             parsed = parser(raw, dict(headers or {}))
+        except InboundIgnored as ignored:  # a delivery status, not a message: kept, not triaged
+            return self._mark(stored.id, status="ignored", parse_error=ignored.reason[:500], sender=ignored.sender)
         except Exception as exc:  # malformed payloads are kept with the reason
             return self._mark(stored.id, status="malformed", parse_error=f"{type(exc).__name__}: {exc}")
-        return self._interpret(stored.id, channel, parsed)
+        return self._interpret(stored.id, channel, parsed, rules)
 
     def _mark(self, inbound_id: int, **values: Any) -> InboundMessage:
         with self.crm.uow(self.crm.system, "inbound.mark") as uow:
@@ -58,7 +193,7 @@ class InboundService(Service):
             uow.commit()
         return self.get(inbound_id, by=self.crm.system)
 
-    def _interpret(self, inbound_id: int, channel: str, parsed) -> InboundMessage:
+    def _interpret(self, inbound_id: int, channel: str, parsed, rules: InboundRules) -> InboundMessage:
         with self.crm.uow(self.crm.system, "inbound.receive") as uow:
             customer_id = self._sender(uow, parsed.sender)
             case_id = self._case(uow, customer_id, parsed)
@@ -71,12 +206,20 @@ class InboundService(Service):
                             note=(parsed.subject or "") + "\n" + parsed.text[:1000])
                 values["status"] = "triage"
             else:
+                act = Acting(self, uow, inbound_id, channel, customer_id, parsed)
+                automatic = bool(parsed.data.get("auto_submitted")) if parsed.data else False
+                reading, phrase = (None, None) if automatic else rules.opt_out_reading(parsed.text, parsed.subject)
+                if case_id is None and reading is None and not automatic:
+                    case_id = values["case_id"] = act.unknown_case(rules.unknown_case_for(channel))
                 summary = f"{parsed.subject + ': ' if parsed.subject else ''}{parsed.text.strip()[:300]}"
                 talk = record_interaction(uow, customer_id, _timeline_channel(self.crm, channel), "inbound",
                                           summary or "(empty message)", case_id=case_id)
                 values.update(status="attached", interaction_id=talk.id)
-                if case_id is not None:
-                    values["fired_trigger"] = self._fire(uow, case_id, parsed.text + " " + (parsed.subject or ""))
+                if reading is not None:
+                    act.opt_out(reading, phrase, case_id)
+                if case_id is not None and reading != "clear":
+                    values["fired_trigger"] = self._fire(uow, case_id, parsed.text + " " + (parsed.subject or ""),
+                                                         rules)
             uow.connection.execute(update(IN).where(IN.c.id == inbound_id).values(**values))
             uow.raise_event(MessageReceived, inbound_id=inbound_id, channel=channel, customer_id=customer_id,
                             case_id=case_id, status=values["status"])
@@ -111,10 +254,9 @@ class InboundService(Service):
         row = uow.connection.execute(select(Case.id).where(Case.id == int(named), Case.customer_id == customer_id)).first()
         return None if row is None else row.id
 
-    def _fire(self, uow, case_id: int, text: str) -> str | None:
-        rules = self.crm.settings.inbound.get("triggers", DEFAULT_TRIGGERS)
+    def _fire(self, uow, case_id: int, text: str, rules: InboundRules) -> str | None:
         lowered = text.lower()
-        trigger = next((r["trigger"] for r in rules if r["contains"].lower() in lowered), None)
+        trigger = next((r["trigger"] for r in rules.triggers if r["contains"].lower() in lowered), None)
         if trigger is None:
             return None
         mark, savepoint = len(uow.events), uow.connection.begin_nested()
@@ -128,6 +270,44 @@ class InboundService(Service):
             uow.forget_events(mark)
             return f"{trigger} not fired: {exc}"
 
+    # -- one-click unsubscribe (RFC 8058) --------------------------------------------------
+    def unsubscribe_link(self, customer_id: int, channel: str = "email") -> str | None:
+        """The link that revokes ``customer_id``'s marketing consent on ``channel`` (None if not configured)."""
+        return self.links.url(customer_id, channel)
+
+    def unsubscribe(self, token: str) -> Unsubscribed:
+        """Revoke marketing on the token's channel for the token's customer, as the system.
+
+        A token that is not genuine is ``NotFound`` and changes nothing. A repeat, or a
+        customer who had no marketing consent left, records nothing new; an erased
+        customer's link records nothing; a merged customer's revokes on the one kept.
+        """
+        found = self.links.read(token)
+        if found is None or found[1] not in self.crm.consents.channels():
+            raise NotFound("unsubscribe link", "(this one)")
+        customer_id, channel = found
+        with self.crm.uow(self.crm.system, "inbound.unsubscribe") as uow:
+            row = uow.connection.execute(select(Customer.merged_into_id, Customer.erased_at)
+                                         .where(Customer.id == customer_id)).first()
+            if row is None:
+                raise NotFound("unsubscribe link", "(this one)")
+            customer_id = row.merged_into_id or customer_id
+            latest = uow.session.scalar(
+                select(Consent.granted).where(Consent.customer_id == customer_id, Consent.channel == channel,
+                                              Consent.purpose == "marketing", Consent.at <= uow.now)
+                .order_by(Consent.at.desc(), Consent.id.desc()).limit(1))
+            if row.erased_at is not None or latest is False:
+                return Unsubscribed(customer_id, channel, revoked=False)
+            with self.crm.joining(uow.connection):  # the one consent path, inside this transaction
+                self.crm.consents.revoke(customer_id, channel, "marketing", by=self.crm.system,
+                                         source="one-click unsubscribe link (List-Unsubscribe, RFC 8058)")
+            record_interaction(uow, customer_id, "system", "internal",
+                               f"marketing on {channel} revoked: the customer used the unsubscribe link",
+                               personal=False)
+            uow.commit()
+        return Unsubscribed(customer_id, channel, revoked=True)
+
+    # -- reading ---------------------------------------------------------------------------
     def get(self, inbound_id: int, *, by: int) -> InboundMessage:
         """A stored inbound message: the operator's (the system's) to read."""
         with self.read(by) as uow:
@@ -139,6 +319,93 @@ class InboundService(Service):
             require_system(uow.principal, "read inbound messages")
             return list(uow.session.scalars(select(InboundMessage).where(
                 InboundMessage.status.in_(("triage", "malformed"))).order_by(InboundMessage.id).limit(limit)))
+
+
+@attrs.frozen
+class Unsubscribed:
+    customer_id: int
+    channel: str
+    revoked: bool  # False: nothing new to record (already revoked, or the customer was erased)
+
+
+class Acting:
+    """What a known customer's message does, inside its interpretation's unit of work (as the system)."""
+
+    def __init__(self, service: InboundService, uow, inbound_id: int, channel: str, customer_id: int, parsed):
+        self.crm, self.uow, self.inbound_id, self.channel = service.crm, uow, inbound_id, channel
+        self.customer_id, self.parsed = customer_id, parsed
+        self.customer = uow.connection.execute(
+            select(Customer.name, Customer.owner_party_id, Customer.account_owner_id)
+            .where(Customer.id == customer_id)).one()
+
+    def _task(self, title: str, case_id: int | None = None) -> None:
+        """A task for the owning dealer, through the account owner if they work there."""
+        owner = self.customer.account_owner_id
+        if owner is not None:
+            owner = self.uow.connection.execute(select(Actor.id).where(
+                Actor.id == owner, Actor.party_id == self.customer.owner_party_id, Actor.active.is_(True))).scalar()
+        note = ((self.parsed.subject or "") + "\n" + self.parsed.text[:1000]).strip()
+        create_task(self.uow, title, self.uow.now, customer_id=self.customer_id,
+                    assigned_party_id=self.customer.owner_party_id, assigned_actor_id=owner, origin="rule",
+                    origin_ref=f"inbound:{self.inbound_id}", note=note or None, case_id=case_id)
+
+    def unknown_case(self, action: str) -> int | None:
+        """``[inbound] unknown_case``: the case opened for the message, if one was."""
+        if action == "timeline":
+            return None
+        who = f"{self.customer.name} (customer {self.customer_id})"
+        if action == "open_case":
+            open_cases = self.uow.connection.execute(select(Case.id).where(
+                Case.customer_id == self.customer_id, Case.closed_at.is_(None)).order_by(Case.id)).scalars().all()
+            if open_cases:
+                listed = ", ".join(str(i) for i in open_cases)
+                self._task(f"{self.channel} message from {who} names no case; open case(s) {listed}: attach it "
+                           "there, answer, or open a new case")
+                return None
+            try:
+                return self._open_case()
+            except DealerCrmError as exc:  # a plugin vetoed, the workflow refused: a person takes over
+                self._task(f"{self.channel} message from {who} names no case; opening one failed ({exc}): "
+                           "read it and open a case")
+                return None
+        self._task(f"{self.channel} message from {who} names no case: read it, answer, or open a case")
+        return None
+
+    def _open_case(self) -> int:
+        """Opened by the system on the customer's behalf at their dealer, and audited as such."""
+        subject = REPLY_PREFIX.sub("", self.parsed.subject or "").strip()
+        first = next((line.strip() for line in own_text(self.parsed.text).splitlines() if line.strip()), "")
+        summary = (subject or first or f"({self.channel} message without text)")[:200]
+        with self.crm.joining(self.uow.connection):  # the one way cases open, inside this transaction
+            case = self.crm.cases.open(self.customer_id, summary, by=self.crm.system)
+        self.uow.connection.execute(insert(AuditRecord.__table__).values(
+            at=self.uow.now, actor_id=self.uow.actor_id, operation="inbound.open_case", action="on_behalf",
+            entity="service_case", entity_id=case.id, customer_id=self.customer_id, personal_changes=None,
+            changes={"opened_by": "system", "on_behalf_of": "customer", "customer_id": self.customer_id,
+                     "inbound_message_id": self.inbound_id, "channel": self.channel}))
+        return case.id
+
+    def opt_out(self, reading: str, phrase: str, case_id: int | None) -> None:
+        who = f"{self.customer.name} (customer {self.customer_id})"
+        consent_channel = getattr(self.crm.channels.get(self.channel), "consent_channel", None)
+        if reading == "clear" and consent_channel in self.crm.consents.channels():
+            try:
+                with self.crm.joining(self.uow.connection):  # the one consent path, inside this transaction
+                    self.crm.consents.revoke(
+                        self.customer_id, consent_channel, "marketing", by=self.crm.system,
+                        source=f"inbound message {self.inbound_id} ({self.channel}): opt-out reply '{phrase}'")
+            except DealerCrmError as exc:
+                self._task(f"opt-out from {who} on {self.channel} ('{phrase}') could not be recorded ({exc}): "
+                           "revoke marketing consent by hand", case_id)
+                return
+            record_interaction(self.uow, self.customer_id, "system", "internal",
+                               f"marketing on {consent_channel} revoked: the customer replied '{phrase}' "
+                               f"(inbound message {self.inbound_id})", personal=False, case_id=case_id)
+            return
+        why = ("the message says more than that" if reading == "ambiguous"
+               else f"channel {self.channel!r} has no consent channel of its own")
+        self._task(f"opt-out? {who} wrote '{phrase}' on {self.channel} ({why}): read it and revoke marketing "
+                   "consent if that is what they meant", case_id)
 
 
 def _timeline_channel(crm, channel: str) -> str:

@@ -1,5 +1,8 @@
 """SMS and WhatsApp against a real HTTP server on 127.0.0.1 that plays the gateway (for
-WhatsApp, the Cloud API's messages endpoint) and records what it received."""
+WhatsApp, the Cloud API's messages endpoint) and records what it received.
+
+WhatsApp text goes only inside the 24-hour window after the customer last wrote
+(``customer_wrote``); outside it, templates (test_whatsapp_templates.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from http_servers import Answer, RecordingServer, running
+from whatsapp_cloud import customer_wrote
 from sqlalchemy import select
 
 from dealercrm.db.models import Task
@@ -113,6 +117,7 @@ def test_a_gateway_with_its_own_header_and_nested_payload_gets_them_with_json_ty
 
 def test_whatsapp_sends_exactly_the_cloud_api_request_to_the_messages_endpoint(crm, gateway, max_):
     crm.consents.grant(max_.id, "whatsapp", "service", source="signed form", by=crm.system)
+    customer_wrote(crm)  # inside the customer-service window: text
     gateway.reply = wamid
     msg = crm.outbox.send("whatsapp", "service", "Ihr Fall ist jetzt beim Hersteller.", customer_id=max_.id, by=crm.system)
     assert crm.outbox.dispatch().sent == 1
@@ -184,6 +189,7 @@ def graph_error(code: int, message: str, status: int = 400) -> Answer:
 def test_gateway_answers_are_retried_or_failed_by_what_they_mean(crm, gateway, max_, channel, answer, outcome,
                                                                    reason):
     crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
+    customer_wrote(crm)
     gateway.answers.append(answer)
     msg = crm.outbox.send(channel, "service", "hello", customer_id=max_.id, by=crm.system)
     crm.outbox.dispatch()
@@ -198,6 +204,7 @@ def test_gateway_answers_are_retried_or_failed_by_what_they_mean(crm, gateway, m
 
 def test_a_gateway_that_is_down_is_retried_and_the_message_arrives_once_it_is_back(crm, gateway, max_, clock):
     crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
+    customer_wrote(crm)
     sent = [crm.outbox.send(ch, "service", "hello", customer_id=max_.id, by=crm.system) for ch in ("sms", "whatsapp")]
     gateway.stop()
     assert crm.outbox.dispatch().retried == 2
@@ -212,6 +219,7 @@ def test_a_gateway_that_is_down_is_retried_and_the_message_arrives_once_it_is_ba
 def test_tokens_never_show_in_errors_reprs_tasks_or_logs(crm, gateway, max_, caplog):
     caplog.set_level(logging.DEBUG)
     crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
+    customer_wrote(crm)
     def echo(request):  # gateways like to echo the request; WhatsApp's echo straddles the 200-character cut
         pad = "." * 170 if request.path.endswith("/messages") else ""
         return Answer(401, {"error": {"message": f"{pad}token rejected: {request.headers['authorization']}"}})
@@ -265,6 +273,7 @@ def test_tokens_from_the_environment_win_over_the_settings_file(crm_factory, gat
     crm = make_crm(crm_factory, gateway)
     max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
     crm.consents.grant(max_.id, "whatsapp", "service", source="form", by=crm.system)
+    customer_wrote(crm)
     gateway.reply = lambda r: wamid(r) if r.path.endswith("/messages") else gateway.default_reply(r)
     for channel in ("sms", "whatsapp"):
         crm.outbox.send(channel, "service", "hello", customer_id=max_.id, by=crm.system)

@@ -26,6 +26,7 @@ import pytest
 from case_world import build_world
 from http_servers import Answer, RecordingServer
 from smtp_server import SmtpServer
+from whatsapp_cloud import customer_wrote
 from sqlalchemy import func, select, text
 
 from dealercrm import connect
@@ -237,6 +238,7 @@ def live_a_customer_life(crm, clock, servers, mk: Markers, theirs: Markers) -> d
     send("sms", "marketing", mk("smsheld"), customer_id=max_.id, by=service.id)
     send("whatsapp", "service", mk("waheld"), customer_id=max_.id, by=service.id)  # no WhatsApp consent yet
     crm.consents.grant(max_.id, "whatsapp", "service", source="signed form", by=service.id)
+    customer_wrote(crm, phone.lstrip("+"), mk("wain"))  # he wrote on WhatsApp: text may go back for 24 hours
     send("whatsapp", "service", mk("wasent"), customer_id=max_.id, by=service.id)
     send("whatsapp", "service", "FAIL " + mk("wafail"), customer_id=max_.id, by=service.id)
     send("webhook", "service", mk("hooksent"), customer_id=max_.id, by=crm.system)
@@ -329,7 +331,7 @@ def test_erasure_leaves_no_byte_of_what_was_planted_but_keeps_the_business_recor
     with crm.read(crm.system) as uow:
         assert uow.session.scalars(select(SurveyResponse.csat).where(SurveyResponse.case_id == case.id)).all() == [2]
         assert uow.session.scalar(select(func.count()).select_from(InboundMessage).where(
-            InboundMessage.customer_id == max_.id, InboundMessage.raw == ERASED)) == 2
+            InboundMessage.customer_id == max_.id, InboundMessage.raw == ERASED)) == 3  # e-mail, webhook, WhatsApp
         trail = list(uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == "service_case",
                                                                   AuditRecord.entity_id == case.id)
                                           .order_by(AuditRecord.id)))
