@@ -57,19 +57,23 @@ class Actor(SQLModel, table=True):
 
 
 class Customer(SQLModel, table=True):
+    #: an e-mail and an external id are unique among one dealer's customers, not across dealers;
+    #: a phone is unique nowhere (a family's landline, a company's switchboard)
+    __table_args__ = (Index("uq_customer_owner_email", "owner_party_id", "email", unique=True),
+                      Index("uq_customer_owner_external_id", "owner_party_id", "external_id", unique=True))
     __personal__: ClassVar[frozenset[str]] = frozenset(
         {"name", "email", "phone", "birthday", "street", "city", "postcode", "custom"}
     )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = "person"
     name: str
-    email: str | None = Field(default=None, unique=True)
-    phone: str | None = Field(default=None, unique=True)
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = Field(default=None, index=True)
     birthday: date | None = None
     street: str | None = None
     postcode: str | None = None
     city: str | None = None
-    external_id: str | None = Field(default=None, unique=True)
+    external_id: str | None = Field(default=None, index=True)
     owner_party_id: int = Field(foreign_key="party.id", index=True)
     account_owner_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
     created_at: datetime = ts()

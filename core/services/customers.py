@@ -83,21 +83,23 @@ class CustomerService(Service):
         """``customer`` as ``uow``'s actor may see it."""
         return Record(customer_fields(uow.principal, customer, self.fields))
 
-    def refuse_duplicates(self, uow, email: str | None, phone: str | None, except_id: int | None = None) -> None:
-        """An e-mail or phone already on file is refused; naming the customer only to an
-        actor who may see them (another party's customer is not probed through it)."""
-        for field, value in (("email", email), ("phone", phone)):
+    def refuse_duplicates(self, uow, owner_party_id: int, email: str | None, external_id: str | None = None,
+                          except_id: int | None = None) -> None:
+        """An e-mail or external id already in this dealer's file is refused, naming the
+        customer who has it. Other dealers' customers do not count — the same person may
+        be a customer of two dealers, and no dealer learns that from here — and a shared
+        phone number (a family's landline, a company's switchboard) is no refusal at all:
+        ``dealercrm customers duplicates`` lists it as a suspect instead."""
+        for field, value in (("email", email), ("external_id", external_id)):
             if value is None:
                 continue
             column = getattr(Customer, field)
-            found = uow.session.scalar(select(Customer.id).where(column == value, Customer.id != (except_id or -1)))
-            if found is None:
-                continue
-            visible = uow.session.scalar(select(Customer.id).where(Customer.id == found,
-                                                                   customer_scope(uow.principal)))
-            if visible is None:
-                raise ValidationError(field, value, "is already used by a customer of another party")
-            raise DuplicateCustomer(field, value, found)
+            found = uow.session.scalar(select(Customer.id).where(
+                column == value, Customer.owner_party_id == owner_party_id, Customer.id != (except_id or -1)))
+            if found is not None:
+                if field == "external_id":
+                    raise ValidationError("external_id", value, f"already imported as customer {found}")
+                raise DuplicateCustomer(field, value, found)
 
     def add(self, name: str, *, by: int, kind: str = "person", email: str | None = None, phone: str | None = None,
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
@@ -116,12 +118,9 @@ class CustomerService(Service):
             p = uow.principal
             require(p, "dealer", doing="register customers")
             own_party(p, owner_party_id, "register customers")
-            self.refuse_duplicates(uow, data["email"], data["phone"])
-            if data["external_id"] and uow.session.scalar(
-                    select(Customer.id).where(Customer.external_id == data["external_id"])):
-                raise ValidationError("external_id", data["external_id"], "already imported")
             owner = owner_party_id or p.party_id or self.crm.parties.home_dealer(uow)
             owning_dealer(uow.get(Party, owner, "party"))
+            self.refuse_duplicates(uow, owner, data["email"], data["external_id"])
             if account_owner_id is not None:
                 acts_for_owner(uow.session.get(Actor, account_owner_id), owner, account_owner_id)
             customer = Customer(**columns, custom=extra or None, owner_party_id=owner,
@@ -183,7 +182,7 @@ class CustomerService(Service):
         data = self.clean(fields)
         with self.uow(by, "customers.update") as uow:
             customer = kept_customer(uow, customer_id, "change")
-            self.refuse_duplicates(uow, data.get("email"), data.get("phone"), except_id=customer_id)
+            self.refuse_duplicates(uow, customer.owner_party_id, data.get("email"), except_id=customer_id)
             columns, extra = self.fields.split(data)
             changed = [k for k, v in columns.items() if getattr(customer, k) != v]
             for key in changed:
@@ -216,6 +215,8 @@ class CustomerService(Service):
                                        f"{owner_party_id}: that hands the whole file to another dealer and takes it "
                                        "from this one; only dealercrm's system actor moves customers between dealers "
                                        "(ask the operator)")
+                self.refuse_duplicates(uow, owner_party_id, customer.email, customer.external_id,
+                                       except_id=customer_id)  # the new dealer's file takes no second one
                 customer.owner_party_id = owning_dealer(uow.get(Party, owner_party_id, "party")).id
             if account_owner_id is not None:
                 customer.account_owner_id = acts_for_owner(uow.session.get(Actor, account_owner_id),

@@ -14,6 +14,8 @@ another party's customers are not named in the reasons a row is refused for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import csv
 import io
 import os
@@ -74,6 +76,12 @@ class ImportReport:
     #: the field each rejected line was refused for ("row": the line as a whole), by line
     fields: dict[int, str] = attrs.field(factory=dict)
 
+    #: lines imported but suspected to duplicate a customer (a shared phone), with why
+    suspects: list[tuple[int, str]] = attrs.field(factory=list)
+
+    def suspect(self, line: int, reason: str) -> None:
+        self.suspects.append((line, reason))
+
     def reject(self, line: int, field: str, reason: str) -> None:
         self.rejected.append((line, reason))
         self.fields[line] = field
@@ -86,7 +94,8 @@ class ImportReport:
 
     def summary(self) -> str:
         return (f"{self.rows} rows: {self.imported} imported, {self.already_present} already present, "
-                f"{len(self.rejected)} rejected")
+                f"{len(self.rejected)} rejected" + (f", {len(self.suspects)} suspected duplicates (shared phone)"
+                                                    if self.suspects else ""))
 
 
 def count_rows(path: Path) -> int:
@@ -210,37 +219,43 @@ class CustomerImport(Service):
             require(uow.principal, "dealer", doing="import customers")
             party = None if uow.principal.is_system else uow.principal.party_id
             s = uow.session
-            exts = [d["external_id"] for _, d in cleaned]
-            present = _ids_by(s, _CUSTOMER.c.external_id, exts)
-            this_run = _imported_by(s, run, list(present.values())) if present else set()
-            taken = {}
-            for field in ("email", "phone"):
-                values = [d[field] for _, d in cleaned if d[field]]
-                taken.update({(field, v): i for v, i in _ids_by(s, _CUSTOMER.c[field], values).items()})
-            # another party's customers are refused without their id: it is not the importer's to know
-            foreign = _not_owned_by(s, party, {*present.values(), *taken.values()}) if party is not None else set()
             owners = {name: (pid, kind) for name, pid, kind in s.execute(select(Party.name, Party.id, Party.kind))}
             home = party  # the importing dealer's; for the system, the home dealer (looked up if a row needs it)
-            rows, seen = [], set()
+            placed = []  # each row with the dealer whose file it goes into
             for line, d in cleaned:
-                ext = d["external_id"]
-                if ext in present:
-                    if present[ext] in this_run:
-                        report.reject(line, "external_id", f"invalid external_id {ext!r}: appears twice in this file")
-                    elif present[ext] in foreign:
-                        report.reject(line, "external_id", f"invalid external_id {ext!r}: is already used by a "
-                                      "customer of another party")
-                    else:
-                        report.already_present += 1
-                    continue
-                problem = _duplicate(d, taken, seen, foreign) or _owner_problem(d["_owner"], owners, party)
+                problem = _owner_problem(d["_owner"], owners, party)
                 if problem:
                     report.reject(line, *problem)
                     continue
                 if d["_owner"] is None and home is None:
                     home = self.crm.parties.home_dealer(uow)
                 d["owner_party_id"] = owners[d["_owner"]][0] if d["_owner"] else home
-                seen.update({("email", d["email"]), ("phone", d["phone"]), ("external_id", ext)})
+                placed.append((line, d))
+            # uniqueness is per dealer: another dealer's customers are neither found nor named
+            present = _ids_by(s, _CUSTOMER.c.external_id, [(d["owner_party_id"], d["external_id"]) for _, d in placed])
+            this_run = _imported_by(s, run, list(present.values())) if present else set()
+            taken = {("email", k): i for k, i in _ids_by(
+                s, _CUSTOMER.c.email, [(d["owner_party_id"], d["email"]) for _, d in placed if d["email"]]).items()}
+            phones = {("phone", k): i for k, i in _ids_by(
+                s, _CUSTOMER.c.phone, [(d["owner_party_id"], d["phone"]) for _, d in placed if d["phone"]]).items()}
+            rows, seen = [], set()
+            for line, d in placed:
+                ext, owner = d["external_id"], d["owner_party_id"]
+                if (owner, ext) in present:
+                    if present[(owner, ext)] in this_run:
+                        report.reject(line, "external_id", f"invalid external_id {ext!r}: appears twice in this file")
+                    else:
+                        report.already_present += 1
+                    continue
+                problem = _duplicate(d, taken, seen)
+                if problem:
+                    report.reject(line, *problem)
+                    continue
+                if d["phone"] and (("phone", (owner, d["phone"])) in phones or ("phone", owner, d["phone"]) in seen):
+                    other = phones.get(("phone", (owner, d["phone"])))
+                    report.suspect(line, f"shares phone {d['phone']} with "
+                                   f"{f'customer {other}' if other else 'an earlier line of this file'}")
+                seen.update({("email", owner, d["email"]), ("phone", owner, d["phone"]), ("external_id", owner, ext)})
                 rows.append(d)
             if not rows:
                 uow.commit()
@@ -257,8 +272,8 @@ class CustomerImport(Service):
             # varies with each chunk's remainder, each kept in the driver's statement cache.
             # The ids are read back by external id (unique, and unique within the chunk).
             s.execute(insert(_CUSTOMER), rows)
-            by_ext = _ids_by(s, _CUSTOMER.c.external_id, [r["external_id"] for r in rows])
-            ids = [by_ext[r["external_id"]] for r in rows]
+            by_ext = _ids_by(s, _CUSTOMER.c.external_id, [(r["owner_party_id"], r["external_id"]) for r in rows])
+            ids = [by_ext[(r["owner_party_id"], r["external_id"])] for r in rows]
             s.execute(insert(_AUDIT), [_audit(uow, cid, r, run) for cid, r in zip(ids, rows)])
             tags = [dict(customer_id=cid, tag=t, noted_by_id=uow.actor_id, noted_at=uow.now)
                     for cid, ts in zip(ids, interests) for t in ts]
@@ -277,8 +292,8 @@ class CustomerImport(Service):
 _IN_BATCH = 512
 
 
-def _ids_by(s, column, values: list) -> dict:
-    """``{value: customer id}`` for the customers whose ``column`` is one of ``values``.
+def _ids_by(s, column, keys: list[tuple[int, Any]]) -> dict:
+    """``{(dealer, value): customer id}`` for the dealers' customers whose ``column`` has a value.
 
     Asked in IN-lists of a few fixed lengths (powers of two up to 512; the last list is
     padded by repeating a value). pysqlite keeps a prepared statement per distinct SQL
@@ -286,9 +301,12 @@ def _ids_by(s, column, values: list) -> dict:
     whatever each chunk had left would pile up to ~50 MB per connection over a long
     import, and a chunk above SQLite's 32,766 parameters would fail.
     """
-    found = {}
-    for part in _padded(values):
-        found.update(s.execute(select(column, _CUSTOMER.c.id).where(column.in_(part))).all())
+    wanted, found = set(keys), {}
+    for part in _padded(sorted({value for _, value in keys})):
+        for value, owner, cid in s.execute(select(column, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.id)
+                                           .where(column.in_(part))):
+            if (owner, value) in wanted:
+                found[(owner, value)] = cid
     return found
 
 
@@ -328,28 +346,17 @@ def _chunked(rows: Iterator[tuple[int, dict]], size: int) -> Iterator[list[tuple
         yield chunk
 
 
-def _not_owned_by(s, party: int, customer_ids: Iterable[int]) -> set[int]:
-    """Which of these customers belong to a party other than ``party``."""
-    found: set[int] = set()
-    for part in _padded(list(customer_ids)):
-        found.update(s.scalars(select(_CUSTOMER.c.id).where(_CUSTOMER.c.id.in_(part),
-                                                             _CUSTOMER.c.owner_party_id != party)))
-    return found
-
-
-def _duplicate(d: dict, taken: dict, seen: set, foreign: set[int]) -> tuple[str, str] | None:
-    """(field, reason) if the row repeats an external id of this file or a filed e-mail/phone."""
-    if ("external_id", d["external_id"]) in seen:
+def _duplicate(d: dict, taken: dict, seen: set) -> tuple[str, str] | None:
+    """(field, reason) if the row repeats an external id of this file, or an e-mail of its
+    dealer's file or of this file for the same dealer. A shared phone is no refusal."""
+    owner = d["owner_party_id"]
+    if ("external_id", owner, d["external_id"]) in seen:
         return "external_id", f"invalid external_id {d['external_id']!r}: appears twice in this file"
-    for field in ("email", "phone"):
-        value = d[field]
-        if value and (field, value) in taken:
-            other = taken[(field, value)]
-            if other in foreign:
-                return field, f"invalid {field} {value!r}: is already used by a customer of another party"
-            return field, f"invalid {field} {value!r}: already used by customer {other}"
-        if value and (field, value) in seen:
-            return field, f"invalid {field} {value!r}: appears twice in this file"
+    email = d["email"]
+    if email and ("email", (owner, email)) in taken:
+        return "email", f"invalid email {email!r}: already used by customer {taken[('email', (owner, email))]}"
+    if email and ("email", owner, email) in seen:
+        return "email", f"invalid email {email!r}: appears twice in this file"
     return None
 
 

@@ -95,12 +95,14 @@ def test_an_invalid_email_ends_with_one_line_and_exit_code_1(cli):
     assert "Traceback" not in err and out == ""
 
 
-def test_a_known_phone_is_refused_naming_the_existing_customer(cli):
+def test_a_known_email_is_refused_naming_the_existing_customer_but_a_shared_phone_is_not(cli):
     cli("init")
-    cli("customers", "add", "Max Mustermann", "--phone", "+49 171 5550100")
-    code, _, err = cli("customers", "add", "Max M.", "--phone", "0171/5550100")
+    cli("customers", "add", "Max Mustermann", "--phone", "+49 171 5550100", "--email", "max@example.org")
+    code, _, err = cli("customers", "add", "Max M.", "--email", "MAX@example.org")
     assert code == 1
-    assert "error: invalid phone '+491715550100': already used by customer 1" in err
+    assert "error: invalid email 'max@example.org': already used by customer 1" in err
+    code, out, _ = cli("customers", "add", "Erika Mustermann", "--phone", "0171/5550100")  # the family's landline
+    assert code == 0 and "customer 2 added" in out
 
 
 def test_a_customer_before_init_is_refused_with_a_hint(cli):

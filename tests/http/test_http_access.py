@@ -74,11 +74,14 @@ def test_another_dealers_lists_do_not_show_the_dealers_customers_or_cases(api, w
     assert [c["id"] for c in mine] == [world.customer.id]
 
 
-def test_a_duplicate_email_of_another_dealers_customer_does_not_name_that_customer(api, world):
+def test_another_dealer_cannot_probe_whether_an_address_is_a_customer_of_the_dealer(api, world):
+    """Uniqueness is per dealer: Erika may be Meyer's customer too, and Meyer learns nothing of Schmidt's."""
     answer = api.post("/customers", headers=api.as_("other_dealer"),
-                      json={"name": "Erika M.", "email": "erika@example.org"})
-    assert answer.status_code == 422 and answer.json()["field"] == "email"
-    assert str(world.customer.id) not in answer.json()["detail"] and "another party" in answer.json()["detail"]
+                      json={"name": "Erika M.", "email": "erika@example.org", "external_id": "K-1"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["id"] != world.customer.id
+    again = api.post("/customers", headers=api.as_("other_dealer"), json={"name": "Erika", "email": "erika@example.org"})
+    assert again.status_code == 422 and f"customer {answer.json()['id']}" in again.json()["detail"]
 
 
 # -- manufacturers --------------------------------------------------------------------

@@ -96,11 +96,27 @@ def test_same_email_is_refused_with_the_existing_customers_id(any_crm):
     assert any_crm.customers.count(by=any_crm.system) == 1
 
 
-def test_same_phone_typed_differently_is_refused_with_the_existing_customers_id(any_crm):
+def test_a_family_shares_a_landline_typed_any_way(any_crm):
+    """A shared phone is no refusal: people share them (it makes a duplicate suspect)."""
     first = any_crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=any_crm.system)
+    second = any_crm.customers.add("Erika Mustermann", phone="0171/555 0100", by=any_crm.system)
+    assert first.phone == second.phone == "+491715550100" and first.id != second.id
+
+
+def test_the_same_person_may_be_a_customer_of_two_dealers_each_unique_in_its_own_file(any_crm):
+    crm = any_crm
+    other = crm.parties.add("dealer", "Küchenwelt Meyer", by=crm.system)
+    mine = crm.customers.add("Max Mustermann", email="max@example.org", external_id="K-1", by=crm.system)
+    theirs = crm.customers.add("Max Mustermann", email="max@example.org", external_id="K-1", owner_party_id=other.id,
+                               by=crm.system)
+    assert mine.id != theirs.id
     with pytest.raises(DuplicateCustomer) as info:
-        any_crm.customers.add("Maximilian Mustermann", phone="0171/555 0100", by=any_crm.system)
-    assert (info.value.field, info.value.value, info.value.existing_id) == ("phone", "+491715550100", first.id)
+        crm.customers.add("Max M.", email="MAX@example.org", owner_party_id=other.id, by=crm.system)
+    assert info.value.existing_id == theirs.id
+    with pytest.raises(ValidationError, match="external_id"):
+        crm.customers.add("Max M.", external_id="K-1", by=crm.system)
+    with pytest.raises(DuplicateCustomer):  # moving him to the other dealer would file him twice there
+        crm.customers.reassign(mine.id, owner_party_id=other.id, by=crm.system)
 
 
 def test_a_duplicate_is_an_ordinary_validation_error_for_callers_that_catch_those(crm):

@@ -131,13 +131,23 @@ def test_a_truncated_copy_then_the_full_file_files_every_good_row_once(crm, berg
     assert sorted(customers(crm)) == ["K-1", "K-2", "K-3", "K-4", "K-5"]
 
 
-def test_a_row_whose_email_or_phone_is_already_filed_is_refused_naming_the_customer(crm, tmp_path):
-    max_ = crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
-    report = crm.imports.run(write(tmp_path, [GOOD[0], GOOD[1]]), by=crm.system)
+def test_a_row_whose_email_is_already_filed_is_refused_naming_the_customer(crm, tmp_path):
+    max_ = crm.customers.add("Max Mustermann", email="max@example.org", by=crm.system)
+    report = crm.imports.run(write(tmp_path, ["K-9,Max M.,person,max@example.org,,,,,,,", GOOD[1]]), by=crm.system)
     [(line, reason)] = report.rejected
     assert line == 2
-    assert f"already used by customer {max_.id}" in reason and "phone" in reason
+    assert f"already used by customer {max_.id}" in reason and "email" in reason
     assert set(customers(crm)) == {None, "K-2"}
+
+
+def test_a_shared_phone_imports_and_is_reported_as_a_suspect(crm, tmp_path):
+    """A company's people all carry the switchboard number: every one of them is filed."""
+    switchboard = crm.customers.add("Hotel Bergblick GmbH", kind="company", phone="+49 171 5550100", by=crm.system)
+    staff = [f"S-{n},Employee {n},person,e{n}@bergblick.example,+49 171 5550100,,,,,," for n in range(1000)]
+    report = crm.imports.run(write(tmp_path, staff), by=crm.system)
+    assert (report.imported, report.rejected) == (1000, [])
+    assert len(report.suspects) == 1000 and f"customer {switchboard.id}" in report.suspects[0][1]
+    assert "1000 suspected duplicates" in report.summary()
 
 
 def test_the_same_person_twice_in_one_file_is_filed_once(crm, tmp_path):
@@ -243,11 +253,12 @@ def test_a_manufacturer_named_as_owner_is_a_bad_row_customers_belong_to_a_dealer
 
 
 def test_each_rejected_line_names_the_field_it_was_refused_for(crm, tmp_path):
-    crm.customers.add("Max Mustermann", phone="+49 171 5550100", by=crm.system)
-    report = crm.imports.run(write(tmp_path, [GOOD[0], "K-6,Bad,person,bad-mail,,,,,,,", "K-7,Too Many,,,,,,,,,,x",
+    crm.customers.add("Max Mustermann", email="max@example.org", by=crm.system)
+    report = crm.imports.run(write(tmp_path, ["K-9,Max M.,person,max@example.org,,,,,,,",
+                                              "K-6,Bad,person,bad-mail,,,,,,,", "K-7,Too Many,,,,,,,,,,x",
                                               ",No Id,person,,,,,,,,"]), by=crm.system)
     assert report.rejections == [
-        {"line": 2, "field": "phone", "reason": report.rejected[0][1]},
+        {"line": 2, "field": "email", "reason": report.rejected[0][1]},
         {"line": 3, "field": "email", "reason": report.rejected[1][1]},
         {"line": 4, "field": "row", "reason": report.rejected[2][1]},
         {"line": 5, "field": "external_id", "reason": report.rejected[3][1]}]
