@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import random
 
     import typer
+    from fastapi import APIRouter
 
     from .app import CRM
     from .events import Event
@@ -258,4 +259,27 @@ def dealercrm_register_fields() -> list[Field] | None:
     when a plugin is registered on a running application).
 
     :return: a list of ``Field``; a name already declared is refused at start.
+    """
+
+
+# --- the HTTP server -------------------------------------------------------------------
+
+
+@hookspec
+def dealercrm_register_routes(crm: CRM) -> list[APIRouter] | None:
+    """Add routes to the application ``dealercrm serve`` runs, e.g. a web portal.
+
+    Called once per HTTP application, when it is built; the routers are included after the
+    API's own, so an API path cannot be taken over. A plugin's routes authenticate their
+    callers themselves: a writing request to one is not refused for lacking an API key, but
+    its body is bounded like every other (``[http]``) and, on SQLite, it queues for the one
+    writer too. Act through the services with ``by=`` the caller's actor
+    (``crm.as_actor(actor_id)``): the access rules are theirs, never the route's.
+
+    Called: once for all plugins; the first that raises stops the server being built
+    (``PluginError`` naming it); a wrapper runs around all implementations and may change the
+    routers.
+
+    :param crm: the application the server runs on.
+    :return: a list of ``fastapi.APIRouter`` objects, or None.
     """

@@ -11,9 +11,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from ..services.api_keys import ApiKeyService
+from ..errors import PluginError
 from ..fields import CUSTOMER
 from .customer_schemas import customer_schemas
 from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, subscriptions,
@@ -80,6 +80,7 @@ def create_app(crm: CRM | None) -> FastAPI:
     for module in (customers, messages, parties, products, cases, workflows, tasks, reports, imports,
                    subscriptions, inbound):
         app.include_router(module.router)
+    app.state.plugin_routes = _plugin_routes(app, crm) if crm is not None else frozenset()
     limits = crm.settings.http if crm is not None else None
     app.add_middleware(RequestGuard, max_body=limits.max_body_bytes if limits else MAX_BODY,
                        body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT)
@@ -92,6 +93,22 @@ def create_app(crm: CRM | None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _plugin_routes(app: FastAPI, crm: CRM) -> frozenset[int]:
+    """Include the routers plugins contribute (``dealercrm_register_routes``), after the API's own
+    so that none of them can take an API path over; the ids of their routes, for the request
+    guard (they authenticate their callers themselves)."""
+    hook = "dealercrm_register_routes"
+    before = len(app.router.routes)
+    for routers in crm.plugins.checked_call(hook, crm=crm):
+        for router in routers or ():
+            if not isinstance(router, APIRouter):
+                names = sorted({impl.plugin_name for impl in crm.plugins.hook.dealercrm_register_routes.get_hookimpls()})
+                raise PluginError(names[0] if len(names) == 1 else f"one of {', '.join(names)}", hook,
+                                  f"{router!r} is not a fastapi.APIRouter")
+            app.include_router(router)
+    return frozenset(id(route) for route in app.router.routes[before:])
 
 
 def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:

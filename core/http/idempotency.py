@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.routing import Match
 
 from ..db.api_models import IdempotencyRecord
 from ..db.models import Customer
@@ -128,7 +129,8 @@ class RequestGuard:
 
     1. Who is calling, from the headers alone: an API key (401 if none is valid), or for
        ``/inbound/<channel>`` the channel's sender authentication (``inbound_auth``). An
-       unauthenticated request is answered without its body being read.
+       unauthenticated request is answered without its body being read. A route a plugin
+       contributed authenticates its callers itself (and takes no ``Idempotency-Key``).
     2. The body: a declared ``Content-Length`` over the limit is a 413 before reading; the
        whole body must arrive within ``body_timeout`` or the answer is a 408 and the
        connection is closed. Nothing is held meanwhile but the client's own socket.
@@ -158,7 +160,7 @@ class RequestGuard:
                 refused = _inbound_refusal(request, inbound, check.problem(headers, None))
                 if refused is not None:
                     return await _refuse(refused, scope, send)
-        else:
+        elif not _plugin_route(scope):
             try:
                 principal = await run_in_threadpool(
                     state.keys.authenticate, presented_key(headers.get("authorization"), headers.get("x-api-key")))
@@ -190,7 +192,7 @@ class RequestGuard:
         replayed = _replay(body, receive)
         answer = _Buffered()
         key = headers.get("idempotency-key")
-        if inbound is not None or key is None or scope["method"] != "POST" or principal.party_id is None:
+        if principal is None or key is None or scope["method"] != "POST" or principal.party_id is None:
             async with whole():
                 await self._run(scope, replayed, answer)
             return await answer.flush(send)
@@ -295,6 +297,20 @@ async def _read_body(receive, limit: int, timeout: float):
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _plugin_route(scope) -> bool:
+    """Is the route this request goes to one a plugin contributed (``dealercrm_register_routes``)?
+    Those authenticate their callers themselves (a portal's session, a signed link); their
+    bodies are still bounded and, on SQLite, their work still queues for the one writer."""
+    ours = scope["app"].state.plugin_routes
+    if not ours:
+        return False
+    for route in scope["app"].router.routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return id(route) in ours
+    return False
 
 
 def _inbound_channel(path: str) -> str | None:
