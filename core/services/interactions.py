@@ -18,7 +18,7 @@ from ..events import InteractionRecorded
 from ..access import owned_customer
 from .base import Service, live_customer
 
-INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system")
+INTERACTION_CHANNELS = (*CHANNELS, "visit", "webhook", "system", "web")
 
 
 class InteractionService(Service):
