@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from markupsafe import Markup
 
 LANES = ("dealer", "manufacturer", "technician", "customer", None)
-LANE_W, BOX_H, ROW_H, TOP = 190, 34, 48, 40
+LANE_W, BOX_H, ROW_H, TOP = 210, 34, 48, 40
 FILL = {"dealer": "#e8f0fe", "manufacturer": "#fdf2e3", "technician": "#e6f4ea", "customer": "#f3e8fd", None: "#eeeeee"}
 
 
@@ -73,7 +73,7 @@ def svg(workflow, current: str, words) -> Markup:
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1a237e"/></marker></defs>']
     for lane, owner in enumerate(LANES):
         x = 10 + lane * LANE_W
-        label = words.role(owner) if owner else words.state("closed")
+        label = words(f"lane_{owner or 'final'}")
         out.append(f'<text x="{x + (LANE_W - 20) / 2}" y="22" text-anchor="middle" font-size="13" '
                    f'font-weight="bold" fill="#222222">{escape(label)}</text>')
     cx, cy = places[current][0] + (LANE_W - 20) / 2, places[current][1] + BOX_H / 2

@@ -77,6 +77,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "missed_to_dealer": "Dann geht Ihr Fall automatisch an Ihren Händler {dealer} zurück, der entscheidet. "
         "Niemand kann Sie unbegrenzt warten lassen.",
         "missed_closed": "Dann gilt Ihr Fall als erledigt ({state}).", "the_customer": "der Kunde",
+        "lane_dealer": "Händler", "lane_manufacturer": "Hersteller", "lane_technician": "Techniker",
+        "lane_customer": "Kunde", "lane_final": "Ende", "opened": "Fall eröffnet", "note_col": "Notiz, Angaben",
         "sign_in_subject": "Ihr Anmeldelink für dealercrm",
         "sign_in_body": "Guten Tag,\n\nmit diesem Link melden Sie sich einmalig an (gültig {minutes} Minuten):\n{url}\n\n"
         "Wenn Sie keinen Link angefordert haben, ignorieren Sie diese Nachricht.",
@@ -141,6 +143,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "missed_to_dealer": "Then your case goes back to your dealer {dealer} by itself, who decides. Nobody can "
         "keep you waiting for ever.",
         "missed_closed": "Then your case counts as settled ({state}).", "the_customer": "the customer",
+        "lane_dealer": "Dealer", "lane_manufacturer": "Manufacturer", "lane_technician": "Technician",
+        "lane_customer": "Customer", "lane_final": "End", "opened": "Case opened", "note_col": "Note, data",
         "sign_in_subject": "Your sign-in link for dealercrm",
         "sign_in_body": "Hello,\n\nthis link signs you in once (valid for {minutes} minutes):\n{url}\n\n"
         "If you did not ask for a link, ignore this message.",

@@ -118,6 +118,18 @@ def _held(visit: Visit, held: dict, names: dict[int, str]) -> str:
     return " · ".join(parts) or "—"
 
 
+def _shown(key: str, value, names: dict[int, str], w) -> str:
+    """A value of a transition's data as a person reads it: a party by name, a time in their zone."""
+    if key.endswith("_party_id") and isinstance(value, int):
+        return names.get(value, str(value))
+    if key.endswith("_at") and isinstance(value, str):
+        try:
+            return w.when(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return str(value)
+
+
 def _int(value: str) -> int:
     if not (value or "").isdigit() or len(value) > 12:
         raise NotFound("page", value)
@@ -173,10 +185,11 @@ def case_page(visit: Visit, form: dict, case_id: str, *, error: str | None = Non
             pass
     names = _names(visit)
     people = {a.id: a.name for a in me.parties.actors(visit.principal.party_id)}
-    history = [dict(when=w.when(e.at), what=w.trigger(e.trigger) if e.trigger else w("case"), kind=e.kind,
+    history = [dict(when=w.when(e.at), what=w.trigger(e.trigger) if e.trigger else w("opened"), kind=e.kind,
                     state=w.state(e.to_state), who=" – ".join(x for x in (names.get(e.party_id), people.get(e.actor_id))
                                                               if x) or "dealercrm",
-                    note=e.note, data={k: v for k, v in (e.data or {}).items() if k != "via"})
+                    note=e.note, data=[(w.field(k), _shown(k, v, names, w)) for k, v in (e.data or {}).items()
+                                       if k != "via"])
                for e in me.cases.history(case.id)]
     definition = me.workflow_definitions.definition(case.workflow)
     workflow = me.workflow_definitions.get(case.workflow)

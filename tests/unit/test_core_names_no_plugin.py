@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "core"
-PLUGIN_MODULES = frozenset(p.stem for p in (ROOT / "plugins").glob("*.py") if p.stem != "__init__")
+PLUGIN_MODULES = frozenset([*(p.stem for p in (ROOT / "plugins").glob("*.py") if p.stem != "__init__"),
+                            *(p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py"))])  # packages too
 PACKAGES = ("dealercrm.plugins", "dealercrm.workflows")
 REGISTRY = ("plugin_manager.py", "DEFAULT_PLUGINS")  # the one place built-ins are named
 TABLE_KEYWORDS = {"entity", "foreign_key"}
@@ -97,6 +98,10 @@ def core_mentions() -> dict[tuple[str, str], str]:
 
 
 FOUND = core_mentions()
+
+
+def test_plugin_packages_count_as_plugins_too():
+    assert "portal" in PLUGIN_MODULES and "case_notifications" in PLUGIN_MODULES
 
 
 def test_the_core_imports_no_plugin_or_workflow_module():
