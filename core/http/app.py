@@ -104,11 +104,20 @@ def _plugin_routes(app: FastAPI, crm: CRM) -> frozenset[int]:
     for routers in crm.plugins.checked_call(hook, crm=crm):
         for router in routers or ():
             if not isinstance(router, APIRouter):
-                names = sorted({impl.plugin_name for impl in crm.plugins.hook.dealercrm_register_routes.get_hookimpls()})
-                raise PluginError(names[0] if len(names) == 1 else f"one of {', '.join(names)}", hook,
-                                  f"{router!r} is not a fastapi.APIRouter")
+                raise PluginError(_blame(crm, hook), hook, f"{router!r} is not a fastapi.APIRouter")
             app.include_router(router)
     return frozenset(id(route) for route in app.router.routes[before:])
+
+
+def _blame(crm: CRM, hook: str) -> str:
+    """The plugin whose ``hook`` returned something other than routers: asked once more, each
+    plugin on its own (only on this error path)."""
+    impls = [i for i in getattr(crm.plugins.hook, hook).get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+    for impl in impls:
+        alone = crm.plugins.subset_hook_caller(hook, [o.plugin for o in impls if o is not impl])
+        if any(not isinstance(r, APIRouter) for found in alone(crm=crm) for r in found or ()):
+            return impl.plugin_name
+    return f"one of {', '.join(sorted(i.plugin_name for i in impls))}"
 
 
 def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
