@@ -113,7 +113,7 @@ def _names(visit: Visit) -> dict[int, str]:
 
 def _held(visit: Visit, held: dict, names: dict[int, str]) -> str:
     w = visit.words
-    parts = [f"{w.role('customer') if key == 'customer' else names.get(key, '?')} {w.span(length)}"
+    parts = [f"{w('lane_customer') if key == 'customer' else names.get(key, '?')} {w.span(length)}"
              for key, length in held.items()]
     return " · ".join(parts) or "—"
 
