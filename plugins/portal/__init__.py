@@ -39,12 +39,14 @@ Settings, ``[plugins.portal]``::
 
 from __future__ import annotations
 
+import logging
 import weakref
 
-from dealercrm import hookimpl
+from dealercrm import DealerCrmError, hookimpl
 
 from .security import PATH, PortalSettings
 
+log = logging.getLogger("dealercrm.portal")
 _SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -56,8 +58,15 @@ def settings(crm) -> PortalSettings:
 
 
 def status_link(uow, case_id: int) -> str | None:
-    """The customer's link to ``case_id``, made inside ``uow`` (a hand-off's): for the notices."""
-    chosen = settings(uow.crm)
+    """The customer's link to ``case_id``, made inside ``uow`` (a hand-off's): for the notices.
+
+    A mistake in ``[plugins.portal]`` stops ``dealercrm serve`` at start-up; here it is logged
+    and the notice goes without a link — a hand-off must not fail over a setting of the portal."""
+    try:
+        chosen = settings(uow.crm)
+    except DealerCrmError as exc:
+        log.error("no status link in the notice for case %s: %s", case_id, exc)
+        return None
     token = uow.crm.case_links.issue_in(uow, case_id, chosen.status_link)
     return f"{chosen.public_url}{PATH}/status/{token}" if token else None
 

@@ -253,3 +253,20 @@ def test_sign_in_and_the_customers_link_on_each_database(any_crm):
     crm.customers.erase(world.customer.id, by=world.manager.id)
     with pytest.raises(LinkRevoked):
         crm.case_links.status(token)
+
+
+def test_the_customer_fires_only_in_states_they_own_and_never_the_clocks_timeout():
+    from dealercrm.access import customer_triggers
+    from dealercrm.workflow.model import DeadlinePolicy, State, Transition, Workflow
+
+    day = DeadlinePolicy(timedelta(days=1))
+    wf = Workflow(name="w", initial="desk", description="", states=(
+        State("desk", "dealer", day), State("waits", "customer", day, waits_on_customer=True),
+        State("done", None, None, final=True)), transitions=(
+        Transition("system_moves", "desk", "waits", frozenset({"system"})),
+        Transition("answered", "waits", "desk", frozenset({"dealer", "system"})),
+        Transition("dealer_only", "waits", "done", frozenset({"dealer"})),
+        Transition("silence", "waits", "done", frozenset({"system"}), timeout=True)))
+    assert customer_triggers(wf, "desk") == []  # the system may move it, but the customer does not hold it
+    assert [t.trigger for t in customer_triggers(wf, "waits")] == ["answered"]
+    assert customer_triggers(wf, "done") == []

@@ -167,3 +167,21 @@ def test_a_made_up_or_altered_link_shows_nothing(app, world, tamper):
              "signature": f"{link_id}.{expires}.{signature[:-2]}AA", "garbage": "../../queue"}[tamper]
     answer = visitor(app).open(f"/portal/status/{token}")
     assert answer.status_code == 404 and "another complaint" not in answer.text and "Erika" not in answer.text
+
+
+def test_a_mistake_in_the_portals_settings_costs_the_notice_its_link_not_the_hand_off(tmp_path, clock, caplog):
+    from conftest import portal_world
+
+    world = portal_world(tmp_path, clock, time_zone="Mars/Olympus")
+    try:
+        case = world.open_case()
+        world.to_manufacturer(case.id)
+        assert world.crm.cases.get(case.id, by=world.crm.system).state == "manufacturer_review"
+        sent = notices(world.crm, case.id)
+        assert sent and "/portal/status/" not in sent[-1].body
+        assert "Mars/Olympus" in caplog.text
+        with pytest.raises(Exception, match="time zone"):
+            from dealercrm.http import create_app
+            create_app(world.crm)  # `dealercrm serve` refuses to start
+    finally:
+        world.crm.close()
