@@ -150,6 +150,9 @@ class Portal:
         except NotPermitted as exc:
             response = visit.render("message.html", 403, title=visit.words("forbidden"), text=str(exc),
                                     back=f"{PATH}/queue")
+        except DealerCrmError as exc:  # anything else the service refused: said in its words, never a 500
+            response = visit.render("message.html", 400, title=visit.words("error"), text=str(exc),
+                                    back=f"{PATH}/queue")
         return self._finish(visit, response)
 
     # -- inside ------------------------------------------------------------------------------------
