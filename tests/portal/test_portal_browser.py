@@ -14,7 +14,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from conftest import EMAILS
+from portal_world import EMAILS
 
 from dealercrm.db.outbox_models import OutboxMessage
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from conftest import CSRF, EMAILS, signed_in, visitor
+from portal_world import EMAILS, signed_in, visitor
 
 from dealercrm.db.models import AuditRecord
 from dealercrm.db.sign_in_models import ActorPassword

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import signed_in, visitor
+from portal_world import signed_in, visitor
 
 from dealercrm.db.models import AuditRecord
 from dealercrm.db.outbox_models import OutboxMessage
@@ -170,7 +170,7 @@ def test_a_made_up_or_altered_link_shows_nothing(app, world, tamper):
 
 
 def test_a_mistake_in_the_portals_settings_costs_the_notice_its_link_not_the_hand_off(tmp_path, clock, caplog):
-    from conftest import portal_world
+    from portal_world import portal_world
 
     world = portal_world(tmp_path, clock, time_zone="Mars/Olympus")
     try:
