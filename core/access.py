@@ -37,6 +37,13 @@ moving a customer to another dealer is the system's alone. Survey answers are th
 case's dealer's. The parties directory (id, kind, name, region) is open to every party
 — the workflow needs the ids — but a party's people are listed to that party only.
 
+**The customer** is no actor: they hold a signed link to one case (``services/case_links``),
+made for the hand-off notices. The link shows that case and nothing else — its state, who
+holds it until when, its history in plain terms (no notes, no people's names) — and lets
+the customer fire what ``customer_triggers`` allows, as the system on their behalf and
+audited as such, and answer the survey once. The case's dealer may revoke it; erasing the
+customer revokes it.
+
 What an actor may not see does not exist for it: ``NotFound``, the same answer as for an
 id never used, so ids cannot be probed. What it may see but not do is ``NotPermitted``.
 Firing is checked by the case service against the workflow's permissions on top.
@@ -55,6 +62,7 @@ from .db.models import Actor, Customer, Party, Task
 from .db.prepared import Prepared
 from .errors import DealerCrmError, NotFound, NotPermitted, ValidationError
 from .fields import CUSTOMER, FieldSet
+from .workflow.model import Transition, Workflow
 
 if TYPE_CHECKING:
     from .uow import UnitOfWork
@@ -276,7 +284,18 @@ def party_people(uow: UnitOfWork, party_id: int, party_name: str) -> None:
                            "are its own business; the directory names the party itself")
 
 
+def customer_triggers(workflow: Workflow, state: str) -> list[Transition]:
+    """What the customer may fire through their link in ``state``: where the case waits on
+    the customer (a customer-owned state), the transitions the system may fire on their
+    behalf that are no timeout (the clock's, not the customer's) — e.g. "it works" and
+    "still broken" while the case awaits their confirmation. Anywhere else: nothing."""
+    st = workflow.state(state)
+    if st.final or st.owner != "customer":
+        return []
+    return [t for t in workflow.transitions_from(state) if not t.timeout and "system" in t.allowed]
+
+
 __all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_scope", "customer_fields",
-           "customer_scope", "load_principal", "managed_customer", "own_party", "owned_customer", "owned_customers",
-           "records_return", "relation", "require", "require_system", "sees_case", "task_scope", "visible_case",
-           "visible_customer", "visible_task"]
+           "customer_scope", "customer_triggers", "load_principal", "managed_customer", "own_party", "owned_customer",
+           "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
+           "visible_case", "visible_customer", "visible_task"]

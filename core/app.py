@@ -262,6 +262,21 @@ class CRM:
         return ApiKeyService(self)
 
     @cached_property
+    def keyring(self):
+        from .services.keyring import Keyring
+        return Keyring(self)
+
+    @cached_property
+    def sign_in(self):
+        from .services.sign_in import SignInService
+        return SignInService(self)
+
+    @cached_property
+    def case_links(self):
+        from .services.case_links import CaseLinkService
+        return CaseLinkService(self)
+
+    @cached_property
     def imports(self):
         from .services.importing import CustomerImport
         return CustomerImport(self)

@@ -46,10 +46,13 @@ class NotPermitted(DealerCrmError):
 
 
 class TransitionNotAllowed(DealerCrmError):
-    """A trigger that does not exist, or cannot fire from the case's current state."""
+    """A trigger that does not exist, or cannot fire from the case's current state. A guard's
+    refusal names the guard (``guard``) and its words (``reason``), for a front end to show."""
 
-    def __init__(self, message: str, allowed: Iterable[str] = ()):
+    def __init__(self, message: str, allowed: Iterable[str] = (), *, guard: str | None = None,
+                 reason: str | None = None):
         self.allowed = tuple(sorted(allowed))
+        self.guard, self.reason = guard, reason
         hint = ", ".join(self.allowed) or "none"
         super().__init__(f"{message}; allowed triggers: {hint}")
 

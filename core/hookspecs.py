@@ -263,9 +263,9 @@ def dealercrm_register_rules(crm: CRM) -> list[Any] | None:
 
 
 @hookspec
-def dealercrm_register_routes() -> list[APIRouter] | None:
+def dealercrm_register_routes(crm: CRM | None) -> list[APIRouter] | None:
     """Contribute HTTP routes: FastAPI routers included in the API (``dealercrm serve``, and
-    ``dealercrm.http.create_app(crm)`` for a host serving it itself).
+    ``dealercrm.http.create_app(crm)`` for a host serving it itself), e.g. a web portal.
 
     Routes are declared, not built per application: the API reaches the application on
     each request (``request.app.state.crm``, or ``dealercrm.http.auth.Caller``, the
@@ -277,10 +277,19 @@ def dealercrm_register_routes() -> list[APIRouter] | None:
     join the API when it is built: a plugin registered on a running application adds its
     routes to APIs built after it; once it is unregistered, its routes answer 404.
 
+    API routes authenticate their caller by API key before the body is read (``Caller``). A
+    router that authenticates its callers itself — a portal's session cookie, a signed link —
+    says so with ``router.dealercrm_authenticates_itself = True``: a writing request to it is
+    not refused for lacking an API key, but its body is bounded like every other
+    (``[http]``) and, on SQLite, it queues for the one writer too. Either way, act through the
+    services with ``by=`` the caller's actor: the access rules are theirs, never the route's.
+
     Called: for each plugin on its own, so every route is traced to its plugin; one that
     raises stops the API being built (``PluginError`` naming it). A wrapper runs around
     each plugin's call.
 
+    :param crm: the application the API is built over; None when only the OpenAPI document is
+        made (``dealercrm openapi``): return the routes that belong in it, or None.
     :return: a list of ``fastapi.APIRouter``, or None. To describe a tag of your routes in
         the OpenAPI document, add ``{"name": "<tag>", "description": "…"}`` to the list.
     """

@@ -118,6 +118,9 @@ class Settings:
     http: HttpSettings = attrs.Factory(HttpSettings)
     unsubscribe: UnsubscribeSettings = attrs.Factory(UnsubscribeSettings)
     source: str = "defaults"
+    #: what links handed out without an account are signed with (a customer's link to their
+    #: case); ``DEALERCRM_SECRET_KEY`` wins. None: one is made once and kept in the database
+    secret_key: str | None = attrs.field(default=None, repr=False)
 
     def plugin(self, name: str) -> dict[str, Any]:
         return dict(self.plugins.get(name, {}))
@@ -137,7 +140,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
             raise ValidationError("settings file", str(candidate), f"is not valid TOML: {exc}") from None
         source = str(candidate)
     core = data.get("dealercrm", {})
-    unknown = set(core) - {"database_url", "default_region", "home_dealer", "block_plugins", "language"}
+    unknown = set(core) - {"database_url", "default_region", "home_dealer", "block_plugins", "language", "secret_key"}
     if unknown:
         raise ValidationError("settings key", sorted(unknown)[0], f"unknown in [dealercrm] of {source}")
     block = env.get("DEALERCRM_BLOCK_PLUGINS")
@@ -155,7 +158,17 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         http=_section(HttpSettings, data.get("http", {}), "http", source),
         unsubscribe=_section(UnsubscribeSettings, data.get("unsubscribe", {}), "unsubscribe", source),
         source=source,
+        secret_key=_secret_key(env.get("DEALERCRM_SECRET_KEY") or core.get("secret_key"), source),
     )
+
+
+def _secret_key(value: Any, source: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) < 32:
+        raise ValidationError("secret_key", "***", f"must be a string of at least 32 characters ({source}); make one "
+                              "with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return value
 
 
 def _section(cls, values: dict[str, Any], name: str, source: str):

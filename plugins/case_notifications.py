@@ -3,7 +3,9 @@
 Every hand-off of a service case queues a service message to the customer, inside
 the hand-off's own transaction (so it exists exactly when the hand-off does), on the
 first written channel the customer allows — by default e-mail, then SMS, then
-WhatsApp. The subject names the case, so a reply finds its way back to it.
+WhatsApp. The subject names the case, so a reply finds its way back to it. With the web
+portal (the built-in plugin ``portal``) registered, every notice carries the customer's
+signed, expiring link to their case's status page, made in the same transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ TEXTS = {
                  "wenn etwas nicht stimmt.\n\nIhr Händler {dealer}"),
         "roles": {"dealer": "Ihr Händler", "manufacturer": "der Hersteller", "technician": "der Techniker",
                   "customer": "Sie: wir warten auf Ihre Rückmeldung"},
+        "link": "\n\nWer Ihren Fall gerade hat und bis wann, sehen Sie jederzeit hier: {url}",
     },
     "en": {
         "subject": "Your case {case_id}: now with {party}",
@@ -40,6 +43,7 @@ TEXTS = {
                  "wrong.\n\nYour dealer {dealer}"),
         "roles": {"dealer": "your dealer", "manufacturer": "the manufacturer", "technician": "the technician",
                   "customer": "you: we are waiting for your answer"},
+        "link": "\n\nWho has your case and until when, at any time: {url}",
     },
 }
 
@@ -64,8 +68,13 @@ def dealercrm_check_event(event, uow):
     # the first written channel the customer allows; if none, the first anyway, so the
     # message is recorded as suppressed with why
     chosen, decision = next(((c, d) for c, d in zip(channels, decisions) if d.allowed), (channels[0], decisions[0]))
+    body = texts["body"].format(**fields)
+    portal = crm.plugins.get_plugin("portal")  # a plugin may be blocked: then the notice goes without a link
+    link = portal.status_link(uow, event.case_id) if hasattr(portal, "status_link") else None
+    if link:
+        body += texts["link"].format(url=link)
     crm.outbox.enqueue(uow, channel=chosen.name, purpose="service", customer_id=event.customer_id,
-                       subject=texts["subject"].format(**fields), body=texts["body"].format(**fields),
+                       subject=texts["subject"].format(**fields), body=body,
                        origin="case_notifications", case_id=event.case_id,
                        data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"},
                        decision=decision)

@@ -210,3 +210,4 @@ from . import case_models  # noqa: E402,F401  (service cases live in the same me
 from . import outbox_models  # noqa: E402,F401  (outbox, inbound, contact ledger)
 from . import rule_models  # noqa: E402,F401  (rule firings, survey responses)
 from . import api_models  # noqa: E402,F401  (API keys, subscriptions, idempotency records)
+from . import sign_in_models  # noqa: E402,F401  (passwords, sign-in links, sessions, case links)

@@ -89,7 +89,7 @@ def create_app(crm: CRM | None) -> FastAPI:
                                                       tasks, reports, imports, unsubscribe, inbound))]
     for router in core[:-1]:
         app.include_router(router)
-    include_plugin_routes(app, crm.plugins if crm is not None else None, core)
+    app.state.plugin_routes = include_plugin_routes(app, crm, core)  # routes that authenticate themselves
     app.include_router(inbound.router)
     app.include_router(inbound.handshake)
     app.openapi_tags.extend(LAST_TAGS)

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.routing import Match
 
 from ..db.api_models import IdempotencyRecord
 from ..db.models import Customer
@@ -146,6 +147,10 @@ class RequestGuard:
        read or stored. A genuine one can do one thing only — revoke marketing on its own
        channel for its own customer — and takes no ``Idempotency-Key`` (a repeat changes
        nothing anyway).
+
+       A route a plugin contributed that authenticates its callers itself (a portal's
+       session, ``router.dealercrm_authenticates_itself``) is let through to do so, and
+       takes no ``Idempotency-Key``; its body is bounded all the same.
     2. The body: a declared ``Content-Length`` over the limit is a 413 before reading; the
        whole body must arrive within ``body_timeout`` or the answer is a 408 and the
        connection is closed. Nothing is held meanwhile but the client's own socket.
@@ -181,7 +186,7 @@ class RequestGuard:
                 refused = _inbound_refusal(request, inbound, check.problem(headers, None))
                 if refused is not None:
                     return await _refuse(refused, scope, send)
-        else:
+        elif not _plugin_route(scope):
             try:
                 principal = await run_in_threadpool(
                     state.keys.authenticate, presented_key(headers.get("authorization"), headers.get("x-api-key")))
@@ -213,8 +218,8 @@ class RequestGuard:
         replayed = _replay(body, receive)
         answer = _Buffered()
         key = headers.get("idempotency-key")
-        if (inbound is not None or unsubscribing is not None or key is None or scope["method"] != "POST"
-                or principal.party_id is None):
+        if (principal is None or inbound is not None or unsubscribing is not None or key is None
+                or scope["method"] != "POST" or principal.party_id is None):
             async with whole():
                 await self._run(scope, replayed, answer)
             return await answer.flush(send)
@@ -332,6 +337,20 @@ def _without(text: str, members: tuple[str, ...]) -> str:
     if isinstance(answer, dict):
         answer.update({m: None for m in members if m in answer})
     return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+
+def _plugin_route(scope) -> bool:
+    """Is the route this request goes to one a plugin contributed (``dealercrm_register_routes``)?
+    Those authenticate their callers themselves (a portal's session, a signed link); their
+    bodies are still bounded and, on SQLite, their work still queues for the one writer."""
+    ours = scope["app"].state.plugin_routes
+    if not ours:
+        return False
+    for route in scope["app"].router.routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return id(route) in ours
+    return False
 
 
 def _inbound_channel(path: str) -> str | None:

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from ..errors import NotFound, PluginError
 
 if TYPE_CHECKING:
-    from ..plugin_manager import PluginManager
+    from ..app import CRM
 
 HOOK = "dealercrm_register_routes"
 _PARAMETER = re.compile(r"\{[^}]*\}")
@@ -32,16 +32,20 @@ def _routes(routes: Iterable[object]) -> dict[tuple[str, str], str]:
             if isinstance(route, APIRoute) for method in sorted(route.methods)}
 
 
-def include_plugin_routes(app: FastAPI, pm: PluginManager | None, core: Iterable[APIRouter]) -> None:
+def include_plugin_routes(app: FastAPI, crm: CRM | None, core: Iterable[APIRouter]) -> frozenset[int]:
     """Include every plugin's routers in ``app``, and describe their tags; ``core``: the
-    core's routers (their routes are taken). ``pm`` None: the built-in plugins (the OpenAPI
-    document made without an application)."""
-    if pm is None:
+    core's routers (their routes are taken). ``crm`` None: the built-in plugins (the OpenAPI
+    document made without an application). Returns the ids of the routes that authenticate
+    their callers themselves (``router.dealercrm_authenticates_itself``), for the request guard."""
+    if crm is None:
         from ..plugin_manager import build_plugin_manager
         pm = build_plugin_manager(load_entry_points=False)
+    else:
+        pm = crm.plugins
+    own_auth: set[int] = set()
     taken = {key: route for router in core for key, route in _routes(router.routes).items()}
     described = {tag["name"] for tag in app.openapi_tags or ()}
-    called = pm.call_each(HOOK)
+    called = pm.call_each(HOOK, crm=crm)
     built_in = [(plugin, found) for plugin, found in called if pm.origins.get(plugin, "").startswith("built-in")]
     for plugin, results in built_in + [item for item in called if item not in built_in]:
         for item in (item for found in results for item in found or ()):
@@ -58,7 +62,11 @@ def include_plugin_routes(app: FastAPI, pm: PluginManager | None, core: Iterable
                 raise PluginError(plugin, HOOK, f"route {routes[clash[0]]} is taken already (by {taken[clash[0]]}); "
                                                 "choose another path")
             taken.update(routes)
+            before = len(app.router.routes)
             app.include_router(item, dependencies=[Depends(_while_registered(plugin))])
+            if getattr(item, "dealercrm_authenticates_itself", False):
+                own_auth.update(id(route) for route in app.router.routes[before:])
+    return frozenset(own_auth)
 
 
 def _tag(plugin: str, item: Mapping[str, Any]) -> dict[str, Any]:

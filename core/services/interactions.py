@@ -19,7 +19,7 @@ from ..access import owned_customer
 from .base import Service, live_customer
 
 #: what a timeline entry can have passed through besides a consent channel
-OTHER_CHANNELS = ("visit", "webhook", "system")
+OTHER_CHANNELS = ("visit", "webhook", "system", "web")
 
 
 def timeline_channels(crm) -> tuple[str, ...]:

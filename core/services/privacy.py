@@ -20,7 +20,9 @@ the duplicates merged into them, in one transaction, and is itself audited. Blan
   a message stored before it was read, a task linked only through a case);
 * the HTTP answers kept for ``Idempotency-Key`` repeats that concern them, their cases
   or those tasks (kept as 410 without a body, so a repeat still runs nothing again);
-* what plugins hold (``dealercrm_erase_customer``, e.g. rule firings naming an interest).
+* what plugins hold (``dealercrm_erase_customer``, e.g. rule firings naming an interest);
+* the customer's links to their cases (``case_links``) are revoked: a link in an old
+  notice no longer shows anything.
 
 Kept, as the law allows: the business records — customer ids and tombstones, assets and
 serial numbers, consents as proof, cases with their states, owners, dates, versions,
@@ -120,6 +122,9 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
             "interaction": s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
                                      .values(summary=ERASED)).rowcount,
         }
+        # the customer's links to their cases stop working (their cases too, merged ones included)
+        counts["case_link"] = sum(service.crm.case_links.revoke_customer_in(uow, i, "the customer's data was erased")
+                                  for i in ids)
         linked = Linked(ids, known, service.crm.settings.default_region)
         # each step finds its records through the customer and what earlier steps found
         counts |= _erase_cases(s, linked)

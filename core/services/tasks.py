@@ -55,6 +55,19 @@ class TaskService(Service):
             uow.commit()
             return task
 
+    def snooze(self, task_id: int, until: datetime, *, by: int) -> Task:
+        """Put an open task off until ``until`` (its new due time, later than now): "not today"."""
+        until = validation.aware("until", until)
+        with self.uow(by, "tasks.snooze") as uow:
+            task = visible_task(uow, task_id)
+            if task.status != "open":
+                raise ValidationError("task", task_id, f"is {task.status}, only open tasks can be snoozed")
+            if until <= uow.now:
+                raise ValidationError("until", until.isoformat(), "must lie in the future")
+            task.due_at = until
+            uow.commit()
+            return task
+
     def get(self, task_id: int, *, by: int) -> Task:
         with self.read(by) as uow:
             return visible_task(uow, task_id)

@@ -120,7 +120,8 @@ class CompiledWorkflow:
                     mine = self.allowed_triggers(state, party_kind, role)
                     supply = f" (supply {', '.join(guard.satisfied_by)} to satisfy it)" if guard.satisfied_by else ""
                     raise TransitionNotAllowed(f"{at}{trigger!r} from state {state!r} refused by guard "
-                                               f"{guard.name!r}: {why}{supply}", mine)
+                                               f"{guard.name!r}: {why}{supply}", mine, guard=guard.name,
+                                               reason=why)
         token = _Token(state)
         self.machine.events[trigger].trigger(token)
         return FireResult(t, state, token.state)

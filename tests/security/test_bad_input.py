@@ -13,6 +13,7 @@ The client raises on any server error, so a 500 fails these tests on its own.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from datetime import timedelta
 
 import httpx
@@ -63,7 +64,9 @@ def as_sent(api, path: str, headers: dict[str, str | bytes], body: dict) -> http
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.post(path, headers=headers, json=body)
 
-    return asyncio.run(post())
+    # in a thread of its own: a browser test before may have left an event loop running here
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, post()).result()
 
 
 @pytest.mark.parametrize("if_match", [b'"\xb2"', b'"\xb9"', '"²"'.encode(), '"١"'.encode(),

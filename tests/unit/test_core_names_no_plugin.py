@@ -102,6 +102,10 @@ def core_mentions() -> dict[tuple[str, str], str]:
 FOUND = core_mentions()
 
 
+def test_plugin_packages_count_as_plugins_too():
+    assert "portal" in PLUGIN_MODULES and "case_notifications" in PLUGIN_MODULES
+
+
 def test_the_core_imports_no_plugin_or_workflow_module():
     assert [key for key, kind in FOUND.items() if kind != "string"] == []
 

@@ -120,6 +120,12 @@ def run_command_line(plugins) -> None:
     build_cli(plugins=tuple(plugins))
 
 
+def serve(app: CRM) -> None:
+    """What ``dealercrm serve`` does with the application: build the HTTP application over it."""
+    from dealercrm.http import create_app
+    create_app(app)
+
+
 #: for each hook, the operation that calls it, run as a user would
 OPERATIONS: dict[str, Callable] = {
     "dealercrm_start_app": lambda make, plugins, mp: make(plugins=plugins),
