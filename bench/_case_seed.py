@@ -108,8 +108,9 @@ def seed_cases(db_path: Path, world: dict, n_cases: int, *, n_overdue: int = 0, 
                    "state_entered_at, paused_remaining_s, paused_from, version, opened_at, reopen_count) "
                    "VALUES (?, 'service_case', ?, 'washes badly, clothes come out dirty', 'normal', ?, ?, ?, ?, ?, ?, "
                    "?, ?, ?, ?, 1, ?, 0)")
+    # history from before the benchmark: its notices were queued long ago (noticed_at set)
     insert_event = ("INSERT INTO case_event (case_id, kind, to_state, actor_id, party_id, owner_party_id, due_at, at, "
-                    "version) VALUES (?, 'opened', 'reported', ?, ?, ?, ?, ?, 1)")
+                    "version, noticed_at) VALUES (?, 'opened', 'reported', ?, ?, ?, ?, ?, 1, ?)")
     case_ids, overdue_ids = [], []
     for start in range(0, n_cases, CHUNK):
         customers, cases, events = [], [], []
@@ -140,7 +141,7 @@ def seed_cases(db_path: Path, world: dict, n_cases: int, *, n_overdue: int = 0, 
                           db_text(due), db_text(entered), 3600.0 if paused else None,
                           "dealer_diagnosis" if paused else None, opened_db))
             events.append((case_id, dealer["actor_id"], dealer["party_id"], dealer["party_id"], db_text(due),
-                           opened_db))
+                           opened_db, opened_db))
             case_ids.append(case_id)
             if i in overdue:
                 overdue_ids.append(case_id)

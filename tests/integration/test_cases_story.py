@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from case_world import build_world, copy_world
+from case_world import build_world, copy_world, plugin
 from sqlalchemy import select
 
 from dealercrm import (NotFound,
@@ -23,6 +23,7 @@ from dealercrm import (NotFound,
     CaseReopened,
     CaseTransitioned,
     NotPermitted,
+    PluginError,
     TransitionNotAllowed,
     ValidationError,
 )
@@ -171,25 +172,51 @@ def test_approving_a_visit_needs_the_technician_and_records_the_warranty_decisio
     case = w.crm.cases.get(case.id, by=w.crm.system)
     assert (case.technician_party_id, case.rma_number) == (w.technician.id, "RMA-77")
     assert case.warranty_decision == "warranty: technician visit approved"
-    # the decision is audited as the warranty desk's, within the transition's operation
+    # the decision is written with the transition: its one audit row, as the warranty desk's
     with w.crm.read(w.crm.system) as uow:
-        audit = uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == "service_case",
-                                                              AuditRecord.entity_id == case.id)
-                                    .order_by(AuditRecord.id.desc())).first()
-    assert (audit.actor_id, audit.operation) == (w.warranty_desk.id, "cases.fire")
-    assert audit.changes == {"warranty_decision": [None, "warranty: technician visit approved"],
-                             "rma_number": [None, "RMA-77"]}
+        audits = uow.session.scalars(select(AuditRecord).where(
+            AuditRecord.entity == "service_case", AuditRecord.entity_id == case.id,
+            AuditRecord.operation == "cases.fire:approve_visit")).all()
+    assert len(audits) == 1 and audits[0].actor_id == w.warranty_desk.id
+    assert audits[0].changes["state"] == ["manufacturer_review", "technician_dispatch"]
+    assert audits[0].changes["warranty_decision"] == [None, "warranty: technician visit approved"]
+    assert audits[0].changes["rma_number"] == [None, "RMA-77"]
 
 
-def test_what_a_step_decided_is_amended_on_the_case_but_never_its_place_in_the_workflow(world):
+def test_what_a_plugin_decides_is_amended_with_the_transition_but_never_its_place_in_the_workflow(world):
     w = world
     case = w.open_case()
-    with w.crm.uow(w.service.id, "host.amend") as uow:
-        with pytest.raises(NotPermitted, match="state, version cannot be amended"):
-            w.crm.cases.amend_in(uow, case.id, state="closed", version=9)
-        w.crm.cases.amend_in(uow, case.id, rma_number="RMA-1")
-        uow.commit()
-    assert w.crm.cases.get(case.id, by=w.crm.system).rma_number == "RMA-1" and w.crm.cases.get(case.id, by=w.crm.system).state == "reported"
+
+    def mover(event, case, uow):
+        return {"state": "closed", "version": 9}
+
+    w.crm.register(plugin("mover", dealercrm_amend_case=mover), "mover")
+    before = w.snapshot(case.id)
+    with pytest.raises(PluginError, match="state, version cannot be amended") as err:
+        w.fire(case.id, "start_diagnosis", w.service)
+    assert (err.value.plugin, err.value.hook) == ("mover", "dealercrm_amend_case")
+    assert w.snapshot(case.id) == before
+    w.crm.unregister("mover")
+
+    def labeller(event, case, uow):
+        return {"rma_number": f"RMA-{case['id']}-{event.version}"}
+
+    w.crm.register(plugin("labeller", dealercrm_amend_case=labeller), "labeller")
+    w.fire(case.id, "start_diagnosis", w.service)
+    found = w.crm.cases.get(case.id, by=w.crm.system)
+    assert (found.state, found.version, found.rma_number) == ("dealer_diagnosis", 2, f"RMA-{case.id}-2")
+
+
+def test_two_plugins_amending_one_column_differently_are_refused_naming_both(world):
+    w = world
+    case = w.open_case()
+    w.crm.register(plugin("first", dealercrm_amend_case=lambda event, case, uow: {"rma_number": "A"}), "first")
+    w.crm.register(plugin("second", dealercrm_amend_case=lambda event, case, uow: {"rma_number": "B"}), "second")
+    before = w.snapshot(case.id)
+    with pytest.raises(PluginError, match="rma_number is amended to") as err:
+        w.fire(case.id, "start_diagnosis", w.service)
+    assert {"first", "second"} <= set(str(err.value).replace("'", " ").split())
+    assert w.snapshot(case.id) == before
 
 
 @pytest.mark.parametrize("named", ["dealer", "manufacturer", "nobody"])
