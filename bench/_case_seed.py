@@ -185,7 +185,7 @@ def db_text(dt: datetime | None) -> str | None:
 
 OUTBOX_COLUMNS = ("id", "idempotency_key", "customer_id", "channel", "purpose", "recipient", "subject", "body", "data",
                   "origin", "case_id", "status", "reason", "attempts", "next_attempt_at", "created_at")
-PERSONAL = ("recipient", "subject", "body")
+PERSONAL = ("recipient", "subject", "body", "data")  # OutboxMessage.__personal__
 
 
 def notice_texts() -> dict:
@@ -218,11 +218,16 @@ def allowed(customer_id: int, email, erased, merged, consent) -> None:
 
 class RawHandOffNotices:
     """The rows dealercrm's ``case_notifications`` plugin writes for each hand-off, written
-    with plain sqlite3 so that the baselines do the same writes as dealercrm: per batch one
-    SELECT of the customers' e-mail address, erasure/merge marks and latest e-mail service
-    consent; per hand-off an ``outbox_message`` row, its ``audit_record`` row (the same
-    JSON shapes) and a ``contact_ledger`` row. Party names are read once up front (a
-    hand-written program would keep them; dealercrm reads them per hand-off)."""
+    with plain sqlite3 so that the end-to-end baselines do the same writes as dealercrm: per
+    batch one SELECT of the customers' e-mail address, erasure/merge marks and latest e-mail
+    service consent; per hand-off an ``outbox_message`` row, its ``audit_record`` row (the
+    same JSON shapes) and a ``contact_ledger`` row. Party names are read once up front (a
+    hand-written program would keep them; dealercrm reads them per batch of notices).
+
+    The baselines write these rows in the transaction of the hand-off itself, as a
+    hand-written program would; dealercrm queues them after the hand-off committed
+    (``dealercrm.services.notices``), so its transition's transaction holds only the case,
+    its history row and its audit row (what ``bench/transitions.py``'s ``raw`` path writes)."""
 
     def __init__(self, con: sqlite3.Connection) -> None:
         import uuid
