@@ -248,8 +248,11 @@ def path_raw(db: Path, cases: list, warmup: int, n: int, notify: bool = True) ->
     dumps = json.dumps
     notices = RawHandOffNotices(con) if notify else None
     traced = [0]
-    tracing = [True]
-    con.set_trace_callback(lambda sql: traced.__setitem__(0, traced[0] + (tracing[0] and not _transaction_control(sql))))
+
+    def trace(sql: str) -> None:  # SQLite's own count, in the warm-up only
+        traced[0] += not _transaction_control(sql)
+
+    con.set_trace_callback(trace)
 
     def run(steps):
         for (cid, actor, dealer, maker), _ in steps:
@@ -273,7 +276,6 @@ def path_raw(db: Path, cases: list, warmup: int, n: int, notify: bool = True) ->
 
     steps = schedule(cases, warmup + n)
     run(next(steps) for _ in range(warmup))
-    tracing[0] = False
     con.set_trace_callback(None)
     result = timed(lambda: run(steps), n)
     result.update(statements=traced[0] / warmup, traced=traced[0] / warmup)

@@ -1,10 +1,10 @@
 """The dispatcher: sends what the outbox holds, at least once, never lost.
 
 It first queues the notices committed case events call for (``notices``: exactly once,
-after their commit). Each round then claims a batch of due messages in one short transaction (status
-``sending`` with a lease; PostgreSQL skips rows another dispatcher holds), checks
-consent again (a revocation since queueing stops the message), sends outside any
-transaction, and records every result in a second transaction. A dispatcher killed
+after their commit). Each round then claims a batch of due messages in one short
+transaction (status ``sending`` with a lease; PostgreSQL skips rows another dispatcher
+holds), checks consent again (a revocation since queueing stops the message), sends
+outside any transaction, and records every result in a second transaction. A dispatcher killed
 between sending and recording leaves leases that expire; the messages are sent again
 with the same idempotency key, so the receiver can drop the copy. Temporary failures
 back off exponentially with jitter; the last failed attempt, or a permanent failure,
