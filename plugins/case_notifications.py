@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dealercrm import CaseHandedOver, hookimpl
+from dealercrm.db.batches import padded
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Party
 from dealercrm.services.contact_policy import decide_many
@@ -52,10 +53,11 @@ def dealercrm_queue_notices(events, uow):
         return
     conn = uow.connection
     # the names the messages speak of, for the whole batch: each case's dealer, and whom it went to
+    # (IN lists padded to a few lengths: dealercrm.db.batches)
     dealers = dict(conn.execute(select(Case.id, Party.name).join(Party, Party.id == Case.dealer_party_id)
-                                .where(Case.id.in_({e.case_id for e in handoffs}))).all())
-    parties = dict(conn.execute(select(Party.id, Party.name)
-                                .where(Party.id.in_({e.to_party_id for e in handoffs} - {None}))).all())
+                                .where(Case.id.in_(padded(sorted({e.case_id for e in handoffs}))))).all())
+    to = sorted({e.to_party_id for e in handoffs} - {None})
+    parties = dict(conn.execute(select(Party.id, Party.name).where(Party.id.in_(padded(to)))).all()) if to else {}
     # consent and the contact budget as they stand now, every channel of every customer at once
     decisions = iter(decide_many(crm, conn, [(e.customer_id, ch, "service") for e in handoffs for ch in channels],
                                  uow.now, count_budget=True))

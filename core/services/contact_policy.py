@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 from sqlalchemy import bindparam, func, select
 
+from ..db.batches import padded
 from ..db.models import Consent, Customer
 from ..db.outbox_models import ContactLedger
 
@@ -71,7 +72,7 @@ def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime, *,
                 count_budget: bool = False) -> list[Decision]:
     """``decide`` for a batch of (customer id, channel, purpose): two queries for the whole
     batch instead of two per message (the dispatcher's claim, a batch of notices)."""
-    ids = sorted({customer_id for customer_id, _, _ in wanted})
+    ids = padded(sorted({customer_id for customer_id, _, _ in wanted}) or [0])  # a few IN-list lengths
     people = {row.id: row._asdict() for row in conn.execute(select(Customer.id, *_PERSON).where(Customer.id.in_(ids)))}
     states: dict[tuple[int, str, str], bool] = {}
     for row in conn.execute(select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.granted)

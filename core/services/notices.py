@@ -21,7 +21,8 @@ history rows (``case_events.transition_events``, the function ``fire`` raises th
 ``dealercrm_queue_notices(events, uow)``, once per batch. If that raises, the batch is
 rolled back and offered again event by event, each in a savepoint: an event whose notices
 fail stays unnoticed (named in ``crm.plugin_failures``) and comes back next run, the others
-go ahead.
+go ahead. A batch in which every event fails ends the run (a broken plugin, not a broken
+event: one batch of failures per run is told, not the whole backlog).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import attrs
 from sqlalchemy import and_, bindparam, select, update
 
+from ..db.batches import padded
 from ..db.case_models import Case, CaseEvent
 from ..errors import Conflict, DealerCrmError, PluginError
 from ..events import CaseFactRecorded, CaseOpened, Event
@@ -101,6 +103,8 @@ def produce(crm, *, batch_size: int = BATCH_SIZE, max_batches: int | None = None
         careful = False
         report.noticed += len(done)
         report.batches += 1
+        if not done:  # every event of a batch failed: a plugin is broken, not an event; try next run
+            break
     return report
 
 
@@ -131,7 +135,7 @@ def _offer_each(crm, uow, derived, failed: set[int], report: NoticeReport) -> li
 def _mark(uow, ids: list[int]) -> None:
     if not ids:
         return
-    marked = uow.connection.execute(_MARK, {"ids": ids, "now": uow.now}).rowcount
+    marked = uow.connection.execute(_MARK, {"ids": padded(ids), "now": uow.now}).rowcount
     if marked != len(ids):  # another producer got there first: none of this batch may count
         raise Conflict(f"case events {ids[0]}..{ids[-1]}: {len(ids) - marked} already noticed by another run")
 

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 
 from .. import validation
 from ..access import owned_customer, visible_case
+from ..db.batches import power_chunks
 from ..db.models import PURPOSES, AuditRecord
 from ..db.outbox_models import ContactLedger, OutboxMessage
 from ..errors import NotFound, NotPermitted, ValidationError
@@ -84,9 +85,10 @@ class OutboxService(Service):
     def enqueue_many(self, uow, messages: list[dict[str, Any]]) -> list[OutboxMessage]:
         """``enqueue`` for several messages: each a dict of ``enqueue``'s keyword arguments.
 
-        Written set-based: one INSERT for the messages, one for their audit rows and one for
-        the contact ledger, whatever their number (a batch of notices). Pass each message's
-        ``decision`` where the caller decided consent for the batch already.
+        Written set-based: multi-row INSERTs for the messages (in chunks of powers of two, so
+        a batch of 165 takes four), one executemany for their audit rows and one for the
+        contact ledger. Pass each message's ``decision`` where the caller decided consent for
+        the batch already.
         """
         rows, allowed = [], []
         for m in messages:
@@ -116,11 +118,13 @@ class OutboxService(Service):
             return []
         conn = uow.connection
         # Core, not the ORM: a batch of notices is written in one statement per table
-        if len(rows) == 1:
-            ids = [conn.execute(_INSERT_RETURNING_ID, rows[0]).scalar_one()]
-        else:
-            by_key = dict(conn.execute(_INSERT_MANY_RETURNING_ID, rows).all())
-            ids = [by_key[values["idempotency_key"]] for values in rows]
+        ids = []
+        for chunk in power_chunks(rows):  # a few statement texts, whatever the batch size (``db.batches``)
+            if len(chunk) == 1:
+                ids.append(conn.execute(_INSERT_RETURNING_ID, chunk[0]).scalar_one())
+            else:
+                by_key = dict(conn.execute(_INSERT_MANY_RETURNING_ID, chunk).all())
+                ids.extend(by_key[values["idempotency_key"]] for values in chunk)
         queued = [OutboxMessage.model_construct(id=message_id, **values) for message_id, values in zip(ids, rows)]
         operation = uow.operation or "outbox.enqueue"
         conn.execute(_INSERT_AUDIT, _one_or_many([dict(

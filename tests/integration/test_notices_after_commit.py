@@ -249,3 +249,16 @@ def test_the_events_offered_after_commit_are_the_ones_the_operations_raised(worl
 
     assert [comparable(e) for e in offered] == [comparable(e) for e in raised]
     assert [e.reopen_count for e in offered if type(e).__name__ == "CaseReopened"] == [1, 2]
+
+
+def test_a_broken_plugin_is_told_once_per_run_not_for_the_whole_backlog(world):
+    def broken(events, uow):
+        raise RuntimeError("misconfigured")
+
+    world.crm.register(plugin("broken", dealercrm_queue_notices=broken), "broken")
+    for _ in range(3):
+        world.to_manufacturer(world.open_case().id)
+    report = world.crm.outbox.queue_notices(batch_size=2)
+    assert (report.noticed, len(report.failed)) == (0, 2) and unnoticed(world.crm) == 9  # one batch tried
+    world.crm.unregister("broken")
+    assert world.crm.outbox.queue_notices(batch_size=2).noticed == 9

@@ -146,4 +146,20 @@ def test_the_host_sees_every_statement_of_a_dispatch(host):
     assert (report["dispatch"].noticed, report["dispatch"].sent, report["dispatch"].retried) == (9, 2, 1)
     assert len(box.received) == 3
     assert seen == traced
-    assert seen[("INSERT", "INTO", "outbox_message")] == 1  # the batch's three notices: one statement
+    assert seen[("INSERT", "INTO", "outbox_message")] == 2  # the batch's three notices: rows of 2 and 1
+
+
+def test_batches_of_every_size_are_written_with_a_handful_of_statement_texts(host):
+    """pysqlite keeps one prepared statement per distinct SQL text (up to 128 a connection,
+    large for a long multi-row INSERT): batches of notices of every size from 1 to 11 use
+    the outbox INSERT in chunks of 1, 2, 4 and 8 rows only, and mark their events with IN
+    lists of 4 to 64 ids, not a new text for every size."""
+    world, watch, _ = host
+    inserts, marks = set(), set()
+    for size in range(1, 12):
+        for _ in range(size):
+            world.to_manufacturer(world.open_case().id)
+        watch.during(world.crm.outbox.queue_notices)
+        inserts |= {s for s in watch.seen if s.startswith("INSERT INTO outbox_message")}
+        marks |= {s for s in watch.seen if s.startswith("UPDATE case_event")}
+    assert len(inserts) == 4 and len(marks) == 5
