@@ -33,6 +33,12 @@ UTC = timezone.utc
 BERLIN_WINTER = timedelta(hours=1)  # Europe/Berlin is UTC+1 until 2026-03-29
 
 
+def audits_of(w, case_id: int, operation: str) -> list[AuditRecord]:
+    with w.crm.read(w.crm.system) as uow:
+        return list(uow.session.scalars(select(AuditRecord).where(
+            AuditRecord.entity == "service_case", AuditRecord.entity_id == case_id, AuditRecord.operation == operation)))
+
+
 @pytest.fixture
 def world(tmp_path, clock):
     world = copy_world(tmp_path, clock)
@@ -92,6 +98,8 @@ def test_silent_manufacturer_returns_the_case_to_the_dealer_who_swaps_the_machin
     assert new_machine.handed_over_on == clock.now().date()
     assert crm.assets.get(w.machine.id, by=crm.system).serial_number == "BR7-0001"  # the old one is kept, not overwritten
     assert [e.asset_id for e in w.log.of(AssetRecorded)] == [new_machine.id]  # others hear of it
+    [audit] = audits_of(w, case.id, "cases.fire:deliver_replacement")  # the link: in the transition's one row
+    assert audit.changes["replacement_asset_id"] == [None, new_machine.id] and "state" in audit.changes
 
     clock.advance(days=2)
     closed = w.fire(case.id, "confirm", w.service, note="Frau Musterfrau: washes perfectly")
@@ -173,10 +181,7 @@ def test_approving_a_visit_needs_the_technician_and_records_the_warranty_decisio
     assert (case.technician_party_id, case.rma_number) == (w.technician.id, "RMA-77")
     assert case.warranty_decision == "warranty: technician visit approved"
     # the decision is written with the transition: its one audit row, as the warranty desk's
-    with w.crm.read(w.crm.system) as uow:
-        audits = uow.session.scalars(select(AuditRecord).where(
-            AuditRecord.entity == "service_case", AuditRecord.entity_id == case.id,
-            AuditRecord.operation == "cases.fire:approve_visit")).all()
+    audits = audits_of(w, case.id, "cases.fire:approve_visit")
     assert len(audits) == 1 and audits[0].actor_id == w.warranty_desk.id
     assert audits[0].changes["state"] == ["manufacturer_review", "technician_dispatch"]
     assert audits[0].changes["warranty_decision"] == [None, "warranty: technician visit approved"]
@@ -281,6 +286,9 @@ def test_the_customers_agreement_covers_one_late_slot_not_every_later_one(world,
     w.crm.cases.record_fact(case.id, "customer_agreed_late_slot", True, by=w.service.id)
     w.fire(case.id, "schedule_visit", w.fitter, visit_at=(dispatched.due_at + timedelta(days=10)).isoformat())
     assert "customer_agreed_late_slot" not in (w.crm.cases.get(case.id, by=w.crm.system).facts or {})
+    [audit] = audits_of(w, case.id, "cases.fire:schedule_visit")  # used up with the visit, audited with it
+    assert audit.personal_changes == {"facts": [{"customer_agreed_late_slot": True}, {}]}
+    assert audit.changes["state"] == ["technician_dispatch", "visit_scheduled"]
     w.fire(case.id, "order_parts", w.fitter)
     again = w.fire(case.id, "parts_arrived", w.warranty_desk)
     with pytest.raises(TransitionNotAllowed, match="visit_within_deadline"):
