@@ -59,7 +59,6 @@ from sqlalchemy import and_, bindparam, exists, false, or_, select, true
 
 from .db.case_models import Case, CaseEvent
 from .db.models import Actor, Customer, Party, Task
-from .db.prepared import Prepared
 from .errors import DealerCrmError, NotFound, NotPermitted, ValidationError
 from .fields import CUSTOMER, FieldSet
 from .workflow.model import Transition, Workflow
@@ -70,8 +69,11 @@ if TYPE_CHECKING:
 #: Roles of the owning dealer's actors that may merge, export and erase its customers.
 MANAGING_ROLES = ("owner", "manager")
 
-_ACTOR = Prepared(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
-                  .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
+#: the actor and its party kind: alone (``load_principal``) or beside another row in one
+#: statement (``with_actor``), always in this order (``principal_of``)
+ACTOR_COLUMNS = (Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
+_ACTOR = (select(*ACTOR_COLUMNS)
+          .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
 
 
 class NotAuthenticated(DealerCrmError):
@@ -101,21 +103,41 @@ class Principal:
         return f"actor {self.actor_id} {self.name} ({self.kind}, party {self.party_id})"
 
 
-def load_principal(conn, actor_id: object) -> Principal:
-    """The actor ``actor_id``; unknown is ``NotFound``, inactive ``NotPermitted``."""
+def check_actor_id(actor_id: object) -> int:
     if actor_id is None:
         raise ValidationError("by", None, "every operation is carried out by an actor: pass by=<actor id>, "
                               "or by=crm.system for dealercrm itself")
     if isinstance(actor_id, bool) or not isinstance(actor_id, int):
         raise ValidationError("by", actor_id, "must be an actor id (int)")
-    row = _ACTOR.first(conn, {"actor_id": actor_id})
-    if row is None:
+    return actor_id
+
+
+def load_principal(conn, actor_id: object) -> Principal:
+    """The actor ``actor_id``; unknown is ``NotFound``, inactive ``NotPermitted``."""
+    check_actor_id(actor_id)
+    return principal_of(conn.execute(_ACTOR, {"actor_id": actor_id}).first(), actor_id)
+
+
+def with_actor(query, table):
+    """``query`` (over ``table``) with the actor ``:actor_id`` read beside its row, in the same
+    statement (an operation's first read, e.g. the case a transition fires on): the row ends
+    with ``ACTOR_COLUMNS``, all None for an unknown actor. Check them with ``principal_of``."""
+    actor, party = Actor.__table__.alias("acting"), Party.__table__.alias("acting_party")
+    columns = [actor.c[c.key] for c in ACTOR_COLUMNS[:-1]] + [party.c.kind]
+    return (query.add_columns(*(c.label(f"acting_{i}") for i, c in enumerate(columns)))
+            .outerjoin_from(table, actor, actor.c.id == bindparam("actor_id"))
+            .outerjoin(party, party.c.id == actor.c.party_id))
+
+
+def principal_of(row: Any, actor_id: object) -> Principal:
+    """The principal from ``ACTOR_COLUMNS`` values (None: no such actor), refused as it must be."""
+    if row is None or row[0] is None:
         raise NotFound("actor", actor_id)
-    if not row["active"]:
-        raise NotPermitted(f"actor {actor_id} {row['name']} is inactive and may not act; reactivate the actor "
+    ident, name, party_id, role, is_system, active, kind = row
+    if not active:
+        raise NotPermitted(f"actor {actor_id} {name} is inactive and may not act; reactivate the actor "
                            "or act as another")
-    return Principal(row["id"], row["name"], row["party_id"], "system" if row["is_system"] else (row["kind"] or "?"),
-                     row["role"])
+    return Principal(ident, name, party_id, "system" if is_system else (kind or "?"), role)
 
 
 # -- the rules as SQL: which rows an actor may see --------------------------------------

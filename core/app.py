@@ -60,12 +60,14 @@ class CRM:
         return self.system_actor_id
 
     def uow(self, by: int | Principal, operation: str = "", readonly: bool = False,
-            connection: Connection | Session | None = None) -> UnitOfWork:
+            connection: Connection | Session | None = None, defer_principal: bool = False) -> UnitOfWork:
         """A unit of work carried out by actor ``by``. ``connection``: join the host's open
         transaction (a Connection or Session on this database) instead of beginning one;
         dealercrm then never commits or rolls it back, and its events are published after
-        the host's commit (see ``dealercrm.uow``)."""
-        return UnitOfWork(self, by, operation, readonly=readonly, connection=connection or self._host.get())
+        the host's commit (see ``dealercrm.uow``). ``defer_principal``: the operation reads
+        the actor beside its first row (``uow.adopt_principal``), one statement fewer."""
+        return UnitOfWork(self, by, operation, readonly=readonly,
+                          connection=connection or self._host.get(), defer_principal=defer_principal)
 
     def read(self, by: int | Principal) -> UnitOfWork:
         return UnitOfWork(self, by, "read", readonly=True, connection=self._host.get())

@@ -162,6 +162,8 @@ class CaseHandedOver(Event):
     to_party_id: int | None
     to_kind: str | None
     due_at: datetime | None
+    #: the case's version after the transition (as ``CaseTransitioned.version``): orders a case's events
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -175,6 +177,7 @@ class CaseEscalated(Event):
     dest: str
     missed_by_party_id: int | None
     due_at_missed: datetime | None
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -183,6 +186,7 @@ class CaseReopened(Event):
     case_id: int
     customer_id: int
     reopen_count: int
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -191,6 +195,7 @@ class CaseClosed(Event):
     case_id: int
     customer_id: int
     final_state: str
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -1,10 +1,11 @@
 """One unit of work per business operation: its actor, one transaction, events after commit.
 
 Every unit of work is carried out by an actor (``by``), read in its own transaction as
-the first thing it does: an unknown actor is ``NotFound``, an inactive one
-``NotPermitted``, before anything is read or written. ``uow.principal`` is what the
-access rules (``dealercrm.access``) decide on, inside the same transaction as the write
-— no check in one transaction and act in another.
+the first thing it does (or, with ``defer_principal``, beside the operation's first row in
+the same statement, and checked before that row is looked at): an unknown actor is
+``NotFound``, an inactive one ``NotPermitted``, before anything is written.
+``uow.principal`` is what the access rules (``dealercrm.access``) decide on, inside the
+same transaction as the write — no check in one transaction and act in another.
 
 Leaving the ``with`` block without ``commit()`` rolls everything back, whatever
 happened inside. The unit holds one connection with its transaction begun up front
@@ -19,7 +20,9 @@ transaction the host already began on the same database (a SQLAlchemy ``Connecti
 or ``Session``). dealercrm then never commits or rolls back that transaction: its own
 work sits in a savepoint (a failed operation rolls back only that), ``commit()`` only
 releases the savepoint, and the events wait for the host's commit — published after
-it, dropped on its rollback. Outbox rows, being rows, commit or vanish with the host.
+it, dropped on its rollback. Outbox rows and case history rows, being rows, commit or
+vanish with the host; the notices a committed case event calls for are queued later by
+the dispatcher (``dealercrm.services.notices``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .access import Principal, load_principal
+from .access import Principal, check_actor_id, load_principal, principal_of
 from .audit import AuditedSession
 from .errors import NotFound, ValidationError
 from .events import Event
@@ -57,7 +60,7 @@ def readonly_engine(crm: CRM) -> Engine:
 
 class UnitOfWork:
     def __init__(self, crm: CRM, by: int | Principal, operation: str, readonly: bool = False,
-                 connection: Connection | Session | None = None):
+                 connection: Connection | Session | None = None, defer_principal: bool = False):
         self.crm = crm
         self.operation = operation
         self.now: datetime = crm.clock.now()
@@ -76,12 +79,40 @@ class UnitOfWork:
             self.connection = _host_connection(crm, connection)
             self._savepoint = self.connection.begin_nested()
         self._session: AuditedSession | None = None
+        self._by = by
+        self._principal: Principal | None = by if isinstance(by, Principal) else None
         try:
-            self.principal: Principal = by if isinstance(by, Principal) else load_principal(self.connection, by)
+            if self._principal is None:
+                if defer_principal:  # the operation reads the actor with its first row (``adopt_principal``)
+                    check_actor_id(by)
+                else:
+                    self._principal = load_principal(self.connection, by)
         except BaseException:
             self.__exit__(None, None, None)  # release the connection (and SQLite's write lock)
             raise
-        self.actor_id: int = self.principal.actor_id
+
+    @property
+    def principal(self) -> Principal:
+        """The actor this unit of work is carried out by, read in its transaction."""
+        if self._principal is None:
+            self._principal = load_principal(self.connection, self._by)
+        return self._principal
+
+    @property
+    def actor_id(self) -> int:
+        return self.principal.actor_id
+
+    @property
+    def principal_id(self) -> object:
+        """The id of the actor this unit of work is carried out by, loaded or not yet."""
+        return self._principal.actor_id if self._principal is not None else self._by
+
+    def adopt_principal(self, actor_columns: Any) -> Principal:
+        """The actor read beside the operation's first row (``access.with_actor``), checked as
+        ``load_principal`` checks it: unknown is ``NotFound``, inactive ``NotPermitted``."""
+        if self._principal is None:
+            self._principal = principal_of(actor_columns, self._by)
+        return self._principal
 
     @property
     def session(self) -> AuditedSession:

@@ -1,30 +1,25 @@
 """Telling the customer who has their case now, and until when.
 
-Every hand-off of a service case queues a service message to the customer, inside
-the hand-off's own transaction (so it exists exactly when the hand-off does), on the
-first written channel the customer allows — by default e-mail, then SMS, then
-WhatsApp. The subject names the case, so a reply finds its way back to it. With the web
-portal (the built-in plugin ``portal``) registered, every notice carries the customer's
-signed, expiring link to their case's status page, made in the same transaction.
+Every hand-off of a service case gets a service message to the customer, queued after
+the hand-off committed, from its committed history row, exactly once
+(``dealercrm_queue_notices``, run by the dispatcher and the tick; see
+``dealercrm.services.notices``), on the first written channel the customer allows then —
+by default e-mail, then SMS, then WhatsApp. The subject names the case, so a reply finds
+its way back to it. Consent is decided when the notice is queued and again when it is sent.
+With the web portal (the built-in plugin ``portal``) registered, every notice carries
+the customer's signed, expiring link to their case's status page, made in the
+transaction that queues the notice.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import select
 
 from dealercrm import CaseHandedOver, hookimpl
+from dealercrm.db.batches import padded
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Party
-from dealercrm.db.prepared import Prepared
-from dealercrm.services.contact_policy import decide_each
-
-_dealer, _to = aliased(Party), aliased(Party)
-#: the names the message speaks of, in one prepared query: it runs inside every hand-off
-NAMES = Prepared(select(_dealer.name.label("dealer"), _to.name.label("party"))
-                 .select_from(Case).join(_dealer, _dealer.id == Case.dealer_party_id)
-                 .outerjoin(_to, _to.id == bindparam("to_party_id"))
-                 .where(Case.id == bindparam("case_id")))
+from dealercrm.services.contact_policy import decide_many
 
 TEXTS = {
     "de": {
@@ -49,8 +44,9 @@ TEXTS = {
 
 
 @hookimpl
-def dealercrm_check_event(event, uow):
-    if not isinstance(event, CaseHandedOver):
+def dealercrm_queue_notices(events, uow):
+    handoffs = [event for event in events if isinstance(event, CaseHandedOver)]
+    if not handoffs:
         return
     crm = uow.crm
     settings = crm.settings.plugin("case_notifications")
@@ -60,21 +56,35 @@ def dealercrm_check_event(event, uow):
     texts = TEXTS.get(language, TEXTS["en"])
     if not channels:
         return
-    names = NAMES.first(uow.connection, {"case_id": event.case_id, "to_party_id": event.to_party_id}) or {}
-    fields = dict(case_id=event.case_id, party=names.get("party") or "?",
-                  role=texts["roles"].get(event.to_kind or "", event.to_kind or ""),
-                  due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—", dealer=names.get("dealer") or "")
-    decisions = decide_each(crm, uow.connection, event.customer_id, channels, "service", uow.now)
-    # the first written channel the customer allows; if none, the first anyway, so the
-    # message is recorded as suppressed with why
-    chosen, decision = next(((c, d) for c, d in zip(channels, decisions) if d.allowed), (channels[0], decisions[0]))
-    body = texts["body"].format(**fields)
-    portal = crm.plugins.get_plugin("portal")  # a plugin may be blocked: then the notice goes without a link
-    link = portal.status_link(uow, event.case_id) if hasattr(portal, "status_link") else None
-    if link:
-        body += texts["link"].format(url=link)
-    crm.outbox.enqueue(uow, channel=chosen.name, purpose="service", customer_id=event.customer_id,
-                       subject=texts["subject"].format(**fields), body=body,
-                       origin="case_notifications", case_id=event.case_id,
-                       data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"},
-                       decision=decision)
+    conn = uow.connection
+    # the names the messages speak of, for the whole batch: each case's dealer, and whom it went to
+    # (IN lists padded to a few lengths: dealercrm.db.batches)
+    dealers = dict(conn.execute(select(Case.id, Party.name).join(Party, Party.id == Case.dealer_party_id)
+                                .where(Case.id.in_(padded(sorted({e.case_id for e in handoffs}))))).all())
+    to = sorted({e.to_party_id for e in handoffs} - {None})
+    parties = dict(conn.execute(select(Party.id, Party.name).where(Party.id.in_(padded(to)))).all()) if to else {}
+    # consent and the contact budget as they stand now, every channel of every customer at once
+    decisions = iter(decide_many(crm, conn, [(e.customer_id, ch, "service") for e in handoffs for ch in channels],
+                                 uow.now, count_budget=True))
+    portal = crm.plugins.get_plugin("portal")  # a plugin may be blocked: then the notices go without a link
+    status_link = getattr(portal, "status_link", None)
+    messages = []
+    for event in handoffs:
+        mine = [next(decisions) for _ in channels]
+        fields = dict(case_id=event.case_id, party=parties.get(event.to_party_id) or "?",
+                      role=texts["roles"].get(event.to_kind or "", event.to_kind or ""),
+                      due=f"{event.due_at:%d.%m.%Y %H:%M} UTC" if event.due_at else "—",
+                      dealer=dealers.get(event.case_id) or "")
+        # the first written channel the customer allows; if none, the first anyway, so the
+        # message is recorded as suppressed with why
+        chosen, decision = next(((c, d) for c, d in zip(channels, mine) if d.allowed), (channels[0], mine[0]))
+        body = texts["body"].format(**fields)
+        link = status_link(uow, event.case_id) if status_link else None
+        if link:
+            body += texts["link"].format(url=link)
+        messages.append(dict(channel=chosen.name, purpose="service", customer_id=event.customer_id,
+                             subject=texts["subject"].format(**fields), body=body,
+                             origin="case_notifications", case_id=event.case_id,
+                             data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"},
+                             decision=decision))
+    crm.outbox.enqueue_many(uow, messages)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import Index, event
+from sqlalchemy import Index, event, text
 from sqlmodel import Field, SQLModel
 
 from ..errors import NotPermitted
@@ -65,11 +65,19 @@ class Case(SQLModel, table=True):
     credited_on: date | None = None
 
 
+#: case events whose notices are not queued yet: the dispatcher's work list, kept small
+UNNOTICED = "noticed_at IS NULL"
+
+
 class CaseEvent(SQLModel, table=True):
-    """Every transition, escalation, recorded fact and step of a return of a case, never changed."""
+    """Every transition, escalation, recorded fact and step of a return of a case, never changed — but for
+    ``noticed_at``, set once, in the transaction that queued the notices the event calls for
+    (``dealercrm.services.notices``), and the erasure's blanking of ``note`` and ``data``."""
 
     __tablename__ = "case_event"
-    __table_args__ = (Index("ix_case_event_case", "case_id", "id"),)
+    __table_args__ = (Index("ix_case_event_case", "case_id", "id"),
+                      Index("ix_case_event_unnoticed", "id", sqlite_where=text(UNNOTICED),
+                            postgresql_where=text(UNNOTICED)))
     __personal__: ClassVar[frozenset[str]] = frozenset({"note", "data"})
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="service_case.id")
@@ -85,6 +93,8 @@ class CaseEvent(SQLModel, table=True):
     note: str | None = None
     data: dict | None = Field(default=None, sa_type=JSONType)
     version: int
+    #: when the notices this event calls for were queued; None: not yet (``notices``)
+    noticed_at: datetime | None = ts(default=None)
 
 
 #: What only the case service may change: the state and everything that follows from it,

@@ -8,6 +8,12 @@ pysqlite's legacy transaction handling does not BEGIN on a SELECT, so a
 read-then-write unit of work could fail with "database is locked" instead of
 waiting; we take over BEGIN ourselves and make it ``BEGIN IMMEDIATE``: the write lock
 is taken up front and concurrent writers queue on the busy timeout.
+
+Every statement dealercrm runs goes through SQLAlchemy's execution (``Connection.execute``
+or ``exec_driver_sql``), BEGIN included, so a host's engine events (``before_cursor_execute``:
+echo, OpenTelemetry, Sentry) see them all. The only exception is the pragmas above, run on
+the new DBAPI connection in the "connect" event as SQLAlchemy's SQLite documentation does,
+once per connection, before any SQLAlchemy ``Connection`` exists for it.
 """
 
 from __future__ import annotations
@@ -63,11 +69,7 @@ def _on_connect(dbapi_connection, _record) -> None:
 
 def _on_begin(conn) -> None:
     readonly = conn.get_execution_options().get("dealercrm_readonly")
-    # Straight to the driver: ``conn.exec_driver_sql`` would run the whole statement
-    # machinery (context, events, result) for a statement that returns nothing, once per
-    # unit of work. SQLAlchemy tracks the transaction itself; this only opens it in SQLite.
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-    finally:
-        cursor.close()
+    # SQLAlchemy's SQLite recipe ("Serializable isolation / Savepoints / Transactional DDL"):
+    # emit BEGIN ourselves from the "begin" event, through the Connection, so a host's
+    # engine listeners see it like every other statement.
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -37,7 +37,6 @@ from starlette.routing import Match
 
 from ..db.api_models import IdempotencyRecord
 from ..db.models import Customer
-from ..db.prepared import Prepared
 from ..access import NotAuthenticated
 from ..services.privacy import customers_in_answer
 from ..errors import DealerCrmError, NotFound
@@ -64,11 +63,11 @@ KEPT_HEADERS = ("content-type", "etag", "location")
 REC = IdempotencyRecord.__table__
 
 
-# prepared once (dealercrm.db.prepared): two of these run around every keyed POST
-_SWEEP = Prepared(delete(REC).where(REC.c.created_at < bindparam("expired_before")))
-_RECORD = Prepared(insert(REC).returning(REC.c.id))
-_ANSWER = Prepared(update(REC).where(REC.c.id == bindparam("record_id")))
-_FORGET = Prepared(delete(REC).where(REC.c.id == bindparam("record_id")))
+# built once: two of these run around every keyed POST (the SET of _ANSWER comes from the parameters)
+_SWEEP = delete(REC).where(REC.c.created_at < bindparam("expired_before"))
+_RECORD = insert(REC).returning(REC.c.id)
+_ANSWER = update(REC).where(REC.c.id == bindparam("record_id"))
+_FORGET = delete(REC).where(REC.c.id == bindparam("record_id"))
 
 
 class RecordStore:
@@ -83,9 +82,9 @@ class RecordStore:
                 conn = uow.connection
                 sweep = self._swept_at is None or uow.now - self._swept_at > SWEEP_EVERY
                 if sweep:
-                    _SWEEP.run(conn, {"expired_before": uow.now - KEEP})
-                new_id = _RECORD.scalar(conn, dict(key=key, party_id=party_id, method=method, path=path,
-                                                   request_hash=digest, created_at=uow.now))
+                    conn.execute(_SWEEP, {"expired_before": uow.now - KEEP})
+                new_id = conn.execute(_RECORD, dict(key=key, party_id=party_id, method=method, path=path,
+                                                    request_hash=digest, created_at=uow.now)).scalar_one()
                 uow.commit()
                 if sweep:  # only once it is committed: a repeat's rollback takes the sweep with it
                     self._swept_at = uow.now
@@ -114,14 +113,14 @@ class RecordStore:
                not_kept: tuple[str, ...] = ()) -> None:
         with self.crm.uow(self.crm.system, "idempotency.finish") as uow:
             if status >= 500:
-                _FORGET.run(uow.connection, {"record_id": record_id})
+                uow.connection.execute(_FORGET, {"record_id": record_id})
             else:
                 text = _without(body.decode("utf-8", "replace"), not_kept)
                 if self._about_erased(uow.connection, path, text):
                     # erased while this request ran: its answer is kept like those the erasure scrubbed
                     status, headers, text = 410, None, None
-                _ANSWER.run(uow.connection, dict(status=status, headers=headers, body=text, completed_at=uow.now,
-                                                 record_id=record_id))
+                uow.connection.execute(_ANSWER, dict(status=status, headers=headers, body=text, completed_at=uow.now,
+                                                    record_id=record_id))
             uow.commit()
 
     @staticmethod

@@ -22,7 +22,6 @@ from .. import validation
 from ..access import NotAuthenticated, Principal, require_system
 from ..db.api_models import ApiKey
 from ..db.models import PARTY_KINDS, Actor, Party
-from ..db.prepared import Prepared
 from ..errors import NotFound, ValidationError
 from .base import Service
 
@@ -30,8 +29,8 @@ KEY_FORMAT = re.compile(r"(dcrm_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint, not a write per request
 
 
-# prepared once (dealercrm.db.prepared): it runs for every request
-_KEY_BY_PREFIX = Prepared(
+# built once: it runs for every request (SQLAlchemy caches its compiled form)
+_KEY_BY_PREFIX = (
     select(ApiKey.id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.last_used_at, ApiKey.party_id,
            Actor.id.label("actor_id"), Actor.name, Actor.role, Actor.active, Party.kind)
     .join(Actor, Actor.id == ApiKey.actor_id).join(Party, Party.id == ApiKey.party_id)
@@ -122,7 +121,7 @@ class ApiKeyService(Service):
         if match is None:
             raise NotAuthenticated("malformed API key: expected dcrm_<8 hex>_<secret>")
         with self.read(self.crm.system) as uow:
-            row = _KEY_BY_PREFIX.first(uow.connection, {"prefix": match.group(1)})
+            row = uow.connection.execute(_KEY_BY_PREFIX, {"prefix": match.group(1)}).mappings().first()
             now = uow.now
         if row is None or not hmac.compare_digest(row["key_hash"], hash_key(key.strip())):
             raise NotAuthenticated(f"unknown API key {match.group(1)}")

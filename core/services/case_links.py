@@ -117,7 +117,7 @@ class CaseLinkService(Service):
             link_id = conn.execute(insert(LINK).values(case_id=case_id, customer_id=case.customer_id,
                                                        created_at=uow.now).returning(LINK.c.id)).scalar_one()
             _audit(uow, "insert", link_id, case.customer_id, {"case_id": [None, case_id]})
-        return self._sign(link_id, case_id, int((uow.now + lifetime).timestamp()))
+        return self._sign(link_id, case_id, int((uow.now + lifetime).timestamp()), uow.connection)
 
     def issue(self, case_id: int, *, by: int, lifetime: timedelta = LIFETIME) -> str:
         """A link for the case's dealer to hand the customer another way (read out on the phone,
@@ -186,8 +186,8 @@ class CaseLinkService(Service):
             return response
 
     # -- inside -------------------------------------------------------------------------------
-    def _sign(self, link_id: int, case_id: int, expires: int) -> str:
-        mac = hmac.new(self.crm.keyring.key(PURPOSE), f"{link_id}:{case_id}:{expires}".encode(), hashlib.sha256)
+    def _sign(self, link_id: int, case_id: int, expires: int, connection=None) -> str:
+        mac = hmac.new(self.crm.keyring.key(PURPOSE, connection), f"{link_id}:{case_id}:{expires}".encode(), hashlib.sha256)
         return f"{link_id}.{expires}.{_b64(mac.digest())}"
 
     def _resolve(self, uow, token: str):
@@ -197,7 +197,7 @@ class CaseLinkService(Service):
             raise NotAuthenticated("this is no link to a case")
         link_id, expires = int(parts[0]), int(parts[1])
         link = uow.connection.execute(select(LINK).where(LINK.c.id == link_id)).first()
-        if link is None or not hmac.compare_digest(self._sign(link_id, link.case_id, expires), token):
+        if link is None or not hmac.compare_digest(self._sign(link_id, link.case_id, expires, uow.connection), token):
             raise NotAuthenticated("this is no link to a case")
         expires_at = datetime.fromtimestamp(expires, timezone.utc)
         if expires_at <= uow.now:

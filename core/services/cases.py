@@ -1,8 +1,14 @@
 """Service cases: opened by the dealer, moved only by firing triggers with an actor.
 
-``fire`` is the hot path: one transaction with a version-checked Core UPDATE, one
-history row and one audit row — no ORM object, no per-case state machine. Who may
-fire is checked before anything changes: the workflow says which party kinds and
+``fire`` is the hot path: one transaction with the actor, the case, one version-checked
+Core UPDATE, one history row and one audit row — no ORM object, no per-case state
+machine, nothing else. What plugins write on the case with a transition (a warranty
+decision, an RMA number, the replacement asset: ``dealercrm_amend_case``) is decided
+before the write and goes into the same UPDATE and the same audit row. The notices a
+transition calls for (the customer told who has the case now) are queued after the
+commit, from the committed history row (``dealercrm.services.notices``).
+
+Who may fire is checked before anything changes: the workflow says which party kinds and
 roles may fire a trigger, and the actor must act for *this* case's party of that kind.
 """
 
@@ -10,8 +16,10 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -20,14 +28,14 @@ from sqlalchemy import bindparam, insert, select, update
 from .. import validation
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
-from ..db.models import Actor, Asset, AuditRecord, Party
-from ..db.prepared import Prepared
-from ..errors import Conflict, NotFound, NotPermitted, TransitionNotAllowed, ValidationError
-from ..events import CaseClosed, CaseEscalated, CaseHandedOver, CaseOpened, CaseReopened, CaseTransitioned
+from ..db.models import Asset, AuditRecord, Party
+from ..errors import Conflict, NotFound, NotPermitted, PluginError, TransitionNotAllowed, ValidationError
+from ..events import CaseOpened, CaseTransitioned, Event
 from ..workflow.machine import CompiledWorkflow
-from ..access import Principal, case_scope, sees_case, visible_case, visible_customer
+from ..access import Principal, case_scope, sees_case, visible_case, visible_customer, with_actor
 from . import warranty
 from .base import Service, live_customer
+from .case_events import Holder, reopens, transition_events
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
 
 CASE = Case.__table__
@@ -37,17 +45,18 @@ CASE_SORTS = {"due": (Case.due_at.is_(None), Case.due_at, Case.id), "id": (Case.
 CASE_EVENT = CaseEvent.__table__
 AUDIT = AuditRecord.__table__
 
-# The hot path's statements, prepared once (``dealercrm.db.prepared``): run on the driver's
-# cursor, a dozen statements per transition cost what SQLite needs for them, not what
-# building and executing them through SQLAlchemy's full machinery costs.
+# The hot path's statements, built once (SQLAlchemy caches their compiled form).
 # The WHERE parameters must not be named like a column.
-_LOAD = Prepared(select(CASE).where(CASE.c.id == bindparam("case_id")))
-_LOAD_LOCKED = Prepared(select(CASE).where(CASE.c.id == bindparam("case_id")).with_for_update())
-_UPDATE = Prepared(update(CASE).where(CASE.c.id == bindparam("where_id"),
-                                      CASE.c.version == bindparam("where_version")))
-_INSERT_EVENT = Prepared(insert(CASE_EVENT))
-_INSERT_AUDIT = Prepared(insert(AUDIT))
-#: what plugins may write on a case besides the workflow's own columns (``amend_in``)
+_LOAD = select(CASE).where(CASE.c.id == bindparam("case_id"))
+_LOAD_LOCKED = _LOAD.with_for_update()
+#: a transition's first read: the case and the acting actor, in one statement
+_LOAD_AS = with_actor(_LOAD, CASE)
+_LOAD_AS_LOCKED = _LOAD_AS.with_for_update(of=CASE)
+_CASE_KEYS = tuple(CASE.c.keys())
+_UPDATE = update(CASE).where(CASE.c.id == bindparam("where_id"), CASE.c.version == bindparam("where_version"))
+_INSERT_EVENT = insert(CASE_EVENT)
+_INSERT_AUDIT = insert(AUDIT)
+#: what plugins may write on a case besides the workflow's own columns (``dealercrm_amend_case``)
 AMENDABLE = ("warranty_decision", "rma_number", "replacement_asset_id", "facts")
 @attrs.frozen
 class Fired:
@@ -75,6 +84,18 @@ def default_workflow(setting: str | None, workflows) -> str:
                               "(dealercrm_register_workflows); is its plugin blocked?")
     raise ValidationError("workflow", None, f"name the workflow the case follows, one of {known}, or set "
                           "[cases] default_workflow")
+
+
+@attrs.frozen
+class Decided:
+    """A transition worked out but not written (``CaseService.decide``)."""
+
+    case: dict  # the row as loaded
+    values: dict[str, Any]  # what the UPDATE sets: the workflow's columns and the plugins' amendments
+    events: list[Event]  # raised once written
+    history: dict[str, Any]  # the case_event row
+    audit: dict[str, Any]  # the audit_record row
+    fired: Fired
 
 
 def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
@@ -157,12 +178,24 @@ class CaseService(Service):
     def forget_parties(self) -> None:
         self._parties = {}
 
+    def load_as(self, uow, case_id: int) -> dict:
+        """The case to fire on, locked, read with the unit of work's actor in one statement
+        (``defer_principal``); the actor is checked first, as if read on its own."""
+        conn = uow.connection
+        query = _LOAD_AS_LOCKED if conn.dialect.name == "postgresql" else _LOAD_AS
+        row = conn.execute(query, {"case_id": case_id, "actor_id": uow.principal_id}).first()
+        if row is None:
+            uow.principal  # noqa: B018  (an unknown or inactive actor is refused before a missing case)
+            raise NotFound("case", case_id)
+        uow.adopt_principal(row[len(_CASE_KEYS):])
+        return dict(zip(_CASE_KEYS, row))
+
     def load(self, conn, case_id: int, lock: bool = False) -> dict:
         query = _LOAD_LOCKED if lock and conn.dialect.name == "postgresql" else _LOAD
-        row = query.first(conn, {"case_id": case_id})
+        row = conn.execute(query, {"case_id": case_id}).mappings().first()
         if row is None:
             raise NotFound("case", case_id)
-        return row
+        return dict(row)
 
     # -- opening ------------------------------------------------------------------------
     def open(self, customer_id: int, summary: str, *, by: int, asset_id: int | None = None,
@@ -211,13 +244,25 @@ class CaseService(Service):
     def fire(self, case_id: int, trigger: str, *, by: int, data: dict[str, Any] | None = None,
              note: str | None = None, expected_version: int | None = None) -> Fired:
         """Fire ``trigger`` on a case as actor ``by``; the only way a case changes state."""
-        with self.uow(by, "cases.fire") as uow:
-            fired = self.fire_in(uow, case_id, trigger, data=data, note=note, expected_version=expected_version)
+        with self.crm.uow(by, "cases.fire", defer_principal=True) as uow:
+            fired = self.fire_in(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
+                                 case=self.load_as(uow, case_id))
             uow.commit()
             return fired
 
     def fire_in(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                 expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
+        """Fire inside ``uow``: the case's one UPDATE, its history row and its audit row."""
+        decided = self.decide(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
+                              case=case, timeout=timeout)
+        self.write(uow, [decided])
+        return decided.fired
+
+    def decide(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
+               expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Decided:
+        """Everything a transition changes, worked out and checked, nothing written yet: the
+        workflow's move, the new owner and deadline, and what plugins contribute to the case
+        (``dealercrm_amend_case``). ``write`` then writes it."""
         conn, now, subject = uow.connection, uow.now, f"case {case_id}"
         actor = uow.principal
         case = case or self.load(conn, case_id, lock=True)
@@ -252,75 +297,81 @@ class CaseService(Service):
             timeout = True
         pauses = self.pauses(wf)
         placed = place(case, source, dest, now, data, subject, self.party_lookup(conn), pauses)
-        # The customer (or the dealer for him) sends finished work back: not a reply to a
-        # question (that resumes the paused state), not the clock running out.
-        reopened = (source.owner == "customer" and not pauses(source) and not result.transition.timeout
-                    and not dest.final and not placed.resumed)
+        reopened = reopens(source, dest, timeout=timeout, paused_source=pauses(source), resumed=placed.resumed)
         version = case["version"] + 1
         values = dict(state=dest.name, owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id,
                       owner_actor_id=None, due_at=placed.due_at, state_entered_at=now, version=version,
                       paused_from=placed.paused_from, paused_remaining_s=placed.paused_remaining_s,
                       closed_at=now if dest.final else None, reopen_count=case["reopen_count"] + int(reopened),
                       **placed.parties)
-        if _UPDATE.run(conn, {**values, "where_id": case_id, "where_version": case["version"]}) != 1:
-            raise Conflict(f"case {case_id}: version {case['version']} was changed concurrently; "
-                           "reload the case and decide again")
+        events = transition_events(
+            case_id=case_id, customer_id=case["customer_id"], at=now, actor_id=actor.id, trigger=trigger,
+            source=source.name, dest=dest, before=Holder(case["owner_kind"], case["owner_party_id"], case["due_at"]),
+            after=Holder(placed.owner_kind, placed.owner_party_id, placed.due_at), version=version, data=data,
+            timeout=timeout, reopened=reopened, reopen_count=values["reopen_count"])
+        values.update(self._amendments(uow, events[0], case))
+        changes, personal = {}, {}
+        for key, value in values.items():
+            if case[key] != value:
+                (personal if key in Case.__personal__ else changes)[key] = [jsonable(case[key]), jsonable(value)]
         payload = {k: jsonable(v) for k, v in data.items()} or None
-        _INSERT_EVENT.run(conn, dict(
-            case_id=case_id, kind="timeout" if timeout else "transition", trigger=trigger, from_state=source.name,
-            to_state=dest.name, actor_id=actor.id, party_id=actor.party_id, owner_party_id=placed.owner_party_id,
-            due_at=placed.due_at, at=now, note=note, data=payload, version=version))
-        changes = {k: [jsonable(case[k]), jsonable(v)] for k, v in values.items() if case[k] != v}
-        _INSERT_AUDIT.run(conn, dict(
-            at=now, actor_id=actor.id, operation=f"cases.fire:{trigger}", action="update", entity="service_case",
-            entity_id=case_id, changes=changes, personal_changes=None, customer_id=case["customer_id"]))
-        self._raise_events(uow, case, trigger, source.name, dest, placed, version, data, timeout, reopened)
-        return Fired(case_id, trigger, source.name, dest.name, version, placed.owner_kind, placed.owner_party_id,
-                     placed.due_at)
+        return Decided(
+            case, values, events,
+            dict(case_id=case_id, kind="timeout" if timeout else "transition", trigger=trigger,
+                 from_state=source.name, to_state=dest.name, actor_id=actor.id, party_id=actor.party_id,
+                 owner_party_id=placed.owner_party_id, due_at=placed.due_at, at=now, note=note, data=payload,
+                 version=version),
+            dict(at=now, actor_id=actor.id, operation=f"cases.fire:{trigger}", action="update",
+                 entity="service_case", entity_id=case_id, changes=changes, personal_changes=personal or None,
+                 customer_id=case["customer_id"]),
+            Fired(case_id, trigger, source.name, dest.name, version, placed.owner_kind, placed.owner_party_id,
+                  placed.due_at))
 
-    def _raise_events(self, uow, case, trigger, source, dest, placed, version, data, timeout, reopened) -> None:
-        base = dict(case_id=case["id"], customer_id=case["customer_id"])
-        uow.raise_event(CaseTransitioned, **base, trigger=trigger, source=source, dest=dest.name,
-                        owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id, due_at=placed.due_at,
-                        version=version, data=data)
-        if timeout:
-            # In a customer-owned state the dealer only holds the case for the customer: the
-            # customer's silence is no deadline missed by the dealer (as in the party report).
-            missed_by = None if case["owner_kind"] == "customer" else case["owner_party_id"]
-            uow.raise_event(CaseEscalated, **base, source=source, dest=dest.name,
-                            missed_by_party_id=missed_by, due_at_missed=case["due_at"])
-        if reopened:
-            uow.raise_event(CaseReopened, **base, reopen_count=case["reopen_count"] + 1)
-        if dest.final:
-            uow.raise_event(CaseClosed, **base, final_state=dest.name)
-        elif (placed.owner_party_id, placed.owner_kind) != (case["owner_party_id"], case["owner_kind"]):
-            uow.raise_event(CaseHandedOver, **base, state=dest.name, from_party_id=case["owner_party_id"],
-                            to_party_id=placed.owner_party_id, to_kind=placed.owner_kind, due_at=placed.due_at)
-
-    # -- amending --------------------------------------------------------------------------
-    def amend_in(self, uow, case_id: int, **values: Any) -> dict[str, Any]:
-        """Write what a step decided onto the case, inside that step's operation, audited:
-        a warranty decision, an RMA number, the replacement asset, the facts.
-
-        For plugins acting on a transition (``dealercrm_check_event``); the version is not
-        bumped, the transition that caused it already did. The case's place in the workflow
-        (state, owner, deadline, parties) is not amendable: only triggers move it.
-        """
-        unknown = sorted(set(values) - set(AMENDABLE))
-        if unknown:
-            raise NotPermitted(f"case {case_id}: {', '.join(unknown)} cannot be amended (amendable: "
-                               f"{', '.join(AMENDABLE)}); the workflow's columns change only by firing a trigger")
+    def write(self, uow, decided: list[Decided]) -> None:
+        """Write decided transitions: per case one version-checked UPDATE (the workflow's
+        columns and the plugins' amendments together), one history row, one audit row —
+        for many cases at once as one statement each (executemany). Then their events."""
+        if not decided:
+            return
         conn = uow.connection
-        case = self.load(conn, case_id)
-        changes = {k: [jsonable(case[k]), jsonable(v)] for k, v in values.items() if case[k] != v}
-        if changes:
-            conn.execute(update(CASE).where(CASE.c.id == case_id).values(values))
-            personal = {k: changes.pop(k) for k in list(changes) if k in Case.__personal__}  # the facts
-            _INSERT_AUDIT.run(conn, dict(
-                at=uow.now, actor_id=uow.actor_id, operation=uow.operation, action="update", entity="service_case",
-                entity_id=case_id, changes=changes or None, personal_changes=personal or None,
-                customer_id=case["customer_id"]))
-        return {**case, **values}
+        alike: dict[tuple[str, ...], list[Decided]] = {}
+        for d in decided:  # one executemany per set of columns
+            alike.setdefault(tuple(d.values), []).append(d)
+        for group in alike.values():
+            params = [{**d.values, "where_id": d.case["id"], "where_version": d.case["version"]} for d in group]
+            if conn.execute(_UPDATE, params if len(params) > 1 else params[0]).rowcount != len(group):
+                which = ", ".join(f"{d.case['id']} (version {d.case['version']})" for d in group)
+                raise Conflict(f"case {which}: changed concurrently; reload the case and decide again")
+        many = len(decided) > 1
+        conn.execute(_INSERT_EVENT, [d.history for d in decided] if many else decided[0].history)
+        conn.execute(_INSERT_AUDIT, [d.audit for d in decided] if many else decided[0].audit)
+        for d in decided:
+            uow.events.extend(d.events)
+
+    def _amendments(self, uow, transitioned: CaseTransitioned, case: dict) -> dict[str, Any]:
+        """What plugins write on the case with this transition (``dealercrm_amend_case``):
+        only ``AMENDABLE`` columns; two plugins giving one column different values is refused."""
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        hook = "dealercrm_amend_case"
+        for plugin, results in self.crm.plugins.call_each(hook, event=transitioned, case=MappingProxyType(case),
+                                                          uow=uow):
+            for amended in results:
+                if amended is None:
+                    continue
+                if not isinstance(amended, Mapping):
+                    raise PluginError(plugin, hook, f"returned {amended!r}: a dict of columns to write, or None")
+                unknown = sorted(set(amended) - set(AMENDABLE))
+                if unknown:
+                    raise PluginError(plugin, hook, f"case {case['id']}: {', '.join(unknown)} cannot be amended "
+                                      f"(amendable: {', '.join(AMENDABLE)}); the workflow's columns change only by "
+                                      "firing a trigger")
+                for key, value in amended.items():
+                    if key in found and found[key] != value:
+                        raise PluginError(plugin, hook, f"case {case['id']}: {key} is amended to {found[key]!r} by "
+                                          f"{owners[key]!r} and to {value!r} by {plugin!r}")
+                    found[key], owners[key] = value, plugin
+        return found
 
     # -- reading ------------------------------------------------------------------------
     def get(self, case_id: int, *, by: int) -> Case:

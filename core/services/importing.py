@@ -29,6 +29,7 @@ import attrs
 from sqlalchemy import insert, select
 
 from ..audit import jsonable
+from ..db.batches import in_chunks
 from ..db.models import AuditRecord, Customer, Interest, Party
 from ..errors import DealerCrmError, ImportInterrupted, ValidationError
 from ..events import CustomersImported
@@ -311,9 +312,7 @@ def _ids_by(s, column, keys: list[tuple[int, Any]]) -> dict:
 
 
 def _padded(values: list) -> Iterator[list]:
-    for start in range(0, len(values), _IN_BATCH):
-        part = values[start:start + _IN_BATCH]
-        yield part + [part[-1]] * ((1 << (len(part) - 1).bit_length()) - len(part))
+    return in_chunks(values, _IN_BATCH)
 
 
 def _imported_by(s, run: str, customer_ids: list[int]) -> set[int]:

@@ -31,26 +31,31 @@ class Keyring(Service):
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def key(self, purpose: str) -> bytes:
+    def key(self, purpose: str, connection=None) -> bytes:
         """A 256-bit key for ``purpose`` (e.g. ``"case-link"``): HMAC-SHA256 of the purpose under
-        the secret, so one purpose's signatures are worthless for another."""
+        the secret, so one purpose's signatures are worthless for another. ``connection``: the
+        caller's open one, to read a secret kept in the database on (once per process) instead
+        of checking out a second connection while the caller's transaction is open."""
         found = self._keys.get(purpose)
         if found is None:
-            found = self._keys[purpose] = hmac.new(self._secret(), purpose.encode(), hashlib.sha256).digest()
+            found = self._keys[purpose] = hmac.new(self._secret(connection), purpose.encode(), hashlib.sha256).digest()
         return found
 
-    def _secret(self) -> bytes:
+    def _secret(self, connection) -> bytes:
         with self._lock:
             if self._master is None:
                 configured = self.crm.settings.secret_key
-                self._master = (configured or self._kept()).encode()
+                self._master = (configured or self._kept(connection)).encode()
             return self._master
 
-    def _kept(self) -> str:
-        # a read: it may run while the caller's unit of work holds SQLite's one writer
-        with self.read(self.crm.system) as uow:
-            table = ServerSecret.__table__
-            found = uow.connection.execute(select(table.c.value).where(table.c.name == MASTER)).scalar()
+    def _kept(self, connection) -> str:
+        table = ServerSecret.__table__
+        query = select(table.c.value).where(table.c.name == MASTER)
+        if connection is not None:
+            found = connection.execute(query).scalar()
+        else:  # a read: it may run while another unit of work holds SQLite's one writer
+            with self.read(self.crm.system) as uow:
+                found = uow.connection.execute(query).scalar()
         if not found:
             raise ValidationError("secret_key", None, "no secret is configured (DEALERCRM_SECRET_KEY, [dealercrm] "
                                   "secret_key) and the database holds none: run `dealercrm db upgrade`")

@@ -1,9 +1,11 @@
 """Queueing outbound contact: consent-checked, budgeted, in the caller's transaction.
 
-``enqueue`` is called inside a business operation's unit of work (a case hand-off, a
-rule firing), so the message exists exactly when its cause was committed. A contact
-that may not happen is still written — as ``suppressed`` with its reason and a line on
-the customer's timeline — never silently dropped.
+``enqueue`` is called inside a business operation's unit of work (a rule firing, a
+message sent by hand), so the message exists exactly when its cause was committed; the
+notices of case events are queued after the event's commit, exactly once, by
+``dealercrm.services.notices`` (``enqueue_many``: one statement per table for a whole
+batch). A contact that may not happen is still written — as ``suppressed`` with its
+reason and a line on the customer's timeline — never silently dropped.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from sqlalchemy import insert, select
 
 from .. import validation
 from ..access import owned_customer, visible_case
+from ..db.batches import power_chunks
 from ..db.models import PURPOSES, AuditRecord
 from ..db.outbox_models import ContactLedger, OutboxMessage
-from ..db.prepared import Prepared
 from ..errors import NotFound, NotPermitted, ValidationError
 from ..events import ContactSuppressed, MessageQueued
 from .base import Service
@@ -27,10 +29,21 @@ from .interactions import record_interaction
 
 
 OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
-# prepared once (``dealercrm.db.prepared``): enqueue runs inside every case hand-off
-_INSERT_RETURNING_ID = Prepared(insert(OUT).returning(OUT.c.id))
-_INSERT_AUDIT = Prepared(insert(AUDIT))
-_INSERT_LEDGER = Prepared(insert(ContactLedger.__table__))
+# built once (SQLAlchemy caches their compiled form)
+_INSERT_RETURNING_ID = insert(OUT).returning(OUT.c.id)
+#: several rows: one multi-row INSERT (not one per row, as ``sort_by_parameter_order`` would
+#: make it on SQLite); each id is matched to its row by the unique idempotency key
+_INSERT_MANY_RETURNING_ID = insert(OUT).returning(OUT.c.idempotency_key, OUT.c.id)
+_INSERT_AUDIT = insert(AUDIT)
+_INSERT_LEDGER = insert(ContactLedger.__table__)
+#: the keyword arguments of ``enqueue``, which ``enqueue_many`` takes as one dict per message
+MESSAGE_KEYS = frozenset({"channel", "purpose", "body", "customer_id", "subject", "recipient", "origin", "case_id",
+                          "data", "key", "decision"})
+
+
+def _one_or_many(rows: list[dict]) -> dict | list[dict]:
+    """A single parameter set is executed as one statement, several as one executemany."""
+    return rows[0] if len(rows) == 1 else rows
 
 
 def load_channels(crm, only: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -53,7 +66,7 @@ def load_channels(crm, only: str | None = None) -> tuple[dict[str, Any], dict[st
 
 def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str, ref_id: int | None) -> None:
     """Spend one contact of the person's budget (messages and rule-made tasks alike)."""
-    _INSERT_LEDGER.run(uow.connection, dict(
+    uow.connection.execute(_INSERT_LEDGER, dict(
         customer_id=customer_id, purpose=purpose, channel=channel, kind=kind, ref_id=ref_id, at=uow.now))
 
 
@@ -73,42 +86,77 @@ class OutboxService(Service):
         ``decision`` is a ``contact_policy.decide`` answer the caller already has for this
         customer, channel and purpose at ``uow.now`` (it is not asked twice).
         """
-        validation.choice("purpose", purpose, PURPOSES)
-        body = validation.required("message body", body)
-        ch = self.channel(channel)
-        if customer_id is None:
-            if not recipient:
-                raise ValidationError("recipient", recipient, f"a message on {channel!r} without a customer needs one")
-            allowed, reason = True, "allowed"
-        else:
-            decision = decision or decide(self.crm, uow.connection, customer_id, ch, purpose, uow.now)
-            allowed, reason, recipient = decision.allowed, decision.reason, recipient or decision.recipient
-        values = dict(
-            idempotency_key=key or f"dcrm-{uuid.uuid4().hex}", customer_id=customer_id, channel=channel,
-            purpose=purpose, recipient=recipient or "", subject=subject, body=body, data=data or {}, origin=origin,
-            case_id=case_id, status="pending" if allowed else "suppressed", reason=None if allowed else reason,
-            attempts=0, next_attempt_at=uow.now, created_at=uow.now)
-        # Core, not the ORM: this runs inside every case hand-off, on the hot path
-        message_id = _INSERT_RETURNING_ID.scalar(uow.connection, values)
-        message = OutboxMessage.model_construct(id=message_id, **values)
-        personal = {k: [None, values[k]] for k in OutboxMessage.__personal__ if values[k]}
-        _INSERT_AUDIT.run(uow.connection, dict(
-            at=uow.now, actor_id=uow.actor_id, operation=uow.operation or "outbox.enqueue", action="insert",
-            entity="outbox_message", entity_id=message_id, customer_id=customer_id, personal_changes=personal or None,
-            changes={k: [None, v] for k, v in values.items()
-                     if k not in OutboxMessage.__personal__ and v is not None and k not in ("next_attempt_at", "created_at")}))
-        if allowed:
-            if customer_id is not None:
-                record_contact(uow, customer_id, purpose, channel, "message", message.id)
-            uow.raise_event(MessageQueued, message_id=message.id, customer_id=customer_id, channel=channel,
-                            purpose=purpose, case_id=case_id)
-        else:
-            record_interaction(uow, customer_id, "system", "internal",
-                               f"{purpose} {channel} message not sent: {reason} ({origin})",
-                               personal=False, case_id=case_id)
-            uow.raise_event(ContactSuppressed, message_id=message.id, customer_id=customer_id, channel=channel,
-                            purpose=purpose, reason=reason)
-        return message
+        return self.enqueue_many(uow, [dict(
+            channel=channel, purpose=purpose, body=body, customer_id=customer_id, subject=subject,
+            recipient=recipient, origin=origin, case_id=case_id, data=data, key=key, decision=decision)])[0]
+
+    def enqueue_many(self, uow, messages: list[dict[str, Any]]) -> list[OutboxMessage]:
+        """``enqueue`` for several messages: each a dict of ``enqueue``'s keyword arguments.
+
+        Written set-based: multi-row INSERTs for the messages (in chunks of powers of two, so
+        a batch of 165 takes four), one executemany for their audit rows and one for the
+        contact ledger. Pass each message's ``decision`` where the caller decided consent for
+        the batch already.
+        """
+        rows, allowed = [], []
+        for m in messages:
+            unknown = set(m) - MESSAGE_KEYS
+            if unknown:
+                raise TypeError(f"enqueue_many: unknown message keys {sorted(unknown)}")
+            channel, purpose, customer_id = m["channel"], m["purpose"], m.get("customer_id")
+            validation.choice("purpose", purpose, PURPOSES)
+            body = validation.required("message body", m["body"])
+            ch = self.channel(channel)
+            recipient = m.get("recipient")
+            if customer_id is None:
+                if not recipient:
+                    raise ValidationError("recipient", recipient, f"a message on {channel!r} without a customer needs one")
+                ok, reason = True, "allowed"
+            else:
+                decision = m.get("decision") or decide(self.crm, uow.connection, customer_id, ch, purpose, uow.now)
+                ok, reason, recipient = decision.allowed, decision.reason, recipient or decision.recipient
+            rows.append(dict(
+                idempotency_key=m.get("key") or f"dcrm-{uuid.uuid4().hex}", customer_id=customer_id, channel=channel,
+                purpose=purpose, recipient=recipient or "", subject=m.get("subject"), body=body,
+                data=m.get("data") or {}, origin=m.get("origin", "human"), case_id=m.get("case_id"),
+                status="pending" if ok else "suppressed", reason=None if ok else reason, attempts=0,
+                next_attempt_at=uow.now, created_at=uow.now))
+            allowed.append(ok)
+        if not rows:
+            return []
+        conn = uow.connection
+        # Core, not the ORM: a batch of notices is written in one statement per table
+        ids = []
+        for chunk in power_chunks(rows):  # a few statement texts, whatever the batch size (``db.batches``)
+            if len(chunk) == 1:
+                ids.append(conn.execute(_INSERT_RETURNING_ID, chunk[0]).scalar_one())
+            else:
+                by_key = dict(conn.execute(_INSERT_MANY_RETURNING_ID, chunk).all())
+                ids.extend(by_key[values["idempotency_key"]] for values in chunk)
+        queued = [OutboxMessage.model_construct(id=message_id, **values) for message_id, values in zip(ids, rows)]
+        operation = uow.operation or "outbox.enqueue"
+        conn.execute(_INSERT_AUDIT, _one_or_many([dict(
+            at=uow.now, actor_id=uow.actor_id, operation=operation, action="insert", entity="outbox_message",
+            entity_id=message_id, customer_id=values["customer_id"],
+            personal_changes={k: [None, values[k]] for k in OutboxMessage.__personal__ if values[k]} or None,
+            changes={k: [None, v] for k, v in values.items() if k not in OutboxMessage.__personal__ and v is not None
+                     and k not in ("next_attempt_at", "created_at")}) for message_id, values in zip(ids, rows)]))
+        spent = [dict(customer_id=values["customer_id"], purpose=values["purpose"], channel=values["channel"],
+                      kind="message", ref_id=message_id, at=uow.now)
+                 for message_id, values, ok in zip(ids, rows, allowed) if ok and values["customer_id"] is not None]
+        if spent:
+            conn.execute(_INSERT_LEDGER, _one_or_many(spent))
+        for message, ok in zip(queued, allowed):
+            if ok:
+                uow.raise_event(MessageQueued, message_id=message.id, customer_id=message.customer_id,
+                                channel=message.channel, purpose=message.purpose, case_id=message.case_id)
+            else:
+                record_interaction(uow, message.customer_id, "system", "internal",
+                                   f"{message.purpose} {message.channel} message not sent: {message.reason} "
+                                   f"({message.origin})", personal=False, case_id=message.case_id)
+                uow.raise_event(ContactSuppressed, message_id=message.id, customer_id=message.customer_id,
+                                channel=message.channel, purpose=message.purpose, reason=message.reason)
+        return queued
 
     def send(self, channel: str, purpose: str, body: str, *, customer_id: int | None = None,
              subject: str | None = None, recipient: str | None = None, case_id: int | None = None,
@@ -141,8 +189,15 @@ class OutboxService(Service):
             return message
 
     def dispatch(self, *, max_batches: int | None = None):
+        """Queue the notices of committed case events, then send what is due (``dispatcher``)."""
         from .dispatcher import dispatch
         return dispatch(self.crm, max_batches=max_batches)
+
+    def queue_notices(self, *, batch_size: int | None = None, max_batches: int | None = None):
+        """Queue the notices every committed case event calls for, exactly once (``notices``);
+        ``dispatch`` and ``crm.cases.tick`` do this first."""
+        from .notices import BATCH_SIZE, produce
+        return produce(self.crm, batch_size=batch_size or BATCH_SIZE, max_batches=max_batches)
 
     def customer_channels(self) -> list[str]:
         """Channels that reach a customer (a host system's webhook does not)."""

@@ -27,7 +27,6 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from ..access import NotAuthenticated, Principal, load_principal, manages_people
 from ..db.models import Actor, AuditRecord
-from ..db.prepared import Prepared
 from ..db.sign_in_models import ActorPassword, ActorSession, SignInLink
 from ..errors import DealerCrmError, NotPermitted, ValidationError
 from .base import Service
@@ -41,8 +40,8 @@ REFUSED = "unknown e-mail address or wrong password"
 PASSWORD, LINK, SESSION = ActorPassword.__table__, SignInLink.__table__, ActorSession.__table__
 AUDIT = AuditRecord.__table__
 
-_SESSION = Prepared(select(SESSION.c.id, SESSION.c.actor_id, SESSION.c.expires_at, SESSION.c.last_seen_at,
-                           SESSION.c.ended_at).where(SESSION.c.token_hash == bindparam("digest")))
+_SESSION = select(SESSION.c.id, SESSION.c.actor_id, SESSION.c.expires_at, SESSION.c.last_seen_at,
+                  SESSION.c.ended_at).where(SESSION.c.token_hash == bindparam("digest"))
 
 
 def digest(token: str) -> str:
@@ -175,7 +174,7 @@ class SignInService(Service):
         if not token:
             raise NotAuthenticated("not signed in")
         with self.read(self.crm.system) as uow:
-            row = _SESSION.first(uow.connection, {"digest": digest(token)})
+            row = uow.connection.execute(_SESSION, {"digest": digest(token)}).mappings().first()
             now = uow.now
             if row is None or row["ended_at"] is not None:
                 raise NotAuthenticated("not signed in, or signed out")
