@@ -31,8 +31,28 @@ from .acting import ActingAs
 from .uow import UnitOfWork
 from .workflow.registry import load_workflows
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the services load on first use (import time); type checkers see them all
     from .access import Principal
+    from .channels import Channel
+    from .services.api_keys import ApiKeyService
+    from .services.assets import AssetService, ProductService
+    from .services.case_links import CaseLinkService
+    from .services.cases import CaseService
+    from .services.consents import ConsentService
+    from .services.customers import CustomerService
+    from .services.importing import CustomerImport
+    from .services.inbound import InboundService
+    from .services.interactions import InteractionService
+    from .services.interests import InterestService
+    from .services.keyring import Keyring
+    from .services.outbox import OutboxService
+    from .services.parties import PartyService
+    from .services.reports import ReportService
+    from .services.rules import RuleEngine
+    from .services.sign_in import SignInService
+    from .services.surveys import SurveyService
+    from .services.tasks import TaskService
+    from .services.workflow_definitions import WorkflowDefinitions
 
 log = logging.getLogger("dealercrm")
 
@@ -177,109 +197,129 @@ class CRM:
 
     # -- services ---------------------------------------------------------------------
     @cached_property
-    def parties(self):
+    def parties(self) -> PartyService:
+        """Dealers, manufacturers, technicians and their people (actors), with roles and calendars."""
         from .services.parties import PartyService
         return PartyService(self)
 
     @cached_property
-    def customers(self):
+    def customers(self) -> CustomerService:
+        """The customer file: register, change, reassign, merge, view, export and erase customers."""
         from .services.customers import CustomerService
         return CustomerService(self)
 
     @cached_property
-    def products(self):
+    def products(self) -> ProductService:
+        """The catalogue of products customers own (by SKU), with their warranty terms."""
         from .services.assets import ProductService
         return ProductService(self)
 
     @cached_property
-    def assets(self):
+    def assets(self) -> AssetService:
+        """What each customer owns: a product, its serial number, purchase and handover dates."""
         from .services.assets import AssetService
         return AssetService(self)
 
     @cached_property
-    def interests(self):
+    def interests(self) -> InterestService:
+        """Interests noted on a customer (``skiing``), which rules turn into offers."""
         from .services.interests import InterestService
         return InterestService(self)
 
     @cached_property
-    def consents(self):
+    def consents(self) -> ConsentService:
+        """Consent per channel and purpose, its history, and whether a customer may be contacted."""
         from .services.consents import ConsentService
         return ConsentService(self)
 
     @cached_property
-    def interactions(self):
+    def interactions(self) -> InteractionService:
+        """The customer's timeline: calls, visits, messages and what rules did."""
         from .services.interactions import InteractionService
         return InteractionService(self)
 
     @cached_property
-    def tasks(self):
+    def tasks(self) -> TaskService:
+        """Tasks for a party or person, due at a time, done or snoozed."""
         from .services.tasks import TaskService
         return TaskService(self)
 
     @cached_property
-    def cases(self):
+    def cases(self) -> CaseService:
+        """Service cases: open them, fire workflow triggers, record facts, returns and credits."""
         from .services.cases import CaseService
         return CaseService(self)
 
     @cached_property
-    def channels(self) -> dict:
+    def channels(self) -> dict[str, Channel]:
         """Every channel the plugins provide, by name (loaded on first use)."""
         from .services.outbox import load_channels
         channels, self.channel_owners = load_channels(self)
         return channels
 
     @cached_property
-    def outbox(self):
+    def outbox(self) -> OutboxService:
+        """Messages to customers and subscribers, queued in the operation's transaction and dispatched."""
         from .services.outbox import OutboxService
         return OutboxService(self)
 
     @cached_property
-    def inbound(self):
+    def inbound(self) -> InboundService:
+        """Replies from customers: received, matched to a case or customer, acted on."""
         from .services.inbound import InboundService
         return InboundService(self)
 
     @cached_property
-    def rules(self):
+    def rules(self) -> RuleEngine:
+        """The rule engine: the plugins' rules, run on events and from ``tick``."""
         from .services.rules import RuleEngine
         return RuleEngine(self)
 
     @cached_property
-    def surveys(self):
+    def surveys(self) -> SurveyService:
+        """Satisfaction answers (CSAT, NPS) on closed cases."""
         from .services.surveys import SurveyService
         return SurveyService(self)
 
     @cached_property
-    def reports(self):
+    def reports(self) -> ReportService:
+        """The management report: satisfaction, cases, time held, loyal customers at risk, contacts."""
         from .services.reports import ReportService
         return ReportService(self)
 
     @cached_property
-    def workflow_definitions(self):
+    def workflow_definitions(self) -> WorkflowDefinitions:
+        """The workflows cases follow, as the plugins declared them."""
         from .services.workflow_definitions import WorkflowDefinitions
         return WorkflowDefinitions(self)
 
     @cached_property
-    def api_keys(self):
+    def api_keys(self) -> ApiKeyService:
+        """API keys for the HTTP API, each acting for one party with one role."""
         from .services.api_keys import ApiKeyService
         return ApiKeyService(self)
 
     @cached_property
-    def keyring(self):
+    def keyring(self) -> Keyring:
+        """Secrets kept in the database (link signing), created on first use."""
         from .services.keyring import Keyring
         return Keyring(self)
 
     @cached_property
-    def sign_in(self):
+    def sign_in(self) -> SignInService:
+        """The web portal's sign-in: passwords, one-time links and sessions."""
         from .services.sign_in import SignInService
         return SignInService(self)
 
     @cached_property
-    def case_links(self):
+    def case_links(self) -> CaseLinkService:
+        """Signed links that show a customer their case's status and let them answer."""
         from .services.case_links import CaseLinkService
         return CaseLinkService(self)
 
     @cached_property
-    def imports(self):
+    def imports(self) -> CustomerImport:
+        """Bulk customer imports from CSV, reported row by row."""
         from .services.importing import CustomerImport
         return CustomerImport(self)
 
