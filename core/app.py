@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session
@@ -372,7 +372,7 @@ def _system_actor(crm: CRM) -> int | None:
         if found is not None:
             return found
         now = crm.clock.now()
-        values = dict(name="dealercrm", role="system", is_system=True, active=True, created_at=now)
+        values: dict[str, Any] = dict(name="dealercrm", role="system", is_system=True, active=True, created_at=now)
         actor_id = conn.execute(insert(Actor).values(values).returning(Actor.id)).scalar_one()
         # the one row no actor wrote: the one that creates the actor every other row can name
         conn.execute(insert(AuditRecord).values(

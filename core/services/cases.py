@@ -14,13 +14,14 @@ roles may fire a trigger, and the actor must act for *this* case's party of that
 
 from __future__ import annotations
 
+import builtins  # a service's own `list` method shadows the type in its class
 import time
 import weakref
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from sqlalchemy import bindparam, insert, select, update
@@ -37,6 +38,14 @@ from . import warranty
 from .base import Service, live_customer
 from .case_events import Holder, reopens, transition_events
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from sqlalchemy import Connection
+    from ..uow import UnitOfWork
+    from ..workflow.calendar import BusinessCalendar
+    from ..workflow.model import State
+    from .deadlines import TickReport
 
 CASE = Case.__table__
 #: seconds a party's calendar, read once, is trusted before it is read again
@@ -144,7 +153,7 @@ class CaseService(Service):
         column = PARTY_COLUMNS.get(actor.kind)
         return column is not None and case.get(column) == actor.party_id
 
-    def pauses(self, wf: CompiledWorkflow):
+    def pauses(self, wf: CompiledWorkflow) -> Callable[[State], bool]:
         """``is_pause`` of each state of ``wf``, worked out once."""
 
         known = self._pauses.setdefault(wf, {})
@@ -156,7 +165,7 @@ class CaseService(Service):
 
         return pauses
 
-    def party_lookup(self, conn):
+    def party_lookup(self, conn: Connection) -> Callable[[int | None], PartyInfo | None]:
         """Kind and calendar of a party, read once and again whenever an unknown party shows
         up (one added after the first transition, possibly by another process), a minute has
         passed (a calendar changed in another process counts within ``PARTIES_FRESH``), or
@@ -178,7 +187,7 @@ class CaseService(Service):
     def forget_parties(self) -> None:
         self._parties = {}
 
-    def load_as(self, uow, case_id: int) -> dict:
+    def load_as(self, uow: UnitOfWork, case_id: int) -> dict:
         """The case to fire on, locked, read with the unit of work's actor in one statement
         (``defer_principal``); the actor is checked first, as if read on its own."""
         conn = uow.connection
@@ -190,7 +199,7 @@ class CaseService(Service):
         uow.adopt_principal(row[len(_CASE_KEYS):])
         return dict(zip(_CASE_KEYS, row))
 
-    def load(self, conn, case_id: int, lock: bool = False) -> dict:
+    def load(self, conn: Connection, case_id: int, lock: bool = False) -> dict:
         query = _LOAD_LOCKED if lock and conn.dialect.name == "postgresql" else _LOAD
         row = conn.execute(query, {"case_id": case_id}).mappings().first()
         if row is None:
@@ -250,7 +259,7 @@ class CaseService(Service):
             uow.commit()
             return fired
 
-    def fire_in(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
+    def fire_in(self, uow: UnitOfWork, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                 expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
         """Fire inside ``uow``: the case's one UPDATE, its history row and its audit row."""
         decided = self.decide(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
@@ -258,7 +267,7 @@ class CaseService(Service):
         self.write(uow, [decided])
         return decided.fired
 
-    def decide(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
+    def decide(self, uow: UnitOfWork, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Decided:
         """Everything a transition changes, worked out and checked, nothing written yet: the
         workflow's move, the new owner and deadline, and what plugins contribute to the case
@@ -309,8 +318,9 @@ class CaseService(Service):
             source=source.name, dest=dest, before=Holder(case["owner_kind"], case["owner_party_id"], case["due_at"]),
             after=Holder(placed.owner_kind, placed.owner_party_id, placed.due_at), version=version, data=data,
             timeout=timeout, reopened=reopened, reopen_count=values["reopen_count"])
-        values.update(self._amendments(uow, events[0], case))
-        changes, personal = {}, {}
+        values.update(self._amendments(uow, cast(CaseTransitioned, events[0]), case))
+        changes: dict[str, list[Any]] = {}
+        personal: dict[str, list[Any]] = {}
         for key, value in values.items():
             if case[key] != value:
                 (personal if key in Case.__personal__ else changes)[key] = [jsonable(case[key]), jsonable(value)]
@@ -327,7 +337,7 @@ class CaseService(Service):
             Fired(case_id, trigger, source.name, dest.name, version, placed.owner_kind, placed.owner_party_id,
                   placed.due_at))
 
-    def write(self, uow, decided: list[Decided]) -> None:
+    def write(self, uow: UnitOfWork, decided: list[Decided]) -> None:
         """Write decided transitions: per case one version-checked UPDATE (the workflow's
         columns and the plugins' amendments together), one history row, one audit row —
         for many cases at once as one statement each (executemany). Then their events."""
@@ -421,7 +431,7 @@ class CaseService(Service):
                     query = query.where(column == value)
             return list(uow.session.scalars(query))
 
-    def held(self, case_ids: list[int], *, by: int) -> dict[int, dict[int | str, timedelta]]:
+    def held(self, case_ids: builtins.list[int], *, by: int) -> dict[int, dict[int | str, timedelta]]:
         """Who held each of these cases for how long so far, from their history:
         ``{case_id: {party_id: time, "customer": time}}`` — a queue's "with whom, how long".
         Cases the actor may not see are left out."""
@@ -440,7 +450,7 @@ class CaseService(Service):
         held: dict[int, dict[int | str, timedelta]] = {}
         for case_id, row in cases.items():
             wf = self.workflow(row.workflow).workflow
-            totals: dict[int | str, timedelta] = {}
+            totals: dict[Any, timedelta] = {}  # a party id, or CUSTOMER
             for period in periods_of(events[case_id], row.closed_at or now, lambda s, wf=wf: wf.state(s).owner):
                 key = CUSTOMER if period.holder == CUSTOMER else period.party_id
                 totals[key] = totals.get(key, timedelta(0)) + period.length
@@ -473,15 +483,15 @@ class CaseService(Service):
         return record(self, case_id, "credit", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
                       expected_version=expected_version)
 
-    def tick(self, batch_size: int = 200, on_progress=None):
+    def tick(self, batch_size: int = 200, on_progress: Callable[[int], None] | None = None) -> TickReport:
         """Escalate every overdue open case once (see ``deadlines``)."""
         from .deadlines import tick
         return tick(self, batch_size=batch_size, on_progress=on_progress)
 
-    def local_day(self, conn, party_id: int | None, at: datetime):
+    def local_day(self, conn: Connection, party_id: int | None, at: datetime) -> date:
         """The calendar day ``at`` falls on where the party works (its calendar's zone)."""
         return warranty.local_day(at, calendar_of(self.party_lookup(conn), party_id).tz)
 
-    def calendar(self, party_id: int | None):
+    def calendar(self, party_id: int | None) -> BusinessCalendar:
         with self.read(self.crm.system) as uow:
             return calendar_of(self.party_lookup(uow.connection), party_id)

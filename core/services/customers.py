@@ -9,9 +9,10 @@ fields, their validation and who reads which are declared once in ``dealercrm.fi
 
 from __future__ import annotations
 
+import builtins  # a service's own `list` method shadows the type in its class
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from sqlalchemy import and_, func, or_, select
@@ -25,6 +26,9 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+
+if TYPE_CHECKING:
+    from ..uow import UnitOfWork
 
 __all__ = ["CUSTOMER_KINDS", "CustomerService", "CustomerView"]
 
@@ -80,11 +84,11 @@ class CustomerService(Service):
         context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date())
         return self.fields.clean(fields, context, only_editable=only_editable)
 
-    def record(self, uow, customer: Customer) -> Record:
+    def record(self, uow: UnitOfWork, customer: Customer) -> Record:
         """``customer`` as ``uow``'s actor may see it."""
         return Record(customer_fields(uow.principal, customer, self.fields))
 
-    def refuse_duplicates(self, uow, owner_party_id: int, email: str | None, external_id: str | None = None,
+    def refuse_duplicates(self, uow: UnitOfWork, owner_party_id: int, email: str | None, external_id: str | None = None,
                           except_id: int | None = None) -> None:
         """An e-mail or external id already in this dealer's file is refused, naming the
         customer who has it. Other dealers' customers do not count — the same person may
@@ -181,7 +185,7 @@ class CustomerService(Service):
     def count(self, *, by: int) -> int:
         with self.read(by) as uow:
             return uow.session.scalar(select(func.count()).select_from(Customer).where(
-                Customer.merged_into_id.is_(None), customer_scope(uow.principal)))
+                Customer.merged_into_id.is_(None), customer_scope(uow.principal))) or 0
 
     def update(self, customer_id: int, *, by: int, **fields: Any) -> Record:
         """Change the customer's editable fields (``dealercrm.fields``); the owning dealer's."""
@@ -249,7 +253,7 @@ class CustomerService(Service):
             uow.commit()
             return contact
 
-    def contacts(self, customer_id: int, *, by: int) -> list[ContactPerson]:
+    def contacts(self, customer_id: int, *, by: int) -> builtins.list[ContactPerson]:
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the contact persons of")
             return list(uow.session.scalars(select(ContactPerson).where(ContactPerson.customer_id == customer_id)

@@ -385,7 +385,7 @@ class Acting:
                      "inbound_message_id": self.inbound_id, "channel": self.channel}))
         return case.id
 
-    def opt_out(self, reading: str, phrase: str, case_id: int | None) -> None:
+    def opt_out(self, reading: str, phrase: str | None, case_id: int | None) -> None:
         who = f"{self.customer.name} (customer {self.customer_id})"
         consent_channel = getattr(self.crm.channels.get(self.channel), "consent_channel", None)
         if reading == "clear" and consent_channel in self.crm.consents.channels():

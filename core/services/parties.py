@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import builtins  # a service's own `list` method shadows the type in its class
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -13,6 +16,9 @@ from ..errors import NotFound, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
 from .base import Service
 from .case_rules import calendar_for
+
+if TYPE_CHECKING:
+    from ..uow import UnitOfWork
 
 
 def checked_region(region: str) -> str:
@@ -147,7 +153,7 @@ class PartyService(Service):
             return list(uow.session.scalars(query))
 
     def actors(self, party_id: int | None = None, *, by: int, active: bool | None = None, limit: int | None = None,
-               offset: int = 0) -> list[Actor]:
+               offset: int = 0) -> builtins.list[Actor]:
         """The people of the actor's own party, e.g. to name a customer's account owner."""
         with self.read(by) as uow:
             if party_id is None:
@@ -162,7 +168,7 @@ class PartyService(Service):
                 query = query.where(Actor.active == active)
             return list(uow.session.scalars(query))
 
-    def home_dealer(self, uow) -> int:
+    def home_dealer(self, uow: UnitOfWork) -> int:
         """The party that owns customers added without one: the configured home dealer."""
         name = self.crm.settings.home_dealer
         found = uow.session.scalar(select(Party.id).where(Party.name == name, Party.kind == "dealer"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # a service's own `list` method shadows the type in its class
 from datetime import datetime
 
 from sqlalchemy import select
@@ -87,7 +88,7 @@ class TaskService(Service):
             return list(uow.session.scalars(query))
 
     def open(self, *, by: int, assigned_actor_id: int | None = None, assigned_party_id: int | None = None,
-             customer_id: int | None = None, limit: int = 100) -> list[Task]:
+             customer_id: int | None = None, limit: int = 100) -> builtins.list[Task]:
         """Open tasks: ``list(status="open", ...)``."""
         return self.list(by=by, assigned_actor_id=assigned_actor_id, assigned_party_id=assigned_party_id,
                          customer_id=customer_id, limit=limit)
