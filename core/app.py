@@ -90,6 +90,7 @@ class CRM:
                           connection=connection or self._host.get(), defer_principal=defer_principal)
 
     def read(self, by: int | Principal) -> UnitOfWork:
+        """A read-only unit of work of actor ``by`` (joining the host's transaction inside ``joining``): it never commits."""
         return UnitOfWork(self, by, "read", readonly=True, connection=self._host.get())
 
     @contextmanager
@@ -114,6 +115,7 @@ class CRM:
             self._host.reset(token)
 
     def publish(self, events: Iterable[Event]) -> None:
+        """Hand committed ``events`` to every plugin's ``dealercrm_handle_event``, each on its own: a failing one is recorded in ``plugin_failures``."""
         for event in events:
             self.plugins.call_each("dealercrm_handle_event", failures=self.plugin_failures, event=event, crm=self)
 
@@ -324,6 +326,7 @@ class CRM:
         return CustomerImport(self)
 
     def close(self) -> None:
+        """Dispose of the engine's connections; the application is not used afterwards."""
         self.engine.dispose()
 
     def __repr__(self) -> str:
@@ -340,12 +343,39 @@ def connect(
     migrate: bool = True,
     load_entry_points: bool = True,
 ) -> CRM:
-    """Open (and by default migrate) a dealercrm database.
+    """Open (and by default migrate) a dealercrm database: the application a host embeds.
 
     ``url_or_engine`` defaults to ``$DEALERCRM_DATABASE_URL``, then the settings file,
     then ``sqlite:///dealercrm.db``. A host may pass its own SQLAlchemy engine; SQLite
-    engines get the pragmas dealercrm relies on. ``block`` names plugins not to load
-    (added to ``$DEALERCRM_BLOCK_PLUGINS``).
+    engines get the pragmas dealercrm relies on. No party is created: add the home
+    dealer (``dealercrm init`` does) before customers are added without an owner.
+
+    Args:
+        url_or_engine: A database URL or a SQLAlchemy ``Engine`` on the database.
+        clock: Where "now" comes from (``ManualClock`` in tests); default the system clock.
+        plugins: Plugins to register on this application besides the installed ones: objects
+            or modules, or a mapping of name to plugin.
+        block: Names of plugins not to load (added to ``$DEALERCRM_BLOCK_PLUGINS``).
+        settings: The settings (``dealercrm.settings.Settings``); default: loaded from
+            ``$DEALERCRM_SETTINGS`` or ``./dealercrm.toml``.
+        migrate: Upgrade the schema to the newest migration first (Alembic).
+        load_entry_points: Load the plugins installed under the ``dealercrm`` entry-point group.
+
+    Returns:
+        The application, with the system actor made (``crm.system``) and every plugin's
+        ``dealercrm_start_app`` called.
+
+    Raises:
+        PluginError: A plugin failed to load or to start, naming it and the hook.
+        WorkflowUnsound: A workflow the plugins register (or extend) has a dead end.
+        ValidationError: ``[cases] default_workflow`` names no registered workflow.
+
+    Examples:
+        >>> from dealercrm.settings import Settings
+        >>> crm = dealercrm.connect("sqlite:///crm.db", settings=Settings())
+        >>> dealer = crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
+        >>> crm.customers.add("Anna Berg", by=crm.system).owner_party_id == dealer.id
+        True
     """
     settings = settings or load_settings()
     if isinstance(url_or_engine, Engine):

@@ -153,6 +153,7 @@ class CaseLinkService(Service):
 
     # -- what the link holder sees and does ---------------------------------------------------
     def status(self, token: str) -> CaseStatus:
+        """What the customer's status link ``token`` shows: who has the case until when, the history in plain words, the answers open to them. ``NotAuthenticated`` (``LinkExpired``, ``LinkRevoked``) for a link that no longer opens."""
         with self.read(self.crm.system) as uow:
             link, expires = self._resolve(uow, token)
             return self._status(uow, link.case_id, expires)

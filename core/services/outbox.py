@@ -28,6 +28,7 @@ from .contact_policy import decide
 from .interactions import record_interaction
 
 if TYPE_CHECKING:
+    from ..channels import Channel
     from ..uow import UnitOfWork
     from .contact_policy import Decision
     from .dispatcher import DispatchReport
@@ -77,7 +78,8 @@ def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str,
 
 
 class OutboxService(Service):
-    def channel(self, name: str):
+    def channel(self, name: str) -> Channel:
+        """The loaded channel ``name``; ``NotFound`` naming the available ones."""
         try:
             return self.crm.channels[name]
         except KeyError:

@@ -98,6 +98,13 @@ class PartyService(Service):
         return party
 
     def add_actor(self, party_id: int, name: str, role: str, email: str | None = None, *, by: int) -> Actor:
+        """Add a person to a party with a ``role``: free text, of which ``owner`` and ``manager``
+        (``dealercrm.access.MANAGING_ROLES``) manage the party's people and merge, export and
+        erase its customers.
+
+        The party's owner or manager, or the operator, may. The e-mail is where the portal's
+        sign-in links go.
+        """
         name = validation.required("actor name", name)
         role = validation.required("actor role", role)
         with self.uow(by, "parties.add_actor") as uow:
@@ -122,6 +129,7 @@ class PartyService(Service):
             return actor
 
     def get(self, party_id: int, *, by: int) -> Party:
+        """The party ``party_id``: every actor may read every party's id, kind, name and region."""
         with self.read(by) as uow:
             return uow.get(Party, party_id, "party")
 
@@ -136,6 +144,7 @@ class PartyService(Service):
             return actor
 
     def by_name(self, name: str, *, by: int) -> Party:
+        """The party called exactly ``name``; ``NotFound`` otherwise."""
         with self.read(by) as uow:
             party = uow.session.scalar(select(Party).where(Party.name == name))
             if party is None:
@@ -144,6 +153,7 @@ class PartyService(Service):
 
     def list(self, kind: str | None = None, *, by: int, search: str | None = None, limit: int | None = None,
              offset: int = 0) -> list[Party]:
+        """Parties by id, of ``kind`` if given, matching ``search`` (part of the name) if given."""
         with self.read(by) as uow:
             query = select(Party).order_by(Party.id).limit(limit).offset(offset)
             if kind:

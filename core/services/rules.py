@@ -161,6 +161,7 @@ class RuleEngine(Service):
 
     @property
     def rules(self) -> dict[str, Any]:
+        """The loaded rules by name, from every plugin's ``dealercrm_register_rules``."""
         if not hasattr(self, "_rules"):
             self._rules = load_rules(self.crm)
         return self._rules
@@ -170,10 +171,12 @@ class RuleEngine(Service):
         """Set by ``crm.register``/``crm.unregister``, which load them afresh first."""
         self._rules = rules
 
-    def settings_for(self, rule) -> dict:
+    def settings_for(self, rule: Rule) -> dict[str, Any]:
+        """The rule's settings: its ``defaults`` overlaid with its ``[plugins.<name>]`` table."""
         return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
 
-    def enabled(self, rule) -> bool:
+    def enabled(self, rule: Rule) -> bool:
+        """False when the rule's table says ``enabled = false``."""
         return bool(self.settings_for(rule).get("enabled", True))
 
     def listeners(self, event_type: type) -> list[tuple[Any, Mapping[str, Any]]]:
@@ -275,7 +278,8 @@ class RuleEngine(Service):
         the report lists those customers until somebody touches them."""
         return sorted(name for name, rule in self.rules.items() if getattr(rule, "at_risk", False) is True)
 
-    def rule(self, name: str):
+    def rule(self, name: str) -> Rule:
+        """The loaded rule ``name``; ``NotFound`` naming the known ones."""
         try:
             return self.rules[name]
         except KeyError:
@@ -283,6 +287,7 @@ class RuleEngine(Service):
             raise NotFound("rule", f"{name} (known: {', '.join(sorted(self.rules)) or 'none'})") from None
 
     def last_fired(self) -> dict[str, tuple[datetime | None, int]]:
+        """Per rule: when it last fired and how often it has (``dealercrm rules list``)."""
         with self.read(self.crm.system) as uow:
             rows = uow.connection.execute(select(FIRING.c.rule, func.max(FIRING.c.at), func.count())
                                           .group_by(FIRING.c.rule)).all()

@@ -45,6 +45,7 @@ class TaskService(Service):
             return task
 
     def complete(self, task_id: int, *, by: int, note: str | None = None) -> Task:
+        """Mark an open task done (with an optional ``note``); a task already done is refused."""
         with self.uow(by, "tasks.complete") as uow:
             task = visible_task(uow, task_id)
             if task.status != "open":
@@ -70,6 +71,7 @@ class TaskService(Service):
             return task
 
     def get(self, task_id: int, *, by: int) -> Task:
+        """A task of the actor's party (or assigned to it); ``NotFound`` otherwise."""
         with self.read(by) as uow:
             return visible_task(uow, task_id)
 
