@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session
@@ -31,8 +31,28 @@ from .acting import ActingAs
 from .uow import UnitOfWork
 from .workflow.registry import load_workflows
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the services load on first use (import time); type checkers see them all
     from .access import Principal
+    from .channels import Channel
+    from .services.api_keys import ApiKeyService
+    from .services.assets import AssetService, ProductService
+    from .services.case_links import CaseLinkService
+    from .services.cases import CaseService
+    from .services.consents import ConsentService
+    from .services.customers import CustomerService
+    from .services.importing import CustomerImport
+    from .services.inbound import InboundService
+    from .services.interactions import InteractionService
+    from .services.interests import InterestService
+    from .services.keyring import Keyring
+    from .services.outbox import OutboxService
+    from .services.parties import PartyService
+    from .services.reports import ReportService
+    from .services.rules import RuleEngine
+    from .services.sign_in import SignInService
+    from .services.surveys import SurveyService
+    from .services.tasks import TaskService
+    from .services.workflow_definitions import WorkflowDefinitions
 
 log = logging.getLogger("dealercrm")
 
@@ -70,6 +90,7 @@ class CRM:
                           connection=connection or self._host.get(), defer_principal=defer_principal)
 
     def read(self, by: int | Principal) -> UnitOfWork:
+        """A read-only unit of work of actor ``by`` (joining the host's transaction inside ``joining``): it never commits."""
         return UnitOfWork(self, by, "read", readonly=True, connection=self._host.get())
 
     @contextmanager
@@ -94,6 +115,7 @@ class CRM:
             self._host.reset(token)
 
     def publish(self, events: Iterable[Event]) -> None:
+        """Hand committed ``events`` to every plugin's ``dealercrm_handle_event``, each on its own: a failing one is recorded in ``plugin_failures``."""
         for event in events:
             self.plugins.call_each("dealercrm_handle_event", failures=self.plugin_failures, event=event, crm=self)
 
@@ -177,113 +199,134 @@ class CRM:
 
     # -- services ---------------------------------------------------------------------
     @cached_property
-    def parties(self):
+    def parties(self) -> PartyService:
+        """Dealers, manufacturers, technicians and their people (actors), with roles and calendars."""
         from .services.parties import PartyService
         return PartyService(self)
 
     @cached_property
-    def customers(self):
+    def customers(self) -> CustomerService:
+        """The customer file: register, change, reassign, merge, view, export and erase customers."""
         from .services.customers import CustomerService
         return CustomerService(self)
 
     @cached_property
-    def products(self):
+    def products(self) -> ProductService:
+        """The catalogue of products customers own (by SKU), with their warranty terms."""
         from .services.assets import ProductService
         return ProductService(self)
 
     @cached_property
-    def assets(self):
+    def assets(self) -> AssetService:
+        """What each customer owns: a product, its serial number, purchase and handover dates."""
         from .services.assets import AssetService
         return AssetService(self)
 
     @cached_property
-    def interests(self):
+    def interests(self) -> InterestService:
+        """Interests noted on a customer (``skiing``), which rules turn into offers."""
         from .services.interests import InterestService
         return InterestService(self)
 
     @cached_property
-    def consents(self):
+    def consents(self) -> ConsentService:
+        """Consent per channel and purpose, its history, and whether a customer may be contacted."""
         from .services.consents import ConsentService
         return ConsentService(self)
 
     @cached_property
-    def interactions(self):
+    def interactions(self) -> InteractionService:
+        """The customer's timeline: calls, visits, messages and what rules did."""
         from .services.interactions import InteractionService
         return InteractionService(self)
 
     @cached_property
-    def tasks(self):
+    def tasks(self) -> TaskService:
+        """Tasks for a party or person, due at a time, done or snoozed."""
         from .services.tasks import TaskService
         return TaskService(self)
 
     @cached_property
-    def cases(self):
+    def cases(self) -> CaseService:
+        """Service cases: open them, fire workflow triggers, record facts, returns and credits."""
         from .services.cases import CaseService
         return CaseService(self)
 
     @cached_property
-    def channels(self) -> dict:
+    def channels(self) -> dict[str, Channel]:
         """Every channel the plugins provide, by name (loaded on first use)."""
         from .services.outbox import load_channels
         channels, self.channel_owners = load_channels(self)
         return channels
 
     @cached_property
-    def outbox(self):
+    def outbox(self) -> OutboxService:
+        """Messages to customers and subscribers, queued in the operation's transaction and dispatched."""
         from .services.outbox import OutboxService
         return OutboxService(self)
 
     @cached_property
-    def inbound(self):
+    def inbound(self) -> InboundService:
+        """Replies from customers: received, matched to a case or customer, acted on."""
         from .services.inbound import InboundService
         return InboundService(self)
 
     @cached_property
-    def rules(self):
+    def rules(self) -> RuleEngine:
+        """The rule engine: the plugins' rules, run on events and from ``tick``."""
         from .services.rules import RuleEngine
         return RuleEngine(self)
 
     @cached_property
-    def surveys(self):
+    def surveys(self) -> SurveyService:
+        """Satisfaction answers (CSAT, NPS) on closed cases."""
         from .services.surveys import SurveyService
         return SurveyService(self)
 
     @cached_property
-    def reports(self):
+    def reports(self) -> ReportService:
+        """The management report: satisfaction, cases, time held, loyal customers at risk, contacts."""
         from .services.reports import ReportService
         return ReportService(self)
 
     @cached_property
-    def workflow_definitions(self):
+    def workflow_definitions(self) -> WorkflowDefinitions:
+        """The workflows cases follow, as the plugins declared them."""
         from .services.workflow_definitions import WorkflowDefinitions
         return WorkflowDefinitions(self)
 
     @cached_property
-    def api_keys(self):
+    def api_keys(self) -> ApiKeyService:
+        """API keys for the HTTP API, each acting for one party with one role."""
         from .services.api_keys import ApiKeyService
         return ApiKeyService(self)
 
     @cached_property
-    def keyring(self):
+    def keyring(self) -> Keyring:
+        """Secrets kept in the database (link signing), created on first use."""
         from .services.keyring import Keyring
         return Keyring(self)
 
     @cached_property
-    def sign_in(self):
+    def sign_in(self) -> SignInService:
+        """The web portal's sign-in: passwords, one-time links and sessions."""
         from .services.sign_in import SignInService
         return SignInService(self)
 
     @cached_property
-    def case_links(self):
+    def case_links(self) -> CaseLinkService:
+        """Signed links that show a customer their case's status and let them answer."""
         from .services.case_links import CaseLinkService
         return CaseLinkService(self)
 
     @cached_property
-    def imports(self):
+    def imports(self) -> CustomerImport:
+        """Bulk customer imports from CSV, reported row by row."""
         from .services.importing import CustomerImport
         return CustomerImport(self)
 
     def close(self) -> None:
+        """Dispose of the engine's connections; the application is not used afterwards."""
         self.engine.dispose()
 
     def __repr__(self) -> str:
@@ -300,12 +343,39 @@ def connect(
     migrate: bool = True,
     load_entry_points: bool = True,
 ) -> CRM:
-    """Open (and by default migrate) a dealercrm database.
+    """Open (and by default migrate) a dealercrm database: the application a host embeds.
 
     ``url_or_engine`` defaults to ``$DEALERCRM_DATABASE_URL``, then the settings file,
     then ``sqlite:///dealercrm.db``. A host may pass its own SQLAlchemy engine; SQLite
-    engines get the pragmas dealercrm relies on. ``block`` names plugins not to load
-    (added to ``$DEALERCRM_BLOCK_PLUGINS``).
+    engines get the pragmas dealercrm relies on. No party is created: add the home
+    dealer (``dealercrm init`` does) before customers are added without an owner.
+
+    Args:
+        url_or_engine: A database URL or a SQLAlchemy ``Engine`` on the database.
+        clock: Where "now" comes from (``ManualClock`` in tests); default the system clock.
+        plugins: Plugins to register on this application besides the installed ones: objects
+            or modules, or a mapping of name to plugin.
+        block: Names of plugins not to load (added to ``$DEALERCRM_BLOCK_PLUGINS``).
+        settings: The settings (``dealercrm.settings.Settings``); default: loaded from
+            ``$DEALERCRM_SETTINGS`` or ``./dealercrm.toml``.
+        migrate: Upgrade the schema to the newest migration first (Alembic).
+        load_entry_points: Load the plugins installed under the ``dealercrm`` entry-point group.
+
+    Returns:
+        The application, with the system actor made (``crm.system``) and every plugin's
+        ``dealercrm_start_app`` called.
+
+    Raises:
+        PluginError: A plugin failed to load or to start, naming it and the hook.
+        WorkflowUnsound: A workflow the plugins register (or extend) has a dead end.
+        ValidationError: ``[cases] default_workflow`` names no registered workflow.
+
+    Examples:
+        >>> from dealercrm.settings import Settings
+        >>> crm = dealercrm.connect("sqlite:///crm.db", settings=Settings())
+        >>> dealer = crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
+        >>> crm.customers.add("Anna Berg", by=crm.system).owner_party_id == dealer.id
+        True
     """
     settings = settings or load_settings()
     if isinstance(url_or_engine, Engine):
@@ -332,7 +402,7 @@ def _system_actor(crm: CRM) -> int | None:
         if found is not None:
             return found
         now = crm.clock.now()
-        values = dict(name="dealercrm", role="system", is_system=True, active=True, created_at=now)
+        values: dict[str, Any] = dict(name="dealercrm", role="system", is_system=True, active=True, created_at=now)
         actor_id = conn.execute(insert(Actor).values(values).returning(Actor.id)).scalar_one()
         # the one row no actor wrote: the one that creates the actor every other row can name
         conn.execute(insert(AuditRecord).values(

@@ -56,6 +56,14 @@ class IssuedKey:
 class ApiKeyService(Service):
     def create(self, party_id: int, role: str | None = None, *, actor_id: int | None = None,
                label: str | None = None, by: int) -> IssuedKey:
+        """Make an API key acting for party ``party_id`` with ``role`` (the operator's, ``by=crm.system``).
+
+        With ``actor_id`` the key acts as that person of the party (and takes its role);
+        without, it gets an actor of its own ("API key dcrm_…"), so every change made with it
+        names an actor. The key itself is in the returned ``IssuedKey`` and nowhere else: only its
+        SHA-256 hash is stored. ``ValidationError`` for a person of another party or a role that
+        is not theirs, ``NotPermitted`` for anyone but the system.
+        """
         label = validation.text("label", label)
         with self.uow(by, "api_keys.create") as uow:
             require_system(uow.principal, "make API keys")
@@ -89,6 +97,7 @@ class ApiKeyService(Service):
                 return prefix
 
     def list(self, party_id: int | None = None, *, by: int) -> list[ApiKey]:
+        """Every key (of ``party_id``, if given) by prefix, label and status, never the key: the operator's."""
         with self.read(by) as uow:
             require_system(uow.principal, "list API keys")
             query = select(ApiKey).order_by(ApiKey.id)

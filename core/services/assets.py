@@ -42,7 +42,29 @@ class ProductService(Service):
 
     def add(self, sku: str, name: str, *, warranty_months: int = 24, category: str = "general",
             manufacturer_party_id: int | None = None, by: int) -> Product:
-        """Add to the shared catalogue: a dealer's business (it sells the products)."""
+        """Add a product to the shared catalogue: a dealer's business (it sells the products).
+
+        Args:
+            sku: The stock-keeping unit, unique in the catalogue.
+            name: What it is called.
+            warranty_months: The warranty its assets get from handover (a whole number, not negative).
+            category: A free grouping (rules use it, e.g. ``rule_after_sale``'s ``sku_prefix``).
+            manufacturer_party_id: Its manufacturer: assets inherit it, warranty cases are forwarded to it.
+            by: The acting actor's id: a dealer's person, or the system.
+
+        Returns:
+            The stored product.
+
+        Raises:
+            NotPermitted: The actor is no dealer's (nor the system).
+            ValidationError: An empty sku or name, a known sku, months that are no whole number,
+                a manufacturer that does not exist or is no manufacturer.
+
+        Examples:
+            >>> washer = crm.products.add("WM-8", "Washing machine 8", warranty_months=36, by=lea)
+            >>> washer.warranty_months
+            36
+        """
         sku, name = validation.required("sku", sku), validation.required("product name", name)
         category = validation.required("category", category)
         if isinstance(warranty_months, bool) or not isinstance(warranty_months, int) or warranty_months < 0:
@@ -66,6 +88,7 @@ class ProductService(Service):
             return product
 
     def get(self, product_id: int, *, by: int) -> Product:
+        """The product ``product_id`` (every actor may read the catalogue)."""
         with self.read(by) as uow:
             return uow.get(Product, product_id, "product")
 
@@ -92,6 +115,41 @@ class AssetService(Service):
                warranty_until: date | str | None = None, dealer_party_id: int | None = None,
                manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None,
                price: float | None = None, by: int) -> Asset:
+        """Record that a customer owns a product: a sale, a handover, or what they bought elsewhere.
+
+        The warranty runs ``warranty_months`` of the product from the handover (else the
+        purchase) unless ``warranty_until`` overrides it; a case opened on the asset is judged
+        in or out of warranty from it, and forwarded to the asset's manufacturer. The owning
+        dealer's operation (the system may record for any customer). Raises ``AssetRecorded``.
+
+        Args:
+            customer_id: The customer who owns it (a live one, not merged away).
+            product_id: The catalogue product (``crm.products.add``).
+            serial_number: The unit's serial number, if known.
+            purchased_on: The day of purchase (a date or ``"YYYY-MM-DD"``).
+            handed_over_on: The day of handover (not before the purchase); the warranty starts here.
+            warranty_until: The warranty's last day, overriding the product's months.
+            dealer_party_id: The dealer that sold it (default: the customer's dealer); a dealer names only itself.
+            manufacturer_party_id: Its manufacturer (default: the product's).
+            replaces_asset_id: The asset this unit replaces (a replacement after a warranty case).
+            price: What the customer paid (counts for "loyal" by revenue).
+            by: The acting actor's id.
+
+        Returns:
+            The stored asset, with ``warranty_until`` worked out.
+
+        Raises:
+            NotFound: The customer, product, a party or the replaced asset does not exist (or the customer is not visible).
+            NotPermitted: The actor does not keep this customer's file, or names another dealer as the seller.
+            ValidationError: A date that is no date, a handover before the purchase, a price that is no number.
+
+        Examples:
+            >>> washer = crm.products.add("WM-9", "Washing machine 9", warranty_months=24, by=lea)
+            >>> asset = crm.assets.record(anna, washer.id, serial_number="SN-1", purchased_on="2024-05-02",
+            ...                           handed_over_on="2024-05-10", price=899.0, by=lea)
+            >>> asset.warranty_until
+            datetime.date(2026, 5, 10)
+        """
         purchased = validation.iso_date("purchased_on", purchased_on)
         handed_over = validation.iso_date("handed_over_on", handed_over_on)
         override = validation.iso_date("warranty_until", warranty_until)
@@ -134,6 +192,8 @@ class AssetService(Service):
             return asset
 
     def of_customer(self, customer_id: int, *, by: int) -> list[Asset]:
+        """What the customer owns, oldest first: all of it for the owning dealer, the assets of
+        its cases for a party serving one."""
         with self.read(by) as uow:
             customer = visible_customer(uow, customer_id)
             query = select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id)

@@ -19,10 +19,44 @@ class Service:
         self.crm = crm
 
     def uow(self, by: int | Principal, operation: str) -> UnitOfWork:
-        """A writing unit of work; an unknown or inactive actor is refused before anything happens."""
+        """A writing unit of work of actor ``by``, named ``operation`` in the audit trail.
+
+        Args:
+            by: The acting actor's id (or an already loaded ``Principal``).
+            operation: The business operation's name, e.g. ``"customers.add"``.
+
+        Returns:
+            The unit of work, to use as a context manager: ``uow.commit()`` commits, leaving
+            the block without it (or with an exception) rolls everything back.
+
+        Raises:
+            NotFound: ``by`` is no actor (raised before anything happens).
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> with crm.customers.uow(lea, "my_plugin.tag") as uow:
+            ...     uow.commit()
+        """
         return self.crm.uow(by, operation)
 
     def read(self, by: int | Principal) -> UnitOfWork:
+        """A read-only unit of work of actor ``by``: what a read sees is what ``by`` may see.
+
+        Args:
+            by: The acting actor's id (or an already loaded ``Principal``).
+
+        Returns:
+            The unit of work, to use as a context manager; it never commits.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> with crm.customers.read(lea) as uow:
+            ...     uow.principal.party_id == dealer
+            True
+        """
         return self.crm.read(by)
 
 

@@ -39,7 +39,7 @@ def transition_events(*, case_id: int, customer_id: int, at: datetime, actor_id:
 
     ``reopen_count`` is the case's count after this transition (used when ``reopened``).
     """
-    base = dict(case_id=case_id, customer_id=customer_id, at=at, actor_id=actor_id)
+    base: dict[str, Any] = dict(case_id=case_id, customer_id=customer_id, at=at, actor_id=actor_id)
     events: list[Event] = [CaseTransitioned(
         **base, trigger=trigger, source=source, dest=dest.name, owner_kind=after.owner_kind,
         owner_party_id=after.owner_party_id, due_at=after.due_at, version=version, data=data)]

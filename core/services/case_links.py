@@ -17,6 +17,8 @@ as ``case_links.respond`` on the link, the case's history marking it ``via: stat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import hashlib
 import hmac
@@ -34,6 +36,9 @@ from ..errors import Conflict, NotPermitted, ValidationError
 from .base import Service
 from .cases import Fired
 from .surveys import record_in
+
+if TYPE_CHECKING:
+    from ..uow import UnitOfWork
 
 LINK, AUDIT = CaseLink.__table__, AuditRecord.__table__
 LIFETIME = timedelta(days=30)
@@ -103,7 +108,7 @@ def _b64(raw: bytes) -> str:
 
 class CaseLinkService(Service):
     # -- making and withdrawing links -----------------------------------------------------
-    def issue_in(self, uow, case_id: int, lifetime: timedelta = LIFETIME) -> str | None:
+    def issue_in(self, uow: UnitOfWork, case_id: int, lifetime: timedelta = LIFETIME) -> str | None:
         """A link to ``case_id`` valid for ``lifetime``, inside ``uow`` (a hand-off's); None for a
         customer whose data was erased (there is nobody to send it to)."""
         conn = uow.connection
@@ -142,12 +147,13 @@ class CaseLinkService(Service):
             uow.commit()
             return count
 
-    def revoke_customer_in(self, uow, customer_id: int, reason: str) -> int:
+    def revoke_customer_in(self, uow: UnitOfWork, customer_id: int, reason: str) -> int:
         """Inside an erasure: every link to every case of the customer stops working."""
         return self._revoke(uow, LINK.c.customer_id == customer_id, customer_id, reason)
 
     # -- what the link holder sees and does ---------------------------------------------------
     def status(self, token: str) -> CaseStatus:
+        """What the customer's status link ``token`` shows: who has the case until when, the history in plain words, the answers open to them. ``NotAuthenticated`` (``LinkExpired``, ``LinkRevoked``) for a link that no longer opens."""
         with self.read(self.crm.system) as uow:
             link, expires = self._resolve(uow, token)
             return self._status(uow, link.case_id, expires)

@@ -14,13 +14,14 @@ roles may fire a trigger, and the actor must act for *this* case's party of that
 
 from __future__ import annotations
 
+import builtins  # a service's own `list` method shadows the type in its class
 import time
 import weakref
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from sqlalchemy import bindparam, insert, select, update
@@ -37,6 +38,14 @@ from . import warranty
 from .base import Service, live_customer
 from .case_events import Holder, reopens, transition_events
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from sqlalchemy import Connection
+    from ..uow import UnitOfWork
+    from ..workflow.calendar import BusinessCalendar
+    from ..workflow.model import State
+    from .deadlines import TickReport
 
 CASE = Case.__table__
 #: seconds a party's calendar, read once, is trusted before it is read again
@@ -126,6 +135,7 @@ class CaseService(Service):
 
     # -- lookups -------------------------------------------------------------------------
     def workflow(self, name: str) -> CompiledWorkflow:
+        """The compiled workflow ``name``; ``NotFound`` if no plugin registered it."""
         try:
             return self.crm.workflows[name]
         except KeyError:
@@ -144,7 +154,7 @@ class CaseService(Service):
         column = PARTY_COLUMNS.get(actor.kind)
         return column is not None and case.get(column) == actor.party_id
 
-    def pauses(self, wf: CompiledWorkflow):
+    def pauses(self, wf: CompiledWorkflow) -> Callable[[State], bool]:
         """``is_pause`` of each state of ``wf``, worked out once."""
 
         known = self._pauses.setdefault(wf, {})
@@ -156,7 +166,7 @@ class CaseService(Service):
 
         return pauses
 
-    def party_lookup(self, conn):
+    def party_lookup(self, conn: Connection) -> Callable[[int | None], PartyInfo | None]:
         """Kind and calendar of a party, read once and again whenever an unknown party shows
         up (one added after the first transition, possibly by another process), a minute has
         passed (a calendar changed in another process counts within ``PARTIES_FRESH``), or
@@ -176,9 +186,10 @@ class CaseService(Service):
         return lookup
 
     def forget_parties(self) -> None:
+        """Drop the cached parties' kinds and calendars: a calendar changed in this process counts at once."""
         self._parties = {}
 
-    def load_as(self, uow, case_id: int) -> dict:
+    def load_as(self, uow: UnitOfWork, case_id: int) -> dict:
         """The case to fire on, locked, read with the unit of work's actor in one statement
         (``defer_principal``); the actor is checked first, as if read on its own."""
         conn = uow.connection
@@ -190,7 +201,8 @@ class CaseService(Service):
         uow.adopt_principal(row[len(_CASE_KEYS):])
         return dict(zip(_CASE_KEYS, row))
 
-    def load(self, conn, case_id: int, lock: bool = False) -> dict:
+    def load(self, conn: Connection, case_id: int, lock: bool = False) -> dict:
+        """The case's row as a dict (locked ``FOR UPDATE`` on PostgreSQL with ``lock``), with no access check: for steps inside a unit of work that checked already."""
         query = _LOAD_LOCKED if lock and conn.dialect.name == "postgresql" else _LOAD
         row = conn.execute(query, {"case_id": case_id}).mappings().first()
         if row is None:
@@ -200,8 +212,34 @@ class CaseService(Service):
     # -- opening ------------------------------------------------------------------------
     def open(self, customer_id: int, summary: str, *, by: int, asset_id: int | None = None,
              workflow: str | None = None, priority: str = "normal") -> Case:
-        """Open a case for a customer the actor may see; the customer's dealer opens it.
-        ``workflow``: the one it follows (default: ``default_workflow()``)."""
+        """Open a service case for a customer: the customer's dealer opens it.
+
+        The case follows ``workflow`` from its initial state, held by the party that state
+        names with the state's deadline in that party's business calendar; on an asset it is
+        judged in or out of warranty as of the dealer's day and carries the asset's
+        manufacturer. Raises ``CaseOpened``.
+
+        Args:
+            customer_id: The customer (visible to the actor, not merged away).
+            summary: What is wrong, in the customer's words (required).
+            by: The acting actor's id: a person of the customer's dealer (or of the asset's selling dealer), or the system.
+            asset_id: The customer's asset the case is about.
+            workflow: The workflow it follows (default: ``default_workflow()``).
+            priority: ``"normal"`` or as the workflow uses it.
+
+        Returns:
+            The new case (``state``, ``owner_party_id``, ``due_at``, ``warranty_status`` ...).
+
+        Raises:
+            NotFound: No such customer, workflow or asset of this customer (or not visible).
+            NotPermitted: The actor is not of the customer's dealer.
+            ValidationError: An empty summary, a merged customer, no workflow to follow.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> (case.state, case.owner_party_id == dealer)
+            ('reported', True)
+        """
         if not (summary or "").strip():
             raise ValidationError("summary", summary, "is required: what is wrong, in the customer's words")
         wf = self.workflow(workflow or self.default_workflow())
@@ -243,14 +281,47 @@ class CaseService(Service):
     # -- firing -------------------------------------------------------------------------
     def fire(self, case_id: int, trigger: str, *, by: int, data: dict[str, Any] | None = None,
              note: str | None = None, expected_version: int | None = None) -> Fired:
-        """Fire ``trigger`` on a case as actor ``by``; the only way a case changes state."""
+        """Fire ``trigger`` on a case as actor ``by``: the only way a case changes state.
+
+        The workflow decides whether the trigger may fire from the case's state, for the
+        actor's party, with its guards (which read ``data`` and the case's facts). The state,
+        owner and deadline change in one UPDATE with a history row and an audit row; plugins
+        may veto (``dealercrm_check_event``) or amend the case (``dealercrm_amend_case``) in
+        the same transaction; events follow after commit.
+
+        Args:
+            case_id: The case.
+            trigger: The workflow's trigger, e.g. ``start_diagnosis`` (``allowed_triggers`` lists what may fire now).
+            by: The acting actor's id.
+            data: What the transition requires, e.g. ``{"visit_at": <aware datetime>}`` for ``schedule_visit``.
+            note: Why, for the history.
+            expected_version: Refuse unless the case is still at this version (HTTP's ``If-Match``).
+
+        Returns:
+            What happened: source and destination state, the new version, owner and due time.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve.
+            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, or a
+                guard refused (``guard`` and ``reason`` say which and why).
+            NotPermitted: The actor's party may not fire this trigger.
+            ValidationError: ``data`` the transition requires is missing or wrong.
+            Conflict: The case is no longer at ``expected_version``.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> fired = crm.cases.fire(case.id, "start_diagnosis", note="on the phone", by=lea)
+            >>> (fired.source, fired.dest, fired.version)
+            ('reported', 'dealer_diagnosis', 2)
+        """
         with self.crm.uow(by, "cases.fire", defer_principal=True) as uow:
             fired = self.fire_in(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
                                  case=self.load_as(uow, case_id))
             uow.commit()
             return fired
 
-    def fire_in(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
+    def fire_in(self, uow: UnitOfWork, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                 expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
         """Fire inside ``uow``: the case's one UPDATE, its history row and its audit row."""
         decided = self.decide(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
@@ -258,7 +329,7 @@ class CaseService(Service):
         self.write(uow, [decided])
         return decided.fired
 
-    def decide(self, uow, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
+    def decide(self, uow: UnitOfWork, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Decided:
         """Everything a transition changes, worked out and checked, nothing written yet: the
         workflow's move, the new owner and deadline, and what plugins contribute to the case
@@ -309,8 +380,9 @@ class CaseService(Service):
             source=source.name, dest=dest, before=Holder(case["owner_kind"], case["owner_party_id"], case["due_at"]),
             after=Holder(placed.owner_kind, placed.owner_party_id, placed.due_at), version=version, data=data,
             timeout=timeout, reopened=reopened, reopen_count=values["reopen_count"])
-        values.update(self._amendments(uow, events[0], case))
-        changes, personal = {}, {}
+        values.update(self._amendments(uow, cast(CaseTransitioned, events[0]), case))
+        changes: dict[str, list[Any]] = {}
+        personal: dict[str, list[Any]] = {}
         for key, value in values.items():
             if case[key] != value:
                 (personal if key in Case.__personal__ else changes)[key] = [jsonable(case[key]), jsonable(value)]
@@ -327,7 +399,7 @@ class CaseService(Service):
             Fired(case_id, trigger, source.name, dest.name, version, placed.owner_kind, placed.owner_party_id,
                   placed.due_at))
 
-    def write(self, uow, decided: list[Decided]) -> None:
+    def write(self, uow: UnitOfWork, decided: list[Decided]) -> None:
         """Write decided transitions: per case one version-checked UPDATE (the workflow's
         columns and the plugins' amendments together), one history row, one audit row —
         for many cases at once as one statement each (executemany). Then their events."""
@@ -375,6 +447,7 @@ class CaseService(Service):
 
     # -- reading ------------------------------------------------------------------------
     def get(self, case_id: int, *, by: int) -> Case:
+        """The case, if the actor's party serves it (its dealer, or the party it was passed to); ``NotFound`` otherwise."""
         with self.read(by) as uow:
             case = uow.session.scalar(select(Case).where(Case.id == case_id, case_scope(uow.principal)))
             if case is None:
@@ -382,6 +455,7 @@ class CaseService(Service):
             return case
 
     def history(self, case_id: int, *, by: int) -> list[CaseEvent]:
+        """Every step of the case, oldest first: opened, transitions, facts, timeouts, each naming its actor."""
         with self.read(by) as uow:
             visible_case(uow, case_id)
             return list(uow.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
@@ -421,7 +495,7 @@ class CaseService(Service):
                     query = query.where(column == value)
             return list(uow.session.scalars(query))
 
-    def held(self, case_ids: list[int], *, by: int) -> dict[int, dict[int | str, timedelta]]:
+    def held(self, case_ids: builtins.list[int], *, by: int) -> dict[int, dict[int | str, timedelta]]:
         """Who held each of these cases for how long so far, from their history:
         ``{case_id: {party_id: time, "customer": time}}`` — a queue's "with whom, how long".
         Cases the actor may not see are left out."""
@@ -440,7 +514,7 @@ class CaseService(Service):
         held: dict[int, dict[int | str, timedelta]] = {}
         for case_id, row in cases.items():
             wf = self.workflow(row.workflow).workflow
-            totals: dict[int | str, timedelta] = {}
+            totals: dict[Any, timedelta] = {}  # a party id, or CUSTOMER
             for period in periods_of(events[case_id], row.closed_at or now, lambda s, wf=wf: wf.state(s).owner):
                 key = CUSTOMER if period.holder == CUSTOMER else period.party_id
                 totals[key] = totals.get(key, timedelta(0)) + period.length
@@ -449,6 +523,35 @@ class CaseService(Service):
 
     def record_fact(self, case_id: int, key: str, value: Any, *, by: int, note: str | None = None,
                     expected_version: int | None = None) -> int:
+        """Write down a fact on an open case that a guard consults, with who and when.
+
+        E.g. the customer agreeing to a visit after the deadline
+        (``customer_agreed_late_slot``): the workflow's guards read ``case.facts``, never an
+        assumption. The fact goes into the case's history and audit (its value in the personal
+        half, blanked on erasure) and raises ``CaseFactRecorded``.
+
+        Args:
+            case_id: The case.
+            key: One word naming the fact, e.g. ``customer_agreed_late_slot``.
+            value: A JSON-able value (a finite number, text, True ...).
+            by: The acting actor's id: a person of a party of the case, or the system.
+            note: Why, for the history.
+            expected_version: Refuse unless the case is still at this version (what the caller last saw).
+
+        Returns:
+            The case's new version.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve.
+            NotPermitted: The actor's party is no party of the case.
+            ValidationError: A key that is no single word, a value that is not finite, a closed case.
+            Conflict: The case is no longer at ``expected_version``, or changed concurrently.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.record_fact(case.id, "customer_agreed_late_slot", True, note="by phone", by=lea)
+            2
+        """
         from .case_facts import record_fact
         return record_fact(self, case_id, key, value, by=by, note=note, expected_version=expected_version)
 
@@ -473,15 +576,16 @@ class CaseService(Service):
         return record(self, case_id, "credit", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
                       expected_version=expected_version)
 
-    def tick(self, batch_size: int = 200, on_progress=None):
+    def tick(self, batch_size: int = 200, on_progress: Callable[[int], None] | None = None) -> TickReport:
         """Escalate every overdue open case once (see ``deadlines``)."""
         from .deadlines import tick
         return tick(self, batch_size=batch_size, on_progress=on_progress)
 
-    def local_day(self, conn, party_id: int | None, at: datetime):
+    def local_day(self, conn: Connection, party_id: int | None, at: datetime) -> date:
         """The calendar day ``at`` falls on where the party works (its calendar's zone)."""
         return warranty.local_day(at, calendar_of(self.party_lookup(conn), party_id).tz)
 
-    def calendar(self, party_id: int | None):
+    def calendar(self, party_id: int | None) -> BusinessCalendar:
+        """The business calendar of a party (the default calendar for None): its holidays, hours and zone."""
         with self.read(self.crm.system) as uow:
             return calendar_of(self.party_lookup(uow.connection), party_id)

@@ -40,6 +40,7 @@ class ConsentService(Service):
         return tuple(sorted(known))
 
     def known_channel(self, channel: str) -> str:
+        """``channel`` if consent can be given on it (``channels()``), else ``ValidationError`` listing those that can."""
         known = self.channels()
         if channel not in known:
             raise ValidationError("channel", channel, f"must be one of {', '.join(known) or 'none'}: the consent "
@@ -48,10 +49,16 @@ class ConsentService(Service):
 
     def grant(self, customer_id: int, channel: str, purpose: str, *, source: str, by: int,
               at: datetime | None = None) -> Consent:
+        """Record that the customer consents to ``purpose`` on ``channel``, and how (``source``).
+
+        Consent is append-only: the latest answer per channel and purpose counts, the history
+        stays. ``at`` back-dates a consent given earlier (on paper); the owning dealer's.
+        """
         return self._append(customer_id, channel, purpose, True, source, at, by)
 
     def revoke(self, customer_id: int, channel: str, purpose: str, *, source: str, by: int,
                at: datetime | None = None) -> Consent:
+        """Record that the customer withdrew consent to ``purpose`` on ``channel`` (append-only, like ``grant``)."""
         return self._append(customer_id, channel, purpose, False, source, at, by)
 
     def _append(self, customer_id, channel, purpose, granted, source, at, by) -> Consent:

@@ -9,9 +9,10 @@ fields, their validation and who reads which are declared once in ``dealercrm.fi
 
 from __future__ import annotations
 
+import builtins  # a service's own `list` method shadows the type in its class
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from sqlalchemy import and_, func, or_, select
@@ -25,6 +26,9 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+
+if TYPE_CHECKING:
+    from ..uow import UnitOfWork
 
 __all__ = ["CUSTOMER_KINDS", "CustomerService", "CustomerView"]
 
@@ -80,11 +84,11 @@ class CustomerService(Service):
         context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date())
         return self.fields.clean(fields, context, only_editable=only_editable)
 
-    def record(self, uow, customer: Customer) -> Record:
+    def record(self, uow: UnitOfWork, customer: Customer) -> Record:
         """``customer`` as ``uow``'s actor may see it."""
         return Record(customer_fields(uow.principal, customer, self.fields))
 
-    def refuse_duplicates(self, uow, owner_party_id: int, email: str | None, external_id: str | None = None,
+    def refuse_duplicates(self, uow: UnitOfWork, owner_party_id: int, email: str | None, external_id: str | None = None,
                           except_id: int | None = None) -> None:
         """An e-mail or external id already in this dealer's file is refused, naming the
         customer who has it. Other dealers' customers do not count — the same person may
@@ -106,8 +110,40 @@ class CustomerService(Service):
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
             city: str | None = None, external_id: str | None = None, owner_party_id: int | None = None,
             account_owner_id: int | None = None, **custom: Any) -> Record:
-        """Register a customer with the acting dealer (or, for the system, ``owner_party_id``
-        or the home dealer). ``custom``: fields that plugins declare, e.g. ``licence_plate``."""
+        """Register a customer with the acting dealer (for the system: ``owner_party_id`` or the home dealer).
+
+        Every field is validated and normalised as ``dealercrm.fields`` declares it (an e-mail
+        lower-cased, a phone in E.164 by ``default_region``). Raises ``CustomerRegistered``.
+
+        Args:
+            name: The person's or company's name.
+            by: The acting actor's id: a dealer's person, or the system.
+            kind: ``"person"`` or ``"company"``.
+            email: E-mail address, unique among this dealer's customers.
+            phone: Phone number (``+49…``, or national in ``default_region``).
+            birthday: Date of birth (a date or ``"YYYY-MM-DD"``, 1900 to today).
+            street: Street and number.
+            postcode: Postal code.
+            city: City.
+            external_id: The host system's own id (e.g. the DMS number), unique among this dealer's customers.
+            owner_party_id: The owning dealer: a dealer names only itself; the system any dealer.
+            account_owner_id: The account owner, an active person of the owning dealer.
+            **custom: Fields plugins declare (``dealercrm_register_fields``), e.g. ``licence_plate``.
+
+        Returns:
+            The customer as the actor sees it (``Record``: by key or attribute, ``anna.id``).
+
+        Raises:
+            NotPermitted: The actor is no dealer's, or names another dealer as owner.
+            DuplicateCustomer: The e-mail is already on this dealer's file (``existing_id`` names whose).
+            ValidationError: A field that is not valid, an unknown custom field, a known
+                ``external_id``, no home dealer yet (run ``dealercrm init``).
+
+        Examples:
+            >>> bea = crm.customers.add("Bea Kurz", email="Bea@Example.org", phone="0171 2345678", by=lea)
+            >>> (bea.email, bea.phone)
+            ('bea@example.org', '+491712345678')
+        """
         unknown = sorted(set(custom) - {f.name for f in self.fields.custom})
         if unknown:
             raise ValidationError("field", unknown[0], f"is no customer field; fields: {', '.join(self.fields)}")
@@ -133,6 +169,7 @@ class CustomerService(Service):
             return self.record(uow, customer)
 
     def get(self, customer_id: int, *, by: int) -> Record:
+        """The customer as the actor may see them (withheld fields absent); ``NotFound`` for one it may not see."""
         with self.read(by) as uow:
             return self.record(uow, visible_customer(uow, customer_id))
 
@@ -179,9 +216,10 @@ class CustomerService(Service):
             return [self.record(uow, c) for c in uow.session.scalars(query)]
 
     def count(self, *, by: int) -> int:
+        """How many customers the actor may see (merged ones not counted)."""
         with self.read(by) as uow:
             return uow.session.scalar(select(func.count()).select_from(Customer).where(
-                Customer.merged_into_id.is_(None), customer_scope(uow.principal)))
+                Customer.merged_into_id.is_(None), customer_scope(uow.principal))) or 0
 
     def update(self, customer_id: int, *, by: int, **fields: Any) -> Record:
         """Change the customer's editable fields (``dealercrm.fields``); the owning dealer's."""
@@ -241,6 +279,7 @@ class CustomerService(Service):
     # -- contact persons (of a company customer, or a household's other members) ---------
     def add_contact(self, customer_id: int, name: str, function: str = "buyer", email: str | None = None,
                     phone: str | None = None, *, by: int) -> ContactPerson:
+        """Add a contact person to a customer's file (``fields``: name, function, email, phone): the owning dealer's."""
         data = self._clean_contact(dict(name=name, function=function, email=email, phone=phone), only_editable=False)
         with self.uow(by, "customers.add_contact") as uow:
             kept_customer(uow, customer_id, "add contact persons to")
@@ -249,7 +288,8 @@ class CustomerService(Service):
             uow.commit()
             return contact
 
-    def contacts(self, customer_id: int, *, by: int) -> list[ContactPerson]:
+    def contacts(self, customer_id: int, *, by: int) -> builtins.list[ContactPerson]:
+        """The customer's contact persons (a company's buyer, a family member): the owning dealer's."""
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the contact persons of")
             return list(uow.session.scalars(select(ContactPerson).where(ContactPerson.customer_id == customer_id)
@@ -286,6 +326,7 @@ class CustomerService(Service):
 
     # -- the 360° view ------------------------------------------------------------------
     def view(self, customer_id: int, timeline_limit: int = 50, *, by: int) -> CustomerView:
+        """The 360° view of a customer as the actor may see it: file, assets, cases and, for the owning dealer, contacts, interests, consents, the last ``timeline_limit`` interactions and open tasks."""
         with self.read(by) as uow:
             p, s = uow.principal, uow.session
             c = visible_customer(uow, customer_id)

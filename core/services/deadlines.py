@@ -54,7 +54,7 @@ def overdue(now, started, batch_size: int, exclude: set[int], postgres: bool):
 
 
 def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
-    report, failed_ids = TickReport(), set()
+    report, failed_ids = TickReport(), set[int]()
     started = service.crm.clock.now()
     postgres = service.crm.engine.dialect.name == "postgresql"
     careful = False  # a savepoint per case: only to redo a batch in which a case was refused

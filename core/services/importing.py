@@ -20,7 +20,7 @@ import csv
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
@@ -139,7 +139,7 @@ class CustomerImport(Service):
         with self.read(by) as uow:
             require(uow.principal, "dealer", doing="import customers")
 
-    def _run(self, stream, report: ImportReport, what: str, by: int | None, party: int | None, chunk_size: int,
+    def _run(self, stream, report: ImportReport, what: str, by: int, party: int | None, chunk_size: int,
              on_progress: Callable[[int], None] | None) -> ImportReport:
         source = report.source
         lines = _Lines(stream)
@@ -181,7 +181,7 @@ class CustomerImport(Service):
         report.rejected.sort()
         return report
 
-    def _clean(self, line: int, row: dict[str, str]) -> dict:
+    def _clean(self, line: int, row: dict[str | None, Any]) -> dict:  # None: csv's key for extra fields
         if None in row:
             raise ValidationError("row", line, f"has {len(row[None]) + len(row) - 1} fields, the header has {len(row) - 1}")
         broken = next((column for column, value in row.items() if value and ("\n" in value or "\r" in value)), None)
@@ -214,7 +214,7 @@ class CustomerImport(Service):
                 report.reject(line, getattr(exc, "field", "row"), str(exc))
         return cleaned
 
-    def _import_chunk(self, cleaned: list[tuple[int, dict]], report: ImportReport, by: int | None, run: str,
+    def _import_chunk(self, cleaned: list[tuple[int, dict]], report: ImportReport, by: int, run: str,
                       party: int | None) -> None:
         with self.uow(by, "import.customers") as uow:
             require(uow.principal, "dealer", doing="import customers")
@@ -239,7 +239,7 @@ class CustomerImport(Service):
                 s, _CUSTOMER.c.email, [(d["owner_party_id"], d["email"]) for _, d in placed if d["email"]]).items()}
             phones = {("phone", k): i for k, i in _ids_by(
                 s, _CUSTOMER.c.phone, [(d["owner_party_id"], d["phone"]) for _, d in placed if d["phone"]]).items()}
-            rows, seen = [], set()
+            rows, seen = [], set[tuple[Any, ...]]()
             for line, d in placed:
                 ext, owner = d["external_id"], d["owner_party_id"]
                 if (owner, ext) in present:
@@ -375,7 +375,8 @@ def _owner_problem(owner: str | None, owners: dict[str, tuple[int, str]], party:
 
 
 def _audit(uow, customer_id: int, row: dict, run: str) -> dict:
-    personal, plain = {}, {"import_run": run}
+    personal: dict[str, Any] = {}
+    plain: dict[str, Any] = {"import_run": run}
     fields = uow.crm.customers.fields
     for k, v in row.items():
         if k == "custom" and v:
@@ -399,7 +400,7 @@ def _decoded(content: str | bytes, source: str) -> str:
                               "import again") from None
 
 
-def _check_header(header: list[str], known: tuple[str, ...], what: str, source: str) -> None:
+def _check_header(header: Sequence[str], known: tuple[str, ...], what: str, source: str) -> None:
     """Every column is one the import reads, named once: a column it does not know would be
     dropped without a word (``Email``, ``Telefon``), and of a column named twice only the last
     value would be kept."""

@@ -170,6 +170,13 @@ class InboundService(Service):
         return UnsubscribeLinks.from_settings(self.crm.settings.unsubscribe, source=self.crm.settings.source)
 
     def receive(self, channel: str, raw: str | bytes, headers: Mapping[str, str] | None = None) -> InboundMessage:
+        """Store a message a channel received (``raw``: the body as the channel delivered it), then act on it.
+
+        Stored first, in a transaction of its own, so nothing received is lost; then matched to
+        a customer and case and acted on as the ``[inbound]`` settings say (an opt-out reply
+        revokes marketing consent, a trigger word fires on the case, an unknown sender opens a
+        task). Runs as the system: the sender is no actor. Returns the stored message with its status.
+        """
         rules = self.rules  # a broken [inbound] table fails here, before anything is stored
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         with self.crm.uow(self.crm.system, "inbound.store") as uow:  # durable before interpretation
@@ -315,6 +322,7 @@ class InboundService(Service):
             return uow.get(InboundMessage, inbound_id, "inbound message")
 
     def triage(self, limit: int = 100, *, by: int) -> list[InboundMessage]:
+        """Messages that need a person (status ``triage`` or ``malformed``), oldest first; the operator's."""
         with self.read(by) as uow:
             require_system(uow.principal, "read inbound messages")
             return list(uow.session.scalars(select(InboundMessage).where(
@@ -385,7 +393,7 @@ class Acting:
                      "inbound_message_id": self.inbound_id, "channel": self.channel}))
         return case.id
 
-    def opt_out(self, reading: str, phrase: str, case_id: int | None) -> None:
+    def opt_out(self, reading: str, phrase: str | None, case_id: int | None) -> None:
         who = f"{self.customer.name} (customer {self.customer_id})"
         consent_channel = getattr(self.crm.channels.get(self.channel), "consent_channel", None)
         if reading == "clear" and consent_channel in self.crm.consents.channels():

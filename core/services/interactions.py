@@ -32,6 +32,12 @@ class InteractionService(Service):
     def record(self, customer_id: int, channel: str, direction: str, summary: str, *,
                by: int, personal: bool = True, at: datetime | None = None, case_id: int | None = None,
                task_id: int | None = None) -> Interaction:
+        """Put a contact on the customer's timeline: a call, a visit, a letter.
+
+        ``personal``: the summary is personal data (blanked on erasure); ``case_id``/``task_id``
+        tie it to a case or task of this customer. Touches the customer (``last_touch_at``), which
+        rules such as ``rule_loyal_quiet`` read. The owning dealer's.
+        """
         validation.choice("channel", channel, timeline_channels(self.crm))
         validation.choice("direction", direction, DIRECTIONS)
         summary = validation.required("summary", summary)

@@ -22,6 +22,12 @@ def normalize_tag(tag: str) -> str:
 class InterestService(Service):
     def note(self, customer_id: int, tag: str, *, by: int, note: str | None = None,
              interaction_id: int | None = None) -> Interest:
+        """Note that the customer is interested in ``tag`` (normalised: ``"Skiing "`` is ``skiing``).
+
+        The owning dealer's; ``interaction_id`` ties it to the conversation it came up in (one of
+        this customer's). Raises ``InterestNoted`` in the transaction, which event-driven rules
+        (``rule_interest_offer``) act on.
+        """
         tag = normalize_tag(tag)
         with self.uow(by, "interests.note") as uow:
             kept_customer(uow, customer_id, "note interests of")
@@ -38,6 +44,7 @@ class InterestService(Service):
             return interest
 
     def of_customer(self, customer_id: int, *, by: int) -> list[Interest]:
+        """The customer's interests, oldest first: the owning dealer's to read."""
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the interests of")
             return list(uow.session.scalars(

@@ -11,6 +11,8 @@ every link signed with the old one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import hmac
 import threading
@@ -20,6 +22,9 @@ from sqlalchemy import select
 from ..db.sign_in_models import ServerSecret
 from ..errors import ValidationError
 from .base import Service
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 MASTER = "master"
 
@@ -31,7 +36,7 @@ class Keyring(Service):
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def key(self, purpose: str, connection=None) -> bytes:
+    def key(self, purpose: str, connection: Connection | None = None) -> bytes:
         """A 256-bit key for ``purpose`` (e.g. ``"case-link"``): HMAC-SHA256 of the purpose under
         the secret, so one purpose's signatures are worthless for another. ``connection``: the
         caller's open one, to read a secret kept in the database on (once per process) instead

@@ -80,7 +80,7 @@ def unnoticed(batch_size: int, exclude: set[int], postgres: bool):
 
 def produce(crm, *, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> NoticeReport:
     """Queue the notices of every unnoticed case event, ``batch_size`` events per transaction."""
-    report, failed = NoticeReport(), set()
+    report, failed = NoticeReport(), set[int]()
     postgres = crm.engine.dialect.name == "postgresql"
     careful = False  # a savepoint per event: only to redo a batch in which one failed
     while max_batches is None or report.batches < max_batches:
@@ -145,12 +145,13 @@ def _mark(uow, ids: list[int]) -> None:
 
 def derive(crm, conn, row: Any) -> list[Event]:
     """The domain events the operation that wrote history row ``row`` raised for it."""
-    base = dict(case_id=row.case_id, at=row.at, actor_id=row.actor_id)
+    base: dict[str, Any] = dict(case_id=row.case_id, at=row.at, actor_id=row.actor_id)
     if row.kind == "opened":
         return [CaseOpened(**base, customer_id=row.customer_id, workflow=row.workflow, state=row.to_state,
                            owner_party_id=row.owner_party_id, due_at=row.due_at)]
     if row.kind == "fact":
-        return [CaseFactRecorded(**base, key=key, value=value) for key, value in (row.data or {}).items()][:1]
+        facts: list[Event] = [CaseFactRecorded(**base, key=key, value=value) for key, value in (row.data or {}).items()]
+        return facts[:1]
     if row.kind not in ("transition", "timeout"):
         return []
     wf = crm.workflows.get(row.workflow)

@@ -11,7 +11,7 @@ reason and a line on the customer's timeline — never silently dropped.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
@@ -26,6 +26,13 @@ from .base import Service
 from .addressing import check_channels
 from .contact_policy import decide
 from .interactions import record_interaction
+
+if TYPE_CHECKING:
+    from ..channels import Channel
+    from ..uow import UnitOfWork
+    from .contact_policy import Decision
+    from .dispatcher import DispatchReport
+    from .notices import NoticeReport
 
 
 OUT, AUDIT = OutboxMessage.__table__, AuditRecord.__table__
@@ -71,16 +78,17 @@ def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str,
 
 
 class OutboxService(Service):
-    def channel(self, name: str):
+    def channel(self, name: str) -> Channel:
+        """The loaded channel ``name``; ``NotFound`` naming the available ones."""
         try:
             return self.crm.channels[name]
         except KeyError:
             raise NotFound("channel", f"{name} (available: {', '.join(sorted(self.crm.channels)) or 'none'})") from None
 
-    def enqueue(self, uow, *, channel: str, purpose: str, body: str, customer_id: int | None = None,
+    def enqueue(self, uow: UnitOfWork, *, channel: str, purpose: str, body: str, customer_id: int | None = None,
                 subject: str | None = None, recipient: str | None = None, origin: str = "human",
                 case_id: int | None = None, data: dict | None = None, key: str | None = None,
-                decision=None) -> OutboxMessage:
+                decision: Decision | None = None) -> OutboxMessage:
         """Queue one message inside ``uow``; returns the row (status pending or suppressed).
 
         ``decision`` is a ``contact_policy.decide`` answer the caller already has for this
@@ -90,7 +98,7 @@ class OutboxService(Service):
             channel=channel, purpose=purpose, body=body, customer_id=customer_id, subject=subject,
             recipient=recipient, origin=origin, case_id=case_id, data=data, key=key, decision=decision)])[0]
 
-    def enqueue_many(self, uow, messages: list[dict[str, Any]]) -> list[OutboxMessage]:
+    def enqueue_many(self, uow: UnitOfWork, messages: list[dict[str, Any]]) -> list[OutboxMessage]:
         """``enqueue`` for several messages: each a dict of ``enqueue``'s keyword arguments.
 
         Written set-based: multi-row INSERTs for the messages (in chunks of powers of two, so
@@ -131,7 +139,7 @@ class OutboxService(Service):
             if len(chunk) == 1:
                 ids.append(conn.execute(_INSERT_RETURNING_ID, chunk[0]).scalar_one())
             else:
-                by_key = dict(conn.execute(_INSERT_MANY_RETURNING_ID, chunk).all())
+                by_key: dict[str, int] = {key: id_ for key, id_ in conn.execute(_INSERT_MANY_RETURNING_ID, chunk)}
                 ids.extend(by_key[values["idempotency_key"]] for values in chunk)
         queued = [OutboxMessage.model_construct(id=message_id, **values) for message_id, values in zip(ids, rows)]
         operation = uow.operation or "outbox.enqueue"
@@ -188,12 +196,12 @@ class OutboxService(Service):
             uow.commit()
             return message
 
-    def dispatch(self, *, max_batches: int | None = None):
+    def dispatch(self, *, max_batches: int | None = None) -> DispatchReport:
         """Queue the notices of committed case events, then send what is due (``dispatcher``)."""
         from .dispatcher import dispatch
         return dispatch(self.crm, max_batches=max_batches)
 
-    def queue_notices(self, *, batch_size: int | None = None, max_batches: int | None = None):
+    def queue_notices(self, *, batch_size: int | None = None, max_batches: int | None = None) -> NoticeReport:
         """Queue the notices every committed case event calls for, exactly once (``notices``);
         ``dispatch`` and ``crm.cases.tick`` do this first."""
         from .notices import BATCH_SIZE, produce

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import builtins  # a service's own `list` method shadows the type in its class
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -13,6 +16,9 @@ from ..errors import NotFound, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
 from .base import Service
 from .case_rules import calendar_for
+
+if TYPE_CHECKING:
+    from ..uow import UnitOfWork
 
 
 def checked_region(region: str) -> str:
@@ -92,6 +98,13 @@ class PartyService(Service):
         return party
 
     def add_actor(self, party_id: int, name: str, role: str, email: str | None = None, *, by: int) -> Actor:
+        """Add a person to a party with a ``role``: free text, of which ``owner`` and ``manager``
+        (``dealercrm.access.MANAGING_ROLES``) manage the party's people and merge, export and
+        erase its customers.
+
+        The party's owner or manager, or the operator, may. The e-mail is where the portal's
+        sign-in links go.
+        """
         name = validation.required("actor name", name)
         role = validation.required("actor role", role)
         with self.uow(by, "parties.add_actor") as uow:
@@ -116,6 +129,7 @@ class PartyService(Service):
             return actor
 
     def get(self, party_id: int, *, by: int) -> Party:
+        """The party ``party_id``: every actor may read every party's id, kind, name and region."""
         with self.read(by) as uow:
             return uow.get(Party, party_id, "party")
 
@@ -130,6 +144,7 @@ class PartyService(Service):
             return actor
 
     def by_name(self, name: str, *, by: int) -> Party:
+        """The party called exactly ``name``; ``NotFound`` otherwise."""
         with self.read(by) as uow:
             party = uow.session.scalar(select(Party).where(Party.name == name))
             if party is None:
@@ -138,6 +153,7 @@ class PartyService(Service):
 
     def list(self, kind: str | None = None, *, by: int, search: str | None = None, limit: int | None = None,
              offset: int = 0) -> list[Party]:
+        """Parties by id, of ``kind`` if given, matching ``search`` (part of the name) if given."""
         with self.read(by) as uow:
             query = select(Party).order_by(Party.id).limit(limit).offset(offset)
             if kind:
@@ -147,7 +163,7 @@ class PartyService(Service):
             return list(uow.session.scalars(query))
 
     def actors(self, party_id: int | None = None, *, by: int, active: bool | None = None, limit: int | None = None,
-               offset: int = 0) -> list[Actor]:
+               offset: int = 0) -> builtins.list[Actor]:
         """The people of the actor's own party, e.g. to name a customer's account owner."""
         with self.read(by) as uow:
             if party_id is None:
@@ -162,7 +178,7 @@ class PartyService(Service):
                 query = query.where(Actor.active == active)
             return list(uow.session.scalars(query))
 
-    def home_dealer(self, uow) -> int:
+    def home_dealer(self, uow: UnitOfWork) -> int:
         """The party that owns customers added without one: the configured home dealer."""
         name = self.crm.settings.home_dealer
         found = uow.session.scalar(select(Party.id).where(Party.name == name, Party.kind == "dealer"))

@@ -41,9 +41,11 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import (CursorResult, Result, Table, and_, bindparam, case, delete, func, insert, or_, select,
+                        update)
 from sqlmodel import SQLModel
 
 from .. import validation
@@ -85,7 +87,7 @@ def export_customer(service: CustomerService, customer_id: int, by: int) -> dict
             if table.name == "customer":
                 continue
             model = _model_for(table.name)
-            rows = uow.session.scalars(select(model).where(column.in_(ids)).order_by(model.id)) if model else []
+            rows: Iterable[Any] = uow.session.scalars(select(model).where(column.in_(ids)).order_by(model.id)) if model else []
             out.setdefault(table.name, []).extend(_row(r) for r in rows)
         out["audit"] = [_row(r) for r in uow.session.scalars(
             select(AuditRecord).where(AuditRecord.customer_id.in_(ids)).order_by(AuditRecord.id))]
@@ -116,11 +118,11 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
         service.crm.plugins.checked_call("dealercrm_erase_customer", customer_id=customer_id, uow=uow)
         uow.flush()
         counts = {
-            "contact_person": s.execute(update(ContactPerson).where(ContactPerson.customer_id.in_(ids))
-                                        .values(name=ERASED, email=None, phone=None)).rowcount,
-            "interest": s.execute(delete(Interest).where(Interest.customer_id.in_(ids))).rowcount,
-            "interaction": s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
-                                     .values(summary=ERASED)).rowcount,
+            "contact_person": _rowcount(s.execute(update(ContactPerson).where(ContactPerson.customer_id.in_(ids))
+                                                  .values(name=ERASED, email=None, phone=None))),
+            "interest": _rowcount(s.execute(delete(Interest).where(Interest.customer_id.in_(ids)))),
+            "interaction": _rowcount(s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
+                                               .values(summary=ERASED))),
         }
         # the customer's links to their cases stop working (their cases too, merged ones included)
         counts["case_link"] = sum(service.crm.case_links.revoke_customer_in(uow, i, "the customer's data was erased")
@@ -433,8 +435,13 @@ def _collect_customer_ids(value: Any, found: set[int]) -> None:
             _collect_customer_ids(inner, found)
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: ``Session.execute`` returns a ``CursorResult`` for those."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def _model_for(table_name: str):
     for mapper in SQLModel._sa_registry.mappers:
-        if mapper.local_table is not None and mapper.local_table.name == table_name:
+        if isinstance(mapper.local_table, Table) and mapper.local_table.name == table_name:
             return mapper.class_
     return None

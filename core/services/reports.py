@@ -158,6 +158,11 @@ class ReportService(Service):
     """
 
     def report(self, section: str, *, by: int) -> list[dict[str, Any]]:
+        """One section of the management report as rows (``dealercrm report --only SECTION``).
+
+        ``section`` is one of ``SECTIONS`` (satisfaction, cases, loyal_at_risk, contacts); each
+        party sees its own rows, the system every party's.
+        """
         if section not in SECTIONS:
             raise ValidationError("section", section, f"must be one of {', '.join(SECTIONS)}")
         with self.read(by) as uow:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from itertools import islice
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from sqlalchemy import func, insert, select, update
@@ -23,13 +23,18 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db.models import Customer
 from ..db.rule_models import RuleFiring
-from ..errors import DealerCrmError, PluginError
+from ..errors import DealerCrmError, PluginError, ValidationError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
 from .base import Service
 from .contact_policy import Decision, contacts_in_window, decide
 from .interactions import record_interaction
 from .outbox import record_contact
 from .tasks import create_task
+
+if TYPE_CHECKING:
+    from ..events import Event
+    from ..rules import Rule
+    from ..uow import UnitOfWork
 
 FIRING = RuleFiring.__table__
 
@@ -46,11 +51,11 @@ class RuleOutcome:
 class RuleContext:
     """The actions a rule may take for one candidate; ``dry_run`` only describes them."""
 
-    def __init__(self, engine: RuleEngine, uow, rule, candidate: Candidate, settings: dict, dry_run: bool = False):
+    def __init__(self, engine: RuleEngine, uow, rule, candidate: Candidate, settings: Mapping[str, Any], dry_run: bool = False):
         self.engine, self.uow, self.rule, self.candidate = engine, uow, rule, candidate
         self.crm, self.settings, self.dry_run = engine.crm, settings, dry_run
         self.now: datetime = uow.now
-        self.outcome, self.detail = "noted", {}
+        self.outcome, self.detail = "noted", dict[str, Any]()
         self.plans: list[str] = []
 
     # -- actions -------------------------------------------------------------------------
@@ -64,8 +69,9 @@ class RuleContext:
             budget = self.crm.settings.contact
             used = contacts_in_window(self.uow.connection, customer_id, "marketing", self.now, budget.window_days)
             if used >= budget.budget:
-                return self.suppress(f"contact budget spent: {used} of {budget.budget} marketing contacts in "
-                                     f"{budget.window_days} days")
+                self.suppress(f"contact budget spent: {used} of {budget.budget} marketing contacts in "
+                              f"{budget.window_days} days")
+                return None
         if assigned_party_id is None and assigned_actor_id is None and customer_id is not None:
             assigned_party_id, assigned_actor_id = self.uow.connection.execute(
                 select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == customer_id)).one()
@@ -94,6 +100,9 @@ class RuleContext:
         suppressed unless the rule then does something else (a task instead). False.
         """
         customer_id = customer_id if customer_id is not None else self.candidate.customer_id
+        if customer_id is None:
+            raise ValidationError("customer_id", None, f"rule {self.rule.name}: a message goes to a customer; "
+                                  "pass customer_id, or fire for a candidate that names one")
         refused: list[tuple[str, Decision]] = []
         for name in channels:
             channel = self.crm.channels.get(name)
@@ -152,6 +161,7 @@ class RuleEngine(Service):
 
     @property
     def rules(self) -> dict[str, Any]:
+        """The loaded rules by name, from every plugin's ``dealercrm_register_rules``."""
         if not hasattr(self, "_rules"):
             self._rules = load_rules(self.crm)
         return self._rules
@@ -161,10 +171,12 @@ class RuleEngine(Service):
         """Set by ``crm.register``/``crm.unregister``, which load them afresh first."""
         self._rules = rules
 
-    def settings_for(self, rule) -> dict:
+    def settings_for(self, rule: Rule) -> dict[str, Any]:
+        """The rule's settings: its ``defaults`` overlaid with its ``[plugins.<name>]`` table."""
         return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
 
-    def enabled(self, rule) -> bool:
+    def enabled(self, rule: Rule) -> bool:
+        """False when the rule's table says ``enabled = false``."""
         return bool(self.settings_for(rule).get("enabled", True))
 
     def listeners(self, event_type: type) -> list[tuple[Any, Mapping[str, Any]]]:
@@ -183,7 +195,7 @@ class RuleEngine(Service):
                                            if reacting(rule) and wants(rule, event_type) and self.enabled(rule)]
         return found
 
-    def on_event(self, event, uow) -> None:
+    def on_event(self, event: Event, uow: UnitOfWork) -> None:
         """Called for each event inside its unit of work (see UnitOfWork.check_events)."""
         for rule, settings in self.listeners(type(event)):
             try:
@@ -195,7 +207,7 @@ class RuleEngine(Service):
             for candidate in found or ():
                 self.fire(uow, rule, candidate, settings)
 
-    def fire(self, uow, rule, candidate: Candidate, settings: dict, dry_run: bool = False) -> RuleContext | None:
+    def fire(self, uow: UnitOfWork, rule: Rule, candidate: Candidate, settings: Mapping[str, Any], dry_run: bool = False) -> RuleContext | None:
         """Act on one candidate unless this situation already fired; None when it had."""
         conn = uow.connection
         if dry_run:
@@ -266,7 +278,8 @@ class RuleEngine(Service):
         the report lists those customers until somebody touches them."""
         return sorted(name for name, rule in self.rules.items() if getattr(rule, "at_risk", False) is True)
 
-    def rule(self, name: str):
+    def rule(self, name: str) -> Rule:
+        """The loaded rule ``name``; ``NotFound`` naming the known ones."""
         try:
             return self.rules[name]
         except KeyError:
@@ -274,6 +287,7 @@ class RuleEngine(Service):
             raise NotFound("rule", f"{name} (known: {', '.join(sorted(self.rules)) or 'none'})") from None
 
     def last_fired(self) -> dict[str, tuple[datetime | None, int]]:
+        """Per rule: when it last fired and how often it has (``dealercrm rules list``)."""
         with self.read(self.crm.system) as uow:
             rows = uow.connection.execute(select(FIRING.c.rule, func.max(FIRING.c.at), func.count())
                                           .group_by(FIRING.c.rule)).all()
@@ -284,7 +298,7 @@ class RuleEngine(Service):
 class EventContext:
     crm: Any
     uow: Any
-    settings: dict
+    settings: Mapping[str, Any]
 
     @property
     def connection(self):

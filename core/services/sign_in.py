@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from functools import lru_cache
 
 import attrs
@@ -98,7 +100,7 @@ class SignInService(Service):
 
         address = (email or "").strip().lower()
         with self.read(self.crm.system) as uow:
-            rows = uow.connection.execute(
+            rows: Sequence[Any] = uow.connection.execute(
                 select(Actor.id, PASSWORD.c.password_hash).join(PASSWORD, PASSWORD.c.actor_id == Actor.id)
                 .where(func.lower(Actor.email) == address, Actor.active.is_(True)).order_by(Actor.id)).all()
         for actor_id, hashed in rows or [(None, _decoy())]:

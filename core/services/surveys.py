@@ -105,6 +105,7 @@ class SurveyService(Service):
             return response
 
     def of_case(self, case_id: int, *, by: int) -> list[SurveyResponse]:
+        """The survey answers on case ``case_id``: the case's dealer's to read."""
         with self.read(by) as uow:
             _dealers_case(uow, case_id, "read the survey answers of")
             return list(uow.session.scalars(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # a service's own `list` method shadows the type in its class
 from datetime import datetime
 
 from sqlalchemy import select
@@ -44,6 +45,7 @@ class TaskService(Service):
             return task
 
     def complete(self, task_id: int, *, by: int, note: str | None = None) -> Task:
+        """Mark an open task done (with an optional ``note``); a task already done is refused."""
         with self.uow(by, "tasks.complete") as uow:
             task = visible_task(uow, task_id)
             if task.status != "open":
@@ -69,6 +71,7 @@ class TaskService(Service):
             return task
 
     def get(self, task_id: int, *, by: int) -> Task:
+        """A task of the actor's party (or assigned to it); ``NotFound`` otherwise."""
         with self.read(by) as uow:
             return visible_task(uow, task_id)
 
@@ -87,7 +90,7 @@ class TaskService(Service):
             return list(uow.session.scalars(query))
 
     def open(self, *, by: int, assigned_actor_id: int | None = None, assigned_party_id: int | None = None,
-             customer_id: int | None = None, limit: int = 100) -> list[Task]:
+             customer_id: int | None = None, limit: int = 100) -> builtins.list[Task]:
         """Open tasks: ``list(status="open", ...)``."""
         return self.list(by=by, assigned_actor_id=assigned_actor_id, assigned_party_id=assigned_party_id,
                          customer_id=customer_id, limit=limit)

@@ -22,10 +22,12 @@ class WorkflowDefinitions(Service):
     """The loaded workflows as data, for every actor."""
 
     def list(self, *, by: int) -> list[Workflow]:
+        """Every registered workflow, by name: any actor may read them (they are the rules of the game)."""
         with self.read(by):
             return [self.crm.workflows[name].workflow for name in sorted(self.crm.workflows)]
 
     def get(self, name: str, *, by: int) -> Workflow:
+        """The workflow ``name``; ``NotFound`` naming the registered ones."""
         with self.read(by):
             return self._get(name)
 
