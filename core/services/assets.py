@@ -56,7 +56,8 @@ class ProductService(Service):
             The stored product.
 
         Raises:
-            NotPermitted: The actor is no dealer's (nor the system).
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is no dealer's (nor the system), or ``by`` is deactivated.
             ValidationError: An empty sku or name, a known sku, months that are no whole number,
                 a manufacturer that does not exist or is no manufacturer.
 
@@ -176,9 +177,13 @@ class AssetService(Service):
             The stored asset, with ``warranty_until`` worked out.
 
         Raises:
-            NotFound: The customer, product, a party or the replaced asset does not exist (or the customer is not visible).
-            NotPermitted: The actor does not keep this customer's file, or names another dealer as the seller.
-            ValidationError: A date that is no date, a handover before the purchase, a price that is no number.
+            NotFound: The customer, product, a party or the replaced asset does not exist (or the
+                customer is not visible); or ``by`` is no actor.
+            NotPermitted: The actor does not keep this customer's file, or names another dealer as
+                the seller; or ``by`` is deactivated.
+            ValidationError: A date that is no date, a handover before the purchase, a price that
+                is no finite number, a merged customer.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> washer = crm.products.add("WM-9", "Washing machine 9", warranty_months=24, by=lea)

@@ -354,9 +354,11 @@ class CaseService(Service):
             The new case (``state``, ``owner_party_id``, ``due_at``, ``warranty_status`` ...).
 
         Raises:
-            NotFound: No such customer, workflow or asset of this customer (or not visible).
-            NotPermitted: The actor is not of the customer's dealer.
+            NotFound: No such customer, workflow or asset of this customer (or not visible); or
+                ``by`` is no actor.
+            NotPermitted: The actor is not of the customer's dealer, or ``by`` is deactivated.
             ValidationError: An empty summary, a merged customer, no workflow to follow.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> case = crm.cases.open(anna, "drum noise", by=lea)
@@ -424,13 +426,15 @@ class CaseService(Service):
             What happened: source and destination state, the new version, owner and due time.
 
         Raises:
-            NotFound: No such case, or one the actor's party does not serve.
-            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, or a
-                guard refused (``guard`` and ``reason`` say which and why).
-            NotPermitted: The actor's party may not fire this trigger.
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, is a
+                timeout before its deadline, or a guard refused (``guard`` and ``reason`` say
+                which and why).
+            NotPermitted: The actor's party may not fire this trigger, or ``by`` is deactivated.
             ValidationError: ``data`` the transition requires is missing or wrong.
-            Conflict: The case is no longer at ``expected_version``.
+            Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.
+            PluginError: A plugin's ``dealercrm_amend_case`` failed or amended what it may not.
 
         Examples:
             >>> case = crm.cases.open(anna, "drum noise", by=lea)
@@ -853,10 +857,11 @@ class CaseService(Service):
             The case's new version.
 
         Raises:
-            NotFound: No such case, or one the actor's party does not serve.
-            NotPermitted: The actor's party is no party of the case.
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor's party is no party of the case, or ``by`` is deactivated.
             ValidationError: A key that is no single word, a value that is not finite, a closed case.
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> case = crm.cases.open(anna, "drum noise", by=lea)

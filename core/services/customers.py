@@ -189,10 +189,14 @@ class CustomerService(Service):
             The customer as the actor sees it (``Record``: by key or attribute, ``anna.id``).
 
         Raises:
-            NotPermitted: The actor is no dealer's, or names another dealer as owner.
+            NotFound: The owning party does not exist; or ``by`` is no actor.
+            NotPermitted: The actor is no dealer's, or names another dealer as owner; or ``by``
+                is deactivated.
             DuplicateCustomer: The e-mail is already on this dealer's file (``existing_id`` names whose).
             ValidationError: A field that is not valid, an unknown custom field, a known
-                ``external_id``, no home dealer yet (run ``dealercrm init``).
+                ``external_id``, an owner that is no dealer, an account owner who is no active
+                person of it, no home dealer yet (run ``dealercrm init``).
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> bea = crm.customers.add("Bea Kurz", email="Bea@Example.org", phone="0171 2345678", by=lea)
@@ -371,6 +375,7 @@ class CustomerService(Service):
             DuplicateCustomer: The new e-mail is another customer's of this dealer.
             ValidationError: A field that is unknown, not editable (``external_id``) or not
                 valid, or a customer merged into another.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> crm.customers.update(anna, city="Ulm", phone="0171 2345678", by=lea).phone
@@ -421,6 +426,7 @@ class CustomerService(Service):
             ValidationError: The account owner is no active person of the owning dealer, the
                 new owner is no dealer, the customer was merged away.
             DuplicateCustomer: The new dealer has a customer with this e-mail already.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=crm.system).id
@@ -662,6 +668,7 @@ class CustomerService(Service):
             NotPermitted: The actor does not keep both files or is no owner or manager; or
                 ``by`` is deactivated.
             ValidationError: The same customer twice, one merged already or erased.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> dup = crm.customers.add("Anna Berg", phone="0171 2222222", by=lea).id
@@ -724,6 +731,7 @@ class CustomerService(Service):
                 is deactivated.
             ValidationError: The customer was erased already.
             PluginError: A plugin's erasure failed (nothing is erased then).
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> erased = crm.customers.erase(anna, by=lea)
