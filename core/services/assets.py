@@ -182,7 +182,7 @@ class AssetService(Service):
             NotPermitted: The actor does not keep this customer's file, or names another dealer as
                 the seller; or ``by`` is deactivated.
             ValidationError: A date that is no date, a handover before the purchase, a price that
-                is no finite number, a merged customer.
+                is not finite (NaN, infinity), a merged customer.
             Vetoed: A plugin refused the change.
 
         Examples:

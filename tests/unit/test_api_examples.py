@@ -19,7 +19,7 @@ import pytest
 
 import dealercrm
 from dealercrm.settings import Settings
-from test_api_docstrings import API
+from test_api_docstrings import API, METHODS
 
 EXAMPLES: dict[str, object] = {}
 for _name, (_, _fn) in API.items():
@@ -54,6 +54,12 @@ def test_the_reference_has_examples_for_the_operations_the_issue_names():
     for name in ("dealercrm.connect", "crm.customers.add", "crm.products.add", "crm.assets.record",
                  "crm.cases.open", "crm.cases.fire", "crm.cases.record_fact"):
         assert name in EXAMPLES, name
+
+
+def test_every_method_of_the_reference_has_an_example_run_here():
+    functions = set(EXAMPLES.values())
+    missing = sorted(name for name in METHODS if API[name][1] not in functions)
+    assert not missing, f"no example run for: {', '.join(missing)}"
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
