@@ -286,7 +286,8 @@ class SignInService(Service):
         Examples:
             >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", email="bob@example.org", by=lea).id
             >>> crm.sign_in.set_password(bob, "correct horse battery", by=lea)
-            >>> signed = crm.sign_in.start_session(crm.sign_in.with_password("bob@example.org", "correct horse battery"))
+            >>> bob_signing_in = crm.sign_in.with_password("bob@example.org", "correct horse battery")
+            >>> signed = crm.sign_in.start_session(bob_signing_in)
             >>> signed.actor_id == bob
             True
         """

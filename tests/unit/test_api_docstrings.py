@@ -160,6 +160,14 @@ class QuietlyDocumented:
             An example in words only, which nothing runs.
         """
 
+    def flush(self) -> None:
+        """Write what is pending.
+
+        Examples:
+            >>> print("flushed")
+            flushed
+        """
+
 
 def test_an_operation_missing_an_argument_raises_and_examples_is_caught():
     assert problems_of(HalfDocumented.add, sectioned=True) == [
@@ -169,6 +177,4 @@ def test_an_operation_missing_an_argument_raises_and_examples_is_caught():
 
 def test_a_method_that_raises_nothing_says_so_and_its_example_must_run():
     assert problems_of(QuietlyDocumented.close, sectioned=True) == ["Examples: has no >>> example to run"]
-    QuietlyDocumented.close.__doc__ = QuietlyDocumented.close.__doc__.replace("; raises nothing", "")
-    assert problems_of(QuietlyDocumented.close, sectioned=True) == [
-        "no Raises: section", "Examples: has no >>> example to run"]
+    assert problems_of(QuietlyDocumented.flush, sectioned=True) == ["no Raises: section"]
