@@ -325,8 +325,8 @@ class CRM:
             The services, each method's ``by`` filled in.
 
         Raises:
-            NotFound: No such actor (now; and in a later operation, if it was deleted since).
-            NotPermitted: The actor is inactive (now, and in every later operation once deactivated).
+            NotFound: No such actor.
+            NotPermitted: The actor is inactive: now, and in every later operation once deactivated.
 
         Examples:
             >>> as_lea = crm.as_actor(lea)

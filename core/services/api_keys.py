@@ -179,8 +179,8 @@ class ApiKeyService(Service):
     def authenticate(self, key: str | None) -> Principal:
         """The actor a presented key acts as: what the HTTP API asks of every request.
 
-        The key is compared with its stored hash in constant time; its last use is noted
-        at most once a minute.
+        The key is compared with its stored hash in constant time; its last use is noted as
+        a hint, not written on every request.
 
         Args:
             key: The key as presented (``Authorization: Bearer`` or ``X-API-Key``).
