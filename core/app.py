@@ -81,32 +81,97 @@ class CRM:
 
     def uow(self, by: int | Principal, operation: str = "", readonly: bool = False,
             connection: Connection | Session | None = None, defer_principal: bool = False) -> UnitOfWork:
-        """A unit of work carried out by actor ``by``. ``connection``: join the host's open
-        transaction (a Connection or Session on this database) instead of beginning one;
-        dealercrm then never commits or rolls it back, and its events are published after
-        the host's commit (see ``dealercrm.uow``). ``defer_principal``: the operation reads
-        the actor beside its first row (``uow.adopt_principal``), one statement fewer."""
+        """A unit of work carried out by actor ``by``: one transaction, its actor, its events.
+
+        What a plugin's own operation runs in, as the services do: the actor is read in the
+        same transaction as what it writes, so a check and the write it allows cannot drift
+        apart. Leaving the block without ``uow.commit()`` rolls everything back; the events
+        raised inside are checked by plugins before the commit and published after it.
+
+        Args:
+            by: The acting actor's id (``crm.system`` for dealercrm itself), or a loaded ``Principal``.
+            operation: The operation's name in the audit trail, e.g. ``"my_plugin.tag"``.
+            readonly: Only read: a read-only connection, never committed.
+            connection: Join the host's open transaction (a Connection or Session on this
+                database) instead of beginning one; dealercrm then never commits or rolls it
+                back, and its events are published after the host's commit (see ``dealercrm.uow``).
+            defer_principal: The operation reads the actor beside its first row
+                (``uow.adopt_principal``), one statement fewer; the actor is checked all the same.
+
+        Returns:
+            The unit of work, to use as a context manager (``uow.principal``, ``uow.session``,
+            ``uow.connection``, ``uow.now``, ``uow.commit()``).
+
+        Raises:
+            ValidationError: ``by`` is no actor id (None, text), or ``connection`` is no open
+                transaction on this database.
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+            Vetoed: On ``commit()``: a plugin's ``dealercrm_check_event`` refused an event.
+            PluginError: On ``commit()``: a plugin's checker or an event-driven rule failed.
+
+        Examples:
+            >>> with crm.uow(lea, "my_plugin.note") as uow:
+            ...     print(uow.principal.name)
+            ...     uow.commit()
+            Lea Wolf
+        """
         return UnitOfWork(self, by, operation, readonly=readonly,
                           connection=connection or self._host.get(), defer_principal=defer_principal)
 
     def read(self, by: int | Principal) -> UnitOfWork:
-        """A read-only unit of work of actor ``by`` (joining the host's transaction inside ``joining``): it never commits."""
+        """A read-only unit of work of actor ``by``: what a read sees is what ``by`` may see.
+
+        Inside ``joining`` it joins the host's transaction (and sees its uncommitted writes);
+        it never commits.
+
+        Args:
+            by: The acting actor's id, or a loaded ``Principal``.
+
+        Returns:
+            The unit of work, to use as a context manager.
+
+        Raises:
+            ValidationError: ``by`` is no actor id.
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> with crm.read(lea) as uow:
+            ...     (uow.principal.kind, uow.principal.role)
+            ('dealer', 'manager')
+        """
         return UnitOfWork(self, by, "read", readonly=True, connection=self._host.get())
 
     @contextmanager
     def joining(self, host: Connection | Session) -> Iterator[CRM]:
-        """Every operation inside the block joins the host's open transaction::
+        """Every operation inside the block joins the host's open transaction.
 
-            with Session(crm.engine) as session, session.begin():
-                session.add(RepairOrder(...))
-                with crm.joining(session):
-                    crm.cases.open(customer_id, "drum noise", by=lea_id)
-            # committed together, or not at all
+        A host that writes its own rows (a repair order) and dealercrm's in one go commits
+        them together, or not at all. dealercrm never commits or rolls back the host's
+        transaction: each operation sits in a savepoint (a refused one rolls back only
+        itself), its outbox rows commit or vanish with the host, and its events are published
+        after the host's commit and dropped on its rollback. Reads inside the block see the
+        host's uncommitted writes.
 
-        dealercrm never commits or rolls back the host's transaction: each operation sits
-        in a savepoint (a refused one rolls back only itself), its outbox rows commit or
-        vanish with the host, and its events are published after the host's commit and
-        dropped on its rollback. Reads inside the block see the host's uncommitted writes.
+        Args:
+            host: The host's Connection or Session on this database, its transaction begun.
+
+        Returns:
+            A context manager that yields this application.
+
+        Raises:
+            ValidationError: From each operation inside: ``host`` has no transaction begun, or
+                is on another database.
+
+        Examples:
+            >>> from sqlalchemy.orm import Session
+            >>> with Session(crm.engine) as session, session.begin():
+            ...     # session.add(RepairOrder(...)), the host's own rows
+            ...     with crm.joining(session):
+            ...         case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.get(case.id, by=lea).summary
+            'drum noise'
         """
         token = self._host.set(host)
         try:
@@ -115,7 +180,22 @@ class CRM:
             self._host.reset(token)
 
     def publish(self, events: Iterable[Event]) -> None:
-        """Hand committed ``events`` to every plugin's ``dealercrm_handle_event``, each on its own: a failing one is recorded in ``plugin_failures``."""
+        """Hand committed ``events`` to every plugin's ``dealercrm_handle_event``, each on its own.
+
+        A unit of work calls it after its commit; a handler that fails cannot undo what is
+        committed, so it raises nothing: the failure is recorded in ``plugin_failures`` and
+        logged, and the other handlers still run.
+
+        Args:
+            events: Events already committed.
+
+        Examples:
+            >>> from dealercrm.events import CustomerChanged
+            >>> event = CustomerChanged(at=crm.clock.now(), actor_id=lea, customer_id=anna, fields=("city",))
+            >>> crm.publish([event])
+            >>> len(crm.plugin_failures)
+            0
+        """
         for event in events:
             self.plugins.call_each("dealercrm_handle_event", failures=self.plugin_failures, event=event, crm=self)
 
@@ -126,8 +206,35 @@ class CRM:
         join the rule engine, its channels the loaded ones, and its event handlers and
         checkers see the next event. If any of that fails (an unsound workflow, a name
         another plugin has, a hook that raises), the plugin is unregistered again and the
-        error (``PluginError``, ``WorkflowUnsound``) names it; nothing else changes. Its ``dealercrm_start_app``
-        (historic) has run by then.
+        error names it; nothing else changes. Its ``dealercrm_start_app`` (historic) has run
+        by then.
+
+        Args:
+            plugin: An object or module with ``@dealercrm.hookimpl`` functions.
+            name: Its name (default: pluggy's, from the object).
+
+        Returns:
+            The name it is registered under.
+
+        Raises:
+            PluginError: ``name`` is registered already, a hook of it is malformed or raised, it
+                provides a rule or channel another plugin has, or it wraps
+                ``dealercrm_register_channels`` (only ``connect`` takes such wrappers).
+            ValidationError: It declares a customer field that is declared already.
+            WorkflowUnsound: A workflow it registers or extends has a dead end.
+
+        Examples:
+            >>> class Counter:
+            ...     seen = 0
+            ...     @dealercrm.hookimpl
+            ...     def dealercrm_handle_event(self, event, crm):
+            ...         Counter.seen += 1
+            >>> crm.register(Counter(), "counter")
+            'counter'
+            >>> crm.customers.add("Bea Kurz", by=lea).name
+            'Bea Kurz'
+            >>> Counter.seen
+            1
         """
         from .services.outbox import load_channels
         from .services.rules import load_rules
@@ -159,7 +266,30 @@ class CRM:
         What is left without it is worked out first: workflows proved sound again (and no
         case left in a workflow or state that would vanish), rules loaded again. Only then is
         it unregistered; its channels go (queued messages for them stop with a reason when
-        dispatched), its handlers and checkers see no further event. Returns the plugin.
+        dispatched), its handlers and checkers see no further event.
+
+        Args:
+            name: The plugin's name (``crm.plugins.origins`` lists them).
+
+        Returns:
+            The plugin object.
+
+        Raises:
+            NotFound: No plugin of that name is registered.
+            PluginError: Cases would be left in a workflow or state it provides, ``[cases]
+                default_workflow`` names its workflow, or it wraps ``dealercrm_register_channels``.
+            WorkflowUnsound: A workflow would have a dead end without its extension.
+
+        Examples:
+            >>> class Quiet:
+            ...     @dealercrm.hookimpl
+            ...     def dealercrm_handle_event(self, event, crm):
+            ...         pass
+            >>> quiet = Quiet()
+            >>> crm.register(quiet, "quiet")
+            'quiet'
+            >>> crm.unregister("quiet") is quiet
+            True
         """
         from .services.rules import load_rules
         plugin = self.plugins.get_plugin(name)
@@ -185,8 +315,23 @@ class CRM:
         """The services with ``by=actor_id`` filled in: ``crm.as_actor(7).customers.list()``.
 
         Nothing more than that: the same services, the same rules (``dealercrm.access``),
-        decided in each operation's own transaction. An unknown actor is ``NotFound``, an
-        inactive one ``NotPermitted`` — now, and in every later operation.
+        decided in each operation's own transaction — a front end acting for one signed-in
+        person passes them around instead of the id.
+
+        Args:
+            actor_id: The actor to act as.
+
+        Returns:
+            The services, each method's ``by`` filled in.
+
+        Raises:
+            NotFound: No such actor.
+            NotPermitted: The actor is inactive: now, and in every later operation once deactivated.
+
+        Examples:
+            >>> as_lea = crm.as_actor(lea)
+            >>> [c.name for c in as_lea.customers.list()]
+            ['Anna Berg']
         """
         with self.read(actor_id) as uow:
             return ActingAs(self, actor_id, uow.principal)
@@ -326,7 +471,15 @@ class CRM:
         return CustomerImport(self)
 
     def close(self) -> None:
-        """Dispose of the engine's connections; the application is not used afterwards."""
+        """Dispose of the engine's connections; the application is not used afterwards.
+
+        A host that connects per job (a script, a test) lets its SQLite file or PostgreSQL
+        connections go at once instead of at garbage collection. Raises nothing.
+
+        Examples:
+            >>> other = dealercrm.connect("sqlite:///other.db", settings=crm.settings)
+            >>> other.close()
+        """
         self.engine.dispose()
 
     def __repr__(self) -> str:

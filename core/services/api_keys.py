@@ -61,8 +61,27 @@ class ApiKeyService(Service):
         With ``actor_id`` the key acts as that person of the party (and takes its role);
         without, it gets an actor of its own ("API key dcrm_…"), so every change made with it
         names an actor. The key itself is in the returned ``IssuedKey`` and nowhere else: only its
-        SHA-256 hash is stored. ``ValidationError`` for a person of another party or a role that
-        is not theirs, ``NotPermitted`` for anyone but the system.
+        SHA-256 hash is stored.
+
+        Args:
+            party_id: The party the key acts for.
+            role: The role it acts with (required without ``actor_id``).
+            actor_id: A person of the party the key acts as.
+            label: What it is for, e.g. ``"DMS sync"`` (also its own actor's name).
+            by: The acting actor's id: the system.
+
+        Returns:
+            The new key (``IssuedKey``): ``key`` to hand over once, ``prefix`` to name it later.
+
+        Raises:
+            NotFound: No such party or actor; or ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+            ValidationError: A person of another party, a role that is not theirs, no role.
+
+        Examples:
+            >>> issued = crm.api_keys.create(dealer, "service", label="DMS sync", by=crm.system)
+            >>> (issued.key.startswith(issued.prefix + "_"), issued.role)
+            (True, 'service')
         """
         label = validation.text("label", label)
         with self.uow(by, "api_keys.create") as uow:
@@ -97,7 +116,24 @@ class ApiKeyService(Service):
                 return prefix
 
     def list(self, party_id: int | None = None, *, by: int) -> list[ApiKey]:
-        """Every key (of ``party_id``, if given) by prefix, label and status, never the key: the operator's."""
+        """Every key (of ``party_id``, if given) by prefix, label and status, never the key: the operator's.
+
+        Args:
+            party_id: Only this party's keys.
+            by: The acting actor's id: the system.
+
+        Returns:
+            The keys' rows (prefix, label, party, role, created, last used, revoked).
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+
+        Examples:
+            >>> _ = crm.api_keys.create(dealer, "service", label="DMS sync", by=crm.system)
+            >>> [key.label for key in crm.api_keys.list(dealer, by=crm.system)]
+            ['DMS sync']
+        """
         with self.read(by) as uow:
             require_system(uow.principal, "list API keys")
             query = select(ApiKey).order_by(ApiKey.id)
@@ -106,7 +142,25 @@ class ApiKeyService(Service):
             return list(uow.session.scalars(query))
 
     def revoke(self, ident: int | str, *, by: int) -> ApiKey:
-        """Revoke a key by id or prefix; it stops working with the next request."""
+        """Revoke a key by id or prefix; it stops working with the next request. The operator's.
+
+        Args:
+            ident: The key's id, or its prefix (``dcrm_…``).
+            by: The acting actor's id: the system.
+
+        Returns:
+            The key's row, revoked.
+
+        Raises:
+            NotFound: No such key; or ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+            ValidationError: The key was revoked already.
+
+        Examples:
+            >>> issued = crm.api_keys.create(dealer, "service", by=crm.system)
+            >>> crm.api_keys.revoke(issued.prefix, by=crm.system).revoked_at is not None
+            True
+        """
         with self.uow(by, "api_keys.revoke") as uow:
             require_system(uow.principal, "revoke API keys")
             by_id = isinstance(ident, int) or (str(ident).isascii() and str(ident).isdigit())  # not "²"
@@ -123,7 +177,30 @@ class ApiKeyService(Service):
             return key
 
     def authenticate(self, key: str | None) -> Principal:
-        """The actor a presented key acts as; ``NotAuthenticated`` says why not."""
+        """The actor a presented key acts as: what the HTTP API asks of every request.
+
+        The key is compared with its stored hash in constant time; its last use is noted as
+        a hint, not written on every request.
+
+        Args:
+            key: The key as presented (``Authorization: Bearer`` or ``X-API-Key``).
+
+        Returns:
+            The actor, with its party and role (``Principal``).
+
+        Raises:
+            NotAuthenticated: No key, a malformed or unknown one, a revoked one, or one whose
+                actor is inactive — the message says which.
+
+        Examples:
+            >>> issued = crm.api_keys.create(dealer, "service", by=crm.system)
+            >>> crm.api_keys.authenticate(issued.key).party_id == dealer
+            True
+            >>> crm.api_keys.authenticate("dcrm_guess")
+            Traceback (most recent call last):
+            ...
+            dealercrm.access.NotAuthenticated: malformed API key: expected dcrm_<8 hex>_<secret>
+        """
         if not key:
             raise NotAuthenticated("no API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
         match = KEY_FORMAT.fullmatch(key.strip())

@@ -56,7 +56,8 @@ class ProductService(Service):
             The stored product.
 
         Raises:
-            NotPermitted: The actor is no dealer's (nor the system).
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is no dealer's (nor the system), or ``by`` is deactivated.
             ValidationError: An empty sku or name, a known sku, months that are no whole number,
                 a manufacturer that does not exist or is no manufacturer.
 
@@ -88,15 +89,52 @@ class ProductService(Service):
             return product
 
     def get(self, product_id: int, *, by: int) -> Product:
-        """The product ``product_id`` (every actor may read the catalogue)."""
+        """The product ``product_id``: every actor may read the catalogue (it holds no personal data).
+
+        Args:
+            product_id: The product.
+            by: The acting actor's id.
+
+        Returns:
+            The product, with its SKU, warranty months and manufacturer.
+
+        Raises:
+            NotFound: No such product; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> washer = crm.products.add("WM-8", "Washing machine 8", by=lea)
+            >>> crm.products.get(washer.id, by=lea).warranty_months
+            24
+        """
         with self.read(by) as uow:
             return uow.get(Product, product_id, "product")
 
     def list(self, search: str | None = None, *, category: str | None = None,
              manufacturer_party_id: int | None = None, limit: int | None = None, offset: int = 0,
              by: int) -> list[Product]:
-        """Products by id; ``search`` matches part of the SKU or name, in any case. Every
-        party reads the catalogue: it holds no personal data."""
+        """Products by id: every party reads the catalogue (it holds no personal data).
+
+        Args:
+            search: Part of the SKU or name, in any case.
+            category: Only this category (in any case).
+            manufacturer_party_id: Only this manufacturer's products.
+            limit: At most this many (None: all).
+            offset: Skip this many first (paging).
+            by: The acting actor's id.
+
+        Returns:
+            The products.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> _ = crm.products.add("WM-8", "Washing machine 8", category="washers", by=lea)
+            >>> [p.sku for p in crm.products.list("wm", category="Washers", by=lea)]
+            ['WM-8']
+        """
         with self.read(by) as uow:
             query = select(Product).order_by(Product.id).offset(offset).limit(limit)
             if search:
@@ -139,9 +177,13 @@ class AssetService(Service):
             The stored asset, with ``warranty_until`` worked out.
 
         Raises:
-            NotFound: The customer, product, a party or the replaced asset does not exist (or the customer is not visible).
-            NotPermitted: The actor does not keep this customer's file, or names another dealer as the seller.
-            ValidationError: A date that is no date, a handover before the purchase, a price that is no number.
+            NotFound: The customer, product, a party or the replaced asset does not exist (or the
+                customer is not visible); or ``by`` is no actor.
+            NotPermitted: The actor does not keep this customer's file, or names another dealer as
+                the seller; or ``by`` is deactivated.
+            ValidationError: A date that is no date, a handover before the purchase, a price that
+                is not finite (NaN, infinity), a merged customer.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> washer = crm.products.add("WM-9", "Washing machine 9", warranty_months=24, by=lea)
@@ -184,7 +226,28 @@ class AssetService(Service):
             return asset
 
     def get(self, asset_id: int, *, by: int) -> Asset:
-        """An asset of a customer the actor keeps, or of a case it serves."""
+        """An asset of a customer the actor keeps, or of a case it serves.
+
+        A technician or manufacturer sees the unit a case is about, not everything else the
+        customer owns.
+
+        Args:
+            asset_id: The asset.
+            by: The acting actor's id.
+
+        Returns:
+            The asset.
+
+        Raises:
+            NotFound: No such asset, or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> washer = crm.products.add("WM-8", "Washing machine 8", by=lea)
+            >>> asset = crm.assets.record(anna, washer.id, serial_number="SN-1", by=lea)
+            >>> crm.assets.get(asset.id, by=lea).serial_number
+            'SN-1'
+        """
         with self.read(by) as uow:
             asset = uow.session.get(Asset, asset_id)
             if asset is None or not _sees_asset(uow, asset):
@@ -193,7 +256,25 @@ class AssetService(Service):
 
     def of_customer(self, customer_id: int, *, by: int) -> list[Asset]:
         """What the customer owns, oldest first: all of it for the owning dealer, the assets of
-        its cases for a party serving one."""
+        its cases for a party serving one.
+
+        Args:
+            customer_id: The customer.
+            by: The acting actor's id.
+
+        Returns:
+            The assets.
+
+        Raises:
+            NotFound: No such customer, or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> washer = crm.products.add("WM-8", "Washing machine 8", by=lea)
+            >>> _ = crm.assets.record(anna, washer.id, serial_number="SN-1", by=lea)
+            >>> [a.serial_number for a in crm.assets.of_customer(anna, by=lea)]
+            ['SN-1']
+        """
         with self.read(by) as uow:
             customer = visible_customer(uow, customer_id)
             query = select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id)

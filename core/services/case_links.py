@@ -109,8 +109,31 @@ def _b64(raw: bytes) -> str:
 class CaseLinkService(Service):
     # -- making and withdrawing links -----------------------------------------------------
     def issue_in(self, uow: UnitOfWork, case_id: int, lifetime: timedelta = LIFETIME) -> str | None:
-        """A link to ``case_id`` valid for ``lifetime``, inside ``uow`` (a hand-off's); None for a
-        customer whose data was erased (there is nobody to send it to)."""
+        """A link to ``case_id`` valid for ``lifetime``, inside ``uow`` (a hand-off's notice):
+        the case's live link row, made if there is none, signed with a new expiry.
+
+        No access check: the caller's operation decided already (``issue`` is the checked one).
+
+        Args:
+            uow: The open unit of work.
+            case_id: The case.
+            lifetime: How long the link works (default 30 days).
+
+        Returns:
+            The token, or None for no such case or a customer whose data was erased (there is
+            nobody to send it to).
+
+        Raises:
+            ValidationError: No secret to sign with (``Keyring.key``).
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.uow(lea, "my_plugin.notify") as uow:
+            ...     token = crm.case_links.issue_in(uow, case.id)
+            ...     uow.commit()
+            >>> crm.case_links.status(token).case_id == case.id
+            True
+        """
         conn = uow.connection
         case = conn.execute(select(Case.id, Case.customer_id, Customer.erased_at).join(
             Customer, Customer.id == Case.customer_id).where(Case.id == case_id)).first()
@@ -126,7 +149,27 @@ class CaseLinkService(Service):
 
     def issue(self, case_id: int, *, by: int, lifetime: timedelta = LIFETIME) -> str:
         """A link for the case's dealer to hand the customer another way (read out on the phone,
-        printed on the job sheet); the same link the notices carry."""
+        printed on the job sheet); the same link the notices carry.
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id: a person of the case's dealer, or the system.
+            lifetime: How long the link works (default 30 days).
+
+        Returns:
+            The token (the status page's address ends with it).
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor is not of a dealer, or ``by`` is deactivated.
+            ValidationError: The customer's data was erased (nobody to hand it to).
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> token = crm.case_links.issue(case.id, by=lea)
+            >>> crm.case_links.status(token).state
+            'reported'
+        """
         with self.uow(by, "case_links.issue") as uow:
             visible_case(uow, case_id)
             require(uow.principal, "dealer", doing=f"hand out links to case {case_id}")
@@ -139,7 +182,30 @@ class CaseLinkService(Service):
 
     def revoke(self, case_id: int, *, by: int, reason: str = "revoked by the dealer") -> int:
         """Withdraw every link to the case (the case's dealer, or the system); the next notice
-        carries a new one. Returns how many live links were withdrawn."""
+        carries a new one. For a link that reached the wrong person.
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id: a person of the case's dealer, or the system.
+            reason: Why, for the audit.
+
+        Returns:
+            How many live links were withdrawn.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor is not of a dealer, or ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> token = crm.case_links.issue(case.id, by=lea)
+            >>> crm.case_links.revoke(case.id, by=lea)
+            1
+            >>> crm.case_links.status(token)
+            Traceback (most recent call last):
+            ...
+            dealercrm.services.case_links.LinkRevoked: this link was withdrawn
+        """
         with self.uow(by, "case_links.revoke") as uow:
             case = visible_case(uow, case_id)
             require(uow.principal, "dealer", doing=f"revoke the customer's links to case {case_id}")
@@ -148,19 +214,88 @@ class CaseLinkService(Service):
             return count
 
     def revoke_customer_in(self, uow: UnitOfWork, customer_id: int, reason: str) -> int:
-        """Inside an erasure: every link to every case of the customer stops working."""
+        """Inside an erasure: every link to every case of the customer stops working.
+
+        No access check: the caller's operation decided already. Raises nothing.
+
+        Args:
+            uow: The open unit of work (the erasure's).
+            customer_id: The customer.
+            reason: Why, for the audit.
+
+        Returns:
+            How many live links were withdrawn.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> _ = crm.case_links.issue(case.id, by=lea)
+            >>> with crm.uow(crm.system, "my_plugin.forget") as uow:
+            ...     print(crm.case_links.revoke_customer_in(uow, anna, "the customer asked"))
+            ...     uow.commit()
+            1
+        """
         return self._revoke(uow, LINK.c.customer_id == customer_id, customer_id, reason)
 
     # -- what the link holder sees and does ---------------------------------------------------
     def status(self, token: str) -> CaseStatus:
-        """What the customer's status link ``token`` shows: who has the case until when, the history in plain words, the answers open to them. ``NotAuthenticated`` (``LinkExpired``, ``LinkRevoked``) for a link that no longer opens."""
+        """What the customer's status link ``token`` shows: who has the case until when, the
+        history in plain words, the answers open to them — this case only, and no people's
+        names or notes.
+
+        Args:
+            token: The link's token.
+
+        Returns:
+            The case as the customer sees it (``CaseStatus``).
+
+        Raises:
+            NotAuthenticated: The token is no genuine link; ``LinkExpired`` once its time is up,
+                ``LinkRevoked`` once it was withdrawn.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> status = crm.case_links.status(crm.case_links.issue(case.id, by=lea))
+            >>> (status.state, status.owner_name, status.choices)
+            ('reported', 'Autohaus Berg', [])
+        """
         with self.read(self.crm.system) as uow:
             link, expires = self._resolve(uow, token)
             return self._status(uow, link.case_id, expires)
 
     def respond(self, token: str, trigger: str, *, note: str | None = None,
                 expected_version: int | None = None) -> Fired:
-        """Fire one of the customer's choices, as the system on the customer's behalf."""
+        """Fire one of the customer's choices, as the system on the customer's behalf.
+
+        Only where the case waits on the customer, and only what ``customer_triggers``
+        allows there ("it works", "still broken"). Audited on the link; the history marks
+        the step ``via: status link``.
+
+        Args:
+            token: The link's token.
+            trigger: One of the status's ``choices``.
+            note: What the customer wrote, for the history.
+            expected_version: Refuse unless the case is still at this version (the page shown).
+
+        Returns:
+            What happened (``Fired``).
+
+        Raises:
+            NotAuthenticated: The link no longer opens (``LinkExpired``, ``LinkRevoked``).
+            NotPermitted: The trigger is not the customer's to fire now.
+            Conflict: The case is no longer at ``expected_version``.
+            TransitionNotAllowed: A guard refused.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> token = crm.case_links.issue(case.id, by=lea)
+            >>> _ = crm.cases.fire(case.id, "start_diagnosis", by=lea)
+            >>> _ = crm.cases.fire(case.id, "solve_by_advice", by=lea)
+            >>> [choice.trigger for choice in crm.case_links.status(token).choices]
+            ['confirm', 'still_broken']
+            >>> crm.case_links.respond(token, "confirm", note="works again").dest
+            'closed'
+        """
         with self.uow(self.crm.system, "case_links.respond") as uow:
             link, _ = self._resolve(uow, token)
             case = self.crm.cases.load(uow.connection, link.case_id, lock=True)
@@ -178,7 +313,36 @@ class CaseLinkService(Service):
 
     def answer_survey(self, token: str, *, csat: object = None, nps: object = None,
                       comment: str | None = None) -> SurveyResponse:
-        """The satisfaction survey, once per case, once the case is final."""
+        """The customer's answer to the satisfaction survey: once per case, once it is closed.
+
+        Recorded as the survey service records answers (timeline, ``SurveyAnswered``), with
+        the channel ``"web"``, and audited on the link.
+
+        Args:
+            token: The link's token.
+            csat: Satisfaction, 1 to 5, or None.
+            nps: Likelihood to recommend, 0 to 10, or None.
+            comment: What the customer wrote.
+
+        Returns:
+            The answer.
+
+        Raises:
+            NotAuthenticated: The link no longer opens (``LinkExpired``, ``LinkRevoked``).
+            NotPermitted: The case is still open.
+            Conflict: The survey was answered already.
+            ValidationError: Neither score given, or a score out of range.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> token = crm.case_links.issue(case.id, by=lea)
+            >>> for trigger in ("start_diagnosis", "solve_by_advice", "confirm"):
+            ...     _ = crm.cases.fire(case.id, trigger, by=lea)
+            >>> crm.case_links.answer_survey(token, csat=5, comment="quick and friendly").csat
+            5
+            >>> crm.case_links.status(token).survey
+            'answered'
+        """
         with self.uow(self.crm.system, "case_links.survey") as uow:
             link, _ = self._resolve(uow, token)
             case = self.crm.cases.load(uow.connection, link.case_id, lock=True)  # one answer, also concurrently

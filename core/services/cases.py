@@ -135,7 +135,21 @@ class CaseService(Service):
 
     # -- lookups -------------------------------------------------------------------------
     def workflow(self, name: str) -> CompiledWorkflow:
-        """The compiled workflow ``name``; ``NotFound`` if no plugin registered it."""
+        """The compiled workflow ``name``, as the plugins registered and extended it.
+
+        Args:
+            name: The workflow's name, e.g. ``"service_case"``.
+
+        Returns:
+            The compiled workflow (``.workflow`` is its declaration: states, transitions).
+
+        Raises:
+            NotFound: No plugin registered a workflow of that name (or its plugin is blocked).
+
+        Examples:
+            >>> crm.cases.workflow("service_case").workflow.initial
+            'reported'
+        """
         try:
             return self.crm.workflows[name]
         except KeyError:
@@ -143,19 +157,65 @@ class CaseService(Service):
 
     def default_workflow(self) -> str:
         """The workflow a case follows when it names none: ``[cases] default_workflow``, else
-        the one registered workflow; with several and no setting, a case must name its own."""
+        the one registered workflow; with several and no setting, a case must name its own.
+
+        Returns:
+            The workflow's name.
+
+        Raises:
+            ValidationError: The setting names no registered workflow, none is registered, or
+                several are and no setting chooses.
+
+        Examples:
+            >>> crm.cases.default_workflow()
+            'service_case'
+        """
         return default_workflow(self.crm.settings.cases.default_workflow, self.crm.workflows)
 
     @staticmethod
     def acts_on(actor: Principal, case: dict) -> bool:
-        """The system acts on every case; a person only on cases of the party it acts for."""
+        """Whether ``actor`` acts on ``case``: the system on every case, a person only on
+        cases whose party of its kind (dealer, manufacturer, technician) is its own.
+
+        The first thing firing and recording facts ask, before the workflow is consulted.
+        Raises nothing.
+
+        Args:
+            actor: The acting actor (``uow.principal``).
+            case: The case's row (``load``), by column name.
+
+        Returns:
+            True if the actor is of a party of the case.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.read(lea) as uow:
+            ...     crm.cases.acts_on(uow.principal, crm.cases.load(uow.connection, case.id))
+            True
+        """
         if actor.kind == "system":
             return True
         column = PARTY_COLUMNS.get(actor.kind)
         return column is not None and case.get(column) == actor.party_id
 
     def pauses(self, wf: CompiledWorkflow) -> Callable[[State], bool]:
-        """``is_pause`` of each state of ``wf``, worked out once."""
+        """Whether each state of ``wf`` pauses the case's clock (it waits on the customer),
+        worked out once per state and kept: it is asked on every transition.
+
+        Raises nothing.
+
+        Args:
+            wf: The compiled workflow.
+
+        Returns:
+            A function of a state: True if the state pauses the clock.
+
+        Examples:
+            >>> wf = crm.cases.workflow("service_case")
+            >>> pauses = crm.cases.pauses(wf)
+            >>> [state.name for state in wf.workflow.states if pauses(state)]
+            ['waiting_for_customer']
+        """
 
         known = self._pauses.setdefault(wf, {})
 
@@ -170,7 +230,22 @@ class CaseService(Service):
         """Kind and calendar of a party, read once and again whenever an unknown party shows
         up (one added after the first transition, possibly by another process), a minute has
         passed (a calendar changed in another process counts within ``PARTIES_FRESH``), or
-        this process changed a calendar (``forget_parties``)."""
+        this process changed a calendar (``forget_parties``).
+
+        Every transition places the case with a party and a deadline in its calendar; reading
+        the parties once instead of per transition keeps firing to one round trip. Raises nothing.
+
+        Args:
+            conn: The open connection to read the parties on.
+
+        Returns:
+            A function of a party id: its kind and calendar (``PartyInfo``), None for no or an unknown party.
+
+        Examples:
+            >>> with crm.read(lea) as uow:
+            ...     crm.cases.party_lookup(uow.connection)(dealer).kind
+            'dealer'
+        """
 
         def lookup(party_id: int | None) -> PartyInfo | None:
             if party_id is None:
@@ -186,12 +261,40 @@ class CaseService(Service):
         return lookup
 
     def forget_parties(self) -> None:
-        """Drop the cached parties' kinds and calendars: a calendar changed in this process counts at once."""
+        """Drop the cached parties' kinds and calendars: a calendar changed in this process counts at once.
+
+        ``crm.parties.set_calendar`` calls it; a plugin that writes a party's calendar
+        itself calls it too. Raises nothing.
+
+        Examples:
+            >>> crm.cases.forget_parties()
+        """
         self._parties = {}
 
     def load_as(self, uow: UnitOfWork, case_id: int) -> dict:
         """The case to fire on, locked, read with the unit of work's actor in one statement
-        (``defer_principal``); the actor is checked first, as if read on its own."""
+        (``defer_principal``); the actor is checked first, as if read on its own.
+
+        Firing is the hot path: the actor and the case in one round trip instead of two.
+
+        Args:
+            uow: A unit of work opened with ``defer_principal=True`` (or with its actor loaded).
+            case_id: The case.
+
+        Returns:
+            The case's row by column name (no access check beyond the actor's own; ``decide`` makes it).
+
+        Raises:
+            NotFound: No such case, or ``uow``'s actor is no actor.
+            NotPermitted: ``uow``'s actor is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.uow(lea, "my_plugin.look", defer_principal=True) as uow:
+            ...     row = crm.cases.load_as(uow, case.id)
+            ...     (uow.principal.name, row["state"])
+            ('Lea Wolf', 'reported')
+        """
         conn = uow.connection
         query = _LOAD_AS_LOCKED if conn.dialect.name == "postgresql" else _LOAD_AS
         row = conn.execute(query, {"case_id": case_id, "actor_id": uow.principal_id}).first()
@@ -202,7 +305,27 @@ class CaseService(Service):
         return dict(zip(_CASE_KEYS, row))
 
     def load(self, conn: Connection, case_id: int, lock: bool = False) -> dict:
-        """The case's row as a dict (locked ``FOR UPDATE`` on PostgreSQL with ``lock``), with no access check: for steps inside a unit of work that checked already."""
+        """The case's row as a dict, with no access check: for steps inside a unit of work that checked already.
+
+        Args:
+            conn: The unit of work's connection.
+            case_id: The case.
+            lock: Lock the row ``FOR UPDATE`` (PostgreSQL; SQLite's one writer holds the
+                database anyway), so a concurrent change waits instead of conflicting.
+
+        Returns:
+            The case's columns by name.
+
+        Raises:
+            NotFound: No such case.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.read(lea) as uow:
+            ...     row = crm.cases.load(uow.connection, case.id)
+            >>> (row["state"], row["version"])
+            ('reported', 1)
+        """
         query = _LOAD_LOCKED if lock and conn.dialect.name == "postgresql" else _LOAD
         row = conn.execute(query, {"case_id": case_id}).mappings().first()
         if row is None:
@@ -231,9 +354,11 @@ class CaseService(Service):
             The new case (``state``, ``owner_party_id``, ``due_at``, ``warranty_status`` ...).
 
         Raises:
-            NotFound: No such customer, workflow or asset of this customer (or not visible).
-            NotPermitted: The actor is not of the customer's dealer.
+            NotFound: No such customer, workflow or asset of this customer (or not visible); or
+                ``by`` is no actor.
+            NotPermitted: The actor is not of the customer's dealer, or ``by`` is deactivated.
             ValidationError: An empty summary, a merged customer, no workflow to follow.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> case = crm.cases.open(anna, "drum noise", by=lea)
@@ -301,13 +426,15 @@ class CaseService(Service):
             What happened: source and destination state, the new version, owner and due time.
 
         Raises:
-            NotFound: No such case, or one the actor's party does not serve.
-            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, or a
-                guard refused (``guard`` and ``reason`` say which and why).
-            NotPermitted: The actor's party may not fire this trigger.
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, is a
+                timeout before its deadline, or a guard refused (``guard`` and ``reason`` say
+                which and why).
+            NotPermitted: The actor's party may not fire this trigger, or ``by`` is deactivated.
             ValidationError: ``data`` the transition requires is missing or wrong.
-            Conflict: The case is no longer at ``expected_version``.
+            Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.
+            PluginError: A plugin's ``dealercrm_amend_case`` failed or amended what it may not.
 
         Examples:
             >>> case = crm.cases.open(anna, "drum noise", by=lea)
@@ -323,7 +450,41 @@ class CaseService(Service):
 
     def fire_in(self, uow: UnitOfWork, case_id: int, trigger: str, *, data: dict[str, Any] | None = None, note: str | None = None,
                 expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Fired:
-        """Fire inside ``uow``: the case's one UPDATE, its history row and its audit row."""
+        """Fire inside ``uow``: the case's one UPDATE, its history row and its audit row.
+
+        For a plugin's operation or a rule that moves a case as one step of more: the
+        transition commits with the rest, or not at all. Checked as ``fire`` checks it.
+
+        Args:
+            uow: The open unit of work; its actor fires.
+            case_id: The case.
+            trigger: The workflow's trigger.
+            data: What the transition requires (``fire``).
+            note: Why, for the history.
+            expected_version: Refuse unless the case is still at this version.
+            case: The case's row if already loaded (``load_as``), else it is loaded and locked.
+            timeout: Fire a timeout transition as the clock does (the deadline processor).
+
+        Returns:
+            What happened (``Fired``).
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve.
+            NotPermitted: The actor's party may not fire this trigger on this case.
+            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, is
+                a timeout before its deadline, or a guard refused.
+            ValidationError: ``data`` the transition requires is missing or wrong.
+            Conflict: The case is no longer at ``expected_version``, or changed concurrently.
+            PluginError: A plugin's ``dealercrm_amend_case`` failed or amended what it may not.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.uow(lea, "my_plugin.diagnose") as uow:
+            ...     fired = crm.cases.fire_in(uow, case.id, "start_diagnosis", note="on the phone")
+            ...     uow.commit()
+            >>> fired.dest
+            'dealer_diagnosis'
+        """
         decided = self.decide(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
                               case=case, timeout=timeout)
         self.write(uow, [decided])
@@ -333,7 +494,43 @@ class CaseService(Service):
                expected_version: int | None = None, case: dict | None = None, timeout: bool = False) -> Decided:
         """Everything a transition changes, worked out and checked, nothing written yet: the
         workflow's move, the new owner and deadline, and what plugins contribute to the case
-        (``dealercrm_amend_case``). ``write`` then writes it."""
+        (``dealercrm_amend_case``). ``write`` then writes it.
+
+        Deciding apart from writing lets the deadline processor escalate a whole batch with
+        one statement per table.
+
+        Args:
+            uow: The open unit of work; its actor fires.
+            case_id: The case.
+            trigger: The workflow's trigger.
+            data: What the transition requires (``fire``).
+            note: Why, for the history.
+            expected_version: Refuse unless the case is still at this version.
+            case: The case's row if already loaded, else it is loaded and locked.
+            timeout: Decide a timeout transition as the clock does (the deadline processor).
+
+        Returns:
+            The decision (``Decided``): the row as loaded, the values to set, the history and
+            audit rows, the events, and ``fired``.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve.
+            NotPermitted: The actor's party may not fire this trigger on this case.
+            TransitionNotAllowed: The trigger does not exist, cannot fire from this state, is
+                a timeout before its deadline, or a guard refused.
+            ValidationError: ``data`` the transition requires is missing or wrong.
+            Conflict: The case is no longer at ``expected_version``.
+            PluginError: A plugin's ``dealercrm_amend_case`` failed or amended what it may not.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.uow(lea, "my_plugin.diagnose") as uow:
+            ...     decided = crm.cases.decide(uow, case.id, "start_diagnosis")
+            ...     print(decided.values["state"], decided.fired.version)
+            ...     crm.cases.write(uow, [decided])
+            ...     uow.commit()
+            dealer_diagnosis 2
+        """
         conn, now, subject = uow.connection, uow.now, f"case {case_id}"
         actor = uow.principal
         case = case or self.load(conn, case_id, lock=True)
@@ -402,7 +599,24 @@ class CaseService(Service):
     def write(self, uow: UnitOfWork, decided: list[Decided]) -> None:
         """Write decided transitions: per case one version-checked UPDATE (the workflow's
         columns and the plugins' amendments together), one history row, one audit row —
-        for many cases at once as one statement each (executemany). Then their events."""
+        for many cases at once as one statement each (executemany). Then their events.
+
+        Args:
+            uow: The unit of work the transitions were decided in.
+            decided: What ``decide`` returned, one per case.
+
+        Raises:
+            Conflict: A case changed since it was decided (its version moved on); nothing of
+                the batch should be committed then.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> with crm.uow(lea, "my_plugin.diagnose") as uow:
+            ...     crm.cases.write(uow, [crm.cases.decide(uow, case.id, "start_diagnosis")])
+            ...     uow.commit()
+            >>> crm.cases.get(case.id, by=lea).state
+            'dealer_diagnosis'
+        """
         if not decided:
             return
         conn = uow.connection
@@ -447,7 +661,26 @@ class CaseService(Service):
 
     # -- reading ------------------------------------------------------------------------
     def get(self, case_id: int, *, by: int) -> Case:
-        """The case, if the actor's party serves it (its dealer, or the party it was passed to); ``NotFound`` otherwise."""
+        """The case, if the actor's party serves it: its dealer, its technician, or its
+        manufacturer once the case has been with it.
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id.
+
+        Returns:
+            The case (``state``, ``owner_party_id``, ``due_at``, ``version``, ``facts`` ...).
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve (the same answer);
+                or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.get(case.id, by=lea).summary
+            'drum noise'
+        """
         with self.read(by) as uow:
             case = uow.session.scalar(select(Case).where(Case.id == case_id, case_scope(uow.principal)))
             if case is None:
@@ -455,13 +688,52 @@ class CaseService(Service):
             return case
 
     def history(self, case_id: int, *, by: int) -> list[CaseEvent]:
-        """Every step of the case, oldest first: opened, transitions, facts, timeouts, each naming its actor."""
+        """Every step of the case, oldest first: opened, transitions, facts, timeouts, returns,
+        each naming its actor, party and the holder and deadline it left the case with.
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id.
+
+        Returns:
+            The case's history rows.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> _ = crm.cases.fire(case.id, "start_diagnosis", by=lea)
+            >>> [(step.kind, step.to_state) for step in crm.cases.history(case.id, by=lea)]
+            [('opened', 'reported'), ('transition', 'dealer_diagnosis')]
+        """
         with self.read(by) as uow:
             visible_case(uow, case_id)
             return list(uow.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
 
     def allowed_triggers(self, case_id: int, by: int) -> list[str]:
-        """What this actor may fire on this case now (guards are judged only when firing)."""
+        """What this actor may fire on this case now: a front end's buttons.
+
+        By the workflow's permissions for the actor's party kind and role; a timeout only once
+        its deadline passed. Guards are judged only when firing (they read the data given then).
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id.
+
+        Returns:
+            The triggers, sorted; empty for an actor not of a party of the case.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.allowed_triggers(case.id, by=lea)
+            ['start_diagnosis', 'withdraw']
+        """
         with self.read(by) as uow:
             case = visible_case(uow, case_id)._mapping
             actor = uow.principal
@@ -476,8 +748,34 @@ class CaseService(Service):
     def list(self, *, by: int, open_only: bool = True, party_id: int | None = None, customer_id: int | None = None,
              state: str | None = None, held: bool = False, overdue: bool = False, workflow: str | None = None,
              sort: str = "due", limit: int = 100, offset: int = 0) -> list[Case]:
-        """Cases the actor may see. ``party_id``: held by that party now; ``held``: by the
-        actor's own party; ``overdue``: past their due time."""
+        """Cases the actor may see: a party's queue.
+
+        Args:
+            by: The acting actor's id.
+            open_only: Leave closed cases out.
+            party_id: Only cases held by this party now.
+            customer_id: Only this customer's.
+            state: Only cases in this state.
+            held: Only cases the actor's own party holds now.
+            overdue: Only cases past their due time.
+            workflow: Only cases following this workflow.
+            sort: ``"due"`` (soonest due first, none last), ``"id"`` or ``"-id"``.
+            limit: At most this many.
+            offset: Skip this many first (paging).
+
+        Returns:
+            The cases.
+
+        Raises:
+            ValidationError: An unknown ``sort``.
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> [c.summary for c in crm.cases.list(held=True, by=lea)]
+            ['drum noise']
+        """
         if sort not in CASE_SORTS:
             raise ValidationError("sort", sort, f"must be one of {', '.join(CASE_SORTS)}")
         with self.read(by) as uow:
@@ -496,9 +794,26 @@ class CaseService(Service):
             return list(uow.session.scalars(query))
 
     def held(self, case_ids: builtins.list[int], *, by: int) -> dict[int, dict[int | str, timedelta]]:
-        """Who held each of these cases for how long so far, from their history:
-        ``{case_id: {party_id: time, "customer": time}}`` — a queue's "with whom, how long".
-        Cases the actor may not see are left out."""
+        """Who held each of these cases for how long so far, from their history: a queue's
+        "with whom, how long". Cases the actor may not see are left out.
+
+        Args:
+            case_ids: The cases.
+            by: The acting actor's id.
+
+        Returns:
+            ``{case_id: {party_id: time, "customer": time}}``: the time each party (and the
+            customer, while the case waited on them) held it.
+
+        Raises:
+            NotFound: ``by`` is no actor, or a case's workflow is no longer registered.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> list(crm.cases.held([case.id], by=lea)[case.id]) == [dealer]
+            True
+        """
         from .case_report import CUSTOMER, periods_of
         with self.read(by) as uow:
             cases = {row.id: row for row in uow.connection.execute(
@@ -542,10 +857,11 @@ class CaseService(Service):
             The case's new version.
 
         Raises:
-            NotFound: No such case, or one the actor's party does not serve.
-            NotPermitted: The actor's party is no party of the case.
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor's party is no party of the case, or ``by`` is deactivated.
             ValidationError: A key that is no single word, a value that is not finite, a closed case.
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> case = crm.cases.open(anna, "drum noise", by=lea)
@@ -559,7 +875,38 @@ class CaseService(Service):
                       shipped_on: date | str | None = None, received_on: date | str | None = None,
                       note: str | None = None, expected_version: int | None = None) -> Case:
         """Record the replaced unit's return: the manufacturer's RMA number and the day it
-        received the unit, the dealer's day of shipping it (``dealercrm.services.case_returns``)."""
+        received the unit, the dealer's day of shipping it (``dealercrm.services.case_returns``).
+
+        Each step is recorded by the party that knows it (``dealercrm.access.RETURN_RECORDERS``),
+        in order, on an open or closed case; it bumps the version, is a line in the history,
+        and raises ``CaseReturnRecorded``. Recording what is there already changes nothing.
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id: the case's manufacturer (RMA, receipt), its dealer
+                (shipment), or the system.
+            rma_number: The return authorisation's number.
+            shipped_on: The day the dealer shipped the old unit (a date or ``"YYYY-MM-DD"``).
+            received_on: The day the manufacturer received it.
+            note: Why, for the history.
+            expected_version: Refuse unless the case is still at this version.
+
+        Returns:
+            The case as it is now.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The step is another party's to record, or ``by`` is deactivated.
+            ValidationError: Nothing given, a day before the case was opened or after today,
+                a shipment without an RMA number, a receipt before the shipment.
+            Conflict: The case is no longer at ``expected_version``, or changed concurrently.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.record_return(case.id, rma_number="RMA-77", by=crm.system).rma_number
+            'RMA-77'
+        """
         from .case_returns import record
         given = {"rma_number": rma_number, "shipped_on": shipped_on, "received_on": received_on}
         return record(self, case_id, "return", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
@@ -570,22 +917,114 @@ class CaseService(Service):
                       expected_version: int | None = None) -> Case:
         """Record the manufacturer's credit to the dealer for the case: an exact amount (a
         ``Decimal``, int or text like "49.90", never a float), its currency (ISO 4217) and
-        the day (default: today where the manufacturer works)."""
+        the day (default: today where the manufacturer works).
+
+        The manufacturer's step (``dealercrm.access.RETURN_RECORDERS``); like ``record_return``
+        it bumps the version, is a line in the history and raises ``CaseReturnRecorded``.
+
+        Args:
+            case_id: The case.
+            amount: The amount credited, exactly.
+            currency: Its ISO 4217 code, e.g. ``"EUR"`` (any case).
+            by: The acting actor's id: the case's manufacturer, or the system.
+            on: The day it was credited (a date or ``"YYYY-MM-DD"``); default today.
+            note: Why, for the history.
+            expected_version: Refuse unless the case is still at this version.
+
+        Returns:
+            The case as it is now.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor is not the case's manufacturer (nor the system), or ``by``
+                is deactivated.
+            ValidationError: An amount that is no exact number, a currency that is no ISO 4217
+                code, a day before the case was opened or after today.
+            Conflict: The case is no longer at ``expected_version``, or changed concurrently.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> credited = crm.cases.record_credit(case.id, "49.90", "eur", by=crm.system)
+            >>> (credited.credit_amount, credited.credit_currency)
+            (Decimal('49.90'), 'EUR')
+        """
         from .case_returns import record
         given = {"amount": amount, "currency": currency, "on": on}
         return record(self, case_id, "credit", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
                       expected_version=expected_version)
 
     def tick(self, batch_size: int = 200, on_progress: Callable[[int], None] | None = None) -> TickReport:
-        """Escalate every overdue open case once (see ``deadlines``)."""
+        """Escalate every overdue open case once: the Python side of ``dealercrm tick``.
+
+        As the system, in batches of one transaction each: each overdue case fires its state's
+        timeout transition (nothing twice, nothing forgotten, also with concurrent ticks), and
+        the notices the escalations call for are queued afterwards. Run it from a scheduler
+        (cron, a worker's loop) every few minutes.
+
+        Raises nothing of its own: a case that cannot be escalated (a plugin refused) is
+        listed in the report's ``failed``, its dealer gets a task, and the next tick tries again.
+
+        Args:
+            batch_size: Cases per transaction.
+            on_progress: Called with the number of cases of each batch done (a progress bar).
+
+        Returns:
+            What happened (``TickReport``): ``fired``, ``batches``, ``failed``, ``alerted``, ``noticed``.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.tick().fired  # nothing is overdue yet
+            0
+            >>> month_later = dealercrm.ManualClock(crm.clock.now() + timedelta(days=30))
+            >>> later = dealercrm.connect(str(crm.engine.url), clock=month_later, settings=crm.settings)
+            >>> later.cases.tick().fired
+            1
+            >>> later.cases.get(case.id, by=lea).state
+            'dealer_diagnosis'
+            >>> later.close()
+        """
         from .deadlines import tick
         return tick(self, batch_size=batch_size, on_progress=on_progress)
 
     def local_day(self, conn: Connection, party_id: int | None, at: datetime) -> date:
-        """The calendar day ``at`` falls on where the party works (its calendar's zone)."""
+        """The calendar day ``at`` falls on where the party works (its calendar's zone).
+
+        A warranty ends, and a return is shipped, on the party's day, not UTC's. Raises nothing:
+        an unknown party counts in the default calendar.
+
+        Args:
+            conn: An open connection to read the party on.
+            party_id: The party (None: the default calendar).
+            at: The moment (an aware datetime).
+
+        Returns:
+            The local date.
+
+        Examples:
+            >>> from datetime import datetime, timezone
+            >>> with crm.read(lea) as uow:
+            ...     crm.cases.local_day(uow.connection, dealer, datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc))
+            datetime.date(2026, 3, 2)
+        """
         return warranty.local_day(at, calendar_of(self.party_lookup(conn), party_id).tz)
 
     def calendar(self, party_id: int | None) -> BusinessCalendar:
-        """The business calendar of a party (the default calendar for None): its holidays, hours and zone."""
+        """The business calendar of a party: its public holidays, opening hours and time zone,
+        in which its cases' deadlines count. Raises nothing: None or an unknown party gets
+        the default calendar.
+
+        Args:
+            party_id: The party (None: the default calendar).
+
+        Returns:
+            The calendar (``BusinessCalendar``).
+
+        Examples:
+            >>> calendar = crm.cases.calendar(dealer)
+            >>> (calendar.region, calendar.tz)
+            ('DE', 'Europe/Berlin')
+        """
         with self.read(self.crm.system) as uow:
             return calendar_of(self.party_lookup(uow.connection), party_id)

@@ -80,12 +80,48 @@ class CustomerService(Service):
         return self.crm.fields.customer
 
     def clean(self, fields: dict[str, Any], *, only_editable: bool = True) -> dict[str, Any]:
-        """Validate and normalise customer fields; raises naming the first bad one."""
+        """Validate and normalise customer fields as ``dealercrm.fields`` declares them.
+
+        What ``add``, ``update`` and the import do with their input before anything is
+        written, for a front end that wants to check a form first.
+
+        Args:
+            fields: Field names and values, the plugins' fields included.
+            only_editable: Refuse fields that cannot be changed once the customer exists
+                (``external_id``); False for a new customer.
+
+        Returns:
+            The fields normalised: an e-mail lower-cased, a phone in E.164, a date parsed.
+
+        Raises:
+            ValidationError: The first field that is unknown, not editable or not valid, named.
+
+        Examples:
+            >>> crm.customers.clean({"email": " Bea@Example.ORG ", "phone": "0171 2345678"})
+            {'email': 'bea@example.org', 'phone': '+491712345678'}
+        """
         context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date())
         return self.fields.clean(fields, context, only_editable=only_editable)
 
     def record(self, uow: UnitOfWork, customer: Customer) -> Record:
-        """``customer`` as ``uow``'s actor may see it."""
+        """``customer`` as ``uow``'s actor may see it: the fields it may not read are absent.
+
+        The one place a customer row becomes what an actor is shown, so a plugin's view
+        withholds what the services withhold. Raises nothing: ``uow``'s actor is loaded already.
+
+        Args:
+            uow: The open unit of work whose actor looks.
+            customer: The customer row.
+
+        Returns:
+            The visible fields (``Record``: by key or attribute).
+
+        Examples:
+            >>> from dealercrm.db.models import Customer
+            >>> with crm.read(lea) as uow:
+            ...     crm.customers.record(uow, uow.session.get(Customer, anna)).email
+            'anna@example.org'
+        """
         return Record(customer_fields(uow.principal, customer, self.fields))
 
     def refuse_duplicates(self, uow: UnitOfWork, owner_party_id: int, email: str | None, external_id: str | None = None,
@@ -94,7 +130,26 @@ class CustomerService(Service):
         customer who has it. Other dealers' customers do not count — the same person may
         be a customer of two dealers, and no dealer learns that from here — and a shared
         phone number (a family's landline, a company's switchboard) is no refusal at all:
-        ``dealercrm customers duplicates`` lists it as a suspect instead."""
+        ``dealercrm customers duplicates`` lists it as a suspect instead.
+
+        Args:
+            uow: The open unit of work of the operation about to write.
+            owner_party_id: The dealer whose file counts.
+            email: The e-mail to be filed (None: not checked).
+            external_id: The host system's id to be filed (None: not checked).
+            except_id: The customer being changed, who may keep their own.
+
+        Raises:
+            DuplicateCustomer: The e-mail is another customer's of this dealer (``existing_id``).
+            ValidationError: The external id was imported already.
+
+        Examples:
+            >>> with crm.uow(lea, "my_plugin.check") as uow:
+            ...     crm.customers.refuse_duplicates(uow, dealer, "anna@example.org")
+            Traceback (most recent call last):
+            ...
+            dealercrm.errors.DuplicateCustomer: invalid email 'anna@example.org': already used by customer 1
+        """
         for field, value in (("email", email), ("external_id", external_id)):
             if value is None:
                 continue
@@ -134,10 +189,14 @@ class CustomerService(Service):
             The customer as the actor sees it (``Record``: by key or attribute, ``anna.id``).
 
         Raises:
-            NotPermitted: The actor is no dealer's, or names another dealer as owner.
+            NotFound: The owning party does not exist; or ``by`` is no actor.
+            NotPermitted: The actor is no dealer's, or names another dealer as owner; or ``by``
+                is deactivated.
             DuplicateCustomer: The e-mail is already on this dealer's file (``existing_id`` names whose).
             ValidationError: A field that is not valid, an unknown custom field, a known
-                ``external_id``, no home dealer yet (run ``dealercrm init``).
+                ``external_id``, an owner that is no dealer, an account owner who is no active
+                person of it, no home dealer yet (run ``dealercrm init``).
+            Vetoed: A plugin refused the change.
 
         Examples:
             >>> bea = crm.customers.add("Bea Kurz", email="Bea@Example.org", phone="0171 2345678", by=lea)
@@ -169,12 +228,53 @@ class CustomerService(Service):
             return self.record(uow, customer)
 
     def get(self, customer_id: int, *, by: int) -> Record:
-        """The customer as the actor may see them (withheld fields absent); ``NotFound`` for one it may not see."""
+        """The customer as the actor may see them: the owning dealer the whole file, a party
+        serving one of their cases only what that needs (withheld fields are absent).
+
+        Args:
+            customer_id: The customer.
+            by: The acting actor's id.
+
+        Returns:
+            The customer's visible fields (``Record``).
+
+        Raises:
+            NotFound: No such customer, or one the actor may not see (the same answer, so
+                ids cannot be probed); or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.customers.get(anna, by=lea).email
+            'anna@example.org'
+        """
         with self.read(by) as uow:
             return self.record(uow, visible_customer(uow, customer_id))
 
     def find(self, *, by: int, email: str | None = None, phone: str | None = None) -> Record | None:
-        """The actor's own customer with this e-mail or phone, if any."""
+        """The customer with this e-mail or phone among those the actor may see, if any.
+
+        The e-mail and phone are normalised first, so a number typed as the customer said it
+        finds the one filed in E.164. With neither given, nothing is found.
+
+        Args:
+            by: The acting actor's id.
+            email: The e-mail address, in any case.
+            phone: The phone number (``+49…``, or national in ``default_region``).
+
+        Returns:
+            The customer as the actor may see them, or None.
+
+        Raises:
+            ValidationError: The e-mail or phone is not valid.
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.customers.find(email="ANNA@example.org", by=lea).name
+            'Anna Berg'
+            >>> crm.customers.find(phone="0171 2345678", by=lea) is None
+            True
+        """
         with self.read(by) as uow:
             if email:
                 where = Customer.email == validation.email(email)
@@ -188,11 +288,30 @@ class CustomerService(Service):
     def list(self, search: str | None = None, limit: int = 50, offset: int = 0, *, by: int,
              owner_party_id: int | None = None, external_id: str | None = None,
              ids: Iterable[int] | None = None) -> list[Record]:
-        """Customers the actor may see, by id. ``external_id``: the host system's own id,
-        matched among the party's own customers only — another party's ids are not its
-        to look up. ``search`` matches part of the name, or of an e-mail the actor reads.
-        ``ids``: only these (a page of cases naming its customers in one query); ids the
-        actor may not see are left out."""
+        """Customers the actor may see, by id (merged duplicates left out).
+
+        Args:
+            search: Part of the name, or of an e-mail the actor may read, in any case.
+            limit: At most this many.
+            offset: Skip this many first (paging).
+            by: The acting actor's id.
+            owner_party_id: Only this dealer's customers.
+            external_id: The host system's own id, matched among the actor's party's own
+                customers only — another party's ids are not its to look up.
+            ids: Only these (a page of cases naming its customers in one query); ids the
+                actor may not see are left out.
+
+        Returns:
+            The customers as the actor may see them.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> [c.name for c in crm.customers.list(search="berg", by=lea)]
+            ['Anna Berg']
+        """
         with self.read(by) as uow:
             p = uow.principal
             query = (select(Customer).where(Customer.merged_into_id.is_(None), customer_scope(p))
@@ -216,13 +335,52 @@ class CustomerService(Service):
             return [self.record(uow, c) for c in uow.session.scalars(query)]
 
     def count(self, *, by: int) -> int:
-        """How many customers the actor may see (merged ones not counted)."""
+        """How many customers the actor may see (merged ones not counted): a list's total.
+
+        Args:
+            by: The acting actor's id.
+
+        Returns:
+            The number of customers.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.customers.count(by=lea)
+            1
+        """
         with self.read(by) as uow:
             return uow.session.scalar(select(func.count()).select_from(Customer).where(
                 Customer.merged_into_id.is_(None), customer_scope(uow.principal))) or 0
 
     def update(self, customer_id: int, *, by: int, **fields: Any) -> Record:
-        """Change the customer's editable fields (``dealercrm.fields``); the owning dealer's."""
+        """Change the customer's editable fields (``dealercrm.fields``): the owning dealer's.
+
+        Only what differs is written; a change raises ``CustomerChanged`` naming the fields.
+
+        Args:
+            customer_id: The customer (a live one, not merged away).
+            by: The acting actor's id: a person of the owning dealer, or the system.
+            **fields: The fields to change and their new values (None clears one), plugins' included.
+
+        Returns:
+            The customer as the actor sees them now.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor serves one of the customer's cases but does not keep the
+                file, or ``by`` is deactivated.
+            DuplicateCustomer: The new e-mail is another customer's of this dealer.
+            ValidationError: A field that is unknown, not editable (``external_id``) or not
+                valid, or a customer merged into another.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> crm.customers.update(anna, city="Ulm", phone="0171 2345678", by=lea).phone
+            '+491712345678'
+        """
         data = self.clean(fields)
         with self.uow(by, "customers.update") as uow:
             customer = kept_customer(uow, customer_id, "change")
@@ -248,7 +406,32 @@ class CustomerService(Service):
 
         Moving hands that dealer the whole file, consents and timeline included, and takes
         it from this one: no dealer may give its customers away, or take another's, on its
-        own say — only the system.
+        own say — only the system. A moved customer's account owner of the old dealer is
+        dropped unless a new one is named. A change raises ``AccountOwnerChanged``.
+
+        Args:
+            customer_id: The customer.
+            account_owner_id: The new account owner: an active person of the (new) owning dealer.
+            by: The acting actor's id: a person of the owning dealer, or the system.
+            owner_party_id: The dealer to move the customer to (the system's alone).
+
+        Returns:
+            The customer as the actor sees them now.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see, no such party; or ``by``
+                is no actor.
+            NotPermitted: The actor does not keep the file, or is no system actor but moves
+                the customer; or ``by`` is deactivated.
+            ValidationError: The account owner is no active person of the owning dealer, the
+                new owner is no dealer, the customer was merged away.
+            DuplicateCustomer: The new dealer has a customer with this e-mail already.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=crm.system).id
+            >>> crm.customers.reassign(anna, bob, by=lea).account_owner_id == bob
+            True
         """
         with self.uow(by, "customers.reassign") as uow:
             customer = kept_customer(uow, customer_id, "reassign")
@@ -279,7 +462,31 @@ class CustomerService(Service):
     # -- contact persons (of a company customer, or a household's other members) ---------
     def add_contact(self, customer_id: int, name: str, function: str = "buyer", email: str | None = None,
                     phone: str | None = None, *, by: int) -> ContactPerson:
-        """Add a contact person to a customer's file (``fields``: name, function, email, phone): the owning dealer's."""
+        """Add a contact person to a customer's file: a company's buyer, a family member.
+
+        The owning dealer's; the fields are cleaned as ``dealercrm.fields.CONTACT`` declares.
+
+        Args:
+            customer_id: The customer (a live one, not merged away).
+            name: The contact person's name.
+            function: What they are to the customer, e.g. ``"buyer"``, ``"partner"``.
+            email: Their e-mail address.
+            phone: Their phone number (``+49…``, or national in ``default_region``).
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Returns:
+            The stored contact person.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+            ValidationError: An empty name, an e-mail or phone that is not valid, a merged customer.
+
+        Examples:
+            >>> max_ = crm.customers.add_contact(anna, "Max Berg", "partner", phone="0171 1111111", by=lea)
+            >>> (max_.function, max_.phone)
+            ('partner', '+491711111111')
+        """
         data = self._clean_contact(dict(name=name, function=function, email=email, phone=phone), only_editable=False)
         with self.uow(by, "customers.add_contact") as uow:
             kept_customer(uow, customer_id, "add contact persons to")
@@ -289,14 +496,55 @@ class CustomerService(Service):
             return contact
 
     def contacts(self, customer_id: int, *, by: int) -> builtins.list[ContactPerson]:
-        """The customer's contact persons (a company's buyer, a family member): the owning dealer's."""
+        """The customer's contact persons (a company's buyer, a family member), in the order added.
+
+        The owning dealer's to read: a party serving a case talks to the customer, not to
+        their family.
+
+        Args:
+            customer_id: The customer.
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Returns:
+            The contact persons.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+
+        Examples:
+            >>> _ = crm.customers.add_contact(anna, "Max Berg", "partner", by=lea)
+            >>> [c.name for c in crm.customers.contacts(anna, by=lea)]
+            ['Max Berg']
+        """
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the contact persons of")
             return list(uow.session.scalars(select(ContactPerson).where(ContactPerson.customer_id == customer_id)
                                             .order_by(ContactPerson.id)))
 
     def update_contact(self, customer_id: int, contact_id: int, *, by: int, **fields: Any) -> ContactPerson:
-        """Change a contact person (a buyer's new number, a new function); None clears e-mail or phone."""
+        """Change a contact person (a buyer's new number, a new function): the owning dealer's.
+
+        Args:
+            customer_id: The customer the contact person belongs to.
+            contact_id: The contact person.
+            by: The acting actor's id: a person of the owning dealer, or the system.
+            **fields: ``name``, ``function``, ``email``, ``phone``; None clears e-mail or phone.
+
+        Returns:
+            The contact person as stored now.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see, no such contact person of
+                this customer; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+            ValidationError: An unknown field, an empty name, an e-mail or phone that is not valid.
+
+        Examples:
+            >>> max_ = crm.customers.add_contact(anna, "Max Berg", "partner", by=lea)
+            >>> crm.customers.update_contact(anna, max_.id, email="Max@Example.org", by=lea).email
+            'max@example.org'
+        """
         data = self._clean_contact(fields)
         with self.uow(by, "customers.update_contact") as uow:
             contact = self._contact_of(uow, customer_id, contact_id, "change contact persons of")
@@ -306,7 +554,26 @@ class CustomerService(Service):
             return contact
 
     def remove_contact(self, customer_id: int, contact_id: int, *, by: int) -> None:
-        """Delete a contact person who left (the audit records it like any change, until an erasure)."""
+        """Delete a contact person who left: the owning dealer's.
+
+        The audit keeps the deletion like any change, until the customer is erased.
+
+        Args:
+            customer_id: The customer the contact person belongs to.
+            contact_id: The contact person.
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see, no such contact person of
+                this customer; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+
+        Examples:
+            >>> max_ = crm.customers.add_contact(anna, "Max Berg", "partner", by=lea)
+            >>> crm.customers.remove_contact(anna, max_.id, by=lea)
+            >>> crm.customers.contacts(anna, by=lea)
+            []
+        """
         with self.uow(by, "customers.remove_contact") as uow:
             uow.session.delete(self._contact_of(uow, customer_id, contact_id, "remove contact persons of"))
             uow.commit()
@@ -326,7 +593,31 @@ class CustomerService(Service):
 
     # -- the 360° view ------------------------------------------------------------------
     def view(self, customer_id: int, timeline_limit: int = 50, *, by: int) -> CustomerView:
-        """The 360° view of a customer as the actor may see it: file, assets, cases and, for the owning dealer, contacts, interests, consents, the last ``timeline_limit`` interactions and open tasks."""
+        """The 360° view of a customer as the actor may see it, read in one transaction.
+
+        The owning dealer (and the system) gets the whole file: the customer, assets, cases,
+        owner and account owner, contacts, interests, the current consents, the last
+        ``timeline_limit`` interactions and open tasks (``visibility`` ``"full"``). A party
+        serving one of the customer's cases gets the customer minimised, that case's assets
+        and the cases it serves; the other sections are None (``visibility`` ``"case"``).
+
+        Args:
+            customer_id: The customer.
+            timeline_limit: At most this many interactions, newest first.
+            by: The acting actor's id.
+
+        Returns:
+            The view (``CustomerView``).
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> view = crm.customers.view(anna, by=lea)
+            >>> (view.visibility, view.customer.name, view.cases)
+            ('full', 'Anna Berg', [])
+        """
         with self.read(by) as uow:
             p, s = uow.principal, uow.session
             c = visible_customer(uow, customer_id)
@@ -356,17 +647,97 @@ class CustomerService(Service):
 
     # -- the file as a whole: the dealer's managing roles only ----------------------------
     def merge(self, keep_id: int, other_id: int, *, by: int) -> Record:
-        """Merge ``other_id`` into ``keep_id``; both must be the actor's party's customers."""
+        """Merge the duplicate ``other_id`` into ``keep_id``: one person, one file.
+
+        Everything that points at the duplicate (cases, assets, consents, timeline, plugins'
+        tables) moves to the kept customer; mergeable fields the kept one lacks are taken
+        from the duplicate, which stays as a tombstone pointing at the kept one (its external
+        id still recognised by a re-run import). It cannot be undone, so it is for the owning
+        dealer's ``owner`` or ``manager`` (and the system). Raises ``CustomersMerged``.
+
+        Args:
+            keep_id: The customer kept.
+            other_id: The duplicate merged away.
+            by: The acting actor's id: an owner or manager of the dealer keeping both files, or the system.
+
+        Returns:
+            The kept customer as the actor sees them now.
+
+        Raises:
+            NotFound: Either customer does not exist or may not be seen; or ``by`` is no actor.
+            NotPermitted: The actor does not keep both files or is no owner or manager; or
+                ``by`` is deactivated.
+            ValidationError: The same customer twice, one merged already or erased.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> dup = crm.customers.add("Anna Berg", phone="0171 2222222", by=lea).id
+            >>> crm.customers.merge(anna, dup, by=lea).phone
+            '+491712222222'
+        """
         from .merge import merge_customers
         return merge_customers(self, keep_id, other_id, by)
 
     def export(self, customer_id: int, *, by: int) -> dict[str, Any]:
-        """Everything held about the customer (right of access), audit trail included."""
+        """Everything held about the customer (the GDPR's right of access), audit trail included.
+
+        The whole file at once — fields, merged duplicates, every table that points at the
+        customer (plugins' too) and each plugin's ``dealercrm_export_customer`` section — so
+        it is for the owning dealer's ``owner`` or ``manager`` (and the system).
+
+        Args:
+            customer_id: The customer.
+            by: The acting actor's id: an owner or manager of the owning dealer, or the system.
+
+        Returns:
+            JSON-ready data: ``customer``, ``merged_records``, ``personal_fields``, one list per
+            linked table (``consent``, ``interaction`` ...) and ``audit``.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file or is no owner or manager; or ``by``
+                is deactivated.
+            PluginError: A plugin's export section failed.
+
+        Examples:
+            >>> export = crm.customers.export(anna, by=lea)
+            >>> (export["customer"]["name"], len(export["audit"]) > 0)
+            ('Anna Berg', True)
+        """
         from .privacy import export_customer
         return export_customer(self, customer_id, by)
 
     def erase(self, customer_id: int, *, by: int) -> Record:
-        """Erase the customer's personal data (right to erasure); returns what remains of the record."""
+        """Erase the customer's personal data (the GDPR's right to erasure), in one transaction.
+
+        Personal fields are blanked on the customer and their merged duplicates, and so is
+        what identifies them elsewhere: contact persons, timeline summaries, case summaries,
+        notes and facts, messages, inbound mail, tasks, survey comments, the personal half of
+        the audit trail, plugins' data (``dealercrm_erase_customer``); interests are deleted
+        and their case links stop working. The records stay, so counts and reports still add up. It cannot
+        be undone: the owning dealer's ``owner`` or ``manager`` (and the system) only.
+        Raises ``CustomerErased``.
+
+        Args:
+            customer_id: The customer.
+            by: The acting actor's id: an owner or manager of the owning dealer, or the system.
+
+        Returns:
+            What remains of the customer's record.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file or is no owner or manager; or ``by``
+                is deactivated.
+            ValidationError: The customer was erased already.
+            PluginError: A plugin's erasure failed (nothing is erased then).
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> erased = crm.customers.erase(anna, by=lea)
+            >>> (erased.name, erased.email)
+            ('erased customer #1', None)
+        """
         from .privacy import erase_customer
         return erase_customer(self, customer_id, by)
 

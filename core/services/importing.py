@@ -107,7 +107,40 @@ def count_rows(path: Path) -> int:
 class CustomerImport(Service):
     def run(self, path: str | os.PathLike, *, by: int, chunk_size: int = 2000,
             on_progress: Callable[[int], None] | None = None) -> ImportReport:
-        """Import a file, streamed (``dealercrm import customers``)."""
+        r"""Import a customer CSV file, streamed (``dealercrm import customers``).
+
+        Every row is checked; the good ones are filed in chunks, each chunk its own
+        transaction, the bad ones reported with their line and field. A re-run skips the
+        external ids already there, so an interrupted import is simply run again. A dealer
+        files its own customers (a row naming another ``owner_party`` is rejected), the
+        system any dealer's. Raises ``CustomersImported`` per chunk.
+
+        Args:
+            path: The file: UTF-8, a header naming at least ``external_id`` and ``name``.
+            by: The acting actor's id: a dealer's person, or the system.
+            chunk_size: Rows per transaction.
+            on_progress: Called with each chunk's number of rows (a progress bar).
+
+        Returns:
+            What happened (``ImportReport``): ``rows``, ``imported``, ``already_present``,
+            ``rejections`` (line, field, reason), ``suspects``.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is no dealer's (nor the system), or ``by`` is deactivated.
+            ValidationError: The file is missing, no regular file, not UTF-8 or empty, lacks a
+                required column, or has a column the import does not read.
+            ImportInterrupted: A chunk failed after earlier ones were committed (its ``report``
+                says what was filed; running it again files the rest).
+            Vetoed: A plugin refused the first chunk (nothing was written).
+
+        Examples:
+            >>> from pathlib import Path
+            >>> _ = Path("customers.csv").write_text("external_id,name\nDMS-7,Dora Lind\n", encoding="utf-8")
+            >>> report = crm.imports.run("customers.csv", by=lea)
+            >>> (report.rows, report.imported)
+            (1, 1)
+        """
         self._importer(by)
         path = Path(path)
         try:
@@ -122,8 +155,37 @@ class CustomerImport(Service):
 
     def run_text(self, content: str | bytes, *, by: int, source: str = "upload",
                  chunk_size: int = 2000) -> ImportReport:
-        """Import a CSV document held in memory (an upload), checked whole before any row
+        r"""Import a CSV document held in memory (an upload), checked whole before any row
         is written; errors about the document as a whole name it as field ``body``.
+
+        Otherwise as ``run``: rows reported one by one, chunks committed one by one, a re-run
+        skips what is there.
+
+        Args:
+            content: The document, text or UTF-8 bytes (a BOM is fine).
+            by: The acting actor's id: a dealer's person, or the system.
+            source: What to call it in the report and errors (a file name).
+            chunk_size: Rows per transaction.
+
+        Returns:
+            What happened (``ImportReport``).
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is no dealer's (nor the system), or ``by`` is deactivated.
+            ValidationError: The document is not UTF-8, not readable CSV, empty, lacks a
+                required column, or has a column the import does not read (nothing is written).
+            ImportInterrupted: A chunk failed after earlier ones were committed.
+            Vetoed: A plugin refused the first chunk (nothing was written).
+
+        Examples:
+            >>> report = crm.imports.run_text("external_id,name,email\n"
+            ...                               "DMS-1,Bea Kurz,bea@example.org\n"
+            ...                               "DMS-2,Cem Oz,not-an-address\n", by=lea)
+            >>> (report.imported, [(r["line"], r["field"]) for r in report.rejections])
+            (1, [(3, 'email')])
+            >>> crm.imports.run_text("external_id,name\nDMS-1,Bea Kurz\n", by=lea).already_present
+            1
         """
         self._importer(by)
         text = _decoded(content, source)

@@ -170,12 +170,32 @@ class InboundService(Service):
         return UnsubscribeLinks.from_settings(self.crm.settings.unsubscribe, source=self.crm.settings.source)
 
     def receive(self, channel: str, raw: str | bytes, headers: Mapping[str, str] | None = None) -> InboundMessage:
-        """Store a message a channel received (``raw``: the body as the channel delivered it), then act on it.
+        """Store a message a channel received, then act on it: what ``/inbound/<channel>`` calls.
 
-        Stored first, in a transaction of its own, so nothing received is lost; then matched to
-        a customer and case and acted on as the ``[inbound]`` settings say (an opt-out reply
+        Stored first, in a transaction of its own, so nothing received is lost (a payload the
+        channel cannot parse stays as ``malformed`` with the reason); then matched to a
+        customer and case and acted on as the ``[inbound]`` settings say (an opt-out reply
         revokes marketing consent, a trigger word fires on the case, an unknown sender opens a
-        task). Runs as the system: the sender is no actor. Returns the stored message with its status.
+        triage task). Runs as the system: the sender is no actor. Raises ``MessageReceived``.
+
+        Args:
+            channel: The loaded channel that received it (it parses ``raw``), e.g. ``"email"``.
+            raw: The message as the channel delivered it (a MIME mail, a JSON payload).
+            headers: The request's headers, for channels that read them (signatures).
+
+        Returns:
+            The stored message, with its ``status``: ``attached``, ``triage``, ``ignored`` or
+            ``malformed``.
+
+        Raises:
+            ValidationError: The ``[inbound]`` settings are wrong (nothing is stored then), or
+                an unknown sender's message arrives before any dealer exists.
+            Vetoed: A plugin refused the message's events (the raw message stays stored).
+
+        Examples:
+            >>> message = crm.inbound.receive("fax", "Still broken!")
+            >>> (message.status, message.parse_error, message.raw)
+            ('malformed', "no channel 'fax' that parses inbound", 'Still broken!')
         """
         rules = self.rules  # a broken [inbound] table fails here, before anything is stored
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
@@ -279,15 +299,65 @@ class InboundService(Service):
 
     # -- one-click unsubscribe (RFC 8058) --------------------------------------------------
     def unsubscribe_link(self, customer_id: int, channel: str = "email") -> str | None:
-        """The link that revokes ``customer_id``'s marketing consent on ``channel`` (None if not configured)."""
+        """The one-click link that revokes the customer's marketing consent on ``channel``, for
+        a marketing message's footer and ``List-Unsubscribe`` header (RFC 8058).
+
+        Args:
+            customer_id: The customer.
+            channel: The consent channel the link revokes.
+
+        Returns:
+            The link (``<base_url>/unsubscribe/<token>``, signed), or None when ``[unsubscribe]``
+            has no ``base_url`` and secret.
+
+        Raises:
+            ValidationError: The ``[unsubscribe]`` settings are wrong (a short secret, a base URL
+                that is no http(s) URL).
+
+        Examples:
+            >>> crm.inbound.unsubscribe_link(anna) is None  # nothing configured here
+            True
+            >>> import attrs
+            >>> from dealercrm.settings import UnsubscribeSettings
+            >>> links = UnsubscribeSettings(base_url="https://crm.example.org", secret="a-long-random-secret")
+            >>> shop = dealercrm.connect(str(crm.engine.url), settings=attrs.evolve(crm.settings, unsubscribe=links))
+            >>> shop.inbound.unsubscribe_link(anna, "phone")  # doctest: +ELLIPSIS
+            'https://crm.example.org/unsubscribe/1.phone...'
+            >>> shop.close()
+        """
         return self.links.url(customer_id, channel)
 
     def unsubscribe(self, token: str) -> Unsubscribed:
         """Revoke marketing on the token's channel for the token's customer, as the system.
 
-        A token that is not genuine is ``NotFound`` and changes nothing. A repeat, or a
-        customer who had no marketing consent left, records nothing new; an erased
-        customer's link records nothing; a merged customer's revokes on the one kept.
+        What the link from ``unsubscribe_link`` does when followed: no sign-in, the signed
+        token is the proof. A repeat, or a customer who had no marketing consent left,
+        records nothing new; an erased customer's link records nothing; a merged customer's
+        revokes on the one kept.
+
+        Args:
+            token: The token, the link's last part.
+
+        Returns:
+            Whom and which channel it was for, and whether anything was revoked now (``Unsubscribed``).
+
+        Raises:
+            NotFound: The token is not genuine, or its customer or channel does not exist
+                (nothing changes).
+            ValidationError: The ``[unsubscribe]`` settings are wrong.
+
+        Examples:
+            >>> import attrs
+            >>> from dealercrm.settings import UnsubscribeSettings
+            >>> links = UnsubscribeSettings(base_url="https://crm.example.org", secret="a-long-random-secret")
+            >>> shop = dealercrm.connect(str(crm.engine.url), settings=attrs.evolve(crm.settings, unsubscribe=links))
+            >>> _ = shop.consents.grant(anna, "phone", "marketing", source="signed form", by=lea)
+            >>> token = shop.inbound.unsubscribe_link(anna, "phone").rsplit("/", 1)[1]
+            >>> shop.inbound.unsubscribe(token)
+            Unsubscribed(customer_id=1, channel='phone', revoked=True)
+            >>> shop.consents.may_contact(anna, "phone", "marketing", by=lea)
+            False
+            >>> shop.close()
         """
         found = self.links.read(token)
         if found is None or found[1] not in self.crm.consents.channels():
@@ -316,13 +386,48 @@ class InboundService(Service):
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, inbound_id: int, *, by: int) -> InboundMessage:
-        """A stored inbound message: the operator's (the system's) to read."""
+        """A stored inbound message, raw as received: the operator's (the system's) to read.
+
+        Args:
+            inbound_id: The stored message.
+            by: The acting actor's id: the system.
+
+        Returns:
+            The message, with its status, sender, customer, case and parse error.
+
+        Raises:
+            NotFound: No such message; or ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+
+        Examples:
+            >>> message = crm.inbound.receive("fax", "Still broken!")
+            >>> crm.inbound.get(message.id, by=crm.system).raw
+            'Still broken!'
+        """
         with self.read(by) as uow:
             require_system(uow.principal, "read inbound messages")
             return uow.get(InboundMessage, inbound_id, "inbound message")
 
     def triage(self, limit: int = 100, *, by: int) -> list[InboundMessage]:
-        """Messages that need a person (status ``triage`` or ``malformed``), oldest first; the operator's."""
+        """Messages that need a person, oldest first: from unknown senders (``triage``) or not
+        understood (``malformed``). The operator's.
+
+        Args:
+            limit: At most this many.
+            by: The acting actor's id: the system.
+
+        Returns:
+            The messages.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+
+        Examples:
+            >>> message = crm.inbound.receive("fax", "Still broken!")
+            >>> [m.status for m in crm.inbound.triage(by=crm.system)]
+            ['malformed']
+        """
         with self.read(by) as uow:
             require_system(uow.principal, "read inbound messages")
             return list(uow.session.scalars(select(InboundMessage).where(

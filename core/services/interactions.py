@@ -34,9 +34,38 @@ class InteractionService(Service):
                task_id: int | None = None) -> Interaction:
         """Put a contact on the customer's timeline: a call, a visit, a letter.
 
-        ``personal``: the summary is personal data (blanked on erasure); ``case_id``/``task_id``
-        tie it to a case or task of this customer. Touches the customer (``last_touch_at``), which
-        rules such as ``rule_loyal_quiet`` read. The owning dealer's.
+        A personal contact touches the customer (``last_touch_at``) in the same transaction,
+        which rules such as ``rule_loyal_quiet`` read. The owning dealer's. Raises
+        ``InteractionRecorded``.
+
+        Args:
+            customer_id: The customer (a live one, not merged away).
+            channel: A consent channel (``crm.consents.channels()``), or ``"visit"``,
+                ``"webhook"``, ``"system"``, ``"web"``.
+            direction: ``"inbound"``, ``"outbound"`` or ``"internal"``.
+            summary: What was said or done (required).
+            by: The acting actor's id: a person of the owning dealer, or the system.
+            personal: The summary is personal data (blanked on erasure) and the contact a
+                personal one that touches the customer; False for a mass mailing's line.
+            at: When it happened (an aware datetime); default now.
+            case_id: The case it was about.
+            task_id: The task it was done for (one of this customer's, or of none).
+
+        Returns:
+            The stored interaction.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see, no such task; or ``by``
+                is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+            ValidationError: An unknown channel or direction, an empty summary, a naive ``at``,
+                another customer's task, a merged customer.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> talk = crm.interactions.record(anna, "phone", "outbound", "asked about the drum noise", by=lea)
+            >>> crm.customers.get(anna, by=lea).last_touch_at == talk.at
+            True
         """
         validation.choice("channel", channel, timeline_channels(self.crm))
         validation.choice("direction", direction, DIRECTIONS)
@@ -50,7 +79,26 @@ class InteractionService(Service):
             return interaction
 
     def timeline(self, customer_id: int, limit: int = 100, offset: int = 0, *, by: int) -> list[Interaction]:
-        """Everything that passed with the customer, newest first: the owning dealer's."""
+        """Everything that passed with the customer, newest first: the owning dealer's.
+
+        Args:
+            customer_id: The customer.
+            limit: At most this many.
+            offset: Skip this many first (paging).
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Returns:
+            The interactions: people's, rules', messages', newest first.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+
+        Examples:
+            >>> _ = crm.interactions.record(anna, "visit", "inbound", "came in with the receipt", by=lea)
+            >>> [t.summary for t in crm.interactions.timeline(anna, by=lea)]
+            ['came in with the receipt']
+        """
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the timeline of")
             return list(uow.session.scalars(

@@ -38,9 +38,26 @@ class Keyring(Service):
 
     def key(self, purpose: str, connection: Connection | None = None) -> bytes:
         """A 256-bit key for ``purpose`` (e.g. ``"case-link"``): HMAC-SHA256 of the purpose under
-        the secret, so one purpose's signatures are worthless for another. ``connection``: the
-        caller's open one, to read a secret kept in the database on (once per process) instead
-        of checking out a second connection while the caller's transaction is open."""
+        the secret, so one purpose's signatures are worthless for another.
+
+        Args:
+            purpose: What the key signs, e.g. ``"case-link"``, ``"my_plugin.csrf"``.
+            connection: The caller's open one, to read a secret kept in the database on (once
+                per process) instead of checking out a second connection while the caller's
+                transaction is open.
+
+        Returns:
+            The key, the same for the same purpose in every process on this database.
+
+        Raises:
+            ValidationError: No secret is configured and the database holds none (run
+                ``dealercrm db upgrade``).
+
+        Examples:
+            >>> key = crm.keyring.key("my_plugin.csrf")
+            >>> (len(key), key == crm.keyring.key("case-link"))
+            (32, False)
+        """
         found = self._keys.get(purpose)
         if found is None:
             found = self._keys[purpose] = hmac.new(self._secret(connection), purpose.encode(), hashlib.sha256).digest()

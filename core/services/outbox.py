@@ -79,7 +79,21 @@ def record_contact(uow, customer_id: int, purpose: str, channel: str, kind: str,
 
 class OutboxService(Service):
     def channel(self, name: str) -> Channel:
-        """The loaded channel ``name``; ``NotFound`` naming the available ones."""
+        """The loaded channel ``name``: what the plugins provide, by name.
+
+        Args:
+            name: The channel's name, e.g. ``"phone"``.
+
+        Returns:
+            The channel object (``dealercrm.channels.Channel``).
+
+        Raises:
+            NotFound: No channel of that name is loaded; the message names those that are.
+
+        Examples:
+            >>> crm.outbox.channel("phone").consent_channel
+            'phone'
+        """
         try:
             return self.crm.channels[name]
         except KeyError:
@@ -89,10 +103,44 @@ class OutboxService(Service):
                 subject: str | None = None, recipient: str | None = None, origin: str = "human",
                 case_id: int | None = None, data: dict | None = None, key: str | None = None,
                 decision: Decision | None = None) -> OutboxMessage:
-        """Queue one message inside ``uow``; returns the row (status pending or suppressed).
+        """Queue one message inside ``uow``, so it exists exactly when its cause commits.
 
-        ``decision`` is a ``contact_policy.decide`` answer the caller already has for this
-        customer, channel and purpose at ``uow.now`` (it is not asked twice).
+        For a plugin's operation or a rule: consent, the address on file and the contact
+        budget decide as for every message, and one that may not go is written all the same
+        as ``suppressed`` with its reason and a line on the customer's timeline. Access is
+        the caller's to decide (``send`` is the checked operation). Raises ``MessageQueued``
+        or ``ContactSuppressed``.
+
+        Args:
+            uow: The open unit of work of the cause.
+            channel: The loaded channel's name.
+            purpose: ``"service"`` or ``"marketing"``.
+            body: The text (required).
+            customer_id: The customer it goes to; None for a message to ``recipient`` only.
+            subject: The subject, where the channel has one.
+            recipient: The address, overriding the one on file (required without a customer).
+            origin: Who queued it: ``"human"``, ``"rule:<name>"`` ...
+            case_id: The case it is about.
+            data: What the channel needs besides (a template's values).
+            key: An idempotency key (default: a new one).
+            decision: A ``contact_policy.decide`` answer the caller already has for this
+                customer, channel and purpose at ``uow.now`` (it is not asked twice).
+
+        Returns:
+            The stored message (status ``pending`` or ``suppressed``).
+
+        Raises:
+            NotFound: No channel of that name is loaded.
+            ValidationError: An unknown purpose, an empty body, no recipient for a message to no customer.
+
+        Examples:
+            >>> _ = crm.customers.update(anna, phone="0171 2345678", by=lea)
+            >>> with crm.uow(lea, "my_plugin.remind") as uow:
+            ...     message = crm.outbox.enqueue(uow, channel="phone", purpose="service",
+            ...                                  body="Bring the receipt.", customer_id=anna)
+            ...     uow.commit()
+            >>> (message.status, message.recipient)
+            ('pending', '+491712345678')
         """
         return self.enqueue_many(uow, [dict(
             channel=channel, purpose=purpose, body=body, customer_id=customer_id, subject=subject,
@@ -105,6 +153,28 @@ class OutboxService(Service):
         a batch of 165 takes four), one executemany for their audit rows and one for the
         contact ledger. Pass each message's ``decision`` where the caller decided consent for
         the batch already.
+
+        Args:
+            uow: The open unit of work of the cause.
+            messages: One dict per message, with ``enqueue``'s keyword arguments.
+
+        Returns:
+            The stored messages, in the order given.
+
+        Raises:
+            TypeError: A message has a key ``enqueue`` does not take.
+            NotFound: A channel that is not loaded.
+            ValidationError: An unknown purpose, an empty body, no recipient for a message to no customer.
+
+        Examples:
+            >>> _ = crm.customers.update(anna, phone="0171 2345678", by=lea)
+            >>> with crm.uow(lea, "my_plugin.remind") as uow:
+            ...     queued = crm.outbox.enqueue_many(uow, [
+            ...         dict(channel="phone", purpose="service", body="Bring the receipt.", customer_id=anna),
+            ...         dict(channel="phone", purpose="marketing", body="Ski racks -20%", customer_id=anna)])
+            ...     uow.commit()
+            >>> [(m.status, m.reason) for m in queued]
+            [('pending', None), ('suppressed', 'no marketing consent for phone')]
         """
         rows, allowed = [], []
         for m in messages:
@@ -176,6 +246,38 @@ class OutboxService(Service):
         cases does not — the dealer stays the customer's single point of contact. Consent
         and the contact budget decide as for every other message: one that may not go is
         kept as ``suppressed`` with its reason, never an error.
+
+        Args:
+            channel: A channel that reaches customers (``customer_channels()``; the system any loaded one).
+            purpose: ``"service"`` or ``"marketing"``.
+            body: The text (required).
+            customer_id: The customer; None only for the system, writing to ``recipient``.
+            subject: The subject, where the channel has one.
+            recipient: The address, overriding the one on file.
+            case_id: The case it is about (one of this customer's).
+            data: What the channel needs besides.
+            key: An idempotency key (default: a new one).
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Returns:
+            The stored message (status ``pending`` or ``suppressed``).
+
+        Raises:
+            NotFound: No such customer or one the actor may not see, no such case, no such
+                channel; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the customer's file, or is not the system but
+                names no customer; or ``by`` is deactivated.
+            ValidationError: A channel that reaches no customer, another customer's case, an
+                unknown purpose, an empty body, no recipient.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> _ = crm.customers.update(anna, phone="0171 2345678", by=lea)
+            >>> message = crm.outbox.send("phone", "service", "Your washer is ready.", customer_id=anna, by=lea)
+            >>> (message.status, message.recipient)
+            ('pending', '+491712345678')
+            >>> crm.outbox.send("phone", "marketing", "Ski racks -20%", customer_id=anna, by=lea).reason
+            'no marketing consent for phone'
         """
         with self.uow(by, "outbox.send") as uow:
             p = uow.principal
@@ -197,22 +299,95 @@ class OutboxService(Service):
             return message
 
     def dispatch(self, *, max_batches: int | None = None) -> DispatchReport:
-        """Queue the notices of committed case events, then send what is due (``dispatcher``)."""
+        """Queue the notices of committed case events, then send what is due: ``dealercrm dispatch``.
+
+        As the system, in batches: each due message is leased, consent is asked again (a
+        revocation since queueing stops it), the channel sends it, and the result is recorded
+        — sent, retried later with backoff, or dead-lettered after the last attempt. Run it
+        from a scheduler or a worker's loop.
+
+        Raises nothing of its own: a channel that fails or raises is a retry in the report
+        (naming the plugin in the log), never a lost message.
+
+        Args:
+            max_batches: Stop after this many batches (None: until nothing is due).
+
+        Returns:
+            What happened (``DispatchReport``): ``sent``, ``retried``, ``failed``, ``dead``,
+            ``suppressed``, ``batches``, ``noticed``.
+
+        Examples:
+            >>> _ = crm.customers.update(anna, phone="0171 2345678", by=lea)
+            >>> message = crm.outbox.send("phone", "service", "Your washer is ready.", customer_id=anna, by=lea)
+            >>> crm.outbox.dispatch().sent
+            1
+            >>> crm.outbox.get(message.id, by=lea).status
+            'sent'
+        """
         from .dispatcher import dispatch
         return dispatch(self.crm, max_batches=max_batches)
 
     def queue_notices(self, *, batch_size: int | None = None, max_batches: int | None = None) -> NoticeReport:
         """Queue the notices every committed case event calls for, exactly once (``notices``);
-        ``dispatch`` and ``crm.cases.tick`` do this first."""
+        ``dispatch`` and ``crm.cases.tick`` do this first.
+
+        A case's notices are queued after its transition committed, from the history row, so
+        the hot path stays one transaction and a notice is neither lost nor sent twice.
+        Raises nothing of its own: an event whose notices fail is reported in ``failed`` and
+        offered again at the next run.
+
+        Args:
+            batch_size: Case events per transaction (default ``notices.BATCH_SIZE``).
+            max_batches: Stop after this many batches (None: until every event is noticed).
+
+        Returns:
+            What happened (``NoticeReport``): ``noticed``, ``batches``, ``failed``.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.outbox.queue_notices().noticed
+            1
+            >>> crm.outbox.queue_notices().noticed  # exactly once
+            0
+        """
         from .notices import BATCH_SIZE, produce
         return produce(self.crm, batch_size=batch_size or BATCH_SIZE, max_batches=max_batches)
 
     def customer_channels(self) -> list[str]:
-        """Channels that reach a customer (a host system's webhook does not)."""
+        """Channels that reach a customer: those with a consent channel (a host system's
+        webhook has none). What ``send`` offers a person. Raises nothing.
+
+        Returns:
+            Their names, sorted.
+
+        Examples:
+            >>> "phone" in crm.outbox.customer_channels()
+            True
+        """
         return sorted(name for name, ch in self.crm.channels.items() if ch.consent_channel)
 
     def get(self, message_id: int, *, by: int, customer_id: int | None = None) -> OutboxMessage:
-        """A message, if the actor keeps the customer it went to (the system: any)."""
+        """A message, if the actor keeps the customer it went to (the system: any).
+
+        Args:
+            message_id: The message.
+            by: The acting actor's id.
+            customer_id: The customer it must have gone to (an HTTP path names both).
+
+        Returns:
+            The message, with its status, attempts and reason.
+
+        Raises:
+            NotFound: No such message, one to another customer than ``customer_id``, or one to
+                no customer for an actor that is not the system; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the customer's file, or ``by`` is deactivated.
+
+        Examples:
+            >>> _ = crm.customers.update(anna, phone="0171 2345678", by=lea)
+            >>> message = crm.outbox.send("phone", "service", "Ready.", customer_id=anna, by=lea)
+            >>> crm.outbox.get(message.id, customer_id=anna, by=lea).body
+            'Ready.'
+        """
         with self.read(by) as uow:
             message = uow.session.get(OutboxMessage, message_id)
             if message is not None and message.customer_id is not None:
@@ -224,7 +399,27 @@ class OutboxService(Service):
             return message
 
     def of_customer(self, customer_id: int, *, by: int, limit: int = 50, offset: int = 0) -> list[OutboxMessage]:
-        """Every message queued for the customer, by whom or whatever rule, newest first."""
+        """Every message queued for the customer, by whom or whatever rule, newest first:
+        sent, pending and suppressed alike (what was not sent, and why, is part of the file).
+
+        Args:
+            customer_id: The customer.
+            by: The acting actor's id: a person of the owning dealer, or the system.
+            limit: At most this many.
+            offset: Skip this many first (paging).
+
+        Returns:
+            The messages.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
+
+        Examples:
+            >>> _ = crm.outbox.send("phone", "marketing", "Ski racks -20%", customer_id=anna, by=lea)
+            >>> [(m.body, m.status) for m in crm.outbox.of_customer(anna, by=lea)]
+            [('Ski racks -20%', 'suppressed')]
+        """
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the messages to")
             return list(uow.session.scalars(

@@ -62,9 +62,36 @@ class PartyService(Service):
 
     def add(self, kind: str, name: str, region: str = "DE", *, by: int, time_zone: str = "Europe/Berlin",
             hours: dict[str, str] | None = None, closed: list[str] | None = None) -> Party:
-        """A party with its calendar: holidays of ``region``, its ``time_zone``, opening ``hours``
-        per weekday (``{"mon-fri": "08:00-17:00"}``; default Monday to Friday 08:00-17:00) and
-        days it is ``closed`` besides public holidays."""
+        """A party with its calendar: the operator's (``by=crm.system``).
+
+        The calendar is checked now, because every deadline of the party's cases counts in
+        it: a wrong one would fail or shift them later.
+
+        Args:
+            kind: ``"dealer"``, ``"manufacturer"`` or ``"technician"``.
+            name: Its name, unique.
+            region: Where its public holidays come from: a country code (``"DE"``), optionally
+                with a subdivision (``"DE-BY"``).
+            by: The acting actor's id: the system.
+            time_zone: Its IANA time zone, e.g. ``"Europe/Berlin"``.
+            hours: Opening hours per weekday, e.g. ``{"mon-fri": "08:00-17:00"}``; default
+                Monday to Friday 08:00-17:00.
+            closed: Days it is closed besides public holidays (``"YYYY-MM-DD"``).
+
+        Returns:
+            The stored party.
+
+        Raises:
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+            NotFound: ``by`` is no actor.
+            ValidationError: An unknown kind, an empty or known name, a region without a
+                calendar, an unknown time zone, hours or closed days that cannot be read.
+
+        Examples:
+            >>> cold = crm.parties.add("technician", "Kälte Service", "de-by", by=crm.system)
+            >>> (cold.kind, cold.region, cold.time_zone)
+            ('technician', 'DE-BY', 'Europe/Berlin')
+        """
         validation.choice("party kind", kind, PARTY_KINDS)
         name = validation.required("party name", name)
         region = checked_region(region)
@@ -80,9 +107,33 @@ class PartyService(Service):
 
     def set_calendar(self, party_id: int, *, by: int, region: str | None = None, time_zone: str | None = None,
                      hours: dict[str, str] | None = None, closed: list[str] | None = None) -> Party:
-        """Change a party's calendar; what is not given stays. Deadlines set from now on count
-        in it (those already running keep their due time). The party's owner or manager, or
-        the operator, may."""
+        """Change a party's calendar; what is not given stays.
+
+        Deadlines set from now on count in it (those already running keep their due time).
+        The party's owner or manager, or the operator, may.
+
+        Args:
+            party_id: The party.
+            by: The acting actor's id: an owner or manager of the party, or the system.
+            region: Where its public holidays come from (``"DE"``, ``"DE-BY"``).
+            time_zone: Its IANA time zone.
+            hours: Opening hours per weekday, e.g. ``{"mon-fri": "09:00-18:00"}``.
+            closed: Days it is closed besides public holidays (``"YYYY-MM-DD"``).
+
+        Returns:
+            The party with its new calendar.
+
+        Raises:
+            NotFound: No such party; or ``by`` is no actor.
+            NotPermitted: The actor is no owner or manager of the party (nor the system), or
+                ``by`` is deactivated.
+            ValidationError: A region without a calendar, an unknown time zone, hours or
+                closed days that cannot be read.
+
+        Examples:
+            >>> crm.parties.set_calendar(dealer, hours={"mon-fri": "09:00-18:00"}, by=lea).hours["mon"]
+            '09:00-18:00'
+        """
         with self.uow(by, "parties.set_calendar") as uow:
             party = uow.get(Party, party_id, "party")
             manages_people(uow.principal, party_id, "set the calendar of")
@@ -102,8 +153,29 @@ class PartyService(Service):
         (``dealercrm.access.MANAGING_ROLES``) manage the party's people and merge, export and
         erase its customers.
 
-        The party's owner or manager, or the operator, may. The e-mail is where the portal's
-        sign-in links go.
+        The party's owner or manager, or the operator, may.
+
+        Args:
+            party_id: The party the person acts for.
+            name: The person's name.
+            role: Their role, e.g. ``"manager"``, ``"service"``, ``"sales"``; workflows permit
+                triggers by role.
+            email: Where the portal's sign-in links go.
+            by: The acting actor's id: an owner or manager of the party, or the system.
+
+        Returns:
+            The stored actor (active).
+
+        Raises:
+            NotFound: No such party; or ``by`` is no actor.
+            NotPermitted: The actor is no owner or manager of the party (nor the system), or
+                ``by`` is deactivated.
+            ValidationError: An empty name or role, an e-mail that is not valid.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", email="Bob@Example.org", by=lea)
+            >>> (bob.role, bob.email, bob.active)
+            ('sales', 'bob@example.org', True)
         """
         name = validation.required("actor name", name)
         role = validation.required("actor role", role)
@@ -118,7 +190,27 @@ class PartyService(Service):
 
     def set_actor_active(self, actor_id: int, active: bool, *, by: int) -> Actor:
         """An employee who left is deactivated, never deleted: the history keeps naming him,
-        while from the next operation on he may no longer act (cases, API keys)."""
+        while from the next operation on he may no longer act (cases, API keys, sessions).
+
+        Args:
+            actor_id: The person.
+            active: False to deactivate, True to reactivate.
+            by: The acting actor's id: an owner or manager of the person's party, or the system.
+
+        Returns:
+            The actor.
+
+        Raises:
+            NotFound: No such actor; or ``by`` is no actor.
+            NotPermitted: The actor is no owner or manager of that party (nor the system), or
+                ``by`` is deactivated.
+            ValidationError: ``actor_id`` is the system actor, which is always active.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=lea)
+            >>> crm.parties.set_actor_active(bob.id, False, by=lea).active
+            False
+        """
         with self.uow(by, "parties.set_actor_active") as uow:
             actor = uow.get(Actor, actor_id, "actor")
             manages_people(uow.principal, actor.party_id, "activate or deactivate people of")
@@ -129,12 +221,46 @@ class PartyService(Service):
             return actor
 
     def get(self, party_id: int, *, by: int) -> Party:
-        """The party ``party_id``: every actor may read every party's id, kind, name and region."""
+        """The party ``party_id``: every actor may read every party's id, kind, name and region.
+
+        The workflow needs the ids (a manufacturer approving a visit names the technician).
+
+        Args:
+            party_id: The party.
+            by: The acting actor's id.
+
+        Returns:
+            The party.
+
+        Raises:
+            NotFound: No such party; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.parties.get(dealer, by=lea).name
+            'Autohaus Berg'
+        """
         with self.read(by) as uow:
             return uow.get(Party, party_id, "party")
 
     def actor(self, actor_id: int, *, by: int) -> Actor:
-        """A person of the actor's own party (the system: anyone)."""
+        """A person of the actor's own party, or the actor itself (the system: anyone).
+
+        Args:
+            actor_id: The person.
+            by: The acting actor's id.
+
+        Returns:
+            The actor.
+
+        Raises:
+            NotFound: No such actor, or another party's person (the same answer); or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.parties.actor(lea, by=lea).role
+            'manager'
+        """
         with self.read(by) as uow:
             actor = uow.session.get(Actor, actor_id)
             p = uow.principal
@@ -144,7 +270,23 @@ class PartyService(Service):
             return actor
 
     def by_name(self, name: str, *, by: int) -> Party:
-        """The party called exactly ``name``; ``NotFound`` otherwise."""
+        """The party called exactly ``name``: how the CLI and imports name parties.
+
+        Args:
+            name: The party's name, exactly.
+            by: The acting actor's id.
+
+        Returns:
+            The party.
+
+        Raises:
+            NotFound: No party of that name; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.parties.by_name("Autohaus Berg", by=lea).kind
+            'dealer'
+        """
         with self.read(by) as uow:
             party = uow.session.scalar(select(Party).where(Party.name == name))
             if party is None:
@@ -153,7 +295,26 @@ class PartyService(Service):
 
     def list(self, kind: str | None = None, *, by: int, search: str | None = None, limit: int | None = None,
              offset: int = 0) -> list[Party]:
-        """Parties by id, of ``kind`` if given, matching ``search`` (part of the name) if given."""
+        """The parties directory, by id: open to every actor.
+
+        Args:
+            kind: Only parties of this kind (``"dealer"``, ``"manufacturer"``, ``"technician"``).
+            by: The acting actor's id.
+            search: Part of the name, in any case.
+            limit: At most this many (None: all).
+            offset: Skip this many first (paging).
+
+        Returns:
+            The parties.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> [p.name for p in crm.parties.list("dealer", search="berg", by=lea)]
+            ['Autohaus Berg']
+        """
         with self.read(by) as uow:
             query = select(Party).order_by(Party.id).limit(limit).offset(offset)
             if kind:
@@ -164,7 +325,29 @@ class PartyService(Service):
 
     def actors(self, party_id: int | None = None, *, by: int, active: bool | None = None, limit: int | None = None,
                offset: int = 0) -> builtins.list[Actor]:
-        """The people of the actor's own party, e.g. to name a customer's account owner."""
+        """The people of the actor's own party, e.g. to name a customer's account owner.
+
+        A party's employees are its own business: another party's are not listed to it.
+
+        Args:
+            party_id: The party (the actor's own); None: every party's people, for the system only.
+            by: The acting actor's id.
+            active: Only active (True) or inactive (False) people; None: both.
+            limit: At most this many (None: all).
+            offset: Skip this many first (paging).
+
+        Returns:
+            The actors, by id.
+
+        Raises:
+            NotFound: No such party; or ``by`` is no actor.
+            NotPermitted: Another party's people, or everyone's for an actor that is not the
+                system; or ``by`` is deactivated.
+
+        Examples:
+            >>> [a.name for a in crm.parties.actors(dealer, active=True, by=lea)]
+            ['Lea Wolf']
+        """
         with self.read(by) as uow:
             if party_id is None:
                 require_system(uow.principal, "list the people of every party")
@@ -179,7 +362,25 @@ class PartyService(Service):
             return list(uow.session.scalars(query))
 
     def home_dealer(self, uow: UnitOfWork) -> int:
-        """The party that owns customers added without one: the configured home dealer."""
+        """The party that owns customers added without one: the home dealer.
+
+        The dealer named ``home_dealer`` in the settings, else the first dealer: a single
+        dealer's installation names no owner anywhere.
+
+        Args:
+            uow: The open unit of work to read in.
+
+        Returns:
+            The home dealer's party id.
+
+        Raises:
+            ValidationError: No dealer exists yet (``dealercrm init`` makes one).
+
+        Examples:
+            >>> with crm.read(crm.system) as uow:
+            ...     crm.parties.home_dealer(uow) == dealer
+            True
+        """
         name = self.crm.settings.home_dealer
         found = uow.session.scalar(select(Party.id).where(Party.name == name, Party.kind == "dealer"))
         found = found or uow.session.scalar(select(Party.id).where(Party.kind == "dealer").order_by(Party.id))

@@ -160,8 +160,29 @@ class ReportService(Service):
     def report(self, section: str, *, by: int) -> list[dict[str, Any]]:
         """One section of the management report as rows (``dealercrm report --only SECTION``).
 
-        ``section`` is one of ``SECTIONS`` (satisfaction, cases, loyal_at_risk, contacts); each
-        party sees its own rows, the system every party's.
+        Each party sees its own rows, the system every party's; the sections about customers
+        (``loyal_at_risk``, ``contacts``) are a dealer's, for the customers it owns.
+
+        Args:
+            section: ``"satisfaction"`` (CSAT and NPS per party), ``"cases"`` (time held,
+                deadlines missed), ``"loyal_at_risk"`` or ``"contacts"`` (marketing contacts
+                against the budget).
+            by: The acting actor's id.
+
+        Returns:
+            The rows, as dicts (tables, JSON or CSV alike).
+
+        Raises:
+            ValidationError: An unknown section.
+            NotFound: ``by`` is no actor.
+            NotPermitted: A section about customers for an actor that is no dealer's, or
+                ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> _ = crm.surveys.record(case.id, csat=5, nps=10, channel="phone", by=lea)
+            >>> [(row["party"], row["csat"], row["nps"]) for row in crm.reports.report("satisfaction", by=lea)]
+            [('Autohaus Berg', 5.0, 100.0)]
         """
         if section not in SECTIONS:
             raise ValidationError("section", section, f"must be one of {', '.join(SECTIONS)}")

@@ -172,18 +172,56 @@ class RuleEngine(Service):
         self._rules = rules
 
     def settings_for(self, rule: Rule) -> dict[str, Any]:
-        """The rule's settings: its ``defaults`` overlaid with its ``[plugins.<name>]`` table."""
+        """The rule's settings: its ``defaults`` overlaid with its ``[plugins.<name>]`` table.
+
+        What the rule's scan and actions read, so an installation tunes a rule without code.
+        Raises nothing.
+
+        Args:
+            rule: The rule.
+
+        Returns:
+            The settings, a new dict.
+
+        Examples:
+            >>> settings = crm.rules.settings_for(crm.rules.rule("rule_after_sale"))
+            >>> settings["checkin_after_days"]
+            14
+        """
         return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
 
     def enabled(self, rule: Rule) -> bool:
-        """False when the rule's table says ``enabled = false``."""
+        """Whether the rule runs: False when its table says ``enabled = false``, so a rule is
+        switched off in the settings without blocking its plugin. Raises nothing.
+
+        Args:
+            rule: The rule.
+
+        Returns:
+            True unless disabled.
+
+        Examples:
+            >>> crm.rules.enabled(crm.rules.rule("rule_after_sale"))
+            True
+        """
         return bool(self.settings_for(rule).get("enabled", True))
 
     def listeners(self, event_type: type) -> list[tuple[Any, Mapping[str, Any]]]:
         """The enabled event-driven rules that want ``event_type``, with their settings.
 
         Worked out once per event type: every event of every operation passes here
-        (three per case transition), and most concern no rule at all.
+        (three per case transition), and most concern no rule at all. Raises nothing.
+
+        Args:
+            event_type: The event class, e.g. ``InterestNoted``.
+
+        Returns:
+            ``(rule, settings)`` pairs, the settings read-only.
+
+        Examples:
+            >>> from dealercrm.events import InterestNoted
+            >>> [rule.name for rule, _ in crm.rules.listeners(InterestNoted)]
+            ['rule_interest_offer']
         """
         rules = self.rules
         if self._listening[0] is not rules:
@@ -196,7 +234,31 @@ class RuleEngine(Service):
         return found
 
     def on_event(self, event: Event, uow: UnitOfWork) -> None:
-        """Called for each event inside its unit of work (see UnitOfWork.check_events)."""
+        """Let the event-driven rules act on ``event`` inside its unit of work.
+
+        ``uow.commit()`` calls it for each event (``UnitOfWork.check_events``), so what a
+        rule does — a task, a message — commits with the change that caused it, or not at all.
+
+        Args:
+            event: The event, raised in ``uow``.
+            uow: The open unit of work.
+
+        Raises:
+            PluginError: A rule's ``on_event`` or ``act`` failed.
+            DealerCrmError: What a rule's action raised on purpose (e.g. ``ValidationError``),
+                as it is.
+
+        Examples:
+            >>> car = crm.products.add("CAR-1", "Estate car", category="car", by=lea)
+            >>> _ = crm.assets.record(anna, car.id, by=lea)
+            >>> from dealercrm.events import InterestNoted
+            >>> with crm.uow(lea, "my_plugin.heard") as uow:
+            ...     heard = uow.raise_event(InterestNoted, interest_id=0, customer_id=anna, tag="skiing")
+            ...     crm.rules.on_event(heard, uow)
+            ...     uow.commit()
+            >>> crm.rules.last_fired()["rule_interest_offer"][1]
+            1
+        """
         for rule, settings in self.listeners(type(event)):
             try:
                 found = rule.on_event(event, EventContext(self.crm, uow, settings))
@@ -208,7 +270,40 @@ class RuleEngine(Service):
                 self.fire(uow, rule, candidate, settings)
 
     def fire(self, uow: UnitOfWork, rule: Rule, candidate: Candidate, settings: Mapping[str, Any], dry_run: bool = False) -> RuleContext | None:
-        """Act on one candidate unless this situation already fired; None when it had."""
+        """Act on one candidate unless this situation already fired: once per (rule, subject,
+        situation), also across re-runs, restarts and concurrent ticks.
+
+        The firing row is claimed in a savepoint first (a unique key); a rule that fails
+        rolls back only its own firing.
+
+        Args:
+            uow: The open unit of work.
+            rule: The rule (``crm.rules.rule(name)``, or a rule object of one's own).
+            candidate: Whom, in which situation, and why (``dealercrm.rules.Candidate``).
+            settings: The rule's settings (``settings_for``).
+            dry_run: Only describe what the rule would do (``ctx.plans``); nothing is claimed or written.
+
+        Returns:
+            The rule's context (``outcome``: ``task``, ``message``, ``suppressed`` ...), or None
+            when the situation had fired already.
+
+        Raises:
+            PluginError: The rule's ``act`` failed.
+            DealerCrmError: What the rule's action raised on purpose, as it is.
+
+        Examples:
+            >>> from dealercrm.rules import Candidate
+            >>> class Welcome:
+            ...     name = "welcome"
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("welcome call", customer_id=candidate.customer_id, purpose="service")
+            >>> with crm.uow(crm.system, "my_plugin.welcome") as uow:
+            ...     first = crm.rules.fire(uow, Welcome(), Candidate(anna, "new", customer_id=anna), {})
+            ...     again = crm.rules.fire(uow, Welcome(), Candidate(anna, "new", customer_id=anna), {})
+            ...     uow.commit()
+            >>> (first.outcome, again)
+            ('task', None)
+        """
         conn = uow.connection
         if dry_run:
             ctx = RuleContext(self, uow, rule, candidate, settings, dry_run=True)
@@ -239,7 +334,30 @@ class RuleEngine(Service):
 
     def run(self, name: str | None = None, *, dry_run: bool = False, batch_size: int = 500,
             on_progress: Callable[[str, int], None] | None = None) -> list[RuleOutcome]:
-        """Run scheduled rules (all, or one by name) over the whole file."""
+        """Run scheduled rules (all enabled ones, or one by name) over the whole file: what
+        ``dealercrm rules run`` and ``tick`` do.
+
+        As the system, each rule's scan read in one transaction and its candidates acted on
+        in batches of ``batch_size``, each batch its own transaction. A candidate that fails
+        is reported in its outcome's ``failed`` and the others go on.
+
+        Args:
+            name: Only this rule (it must have a scan).
+            dry_run: Only say what would happen (``planned``); nothing is written.
+            batch_size: Candidates per transaction.
+            on_progress: Called with the rule's name and each batch's size (a progress bar).
+
+        Returns:
+            One ``RuleOutcome`` per rule run: ``fired``, ``suppressed``, ``failed``, ``planned``.
+
+        Raises:
+            NotFound: No rule of that name is loaded.
+            DealerCrmError: The named rule has no scan (it reacts to events only).
+
+        Examples:
+            >>> crm.rules.run("rule_loyal_quiet", dry_run=True)
+            [RuleOutcome(rule='rule_loyal_quiet', fired=0, suppressed=0, failed=[], planned=[])]
+        """
         chosen = [self.rule(name)] if name else [r for r in self.rules.values() if scanning(r) and self.enabled(r)]
         outcomes = []
         for rule in chosen:
@@ -275,11 +393,33 @@ class RuleEngine(Service):
 
     def at_risk(self) -> list[str]:
         """The rules whose firings flag a customer at risk of being lost (``at_risk = True``):
-        the report lists those customers until somebody touches them."""
+        the report lists those customers until somebody touches them. Raises nothing.
+
+        Returns:
+            Their names, sorted.
+
+        Examples:
+            >>> crm.rules.at_risk()
+            ['rule_loyal_quiet']
+        """
         return sorted(name for name, rule in self.rules.items() if getattr(rule, "at_risk", False) is True)
 
     def rule(self, name: str) -> Rule:
-        """The loaded rule ``name``; ``NotFound`` naming the known ones."""
+        """The loaded rule ``name``.
+
+        Args:
+            name: The rule's name (its plugin's, e.g. ``"rule_after_sale"``).
+
+        Returns:
+            The rule object.
+
+        Raises:
+            NotFound: No rule of that name is loaded; the message names those that are.
+
+        Examples:
+            >>> crm.rules.rule("rule_after_sale").name
+            'rule_after_sale'
+        """
         try:
             return self.rules[name]
         except KeyError:
@@ -287,7 +427,17 @@ class RuleEngine(Service):
             raise NotFound("rule", f"{name} (known: {', '.join(sorted(self.rules)) or 'none'})") from None
 
     def last_fired(self) -> dict[str, tuple[datetime | None, int]]:
-        """Per rule: when it last fired and how often it has (``dealercrm rules list``)."""
+        """Per rule: when it last fired and how often it has (``dealercrm rules list``).
+
+        Read as the system. Raises nothing.
+
+        Returns:
+            ``{rule name: (last firing's time, number of firings)}`` for the rules that fired.
+
+        Examples:
+            >>> crm.rules.last_fired()
+            {}
+        """
         with self.read(self.crm.system) as uow:
             rows = uow.connection.execute(select(FIRING.c.rule, func.max(FIRING.c.at), func.count())
                                           .group_by(FIRING.c.rule)).all()

@@ -22,7 +22,37 @@ class TaskService(Service):
                case_id: int | None = None, by: int) -> Task:
         """A task for the actor's own party or one of its people — never for another party
         (the system gives tasks to anyone, and must name whom). Without an assignee a
-        party's task goes to the actor's party."""
+        party's task goes to the actor's party. Raises ``TaskCreated``.
+
+        Args:
+            title: What to do (required).
+            due_at: When it is due (an aware datetime).
+            customer_id: The customer it is about (one the actor may see, not merged away).
+            assigned_party_id: The party that owns it (a person of a party: its own only).
+            assigned_actor_id: The person who owns it (a person of a party: one of its own people).
+            origin: ``"human"``, ``"rule"`` or ``"case"``: where it came from.
+            origin_ref: What made it, e.g. ``"rule:rule_after_sale"``.
+            note: More about it.
+            case_id: The case it is about (one the actor may see).
+            by: The acting actor's id.
+
+        Returns:
+            The open task.
+
+        Raises:
+            NotFound: No such customer, case, actor or party (or not visible); or ``by`` is no actor.
+            NotPermitted: The actor names another party, or ``by`` is deactivated.
+            ValidationError: An empty title, an unknown origin, a naive ``due_at``, a person of
+                another party, no assignee at all (the system must name one), a merged customer.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> task = crm.tasks.create("call back about the drum", crm.clock.now() + timedelta(days=1),
+            ...                         customer_id=anna, by=lea)
+            >>> (task.status, task.assigned_party_id == dealer)
+            ('open', True)
+        """
         with self.uow(by, "tasks.create") as uow:
             p = uow.principal
             if customer_id is not None:
@@ -45,7 +75,31 @@ class TaskService(Service):
             return task
 
     def complete(self, task_id: int, *, by: int, note: str | None = None) -> Task:
-        """Mark an open task done (with an optional ``note``); a task already done is refused."""
+        """Mark an open task done, with an optional ``note``. Raises ``TaskCompleted``.
+
+        A task already done is refused rather than done twice: two people closing it at
+        once learn that one of them was first.
+
+        Args:
+            task_id: The task (of the actor's party or one of its people).
+            by: The acting actor's id.
+            note: What was done, added to the task's note.
+
+        Returns:
+            The task, done.
+
+        Raises:
+            NotFound: No such task, or not the actor's party's; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+            ValidationError: The task is not open.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> task = crm.tasks.create("call back", crm.clock.now() + timedelta(days=1), by=lea)
+            >>> crm.tasks.complete(task.id, note="fixed by phone", by=lea).status
+            'done'
+        """
         with self.uow(by, "tasks.complete") as uow:
             task = visible_task(uow, task_id)
             if task.status != "open":
@@ -58,7 +112,28 @@ class TaskService(Service):
             return task
 
     def snooze(self, task_id: int, until: datetime, *, by: int) -> Task:
-        """Put an open task off until ``until`` (its new due time, later than now): "not today"."""
+        """Put an open task off until ``until`` (its new due time, later than now): "not today".
+
+        Args:
+            task_id: The task (of the actor's party or one of its people).
+            until: The new due time (an aware datetime in the future).
+            by: The acting actor's id.
+
+        Returns:
+            The task, due at ``until``.
+
+        Raises:
+            NotFound: No such task, or not the actor's party's; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+            ValidationError: The task is not open, ``until`` is naive or not in the future.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> task = crm.tasks.create("call back", crm.clock.now() + timedelta(days=1), by=lea)
+            >>> later = crm.clock.now() + timedelta(days=3)
+            >>> crm.tasks.snooze(task.id, later, by=lea).due_at == later
+            True
+        """
         until = validation.aware("until", until)
         with self.uow(by, "tasks.snooze") as uow:
             task = visible_task(uow, task_id)
@@ -71,14 +146,57 @@ class TaskService(Service):
             return task
 
     def get(self, task_id: int, *, by: int) -> Task:
-        """A task of the actor's party (or assigned to it); ``NotFound`` otherwise."""
+        """A task of the actor's party or of one of its people.
+
+        Args:
+            task_id: The task.
+            by: The acting actor's id.
+
+        Returns:
+            The task.
+
+        Raises:
+            NotFound: No such task, or another party's (the same answer); or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> task = crm.tasks.create("call back", crm.clock.now() + timedelta(days=1), by=lea)
+            >>> crm.tasks.get(task.id, by=lea).title
+            'call back'
+        """
         with self.read(by) as uow:
             return visible_task(uow, task_id)
 
     def list(self, *, by: int, status: str | None = "open", assigned_actor_id: int | None = None,
              assigned_party_id: int | None = None, customer_id: int | None = None, case_id: int | None = None,
              limit: int = 100, offset: int = 0) -> list[Task]:
-        """Tasks of the actor's party (or one of its people), by due time."""
+        """Tasks of the actor's party (or one of its people), by due time: a work queue.
+
+        Args:
+            by: The acting actor's id.
+            status: Only tasks of this status (``"open"``, ``"done"``); None: any.
+            assigned_actor_id: Only this person's.
+            assigned_party_id: Only this party's.
+            customer_id: Only those about this customer.
+            case_id: Only those about this case.
+            limit: At most this many.
+            offset: Skip this many first (paging).
+
+        Returns:
+            The tasks, soonest due first.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> task = crm.tasks.create("call back", crm.clock.now() + timedelta(days=1), by=lea)
+            >>> _ = crm.tasks.complete(task.id, by=lea)
+            >>> [t.title for t in crm.tasks.list(status="done", by=lea)]
+            ['call back']
+        """
         with self.read(by) as uow:
             query = (select(Task).where(task_scope(uow.principal)).order_by(Task.due_at, Task.id)
                      .limit(limit).offset(offset))
@@ -91,7 +209,28 @@ class TaskService(Service):
 
     def open(self, *, by: int, assigned_actor_id: int | None = None, assigned_party_id: int | None = None,
              customer_id: int | None = None, limit: int = 100) -> builtins.list[Task]:
-        """Open tasks: ``list(status="open", ...)``."""
+        """Open tasks, by due time: ``list(status="open", ...)``.
+
+        Args:
+            by: The acting actor's id.
+            assigned_actor_id: Only this person's.
+            assigned_party_id: Only this party's.
+            customer_id: Only those about this customer.
+            limit: At most this many.
+
+        Returns:
+            The open tasks, soonest due first.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> from datetime import timedelta
+            >>> _ = crm.tasks.create("call back", crm.clock.now() + timedelta(days=1), customer_id=anna, by=lea)
+            >>> [t.title for t in crm.tasks.open(customer_id=anna, by=lea)]
+            ['call back']
+        """
         return self.list(by=by, assigned_actor_id=assigned_actor_id, assigned_party_id=assigned_party_id,
                          customer_id=customer_id, limit=limit)
 

@@ -22,12 +22,43 @@ class WorkflowDefinitions(Service):
     """The loaded workflows as data, for every actor."""
 
     def list(self, *, by: int) -> list[Workflow]:
-        """Every registered workflow, by name: any actor may read them (they are the rules of the game)."""
+        """Every registered workflow, by name: any actor may read them (they are the rules of the game).
+
+        Args:
+            by: The acting actor's id.
+
+        Returns:
+            The workflows' declarations, plugins' extensions included.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> [workflow.name for workflow in crm.workflow_definitions.list(by=lea)]
+            ['service_case']
+        """
         with self.read(by):
             return [self.crm.workflows[name].workflow for name in sorted(self.crm.workflows)]
 
     def get(self, name: str, *, by: int) -> Workflow:
-        """The workflow ``name``; ``NotFound`` naming the registered ones."""
+        """The workflow ``name``: its states, transitions, deadlines and permissions.
+
+        Args:
+            name: The workflow's name.
+            by: The acting actor's id.
+
+        Returns:
+            The workflow's declaration.
+
+        Raises:
+            NotFound: No such workflow; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> crm.workflow_definitions.get("service_case", by=lea).initial
+            'reported'
+        """
         with self.read(by):
             return self._get(name)
 
@@ -38,7 +69,27 @@ class WorkflowDefinitions(Service):
         return compiled.workflow
 
     def definition(self, name: str, *, by: int) -> dict[str, Any]:
-        """The workflow as JSON-ready data, with what the caller may fire."""
+        """The workflow as JSON-ready data, with what the caller may fire: what a host system
+        builds its forms from (a trigger's required fields, the party a transition names).
+
+        Args:
+            name: The workflow's name.
+            by: The acting actor's id.
+
+        Returns:
+            ``name``, ``description``, ``initial``, ``states`` (owner, deadline, final ...) and
+            ``transitions`` (sources, destination, who may fire, ``caller_may_fire``,
+            ``required`` data, guards), each a dict.
+
+        Raises:
+            NotFound: No such workflow; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> definition = crm.workflow_definitions.definition("service_case", by=lea)
+            >>> [t["trigger"] for t in definition["transitions"] if t["caller_may_fire"]][:2]
+            ['start_diagnosis', 'solve_by_advice']
+        """
         with self.read(by) as uow:
             p = uow.principal
         wf = self._get(name)

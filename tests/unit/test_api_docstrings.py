@@ -5,11 +5,11 @@
 return annotation, so a new service is checked the day it is added). Each must have a
 docstring of its own and an annotation on every parameter and on its return value.
 
-The business operations — methods taking the acting actor ``by`` — and ``connect`` are
-what the reference is read for: their docstrings follow the Google style with ``Args:``
-naming every parameter, ``Returns:`` (unless they return None), ``Raises:`` and
-``Examples:`` — so far those listed in ``SECTIONED``; tests/unit/test_api_examples.py runs
-every example.
+Every method — not the properties, which read like attributes — is what the reference is
+read for, so its docstring follows the Google style: ``Args:`` naming every parameter,
+``Returns:`` (unless it returns None), ``Raises:`` (or the words "raises nothing" for the
+few that raise nothing of their own) and ``Examples:`` with at least one ``>>>`` line,
+which tests/unit/test_api_examples.py runs. A method added without them fails here.
 """
 
 from __future__ import annotations
@@ -30,12 +30,6 @@ from dealercrm.app import CRM
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
 import reference  # noqa: E402  (the same discovery the reference site uses)
-
-#: business operations that carry the full Args/Returns/Raises/Examples sections so far (the
-#: ones the issue found undocumented first); the others have their docstring and annotations
-SECTIONED = {"dealercrm.connect", "crm.customers.add", "crm.products.add", "crm.assets.record", "crm.cases.open",
-             "crm.cases.fire", "crm.cases.record_fact", "crm.customers.uow", "crm.customers.read"}
-
 
 def members(cls: type) -> Iterator[tuple[str, Callable]]:
     """Public methods and properties defined on ``cls`` or a dealercrm base class."""
@@ -65,7 +59,17 @@ def api() -> dict[str, tuple[str, Callable]]:
     return found
 
 
+def is_property(fn: Callable) -> bool:
+    """``fn`` is the getter of a property (``crm.customers``, ``crm.system``): read as an attribute."""
+    return any(isinstance(attr, (property, cached_property)) and fn in (getattr(attr, "fget", None),
+                                                                         getattr(attr, "func", None))
+               for klass in (CRM, *(cls for _, cls in reference.services())) for k in klass.__mro__
+               for attr in vars(k).values())
+
+
 API = api()
+#: the methods: everything but the properties, each with the full sections
+METHODS = {name for name, (_, fn) in API.items() if not is_property(fn)}
 NAMES = reference.namespace()
 
 
@@ -91,8 +95,12 @@ def problems_of(fn: Callable, sectioned: bool) -> list[str]:
         documented = set(re.findall(r"^    \**(\w+)(?: \(.*?\))?:", sections.get("Args", ""), re.M))
         found += [f"Args: does not name {p.name!r}" for p in params if p.name not in documented]
         returns_none = signature.return_annotation in (None, "None")
+        raises_nothing = re.search(r"\braises nothing\b", doc, re.I) is not None
         found += [f"no {s}: section" for s in ("Returns", "Raises", "Examples")
-                  if s not in sections and not (s == "Returns" and returns_none)]
+                  if s not in sections and not (s == "Returns" and returns_none)
+                  and not (s == "Raises" and raises_nothing)]
+        if "Examples" in sections and ">>>" not in sections["Examples"]:
+            found.append("Examples: has no >>> example to run")
     return found
 
 
@@ -103,7 +111,7 @@ def is_operation(fn: Callable) -> bool:
 @pytest.mark.parametrize("name", sorted(API))
 def test_every_public_method_reachable_from_crm_has_a_docstring_and_full_annotations(name):
     service, fn = API[name]
-    sectioned = name in SECTIONED
+    sectioned = name in METHODS
     problems = problems_of(fn, sectioned)
     assert not problems, f"{name}: {'; '.join(problems)}"
 
@@ -112,6 +120,9 @@ def test_the_check_covers_every_service_and_its_operations():
     services = {service for service, _ in API.values()}
     assert len(services) >= 22  # connect, crm and twenty services
     assert sum(is_operation(fn) for _, fn in API.values()) > 80
+    # the methods are sectioned, the properties (``crm.customers``, ``crm.system``) are not
+    assert {"dealercrm.connect", "crm.uow", "crm.cases.fire", "crm.cases.tick", "crm.outbox.enqueue"} <= METHODS
+    assert not {"crm.customers", "crm.system", "crm.customers.fields", "crm.inbound.rules"} & METHODS
 
 
 # -- the check can fail ----------------------------------------------------------------------
@@ -141,7 +152,29 @@ def test_a_method_without_docstring_or_annotations_is_caught():
     assert problems_of(Undocumented.add, sectioned=False) == ["parameter 'name' has no annotation"]
 
 
+class QuietlyDocumented:
+    def close(self) -> None:
+        """Let go of the connections; raises nothing.
+
+        Examples:
+            An example in words only, which nothing runs.
+        """
+
+    def flush(self) -> None:
+        """Write what is pending.
+
+        Examples:
+            >>> print("flushed")
+            flushed
+        """
+
+
 def test_an_operation_missing_an_argument_raises_and_examples_is_caught():
     assert problems_of(HalfDocumented.add, sectioned=True) == [
         "Args: does not name 'owner'", "no Raises: section", "no Examples: section"]
     assert problems_of(HalfDocumented.add, sectioned=False) == []
+
+
+def test_a_method_that_raises_nothing_says_so_and_its_example_must_run():
+    assert problems_of(QuietlyDocumented.close, sectioned=True) == ["Examples: has no >>> example to run"]
+    assert problems_of(QuietlyDocumented.flush, sectioned=True) == ["no Raises: section"]
