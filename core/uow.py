@@ -58,6 +58,13 @@ def readonly_engine(crm: CRM) -> Engine:
     return view
 
 
+
+def integrity_error(exc: IntegrityError) -> ValidationError:
+    """A constraint violation that slipped past the service checks (a plugin's own rows through
+    ``uow.session``), in plain words: the database's first line names the constraint."""
+    text = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+    return ValidationError("record", text, "violates a database constraint")
+
 class UnitOfWork:
     def __init__(self, crm: CRM, by: int | Principal, operation: str, readonly: bool = False,
                  connection: Connection | Session | None = None, defer_principal: bool = False):
