@@ -9,6 +9,7 @@ the customer's timeline — never silently dropped.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -140,9 +141,10 @@ class OutboxService(Service):
             uow.commit()
             return message
 
-    def dispatch(self, *, max_batches: int | None = None):
+    def dispatch(self, *, max_batches: int | None = None, on_progress: Callable[[int], None] | None = None):
+        """Send what is due now, batch by batch; ``on_progress(n)`` after each batch of ``n`` messages."""
         from .dispatcher import dispatch
-        return dispatch(self.crm, max_batches=max_batches)
+        return dispatch(self.crm, max_batches=max_batches, on_progress=on_progress)
 
     def customer_channels(self) -> list[str]:
         """Channels that reach a customer (a host system's webhook does not)."""
