@@ -37,17 +37,17 @@ def warranty_end(start: date, months: int, field: str) -> date:
                               "after the year 9999") from None
 
 
-def new_asset(customer_id: int, owner_party_id: int, product: Product, *, serial_number: str | None = None,
+def asset_row(customer_id: int, owner_party_id: int, product: Product, *, serial_number: str | None = None,
               purchased_on: date | None = None, handed_over_on: date | None = None,
               warranty_until: date | None = None, price: float | None = None, dealer_party_id: int | None = None,
-              manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None, now) -> Asset:
-    """An asset row, checked and with its warranty end, for ``assets.record`` and the imports alike:
+              manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None, now) -> dict:
+    """An asset's values, checked and with its warranty end, for ``assets.record`` and the imports alike:
     the product's warranty from the handover (or the purchase), unless ``warranty_until``
     overrides it; sold by the customer's dealer, made by the product's manufacturer, unless named."""
     if purchased_on and handed_over_on and handed_over_on < purchased_on:
         raise ValidationError("handed_over_on", handed_over_on.isoformat(), f"is before the purchase on {purchased_on}")
     start = handed_over_on or purchased_on
-    return Asset(
+    return dict(
         customer_id=customer_id, product_id=product.id, serial_number=serial_number,
         manufacturer_party_id=manufacturer_party_id or product.manufacturer_party_id,
         dealer_party_id=dealer_party_id or owner_party_id,
@@ -128,11 +128,11 @@ class AssetService(Service):
                     uow.get(Party, pid, "party")
             if replaces_asset_id is not None:
                 uow.get(Asset, replaces_asset_id, "asset")
-            asset = new_asset(customer.id, customer.owner_party_id, product, serial_number=serial_number,
-                              purchased_on=purchased, handed_over_on=handed_over, warranty_until=override,
-                              price=price, dealer_party_id=dealer_party_id,
-                              manufacturer_party_id=manufacturer_party_id, replaces_asset_id=replaces_asset_id,
-                              now=uow.now)
+            asset = Asset(**asset_row(customer.id, customer.owner_party_id, product, serial_number=serial_number,
+                                      purchased_on=purchased, handed_over_on=handed_over, warranty_until=override,
+                                      price=price, dealer_party_id=dealer_party_id,
+                                      manufacturer_party_id=manufacturer_party_id,
+                                      replaces_asset_id=replaces_asset_id, now=uow.now))
             uow.session.add(asset)
             uow.flush()
             uow.raise_event(AssetRecorded, asset_id=asset.id, customer_id=customer.id, product_id=product.id)

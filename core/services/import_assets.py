@@ -18,12 +18,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..audit import jsonable
 from ..db.models import Asset, Product
 from ..errors import DealerCrmError, ValidationError
 from ..events import AssetRecorded
 from ..fields import CleanContext, FieldSet
-from .assets import new_asset
+from .assets import asset_row
 from .csv_dialect import spreadsheet_value
+
+_ASSET = Asset.__table__
 
 #: the column naming the product, by its SKU in the catalogue
 SKU = "sku"
@@ -52,32 +55,17 @@ def products_by_sku(s, skus: set[str]) -> dict[str, Product]:
 
 
 def built(customer_id: int, owner_party_id: int, values: dict[str, Any], products: dict[str, Product],
-          now) -> Asset:
+          now) -> dict[str, Any]:
     """The asset row for ``values``; an unknown SKU or impossible dates raise, naming the column."""
     product = products.get(values[SKU])
     if product is None:
         raise ValidationError(SKU, values[SKU], "is no product in the catalogue; add it first "
                               "(dealercrm products add, or POST /products)")
-    return new_asset(customer_id, owner_party_id, product, now=now,
-                     **{k: v for k, v in values.items() if k != SKU})
-
-
-def key(asset: Asset) -> tuple:
-    """What makes two rows the same unit of one customer."""
-    if asset.serial_number:
-        return asset.customer_id, asset.product_id, asset.serial_number
-    return asset.customer_id, asset.product_id, None, asset.purchased_on, asset.handed_over_on
-
-
-def existing_keys(s, customer_ids: set[int]) -> set[tuple]:
-    if not customer_ids:
-        return set()
-    found = s.scalars(select(Asset).where(Asset.customer_id.in_(sorted(customer_ids))))
-    return {key(a) for a in found}
+    return asset_row(customer_id, owner_party_id, product, now=now, **{k: v for k, v in values.items() if k != SKU})
 
 
 def try_built(line: int, report, customer_id: int, owner_party_id: int, values: dict[str, Any],
-              products: dict[str, Product], now) -> Asset | None:
+              products: dict[str, Product], now) -> dict[str, Any] | None:
     """``built``, or None with the line rejected for the reason."""
     try:
         return built(customer_id, owner_party_id, values, products, now)
@@ -86,12 +74,26 @@ def try_built(line: int, report, customer_id: int, owner_party_id: int, values: 
         return None
 
 
-def file_assets(uow, assets: list[Asset]) -> None:
-    """Insert through the ORM, so each asset is audited as ``assets.record`` audits it, and
-    raise ``AssetRecorded`` for each: rules that react to a purchase see an imported one too."""
-    if not assets:
-        return
-    uow.session.add_all(assets)
-    uow.flush()
-    for a in assets:
-        uow.raise_event(AssetRecorded, asset_id=a.id, customer_id=a.customer_id, product_id=a.product_id)
+def key(row: Any) -> tuple:
+    """What makes two rows (or an asset and a row) the same unit of one customer."""
+    if row["serial_number"]:
+        return row["customer_id"], row["product_id"], row["serial_number"]
+    return row["customer_id"], row["product_id"], None, row["purchased_on"], row["handed_over_on"]
+
+
+KEY_COLUMNS = (_ASSET.c.customer_id, _ASSET.c.product_id, _ASSET.c.serial_number, _ASSET.c.purchased_on,
+               _ASSET.c.handed_over_on)
+
+
+def audit_row(uow, asset_id: int, row: dict[str, Any], operation: str) -> dict[str, Any]:
+    """The audit row ``assets.record``'s flush writes for a new asset (``dealercrm.audit``), for
+    one filed by a bulk insert: every value set, nothing personal in an asset."""
+    return dict(at=uow.now, actor_id=uow.actor_id, operation=operation, action="insert", entity="asset",
+                entity_id=asset_id, customer_id=row["customer_id"], personal_changes=None,
+                changes={k: [None, jsonable(v)] for k, v in row.items() if v is not None})
+
+
+def announce(uow, ids: list[int], rows: list[dict[str, Any]]) -> None:
+    """``AssetRecorded`` for each: rules that react to a purchase see an imported one too."""
+    for asset_id, row in zip(ids, rows):
+        uow.raise_event(AssetRecorded, asset_id=asset_id, customer_id=row["customer_id"], product_id=row["product_id"])

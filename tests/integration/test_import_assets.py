@@ -173,3 +173,18 @@ def test_a_veto_in_a_later_chunk_keeps_the_units_before_it_and_says_so(flats, tm
         flats.imports.assets(path, by=flats.system, chunk_size=2)
     assert stopped.value.line == 4 and stopped.value.report.imported == 2
     assert [u[1] for u in units(flats)] == ["A-0", "A-1"]
+
+
+def test_a_german_excel_list_with_its_units_imports_alike_on_sqlite_and_postgresql(any_crm, tmp_path):
+    from pathlib import Path
+
+    files = Path(__file__).resolve().parent.parent / "data" / "imports"
+    for sku in ("WHG-A", "WHG-B", "WM-BRI-8"):
+        any_crm.products.add(sku, f"product {sku}", warranty_months=60, by=any_crm.system)
+    report = any_crm.imports.run(files / "excel_de_customers_semicolon_cp1252.csv", by=any_crm.system, chunk_size=2)
+    assert (report.imported, report.assets_imported, [line for line, _ in report.rejected]) == (3, 2, [5])
+    units_report = any_crm.imports.assets(files / "excel_de_assets_semicolon_cp1252.csv", by=any_crm.system)
+    assert (units_report.imported, units_report.already_present) == (1, 1)
+    again = any_crm.imports.assets(files / "excel_de_assets_semicolon_cp1252.csv", by=any_crm.system)
+    assert (again.imported, again.already_present) == (0, 2)
+    assert sorted(u[1] for u in units(any_crm)) == ["A-01", "B-04", "BRI8-2026-004711"]
