@@ -14,6 +14,7 @@ again files only what is new.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -37,10 +38,12 @@ def asset_columns(fields: FieldSet) -> tuple[str, ...]:
     return (SKU, *fields.columns)
 
 
-def asset_values(row: dict[str, str], fields: FieldSet, ctx: CleanContext) -> dict[str, Any] | None:
-    """The unit a row describes, validated (None: its asset columns are empty)."""
+def asset_values(row: dict[str, str], fields: FieldSet, ctx: CleanContext,
+                 taken: Collection[str] = ()) -> dict[str, Any] | None:
+    """The unit a row describes, validated (None: its asset columns are empty). ``taken``:
+    columns that are the customer's (a plugin's customer field of the same name wins)."""
     given = {f.name: spreadsheet_value(f, value) for column, f in fields.columns.items()
-             if (value := (row.get(column) or "").strip())}
+             if column not in taken and (value := (row.get(column) or "").strip())}
     sku = (row.get(SKU) or "").strip()
     if not given and not sku:
         return None

@@ -323,7 +323,7 @@ class CustomerImport(Service):
         data["custom"] = custom or None
         data["_owner"] = (row.get("owner_party") or "").strip() or None
         data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
-        data["_asset"] = import_assets.asset_values(row, self.crm.fields.asset, self._context())
+        data["_asset"] = import_assets.asset_values(row, self.crm.fields.asset, self._context(), fields.columns)
         return data
 
     def _cleaned(self, chunk: list[tuple[int, dict]], report: ImportReport) -> list[tuple[int, dict]]:

@@ -188,3 +188,23 @@ def test_a_german_excel_list_with_its_units_imports_alike_on_sqlite_and_postgres
     again = any_crm.imports.assets(files / "excel_de_assets_semicolon_cp1252.csv", by=any_crm.system)
     assert (again.imported, again.already_present) == (0, 2)
     assert sorted(u[1] for u in units(any_crm)) == ["A-01", "B-04", "BRI8-2026-004711"]
+
+
+def test_a_plugins_customer_field_named_like_a_unit_column_keeps_its_column(crm_factory, tmp_path):
+    """A club plugin's ``price`` is the customer's membership fee: the column is the customer's,
+    not the unit's, and says so by being read once."""
+    from dealercrm import hookimpl as impl
+    from dealercrm.fields import field
+
+    class Club:
+        @impl
+        def dealercrm_register_fields(self):
+            return [field("price", "the yearly membership fee", importable=True)]
+
+    app = crm_factory(plugins=[Club()])
+    app.parties.add("dealer", app.settings.home_dealer, by=app.system)
+    app.products.add("WHG-A", "Wohnung Typ A", by=app.system)
+    report = app.imports.run(write(tmp_path, ["K-1,Anna Bauer,WHG-A,A-1,,,,49"]), by=app.system)
+    assert (report.imported, report.assets_imported, report.rejected) == (1, 1, [])
+    assert app.customers.list(by=app.system)[0]["price"] == "49"
+    assert units(app)[0][-1] is None  # the unit's price: not given
