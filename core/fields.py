@@ -288,14 +288,32 @@ CONTACT = FieldSet("contact_person", [
     field("phone", "phone number", personal=True, clean=clean_phone),
 ], label="contact")
 
-#: A product a customer owns: nothing personal, read by every party of a case on it.
+def clean_price(name: str, value: Any, ctx: CleanContext) -> float | None:
+    """What a customer paid: a number from 0 to 1,000,000,000 (text like "449.90" too)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(name, value, "is not an amount like 449.90")
+    try:
+        amount = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValidationError(name, value, "is not an amount like 449.90") from None
+    if not 0 <= amount <= 1e9:  # NaN fails both
+        raise ValidationError(name, value, "must be from 0 to 1000000000")
+    return amount
+
+
+#: A product a customer owns: nothing personal, read by every party of a case on it. Each
+#: field is a column of the asset import and of the customer import (a unit bought with
+#: the customer's row); the product is named by its SKU (``dealercrm.services.importing``).
 ASSET = FieldSet("asset", [
-    field("serial_number", "the unit's serial number", readers=_CASE_PARTIES),
-    field("purchased_on", "purchase date", readers=_CASE_PARTIES, type=date, clean=clean_date),
+    field("serial_number", "the unit's serial number", readers=_CASE_PARTIES, importable=True, max_length=100),
+    field("purchased_on", "purchase date", readers=_CASE_PARTIES, type=date, clean=clean_date, importable=True),
     field("handed_over_on", "handover date (starts the warranty)", readers=_CASE_PARTIES, type=date,
-          clean=clean_date),
-    field("warranty_until", "end of warranty", readers=_CASE_PARTIES, type=date, clean=clean_date),
-    field("price", "what the customer paid", type=float),
+          clean=clean_date, importable=True),
+    field("warranty_until", "end of warranty, when it is not the product's warranty from the handover "
+          "(e.g. an extended warranty)", readers=_CASE_PARTIES, type=date, clean=clean_date, importable=True),
+    field("price", "what the customer paid", type=float, clean=clean_price, importable=True),
 ])
 
 #: A service case: the summary and the facts are the customer's words, so personal.

@@ -2,7 +2,7 @@
 
 Built-in plugins are named in ``DEFAULT_PLUGINS`` and imported by name, exactly as a
 third-party plugin is found through the ``dealercrm`` entry-point group; a host can
-block any of them by name. Every plugin's origin is recorded so ``dealercrm plugins``
+block any of them by name. Every plugin's origin is recorded so ``dealercrm plugins list``
 can say where each hook implementation came from.
 
 Every hook is called by pluggy (``pm.hook.<name>(...)``), so wrappers

@@ -22,7 +22,7 @@ console = Console(width=None if sys.stdout.isatty() else 140)  # piped output: d
 #: ids are 32-bit in the database (as over HTTP); counts and limits fit the same
 MAX_ID = 2**31 - 1
 err = Console(stderr=True)
-_state: dict[str, Any] = {"db": None, "as": None, "plugins": ()}
+_state: dict[str, Any] = {"db": None, "as": None, "plugins": (), "quiet": False}
 
 
 def set_plugins(plugins: tuple[object, ...]) -> None:
@@ -38,22 +38,42 @@ def set_actor(who: str | None) -> None:
     _state["as"] = who
 
 
-def an_id(kind: str, *, option: bool = False, **kwargs: Any):
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = quiet
+
+
+def an_id(kind: str, *flags: str, option: bool = False, **kwargs: Any):
     """A Typer argument (or option) taking the id of a ``kind``: a number that cannot be an id
     (below 1, beyond the database's 32 bits) names nothing — the one-line "not found" of an id
-    never used, instead of the database driver's OverflowError."""
+    never used, instead of the database driver's OverflowError. Shown as ``KIND_ID``."""
 
     def check(value: Optional[int]) -> Optional[int]:
         if value is not None and not 1 <= value <= MAX_ID:
             raise NotFound(kind, value)
         return value
 
-    return (typer.Option if option else typer.Argument)(callback=check, **kwargs)
+    kwargs.setdefault("metavar", f"{kind.upper().replace(' ', '_')}_ID")
+    kwargs.setdefault("help", f"the {kind}'s id")
+    return (typer.Option if option or flags else typer.Argument)(*flags, callback=check, **kwargs)
 
 
-def a_count(**kwargs: Any):
-    """A Typer option taking a count or a limit: 0 to ``MAX_ID``."""
-    return typer.Option(min=0, max=MAX_ID, **kwargs)
+def a_count(*flags: str, **kwargs: Any):
+    """A Typer option taking a count or a limit: 0 to ``MAX_ID``, shown as ``N`` (a range
+    checked by a callback: Click would print ``0<=x<=2147483647`` in every help)."""
+
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and not 0 <= value <= MAX_ID:
+            raise typer.BadParameter(f"{value} is not a count from 0 to {MAX_ID}")
+        return value
+
+    kwargs.setdefault("metavar", "N")
+    return typer.Option(*flags, callback=check, **kwargs)
+
+
+def an_actor(**kwargs: Any):
+    """``--as ACTOR``: who a command acts as, an actor's id or exact name."""
+    kwargs.setdefault("help", "act as this actor: its id or exact name")
+    return typer.Option("--as", metavar="ACTOR", **kwargs)
 
 
 def read_limited(path: Path, what: str, limit: int) -> bytes:

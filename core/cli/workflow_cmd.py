@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
@@ -13,7 +14,8 @@ from ..settings import load_settings
 from ..workflow.check import check_workflow
 from ..workflow.registry import declared_workflows
 from ..workflow.render import to_mermaid, to_text
-from .common import console, err
+from .common import err
+from .output import examples, say
 
 
 def _workflows(name: str | None):
@@ -25,19 +27,27 @@ def _workflows(name: str | None):
     return [found[name]]
 
 
+class Picture(str, Enum):
+    text = "text"
+    mermaid = "mermaid"
+
+
+Name = Annotated[Optional[str], typer.Argument(metavar="WORKFLOW", help="one workflow by name; default: every one")]
+
+
 def register(cli: typer.Typer) -> None:
     wf_cli = typer.Typer(help="Workflows: check the no-dead-end properties, render them.", no_args_is_help=True)
     cli.add_typer(wf_cli, name="workflow")
 
-    @wf_cli.command("check")
-    def check(name: Annotated[Optional[str], typer.Argument()] = None) -> None:
+    @wf_cli.command("check", epilog=examples("dealercrm workflow check", "dealercrm workflow check service_case"))
+    def check(name: Name = None) -> None:
         """Check the six no-dead-end properties of every (or one) workflow, after all plugins extended it."""
         bad = 0
         for wf in _workflows(name):
             violations = check_workflow(wf)
             if not violations:
-                console.print(f"[green]ok[/] workflow {wf.name!r}: {len(wf.states)} states, "
-                              f"{len(wf.transitions)} transitions, all six properties hold")
+                say(f"[green]ok[/] workflow {wf.name!r}: {len(wf.states)} states, "
+                    f"{len(wf.transitions)} transitions, all six properties hold")
                 continue
             bad += 1
             table = Table("property", "where", "what is wrong", title=f"workflow {wf.name!r} is unsound")
@@ -47,11 +57,12 @@ def register(cli: typer.Typer) -> None:
         if bad:
             raise typer.Exit(1)
 
-    @wf_cli.command("show")
-    def show(name: Annotated[Optional[str], typer.Argument()] = None,
-             format: Annotated[str, typer.Option("--format", "-f", help="mermaid or text")] = "text") -> None:
+    @wf_cli.command("show", epilog=examples("dealercrm workflow show service_case",
+                                            "dealercrm workflow show --format mermaid > service_case.mmd"))
+    def show(name: Name = None,
+             format: Annotated[Picture, typer.Option(
+                 "--format", "-f", case_sensitive=False, help="text, or a Mermaid state diagram (GitHub and most "
+                 "wikis draw it)")] = Picture.text) -> None:
         """Render a workflow as a Mermaid state diagram or as text."""
-        if format not in ("mermaid", "text"):
-            raise typer.BadParameter(f"unknown format {format!r}; use mermaid or text", param_hint="--format")
         for wf in _workflows(name):
-            print(to_mermaid(wf) if format == "mermaid" else to_text(wf))
+            print(to_mermaid(wf) if format is Picture.mermaid else to_text(wf))

@@ -53,7 +53,8 @@ TAGS = [{"name": "customers", "description": "the customer file, minimised per p
                                              "with which data"},
         {"name": "tasks", "description": "follow-ups of the caller's party"},
         {"name": "reports", "description": "the caller's own figures"},
-        {"name": "imports", "description": "a dealer's customer list as CSV, in bulk"}]
+        {"name": "imports", "description": "a dealer's customer list, and the units its customers bought, as CSV "
+                                           "in bulk"}]
 #: after the plugins' tags: the provider-facing and operational ends of the API
 LAST_TAGS = [{"name": "inbound", "description": "webhooks from channel providers"},
              {"name": "health", "description": "liveness and identity"}]

@@ -540,11 +540,29 @@ class RejectedRow(BaseModel):
     reason: str
 
 
-class ImportOut(BaseModel):
+class _ImportRead(BaseModel):
     rows: int = Field(description="data rows read")
+    rejected: list[RejectedRow]
+    read_as: str | None = Field(None, description="how the document was read, e.g. 'Windows-1252, "
+                                "semicolon-separated'")
+    warnings: list[str] = Field(default_factory=list, description="what to check, e.g. a document that was not "
+                                "UTF-8 and was read as Windows-1252")
+    ignored_columns: list[str] = Field(default_factory=list, description="columns left out as asked "
+                                       "(`ignore_column`)")
+
+
+class ImportOut(_ImportRead):
     imported: int
     already_present: int = Field(description="skipped: a customer with this external_id is already filed")
-    rejected: list[RejectedRow]
+    assets_imported: int = Field(0, description="units filed from the asset columns (sku, serial_number, "
+                                 "purchased_on, handed_over_on, warranty_until, price)")
+    assets_already_present: int = Field(0, description="units the customer already had: skipped")
+
+
+class AssetImportOut(_ImportRead):
+    imported: int = Field(description="units filed")
+    already_present: int = Field(description="skipped: the customer already has this unit (same product and "
+                                 "serial number, or without one the same dates)")
 
 
 class HealthOut(BaseModel):

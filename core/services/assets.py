@@ -37,6 +37,28 @@ def warranty_end(start: date, months: int, field: str) -> date:
                               "after the year 9999") from None
 
 
+def asset_row(customer_id: int, owner_party_id: int, product: Product, *, serial_number: str | None = None,
+              purchased_on: date | None = None, handed_over_on: date | None = None,
+              warranty_until: date | None = None, price: float | None = None, dealer_party_id: int | None = None,
+              manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None, now) -> dict:
+    """An asset's values, checked and with its warranty end, for ``assets.record`` and the imports alike:
+    the product's warranty from the handover (or the purchase), unless ``warranty_until``
+    overrides it; sold by the customer's dealer, made by the product's manufacturer, unless named."""
+    if purchased_on and handed_over_on and handed_over_on < purchased_on:
+        raise ValidationError("handed_over_on", handed_over_on.isoformat(), f"is before the purchase on {purchased_on}")
+    start = handed_over_on or purchased_on
+    return dict(
+        customer_id=customer_id, product_id=product.id, serial_number=serial_number,
+        manufacturer_party_id=manufacturer_party_id or product.manufacturer_party_id,
+        dealer_party_id=dealer_party_id or owner_party_id,
+        purchased_on=purchased_on, handed_over_on=handed_over_on,
+        warranty_until=warranty_until or (warranty_end(start, product.warranty_months, "handed_over_on" if
+                                                       handed_over_on else "purchased_on") if start else None),
+        warranty_overridden=warranty_until is not None, replaces_asset_id=replaces_asset_id, price=price,
+        created_at=now,
+    )
+
+
 class ProductService(Service):
     """The product catalogue, shared by every party of the installation (no personal data)."""
 
@@ -197,8 +219,6 @@ class AssetService(Service):
         override = validation.iso_date("warranty_until", warranty_until)
         if price is not None:
             validation.finite("price", price)
-        if purchased and handed_over and handed_over < purchased:
-            raise ValidationError("handed_over_on", handed_over.isoformat(), f"is before the purchase on {purchased}")
         with self.uow(by, "assets.record") as uow:
             customer = kept_customer(uow, customer_id, "record assets of")
             own_party(uow.principal, dealer_party_id, "record an asset sold")
@@ -208,17 +228,11 @@ class AssetService(Service):
                     uow.get(Party, pid, "party")
             if replaces_asset_id is not None:
                 uow.get(Asset, replaces_asset_id, "asset")
-            start = handed_over or purchased
-            asset = Asset(
-                customer_id=customer.id, product_id=product.id, serial_number=serial_number,
-                manufacturer_party_id=manufacturer_party_id or product.manufacturer_party_id,
-                dealer_party_id=dealer_party_id or customer.owner_party_id,
-                purchased_on=purchased, handed_over_on=handed_over,
-                warranty_until=override or (warranty_end(start, product.warranty_months, "handed_over_on" if
-                                                         handed_over else "purchased_on") if start else None),
-                warranty_overridden=override is not None, replaces_asset_id=replaces_asset_id, price=price,
-                created_at=uow.now,
-            )
+            asset = Asset(**asset_row(customer.id, customer.owner_party_id, product, serial_number=serial_number,
+                                      purchased_on=purchased, handed_over_on=handed_over, warranty_until=override,
+                                      price=price, dealer_party_id=dealer_party_id,
+                                      manufacturer_party_id=manufacturer_party_id,
+                                      replaces_asset_id=replaces_asset_id, now=uow.now))
             uow.session.add(asset)
             uow.flush()
             uow.raise_event(AssetRecorded, asset_id=asset.id, customer_id=customer.id, product_id=product.id)

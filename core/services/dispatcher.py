@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import attrs
@@ -256,7 +257,8 @@ def _dead_letter(uow, crm, row: dict, why: str) -> int:
     return task.id
 
 
-def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None = None) -> DispatchReport:
+def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None = None,
+             on_progress: Callable[[int], None] | None = None) -> DispatchReport:
     report, rng = DispatchReport(), rng or random.Random()
     batch_size = crm.settings.outbox.batch_size
     report.noticed = produce(crm).noticed  # what committed case events call for, before sending
@@ -269,6 +271,8 @@ def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None =
             results += [(row, send_one(crm, row)) for row in ready]
             record(crm, report, results, rng)
             report.batches += 1
+            if on_progress:
+                on_progress(len(results))
     finally:
         for channel in crm.channels.values():
             close = getattr(channel, "close", None)

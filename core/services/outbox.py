@@ -11,6 +11,7 @@ reason and a line on the customer's timeline — never silently dropped.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -298,7 +299,8 @@ class OutboxService(Service):
             uow.commit()
             return message
 
-    def dispatch(self, *, max_batches: int | None = None) -> DispatchReport:
+    def dispatch(self, *, max_batches: int | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> DispatchReport:
         """Queue the notices of committed case events, then send what is due: ``dealercrm dispatch``.
 
         As the system, in batches: each due message is leased, consent is asked again (a
@@ -311,6 +313,7 @@ class OutboxService(Service):
 
         Args:
             max_batches: Stop after this many batches (None: until nothing is due).
+            on_progress: Called with each batch's number of messages (a progress bar).
 
         Returns:
             What happened (``DispatchReport``): ``sent``, ``retried``, ``failed``, ``dead``,
@@ -325,7 +328,7 @@ class OutboxService(Service):
             'sent'
         """
         from .dispatcher import dispatch
-        return dispatch(self.crm, max_batches=max_batches)
+        return dispatch(self.crm, max_batches=max_batches, on_progress=on_progress)
 
     def queue_notices(self, *, batch_size: int | None = None, max_batches: int | None = None) -> NoticeReport:
         """Queue the notices every committed case event calls for, exactly once (``notices``);

@@ -68,6 +68,6 @@ def test_the_report_comes_as_json_and_csv_and_draws_charts(shop, capsys, tmp_pat
     assert all((tmp_path / "charts" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
-def test_a_bad_report_format_is_one_line(shop, capsys):
+def test_a_bad_report_format_is_a_usage_error_naming_the_formats(shop, capsys):
     code, _, err = run(capsys, shop, "report", "--format", "xml")
-    assert code == 1 and "table, json or csv" in err
+    assert code == 2 and "'xml' is not one of 'table', 'json', 'csv'" in err
