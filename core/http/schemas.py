@@ -118,6 +118,9 @@ class InteractionIn(BaseModel):
     direction: Literal["inbound", "outbound", "internal"]
     summary: text(4000, 1)
     personal: bool = True
+    contact_person_id: Id | None = Field(None, description="the customer's contact person it was with (their buyer, "
+                                         "their technician; GET /customers/{id}/contacts); null: the customer as a "
+                                         "whole")
 
 
 class InteractionOut(Out):
@@ -129,6 +132,7 @@ class InteractionOut(Out):
     actor_id: int | None = None
     at: datetime
     case_id: int | None = None
+    contact_person_id: int | None = None
 
 
 class ContactIn(BaseModel):
@@ -412,6 +416,58 @@ class CaseEventOut(Out):
     version: int
 
 
+class OurPersonOut(Out):
+    actor_id: int
+    name: str
+    role: str
+    active: bool
+    account_owner: bool
+
+
+class TheirPersonOut(Out):
+    """A contact person on the map: name and function only."""
+
+    contact_id: int
+    name: str
+    function: str
+
+
+class ThreadOut(Out):
+    actor_id: int
+    contact_id: int | None = Field(description="null: touches with the company naming no contact person")
+    last_touch_at: datetime
+    touches_12_months: int
+    touches_in_window: int
+    channel: str = Field(description="the channel of the last personal touch")
+    levels: list[str]
+
+
+class LevelStateOut(Out):
+    level: str
+    state: Literal["kept", "lapsed", "never met", "nobody of ours", "nobody of theirs", "neither"]
+    ours: list[int] = Field(description="our active people of this level (actor ids)")
+    theirs: list[int] = Field(description="their contact persons of this level")
+    last_touch_at: datetime | None = None
+
+
+class RelationshipsOut(Out):
+    """Who of ours knows whom of theirs, from the personal touches on the timeline."""
+
+    customer_id: int
+    kind: str
+    account_owner_id: int | None = None
+    window_days: int
+    single_threaded: Literal["ours", "theirs", "both"] | None = Field(
+        description="within the window the personal touches involve one of our people (ours), one of their "
+                    "functions (theirs), or both; null: more on both sides, or no touch")
+    people: list[OurPersonOut]
+    contacts: list[TheirPersonOut]
+    threads: list[ThreadOut]
+    levels: list[LevelStateOut]
+    our_people_in_window: list[int]
+    their_functions_in_window: list[str]
+
+
 class CustomerViewSections(BaseModel):
     """The 360° view; a section that is null is withheld from the caller (data minimisation).
     (``customer``, made from the field declarations, is added in ``customer_schemas``.)"""
@@ -426,6 +482,7 @@ class CustomerViewSections(BaseModel):
     consents: list[ConsentOut] | None = None
     timeline: list[InteractionOut] | None = None
     open_tasks: list[TaskOut] | None = None
+    relationships: RelationshipsOut | None = None
 
 
 # -- tasks, reports, inbound, health -------------------------------------------------
@@ -439,6 +496,8 @@ class TaskIn(BaseModel):
     case_id: Id | None = None
     assigned_actor_id: Id | None = None
     note: Long | None = None
+    contact_person_id: Id | None = Field(None, description="the customer's contact person the task is about; "
+                                         "needs customer_id")
 
 
 class TaskDone(BaseModel):
@@ -457,6 +516,7 @@ class TaskOut(Out):
     status: str
     origin: str
     case_id: int | None = None
+    contact_person_id: int | None = None
     created_at: datetime
     completed_at: datetime | None = None
 

@@ -25,6 +25,7 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+from .relationships import RelationshipMap, relationship_map
 
 __all__ = ["CUSTOMER_KINDS", "CustomerService", "CustomerView"]
 
@@ -48,6 +49,8 @@ class CustomerView:
     consents: dict[tuple[str, str], Consent] | None = None  # the current answer per channel and purpose
     timeline: list[Interaction] | None = None
     open_tasks: list[Task] | None = None
+    #: who of ours knows whom of theirs (``dealercrm.services.relationships``)
+    relationships: RelationshipMap | None = None
 
 
 def acts_for_owner(actor: Actor | None, owner_party_id: int, actor_id: int | None = None) -> Actor:
@@ -266,9 +269,17 @@ class CustomerService(Service):
             return contact
 
     def remove_contact(self, customer_id: int, contact_id: int, *, by: int) -> None:
-        """Delete a contact person who left (the audit records it like any change, until an erasure)."""
+        """Delete a contact person who left (the audit records it like any change, until an erasure).
+
+        The interactions and tasks that named them stay, with the customer as a whole: the
+        timeline keeps what happened, the relationship map no longer shows a person who left."""
         with self.uow(by, "customers.remove_contact") as uow:
-            uow.session.delete(self._contact_of(uow, customer_id, contact_id, "remove contact persons of"))
+            contact = self._contact_of(uow, customer_id, contact_id, "remove contact persons of")
+            for model in (Interaction, Task):
+                for row in uow.session.scalars(select(model).where(model.contact_person_id == contact_id)):
+                    row.contact_person_id = None
+            uow.flush()
+            uow.session.delete(contact)
             uow.commit()
 
     def _clean_contact(self, fields: dict[str, Any], only_editable: bool = True) -> dict[str, Any]:
@@ -311,7 +322,20 @@ class CustomerService(Service):
                                         .order_by(Interaction.at.desc(), Interaction.id.desc())
                                         .limit(timeline_limit))),
                 open_tasks=list(s.scalars(select(Task).where(Task.customer_id == customer_id, Task.status == "open")
-                                          .order_by(Task.due_at, Task.id))))
+                                          .order_by(Task.due_at, Task.id))),
+                relationships=self._map(uow, c))
+
+    def relationships(self, customer_id: int, *, by: int) -> RelationshipMap:
+        """The relationship map: our people (actor, role) against the customer's contact
+        persons (function), each pair with its last personal touch, the touches in the last
+        12 months and the channel; per level (``[relationships] levels``) whether it is kept,
+        lapsed or never met. The keeping dealer's, like the contact persons it shows."""
+        with self.read(by) as uow:
+            return self._map(uow, owned_customer(uow, customer_id, "read the relationships of"))
+
+    def _map(self, uow, customer: Customer) -> RelationshipMap:
+        settings = self.crm.settings.relationships
+        return relationship_map(uow, customer, settings.levels, settings.window_days)
 
     # -- the file as a whole: the dealer's managing roles only ----------------------------
     def merge(self, keep_id: int, other_id: int, *, by: int) -> Record:
