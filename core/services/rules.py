@@ -57,8 +57,9 @@ class RuleContext:
     def task(self, title: str, *, due_in: timedelta = timedelta(days=1), due_at: datetime | None = None,
              customer_id: int | None = None, purpose: str = "marketing", note: str | None = None,
              assigned_party_id: int | None = None, assigned_actor_id: int | None = None,
-             case_id: int | None = None) -> int | None:
-        """A follow-up for a person; a marketing-type contact spends the person's budget."""
+             case_id: int | None = None, contact_person_id: int | None = None) -> int | None:
+        """A follow-up for a person; a marketing-type contact spends the person's budget.
+        ``contact_person_id``: the customer's contact person it is about (their technician)."""
         customer_id = customer_id if customer_id is not None else self.candidate.customer_id
         if purpose == "marketing" and customer_id is not None:
             budget = self.crm.settings.contact
@@ -75,7 +76,8 @@ class RuleContext:
             return None
         task = create_task(self.uow, title, due_at or self.now + due_in, customer_id=customer_id,
                            assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, origin="rule",
-                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id)
+                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id,
+                           contact_person_id=contact_person_id)
         if customer_id is not None:
             record_contact(self.uow, customer_id, purpose, "task", "task", task.id)
             record_interaction(self.uow, customer_id, "system", "internal", f"rule {self.rule.name}: task '{title}'",
