@@ -18,7 +18,9 @@ from .common import console, open_crm
 TITLES = {"satisfaction": "Satisfaction per party: each case's dealer and the party that resolved it "
                          "(CSAT 1-5, NPS -100..100)", "cases": "Service cases per party",
           "loyal_at_risk": "Loyal customers at risk (flagged, still not contacted)",
-          "contacts": "Marketing contacts per customer in the budget window"}
+          "contacts": "Marketing contacts per customer in the budget window",
+          "single_threaded": "Single-threaded accounts: personal touches involve one of our people or one of "
+                             "their functions"}
 
 
 def register(cli: typer.Typer) -> None:
@@ -26,7 +28,8 @@ def register(cli: typer.Typer) -> None:
     def report(fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
                only: Annotated[Optional[str], typer.Option(help=f"one of {', '.join(reports.SECTIONS)}")] = None,
                chart: Annotated[Optional[Path], typer.Option(help="write PNG charts into this folder")] = None) -> None:
-        """Satisfaction, cases per party, loyal customers at risk, contacts against the budget."""
+        """Satisfaction, cases per party, loyal customers at risk, contacts against the budget, single-threaded
+        accounts."""
         if fmt not in ("table", "json", "csv"):
             raise ValidationError("--format", fmt, "must be table, json or csv")
         if only is not None and only not in reports.SECTIONS:

@@ -236,6 +236,42 @@ class EmployeeOut(ActorOut):
     email: str | None = None
 
 
+class HandoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handover_to: Id | None = Field(None, description="the successor: an active person of the same party; they become "
+                                   "account owner where the leaver was and get the leaver's open tasks and the "
+                                   "hand-over tasks. Null: the hand-over tasks ask the party to name one")
+
+
+class IntroductionOut(Out):
+    contact_id: int
+    name: str
+    function: str
+    last_touch_at: datetime
+    channel: str
+
+
+class HandedOverOut(Out):
+    customer_id: int
+    name: str
+    account_owner: bool = Field(description="the leaver was the account owner")
+    only_relationship: bool = Field(description="nobody else of ours had a personal touch in the last 12 months")
+    introduce: list[IntroductionOut] = Field(description="contact persons only the leaver knew")
+    task_id: int
+    new_account_owner_id: int | None = None
+
+
+class HandoverOut(Out):
+    """What deactivating a person handed over: one task per account that hung on them."""
+
+    actor_id: int
+    name: str
+    party_id: int
+    successor_id: int | None = None
+    accounts: list[HandedOverOut]
+    tasks_reassigned: list[int]
+
+
 class OwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_owner_id: Id = Field(description="an active person of the owning dealer (GET /parties/{id}/actors)")
