@@ -484,6 +484,8 @@ class LevelStateOut(Out):
     ours: list[int] = Field(description="our active people of this level (actor ids)")
     theirs: list[int] = Field(description="their contact persons of this level")
     last_touch_at: datetime | None = None
+    met: list[tuple[int, int | None]] = Field(description="the pairs (actor id, contact id or null: the company) "
+                                              "whose personal touches count for this level")
 
 
 class RelationshipsOut(Out):

@@ -81,6 +81,8 @@ class LevelState:
     ours: tuple[int, ...]  # our active people of this level (actor ids)
     theirs: tuple[int, ...]  # their contact persons of this level
     last_touch_at: datetime | None = None
+    #: the pairs (actor id, contact id or None) whose personal touches count for this level
+    met: tuple[tuple[int, int | None], ...] = ()
 
 
 @attrs.frozen
@@ -117,16 +119,19 @@ class RelationshipMap:
 
     def describe(self, level: LevelState) -> str:
         """One line for a level in plain English (the CLI, the report): who has (not) met whom."""
-        ours = ", ".join(self.person_name(i) for i in level.ours) or "nobody"
-        theirs = ", ".join(f"{c.name} ({c.function})" for c in (self.contact(i) for i in level.theirs) if c) or "nobody"
+        ours = _few(self.person_name(i) for i in level.ours)
+        theirs = _few(f"{c.name} ({c.function})" for c in (self.contact(i) for i in level.theirs) if c)
+        pairs = _few(f"{self.person_name(a)} ↔ {self.contact_name(c)}" for a, c in level.met)
         if level.state == "kept":
-            return f"{level.level}: kept — last touch {level.last_touch_at:%Y-%m-%d}"
+            return f"{level.level}: {pairs}, last touch {level.last_touch_at:%Y-%m-%d}"
         if level.state == "lapsed":
-            return f"{level.level}: lapsed — our {ours} last met their {theirs} on {level.last_touch_at:%Y-%m-%d}"
+            return f"{level.level}: lapsed — {pairs} last met on {level.last_touch_at:%Y-%m-%d}"
         if level.state == "never met":
             return f"{level.level}: our {ours} has never met their {theirs}"
         if level.state == "nobody of ours":
-            return f"{level.level}: nobody of ours for their {theirs}"
+            contacts = {c.contact_id for c in self.contacts}
+            return (f"{level.level}: nobody of ours" if contacts and set(level.theirs) == contacts and len(contacts) > 1
+                    else f"{level.level}: nobody of ours for their {theirs}")
         if level.state == "nobody of theirs":
             return f"{level.level}: no contact person of theirs on file for our {ours}"
         return f"{level.level}: nobody on either side"
@@ -134,6 +139,17 @@ class RelationshipMap:
     def person_name(self, actor_id: int) -> str:
         found = self.person(actor_id)
         return found.name if found else f"actor {actor_id}"
+
+    def contact_name(self, contact_id: int | None) -> str:
+        found = self.contact(contact_id)
+        return f"{found.name} ({found.function})" if found else "the company"
+
+
+def _few(names: Iterable[str], most: int = 3) -> str:
+    """At most ``most`` names, and how many more."""
+    names = list(names)
+    shown = ", ".join(names[:most]) or "nobody"
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _people(s, ids: Iterable[int], owner_id: int | None) -> dict[int, OurPerson]:
@@ -213,7 +229,8 @@ def relationship_map(uow, customer: Customer, levels: tuple[Level, ...], window_
             state = "nobody of theirs"
         else:
             state = "neither"
-        states.append(LevelState(level.name, state, mine, theirs, last))
+        states.append(LevelState(level.name, state, mine, theirs, last,
+                                 tuple(dict.fromkeys((t.actor_id, t.contact_id) for t in met))))
     in_window = [t for t in threads if t.touches_in_window]
     return RelationshipMap(
         customer.id, customer.kind, customer.account_owner_id, window_days,
