@@ -52,7 +52,7 @@ def register(cli: typer.Typer) -> None:
 
 
 def table(title: str, rows: list[dict]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", min_width=min(len(title), 100))
     if not rows:
         t.add_column("(nothing yet)")
         return t
