@@ -2,8 +2,9 @@
 
 The raw message is committed before anything else happens, so a parser bug or a
 malformed payload loses nothing (it stays with its parse error). An unknown sender's
-message waits for a person in triage, as a task. A known sender's message becomes an
-interaction on their timeline, and then, in the same transaction, as the system:
+message waits for a person in triage, as a task. A known sender — by the customer's own
+e-mail or phone, else by one of a company customer's contact persons' — has the message
+become an interaction on the customer's timeline (naming the contact person who wrote), and then, in the same transaction, as the system:
 
 1. **An opt-out** ("stop", "abmelden", "unsubscribe": ``[inbound] opt_out_keywords``,
    per language, all languages matched) revokes the customer's *marketing* consent on
