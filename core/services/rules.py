@@ -18,10 +18,10 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db.models import Customer
+from ..db.models import Actor, Customer
 from ..db.rule_models import RuleFiring
 from ..errors import DealerCrmError, PluginError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
@@ -68,8 +68,12 @@ class RuleContext:
                 return self.suppress(f"contact budget spent: {used} of {budget.budget} marketing contacts in "
                                      f"{budget.window_days} days")
         if assigned_party_id is None and assigned_actor_id is None and customer_id is not None:
+            # the account owner, while they work there: a task for someone who left is a dead end,
+            # so then it goes to the owning party (whose hand-over names a successor)
             assigned_party_id, assigned_actor_id = self.uow.connection.execute(
-                select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == customer_id)).one()
+                select(Customer.owner_party_id, Actor.id)
+                .outerjoin(Actor, and_(Actor.id == Customer.account_owner_id, Actor.active.is_(True)))
+                .where(Customer.id == customer_id)).one()
         if self.dry_run:
             self.plans.append(f"task for customer {customer_id}: {title}")
             self.outcome = "task"

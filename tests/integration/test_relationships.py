@@ -478,3 +478,13 @@ def test_merging_brings_the_duplicates_contact_persons_and_their_touches_onto_th
     # and the export shows the links
     exported = crm.customers.export(w.kraus.id, by=w.petra.id)
     assert any(i["contact_person_id"] == fleet.id for i in exported["interaction"])
+
+
+def test_a_rule_task_for_an_account_whose_owner_left_goes_to_the_dealer_not_to_someone_gone(sqlite_world):
+    w, crm, clock = sqlite_world, sqlite_world.crm, sqlite_world.crm.clock
+    clock.advance(days=90)
+    w.touch(w.jonas, w.buyer)
+    crm.parties.set_actor_active(w.sabine.id, False, by=w.petra.id)  # the account owner left, nobody named yet
+    assert crm.rules.run(RULE)[0].fired == 1
+    [task] = rule_tasks(crm)
+    assert (task.assigned_actor_id, task.assigned_party_id) == (None, w.berg.id)
