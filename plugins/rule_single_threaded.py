@@ -179,6 +179,8 @@ class SingleThreaded:
                                     person.party_id == Customer.owner_party_id))
                  .outerjoin(contact, contact.id == touch.contact_person_id)
                  .where(touch.customer_id == Customer.id, touch.personal.is_(True), outside)
+                 # correlated by name: inside the anti-join's EXISTS too, not a second, unrelated customer
+                 .correlate(Customer, stats)
                  .scalar_subquery())
         situation = (single_thread_situation(stats).concat(literal(";since=", String))
                      .concat(func.coalesce(other, "never")))

@@ -488,3 +488,22 @@ def test_a_rule_task_for_an_account_whose_owner_left_goes_to_the_dealer_not_to_s
     assert crm.rules.run(RULE)[0].fired == 1
     [task] = rule_tasks(crm)
     assert (task.assigned_actor_id, task.assigned_party_id) == (None, w.berg.id)
+
+
+def test_the_scan_leaves_out_what_fired_for_every_account_whatever_its_own_since(world):
+    """The situation carries, per account, since when its thread has been the only one; the
+    scan's anti-join must compare each account's own (a regression: it once compared one value
+    for all accounts, and the dry run listed what had already fired)."""
+    w, crm, clock = world, world.crm, world.crm.clock
+    other = w.company("Spedition Zwei GmbH")
+    theirs = crm.customers.add_contact(other.id, "Otto Einkauf", "buyer", by=crm.system)
+    w.touch(w.jonas, theirs, customer=other)  # a second thread once, long ago: "since" is that day
+    clock.advance(days=100)
+    for _ in range(3):
+        w.touch(w.sabine, w.buyer)
+        w.touch(w.sabine, theirs, customer=other)
+        clock.advance(days=10)
+    first = crm.rules.run(RULE, dry_run=True)[0].planned
+    assert sorted(p["situation"].rsplit("=", 1)[1] != "never" for p in first) == [False, True]
+    assert crm.rules.run(RULE)[0].fired == 2
+    assert crm.rules.run(RULE, dry_run=True)[0].planned == []
