@@ -30,6 +30,11 @@ information, ``crm.customers.relationships(id)`` against ``crm.customers.view(id
 account (which includes the map) and a plain ``crm.customers.get(id)``.
 
 Target: dealercrm / hand-written SQL <= 1.5x. Exit status 1 if the candidate sets differ.
+
+Measured (2 cores shared with other work, load average about 9; defaults: 20,000 companies,
+1,500,000 interactions): 13,360 candidates, the same set both ways; dealercrm 1.60 s wall /
+0.61 s CPU, hand-written SQL 1.15 s / 0.53 s — 1.40x wall, 1.16x CPU. One account's map 2.4 ms,
+its 360° view with the map 4.8 ms, a plain ``customers.get`` 0.3 ms.
 """
 
 from __future__ import annotations
