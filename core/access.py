@@ -58,7 +58,7 @@ import attrs
 from sqlalchemy import and_, bindparam, exists, false, or_, select, true
 
 from .db.case_models import Case, CaseEvent
-from .db.models import Actor, Customer, Party, Task
+from .db.models import Actor, ContactPerson, Customer, Party, Task
 from .errors import DealerCrmError, NotFound, NotPermitted, ValidationError
 from .fields import CUSTOMER, FieldSet
 from .workflow.model import Transition, Workflow
@@ -244,6 +244,18 @@ def owned_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
     return customer
 
 
+def named_contact(uow: UnitOfWork, customer_id: int, contact_id: int, doing: str) -> ContactPerson:
+    """A contact person an interaction or a task may name: one of the customer's own, on a
+    file ``uow``'s actor keeps. Contact persons are the keeping dealer's (a party serving a
+    case does not see them), and another customer's contact person does not exist here —
+    the same answer as an id never used."""
+    owned_customer(uow, customer_id, doing)
+    contact = uow.session.get(ContactPerson, contact_id)
+    if contact is None or contact.customer_id != customer_id:
+        raise NotFound("contact person", contact_id)
+    return contact
+
+
 def managed_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
     """An owned customer, for an actor in one of ``MANAGING_ROLES`` (or the system)."""
     customer = owned_customer(uow, customer_id, doing)
@@ -318,6 +330,6 @@ def customer_triggers(workflow: Workflow, state: str) -> list[Transition]:
 
 
 __all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_scope", "customer_fields",
-           "customer_scope", "customer_triggers", "load_principal", "managed_customer", "own_party", "owned_customer",
-           "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
+           "customer_scope", "customer_triggers", "load_principal", "managed_customer", "named_contact", "own_party",
+           "owned_customer", "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
            "visible_case", "visible_customer", "visible_task"]

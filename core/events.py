@@ -44,6 +44,20 @@ class AccountOwnerChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
+class ActorDeactivated(Event):
+    """One of a party's people was deactivated (they left): ``customer_ids`` are the accounts
+    handed over — those they owned or held the only relationship with — each with a hand-over
+    task (``task_ids``, in the same order); ``handover_to_id`` the successor, if one was named."""
+
+    name: ClassVar[str] = "actor_deactivated"
+    party_id: int
+    deactivated_id: int
+    handover_to_id: int | None = None
+    customer_ids: tuple[int, ...] = ()
+    task_ids: tuple[int, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class CustomersMerged(Event):
     name: ClassVar[str] = "customers_merged"
     kept_id: int

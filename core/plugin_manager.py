@@ -56,6 +56,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.demo_service_case",
     "dealercrm.plugins.rule_loyal_quiet",
     "dealercrm.plugins.rule_lost_customers",
+    "dealercrm.plugins.rule_single_threaded",
     "dealercrm.plugins.portal",
 )
 ENTRY_POINT_GROUP = "dealercrm"

@@ -7,9 +7,12 @@ The options of ``add`` and ``update`` are made from the field declarations
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Optional
 
+import attrs
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -18,7 +21,7 @@ from ..fields import FieldSet
 from . import data
 from .common import a_count, acting, an_id, console, fmt_time, open_crm
 from .output import FormatOption, Format, examples, paged, say, show_list
-from .render import customer_view
+from .render import customer_view, relationship_map
 
 
 def field_options(fields: FieldSet, names: tuple[str, ...]) -> list[inspect.Parameter]:
@@ -113,6 +116,58 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
         crm = open_crm()
         console.print(customer_view(crm.customers.view(customer_id, by=acting(crm)), crm.customers.fields,
                                     crm.consents.channels()))
+
+    @customers.command("relationships", epilog=examples("dealercrm customers relationships 12",
+                                                         "dealercrm --as 7 customers relationships 12 --format json"))
+    def relationships(customer_id: Annotated[int, an_id("customer")], fmt: FormatOption = Format.table) -> None:
+        """Who of ours knows whom of theirs: our people against the customer's contact persons (last
+        personal touch, touches in 12 months, channel), and per level whether it is kept or missing.
+        CSV gives one line per pair."""
+        crm = open_crm()
+        by = acting(crm)
+        m = crm.customers.relationships(customer_id, by=by)
+        if fmt is Format.json:
+            print(json.dumps(attrs.asdict(m) | {"single_threaded": m.single_threaded}, default=str, indent=2,
+                             ensure_ascii=False))
+            return
+        if fmt is Format.csv:
+            pairs = attrs.asdict(m).get("pairs") or []
+            show_list(fmt, pairs, lambda: None, columns=list(pairs[0]) if pairs else ())
+            return
+        console.print(relationship_map(m, crm.customers.get(customer_id, by=by).name))
+
+    @customers.command("interaction", epilog=examples(
+        'dealercrm --as 7 customers interaction 12 phone "asked about the roof box" --contact 3',
+        'dealercrm customers interaction 12 post "autumn letter" --mass'))
+    def interaction(customer_id: Annotated[int, an_id("customer")],
+                    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="phone, visit, email, post …")],
+                    summary: Annotated[str, typer.Argument(metavar="SUMMARY", help="what was said or done")],
+                    direction: Annotated[str, typer.Option(metavar="DIRECTION",
+                                                           help="outbound, inbound or internal")] = "outbound",
+                    contact: Annotated[Optional[int], an_id("contact person", "--contact",
+                                                            help="the contact person it was with (their id)")] = None,
+                    mass: Annotated[bool, typer.Option("--mass", help="a mailing, not a personal touch")] = False
+                    ) -> None:
+        """Record a call, a visit or a letter on the customer's timeline, optionally with whom."""
+        crm = open_crm()
+        i = crm.interactions.record(customer_id, channel, direction, summary, personal=not mass,
+                                    contact_person_id=contact, by=acting(crm))
+        say(f"interaction {i.id} recorded" + (f" with contact person {contact}" if contact else ""))
+
+    @customers.command("task", epilog=examples('dealercrm --as 7 customers task 12 "call their buyer" --contact 3',
+                                               'dealercrm customers task 12 "send the offer" --due-in-days 3'))
+    def task(customer_id: Annotated[int, an_id("customer")],
+             title: Annotated[str, typer.Argument(metavar="TITLE", help="what is to be done")],
+             due_in_days: Annotated[int, a_count(help="due in this many days")] = 1,
+             contact: Annotated[Optional[int], an_id("contact person", "--contact",
+                                                     help="the contact person it is about (their id)")] = None,
+             assign: Annotated[Optional[int], an_id("actor", "--assign", help="the person who does it")] = None,
+             note: Annotated[Optional[str], typer.Option(metavar="TEXT", help="more words")] = None) -> None:
+        """Make a task about the customer (a call to their buyer), for one of the acting party's people."""
+        crm = open_crm()
+        t = crm.tasks.create(title, crm.clock.now() + timedelta(days=due_in_days), customer_id=customer_id,
+                             contact_person_id=contact, assigned_actor_id=assign, note=note, by=acting(crm))
+        say(f"task {t.id} created, due {fmt_time(t.due_at)}")
 
     @customers.command("merge", epilog=examples("dealercrm customers merge 12 57"))
     def merge(keep: Annotated[int, an_id("customer", metavar="KEEP", help="the customer that stays")],

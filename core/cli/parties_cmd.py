@@ -11,7 +11,7 @@ from rich.table import Table
 from ..errors import ValidationError
 from ..fields import PARTY_KINDS
 from ..http.schemas import PartyOut
-from .common import a_count, acting, an_id, open_crm
+from .common import a_count, acting, an_id, console, open_crm
 from .output import Format, FormatOption, examples, paged, say, show_list
 
 
@@ -77,3 +77,27 @@ def register(cli: typer.Typer) -> None:
         say(f"party {party.id} {escape(party.name)}: {party.time_zone}, "
             f"{party.hours or 'mon-fri 08:00-17:00'}, holidays of {party.region}"
             f"{', closed ' + ', '.join(party.closed) if party.closed else ''}")
+
+    @parties.command("deactivate-actor", epilog=examples("dealercrm --as 7 parties deactivate-actor 12 --handover-to 15",
+                                                         "dealercrm parties deactivate-actor 12"))
+    def deactivate_actor(
+        actor_id: Annotated[int, an_id("actor")],
+        handover_to: Annotated[Optional[int], an_id("actor", "--handover-to", help="the successor: an active person of "
+                                                    "the same party, who takes over the accounts")] = None,
+    ) -> None:
+        """Someone left: deactivate them and hand over every account they owned or held the only relationship
+        with, in one audited operation (a hand-over task each: who takes over, whom to introduce)."""
+        crm = open_crm()
+        done = crm.parties.deactivate(actor_id, handover_to=handover_to, by=acting(crm))
+        heir = f", handed over to actor {done.successor_id}" if done.successor_id else ", nobody named to take over"
+        say(f"actor {done.actor_id} {escape(done.name)} deactivated{heir}: "
+                      f"{len(done.accounts)} account(s), {len(done.tasks_reassigned)} open task(s) reassigned")
+        if done.accounts:
+            table = Table("customer", "name", "why", "whom to introduce", "hand-over task", "account owner")
+            for a in done.accounts:
+                why = ", ".join(w for w, on in (("account owner", a.account_owner),
+                                                ("only relationship", a.only_relationship)) if on)
+                table.add_row(str(a.customer_id), escape(a.name), why,
+                              escape("; ".join(f"{i.name} ({i.function})" for i in a.introduce) or "—"),
+                              str(a.task_id), str(a.new_account_owner_id or "—"))
+            console.print(table)

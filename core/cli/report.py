@@ -19,7 +19,9 @@ from .output import Format, FormatOption, examples, say
 TITLES = {"satisfaction": "Satisfaction per party: each case's dealer and the party that resolved it "
                          "(CSAT 1-5, NPS -100..100)", "cases": "Service cases per party",
           "loyal_at_risk": "Loyal customers at risk (flagged, still not contacted)",
-          "contacts": "Marketing contacts per customer in the budget window"}
+          "contacts": "Marketing contacts per customer in the budget window",
+          "single_threaded": "Single-threaded accounts: personal touches involve one of our people or one of "
+                             "their functions"}
 
 
 def register(cli: typer.Typer) -> None:
@@ -32,7 +34,8 @@ def register(cli: typer.Typer) -> None:
                chart: Annotated[Optional[Path], typer.Option(
                    metavar="FOLDER", help="write PNG charts into this folder (needs dealercrm[charts])")] = None,
                ) -> None:
-        """Satisfaction, cases per party, loyal customers at risk, contacts against the budget."""
+        """Satisfaction, cases per party, loyal customers at risk, contacts against the budget, single-threaded
+        accounts."""
         if only is not None and only not in reports.SECTIONS:
             raise ValidationError("--only", only, f"must be one of {', '.join(reports.SECTIONS)}")
         if chart is not None and chart.exists() and not chart.is_dir():  # said before the report, not after it
@@ -53,7 +56,7 @@ def register(cli: typer.Typer) -> None:
 
 
 def table(title: str, rows: list[dict]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", min_width=min(len(title), 100))
     if not rows:
         t.add_column("(nothing yet)")
         return t

@@ -168,6 +168,8 @@ class Interaction(SQLModel, table=True):
     at: datetime = ts()
     case_id: int | None = Field(default=None, index=True)
     task_id: int | None = Field(default=None, foreign_key="task.id")
+    #: the company's contact person it was with (None: the customer as a whole, or not said)
+    contact_person_id: int | None = Field(default=None, foreign_key="contact_person.id", index=True)
 
 
 class Task(SQLModel, table=True):
@@ -184,6 +186,8 @@ class Task(SQLModel, table=True):
     origin: str = "human"
     origin_ref: str | None = None
     case_id: int | None = Field(default=None, index=True)
+    #: the customer's contact person the task is about (a call to their buyer, an introduction)
+    contact_person_id: int | None = Field(default=None, foreign_key="contact_person.id", index=True)
     created_at: datetime = ts()
     completed_at: datetime | None = ts(default=None)
 

@@ -14,6 +14,9 @@ router = APIRouter(prefix="/reports", tags=["reports"], responses=problems(401, 
 
 
 @router.get("/{section}", response_model=ReportOut)
-def read_report(me: Caller, section: Literal["satisfaction", "cases", "loyal_at_risk", "contacts"]):
-    """satisfaction and cases: the caller's party's row; loyal_at_risk and contacts: a dealer's own customers."""
+def read_report(me: Caller,
+                section: Literal["satisfaction", "cases", "loyal_at_risk", "contacts", "single_threaded"]):
+    """satisfaction and cases: the caller's party's row; loyal_at_risk, contacts and single_threaded (key
+    company accounts whose personal touches involve one of our people or one of their functions): a dealer's own
+    customers."""
     return {"section": section, "rows": me.reports.report(section)}

@@ -118,6 +118,9 @@ class InteractionIn(BaseModel):
     direction: Literal["inbound", "outbound", "internal"]
     summary: text(4000, 1)
     personal: bool = True
+    contact_person_id: Id | None = Field(None, description="the customer's contact person it was with (their buyer, "
+                                         "their technician; GET /customers/{id}/contacts); null: the customer as a "
+                                         "whole")
 
 
 class InteractionOut(Out):
@@ -129,6 +132,7 @@ class InteractionOut(Out):
     actor_id: int | None = None
     at: datetime
     case_id: int | None = None
+    contact_person_id: int | None = None
 
 
 class ContactIn(BaseModel):
@@ -230,6 +234,42 @@ class EmployeeOut(ActorOut):
 
     active: bool = Field(description="false once the person has left: they may no longer act")
     email: str | None = None
+
+
+class HandoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handover_to: Id | None = Field(None, description="the successor: an active person of the same party; they become "
+                                   "account owner where the leaver was and get the leaver's open tasks and the "
+                                   "hand-over tasks. Null: the hand-over tasks ask the party to name one")
+
+
+class IntroductionOut(Out):
+    contact_id: int
+    name: str
+    function: str
+    last_touch_at: datetime
+    channel: str
+
+
+class HandedOverOut(Out):
+    customer_id: int
+    name: str
+    account_owner: bool = Field(description="the leaver was the account owner")
+    only_relationship: bool = Field(description="nobody else of ours had a personal touch in the last 12 months")
+    introduce: list[IntroductionOut] = Field(description="contact persons only the leaver knew")
+    task_id: int
+    new_account_owner_id: int | None = None
+
+
+class HandoverOut(Out):
+    """What deactivating a person handed over: one task per account that hung on them."""
+
+    actor_id: int
+    name: str
+    party_id: int
+    successor_id: int | None = None
+    accounts: list[HandedOverOut]
+    tasks_reassigned: list[int]
 
 
 class OwnerIn(BaseModel):
@@ -412,6 +452,60 @@ class CaseEventOut(Out):
     version: int
 
 
+class OurPersonOut(Out):
+    actor_id: int
+    name: str
+    role: str
+    active: bool
+    account_owner: bool
+
+
+class TheirPersonOut(Out):
+    """A contact person on the map: name and function only."""
+
+    contact_id: int
+    name: str
+    function: str
+
+
+class ThreadOut(Out):
+    actor_id: int
+    contact_id: int | None = Field(description="null: touches with the company naming no contact person")
+    last_touch_at: datetime
+    touches_12_months: int
+    touches_in_window: int
+    channel: str = Field(description="the channel of the last personal touch")
+    levels: list[str]
+
+
+class LevelStateOut(Out):
+    level: str
+    state: Literal["kept", "lapsed", "never met", "nobody of ours", "nobody of theirs", "neither"]
+    ours: list[int] = Field(description="our active people of this level (actor ids)")
+    theirs: list[int] = Field(description="their contact persons of this level")
+    last_touch_at: datetime | None = None
+    met: list[tuple[int, int | None]] = Field(description="the pairs (actor id, contact id or null: the company) "
+                                              "whose personal touches count for this level")
+
+
+class RelationshipsOut(Out):
+    """Who of ours knows whom of theirs, from the personal touches on the timeline."""
+
+    customer_id: int
+    kind: str
+    account_owner_id: int | None = None
+    window_days: int
+    single_threaded: Literal["ours", "theirs", "both"] | None = Field(
+        description="within the window the personal touches involve one of our people (ours), one of their "
+                    "functions (theirs), or both; null: more on both sides, or no touch")
+    people: list[OurPersonOut]
+    contacts: list[TheirPersonOut]
+    threads: list[ThreadOut]
+    levels: list[LevelStateOut]
+    our_people_in_window: list[int]
+    their_functions_in_window: list[str]
+
+
 class CustomerViewSections(BaseModel):
     """The 360° view; a section that is null is withheld from the caller (data minimisation).
     (``customer``, made from the field declarations, is added in ``customer_schemas``.)"""
@@ -426,6 +520,7 @@ class CustomerViewSections(BaseModel):
     consents: list[ConsentOut] | None = None
     timeline: list[InteractionOut] | None = None
     open_tasks: list[TaskOut] | None = None
+    relationships: RelationshipsOut | None = None
 
 
 # -- tasks, reports, inbound, health -------------------------------------------------
@@ -439,6 +534,8 @@ class TaskIn(BaseModel):
     case_id: Id | None = None
     assigned_actor_id: Id | None = None
     note: Long | None = None
+    contact_person_id: Id | None = Field(None, description="the customer's contact person the task is about; "
+                                         "needs customer_id")
 
 
 class TaskDone(BaseModel):
@@ -457,6 +554,7 @@ class TaskOut(Out):
     status: str
     origin: str
     case_id: int | None = None
+    contact_person_id: int | None = None
     created_at: datetime
     completed_at: datetime | None = None
 

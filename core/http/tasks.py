@@ -28,7 +28,8 @@ def list_tasks(me: Caller, limit: Limit = 50, offset: Offset = 0,
 def create_task(me: Caller, body: TaskIn, response: Response):
     """A task for the caller's own party, or one of its people (``assigned_actor_id``)."""
     task = me.tasks.create(body.title, body.due_at, customer_id=body.customer_id, case_id=body.case_id,
-                           assigned_actor_id=body.assigned_actor_id, note=body.note)
+                           assigned_actor_id=body.assigned_actor_id, note=body.note,
+                           contact_person_id=body.contact_person_id)
     response.headers["Location"] = f"/tasks/{task.id}"
     return task
 

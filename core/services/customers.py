@@ -26,6 +26,7 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+from .relationships import RelationshipMap, relationship_map
 
 if TYPE_CHECKING:
     from ..uow import UnitOfWork
@@ -52,6 +53,8 @@ class CustomerView:
     consents: dict[tuple[str, str], Consent] | None = None  # the current answer per channel and purpose
     timeline: list[Interaction] | None = None
     open_tasks: list[Task] | None = None
+    #: who of ours knows whom of theirs (``dealercrm.services.relationships``)
+    relationships: RelationshipMap | None = None
 
 
 def acts_for_owner(actor: Actor | None, owner_party_id: int, actor_id: int | None = None) -> Actor:
@@ -556,7 +559,9 @@ class CustomerService(Service):
     def remove_contact(self, customer_id: int, contact_id: int, *, by: int) -> None:
         """Delete a contact person who left: the owning dealer's.
 
-        The audit keeps the deletion like any change, until the customer is erased.
+        The audit keeps the deletion like any change, until the customer is erased. The
+        interactions and tasks that named them stay, with the customer as a whole: the
+        timeline keeps what happened, the relationship map no longer shows a person who left.
 
         Args:
             customer_id: The customer the contact person belongs to.
@@ -575,7 +580,12 @@ class CustomerService(Service):
             []
         """
         with self.uow(by, "customers.remove_contact") as uow:
-            uow.session.delete(self._contact_of(uow, customer_id, contact_id, "remove contact persons of"))
+            contact = self._contact_of(uow, customer_id, contact_id, "remove contact persons of")
+            for model in (Interaction, Task):
+                for row in uow.session.scalars(select(model).where(model.contact_person_id == contact_id)):
+                    row.contact_person_id = None
+            uow.flush()
+            uow.session.delete(contact)
             uow.commit()
 
     def _clean_contact(self, fields: dict[str, Any], only_editable: bool = True) -> dict[str, Any]:
@@ -643,7 +653,39 @@ class CustomerService(Service):
                                         .order_by(Interaction.at.desc(), Interaction.id.desc())
                                         .limit(timeline_limit))),
                 open_tasks=list(s.scalars(select(Task).where(Task.customer_id == customer_id, Task.status == "open")
-                                          .order_by(Task.due_at, Task.id))))
+                                          .order_by(Task.due_at, Task.id))),
+                relationships=self._map(uow, c))
+
+    def relationships(self, customer_id: int, *, by: int) -> RelationshipMap:
+        """The relationship map: our people (actor, role) against the customer's contact
+        persons (function), each pair with its last personal touch, the touches in the last
+        12 months and the channel; per level (``[relationships] levels``) whether it is kept,
+        lapsed or never met. The keeping dealer's, like the contact persons it shows.
+
+        Args:
+            customer_id: The customer (a company has contact persons; a person has none).
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Returns:
+            The map (``RelationshipMap``): ``people``, ``contacts``, ``threads`` (each pair's
+            last touch, touches in 12 months, channel), ``levels`` and ``single_threaded``.
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the file (a party serving a case of it), or
+                ``by`` is deactivated.
+
+        Examples:
+            >>> relations = crm.customers.relationships(anna, by=lea)
+            >>> (relations.kind, relations.threads)
+            ('person', ())
+        """
+        with self.read(by) as uow:
+            return self._map(uow, owned_customer(uow, customer_id, "read the relationships of"))
+
+    def _map(self, uow, customer: Customer) -> RelationshipMap:
+        settings = self.crm.settings.relationships
+        return relationship_map(uow, customer, settings.levels, settings.window_days)
 
     # -- the file as a whole: the dealer's managing roles only ----------------------------
     def merge(self, keep_id: int, other_id: int, *, by: int) -> Record:

@@ -2,8 +2,9 @@
 
 The raw message is committed before anything else happens, so a parser bug or a
 malformed payload loses nothing (it stays with its parse error). An unknown sender's
-message waits for a person in triage, as a task. A known sender's message becomes an
-interaction on their timeline, and then, in the same transaction, as the system:
+message waits for a person in triage, as a task. A known sender — by the customer's own
+e-mail or phone, else by one of a company customer's contact persons' — has the message
+become an interaction on the customer's timeline (naming the contact person who wrote), and then, in the same transaction, as the system:
 
 1. **An opt-out** ("stop", "abmelden", "unsubscribe": ``[inbound] opt_out_keywords``,
    per language, all languages matched) revokes the customer's *marketing* consent on
@@ -52,7 +53,7 @@ from .. import validation
 from ..access import require_system
 from ..channels import InboundIgnored
 from ..db.case_models import Case
-from ..db.models import Actor, AuditRecord, Consent, Customer
+from ..db.models import Actor, AuditRecord, Consent, ContactPerson, Customer
 from ..db.outbox_models import InboundMessage
 from ..errors import DealerCrmError, NotFound, ValidationError
 from ..events import MessageReceived
@@ -222,7 +223,7 @@ class InboundService(Service):
 
     def _interpret(self, inbound_id: int, channel: str, parsed, rules: InboundRules) -> InboundMessage:
         with self.crm.uow(self.crm.system, "inbound.receive") as uow:
-            customer_id = self._sender(uow, parsed.sender)
+            customer_id, contact_id = self._sender(uow, parsed.sender)
             case_id = self._case(uow, customer_id, parsed)
             values: dict[str, Any] = dict(sender=parsed.sender, subject=parsed.subject, customer_id=customer_id,
                                           case_id=case_id)
@@ -240,7 +241,8 @@ class InboundService(Service):
                     case_id = values["case_id"] = act.unknown_case(rules.unknown_case_for(channel))
                 summary = f"{parsed.subject + ': ' if parsed.subject else ''}{parsed.text.strip()[:300]}"
                 talk = record_interaction(uow, customer_id, _timeline_channel(self.crm, channel), "inbound",
-                                          summary or "(empty message)", case_id=case_id)
+                                          summary or "(empty message)", case_id=case_id,
+                                          contact_person_id=contact_id)
                 values.update(status="attached", interaction_id=talk.id)
                 if reading is not None:
                     act.opt_out(reading, phrase, case_id)
@@ -253,9 +255,13 @@ class InboundService(Service):
             uow.commit()
         return self.get(inbound_id, by=self.crm.system)
 
-    def _sender(self, uow, sender: str | None) -> int | None:
+    def _sender(self, uow, sender: str | None) -> tuple[int | None, int | None]:
+        """(customer, contact person) the sender's address belongs to: the customer's own
+        e-mail or phone first, else one of a company customer's contact persons (their
+        buyer writing from her own address), whose message is then on the company's
+        timeline naming her."""
         if not sender:
-            return None
+            return None, None
         candidates = []
         for normalise in (validation.email, lambda v: validation.phone(v, self.crm.settings.default_region)):
             try:
@@ -263,10 +269,22 @@ class InboundService(Service):
             except DealerCrmError:
                 pass
         if not candidates:
-            return None
+            return None, None
         found = uow.connection.execute(select(Customer.id, Customer.merged_into_id).where(
-            or_(Customer.email.in_(candidates), Customer.phone.in_(candidates)))).first()
-        return None if found is None else (found.merged_into_id or found.id)
+            or_(Customer.email.in_(candidates), Customer.phone.in_(candidates))).order_by(Customer.id)).first()
+        if found is not None:
+            return found.merged_into_id or found.id, None
+        contact = uow.connection.execute(
+            select(ContactPerson.id, ContactPerson.customer_id, Customer.merged_into_id)
+            .join(Customer, Customer.id == ContactPerson.customer_id)
+            .where(or_(ContactPerson.email.in_(candidates), ContactPerson.phone.in_(candidates)),
+                   Customer.erased_at.is_(None))
+            .order_by(ContactPerson.id)).first()
+        if contact is None:
+            return None, None
+        if contact.merged_into_id is not None:  # a tombstone's contact person: the message goes to the file kept
+            return contact.merged_into_id, None
+        return contact.customer_id, contact.id
 
     def _case(self, uow, customer_id: int | None, parsed) -> int | None:
         """An open case of this customer the message names; someone else's case is not attached."""

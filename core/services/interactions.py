@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from .. import validation
-from ..db.models import DIRECTIONS, Customer, Interaction, Task
+from ..db.models import DIRECTIONS, ContactPerson, Customer, Interaction, Task
 from ..errors import ValidationError
 from ..events import InteractionRecorded
-from ..access import owned_customer
+from ..access import named_contact, owned_customer
 from .base import Service, live_customer
 
 #: what a timeline entry can have passed through besides a consent channel
@@ -31,7 +31,7 @@ def timeline_channels(crm) -> tuple[str, ...]:
 class InteractionService(Service):
     def record(self, customer_id: int, channel: str, direction: str, summary: str, *,
                by: int, personal: bool = True, at: datetime | None = None, case_id: int | None = None,
-               task_id: int | None = None) -> Interaction:
+               task_id: int | None = None, contact_person_id: int | None = None) -> Interaction:
         """Put a contact on the customer's timeline: a call, a visit, a letter.
 
         A personal contact touches the customer (``last_touch_at``) in the same transaction,
@@ -50,13 +50,16 @@ class InteractionService(Service):
             at: When it happened (an aware datetime); default now.
             case_id: The case it was about.
             task_id: The task it was done for (one of this customer's, or of none).
+            contact_person_id: The company's contact person it was with (their buyer, their
+                technician): the relationship map shows who of ours knows whom of theirs
+                from it; None: the customer as a whole.
 
         Returns:
             The stored interaction.
 
         Raises:
-            NotFound: No such customer or one the actor may not see, no such task; or ``by``
-                is no actor.
+            NotFound: No such customer or one the actor may not see, no such task, no such
+                contact person of this customer; or ``by`` is no actor.
             NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
             ValidationError: An unknown channel or direction, an empty summary, a naive ``at``,
                 another customer's task, a merged customer.
@@ -71,10 +74,13 @@ class InteractionService(Service):
         validation.choice("direction", direction, DIRECTIONS)
         summary = validation.required("summary", summary)
         with self.uow(by, "interactions.record") as uow:
-            owned_customer(uow, customer_id, "record interactions with")
+            if contact_person_id is not None:
+                named_contact(uow, customer_id, contact_person_id, "record interactions with")
+            else:
+                owned_customer(uow, customer_id, "record interactions with")
             interaction = record_interaction(uow, customer_id, channel, direction, summary, personal=personal,
                                              at=validation.aware("at", at) if at is not None else None,
-                                             case_id=case_id, task_id=task_id)
+                                             case_id=case_id, task_id=task_id, contact_person_id=contact_person_id)
             uow.commit()
             return interaction
 
@@ -108,16 +114,19 @@ class InteractionService(Service):
 
 def record_interaction(uow, customer_id: int, channel: str, direction: str, summary: str, *,
                        personal: bool = True, at: datetime | None = None, case_id: int | None = None,
-                       task_id: int | None = None) -> Interaction:
+                       task_id: int | None = None, contact_person_id: int | None = None) -> Interaction:
     """The timeline write, usable inside any other unit of work (cases, channels, rules)."""
     live_customer(uow, customer_id)
     if task_id is not None:
         task = uow.get(Task, task_id, "task")
         if task.customer_id not in (None, customer_id):
             raise ValidationError("task_id", task_id, f"belongs to customer {task.customer_id}")
+    if contact_person_id is not None:
+        contact_of(uow, customer_id, contact_person_id)
     when = at or uow.now
     interaction = Interaction(customer_id=customer_id, channel=channel, direction=direction, summary=summary,
-                              personal=personal, actor_id=uow.actor_id, at=when, case_id=case_id, task_id=task_id)
+                              personal=personal, actor_id=uow.actor_id, at=when, case_id=case_id, task_id=task_id,
+                              contact_person_id=contact_person_id)
     uow.session.add(interaction)
     if personal:
         uow.session.execute(update(Customer).where(
@@ -127,3 +136,12 @@ def record_interaction(uow, customer_id: int, channel: str, direction: str, summ
     uow.raise_event(InteractionRecorded, interaction_id=interaction.id, customer_id=customer_id,
                     channel=channel, direction=direction, personal=personal)
     return interaction
+
+
+def contact_of(uow, customer_id: int, contact_person_id: int) -> ContactPerson:
+    """The contact person, who must be one of the customer's own: a record naming another
+    file's contact person would put that person on this customer's relationship map."""
+    contact = uow.get(ContactPerson, contact_person_id, "contact person")
+    if contact.customer_id != customer_id:
+        raise ValidationError("contact_person_id", contact_person_id, f"is no contact person of customer {customer_id}")
+    return contact

@@ -16,6 +16,7 @@ from ..errors import NotFound, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
 from .base import Service
 from .case_rules import calendar_for
+from .handover import Handover, hand_over
 
 if TYPE_CHECKING:
     from ..uow import UnitOfWork
@@ -192,6 +193,12 @@ class PartyService(Service):
         """An employee who left is deactivated, never deleted: the history keeps naming him,
         while from the next operation on he may no longer act (cases, API keys, sessions).
 
+        Deactivating someone active hands over their accounts in the same operation
+        (``dealercrm.services.handover``): every account they owned or held the only
+        relationship with gets a hand-over task, for the account owner where that is someone
+        else, else for the party, asking it to name who takes over. ``deactivate`` does the
+        same naming a successor.
+
         Args:
             actor_id: The person.
             active: False to deactivate, True to reactivate.
@@ -216,9 +223,55 @@ class PartyService(Service):
             manages_people(uow.principal, actor.party_id, "activate or deactivate people of")
             if actor.is_system:
                 raise ValidationError("actor_id", actor_id, "is dealercrm's own system actor, which is always active")
+            if actor.active and not active:
+                hand_over(uow, actor_id, None, "activate or deactivate people of")
             actor.active = bool(active)
             uow.commit()
             return actor
+
+    def deactivate(self, actor_id: int, *, handover_to: int | None = None, party_id: int | None = None,
+                   by: int) -> Handover:
+        """Someone left: deactivate them and hand over, in one audited operation, every account
+        they were the account owner of or held the only relationship with (nobody else of ours
+        had a personal touch in the last 12 months). ``handover_to``: the successor, an active
+        person of the same party — they become account owner where the leaver was, and get the
+        leaver's open tasks and one hand-over task per account (who takes over, whom to
+        introduce: the contact persons only the leaver knew). Without one, the hand-over tasks
+        ask the party to name who takes over. For the party's owner or manager, or the operator.
+        Run again on someone already deactivated to name the successor later: the open
+        hand-over tasks are updated, not doubled. ``party_id``: the party the caller says the
+        person belongs to (a path ``/parties/{id}/actors/{id}``); another party's is not found.
+
+        Args:
+            actor_id: The person who left.
+            handover_to: The successor's actor id, or None to let the party name one later.
+            party_id: The party the caller says the person belongs to.
+            by: The acting actor's id: an owner or manager of the person's party, or the system.
+
+        Returns:
+            What was handed over (``Handover``): ``accounts`` (each with its hand-over task and
+            whom to introduce), ``tasks_reassigned``, ``successor_id``.
+
+        Raises:
+            NotFound: No such actor (or not of ``party_id``), no such successor in the party;
+                or ``by`` is no actor.
+            NotPermitted: The actor is no owner or manager of that party (nor the system), or
+                ``by`` is deactivated.
+            ValidationError: The system actor, or the leaver named as their own successor.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=lea)
+            >>> handed = crm.parties.deactivate(bob.id, handover_to=lea, by=lea)
+            >>> (handed.successor_id == lea, handed.accounts)
+            (True, ())
+        """
+        with self.uow(by, "parties.deactivate_actor") as uow:
+            if party_id is not None and uow.get(Actor, actor_id, "actor").party_id != party_id:
+                raise NotFound("actor", actor_id)
+            result = hand_over(uow, actor_id, handover_to, "deactivate people of")
+            uow.commit()
+            return result
 
     def get(self, party_id: int, *, by: int) -> Party:
         """The party ``party_id``: every actor may read every party's id, kind, name and region.

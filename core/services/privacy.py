@@ -4,16 +4,18 @@ Erasure (``erase_customer``) blanks every personal value linked to the customer 
 the duplicates merged into them, in one transaction, and is itself audited. Blanked:
 
 * the customer rows: every field declared personal (``dealercrm.fields``), plugins'
-  fields included (name becomes "erased customer #<id>"), and their contact persons;
-  their interests are deleted;
+  fields included (name becomes "erased customer #<id>"), and their contact persons
+  (interactions and tasks that name one keep the link to the blanked row, so the
+  relationship map shows "[erased]"); their interests are deleted;
 * the timeline's summaries; survey comments;
 * their service cases' summaries and facts, and their case events' notes and data
   (the string values of facts and data; keys, numbers, yes/no and timestamps stay);
-* outbox messages to them — by their customer id, or to one of their addresses without
-  one: recipient, subject, text, the data travelling with the message, and the
+* outbox messages to them — by their customer id, or to one of their (or their contact
+  persons') addresses without one: recipient, subject, text, the data travelling with the message, and the
   delivery errors (which echo addresses and texts); pending ones are cancelled;
 * inbound messages from them — attached to them or their cases, or waiting in triage
-  from one of their addresses: the raw message, sender, subject, parse error;
+  from one of their addresses or their contact persons': the raw message, sender,
+  subject, parse error;
 * tasks about them, their cases, or those messages (dead letters, triage): title, note;
 * the personal half (``personal_changes``) of every audit row about any of these
   records, also rows written before the customer was known (``customer_id`` NULL:
@@ -114,6 +116,10 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
             known |= {v.lower() for v in (c.email, c.phone) if v}
             _blank_personal_fields(service.fields, c)
             c.erased_at = c.updated_at = uow.now
+        # a company's contact persons write from their own addresses: their messages are theirs too
+        for email, phone in s.execute(select(ContactPerson.email, ContactPerson.phone)
+                                      .where(ContactPerson.customer_id.in_(ids))):
+            known |= {v.lower() for v in (email, phone) if v}
         # plugins first: the audit rows their changes write are blanked with the others below
         service.crm.plugins.checked_call("dealercrm_erase_customer", customer_id=customer_id, uow=uow)
         uow.flush()

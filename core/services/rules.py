@@ -18,10 +18,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db.models import Customer
+from ..db.models import Actor, Customer
 from ..db.rule_models import RuleFiring
 from ..errors import DealerCrmError, PluginError, ValidationError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
@@ -62,8 +62,9 @@ class RuleContext:
     def task(self, title: str, *, due_in: timedelta = timedelta(days=1), due_at: datetime | None = None,
              customer_id: int | None = None, purpose: str = "marketing", note: str | None = None,
              assigned_party_id: int | None = None, assigned_actor_id: int | None = None,
-             case_id: int | None = None) -> int | None:
-        """A follow-up for a person; a marketing-type contact spends the person's budget."""
+             case_id: int | None = None, contact_person_id: int | None = None) -> int | None:
+        """A follow-up for a person; a marketing-type contact spends the person's budget.
+        ``contact_person_id``: the customer's contact person it is about (their technician)."""
         customer_id = customer_id if customer_id is not None else self.candidate.customer_id
         if purpose == "marketing" and customer_id is not None:
             budget = self.crm.settings.contact
@@ -73,15 +74,20 @@ class RuleContext:
                               f"{budget.window_days} days")
                 return None
         if assigned_party_id is None and assigned_actor_id is None and customer_id is not None:
+            # the account owner, while they work there: a task for someone who left is a dead end,
+            # so then it goes to the owning party (whose hand-over names a successor)
             assigned_party_id, assigned_actor_id = self.uow.connection.execute(
-                select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == customer_id)).one()
+                select(Customer.owner_party_id, Actor.id)
+                .outerjoin(Actor, and_(Actor.id == Customer.account_owner_id, Actor.active.is_(True)))
+                .where(Customer.id == customer_id)).one()
         if self.dry_run:
             self.plans.append(f"task for customer {customer_id}: {title}")
             self.outcome = "task"
             return None
         task = create_task(self.uow, title, due_at or self.now + due_in, customer_id=customer_id,
                            assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, origin="rule",
-                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id)
+                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id,
+                           contact_person_id=contact_person_id)
         if customer_id is not None:
             record_contact(self.uow, customer_id, purpose, "task", "task", task.id)
             record_interaction(self.uow, customer_id, "system", "internal", f"rule {self.rule.name}: task '{title}'",

@@ -11,15 +11,16 @@ from .. import validation
 from ..db.models import TASK_ORIGINS, Actor, Party, Task
 from ..errors import ValidationError
 from ..events import TaskCompleted, TaskCreated
-from ..access import own_party, task_scope, visible_case, visible_customer, visible_task
+from ..access import named_contact, own_party, task_scope, visible_case, visible_customer, visible_task
 from .base import Service, live_customer
+from .interactions import contact_of
 
 
 class TaskService(Service):
     def create(self, title: str, due_at: datetime, *, customer_id: int | None = None,
                assigned_party_id: int | None = None, assigned_actor_id: int | None = None,
                origin: str = "human", origin_ref: str | None = None, note: str | None = None,
-               case_id: int | None = None, by: int) -> Task:
+               case_id: int | None = None, contact_person_id: int | None = None, by: int) -> Task:
         """A task for the actor's own party or one of its people — never for another party
         (the system gives tasks to anyone, and must name whom). Without an assignee a
         party's task goes to the actor's party. Raises ``TaskCreated``.
@@ -34,6 +35,8 @@ class TaskService(Service):
             origin_ref: What made it, e.g. ``"rule:rule_after_sale"``.
             note: More about it.
             case_id: The case it is about (one the actor may see).
+            contact_person_id: The customer's contact person it is about (call their buyer);
+                only the dealer keeping the file names one.
             by: The acting actor's id.
 
         Returns:
@@ -43,7 +46,8 @@ class TaskService(Service):
             NotFound: No such customer, case, actor or party (or not visible); or ``by`` is no actor.
             NotPermitted: The actor names another party, or ``by`` is deactivated.
             ValidationError: An empty title, an unknown origin, a naive ``due_at``, a person of
-                another party, no assignee at all (the system must name one), a merged customer.
+                another party, no assignee at all (the system must name one), a merged customer, a
+                contact person without its customer.
             Vetoed: A plugin refused the change.
 
         Examples:
@@ -53,9 +57,13 @@ class TaskService(Service):
             >>> (task.status, task.assigned_party_id == dealer)
             ('open', True)
         """
+        if contact_person_id is not None and customer_id is None:
+            raise ValidationError("contact_person_id", contact_person_id, "needs the customer_id it belongs to")
         with self.uow(by, "tasks.create") as uow:
             p = uow.principal
-            if customer_id is not None:
+            if contact_person_id is not None and customer_id is not None:
+                named_contact(uow, customer_id, contact_person_id, "name contact persons in tasks about")
+            elif customer_id is not None:
                 visible_customer(uow, customer_id)
             if case_id is not None:
                 visible_case(uow, case_id)
@@ -70,7 +78,7 @@ class TaskService(Service):
                     assigned_party_id = p.party_id
             task = create_task(uow, title, due_at, customer_id=customer_id, assigned_party_id=assigned_party_id,
                                assigned_actor_id=assigned_actor_id, origin=origin, origin_ref=origin_ref,
-                               note=note, case_id=case_id)
+                               note=note, case_id=case_id, contact_person_id=contact_person_id)
             uow.commit()
             return task
 
@@ -238,13 +246,17 @@ class TaskService(Service):
 def create_task(uow, title: str, due_at: datetime, *, customer_id: int | None = None,
                 assigned_party_id: int | None = None, assigned_actor_id: int | None = None,
                 origin: str = "human", origin_ref: str | None = None, note: str | None = None,
-                case_id: int | None = None) -> Task:
+                case_id: int | None = None, contact_person_id: int | None = None) -> Task:
     """The task write, usable inside any unit of work (cases, rules, dead letters)."""
     title = validation.required("task title", title)
     validation.choice("origin", origin, TASK_ORIGINS)
     due_at = validation.aware("due_at", due_at)
     if customer_id is not None:
         live_customer(uow, customer_id)
+    if contact_person_id is not None:
+        if customer_id is None:
+            raise ValidationError("contact_person_id", contact_person_id, "needs the customer_id it belongs to")
+        contact_of(uow, customer_id, contact_person_id)
     if assigned_actor_id is not None:
         actor = uow.get(Actor, assigned_actor_id, "actor")
         assigned_party_id = assigned_party_id or actor.party_id
@@ -254,7 +266,8 @@ def create_task(uow, title: str, due_at: datetime, *, customer_id: int | None = 
         raise ValidationError("task", title, "needs an assigned party or actor: a task nobody owns is a dead end")
     task = Task(customer_id=customer_id, title=title, note=note, due_at=due_at,
                 assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, status="open",
-                origin=origin, origin_ref=origin_ref, case_id=case_id, created_at=uow.now)
+                origin=origin, origin_ref=origin_ref, case_id=case_id, contact_person_id=contact_person_id,
+                created_at=uow.now)
     uow.session.add(task)
     uow.flush()
     uow.raise_event(TaskCreated, task_id=task.id, customer_id=customer_id, origin=origin)

@@ -42,6 +42,7 @@ MAKER = dict(service="NotPermitted", manager="NotPermitted", warranty="ok", fitt
 CASE_DEALER = dict(SERVED, warranty="NotPermitted", fitter="NotPermitted")  # the case's dealer's own step
 OWN_PEOPLE = dict(service="ok", manager="ok", warranty="NotPermitted", fitter="NotPermitted",
                   other_dealer="NotPermitted", other_maker="NotPermitted")  # the dealer's own employees
+PEOPLE_MANAGER = dict(OWN_PEOPLE, service="NotPermitted")  # who comes and goes: the dealer's owner or manager
 
 
 @attrs.frozen
@@ -129,6 +130,24 @@ OPS = [
        ("POST", "/cases", {"customer_id": "{c}", "summary": "door leaks"})),
     Op("add to the product catalogue", DEALERS, lambda crm, w, i, by: crm.products.add(f"SKU-{by}", "Dryer", by=by),
        ("POST", "/products", {"sku": "SKU-{by}", "name": "Dryer"})),
+    Op("read the relationship map", KEEPER, lambda crm, w, i, by: crm.customers.relationships(i["c"], by=by),
+       ("GET", "/customers/{c}/relationships", None)),
+    Op("record an interaction with a contact person", KEEPER,
+       lambda crm, w, i, by: crm.interactions.record(i["c"], "visit", "outbound", "met", contact_person_id=i["p"],
+                                                     by=by),
+       ("POST", "/customers/{c}/interactions", {"channel": "visit", "direction": "outbound", "summary": "met",
+                                                "contact_person_id": "{p}"})),
+    Op("make a task about a contact person", KEEPER,
+       lambda crm, w, i, by: crm.tasks.create("call their buyer", crm.clock.now(), customer_id=i["c"],
+                                              contact_person_id=i["p"], by=by),
+       ("POST", "/tasks", {"title": "call their buyer", "due_at": "{due}", "customer_id": "{c}",
+                           "contact_person_id": "{p}"})),
+    Op("deactivate a person and hand over", PEOPLE_MANAGER,
+       lambda crm, w, i, by: crm.parties.deactivate(i["leaver"], handover_to=i["owner"], by=by),
+       ("POST", "/parties/{dealer}/actors/{leaver}/deactivate", {"handover_to": "{owner}"})),
+    Op("read the single-threaded accounts", DEALERS,
+       lambda crm, w, i, by: crm.reports.report("single_threaded", by=by),
+       ("GET", "/reports/single_threaded", None)),
     Op("list the dealer's people", OWN_PEOPLE, lambda crm, w, i, by: crm.parties.actors(i["dealer"], by=by),
        ("GET", "/parties/{dealer}/actors", None)),
     Op("import customers", DEALERS,
@@ -146,13 +165,17 @@ def ids(world) -> dict[str, int]:
 
 def world_ids(world, case_id: int) -> dict[str, int]:
     """The ids the operations name: Erika, her case (its return authorised), a duplicate of her,
-    a contact person; and today, for the days recorded."""
+    a contact person, a salesman who is leaving (Erika's account owner); and today, for the
+    days recorded, and tomorrow, for a task's due time."""
     crm = world.crm
     dup = crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=crm.system)
     contact = crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", by=crm.system)
     crm.cases.record_return(case_id, rma_number="RMA-1", by=crm.system)
+    leaver = crm.parties.add_actor(world.dealer.id, "Lars Abgang", "sales", by=crm.system)
+    crm.customers.reassign(world.customer.id, leaver.id, by=crm.system)
     return {"c": world.customer.id, "k": case_id, "dup": dup.id, "owner": world.manager.id,
-            "dealer": world.dealer.id, "p": contact.id, "today": crm.clock.now().date().isoformat()}
+            "dealer": world.dealer.id, "p": contact.id, "today": crm.clock.now().date().isoformat(),
+            "leaver": leaver.id, "due": (crm.clock.now() + timedelta(days=1)).isoformat()}
 
 
 def _fill(value: Any, values: dict[str, int]) -> Any:
