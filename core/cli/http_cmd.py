@@ -31,7 +31,11 @@ def register(cli: typer.Typer) -> None:
               port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
               log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
               workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes (PostgreSQL; SQLite has "
-                                                   "one writer and is best served by one)")] = 1) -> None:
+                                                   "one writer and is best served by one)")] = 1,
+              threads: Annotated[int, typer.Option(min=2, max=1024, help="threads per worker process that run the "
+                                                   "requests: at least the clients served at once; writes beyond "
+                                                   "all but 8 of them wait without one, so reads always find one")]
+              = 40) -> None:
         """Serve the HTTP API (OpenAPI document at /openapi.json, browsable at /docs)."""
         try:
             import uvicorn
@@ -46,10 +50,11 @@ def register(cli: typer.Typer) -> None:
                       f"{f' ({workers} workers)' if workers > 1 else ''}")
         # the access log keeps the path and the names of query parameters, not their values (?q=<a name>)
         if workers == 1:
-            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level, log_config=log_config())
+            uvicorn.run(create_app(crm, threads=threads), host=host, port=port, log_level=log_level, log_config=log_config())
             return
         crm.close()
         os.environ["DEALERCRM_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        os.environ["DEALERCRM_HTTP_THREADS"] = str(threads)
         uvicorn.run("dealercrm.http.server:app", factory=True, workers=workers, host=host, port=port,
                     log_level=log_level, log_config=log_config())
 

@@ -5,6 +5,13 @@ prefix, stored to find the row, and the whole key is stored as its SHA-256 (a ra
 256-bit secret needs no slow hash: there is nothing to guess). Each key acts for one
 party with one role through one actor — its own actor ("API key dcrm_…") unless an
 existing person of the party is named — so every change over HTTP names its actor.
+
+A key found valid is trusted for ``KEY_CHECK_SECONDS`` before it is read again
+(``known``): no database read per request. A key revoked through this application
+(``crm.api_keys.revoke``, in the server's own process) stops working with the next
+request; one revoked elsewhere — ``dealercrm keys revoke`` in another process, another
+server worker — within ``KEY_CHECK_SECONDS``. An actor deactivated meanwhile is refused at
+once all the same: every operation reads its actor afresh in its own transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from datetime import timedelta
 
 import attrs
@@ -27,6 +35,11 @@ from .base import Service
 
 KEY_FORMAT = re.compile(r"(dcrm_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint, not a write per request
+#: seconds a key found valid is trusted before it is read again: the longest a key revoked in
+#: another process keeps working
+KEY_CHECK_SECONDS = 5.0
+#: keys remembered at most (only valid ones are): beyond, the oldest are forgotten
+KNOWN_KEYS = 10_000
 
 
 # built once: it runs for every request (SQLAlchemy caches its compiled form)
@@ -54,6 +67,11 @@ class IssuedKey:
 
 
 class ApiKeyService(Service):
+    def __init__(self, crm):
+        super().__init__(crm)
+        #: the SHA-256 of a valid key -> (whom it authenticates, when it was read: time.monotonic())
+        self._known: dict[str, tuple[Principal, float]] = {}
+
     def create(self, party_id: int, role: str | None = None, *, actor_id: int | None = None,
                label: str | None = None, by: int) -> IssuedKey:
         label = validation.text("label", label)
@@ -111,10 +129,25 @@ class ApiKeyService(Service):
                 raise ValidationError("api key", key.prefix, f"was already revoked at {key.revoked_at.isoformat()}")
             key.revoked_at = uow.now
             uow.commit()
+            self._known.pop(key.key_hash, None)  # in this process: refused with the next request
             return key
+
+    def known(self, key: str | None) -> Principal | None:
+        """The actor of a key found valid within the last ``KEY_CHECK_SECONDS``, without reading
+        the database; None: ask ``authenticate``."""
+        if not key:
+            return None
+        found = self._known.get(hash_key(key.strip()))
+        if found is None or time.monotonic() - found[1] > KEY_CHECK_SECONDS:
+            return None
+        return found[0]
 
     def authenticate(self, key: str | None) -> Principal:
         """The actor a presented key acts as; ``NotAuthenticated`` says why not."""
+        known = self.known(key)
+        if known is not None:
+            return known
+        checked_at = time.monotonic()  # before the read: a revocation committed after it counts from here
         if not key:
             raise NotAuthenticated("no API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
         match = KEY_FORMAT.fullmatch(key.strip())
@@ -133,4 +166,8 @@ class ApiKeyService(Service):
             with self.crm.uow(self.crm.system, "api_keys.touch") as uow:
                 uow.connection.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(last_used_at=now))
                 uow.commit()
-        return Principal(row["actor_id"], row["name"], row["party_id"], row["kind"], row["role"])
+        principal = Principal(row["actor_id"], row["name"], row["party_id"], row["kind"], row["role"])
+        if len(self._known) >= KNOWN_KEYS:
+            self._known.clear()
+        self._known[row["key_hash"]] = (principal, checked_at)
+        return principal

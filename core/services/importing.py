@@ -21,7 +21,6 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -56,11 +55,10 @@ KNOWN_COLUMNS = import_columns(CUSTOMER)
 
 @attrs.frozen
 class Pacing:
-    """How an import shares the database with other writers: ``rows`` per chunk, and each chunk's
-    transaction inside ``hold()`` (the HTTP API's write gate), let go between chunks."""
+    """How an import shares the database with other writers: ``rows`` per chunk, each chunk its
+    own transaction (on SQLite the write lock is let go between chunks, ``dealercrm.db.write_lock``)."""
 
     rows: int
-    hold: Callable[[], AbstractContextManager]
 
 
 #: set by a caller whose import must not keep other writers out for its whole run (the HTTP API)
@@ -160,14 +158,12 @@ class CustomerImport(Service):
         _check_header(header, import_columns(self.crm.customers.fields), what, source)
         run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
         pacing = PACING.get()
-        hold = pacing.hold if pacing is not None else nullcontext
         committed = False
         for chunk in _chunked(_rows(reader, source, what, lines), pacing.rows if pacing is not None else chunk_size):
             before = (report.rows, report.imported, report.already_present, list(report.rejected), dict(report.fields))
             try:
-                cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the gate
-                with hold():
-                    self._import_chunk(cleaned, report, by, run, party)
+                cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the transaction
+                self._import_chunk(cleaned, report, by, run, party)
             except Exception as exc:
                 if not committed:
                     raise  # nothing was written: the error as it is
