@@ -70,6 +70,8 @@ FLOW = (  # (key, trigger, data builder) after the case was opened
     ("dealer", "confirm", lambda ids, now: {}),
 )
 RETRIES = 3
+#: built-in rules that act on case events in the transaction: blocked unless --with-rules
+RULES = ("rule_satisfaction",)
 
 
 def free_port() -> int:
@@ -259,7 +261,7 @@ class Result:
         return pct(self.latency.get(op, []), q)
 
 
-def start_server(variant: str, backend: str, url: str, ids: dict, workers: int):
+def start_server(variant: str, backend: str, url: str, ids: dict, workers: int, with_rules: bool = False):
     port = free_port()
     if variant == "baseline":
         kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
@@ -270,6 +272,8 @@ def start_server(variant: str, backend: str, url: str, ids: dict, workers: int):
         command = [sys.executable, os.path.join(_HERE, "api_baseline.py"), str(port)]
     else:
         env = {**os.environ, "DEALERCRM_DATABASE_URL": url}
+        if not with_rules:  # the baseline sends no survey: compare the same writes
+            env["DEALERCRM_BLOCK_PLUGINS"] = ",".join(filter(None, [env.get("DEALERCRM_BLOCK_PLUGINS"), *RULES]))
         command = [sys.executable, "-c", "from dealercrm.cli import main; main()", "serve", "--port", str(port),
                    "--log-level", "error", "--workers", str(workers if backend == "postgresql" else 1)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -301,7 +305,7 @@ def measure(variant: str, backend: str, clients: int, args) -> Result:
         url = (reset_postgres(os.environ["DEALERCRM_TEST_POSTGRES_URL"]) if backend == "postgresql"
                else f"sqlite:///{Path(home) / 'api.db'}")
         ids = prepare(url, clients)
-        server, base = start_server(variant, backend, url, ids, args.workers)
+        server, base = start_server(variant, backend, url, ids, args.workers, args.with_rules)
         try:
             load_before = os.getloadavg()[0]
             run = Run(base, ids, time.monotonic() + args.seconds, args.max_requests, not args.no_idempotency)
@@ -380,6 +384,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="server processes on PostgreSQL (SQLite: always 1)")
     parser.add_argument("--only", choices=("dealercrm", "baseline"), help="run one server only")
     parser.add_argument("--no-idempotency", action="store_true", help="send no Idempotency-Key (no retries)")
+    parser.add_argument("--with-rules", action="store_true", help="leave the built-in rule acting on closed cases "
+                        "(a satisfaction survey per case: an outbox message and a timeline entry more per close)")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
     variants = [args.only] if args.only else ["baseline", "dealercrm"]

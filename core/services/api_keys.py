@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import logging
 import secrets
+import threading
 import time
 from datetime import timedelta
 
@@ -34,6 +36,7 @@ from ..errors import NotFound, ValidationError
 from .base import Service
 
 KEY_FORMAT = re.compile(r"(dcrm_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
+log = logging.getLogger("dealercrm.api_keys")
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint, not a write per request
 #: seconds a key found valid is trusted before it is read again: the longest a key revoked in
 #: another process keeps working
@@ -71,6 +74,8 @@ class ApiKeyService(Service):
         super().__init__(crm)
         #: the SHA-256 of a valid key -> (whom it authenticates, when it was read: time.monotonic())
         self._known: dict[str, tuple[Principal, float]] = {}
+        self._touching: set[int] = set()  # keys whose last use is being noted now
+        self._touching_lock = threading.Lock()
 
     def create(self, party_id: int, role: str | None = None, *, actor_id: int | None = None,
                label: str | None = None, by: int) -> IssuedKey:
@@ -132,6 +137,27 @@ class ApiKeyService(Service):
             self._known.pop(key.key_hash, None)  # in this process: refused with the next request
             return key
 
+    def _touch_later(self, key_id: int, now) -> None:
+        """Note when a key was last used, on a thread of its own: a write, which must not hold up
+        the request it was used for (behind another writer, or SQLite's lock held by another process)."""
+        with self._touching_lock:
+            if key_id in self._touching:
+                return
+            self._touching.add(key_id)
+        threading.Thread(target=self._touch, args=(key_id, now), name=f"dealercrm-key-{key_id}-touch",
+                         daemon=True).start()
+
+    def _touch(self, key_id: int, now) -> None:
+        try:
+            with self.crm.uow(self.crm.system, "api_keys.touch") as uow:
+                uow.connection.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+                uow.commit()
+        except Exception as exc:  # noqa: BLE001 - a hint: the next use tries again
+            log.warning("API key %s: last use not noted (%s)", key_id, exc)
+        finally:
+            with self._touching_lock:
+                self._touching.discard(key_id)
+
     def known(self, key: str | None) -> Principal | None:
         """The actor of a key found valid within the last ``KEY_CHECK_SECONDS``, without reading
         the database; None: ask ``authenticate``."""
@@ -163,9 +189,7 @@ class ApiKeyService(Service):
         if not row["active"]:
             raise NotAuthenticated(f"API key {match.group(1)} acts as actor {row['actor_id']}, who is inactive")
         if row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY:
-            with self.crm.uow(self.crm.system, "api_keys.touch") as uow:
-                uow.connection.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(last_used_at=now))
-                uow.commit()
+            self._touch_later(row["id"], now)
         principal = Principal(row["actor_id"], row["name"], row["party_id"], row["kind"], row["role"])
         if len(self._known) >= KNOWN_KEYS:
             self._known.clear()
