@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from .clock import Clock, SystemClock
-from .db.engine import database_url, make_engine, prepare_engine
+from .db.engine import BUSY_TIMEOUT_MS, database_url, make_engine, prepare_engine
+from .db.write_lock import write_lock
 from .db.migrate import upgrade
 from .db.models import Actor, AuditRecord
 from .errors import NotFound, PluginError
@@ -60,6 +61,9 @@ log = logging.getLogger("dealercrm")
 class CRM:
     def __init__(self, engine: Engine, *, clock: Clock, plugins: PluginManager, settings: Settings):
         self.engine = engine
+        #: this process's write lock of the SQLite file (None on PostgreSQL): see ``dealercrm.uow``
+        self.write_lock = write_lock(engine)
+        self.write_lock_timeout = BUSY_TIMEOUT_MS / 1000
         self.clock = clock
         self.plugins = plugins
         self.settings = settings

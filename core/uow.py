@@ -9,7 +9,11 @@ same transaction as the write — no check in one transaction and act in another
 
 Leaving the ``with`` block without ``commit()`` rolls everything back, whatever
 happened inside. The unit holds one connection with its transaction begun up front
-(``BEGIN IMMEDIATE`` on SQLite for writers); ``uow.connection`` serves the Core hot
+(``BEGIN IMMEDIATE`` on SQLite for writers). On SQLite a writing unit first takes this
+process's write lock of the database file (``dealercrm.db.write_lock``: fair, handed
+over without SQLite's busy-handler sleeps), before it checks out a connection, and
+lets go of it as soon as its transaction committed or rolled back — before the events
+are published. ``uow.connection`` serves the Core hot
 paths (case transitions, imports) and ``uow.session`` — created on first use and
 joined to the same transaction — serves the ORM services. Events raised during the
 operation are checked by plugins inside the transaction (they may veto) and handed
@@ -27,12 +31,13 @@ the dispatcher (``dealercrm.services.notices``).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from .access import Principal, check_actor_id, load_principal, principal_of
@@ -49,6 +54,24 @@ T = TypeVar("T")
 #: builds a new proxy engine on every call (as long as the rest of opening a read). Keyed
 #: by the application, which the view does not reference, so both go away together.
 _READONLY: WeakKeyDictionary[CRM, tuple[Engine, Engine]] = WeakKeyDictionary()
+
+
+class Rider(Protocol):
+    """Work that rides along in the transaction of the next writing unit of work that
+    commits in this context (``RIDER``): the HTTP API's idempotency claim is written with
+    the operation it claims, so the two commit together or not at all."""
+
+    pending: bool
+
+    def ride(self, uow: UnitOfWork) -> None:
+        """Write, inside ``uow``'s transaction, just before it commits (may raise: then it rolls back)."""
+
+    def committed(self) -> None:
+        """``uow`` committed with what ``ride`` wrote."""
+
+
+#: the rider of the current request (set by the HTTP API around a keyed POST)
+RIDER: ContextVar[Rider | None] = ContextVar("dealercrm_rider", default=None)
 
 
 def readonly_engine(crm: CRM) -> Engine:
@@ -78,10 +101,18 @@ class UnitOfWork:
         self.memo: dict[Any, Any] = {}
         self._host = connection
         self._savepoint = None
+        self._readonly = readonly
+        self._write_lock = None
         if connection is None:
-            bind = readonly_engine(crm) if readonly else crm.engine
-            self.connection = bind.connect()
-            self.connection.begin()
+            if not readonly and crm.write_lock is not None:
+                crm.write_lock.hold(crm.write_lock_timeout)  # before a pooled connection is taken
+                self._write_lock = crm.write_lock
+            try:
+                self.connection = (readonly_engine(crm) if readonly else crm.engine).connect()
+                self.connection.begin()
+            except BaseException:
+                self._let_go()
+                raise
         else:
             self.connection = _host_connection(crm, connection)
             self._savepoint = self.connection.begin_nested()
@@ -93,10 +124,36 @@ class UnitOfWork:
                 if defer_principal:  # the operation reads the actor with its first row (``adopt_principal``)
                     check_actor_id(by)
                 else:
-                    self._principal = load_principal(self.connection, by)
+                    self._principal = self.first(lambda conn: load_principal(conn, by))
         except BaseException:
             self.__exit__(None, None, None)  # release the connection (and SQLite's write lock)
             raise
+
+    def first(self, read):
+        """``read(connection)``, the unit's first statement, on a live connection.
+
+        A pooled PostgreSQL connection may have died while it waited in the pool (the server
+        restarted, an administrator ended the session, a firewall dropped it). Its first
+        statement then fails as a disconnect; SQLAlchemy invalidates that connection and every
+        other one as old (``Pool`` invalidation). Nothing was done in this transaction yet, so
+        it is begun once more on a fresh connection and the statement repeated: the request
+        that found the dead connection still succeeds. Later statements are not repeated.
+        """
+        try:
+            return read(self.connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or self._host is not None:
+                raise
+        self.connection.close()
+        self.connection = (readonly_engine(self.crm) if self._readonly else self.crm.engine).connect()
+        self.connection.begin()
+        return read(self.connection)
+
+    def _let_go(self) -> None:
+        """Release this process's write lock of the SQLite file (the transaction is over)."""
+        if self._write_lock is not None:
+            lock, self._write_lock = self._write_lock, None
+            lock.release()
 
     @property
     def principal(self) -> Principal:
@@ -146,6 +203,7 @@ class UnitOfWork:
                 else:
                     self.connection.rollback()
         finally:
+            self._let_go()
             if self._host is None:
                 self.connection.close()
 
@@ -185,6 +243,11 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.check_events()
+        rider = RIDER.get() if self._host is None and not self._readonly else None
+        if rider is not None and rider.pending:
+            rider.ride(self)
+        else:
+            rider = None
         try:
             if self._savepoint is not None:
                 self._savepoint.commit()  # releases the savepoint; the host commits or rolls back
@@ -193,6 +256,9 @@ class UnitOfWork:
         except IntegrityError as exc:
             raise integrity_error(exc) from exc
         self.committed = True
+        self._let_go()
+        if rider is not None:
+            rider.committed()
         if self._host is None:
             self.crm.publish(self.events)
         else:
@@ -240,3 +306,4 @@ def _after_host_commit(crm: CRM, host: Connection | Session, events: list[Event]
     else:
         event.listen(host, "commit", published, once=True)
         event.listen(host, "rollback", dropped, once=True)
+

@@ -36,7 +36,11 @@ def register(cli: typer.Typer) -> None:
               log_level: Annotated[str, typer.Option(metavar="LEVEL", help="uvicorn's log level: critical, error, "
                                                      "warning, info, debug or trace")] = "info",
               workers: Annotated[int, typer.Option(min=1, max=64, metavar="N", help="worker processes (PostgreSQL; "
-                                                   "SQLite has one writer and is best served by one)")] = 1) -> None:
+                                                   "SQLite has one writer and is best served by one)")] = 1,
+              threads: Annotated[int, typer.Option(min=2, max=1024, metavar="N", help="threads per worker process "
+                                                   "that run the requests: at least the clients served at once; "
+                                                   "writes beyond all but 8 of them wait without one, so reads "
+                                                   "always find one")] = 40) -> None:
         """Serve the HTTP API (OpenAPI document at /openapi.json, browsable at /docs)."""
         try:
             import uvicorn
@@ -51,10 +55,11 @@ def register(cli: typer.Typer) -> None:
                       f"{f' ({workers} workers)' if workers > 1 else ''}")
         # the access log keeps the path and the names of query parameters, not their values (?q=<a name>)
         if workers == 1:
-            uvicorn.run(create_app(crm), host=host, port=port, log_level=log_level, log_config=log_config())
+            uvicorn.run(create_app(crm, threads=threads), host=host, port=port, log_level=log_level, log_config=log_config())
             return
         crm.close()
         os.environ["DEALERCRM_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        os.environ["DEALERCRM_HTTP_THREADS"] = str(threads)
         uvicorn.run("dealercrm.http.server:app", factory=True, workers=workers, host=host, port=port,
                     log_level=log_level, log_config=log_config())
 

@@ -2,16 +2,18 @@
 
 Every route is a thin entry point: it authenticates the caller, calls the caller's
 scoped services (``dealercrm.access``) and maps domain errors to problem details. Routes
-are plain functions: FastAPI runs them in its thread pool, each unit of work on its
-own connection. Plugins contribute routes of their own (``dealercrm_register_routes``):
+are plain functions: FastAPI runs them in its thread pool (``threads`` of them), each unit
+of work on its own connection; the event loop only parses, routes and answers. Plugins contribute routes of their own (``dealercrm_register_routes``):
 they get the same authentication, bounds, idempotency and problem details.
 """
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from ..fields import CUSTOMER
@@ -19,8 +21,7 @@ from .customer_schemas import customer_schemas
 from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, tasks,
                unsubscribe, workflows)
 from ..unsubscribe import UnsubscribeLinks
-from .gate import WriteGate
-from .idempotency import BODY_TIMEOUT, MAX_BODY, RecordStore, RequestGuard
+from .idempotency import BODY_TIMEOUT, MAX_BODY, READ_THREADS, RecordStore, RequestGuard
 from .inbound_auth import InboundAuthenticators
 from .plugin_routes import include_plugin_routes
 
@@ -67,15 +68,29 @@ def _version() -> str:
         return "0"
 
 
-def create_app(crm: CRM | None) -> FastAPI:
+#: threads the routes run in, unless given (anyio's default): enough for as many concurrent
+#: requests as clients are served at once; writes beyond ``threads`` - READ_THREADS wait
+#: on the event loop, holding none (``RequestGuard``)
+THREADS = 40
+
+
+def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
     """The API over ``crm``, with the routes its plugins contribute (``None`` builds it for
-    its OpenAPI document only, with the built-in plugins' routes)."""
+    its OpenAPI document only, with the built-in plugins' routes). ``threads``: the thread
+    pool's size (``dealercrm serve --threads``)."""
+    threads = threads or THREADS
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=list(TAGS),
-                  generate_unique_id_function=lambda route: route.name)  # operationIds for generated clients
+                  generate_unique_id_function=lambda route: route.name,  # operationIds for generated clients
+                  lifespan=lifespan)
     app.state.crm = crm
     app.state.keys = crm.api_keys if crm is not None else None
     app.state.idempotency = RecordStore(crm)
-    app.state.write_gate = WriteGate(crm is not None and crm.engine.dialect.name == "sqlite")
     # read once: a mistake in [inbound.<channel>] stops the server at start-up, not a sender later
     app.state.inbound_auth = InboundAuthenticators(crm.settings.inbound if crm is not None else {},
                                                    source=crm.settings.source if crm is not None else "settings")
@@ -96,7 +111,8 @@ def create_app(crm: CRM | None) -> FastAPI:
     app.openapi_tags.extend(LAST_TAGS)
     limits = crm.settings.http if crm is not None else None
     app.add_middleware(RequestGuard, max_body=limits.max_body_bytes if limits else MAX_BODY,
-                       body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT)
+                       body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT,
+                       writers=max(1, threads - min(READ_THREADS, threads // 2)))
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -6,16 +6,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import Header, Path, Query, Request, Response
 
 from ..errors import Conflict
 from .auth import Caller
-from .common import Limit, Offset, etag, if_match_version, page, problems
+from .common import Limit, Offset, Router, etag, if_match_version, page, problems
 from .problem import PreconditionFailed
 from .schemas import (MAX_ID, AllowedOut, CaseEventOut, CaseIn, CaseOut, CreditIn, FactIn, FiredOut, FireIn, Id,
                       Page, ReturnIn, SurveyIn, SurveyOut, text)
 
-router = APIRouter(prefix="/cases", tags=["cases"], responses=problems(400, 401, 404, 422))
+router = Router(prefix="/cases", tags=["cases"], responses=problems(400, 401, 404, 422))
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Path, Query, Response
 
 from .auth import Caller
 from .customer_schemas import CustomerSchemas
-from .common import Limit, Offset, page, problems
+from .common import Limit, Offset, Router, page, problems
 from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, ContactIn, ContactOut, ContactPatch,
                       CustomerExport, InteractionIn, InteractionOut, InterestIn, InterestOut, MergeIn, OwnerIn, Page,
                       RelationshipsOut, Short)
 
-router = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+router = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -117,7 +117,7 @@ def export_customer(me: Caller, customer_id: CustomerId):
 
 def file_router(models: CustomerSchemas) -> APIRouter:
     """The routes whose bodies carry the customer's declared fields (``customer_schemas``)."""
-    file = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+    file = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 
     @file.get("", response_model=Page[models.out], response_model_exclude_unset=True)
     def list_customers(me: Caller, limit: Limit = 50, offset: Offset = 0,

@@ -12,14 +12,14 @@ again files the rest and skips what is there, by external id (a unit: by product
 serial number or dates); with the same ``Idempotency-Key`` the repeat runs nothing and
 gets the first report.
 
-On SQLite the import takes the write gate (``gate.py``) once per chunk, not for its
-whole run: other parties' writes get in between chunks instead of waiting for the list.
+Each chunk is its own transaction: on SQLite the import takes the database file's write
+lock once per chunk (``dealercrm.db.write_lock``), not for its whole run, so other
+parties' writes get in between chunks instead of waiting for the list.
 """
 
 from __future__ import annotations
 
 import functools
-from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException
 from ..services.importing import ASSET_COLUMNS, KNOWN_COLUMNS, PACING, Pacing
 from .auth import Caller
 from .common import problems
-from .gate import HELD
 from .idempotency import MAX_BODY
 from .schemas import AssetImportOut, ImportOut, text
 
@@ -90,10 +89,7 @@ async def import_assets(me: Caller, request: Request, ignore_column: IgnoreColum
 
 async def _run(request: Request, method, ignore_column: list[str] | None):
     encoding = _charset(request.headers.get("content-type"))
-    gate = request.app.state.write_gate
-    held = request.scope.get("state", {}).get(HELD)  # the guard holds the gate already: no second taking
-    pacing = Pacing(request.app.state.crm.settings.http.import_chunk_rows,
-                    nullcontext if held else gate.held_from_thread)
+    pacing = Pacing(request.app.state.crm.settings.http.import_chunk_rows)
     run = functools.partial(method, source="CSV upload", encoding=encoding, ignore_columns=tuple(ignore_column or ()))
     return await run_in_threadpool(_paced, pacing, run, await request.body())
 
@@ -104,7 +100,7 @@ def _read(report) -> dict:
 
 
 def _paced(pacing: Pacing, run, *args):
-    """In the worker thread: the import's chunks take the write gate one at a time."""
+    """In the worker thread: the import's chunks are ``pacing.rows`` long."""
     token = PACING.set(pacing)
     try:
         return run(*args)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from .auth import Caller
-from .common import Limit, Offset, page, problems
+from .common import Limit, Offset, Router, page, problems
 from .schemas import MAX_ID, CalendarIn, EmployeeOut, HandoverIn, HandoverOut, Page, PartyOut, Short
 
-router = APIRouter(prefix="/parties", tags=["parties"], responses=problems(400, 401, 422))
+router = Router(prefix="/parties", tags=["parties"], responses=problems(400, 401, 422))
 PartyId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ActorId = Annotated[int, Path(ge=1, le=MAX_ID)]
 

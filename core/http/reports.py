@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
 
 from .auth import Caller
-from .common import problems
+from .common import Router, problems
 from .schemas import ReportOut
 
-router = APIRouter(prefix="/reports", tags=["reports"], responses=problems(401, 403, 422))
+router = Router(prefix="/reports", tags=["reports"], responses=problems(401, 403, 422))
 
 
 @router.get("/{section}", response_model=ReportOut)

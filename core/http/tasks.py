@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from .auth import Caller
-from .common import Limit, Offset, page, problems
+from .common import Limit, Offset, Router, page, problems
 from .schemas import MAX_ID, Id, Page, TaskDone, TaskIn, TaskOut
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problems(400, 401, 404, 422))
+router = Router(prefix="/tasks", tags=["tasks"], responses=problems(400, 401, 404, 422))
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -295,9 +295,9 @@ class CaseService(Service):
             ...     (uow.principal.name, row["state"])
             ('Lea Wolf', 'reported')
         """
-        conn = uow.connection
-        query = _LOAD_AS_LOCKED if conn.dialect.name == "postgresql" else _LOAD_AS
-        row = conn.execute(query, {"case_id": case_id, "actor_id": uow.principal_id}).first()
+        query = _LOAD_AS_LOCKED if uow.connection.dialect.name == "postgresql" else _LOAD_AS
+        # the unit's first statement: on a connection found dead it is repeated on a fresh one
+        row = uow.first(lambda conn: conn.execute(query, {"case_id": case_id, "actor_id": uow.principal_id}).first())
         if row is None:
             uow.principal  # noqa: B018  (an unknown or inactive actor is refused before a missing case)
             raise NotFound("case", case_id)

@@ -27,7 +27,6 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -73,11 +72,10 @@ ASSET_COLUMNS = asset_import_columns()
 
 @attrs.frozen
 class Pacing:
-    """How an import shares the database with other writers: ``rows`` per chunk, and each chunk's
-    transaction inside ``hold()`` (the HTTP API's write gate), let go between chunks."""
+    """How an import shares the database with other writers: ``rows`` per chunk, each chunk its
+    own transaction (on SQLite the write lock is let go between chunks, ``dealercrm.db.write_lock``)."""
 
     rows: int
-    hold: Callable[[], AbstractContextManager]
 
 
 #: set by a caller whose import must not keep other writers out for its whole run (the HTTP API)
@@ -386,19 +384,16 @@ class CustomerImport(Service):
         run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
         seen_units: dict[tuple, int] = {}  # the asset list: each unit of this run, by the line that filed it
         pacing = PACING.get()
-        hold = pacing.hold if pacing is not None else nullcontext
         committed = False
         for chunk in _chunked(_rows(reader, source, what, lines), pacing.rows if pacing is not None else chunk_size):
             before = report._counts()
             try:
                 if kind.name == "customers":
-                    cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the gate
-                    with hold():
-                        self._import_chunk(cleaned, report, by, run)
+                    cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the transaction
+                    self._import_chunk(cleaned, report, by, run)
                 else:
                     cleaned = self._cleaned_units(chunk, report)
-                    with hold():
-                        self._import_units(cleaned, report, by, seen_units)
+                    self._import_units(cleaned, report, by, seen_units)
             except Exception as exc:
                 if not committed:
                     raise  # nothing was written: the error as it is
