@@ -13,6 +13,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
+from ..validation import PRIORITIES
+
 MAX_ID = 2**31 - 1
 T = TypeVar("T")
 
@@ -96,6 +98,8 @@ class AssetIn(BaseModel):
     handed_over_on: date | None = None
     warranty_until: date | None = None
     price: Annotated[float, Field(ge=0, le=1e9)] | None = None
+    service_contract: text(64) | None = Field(None, description="a service contract for this unit, one a service "
+                                              "level names (e.g. premium)")
 
 
 class AssetOut(Out):
@@ -110,6 +114,13 @@ class AssetOut(Out):
     handed_over_on: date | None = None
     warranty_until: date | None = None
     replaces_asset_id: int | None = None
+    service_contract: str | None = None
+
+
+class AssetPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_contract: text(64) | None = Field(description="the unit's service contract, one a service level names; "
+                                              "null ends it. The open cases of the unit get the level it calls for")
 
 
 class InteractionIn(BaseModel):
@@ -275,12 +286,16 @@ class MessageOut(Out):
 # -- cases ----------------------------------------------------------------------------
 
 
+Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
+
+
 class CaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: Id
     summary: text(2000, 1)
     asset_id: Id | None = None
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    priority: Priority = Field("normal", description="how urgent the case is; service levels may depend on it "
+                               "(and on the product's category and a service contract)")
     workflow: text(64, 1) | None = Field(None, description="the workflow the case follows; default: the "
                                          "[cases] default_workflow setting, or the one registered workflow")
 
@@ -292,6 +307,13 @@ class CaseOut(Out):
     asset_id: int | None = None
     summary: str
     priority: str
+    service_level: str = Field(description="the service level the case runs on, whose deadlines it gets "
+                               "(standard: the workflow's own); decided from its priority, the product's category "
+                               "and the service contracts of its asset and customer")
+    resolved_by: datetime | None = Field(None, description="resolved by this time at the latest if only the dealer "
+                                         "and the system act, the manufacturer, technician and customer silent (the "
+                                         "promise, computed from where the case stands); null for a case that "
+                                         "ended without being resolved (withdrawn)")
     state: str
     owner_kind: str | None = None
     owner_party_id: int | None = None
@@ -318,6 +340,13 @@ class CaseOut(Out):
                                           "(POST /cases/{id}/credit), exact, as text")
     credit_currency: str | None = None
     credited_on: date | None = None
+
+
+class CasePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    priority: Priority = Field(description="how urgent the case is: the service level is decided again and "
+                               "applies going forward")
+    note: Long | None = Field(None, description="why, e.g. 'the customer has no heating'")
 
 
 class FireIn(BaseModel):

@@ -25,6 +25,7 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+from .case_levels import relevel_open_cases
 
 __all__ = ["CUSTOMER_KINDS", "CustomerService", "CustomerView"]
 
@@ -77,7 +78,8 @@ class CustomerService(Service):
 
     def clean(self, fields: dict[str, Any], *, only_editable: bool = True) -> dict[str, Any]:
         """Validate and normalise customer fields; raises naming the first bad one."""
-        context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date())
+        context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date(),
+                               contracts=self.crm.cases.contracts())
         return self.fields.clean(fields, context, only_editable=only_editable)
 
     def record(self, uow, customer: Customer) -> Record:
@@ -105,15 +107,15 @@ class CustomerService(Service):
     def add(self, name: str, *, by: int, kind: str = "person", email: str | None = None, phone: str | None = None,
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
             city: str | None = None, external_id: str | None = None, owner_party_id: int | None = None,
-            account_owner_id: int | None = None, **custom: Any) -> Record:
+            account_owner_id: int | None = None, service_contract: str | None = None, **custom: Any) -> Record:
         """Register a customer with the acting dealer (or, for the system, ``owner_party_id``
         or the home dealer). ``custom``: fields that plugins declare, e.g. ``licence_plate``."""
         unknown = sorted(set(custom) - {f.name for f in self.fields.custom})
         if unknown:
             raise ValidationError("field", unknown[0], f"is no customer field; fields: {', '.join(self.fields)}")
         data = self.clean(dict(name=name, kind=kind, email=email, phone=phone, birthday=birthday, street=street,
-                               postcode=postcode, city=city, external_id=external_id, **custom),
-                          only_editable=False)
+                               postcode=postcode, city=city, external_id=external_id,
+                               service_contract=service_contract, **custom), only_editable=False)
         columns, extra = self.fields.split(data)
         with self.uow(by, "customers.add") as uow:
             p = uow.principal
@@ -184,7 +186,9 @@ class CustomerService(Service):
                 Customer.merged_into_id.is_(None), customer_scope(uow.principal)))
 
     def update(self, customer_id: int, *, by: int, **fields: Any) -> Record:
-        """Change the customer's editable fields (``dealercrm.fields``); the owning dealer's."""
+        """Change the customer's editable fields (``dealercrm.fields``); the owning dealer's.
+        A changed ``service_contract`` puts the customer's open cases on the service level it
+        calls for, in the same transaction (``dealercrm.services.case_levels``)."""
         data = self.clean(fields)
         with self.uow(by, "customers.update") as uow:
             customer = kept_customer(uow, customer_id, "change")
@@ -200,6 +204,9 @@ class CustomerService(Service):
             if changed:
                 customer.updated_at = uow.now
                 uow.raise_event(CustomerChanged, customer_id=customer_id, fields=tuple(changed))
+            if "service_contract" in changed:
+                uow.flush()
+                relevel_open_cases(self.crm.cases, uow, customer_id=customer_id, operation="customers.update")
             uow.commit()
             return self.record(uow, customer)
 
