@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from case_world import copy_world
+from case_world import build_world, copy_world
 from sqlalchemy import select
 
 from dealercrm import CaseLevelChanged, Conflict, NotFound, NotPermitted, ValidationError
@@ -269,3 +269,20 @@ def test_the_installation_sets_its_own_premium_deadlines(tmp_path, clock):
         assert world.open_case("another", asset=False).due_at == clock.now() + timedelta(minutes=30)
     finally:
         world.crm.close()
+
+
+def test_levels_and_the_promise_on_sqlite_and_postgresql(any_crm, clock):
+    w = build_world(any_crm)
+    case = w.open_case()
+    w.to_manufacturer(case.id)
+    other = w.open_case("the other one")
+    any_crm.customers.update(w.customer.id, service_contract="premium", by=w.service.id)  # both, locked, re-levelled
+    assert {c.service_level for c in (case_of(w, case.id), case_of(w, other.id))} == {"premium"}
+    changed = any_crm.cases.set_priority(case.id, "urgent", by=w.service.id)
+    assert changed.service_level == "urgent"
+    promised = any_crm.cases.promise(case.id, by=w.service.id)
+    clock.set(changed.due_at)
+    any_crm.cases.tick()
+    clock.set(case_of(w, case.id).due_at)
+    w.fire(case.id, "refund", w.manager)
+    assert case_of(w, case.id).closed_at == promised.resolved_by
