@@ -286,3 +286,13 @@ def test_levels_and_the_promise_on_sqlite_and_postgresql(any_crm, clock):
     clock.set(case_of(w, case.id).due_at)
     w.fire(case.id, "refund", w.manager)
     assert case_of(w, case.id).closed_at == promised.resolved_by
+
+
+def test_an_import_brings_the_customers_contracts_and_refuses_unknown_ones_by_line(world):
+    report = world.crm.imports.run_text("external_id,name,service_contract\nK-1,Lena Vogt,premium\n"
+                                        "K-2,Jan Kurz,\nK-3,Tom Gold,gold\n", by=world.crm.system)
+    assert report.imported == 2
+    [refused] = report.rejections
+    assert refused["line"] == 4 and refused["field"] == "service_contract" and "contracts: premium" in refused["reason"]
+    [lena] = world.crm.customers.list("Lena", by=world.crm.system)
+    assert lena.service_contract == "premium"
