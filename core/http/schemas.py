@@ -555,12 +555,28 @@ class WorkflowTransitionOut(BaseModel):
     description: str
 
 
+class LevelOut(BaseModel):
+    name: str
+    description: str
+    priorities: list[str] = Field(description="the case's priority must be one of these (empty: any)")
+    categories: list[str] = Field(description="the product's category must be one of these, ignoring case "
+                                  "(empty: any)")
+    contracts: list[str] = Field(description="the asset or the customer must have one of these service contracts "
+                                 "(empty: any)")
+    deadlines: dict[str, DeadlineOut] = Field(description="per state, the deadline on this level; the states not "
+                                              "named keep the workflow's own")
+    resolved_within: str = Field(description="the promise from the declared deadlines: resolved within this much "
+                                 "at the latest if only the dealer and the system act")
+
+
 class WorkflowOut(BaseModel):
     name: str
     description: str
     initial: str
     states: list[StateOut]
     transitions: list[WorkflowTransitionOut]
+    levels: list[LevelOut] = Field(description="service levels, the first that applies to a case wins; level "
+                                   "'standard' (first here) is the states' own deadlines")
 
 
 class RejectedRow(BaseModel):

@@ -67,3 +67,14 @@ def test_a_customers_contract_is_a_field_of_her_file(api, world):
     opened = api.post("/cases", headers=api.as_("service"), json={"customer_id": world.customer.id,
                                                                    "summary": "the dryer"})
     assert opened.json()["service_level"] == "premium"
+
+
+def test_the_workflow_definition_lists_its_levels_with_their_promise(api):
+    definition = api.get("/workflows/service_case", headers=api.as_("warranty")).json()
+    levels = {level["name"]: level for level in definition["levels"]}
+    assert list(levels) == ["standard", "urgent", "premium", "essential"]
+    assert levels["standard"]["resolved_within"] == "22h working time (2 working days of 9h + 4h)"
+    assert levels["premium"]["contracts"] == ["premium"]
+    assert levels["premium"]["deadlines"]["manufacturer_review"] == {
+        "seconds": 9 * 3600, "business_time": True, "text": "due within 9h working time"}
+    assert levels["essential"]["categories"] == ["freezer", "heating", "refrigerator"]

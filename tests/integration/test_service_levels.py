@@ -296,3 +296,13 @@ def test_an_import_brings_the_customers_contracts_and_refuses_unknown_ones_by_li
     assert refused["line"] == 4 and refused["field"] == "service_contract" and "contracts: premium" in refused["reason"]
     [lena] = world.crm.customers.list("Lena", by=world.crm.system)
     assert lena.service_contract == "premium"
+
+
+def test_a_replacement_unit_keeps_the_service_contract_of_the_unit_it_replaces(world):
+    world.crm.assets.set_contract(world.machine.id, "premium", by=world.service.id)
+    case = world.open_case()
+    world.to_manufacturer(case.id)
+    world.fire(case.id, "approve_replacement", world.warranty_desk)
+    world.fire(case.id, "deliver_replacement", world.service, new_serial="BR7-0002")
+    new = world.crm.assets.get(case_of(world, case.id).replacement_asset_id, by=world.service.id)
+    assert (new.replaces_asset_id, new.service_contract) == (world.machine.id, "premium")
