@@ -326,6 +326,6 @@ def customer_triggers(workflow: Workflow, state: str) -> list[Transition]:
 
 
 __all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_dealer", "case_scope",
-           "customer_fields", "customer_scope", "customer_triggers", "load_principal", "managed_customer", "own_party", "owned_customer",
-           "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
+           "customer_fields", "customer_scope", "customer_triggers", "load_principal", "managed_customer", "own_party",
+           "owned_customer", "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
            "visible_case", "visible_customer", "visible_task"]

@@ -106,8 +106,8 @@ class CaseEvent(SQLModel, table=True):
 #: recorded by its own party).
 GUARDED = ("state", "service_level", "priority", "owner_kind", "owner_party_id", "owner_actor_id", "due_at",
            "version", "state_entered_at", "closed_at", "reopen_count", "paused_from", "paused_remaining_s",
-           "dealer_party_id", "manufacturer_party_id", "technician_party_id", "facts", "warranty_status", "warranty_until",
-           "return_shipped_on", "return_received_on", "credit_amount", "credit_currency", "credited_on")
+           "dealer_party_id", "manufacturer_party_id", "technician_party_id", "facts", "warranty_status",
+           "warranty_until", "return_shipped_on", "return_received_on", "credit_amount", "credit_currency", "credited_on")
 
 
 def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):

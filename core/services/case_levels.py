@@ -143,7 +143,8 @@ def relevel(service, uow, case: dict, *, operation: str, priority: str | None = 
         state = flow.state(case["state"]) if flow.has_state(case["state"]) else None
         policy = state.deadline if state is not None else None
         if policy is not None and case["due_at"] is not None:
-            calendar = calendar_of(service.party_lookup(conn), case["owner_party_id"]) if policy.business else WALL_CLOCK
+            calendar = (calendar_of(service.party_lookup(conn), case["owner_party_id"]) if policy.business
+                        else WALL_CLOCK)
             values["due_at"] = min(case["due_at"], calendar.add(now, policy.duration))
         paused = case["paused_from"]
         if paused and case["paused_remaining_s"] is not None and flow.has_state(paused):

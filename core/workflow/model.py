@@ -88,8 +88,8 @@ class ServiceLevel:
     @property
     def conditions(self) -> str:
         """What the level applies to, in words: "priority urgent; contract premium, gold"."""
-        parts = [f"{label} {', '.join(sorted(names))}" for label, names in (
-            ("priority", self.priorities), ("product category", self.categories), ("contract", self.contracts)) if names]
+        named = (("priority", self.priorities), ("product category", self.categories), ("contract", self.contracts))
+        parts = [f"{label} {', '.join(sorted(names))}" for label, names in named if names]
         return "; ".join(parts)
 
     def because(self, priority: str | None, category: str | None, contracts: Iterable[str]) -> str:
