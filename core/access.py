@@ -296,6 +296,14 @@ def records_return(p: Principal, case: Any, names: Iterable[str]) -> None:
                                   f"a {p.kind} records no step of the return"))
 
 
+def case_dealer(p: Principal, case: Any, doing: str) -> None:
+    """``p`` acts for the case's dealer (or is the system): the customer's single point of
+    contact decides how urgent the customer's case is."""
+    if p.kind != "system" and (p.kind != "dealer" or case["dealer_party_id"] != p.party_id):
+        raise NotPermitted(f"{p} may not {doing} case {case['id']}: that is for the case's dealer "
+                           f"(party {case['dealer_party_id']})")
+
+
 def visible_task(uow: UnitOfWork, task_id: int) -> Task:
     task = uow.session.scalar(select(Task).where(Task.id == task_id, task_scope(uow.principal)))
     if task is None:
@@ -329,7 +337,8 @@ def customer_triggers(workflow: Workflow, state: str) -> list[Transition]:
     return [t for t in workflow.transitions_from(state) if not t.timeout and "system" in t.allowed]
 
 
-__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_scope", "customer_fields",
-           "customer_scope", "customer_triggers", "load_principal", "managed_customer", "named_contact", "own_party",
+__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_dealer", "case_scope",
+           "customer_fields", "customer_scope", "customer_triggers", "load_principal", "managed_customer", "named_contact",
+           "own_party",
            "owned_customer", "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
            "visible_case", "visible_customer", "visible_task"]

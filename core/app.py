@@ -71,7 +71,7 @@ class CRM:
         self.plugin_failures = PluginFailures()
         self.channel_owners: dict[str, str] = {}
         self.system_actor_id: int | None = None
-        self.workflows = load_workflows(plugins)
+        self.workflows = load_workflows(plugins, levels=settings.cases.service_levels)
         #: the host transaction operations join while ``joining`` (per thread and task)
         self._host: ContextVar[Connection | Session | None] = ContextVar(f"dealercrm_host_{id(self)}", default=None)
 
@@ -248,7 +248,8 @@ class CRM:
             _refuse_channel_wrapper(self.plugins, name, "registered")
             self.__dict__.pop("fields", None)
             self.fields  # noqa: B018  (a field declared twice is refused now, not at first use)
-            workflows, rules = load_workflows(self.plugins), load_rules(self)
+            workflows = load_workflows(self.plugins, levels=self.settings.cases.service_levels)
+            rules = load_rules(self)
             added, owners = load_channels(self, only=name)
             clash = min(set(added) & set(channels), default=None)
             if clash:
@@ -300,7 +301,7 @@ class CRM:
         if plugin is None:
             raise NotFound("plugin", f"{name} (registered: {', '.join(sorted(self.plugins.origins)) or 'none'})")
         _refuse_channel_wrapper(self.plugins, name, "unregistered")
-        workflows = load_workflows(self.plugins, without=name)
+        workflows = load_workflows(self.plugins, without=name, levels=self.settings.cases.service_levels)
         _refuse_stranding(self, name, workflows)
         default = self.settings.cases.default_workflow
         if default and default not in workflows:

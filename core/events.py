@@ -145,6 +145,8 @@ class CaseOpened(Event):
     state: str
     owner_party_id: int | None
     due_at: datetime | None
+    #: the service level it runs on (``dealercrm.workflow.model.ServiceLevel``)
+    service_level: str = "standard"
 
 
 @attrs.frozen(kw_only=True)
@@ -230,6 +232,24 @@ class CaseReturnRecorded(Event):
     case_id: int
     customer_id: int
     values: dict = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class CaseLevelChanged(Event):
+    """A case's priority changed, or a contract of its asset or customer did, and with it
+    perhaps the service level it runs on (``crm.cases.set_priority``; ``dealercrm.services.
+    case_levels``): ``level`` and ``previous_level``, ``because`` in words, ``due_at`` the
+    current state's deadline from now on."""
+
+    name: ClassVar[str] = "case_level_changed"
+    case_id: int
+    customer_id: int
+    level: str
+    previous_level: str
+    priority: str
+    because: str
+    due_at: datetime | None
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)

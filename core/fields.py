@@ -40,6 +40,8 @@ class CleanContext:
     default_region: str = "DE"
     #: the application clock's date, for plausibility (a birthday in the future)
     today: date | None = None
+    #: the service contracts some service level names; None: not checked
+    contracts: frozenset[str] | None = None
 
 
 def clean_text(name: str, value: Any, ctx: CleanContext) -> str | None:
@@ -79,6 +81,16 @@ def clean_external_id(name: str, value: Any, ctx: CleanContext) -> str | None:
 
 def clean_kind(name: str, value: Any, ctx: CleanContext) -> str:
     return validation.choice(name, value, CUSTOMER_KINDS)
+
+
+def clean_contract(name: str, value: Any, ctx: CleanContext) -> str | None:
+    """A service contract's name, one that a service level names: a contract no level knows
+    would change nothing, and a typo ("premum") must not silently cost a customer the level."""
+    contract = validation.text(name, value)
+    if contract is None or ctx.contracts is None or contract in ctx.contracts:
+        return contract
+    known = ", ".join(sorted(ctx.contracts)) or "none (declare service levels with contracts first)"
+    raise ValidationError(name, value, f"no service level names this contract; contracts: {known}")
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -278,6 +290,9 @@ CUSTOMER = FieldSet("customer", [
     field("last_touch_at", "the last personal contact", editable=False, type=datetime),
     field("merged_into_id", "the file this duplicate was merged into", editable=False, type=int),
     field("erased_at", "when the personal data was erased", editable=False, type=datetime),
+    field("service_contract", "the customer's service contract (e.g. premium): service levels of the cases "
+          "may depend on it", readers=("dealer",), importable=True, mergeable=True, clean=clean_contract,
+          max_length=64),
 ])
 
 #: A company customer's (or a household's) contact persons.
@@ -314,13 +329,18 @@ ASSET = FieldSet("asset", [
     field("warranty_until", "end of warranty, when it is not the product's warranty from the handover "
           "(e.g. an extended warranty)", readers=_CASE_PARTIES, type=date, clean=clean_date, importable=True),
     field("price", "what the customer paid", type=float, clean=clean_price, importable=True),
+    field("service_contract", "a service contract for this unit (e.g. premium): service levels of its cases "
+          "may depend on it", readers=_CASE_PARTIES, clean=clean_contract, max_length=64),
 ])
 
 #: A service case: the summary and the facts are the customer's words, so personal.
 CASE = FieldSet("case", [
     field("summary", "what the customer reported", personal=True, readers=_CASE_PARTIES, required=True,
           erased_value="[erased]", max_length=2000),
-    field("priority", "normal, high …", readers=_CASE_PARTIES, editable=False),
+    field("priority", "how urgent the case is: " + ", ".join(validation.PRIORITIES), readers=_CASE_PARTIES,
+          editable=False, choices=validation.PRIORITIES),
+    field("service_level", "the service level the case runs on, whose deadlines it gets (standard: the "
+          "workflow's own)", readers=_CASE_PARTIES, editable=False),
     field("facts", "what the case's steps recorded", personal=True, readers=_CASE_PARTIES, editable=False,
           type=dict),
     field("warranty_status", "in, out or unknown: the asset's warranty on the day the case opened",

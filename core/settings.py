@@ -69,9 +69,13 @@ class RelationshipSettings:
 @attrs.frozen
 class CaseSettings:
     """``[cases]``: ``default_workflow`` is the workflow a case opened without naming one
-    follows; unset, the one registered workflow (with several, each case must name its own)."""
+    follows; unset, the one registered workflow (with several, each case must name its own).
+    ``service_levels``: per workflow and level, deadlines and conditions that change or add
+    to the workflow's declared service levels (``dealercrm.workflow.levels``), checked and
+    proven with the workflow when the application starts."""
 
     default_workflow: str | None = None
+    service_levels: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -40,6 +40,10 @@ def phone(value: str | None, region: str = "DE") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: how urgent a case is, from the customer's point of view; service levels may depend on it
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
 def choice(field: str, value: str, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if value not in allowed:

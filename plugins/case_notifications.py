@@ -30,6 +30,7 @@ TEXTS = {
         "roles": {"dealer": "Ihr Händler", "manufacturer": "der Hersteller", "technician": "der Techniker",
                   "customer": "Sie: wir warten auf Ihre Rückmeldung"},
         "link": "\n\nWer Ihren Fall gerade hat und bis wann, sehen Sie jederzeit hier: {url}",
+        "promise": "\n\nIhr Anliegen ist spätestens am {resolved_by} erledigt.",
     },
     "en": {
         "subject": "Your case {case_id}: now with {party}",
@@ -39,6 +40,7 @@ TEXTS = {
         "roles": {"dealer": "your dealer", "manufacturer": "the manufacturer", "technician": "the technician",
                   "customer": "you: we are waiting for your answer"},
         "link": "\n\nWho has your case and until when, at any time: {url}",
+        "promise": "\n\nYour request will be resolved by {resolved_by} at the latest.",
     },
 }
 
@@ -68,6 +70,7 @@ def dealercrm_queue_notices(events, uow):
                                  uow.now, count_budget=True))
     portal = crm.plugins.get_plugin("portal")  # a plugin may be blocked: then the notices go without a link
     status_link = getattr(portal, "status_link", None)
+    promises = crm.cases.first_handoff_promises(uow, handoffs)  # the first hand-off says: resolved by when
     messages = []
     for event in handoffs:
         mine = [next(decisions) for _ in channels]
@@ -79,6 +82,9 @@ def dealercrm_queue_notices(events, uow):
         # message is recorded as suppressed with why
         chosen, decision = next(((c, d) for c, d in zip(channels, mine) if d.allowed), (channels[0], mine[0]))
         body = texts["body"].format(**fields)
+        if (event.case_id, event.version) in promises:
+            promised = promises[event.case_id, event.version]
+            body += texts["promise"].format(resolved_by=f"{promised:%d.%m.%Y %H:%M} UTC")
         link = status_link(uow, event.case_id) if status_link else None
         if link:
             body += texts["link"].format(url=link)

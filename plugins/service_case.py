@@ -5,8 +5,8 @@ without it. What a transition decides about the case is contributed before it is
 written (``dealercrm_amend_case``), so it goes into the transition's one UPDATE and one
 audit row: the manufacturer's warranty decision and the RMA number authorising the old
 unit's return, and for a delivered replacement the new asset (linked to the old one, with
-a warranty of its own from the day of delivery, ``dealercrm.services.warranty.replacement``)
-with the case pointing at it. The
+a warranty of its own from the day of delivery, ``dealercrm.services.warranty.replacement``,
+and the old unit's service contract) with the case pointing at it. The
 customer's agreement to a late visit slot is used up by the visit it was given for: the
 next dispatch round (after parts arrived) needs the customer's word again.
 """
@@ -57,7 +57,7 @@ def dealercrm_amend_case(event, case, uow):
                     serial_number=str(event.data["new_serial"]), manufacturer_party_id=old.manufacturer_party_id,
                     dealer_party_id=old.dealer_party_id, purchased_on=old.purchased_on,
                     handed_over_on=delivered, warranty_until=until, warranty_overridden=overridden,
-                    replaces_asset_id=old.id, created_at=uow.now)
+                    replaces_asset_id=old.id, service_contract=old.service_contract, created_at=uow.now)
         uow.session.add(new)
         uow.flush()
         uow.raise_event(AssetRecorded, asset_id=new.id, customer_id=new.customer_id, product_id=new.product_id)

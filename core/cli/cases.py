@@ -7,13 +7,12 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 from rich.table import Column, Table
-from sqlalchemy import select
 
-from ..db.models import Actor, Party
-from ..errors import NotFound, ValidationError
+from ..errors import ValidationError
 from ..services import case_returns
 from ..services.case_report import party_report, timeline
 from ..http.schemas import CaseOut
+from ..validation import PRIORITIES
 from .common import a_count, acting, an_actor, an_id, console, err, fmt_time, open_crm
 from .messaging import dispatch_outbox
 from .output import Format, FormatOption, examples, paged, progress, say, show_list
@@ -56,10 +55,23 @@ def case_timeline_table(crm, case_id: int) -> Table:
         table.add_row(fmt_time(e.at), what, e.to_state, names.get(e.owner_party_id, "—"), fmt_time(e.due_at), detail)
     held = ", ".join(f"{names.get(int(h.split(':')[1]), h) if h.startswith('party:') else h} {hours(d)}"
                      for h, d in sorted(tl.held.items(), key=lambda kv: -kv[1]))
-    table.caption = (f"{tl.warranty} when opened{'; ' + escape(tl.returned) if tl.returned else ''}\n"
+    table.caption = (f"{promise_line(crm, c)}\n"
+                     f"{tl.warranty} when opened{'; ' + escape(tl.returned) if tl.returned else ''}\n"
                      f"time held: {held or '—'}; the customer waited {hours(tl.waited)} end to end"
                      f" ({hours(tl.waited_on_customer)} of it waiting on the customer's own answer)")
     return table
+
+
+def promise_line(crm, case) -> str:
+    """"resolved by 2026-03-11 10:00 CET at the latest (service level premium: …)"."""
+    promise = crm.cases.promise(case.id, by=acting(crm))
+    level = f"service level {case.service_level}, priority {case.priority}"
+    if promise is None:
+        return f"ended unresolved ({case.state}); {level}"
+    if case.closed_at is not None:
+        return f"resolved {fmt_time(promise.resolved_by)} ({promise.final}); {level}"
+    return (f"resolved by {fmt_time(promise.resolved_by)} at the latest, if only the dealer acts: "
+            f"{escape(promise.way)}; {level}")
 
 
 def party_report_table(crm) -> Table:
@@ -87,11 +99,33 @@ def register(cli: typer.Typer) -> None:
               = None,
               workflow: Annotated[Optional[str], typer.Option(metavar="NAME", help=(
                   "the workflow it follows (default: [cases] default_workflow, or the one registered)"))] = None,
+              priority: Annotated[str, typer.Option(metavar="PRIORITY", help=f"{', '.join(PRIORITIES)}: service "
+                                                    "levels may depend on it")] = "normal",
               ) -> None:
         """Open a service case for a customer (by the customer's dealer)."""
         crm = open_crm()
-        case = crm.cases.open(customer_id, summary, asset_id=asset, workflow=workflow, by=resolve_actor(crm, as_))
-        say(f"case {case.id} opened: {case.state}, due {fmt_time(case.due_at)}")
+        actor = resolve_actor(crm, as_)
+        case = crm.cases.open(customer_id, summary, asset_id=asset, workflow=workflow, priority=priority, by=actor)
+        promise = crm.cases.promise(case.id, by=actor)
+        say(f"case {case.id} opened: {case.state}, due {fmt_time(case.due_at)}; service level "
+            f"{case.service_level}; resolved by {fmt_time(promise.resolved_by if promise else None)} "
+            "at the latest", markup=False, highlight=False)
+
+    @cases.command("priority", epilog=examples("dealercrm cases priority 17 urgent --as 7",
+                                               'dealercrm cases priority 17 low --as 7 --note "customer is away"'))
+    def priority_(case_id: Annotated[int, an_id("case")],
+                  priority: Annotated[str, typer.Argument(metavar="PRIORITY", help=", ".join(PRIORITIES))],
+                  as_: Annotated[str, ACTOR],
+                  note: Annotated[Optional[str], typer.Option(metavar="TEXT", help="why")] = None) -> None:
+        """Change how urgent a case is (the case's dealer). The service level is decided again; a new one
+        applies going forward."""
+        crm = open_crm()
+        actor = resolve_actor(crm, as_)
+        case = crm.cases.set_priority(case_id, priority, note=note, by=actor)
+        promise = crm.cases.promise(case_id, by=actor)
+        say(f"case {case_id}: priority {case.priority}, service level {case.service_level}, due "
+            f"{fmt_time(case.due_at)}; resolved by {fmt_time(promise.resolved_by if promise else None)} "
+            f"at the latest (version {case.version})", markup=False, highlight=False)
 
     @cases.command("list", epilog=examples("dealercrm cases list", "dealercrm --as 'Claire Dubois' cases list --all",
                                            "dealercrm cases list --party 3 --format json"))

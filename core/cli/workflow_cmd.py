@@ -12,6 +12,7 @@ from ..errors import NotFound
 from ..plugin_manager import build_plugin_manager
 from ..settings import load_settings
 from ..workflow.check import check_workflow
+from ..workflow.promise import bound
 from ..workflow.registry import declared_workflows
 from ..workflow.render import to_mermaid, to_text
 from .common import err
@@ -19,7 +20,9 @@ from .output import examples, say
 
 
 def _workflows(name: str | None):
-    found = declared_workflows(build_plugin_manager(block=load_settings().block_plugins))
+    settings = load_settings()
+    found = declared_workflows(build_plugin_manager(block=settings.block_plugins),
+                               levels=settings.cases.service_levels)
     if name is None:
         return list(found.values())
     if name not in found:
@@ -33,6 +36,20 @@ class Picture(str, Enum):
 
 
 Name = Annotated[Optional[str], typer.Argument(metavar="WORKFLOW", help="one workflow by name; default: every one")]
+def promises(wf) -> str:
+    """Per service level, the promise from the declared deadlines: resolved within this much,
+    with the manufacturer, technician and customer silent (``dealercrm.workflow.promise``)."""
+    lines = ["  the promise (only the dealer and the system acting, everyone else silent):"]
+    width = max(len(n) for n in wf.level_names)
+    for name in wf.level_names:
+        found = bound(wf.at_level(name))
+        level = wf.level(name)
+        when = f" ({level.conditions})" if level else " (every other case)"
+        lines.append(f"  {name:<{width}}  resolved within {found.describe()} at the latest{when}"
+                     if found else f"  {name:<{width}}  no promise: no resolving final state can be reached")
+        if found:
+            lines.append(f"  {'':<{width}}    {found.way}")
+    return "\n".join(lines)
 
 
 def register(cli: typer.Typer) -> None:
@@ -41,13 +58,16 @@ def register(cli: typer.Typer) -> None:
 
     @wf_cli.command("check", epilog=examples("dealercrm workflow check", "dealercrm workflow check service_case"))
     def check(name: Name = None) -> None:
-        """Check the six no-dead-end properties of every (or one) workflow, after all plugins extended it."""
+        """Check the six no-dead-end properties of every (or one) workflow, after all plugins extended it
+        and with the settings' service levels, and print the promise per service level."""
         bad = 0
         for wf in _workflows(name):
             violations = check_workflow(wf)
             if not violations:
                 say(f"[green]ok[/] workflow {wf.name!r}: {len(wf.states)} states, "
-                    f"{len(wf.transitions)} transitions, all six properties hold")
+                    f"{len(wf.transitions)} transitions, all six properties hold on "
+                    f"{len(wf.level_names)} service level{'s' * (len(wf.level_names) != 1)}")
+                print(promises(wf))
                 continue
             bad += 1
             table = Table("property", "where", "what is wrong", title=f"workflow {wf.name!r} is unsound")

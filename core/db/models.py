@@ -81,6 +81,8 @@ class Customer(SQLModel, table=True):
     last_touch_at: datetime | None = ts(default=None, index=True)
     merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
     erased_at: datetime | None = ts(default=None)
+    #: the customer's service contract ("premium"): service levels may depend on it
+    service_contract: str | None = None
     #: values of fields that plugins declare (``dealercrm.fields``), by field name
     custom: dict | None = Field(default=None, sa_type=JSONType)
 
@@ -125,6 +127,8 @@ class Asset(SQLModel, table=True):
     replaces_asset_id: int | None = Field(default=None, foreign_key="asset.id")
     price: float | None = None  # what the customer paid: "loyal" can mean revenue
     created_at: datetime = ts()
+    #: a service contract for this unit ("premium"): service levels may depend on it
+    service_contract: str | None = None
 
 
 class Interest(SQLModel, table=True):

@@ -11,12 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from ..errors import NotFound
 from .auth import Caller
 from .customer_schemas import CustomerSchemas
 from .common import Limit, Offset, Router, page, problems
-from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, ContactIn, ContactOut, ContactPatch,
-                      CustomerExport, InteractionIn, InteractionOut, InterestIn, InterestOut, MergeIn, OwnerIn, Page,
-                      RelationshipsOut, Short)
+from .schemas import (MAX_ID, AssetIn, AssetOut, AssetPatch, ConsentIn, ConsentOut, ContactIn, ContactOut,
+                      ContactPatch, CustomerExport, InteractionIn, InteractionOut, InterestIn, InterestOut, MergeIn,
+                      OwnerIn, Page, RelationshipsOut, Short)
 
 router = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -60,6 +61,19 @@ def record_asset(me: Caller, customer_id: CustomerId, body: AssetIn):
     asset = me.assets.record(customer_id, **body.model_dump())
     product = me.products.get(asset.product_id)
     return asset_out(asset, product)
+
+
+AssetId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.patch("/{customer_id}/assets/{asset_id}", response_model=AssetOut, responses=problems(403))
+def change_asset(me: Caller, customer_id: CustomerId, asset_id: AssetId, body: AssetPatch):
+    """Give the unit a service contract, or end it (null): the owning dealer. Its open cases are put
+    on the service level the contract calls for."""
+    if me.assets.get(asset_id).customer_id != customer_id:
+        raise NotFound("asset", asset_id)  # another customer's asset: as if never used
+    asset = me.assets.set_contract(asset_id, body.service_contract)
+    return asset_out(asset, me.products.get(asset.product_id))
 
 
 @router.get("/{customer_id}/timeline", response_model=Page[InteractionOut], responses=problems(403))

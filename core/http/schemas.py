@@ -13,6 +13,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
+from ..validation import PRIORITIES
+
 MAX_ID = 2**31 - 1
 T = TypeVar("T")
 
@@ -96,6 +98,8 @@ class AssetIn(BaseModel):
     handed_over_on: date | None = None
     warranty_until: date | None = None
     price: Annotated[float, Field(ge=0, le=1e9)] | None = None
+    service_contract: text(64) | None = Field(None, description="a service contract for this unit, one a service "
+                                              "level names (e.g. premium)")
 
 
 class AssetOut(Out):
@@ -110,6 +114,13 @@ class AssetOut(Out):
     handed_over_on: date | None = None
     warranty_until: date | None = None
     replaces_asset_id: int | None = None
+    service_contract: str | None = None
+
+
+class AssetPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_contract: text(64) | None = Field(description="the unit's service contract, one a service level names; "
+                                              "null ends it. The open cases of the unit get the level it calls for")
 
 
 class InteractionIn(BaseModel):
@@ -315,12 +326,16 @@ class MessageOut(Out):
 # -- cases ----------------------------------------------------------------------------
 
 
+Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
+
+
 class CaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: Id
     summary: text(2000, 1)
     asset_id: Id | None = None
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    priority: Priority = Field("normal", description="how urgent the case is; service levels may depend on it "
+                               "(and on the product's category and a service contract)")
     workflow: text(64, 1) | None = Field(None, description="the workflow the case follows; default: the "
                                          "[cases] default_workflow setting, or the one registered workflow")
 
@@ -332,6 +347,13 @@ class CaseOut(Out):
     asset_id: int | None = None
     summary: str
     priority: str
+    service_level: str = Field(description="the service level the case runs on, whose deadlines it gets "
+                               "(standard: the workflow's own); decided from its priority, the product's category "
+                               "and the service contracts of its asset and customer")
+    resolved_by: datetime | None = Field(None, description="resolved by this time at the latest if only the dealer "
+                                         "and the system act, the manufacturer, technician and customer silent (the "
+                                         "promise, computed from where the case stands); null for a case that "
+                                         "ended without being resolved (withdrawn)")
     state: str
     owner_kind: str | None = None
     owner_party_id: int | None = None
@@ -358,6 +380,13 @@ class CaseOut(Out):
                                           "(POST /cases/{id}/credit), exact, as text")
     credit_currency: str | None = None
     credited_on: date | None = None
+
+
+class CasePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    priority: Priority = Field(description="how urgent the case is: the service level is decided again and "
+                               "applies going forward")
+    note: Long | None = Field(None, description="why, e.g. 'the customer has no heating'")
 
 
 class FireIn(BaseModel):
@@ -624,12 +653,28 @@ class WorkflowTransitionOut(BaseModel):
     description: str
 
 
+class LevelOut(BaseModel):
+    name: str
+    description: str
+    priorities: list[str] = Field(description="the case's priority must be one of these (empty: any)")
+    categories: list[str] = Field(description="the product's category must be one of these, ignoring case "
+                                  "(empty: any)")
+    contracts: list[str] = Field(description="the asset or the customer must have one of these service contracts "
+                                 "(empty: any)")
+    deadlines: dict[str, DeadlineOut] = Field(description="per state, the deadline on this level; the states not "
+                                              "named keep the workflow's own")
+    resolved_within: str = Field(description="the promise from the declared deadlines: resolved within this much "
+                                 "at the latest if only the dealer and the system act")
+
+
 class WorkflowOut(BaseModel):
     name: str
     description: str
     initial: str
     states: list[StateOut]
     transitions: list[WorkflowTransitionOut]
+    levels: list[LevelOut] = Field(description="service levels, the first that applies to a case wins; level "
+                                   "'standard' (first here) is the states' own deadlines")
 
 
 class RejectedRow(BaseModel):

@@ -19,7 +19,9 @@ from ..access import case_scope, customer_scope, own_party, relation, require, v
 from ..db.case_models import Case
 from ..db.models import Customer
 from ..errors import NotFound
+from ..fields import ASSET, CleanContext
 from .base import Service, kept_customer
+from .case_levels import relevel_open_cases
 
 
 def add_months(day: date, months: int) -> date:
@@ -174,7 +176,7 @@ class AssetService(Service):
                purchased_on: date | str | None = None, handed_over_on: date | str | None = None,
                warranty_until: date | str | None = None, dealer_party_id: int | None = None,
                manufacturer_party_id: int | None = None, replaces_asset_id: int | None = None,
-               price: float | None = None, by: int) -> Asset:
+               price: float | None = None, service_contract: str | None = None, by: int) -> Asset:
         """Record that a customer owns a product: a sale, a handover, or what they bought elsewhere.
 
         The warranty runs ``warranty_months`` of the product from the handover (else the
@@ -193,6 +195,7 @@ class AssetService(Service):
             manufacturer_party_id: Its manufacturer (default: the product's).
             replaces_asset_id: The asset this unit replaces (a replacement after a warranty case).
             price: What the customer paid (counts for "loyal" by revenue).
+            service_contract: A service contract for this unit (one a service level names).
             by: The acting actor's id.
 
         Returns:
@@ -215,6 +218,7 @@ class AssetService(Service):
             datetime.date(2026, 5, 10)
         """
         purchased = validation.iso_date("purchased_on", purchased_on)
+        contract = self._contract(service_contract)
         handed_over = validation.iso_date("handed_over_on", handed_over_on)
         override = validation.iso_date("warranty_until", warranty_until)
         if price is not None:
@@ -232,12 +236,34 @@ class AssetService(Service):
                                       purchased_on=purchased, handed_over_on=handed_over, warranty_until=override,
                                       price=price, dealer_party_id=dealer_party_id,
                                       manufacturer_party_id=manufacturer_party_id,
-                                      replaces_asset_id=replaces_asset_id, now=uow.now))
+                                      replaces_asset_id=replaces_asset_id, now=uow.now),
+                          service_contract=contract)
             uow.session.add(asset)
             uow.flush()
             uow.raise_event(AssetRecorded, asset_id=asset.id, customer_id=customer.id, product_id=product.id)
             uow.commit()
             return asset
+
+    def set_contract(self, asset_id: int, service_contract: str | None, *, by: int) -> Asset:
+        """Give the unit a service contract (None or "" ends it): the owning dealer's. Its open
+        cases are put on the service level the contract calls for, in the same transaction
+        (``dealercrm.services.case_levels``)."""
+        contract = self._contract(service_contract)
+        with self.uow(by, "assets.set_contract") as uow:
+            asset = uow.session.get(Asset, asset_id)
+            if asset is None or not _sees_asset(uow, asset):
+                raise NotFound("asset", asset_id)
+            kept_customer(uow, asset.customer_id, "change the assets of")
+            if asset.service_contract != contract:
+                asset.service_contract = contract
+                uow.flush()
+                relevel_open_cases(self.crm.cases, uow, asset_id=asset_id, operation="assets.set_contract")
+            uow.commit()
+            return asset
+
+    def _contract(self, value: str | None) -> str | None:
+        ctx = CleanContext(self.crm.settings.default_region, contracts=self.crm.cases.contracts())
+        return ASSET["service_contract"].clean("service_contract", value, ctx)
 
     def get(self, asset_id: int, *, by: int) -> Asset:
         """An asset of a customer the actor keeps, or of a case it serves.

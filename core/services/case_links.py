@@ -34,6 +34,7 @@ from ..db.rule_models import SurveyResponse
 from ..db.sign_in_models import CaseLink
 from ..errors import Conflict, NotPermitted, ValidationError
 from .base import Service
+from .case_levels import promise_of
 from .cases import Fired
 from .surveys import record_in
 
@@ -100,6 +101,8 @@ class CaseStatus:
     survey: str | None  # "open" (final, unanswered), "answered", or None
     version: int
     expires_at: datetime
+    #: the promise: resolved by then at the latest (``crm.cases.promise``); None once it ended unresolved
+    resolved_by: datetime | None = None
 
 
 def _b64(raw: bytes) -> str:
@@ -396,7 +399,9 @@ class CaseLinkService(Service):
         case = self.crm.cases.load(conn, case_id)
         wf = self.crm.cases.workflow(case["workflow"]).workflow
         state = wf.state(case["state"])
-        events = conn.execute(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind != "fact")
+        # facts and service-level changes are the parties' bookkeeping; the promise below shows the latter's effect
+        events = conn.execute(select(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                      CaseEvent.kind.not_in(("fact", "level")))
                               .order_by(CaseEvent.id)).all()
         parties = {e.party_id for e in events} | {case["dealer_party_id"], case["owner_party_id"]}
         found = conn.execute(select(Party.id, Party.name, Party.kind).where(Party.id.in_(parties - {None}))).all()
@@ -421,13 +426,15 @@ class CaseLinkService(Service):
         if state.final and case["closed_at"] is not None:
             survey = "answered" if self._answered(conn, case_id) else "open"
         owner = case["owner_party_id"] if state.owner != "customer" else None
+        promise = promise_of(self.crm.cases, conn, case, uow.now)
         return CaseStatus(
             case_id=case_id, workflow=wf.name, summary=case["summary"], product=product,
             dealer_name=names.get(case["dealer_party_id"], ""), state=state.name,
             state_description=state.description, final=state.final, owner_kind=state.owner,
             owner_name=names.get(owner) if owner else None, due_at=case["due_at"],
             waits_on_customer=state.waits_on_customer, on_timeout=on_timeout, history=history, choices=choices,
-            survey=survey, version=case["version"], expires_at=expires_at)
+            survey=survey, version=case["version"], expires_at=expires_at,
+            resolved_by=promise.resolved_by if promise else None)
 
 
 def _audit(uow, action: str, link_id: int, customer_id: int, changes: dict) -> None:

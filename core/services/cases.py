@@ -34,7 +34,7 @@ from ..errors import Conflict, NotFound, NotPermitted, PluginError, TransitionNo
 from ..events import CaseOpened, CaseTransitioned, Event
 from ..workflow.machine import CompiledWorkflow
 from ..access import Principal, case_scope, sees_case, visible_case, visible_customer, with_actor
-from . import warranty
+from . import case_levels, warranty
 from .base import Service, live_customer
 from .case_events import Holder, reopens, transition_events
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
@@ -340,7 +340,9 @@ class CaseService(Service):
         The case follows ``workflow`` from its initial state, held by the party that state
         names with the state's deadline in that party's business calendar; on an asset it is
         judged in or out of warranty as of the dealer's day and carries the asset's
-        manufacturer. Raises ``CaseOpened``.
+        manufacturer. The service level it runs on follows from ``priority``, the asset's
+        product category and the contracts of the asset and the customer
+        (``dealercrm.services.case_levels``). Raises ``CaseOpened``.
 
         Args:
             customer_id: The customer (visible to the actor, not merged away).
@@ -348,7 +350,7 @@ class CaseService(Service):
             by: The acting actor's id: a person of the customer's dealer (or of the asset's selling dealer), or the system.
             asset_id: The customer's asset the case is about.
             workflow: The workflow it follows (default: ``default_workflow()``).
-            priority: ``"normal"`` or as the workflow uses it.
+            priority: One of ``validation.PRIORITIES`` (low, normal, high, urgent).
 
         Returns:
             The new case (``state``, ``owner_party_id``, ``due_at``, ``warranty_status`` ...).
@@ -357,7 +359,8 @@ class CaseService(Service):
             NotFound: No such customer, workflow or asset of this customer (or not visible); or
                 ``by`` is no actor.
             NotPermitted: The actor is not of the customer's dealer, or ``by`` is deactivated.
-            ValidationError: An empty summary, a merged customer, no workflow to follow.
+            ValidationError: An empty summary, an unknown priority, a merged customer, no
+                workflow to follow.
             Vetoed: A plugin refused the change.
 
         Examples:
@@ -367,6 +370,7 @@ class CaseService(Service):
         """
         if not (summary or "").strip():
             raise ValidationError("summary", summary, "is required: what is wrong, in the customer's words")
+        priority = validation.choice("priority", priority, validation.PRIORITIES)
         wf = self.workflow(workflow or self.default_workflow())
         workflow = wf.workflow.name
         with self.uow(by, "cases.open") as uow:
@@ -381,25 +385,30 @@ class CaseService(Service):
             if actor.kind != "system" and actor.party_id != dealer:
                 raise NotPermitted(f"{actor.name} (party {actor.party_id}, {actor.kind}) may not open a case for "
                                    f"customer {customer_id}: the customer's dealer, party {dealer}, opens cases")
-            start = wf.workflow.state(wf.workflow.initial)
+            level, why = case_levels.decide(self, uow.connection, workflow, priority, customer_id, asset_id)
+            flow = wf.at_level(level)
+            start = flow.state(flow.initial)
             facts = {"dealer_party_id": dealer, "manufacturer_party_id": asset.manufacturer_party_id if asset else None}
             placed = place(facts, start, start, uow.now, {}, "new case", self.party_lookup(uow.connection),
                            self.pauses(wf))
             # in or out of warranty as of the opening day, the dealer's (dealercrm.services.warranty)
             judged = warranty.judge(asset, self.local_day(uow.connection, dealer, uow.now))
             case = Case(workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
-                        priority=priority, state=start.name, owner_kind=placed.owner_kind,
+                        priority=priority, service_level=level, state=start.name, owner_kind=placed.owner_kind,
                         owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
                         manufacturer_party_id=facts["manufacturer_party_id"], due_at=placed.due_at,
                         state_entered_at=uow.now, opened_at=uow.now, facts={},
                         warranty_status=judged.status, warranty_until=judged.until)
             uow.session.add(case)
             uow.flush()
+            # the level, why, and the promise given on the first day: kept with the opening
+            given = case_levels.opened_data(self, uow.connection, case.model_dump(), uow.now, why)
             uow.session.add(CaseEvent(case_id=case.id, kind="opened", to_state=start.name, actor_id=uow.actor_id,
                                       party_id=actor.party_id, owner_party_id=case.owner_party_id,
-                                      due_at=case.due_at, at=uow.now, version=1))
+                                      due_at=case.due_at, at=uow.now, version=1, data=given))
             uow.raise_event(CaseOpened, case_id=case.id, customer_id=customer_id, workflow=workflow,
-                            state=start.name, owner_party_id=case.owner_party_id, due_at=case.due_at)
+                            state=start.name, owner_party_id=case.owner_party_id, due_at=case.due_at,
+                            service_level=level)
             uow.commit()
             return case
 
@@ -552,7 +561,8 @@ class CaseService(Service):
                                f"{case.get(PARTY_COLUMNS.get(actor.kind, ''))}; allowed triggers for this actor: none")
         result = wf.fire(case["state"], trigger, party_kind=actor.kind, role=actor.role, data=checked, now=now,
                          due_at=case["due_at"], facts=case["facts"] or {}, subject=refusal)
-        source, dest = wf.workflow.state(result.source), wf.workflow.state(result.dest)
+        flow = wf.at_level(case["service_level"])  # the deadlines of the case's service level
+        source, dest = flow.state(result.source), flow.state(result.dest)
         if result.transition.timeout and not timeout:
             # A timeout is the clock's, not a shortcut: before the deadline it would take the
             # owner's time away; after it, it is recorded as the escalation it is.
@@ -953,6 +963,125 @@ class CaseService(Service):
         given = {"amount": amount, "currency": currency, "on": on}
         return record(self, case_id, "credit", {k: v for k, v in given.items() if v is not None}, by=by, note=note,
                       expected_version=expected_version)
+
+    def set_priority(self, case_id: int, priority: str, *, by: int, note: str | None = None,
+                     expected_version: int | None = None) -> Case:
+        """Change how urgent the case is (one of ``validation.PRIORITIES``): the case's dealer.
+        The service level is decided again and, if it changes, applies going forward
+        (``dealercrm.services.case_levels``). Answers with the case at its new version.
+
+        Args:
+            case_id: The case.
+            priority: ``low``, ``normal``, ``high`` or ``urgent``.
+            by: The acting actor's id: a person of the case's dealer, or the system.
+            note: Why, for the history.
+            expected_version: The version the caller saw (optimistic locking).
+
+        Returns:
+            The case at its new version.
+
+        Raises:
+            NotFound: No such case or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor is not of the case's dealer, or ``by`` is deactivated.
+            ValidationError: An unknown priority, or a closed case.
+            Conflict: The case moved on since ``expected_version``.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.set_priority(case.id, "urgent", by=lea).service_level
+            'urgent'
+        """
+        return case_levels.set_priority(self, case_id, priority, by=by, note=note, expected_version=expected_version)
+
+    def promise(self, case_id: int, *, by: int):
+        """By when the case is resolved at the latest if only the dealer and the system act,
+        the manufacturer, technician and customer silent (``dealercrm.workflow.promise``):
+        a ``Promise`` with ``resolved_by``, the resolving final state and the way there;
+        None for a case that ended without being resolved (withdrawn).
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id.
+
+        Returns:
+            The ``Promise`` (``resolved_by``, ``final_state``, ``way``), or None.
+
+        Raises:
+            NotFound: No such case or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> crm.cases.promise(case.id, by=lea).resolved_by > case.opened_at
+            True
+        """
+        with self.read(by) as uow:
+            case = visible_case(uow, case_id)._mapping
+            return case_levels.promise_of(self, uow.connection, dict(case), uow.now)
+
+    def resolved_by(self, cases: list[Case], *, by: int) -> dict[int, datetime | None]:
+        """``promise(...).resolved_by`` of each of ``cases``, cases the actor already holds
+        (from ``get`` or ``list``), read in one go: the "resolved by" of a page of cases.
+
+        Args:
+            cases: Cases the actor holds.
+            by: The acting actor's id.
+
+        Returns:
+            ``{case id: resolved_by}`` (None for a case ended unresolved).
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> list(crm.cases.resolved_by([case], by=lea)) == [case.id]
+            True
+        """
+        with self.read(by) as uow:
+            out = {}
+            for case in cases:
+                promise = case_levels.promise_of(self, uow.connection, case, uow.now)
+                out[case.id] = promise.resolved_by if promise else None
+            return out
+
+    def first_handoff_promises(self, uow, events: list) -> dict[tuple[int, int], datetime]:
+        """Inside ``uow`` (a notices hook's): the promise to tell the customer with each of these
+        events that is its case's first hand-off, ``{(case id, version): resolved_by}``.
+
+        Args:
+            uow: The notices hook's unit of work.
+            events: Committed case events.
+
+        Returns:
+            ``{(case id, version): resolved_by}`` for the first hand-offs among them.
+
+        Raises:
+            Nothing of its own.
+
+        Examples:
+            >>> with crm.uow(crm.system, "look") as uow:
+            ...     crm.cases.first_handoff_promises(uow, [])
+            {}
+        """
+        return case_levels.first_handoff_promises(self, uow, events)
+
+    def contracts(self) -> frozenset[str]:
+        """The service contracts the loaded workflows' levels name (``customer.service_contract``
+        and ``asset.service_contract`` must be one of them).
+
+        Returns:
+            The contract names.
+
+        Raises:
+            Nothing.
+
+        Examples:
+            >>> "premium" in crm.cases.contracts()
+            True
+        """
+        return case_levels.contracts(self.crm)
 
     def tick(self, batch_size: int = 200, on_progress: Callable[[int], None] | None = None) -> TickReport:
         """Escalate every overdue open case once: the Python side of ``dealercrm tick``.

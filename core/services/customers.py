@@ -26,6 +26,7 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+from .case_levels import relevel_open_cases
 from .relationships import RelationshipMap, relationship_map
 
 if TYPE_CHECKING:
@@ -103,7 +104,8 @@ class CustomerService(Service):
             >>> crm.customers.clean({"email": " Bea@Example.ORG ", "phone": "0171 2345678"})
             {'email': 'bea@example.org', 'phone': '+491712345678'}
         """
-        context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date())
+        context = CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date(),
+                               contracts=self.crm.cases.contracts())
         return self.fields.clean(fields, context, only_editable=only_editable)
 
     def record(self, uow: UnitOfWork, customer: Customer) -> Record:
@@ -167,7 +169,7 @@ class CustomerService(Service):
     def add(self, name: str, *, by: int, kind: str = "person", email: str | None = None, phone: str | None = None,
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
             city: str | None = None, external_id: str | None = None, owner_party_id: int | None = None,
-            account_owner_id: int | None = None, **custom: Any) -> Record:
+            account_owner_id: int | None = None, service_contract: str | None = None, **custom: Any) -> Record:
         """Register a customer with the acting dealer (for the system: ``owner_party_id`` or the home dealer).
 
         Every field is validated and normalised as ``dealercrm.fields`` declares it (an e-mail
@@ -186,6 +188,7 @@ class CustomerService(Service):
             external_id: The host system's own id (e.g. the DMS number), unique among this dealer's customers.
             owner_party_id: The owning dealer: a dealer names only itself; the system any dealer.
             account_owner_id: The account owner, an active person of the owning dealer.
+            service_contract: A service contract (one a service level names, e.g. premium).
             **custom: Fields plugins declare (``dealercrm_register_fields``), e.g. ``licence_plate``.
 
         Returns:
@@ -210,8 +213,8 @@ class CustomerService(Service):
         if unknown:
             raise ValidationError("field", unknown[0], f"is no customer field; fields: {', '.join(self.fields)}")
         data = self.clean(dict(name=name, kind=kind, email=email, phone=phone, birthday=birthday, street=street,
-                               postcode=postcode, city=city, external_id=external_id, **custom),
-                          only_editable=False)
+                               postcode=postcode, city=city, external_id=external_id,
+                               service_contract=service_contract, **custom), only_editable=False)
         columns, extra = self.fields.split(data)
         with self.uow(by, "customers.add") as uow:
             p = uow.principal
@@ -362,6 +365,8 @@ class CustomerService(Service):
         """Change the customer's editable fields (``dealercrm.fields``): the owning dealer's.
 
         Only what differs is written; a change raises ``CustomerChanged`` naming the fields.
+        A changed ``service_contract`` puts the customer's open cases on the service level it
+        calls for, in the same transaction (``dealercrm.services.case_levels``).
 
         Args:
             customer_id: The customer (a live one, not merged away).
@@ -399,6 +404,9 @@ class CustomerService(Service):
             if changed:
                 customer.updated_at = uow.now
                 uow.raise_event(CustomerChanged, customer_id=customer_id, fields=tuple(changed))
+            if "service_contract" in changed:
+                uow.flush()
+                relevel_open_cases(self.crm.cases, uow, customer_id=customer_id, operation="customers.update")
             uow.commit()
             return self.record(uow, customer)
 

@@ -148,7 +148,8 @@ def derive(crm, conn, row: Any) -> list[Event]:
     base: dict[str, Any] = dict(case_id=row.case_id, at=row.at, actor_id=row.actor_id)
     if row.kind == "opened":
         return [CaseOpened(**base, customer_id=row.customer_id, workflow=row.workflow, state=row.to_state,
-                           owner_party_id=row.owner_party_id, due_at=row.due_at)]
+                           owner_party_id=row.owner_party_id, due_at=row.due_at,
+                           service_level=(row.data or {}).get("service_level") or "standard")]
     if row.kind == "fact":
         facts: list[Event] = [CaseFactRecorded(**base, key=key, value=value) for key, value in (row.data or {}).items()]
         return facts[:1]

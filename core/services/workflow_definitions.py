@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..workflow.model import State, Transition, Workflow, may_fire
+from ..workflow.promise import bound
 from ..workflow.render import describe_deadline
 from .base import Service
 from .case_rules import NAMEABLE, PARTY_COLUMNS, is_pause
@@ -95,7 +96,8 @@ class WorkflowDefinitions(Service):
         wf = self._get(name)
         return {"name": wf.name, "description": wf.description, "initial": wf.initial,
                 "states": [_state(wf, s) for s in wf.states],
-                "transitions": [_transition(wf, t, sources, p) for t, sources in _grouped(wf.transitions)]}
+                "transitions": [_transition(wf, t, sources, p) for t, sources in _grouped(wf.transitions)],
+                "levels": [_level(wf, name) for name in wf.level_names]}
 
 
 def _transition(wf: Workflow, t: Transition, sources: list[str], p) -> dict[str, Any]:
@@ -107,9 +109,24 @@ def _transition(wf: Workflow, t: Transition, sources: list[str], p) -> dict[str,
             "description": t.description}
 
 
+def _deadline(policy) -> dict[str, Any] | None:
+    return policy and {"seconds": int(policy.duration.total_seconds()), "business_time": policy.business,
+                       "text": describe_deadline(policy)}
+
+
+def _level(wf: Workflow, name: str) -> dict[str, Any]:
+    level, flow = wf.level(name), wf.at_level(name)
+    found = bound(flow)
+    return {"name": name, "description": level.description if level else "the workflow's own deadlines",
+            "priorities": sorted(level.priorities) if level else [],
+            "categories": sorted(level.categories) if level else [],
+            "contracts": sorted(level.contracts) if level else [],
+            "deadlines": {s: _deadline(flow.state(s).deadline) for s in (level.deadlines if level else ())},
+            "resolved_within": found.describe() if found else "no promise"}
+
+
 def _state(wf: Workflow, s: State) -> dict[str, Any]:
-    deadline = s.deadline and {"seconds": int(s.deadline.duration.total_seconds()),
-                               "business_time": s.deadline.business, "text": describe_deadline(s.deadline)}
+    deadline = _deadline(s.deadline)
     return {"name": s.name, "description": s.description, "owner": s.owner, "final": s.final,
             "deadline": deadline, "waits_on_customer": s.waits_on_customer, "pauses_clock": is_pause(wf, s),
             "also_allowed": sorted(s.also_allowed)}

@@ -198,6 +198,8 @@ def case_page(visit: Visit, form: dict, case_id: str, *, error: str | None = Non
         parties.setdefault(p.kind, []).append(p)
     allowed = me.cases.allowed_triggers(case.id)
     due, late = w.due(case.due_at, visit.now)
+    promised = me.cases.promise(case.id) if case.closed_at is None else None
+    promise = w("promise_level", when=w.when(promised.resolved_by), level=case.service_level) if promised else None
     owner = (w("the_customer") if case.owner_kind == "customer" else names.get(case.owner_party_id)
              if case.owner_party_id else "—")
     done = visit.query("done")
@@ -208,6 +210,7 @@ def case_page(visit: Visit, form: dict, case_id: str, *, error: str | None = Non
                                                   if k not in ("id",) and v not in (None, "")],
         product=product, history=history, held=_held(visit, me.cases.held([case.id]).get(case.id, {}), names),
         actions=forms.actions(definition, case, allowed, parties, w, entered), due=due, late=late, owner=owner,
+        promise=promise,
         state=w.state(case.state), svg=diagram.svg(workflow, case.state, w),
         states=diagram.as_list(workflow, case.state, w), error=error, conflict=conflict, link=link, notice=notice,
         is_dealer=visit.principal.kind == "dealer")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -187,3 +188,19 @@ def test_a_mistake_in_the_portals_settings_costs_the_notice_its_link_not_the_han
             create_app(world.crm)  # `dealercrm serve` refuses to start
     finally:
         world.crm.close()
+
+
+def test_the_customer_reads_by_when_her_request_is_resolved_at_the_latest(app, world):
+    case = world.open_case()
+    world.to_manufacturer(case.id)
+    world.crm.outbox.queue_notices()  # notices are queued after the hand-off committed
+    promised = world.crm.cases.promise(case.id, by=world.crm.system).resolved_by
+    page = visitor(app).open(link_in(notices(world.crm, case.id)[-1]) + "?lang=en").text
+    said = re.search(r'<p id="resolved-by">(.*?)</p>', page, re.S).group(1)
+    local = promised.astimezone(ZoneInfo("Europe/Berlin"))
+    assert said.startswith("Your request will be resolved by ") and said.endswith("at the latest.")
+    assert f"{local:%H:%M} {local.tzname()} (Europe/Berlin)" in said
+    world.fire(case.id, "take_over", world.service, reason="the manufacturer does not answer")
+    world.fire(case.id, "refund", world.manager)
+    page = visitor(app).open(link_in(notices(world.crm, case.id)[-1]) + "?lang=en").text
+    assert 'id="resolved-by"' not in page  # resolved: nothing left to promise
