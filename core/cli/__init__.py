@@ -22,7 +22,7 @@ from .common import err, set_plugins
 
 def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     from . import (cases, customers, data, db, demo, http_cmd, messaging, parties_cmd, plugins_cmd, report, rules_cmd,
-                   workflow_cmd)
+                   tasks_cmd, workflow_cmd)
 
     cli = typer.Typer(name="dealercrm", help=__doc__.splitlines()[0], no_args_is_help=True,
                       pretty_exceptions_enable=False, add_completion=False)
@@ -31,8 +31,8 @@ def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     pm = build_plugin_manager(plugins, block=load_settings().block_plugins)
     extra = [f for found in pm.hook.dealercrm_register_fields() for f in (found or ())]
     customers.register(cli, CUSTOMER.extended(extra))
-    for module in (db, data, parties_cmd, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd, demo,
-                   http_cmd):
+    for module in (db, data, parties_cmd, cases, tasks_cmd, messaging, rules_cmd, report, workflow_cmd, plugins_cmd,
+                   demo, http_cmd):
         module.register(cli)
     pm.checked_call("dealercrm_register_commands", cli=cli)
     return cli

@@ -121,6 +121,10 @@ class InteractionIn(BaseModel):
 
 
 class InteractionOut(Out):
+    """A line of the customer's timeline: an interaction, or a hand-off of one of their cases
+    (read from the case's history; ``id`` is then the history row's)."""
+
+    kind: Literal["interaction", "hand_off"] = "interaction"
     id: int
     channel: str
     direction: str
@@ -129,6 +133,11 @@ class InteractionOut(Out):
     actor_id: int | None = None
     at: datetime
     case_id: int | None = None
+    state: str | None = Field(None, description="hand-offs: the state the case went to")
+    owner_kind: str | None = Field(None, description="hand-offs: who holds it now: dealer, manufacturer, technician, "
+                                   "customer (their turn), or null once it ended")
+    owner_party_id: int | None = Field(None, description="hand-offs: the party holding it now")
+    due_at: datetime | None = Field(None, description="hand-offs: until when")
 
 
 class ContactIn(BaseModel):
@@ -444,6 +453,11 @@ class TaskIn(BaseModel):
 class TaskDone(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Long | None = None
+
+
+class TaskSnooze(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: AwareDatetime = Field(description="the task's new due time, in the future, with its offset")
 
 
 class TaskOut(Out):

@@ -20,11 +20,12 @@ from .. import validation
 from ..access import (case_scope, customer_fields, customer_scope, own_party, owned_customer, relation, require,
                       visible_customer)
 from ..db.case_models import Case
-from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interaction, Interest, Party, Product, Task
+from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interest, Party, Product, Task
 from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+from .timeline import TimelineEntry, timeline
 
 __all__ = ["CUSTOMER_KINDS", "CustomerService", "CustomerView"]
 
@@ -46,7 +47,7 @@ class CustomerView:
     contacts: list[ContactPerson] | None = None
     interests: list[Interest] | None = None
     consents: dict[tuple[str, str], Consent] | None = None  # the current answer per channel and purpose
-    timeline: list[Interaction] | None = None
+    timeline: list[TimelineEntry] | None = None  # interactions and the cases' hand-offs, newest first
     open_tasks: list[Task] | None = None
 
 
@@ -105,14 +106,16 @@ class CustomerService(Service):
     def add(self, name: str, *, by: int, kind: str = "person", email: str | None = None, phone: str | None = None,
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
             city: str | None = None, external_id: str | None = None, owner_party_id: int | None = None,
-            account_owner_id: int | None = None, **custom: Any) -> Record:
+            account_owner_id: int | None = None, time_zone: str | None = None, language: str | None = None,
+            **custom: Any) -> Record:
         """Register a customer with the acting dealer (or, for the system, ``owner_party_id``
         or the home dealer). ``custom``: fields that plugins declare, e.g. ``licence_plate``."""
         unknown = sorted(set(custom) - {f.name for f in self.fields.custom})
         if unknown:
             raise ValidationError("field", unknown[0], f"is no customer field; fields: {', '.join(self.fields)}")
         data = self.clean(dict(name=name, kind=kind, email=email, phone=phone, birthday=birthday, street=street,
-                               postcode=postcode, city=city, external_id=external_id, **custom),
+                               postcode=postcode, city=city, time_zone=time_zone, language=language,
+                               external_id=external_id, **custom),
                           only_editable=False)
         columns, extra = self.fields.split(data)
         with self.uow(by, "customers.add") as uow:
@@ -307,9 +310,7 @@ class CustomerService(Service):
                 interests=list(s.scalars(select(Interest).where(Interest.customer_id == customer_id)
                                          .order_by(Interest.noted_at, Interest.id))),
                 consents=consents,
-                timeline=list(s.scalars(select(Interaction).where(Interaction.customer_id == customer_id)
-                                        .order_by(Interaction.at.desc(), Interaction.id.desc())
-                                        .limit(timeline_limit))),
+                timeline=timeline(uow, customer_id, timeline_limit),
                 open_tasks=list(s.scalars(select(Task).where(Task.customer_id == customer_id, Task.status == "open")
                                           .order_by(Task.due_at, Task.id))))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from .. import validation
 from ..db.models import DIRECTIONS, Customer, Interaction, Task
@@ -17,6 +17,7 @@ from ..errors import ValidationError
 from ..events import InteractionRecorded
 from ..access import owned_customer
 from .base import Service, live_customer
+from .timeline import TimelineEntry, timeline
 
 #: what a timeline entry can have passed through besides a consent channel
 OTHER_CHANNELS = ("visit", "webhook", "system", "web")
@@ -43,13 +44,13 @@ class InteractionService(Service):
             uow.commit()
             return interaction
 
-    def timeline(self, customer_id: int, limit: int = 100, offset: int = 0, *, by: int) -> list[Interaction]:
-        """Everything that passed with the customer, newest first: the owning dealer's."""
+    def timeline(self, customer_id: int, limit: int = 100, offset: int = 0, *, by: int) -> list[TimelineEntry]:
+        """Everything that passed with the customer, newest first, and where their cases went
+        (the hand-offs, from the cases' history: ``dealercrm.services.timeline``): the owning
+        dealer's."""
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the timeline of")
-            return list(uow.session.scalars(
-                select(Interaction).where(Interaction.customer_id == customer_id)
-                .order_by(Interaction.at.desc(), Interaction.id.desc()).limit(limit).offset(offset)))
+            return timeline(uow, customer_id, limit, offset)
 
 
 def record_interaction(uow, customer_id: int, channel: str, direction: str, summary: str, *,

@@ -11,7 +11,7 @@ from ..access import manages_people, party_people, require_system
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..errors import NotFound, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
-from .base import Service
+from .base import Service, viewer_zone
 from .case_rules import calendar_for
 
 
@@ -161,6 +161,12 @@ class PartyService(Service):
             if active is not None:
                 query = query.where(Actor.active == active)
             return list(uow.session.scalars(query))
+
+    def zone(self, *, by: int) -> ZoneInfo:
+        """The time zone ``by`` lives in, for "today" and every time shown to it: its party's;
+        the system's is the home dealer's (``dealercrm.services.base.viewer_zone``)."""
+        with self.read(by) as uow:
+            return viewer_zone(uow)
 
     def home_dealer(self, uow) -> int:
         """The party that owns customers added without one: the configured home dealer."""
