@@ -13,8 +13,9 @@ from ..db.models import Actor, Party
 from ..errors import NotFound, ValidationError
 from ..services import case_returns
 from ..services.case_report import party_report, timeline
+from ..http.schemas import CaseOut
 from .common import a_count, acting, acting_as, an_id, console, fail, fmt_time, open_crm
-from .listing import Col, FormatOption, check_format, emit
+from .output import Format, FormatOption, examples, paged, show_list
 
 
 def resolve_actor(crm, who: str | None) -> int:
@@ -84,42 +85,42 @@ def register(cli: typer.Typer) -> None:
         case = crm.cases.open(customer_id, summary, asset_id=asset, workflow=workflow, by=resolve_actor(crm, as_))
         console.print(f"case {case.id} opened: {case.state}, due {fmt_time(case.due_at)}")
 
-    @cases.command("list")
+    @cases.command("list", epilog=examples("dealercrm cases list --mine --overdue --as 'Lea Yilmaz'",
+                                           "dealercrm cases list --party 3 --format json",
+                                           "dealercrm cases list --customer 12 --all"))
     def list_(all_: Annotated[bool, typer.Option("--all", help="include closed cases")] = False,
               mine: Annotated[bool, typer.Option("--mine", help="only those your party holds now: on your desk "
                                                  "(needs --as)")] = False,
               overdue: Annotated[bool, typer.Option("--overdue", help="only those past their due time")] = False,
-              party: Annotated[Optional[int], an_id("party", option=True, metavar="ID",
+              party: Annotated[Optional[int], an_id("party", option=True, metavar="PARTY_ID",
                                                     help="only cases held by this party id")] = None,
-              customer: Annotated[Optional[int], an_id("customer", option=True, metavar="ID",
+              customer: Annotated[Optional[int], an_id("customer", option=True, metavar="CUSTOMER_ID",
                                                        help="only this customer's cases")] = None,
               as_: Annotated[Optional[str], typer.Option("--as", metavar="ACTOR", help=(
                   "act as this person (id or exact name); default: the global --as, else the system"))] = None,
               limit: Annotated[int, a_count(metavar="N", help="at most this many")] = 100,
               offset: Annotated[int, a_count(metavar="N", help="skip this many first")] = 0,
-              fmt: FormatOption = "table") -> None:
-        """Open cases you may see, the most urgent first.
-
-        Example: dealercrm cases list --mine --overdue --as "Lea Yilmaz"
-        """
-        check_format(fmt)
+              fmt: FormatOption = Format.table) -> None:
+        """Open cases you may see, the most urgent first; JSON as GET /cases answers."""
         crm = open_crm()
         by = acting_as(crm, as_)
         if mine and by == crm.system:
             fail("--mine says whose desk: pass --as ACTOR (the system actor holds no cases)")
-        names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
-        now = crm.clock.now()
-        rows = [dict(id=c.id, customer_id=c.customer_id, state=c.state, owner_party_id=c.owner_party_id,
-                     owner=names.get(c.owner_party_id), due_at=c.due_at,
-                     overdue=bool(c.due_at and c.due_at <= now), version=c.version, summary=c.summary)
-                for c in crm.cases.list(open_only=not all_, party_id=party, customer_id=customer, held=mine,
-                                        overdue=overdue, limit=limit, offset=offset, by=by)]
-        emit(rows, [Col("id", "case"), Col("customer_id", "customer"), Col("state", "state"),
-                    *((Col("owner_party_id", "owner id"),) if fmt != "table" else ()), Col("owner", "owner"),
-                    Col("due_at", "due", lambda r: fmt_time(r["due_at"]) + (" [red]overdue[/]" if r["overdue"] else ""),
-                        no_wrap=True),
-                    *((Col("overdue", "overdue"),) if fmt != "table" else ()),
-                    Col("version", "v"), Col("summary", "summary")], fmt, empty="no cases")
+        found = crm.cases.list(open_only=not all_, party_id=party, customer_id=customer, held=mine, overdue=overdue,
+                               limit=limit + 1, offset=offset, by=by)
+
+        def table() -> Table:
+            names = {p.id: p.name for p in crm.parties.list(by=crm.system)}
+            now = crm.clock.now()
+            t = Table("case", "customer", "state", "owner", "due", "v", "summary")
+            for c in found[:limit]:
+                due = fmt_time(c.due_at) + (" [red]overdue[/]" if c.due_at and c.due_at <= now else "")
+                t.add_row(str(c.id), str(c.customer_id), c.state, names.get(c.owner_party_id, "—"), due,
+                          str(c.version), escape(c.summary))
+            return t
+
+        show_list(fmt, [CaseOut.model_validate(c).model_dump() for c in found[:limit]], table,
+                  page=paged(found, limit, offset), columns=CaseOut.model_fields)
 
     @cases.command("show")
     def show(case_id: Annotated[int, an_id("case")]) -> None:

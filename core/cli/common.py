@@ -97,6 +97,11 @@ def acting(crm: CRM, who: str | None = None) -> int:
     return ids[0]
 
 
+def actor_given() -> str | None:
+    """The ``--as`` the command line named, if any."""
+    return _state["as"]
+
+
 def acting_as(crm: CRM, who: str | None) -> int:
     """``acting`` for a command with an ``--as`` of its own: given, it wins over the global
     one for the whole command, the zone its times are shown in included."""

@@ -172,6 +172,29 @@ class MergeIn(BaseModel):
                              "a tombstone pointing at this one")
 
 
+class MergeLink(BaseModel):
+    """The request that merges a suspect pair: the newer file into the older."""
+
+    method: Literal["POST"]
+    href: str = Field(description="/customers/{keep_id}/merge")
+    body: MergeIn
+
+
+class SuspectOut(BaseModel):
+    """Two customers of one dealer who may be one person (``GET /customers/duplicates``)."""
+
+    owner_party_id: int
+    keep_id: int = Field(description="the older file, kept by the merge offered")
+    keep_name: str
+    duplicate_id: int = Field(description="the newer file, merged into the older one by the merge offered")
+    duplicate_name: str
+    score: int = Field(ge=0, le=100, description="how likely: 60 % the names' likeness, 15 for the same phone, "
+                       "15 for the same birthday, 10 for the same postcode")
+    name_score: int = Field(ge=0, le=100, description="how alike the names are")
+    reasons: list[str] = Field(description="why, e.g. 'same phone +49405550100', 'names 97% alike'")
+    merge: MergeLink
+
+
 class CustomerExport(BaseModel):
     """Everything held about the customer (right of access): one section per table, the audit trail,
     the records of duplicates merged into it, and what plugins hold."""

@@ -25,6 +25,7 @@ from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
+from .duplicates import Suspect, duplicates as find_duplicates
 from .timeline import TimelineEntry, timeline
 
 __all__ = ["CUSTOMER_KINDS", "CustomerService", "CustomerView"]
@@ -319,6 +320,16 @@ class CustomerService(Service):
         """Merge ``other_id`` into ``keep_id``; both must be the actor's party's customers."""
         from .merge import merge_customers
         return merge_customers(self, keep_id, other_id, by)
+
+    def duplicates(self, *, by: int, customer_id: int | None = None, owner_party_id: int | None = None,
+                   min_score: int = 0, limit: int = 50, offset: int = 0) -> list[Suspect]:
+        """Customers of one dealer who may be the same person, the likeliest first, with the
+        reasons and a score (``dealercrm.services.duplicates``): the same phone, or similar
+        names with the same postcode or birthday. A dealer's people see their own file's
+        (the system every dealer's, each on its own); ``customer_id``: that customer's only.
+        Nothing is refused or merged here: ``merge`` takes a pair from the list."""
+        return find_duplicates(self, by=by, customer_id=customer_id, owner_party_id=owner_party_id,
+                          min_score=min_score, limit=limit, offset=offset)
 
     def export(self, customer_id: int, *, by: int) -> dict[str, Any]:
         """Everything held about the customer (right of access), audit trail included."""

@@ -8,7 +8,7 @@ from sqlalchemy import and_, or_, select
 
 from .. import validation
 from ..db.models import TASK_ORIGINS, TASK_STATUSES, Actor, Party, Task
-from ..errors import ValidationError
+from ..errors import NotFound, ValidationError
 from ..events import TaskCompleted, TaskCreated
 from ..access import own_party, task_scope, visible_case, visible_customer, visible_task
 from .base import Service, live_customer, viewer_zone
@@ -86,8 +86,8 @@ class TaskService(Service):
         day" shows them. ``due="today"``: due before the end of today where the actor works
         (its party's zone), overdue ones included — the day's work; ``due="overdue"``: due
         now or earlier. ``due_before``: due before that moment (aware). ``assigned_actor_id``
-        must be one of the actor's party's people: another party's are not its to ask about,
-        and the answer is the same whether such an actor exists or not."""
+        must be one of the actor's party's people: another party's do not exist for it
+        (``NotFound``, the same answer as for an id never used)."""
         if status is not None:
             validation.choice("status", status, TASK_STATUSES)
         if due is not None:
@@ -106,8 +106,7 @@ class TaskService(Service):
             if assigned_actor_id is not None and not p.is_system:
                 colleague = uow.session.get(Actor, assigned_actor_id)
                 if colleague is None or colleague.party_id != p.party_id:
-                    raise ValidationError("assigned_actor_id", assigned_actor_id,
-                                          f"is not one of the people of party {p.party_id}")
+                    raise NotFound("actor", assigned_actor_id)  # another party's people do not exist for it
             if due == "today":
                 query = query.where(Task.due_at < end_of_today(uow.now, viewer_zone(uow)))
             elif due == "overdue":

@@ -265,7 +265,7 @@ def revoke_status_link(visit: Visit, form: dict, case_id: str):
 
 
 def my_day(visit: Visit, form: dict, *, error: str | None = None, status: int = 200):
-    me, w, p = visit.me, visit.words, visit.principal
+    me, w = visit.me, visit.words
     end = _end_of_today(visit)
     tasks = me.tasks.list(status="open", mine=True, due="today", limit=200)  # the person's own, due today
     desk = [c for c in me.cases.list(held=True, sort="due", limit=50) if c.due_at is not None and c.due_at < end]

@@ -1,0 +1,191 @@
+"""Duplicate suspects: customers of one dealer who may be the same person — suspected, never refused.
+
+People share phone numbers (a family's landline, a company's switchboard) and type names
+differently ("Erika Mustermann", "Mustermann, Erika", "Erika Musterman"). So nothing here
+refuses a customer: it lists pairs a person at the dealer should look at, each with its
+reasons and a score, and a merge starts from there (``crm.customers.merge``).
+
+**What makes a suspect** — within one dealer's file only, never across dealers (the same
+person may be a customer of two dealers, and neither learns of the other from here):
+
+* the same phone number, in a small group (at most ``SHARED_PHONE`` customers share it).
+  A number more share is a switchboard: there only similar names make suspects;
+* similar names (``NAME_ALIKE`` and more, rapidfuzz's token-sort ratio on names with case,
+  accents and punctuation taken out) and the same postcode or the same birthday.
+
+**The score** (0-100), to put the likeliest first: 60 % the names' similarity, plus 15
+for the same phone, 15 for the same birthday, 10 for the same postcode.
+
+**It scales by blocking, not by comparing all pairs**: names are compared only inside a
+block — the customers of one dealer with one phone number, one postcode or one
+birthday. A block larger than ``SMALL_BLOCK`` (a town's postcode at a local dealer) is cut
+further by name keys (the first three letters of each word of the name), so two names are
+compared only when they share one; a key more than ``COMMON_KEY`` customers share ("gmbh")
+tells nothing and is skipped. ``bench/duplicates.py`` measures it against the all-pairs scan.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from itertools import combinations
+from typing import Any
+
+import attrs
+from rapidfuzz import fuzz, process, utils
+from sqlalchemy import or_, select
+
+from ..access import owned_customer, require
+from ..db.models import Customer
+from ..errors import ValidationError
+
+#: names at least this alike (0-100) make a suspect together with a shared postcode or birthday
+NAME_ALIKE = 85
+#: more customers than this on one phone number: a switchboard, where the number alone says nothing
+SHARED_PHONE = 10
+#: a block up to this size has every pair of names compared; a larger one only names sharing a key
+SMALL_BLOCK = 200
+#: a name key shared by more customers than this in one block is too common to tell anything
+COMMON_KEY = 2000
+#: the most suspects one page may hold
+MAX_PAGE = 500
+WEIGHTS = {"phone": 15, "birthday": 15, "postcode": 10}
+
+
+@attrs.frozen
+class Suspect:
+    """Two customers of one dealer who may be one person. ``keep_id`` is the older file (the
+    one a merge would keep by default), ``duplicate_id`` the newer; ``reasons`` say why, in
+    words; ``score`` how likely, 0-100 (see the module)."""
+
+    owner_party_id: int
+    keep_id: int
+    keep_name: str
+    duplicate_id: int
+    duplicate_name: str
+    score: int
+    name_score: int
+    reasons: tuple[str, ...]
+
+
+@attrs.frozen
+class Person:
+    """What blocking and comparing need of one customer."""
+
+    id: int
+    owner_party_id: int
+    name: str
+    phone: str | None
+    postcode: str | None
+    birthday: date | None
+    key: str  # the name as compared: no case, accents or punctuation
+
+
+def comparable(name: str) -> str:
+    """``"Müller-Lüdenscheidt, Erika"`` as compared: ``"muller ludenscheidt erika"``."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return utils.default_process("".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def name_keys(key: str) -> set[str]:
+    return {word[:3] for word in key.split() if len(word) >= 2}
+
+
+def suspects_in(people: Sequence[Person], *, only: int | None = None,
+                name_alike: int = NAME_ALIKE) -> list[Suspect]:
+    """Every suspect pair among ``people`` (one dealer's or several dealers' customers: pairs
+    form within a dealer only); ``only``: just the pairs with that customer."""
+    found: dict[tuple[int, int], set[str]] = defaultdict(set)
+    by_id = {p.id: p for p in people}
+    blocks: dict[tuple[str, int, Any], list[Person]] = defaultdict(list)
+    for p in people:
+        for fact in ("phone", "postcode", "birthday"):
+            value = getattr(p, fact)
+            if value:
+                blocks[(fact, p.owner_party_id, value)].append(p)
+    for (fact, _, _), block in blocks.items():
+        if len(block) < 2:
+            continue
+        if fact == "phone" and len(block) <= SHARED_PHONE:
+            pairs: Iterable[tuple[int, int]] = combinations(sorted(p.id for p in block), 2)
+        else:
+            pairs = alike_pairs(block, name_alike)
+        for a, b in pairs:
+            if only is None or only in (a, b):
+                found[(min(a, b), max(a, b))].add(fact)
+    out = []
+    for (a, b), facts in found.items():
+        keep, other = by_id[a], by_id[b]
+        name = round(fuzz.token_sort_ratio(keep.key, other.key))
+        reasons = [f"same {fact} {getattr(keep, fact)}" for fact in ("phone", "birthday", "postcode") if fact in facts]
+        reasons.append(f"names {name}% alike")
+        score = min(100, round(0.6 * name + sum(WEIGHTS[f] for f in facts)))
+        out.append(Suspect(keep.owner_party_id, a, keep.name, b, other.name, score, name, tuple(reasons)))
+    out.sort(key=lambda s: (-s.score, s.keep_id, s.duplicate_id))
+    return out
+
+
+def alike_pairs(block: Sequence[Person], name_alike: int) -> Iterable[tuple[int, int]]:
+    """Pairs of ``block`` whose names are at least ``name_alike`` alike: all pairs compared in
+    a small block, only names sharing a key in a large one."""
+    groups: Iterable[Sequence[Person]]
+    if len(block) <= SMALL_BLOCK:
+        groups = (block,)
+    else:
+        keyed: dict[str, list[Person]] = defaultdict(list)
+        for p in block:
+            for key in name_keys(p.key):
+                keyed[key].append(p)
+        groups = [g for g in keyed.values() if 1 < len(g) <= COMMON_KEY]
+    seen: set[tuple[int, int]] = set()
+    for group in groups:
+        keys = [p.key for p in group]
+        for i, p in enumerate(group[:-1]):
+            for _, _, j in process.extract(p.key, keys[i + 1:], scorer=fuzz.token_sort_ratio,
+                                           score_cutoff=name_alike, limit=None):
+                other = group[i + 1 + j]
+                pair = (min(p.id, other.id), max(p.id, other.id))
+                if pair not in seen and p.id != other.id:
+                    seen.add(pair)
+                    yield pair
+
+
+_COLUMNS = (Customer.id, Customer.owner_party_id, Customer.name, Customer.phone, Customer.postcode, Customer.birthday)
+
+
+def people_of(rows: Iterable[Any]) -> list[Person]:
+    return [Person(r.id, r.owner_party_id, r.name, r.phone, r.postcode, r.birthday, comparable(r.name or ""))
+            for r in rows]
+
+
+def duplicates(service, *, by: int, customer_id: int | None = None, owner_party_id: int | None = None,
+               min_score: int = 0, limit: int = 50, offset: int = 0) -> list[Suspect]:
+    """Suspects in the actor's dealer's file (the system: every dealer's, each on its own, or
+    ``owner_party_id``'s), best first; ``customer_id``: only that customer's."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError("limit", limit, f"must be 1 to {MAX_PAGE}")
+    if offset < 0:
+        raise ValidationError("offset", offset, "must not be negative")
+    if not 0 <= min_score <= 100:
+        raise ValidationError("min_score", min_score, "must be 0 to 100")
+    with service.read(by) as uow:
+        p = uow.principal
+        # one customer's: whoever does not keep the file is refused as for any of its parts
+        customer = owned_customer(uow, customer_id, "look for duplicates of") if customer_id is not None else None
+        require(p, "dealer", doing="look for duplicate customers")
+        live = (Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+        query = select(*_COLUMNS).where(*live)
+        owner = p.party_id if not p.is_system else owner_party_id
+        if owner is not None:
+            query = query.where(Customer.owner_party_id == owner)
+        if customer is not None:
+            facts = [getattr(Customer, f) == getattr(customer, f) for f in ("phone", "postcode", "birthday")
+                     if getattr(customer, f) is not None]
+            if customer.merged_into_id is not None or customer.erased_at is not None or not facts:
+                return []
+            query = query.where(Customer.owner_party_id == customer.owner_party_id, or_(*facts))
+        people = people_of(uow.connection.execute(query.order_by(Customer.id)))
+    found = [s for s in suspects_in(people, only=customer_id) if s.score >= min_score]
+    return found[offset:offset + limit]
