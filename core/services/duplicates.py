@@ -22,9 +22,10 @@ for the same phone, 15 for the same birthday, 10 for the same postcode.
 **It scales by blocking, not by comparing all pairs**: names are compared only inside a
 block — the customers of one dealer with one phone number, one postcode or one
 birthday. A block larger than ``SMALL_BLOCK`` (a town's postcode at a local dealer) is cut
-further by name keys (the first three letters of each word of the name), so two names are
-compared only when they share one; a key more than ``COMMON_KEY`` customers share ("gmbh")
-tells nothing and is skipped. ``bench/duplicates.py`` measures it against the all-pairs scan.
+further by name keys (the initials of each two words of the name), so two names are
+compared only when they share one; a key more than ``COMMON_KEY`` customers share tells
+nothing and is skipped. One customer's suspects compare that customer alone with the
+blocks it is in. ``bench/duplicates.py`` measures it against the all-pairs scan.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ NAME_ALIKE = 80
 SHARED_PHONE = 10
 #: a block up to this size has every pair of names compared; a larger one only names sharing a key
 SMALL_BLOCK = 200
+#: a group of names up to this size is compared pair by pair; a larger one one name against the rest at once
+SMALL_GROUP = 4
 #: a name key shared by more customers than this in one block is too common to tell anything
 COMMON_KEY = 2000
 #: the most suspects one page may hold
@@ -100,18 +103,25 @@ def name_likeness(a: str, b: str) -> int:
     ta, tb = a.split(), b.split()
     if not ta or not tb:
         return 0
-
-    def weakest(words: list[str], others: list[str]) -> float:
-        return min(max(fuzz.ratio(w, o) for o in others) for w in words)
-
+    if len(ta) > len(tb):
+        ta, tb = tb, ta
+    ratio = fuzz.ratio
+    rows = [[ratio(x, y) for y in tb] for x in ta]
+    weakest = min(max(row) for row in rows)
     if len(ta) == len(tb):
-        return round(min(weakest(ta, tb), weakest(tb, ta)))
-    shorter, longer = (ta, tb) if len(ta) < len(tb) else (tb, ta)
-    return round(weakest(shorter, longer))
+        weakest = min(weakest, min(max(column) for column in zip(*rows)))
+    return round(weakest)
 
 
 def name_keys(key: str) -> set[str]:
-    return {word[:3] for word in key.split() if len(word) >= 2}
+    """The keys a name is compared under in a large block: the initials of each two of its
+    words, in either order ("erika maria mustermann": "em", "mm"). Alike names keep their
+    initials — people mistype inside a word, not its first letter — and a name with a middle
+    name shares a key with the name without it."""
+    words = key.split()
+    if len(words) < 2:
+        return {words[0][0]} if words else set()
+    return {"".join(sorted((a[0], b[0]))) for a, b in combinations(words, 2)}
 
 
 def suspects_in(people: Sequence[Person], *, only: int | None = None,
@@ -119,6 +129,7 @@ def suspects_in(people: Sequence[Person], *, only: int | None = None,
     """Every suspect pair among ``people`` (one dealer's or several dealers' customers: pairs
     form within a dealer only); ``only``: just the pairs with that customer."""
     found: dict[tuple[int, int], set[str]] = defaultdict(set)
+    likeness: dict[tuple[int, int], int] = {}  # worked out once per pair
     by_id = {p.id: p for p in people}
     blocks: dict[tuple[str, int, Any], list[Person]] = defaultdict(list)
     for p in people:
@@ -129,17 +140,24 @@ def suspects_in(people: Sequence[Person], *, only: int | None = None,
     for (fact, _, _), block in blocks.items():
         if len(block) < 2:
             continue
+        if only is not None and all(p.id != only for p in block):
+            continue
         if fact == "phone" and len(block) <= SHARED_PHONE:
-            pairs: Iterable[tuple[int, int]] = combinations(sorted(p.id for p in block), 2)
+            pairs: Iterable[tuple[tuple[int, int], int | None]] = (
+                (pair, None) for pair in combinations(sorted(p.id for p in block), 2))
         else:
-            pairs = alike_pairs(block, name_alike)
-        for a, b in pairs:
-            if only is None or only in (a, b):
-                found[(min(a, b), max(a, b))].add(fact)
+            pairs = alike_pairs(block, name_alike, only)
+        for pair, alike in pairs:
+            if only is None or only in pair:
+                found[pair].add(fact)
+                if alike is not None:
+                    likeness[pair] = alike
     out = []
     for (a, b), facts in found.items():
         keep, other = by_id[a], by_id[b]
-        name = name_likeness(keep.key, other.key)
+        name = likeness.get((a, b))
+        if name is None:
+            name = name_likeness(keep.key, other.key)
         reasons = [f"same {fact} {getattr(keep, fact)}" for fact in ("phone", "birthday", "postcode") if fact in facts]
         reasons.append(f"names {name}% alike")
         score = min(100, round(0.6 * name + sum(WEIGHTS[f] for f in facts)))
@@ -148,30 +166,42 @@ def suspects_in(people: Sequence[Person], *, only: int | None = None,
     return out
 
 
-def alike_pairs(block: Sequence[Person], name_alike: int) -> Iterable[tuple[int, int]]:
-    """Pairs of ``block`` whose names are at least ``name_alike`` alike: all pairs compared in
-    a small block, only names sharing a key in a large one."""
+def alike_pairs(block: Sequence[Person], name_alike: int,
+                only: int | None = None) -> Iterable[tuple[tuple[int, int], int]]:
+    """Pairs of ``block`` whose names are at least ``name_alike`` alike, with how alike
+    (``only``: those with that customer): in a small block every name is compared with every
+    other, in a large one only names that share a key (``name_keys``)."""
     groups: Iterable[Sequence[Person]]
     if len(block) <= SMALL_BLOCK:
         groups = (block,)
     else:
+        wanted = None if only is None else next((name_keys(p.key) for p in block if p.id == only), set())
         keyed: dict[str, list[Person]] = defaultdict(list)
         for p in block:
             for key in name_keys(p.key):
-                keyed[key].append(p)
+                if wanted is None or key in wanted:
+                    keyed[key].append(p)
         groups = [g for g in keyed.values() if 1 < len(g) <= COMMON_KEY]
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, int]] = set()  # a pair may share several keys
+    first_cut = fuzz.token_set_ratio  # fast, in C++: the words' sets alike; then each word is checked
     for group in groups:
-        keys = [p.key for p in group]
-        for i, p in enumerate(group[:-1]):
-            # a fast first cut in C++ (word sets alike), then each word checked
-            for _, _, j in process.extract(p.key, keys[i + 1:], scorer=fuzz.token_set_ratio,
-                                           score_cutoff=name_alike, limit=None):
-                other = group[i + 1 + j]
-                pair = (min(p.id, other.id), max(p.id, other.id))
-                if pair not in seen and p.id != other.id and name_likeness(p.key, other.key) >= name_alike:
-                    seen.add(pair)
-                    yield pair
+        if only is not None:
+            candidates: Iterable[tuple[Person, Person]] = (
+                (p, o) for p in group if p.id == only for o in group if o.id != only)
+        elif len(group) <= SMALL_GROUP:
+            candidates = combinations(group, 2)
+        else:
+            keys = [p.key for p in group]
+            candidates = ((p, group[i + 1 + j]) for i, p in enumerate(group[:-1]) for _, _, j in process.extract(
+                p.key, keys[i + 1:], scorer=first_cut, score_cutoff=name_alike, limit=None))
+        for p, other in candidates:
+            pair = (p.id, other.id) if p.id < other.id else (other.id, p.id)
+            if pair in seen or first_cut(p.key, other.key, score_cutoff=name_alike) == 0:
+                continue
+            seen.add(pair)
+            alike = name_likeness(p.key, other.key)
+            if alike >= name_alike:
+                yield pair, alike
 
 
 _COLUMNS = (Customer.id, Customer.owner_party_id, Customer.name, Customer.phone, Customer.postcode, Customer.birthday)
