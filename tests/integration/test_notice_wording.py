@@ -146,3 +146,18 @@ def test_words_that_repeat_themselves_are_told_as_an_update(world, clock, monkey
     world.fire(case.id, "retry_manufacturer", world.service)
     subjects = [n.subject for n in told(world, case.id)]
     assert subjects == [f"Case {case.id}: news", f"Case {case.id}: news (update 4)", f"Case {case.id}: news"]
+
+
+def test_a_customers_zone_and_language_are_checked_where_they_are_given(world, tmp_path):
+    """Given by hand or in the customer list, a zone must be one (IANA) and a language a code."""
+    from dealercrm import ValidationError
+    crm = world.crm
+    with pytest.raises(ValidationError, match="IANA"):
+        crm.customers.update(world.customer.id, time_zone="Mars/Olympus_Mons", by=world.service.id)
+    with pytest.raises(ValidationError, match="two-letter"):
+        crm.customers.update(world.customer.id, language="Deutsch", by=world.service.id)
+    report = crm.imports.run_text("external_id,name,time_zone,language\nK-7,Joe Miller,America/New_York,EN\n",
+                                  by=world.service.id)
+    assert report.imported == 1
+    [joe] = crm.customers.list(external_id="K-7", by=world.service.id)
+    assert (joe.time_zone, joe.language) == ("America/New_York", "en")

@@ -17,6 +17,8 @@ from dealercrm.db.outbox_models import OutboxMessage
 
 
 def notices(crm, case_id: int) -> list[OutboxMessage]:
+    """The case's hand-off notices, once the dispatcher queued them (its first step)."""
+    crm.outbox.queue_notices()
     with crm.read(crm.system) as uow:
         return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id,
                                                                     OutboxMessage.origin == "case_notifications")
