@@ -166,3 +166,25 @@ def test_the_history_holds_the_hand_offs_once(world):
     with crm.read(crm.system) as uow:
         assert uow.session.scalar(select(func.count()).select_from(Interaction)) == 0
     assert len(crm.interactions.timeline(world.customer.id, by=crm.system)) == 2
+
+
+def test_the_day_reads_the_same_on_sqlite_and_postgresql(any_crm, clock):
+    """Hand-offs from the history, the desk's tasks, suspects and the notice's words, on both backends."""
+    world = build_world(any_crm)
+    crm = world.crm
+    case = world.open_case()
+    clock.advance(minutes=5)
+    world.to_manufacturer(case.id)
+    task(crm, "call Erika back", clock.now() - timedelta(minutes=1), assigned_actor_id=world.service.id)
+    crm.customers.add("Musterfrau, Erika", email="erika.m@example.org", owner_party_id=world.dealer.id,
+                      birthday="1970-05-01", by=crm.system)
+    crm.customers.update(world.customer.id, birthday="1970-05-01", by=crm.system)
+
+    kinds = [(e.kind, e.state) for e in crm.interactions.timeline(world.customer.id, by=world.service.id)]
+    assert kinds == [("hand_off", "manufacturer_review"), ("hand_off", "reported")]
+    assert titles(crm.tasks.list(mine=True, due="overdue", by=world.service.id)) == ["call Erika back"]
+    [suspect] = crm.customers.duplicates(by=world.service.id)
+    assert suspect.reasons == ("same birthday 1970-05-01", "names 100% alike")
+    crm.outbox.queue_notices()
+    [told] = crm.outbox.of_customer(world.customer.id, by=crm.system)
+    assert told.subject == f"Ihr Fall {case.id}: jetzt beim Hersteller Brioche Hausgeräte, Antwort bis 04.03.2026"
