@@ -79,6 +79,14 @@ def clean_external_id(name: str, value: Any, ctx: CleanContext) -> str | None:
     return value
 
 
+def clean_time_zone(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.time_zone(name, value)
+
+
+def clean_language(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.language(name, value)
+
+
 def clean_kind(name: str, value: Any, ctx: CleanContext) -> str:
     return validation.choice(name, value, CUSTOMER_KINDS)
 
@@ -280,6 +288,10 @@ CUSTOMER = FieldSet("customer", [
     field("postcode", "postal code", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True,
           max_length=20),
     field("city", "city", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
+    field("time_zone", "the customer's time zone for the times in their notices (IANA, e.g. Europe/Vienna; "
+          "default: the dealer's)", importable=True, mergeable=True, clean=clean_time_zone, max_length=64),
+    field("language", "the language of the customer's notices (de, en …; default: the configured one)",
+          importable=True, mergeable=True, clean=clean_language, max_length=8),
     field("external_id", "the host system's own id for the customer (e.g. the DMS number, at most 100 "
           "characters)", editable=False, importable=True, clean=clean_external_id, max_length=100),
     field("owner_party_id", "the dealer that keeps the file", editable=False, type=int),

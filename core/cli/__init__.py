@@ -29,7 +29,7 @@ takes --format table|json|csv; every command's --help ends with examples.
 
 def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     from . import (cases, customers, data, db, demo, http_cmd, messaging, parties_cmd, plugins_cmd, products, report,
-                   rules_cmd, workflow_cmd)
+                   rules_cmd, tasks_cmd, workflow_cmd)
 
     # rich_markup_mode=None: help is printed as written ("[cases] default_workflow" stays), and
     # each command's examples keep their lines
@@ -40,7 +40,7 @@ def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     pm = build_plugin_manager(plugins, block=load_settings().block_plugins)
     extra = [f for found in pm.hook.dealercrm_register_fields() for f in (found or ())]
     customers.register(cli, CUSTOMER.extended(extra))
-    for module in (db, data, products, parties_cmd, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd,
+    for module in (db, data, products, parties_cmd, cases, tasks_cmd, messaging, rules_cmd, report, workflow_cmd, plugins_cmd,
                    demo, http_cmd):
         module.register(cli)
     pm.checked_call("dealercrm_register_commands", cli=cli)

@@ -13,7 +13,7 @@ from ..services import case_returns
 from ..services.case_report import party_report, timeline
 from ..http.schemas import CaseOut
 from ..validation import PRIORITIES
-from .common import a_count, acting, an_actor, an_id, console, err, fmt_time, open_crm
+from .common import a_count, acting, acting_as, an_actor, an_id, console, err, fail, fmt_time, open_crm
 from .messaging import dispatch_outbox
 from .output import Format, FormatOption, examples, paged, progress, say, show_list
 from .rules_cmd import run_rules
@@ -126,18 +126,29 @@ def register(cli: typer.Typer) -> None:
         say(f"case {case_id}: priority {case.priority}, service level {case.service_level}, due "
             f"{fmt_time(case.due_at)}; resolved by {fmt_time(promise.resolved_by if promise else None)} "
             f"at the latest (version {case.version})", markup=False, highlight=False)
-
-    @cases.command("list", epilog=examples("dealercrm cases list", "dealercrm --as 'Claire Dubois' cases list --all",
-                                           "dealercrm cases list --party 3 --format json"))
+    @cases.command("list", epilog=examples("dealercrm cases list --mine --overdue --as 'Lea Yilmaz'",
+                                           "dealercrm cases list --party 3 --format json",
+                                           "dealercrm cases list --customer 12 --all"))
     def list_(all_: Annotated[bool, typer.Option("--all", help="include closed cases")] = False,
-              party: Annotated[Optional[int], an_id("party", "--party", help="only cases held by this party id")]
-              = None,
-              limit: Annotated[int, a_count(help="at most this many")] = 100,
-              offset: Annotated[int, a_count(help="skip this many")] = 0,
+              mine: Annotated[bool, typer.Option("--mine", help="only those your party holds now: on your desk "
+                                                 "(needs --as)")] = False,
+              overdue: Annotated[bool, typer.Option("--overdue", help="only those past their due time")] = False,
+              party: Annotated[Optional[int], an_id("party", option=True, metavar="PARTY_ID",
+                                                    help="only cases held by this party id")] = None,
+              customer: Annotated[Optional[int], an_id("customer", option=True, metavar="CUSTOMER_ID",
+                                                       help="only this customer's cases")] = None,
+              as_: Annotated[Optional[str], typer.Option("--as", metavar="ACTOR", help=(
+                  "act as this person (id or exact name); default: the global --as, else the system"))] = None,
+              limit: Annotated[int, a_count(metavar="N", help="at most this many")] = 100,
+              offset: Annotated[int, a_count(metavar="N", help="skip this many first")] = 0,
               fmt: FormatOption = Format.table) -> None:
-        """Open cases, the most urgent first; JSON as GET /cases answers."""
+        """Open cases you may see, the most urgent first; JSON as GET /cases answers."""
         crm = open_crm()
-        found = crm.cases.list(open_only=not all_, party_id=party, limit=limit + 1, offset=offset, by=acting(crm))
+        by = acting_as(crm, as_)
+        if mine and by == crm.system:
+            fail("--mine says whose desk: pass --as ACTOR (the system actor holds no cases)")
+        found = crm.cases.list(open_only=not all_, party_id=party, customer_id=customer, held=mine, overdue=overdue,
+                               limit=limit + 1, offset=offset, by=by)
 
         def table() -> Table:
             names = {p.id: p.name for p in crm.parties.list(by=crm.system)}

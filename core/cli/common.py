@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..app import CRM, connect
-from ..db.models import Actor, Party
+from ..db.models import Actor
 from ..errors import NotFound, ValidationError
 
 console = Console(width=None if sys.stdout.isatty() else 140)  # piped output: don't squeeze tables to 80
@@ -117,6 +117,20 @@ def acting(crm: CRM, who: str | None = None) -> int:
     return ids[0]
 
 
+def actor_given() -> str | None:
+    """The ``--as`` the command line named, if any."""
+    return _state["as"]
+
+
+def acting_as(crm: CRM, who: str | None) -> int:
+    """``acting`` for a command with an ``--as`` of its own: given, it wins over the global
+    one for the whole command, the zone its times are shown in included."""
+    if who:
+        set_actor(who)
+        _state["zone"] = None
+    return acting(crm)
+
+
 def an_id_value(kind: str, value: int) -> int:
     """``value`` if it can be an id, else NotFound (see ``an_id``)."""
     if not 1 <= value <= MAX_ID:
@@ -138,19 +152,10 @@ def open_crm(migrate: bool = True) -> CRM:
 
 def viewer_zone() -> ZoneInfo:
     """The time zone of whoever reads the output: the ``--as`` actor's party's, else the
-    home dealer's (the operator works for it), else Europe/Berlin."""
+    home dealer's (the operator works for it), else Europe/Berlin (``crm.parties.zone``)."""
     if _state.get("zone") is None:
-        crm, name = _state.get("crm"), "Europe/Berlin"
-        if crm is not None:
-            with crm.read(crm.system) as uow:
-                if _state["as"]:
-                    party_id = uow.session.scalar(select(Actor.party_id).where(Actor.id == acting(crm)))
-                    found = uow.session.scalar(select(Party.time_zone).where(Party.id == party_id))
-                else:
-                    found = uow.session.scalar(select(Party.time_zone).where(
-                        Party.id == crm.parties.home_dealer(uow))) if crm.settings.home_dealer else None
-                name = found or name
-        _state["zone"] = ZoneInfo(name)
+        crm = _state.get("crm")
+        _state["zone"] = crm.parties.zone(by=acting(crm)) if crm is not None else ZoneInfo("Europe/Berlin")
     return _state["zone"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shlex
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Optional
@@ -15,12 +16,14 @@ from typing import Annotated, Optional
 import attrs
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from ..fields import FieldSet
+from ..services.duplicates import MAX_PAGE
+from ..http.schemas import SuspectOut
 from . import data
-from .common import a_count, acting, an_id, console, fmt_time, open_crm
-from .output import FormatOption, Format, examples, paged, say, show_list
+from .common import a_count, acting, acting_as, actor_given, an_id, console, fmt_time, open_crm
+from .output import Format, FormatOption, examples, paged, say, show_list
 from .render import customer_view, relationship_map
 
 
@@ -168,6 +171,46 @@ def register(cli: typer.Typer, fields: FieldSet) -> None:
         t = crm.tasks.create(title, crm.clock.now() + timedelta(days=due_in_days), customer_id=customer_id,
                              contact_person_id=contact, assigned_actor_id=assign, note=note, by=acting(crm))
         say(f"task {t.id} created, due {fmt_time(t.due_at)}")
+
+    @customers.command("duplicates", epilog=examples(
+        "dealercrm customers duplicates --as 'Lea Yilmaz'",
+        "dealercrm customers duplicates --customer 12 --min-score 60 --format json"))
+    def duplicates(customer: Annotated[Optional[int], an_id("customer", option=True, metavar="CUSTOMER_ID",
+                                                            help="only this customer's suspects")] = None,
+                   min_score: Annotated[int, typer.Option(min=0, max=100, metavar="SCORE",
+                                                          help="leave out pairs scoring less (0-100)")] = 0,
+                   as_: Annotated[Optional[str], typer.Option("--as", metavar="ACTOR", help=(
+                       "act as this person (id or exact name); default: the global --as, else the system"))] = None,
+                   limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE, metavar="N", help="at most this many")] = 50,
+                   offset: Annotated[int, a_count(metavar="N", help="skip this many first")] = 0,
+                   fmt: FormatOption = Format.table) -> None:
+        """Customers of your dealer who may be one person, the likeliest first, with why and the merge command.
+
+        Suspects, not refusals: the same phone (a family may share one), or similar names with the same
+        postcode or birthday; never across dealers. JSON as GET /customers/duplicates answers.
+        """
+        crm = open_crm()
+        by = acting_as(crm, as_)
+        found = crm.customers.duplicates(customer_id=customer, min_score=min_score, limit=limit + 1, offset=offset,
+                                         by=by)
+        who = f"--as {shlex.quote(actor_given())} " if actor_given() else ""
+        items = [dict(attrs.asdict(s), reasons=list(s.reasons),
+                      merge={"method": "POST", "href": f"/customers/{s.keep_id}/merge",
+                             "body": {"duplicate_id": s.duplicate_id}},
+                      command=f"dealercrm {who}customers merge {s.keep_id} {s.duplicate_id}")
+                 for s in found[:limit]]
+
+        def table() -> Table:
+            t = Table("keep", "name", "suspect", "suspect's name", "score", "why", Column("merge with", no_wrap=True),
+                      title="Duplicate suspects", title_justify="left")
+            for item in items:
+                t.add_row(str(item["keep_id"]), escape(item["keep_name"]), str(item["duplicate_id"]),
+                          escape(item["duplicate_name"]), str(item["score"]), escape("; ".join(item["reasons"])),
+                          escape(item["command"]))
+            return t
+
+        show_list(fmt, items, table, page=paged(found, limit, offset),
+                  columns=[*SuspectOut.model_fields, "command"])
 
     @customers.command("merge", epilog=examples("dealercrm customers merge 12 57"))
     def merge(keep: Annotated[int, an_id("customer", metavar="KEEP", help="the customer that stays")],

@@ -46,6 +46,12 @@ def customer_view(view: CustomerView, fields: FieldSet | None = None, channels: 
             t.add_row(str(a.id), _e(p.name), _e(a.serial_number or "—"), str(a.handed_over_on or "—"),
                       f"{a.warranty_until or '—'}{' (override)' if a.warranty_overridden else ''}")
         parts.append(t)
+    if view.cases:
+        t = Table("case", "state", "opened", "due", "summary", title="Cases", title_justify="left")
+        for case in reversed(view.cases):  # the newest first, like the timeline
+            t.add_row(str(case.id), case.state if case.closed_at is None else f"{case.state} (closed)",
+                      fmt_time(case.opened_at), fmt_time(case.due_at), _e(case.summary))
+        parts.append(t)
     if view.interests:
         t = Table("interest", "noted", "note", title="Interests", title_justify="left")
         for i in view.interests:
@@ -64,8 +70,12 @@ def customer_view(view: CustomerView, fields: FieldSet | None = None, channels: 
     if view.timeline:
         t = Table("when", "channel", "dir", "with", "summary", title="Timeline (newest first)", title_justify="left")
         for i in view.timeline[:15]:
-            t.add_row(fmt_time(i.at), i.channel, i.direction, _e(names.get(i.contact_person_id, "—")),
-                      _e(i.summary) + ("" if i.personal else " [dim](mass)[/]"))
+            if i.kind == "hand_off":
+                due = f", due {fmt_time(i.due_at)}" if i.due_at else ""
+                t.add_row(fmt_time(i.at), "case", "—", "—", _e(i.summary + due))
+            else:
+                t.add_row(fmt_time(i.at), i.channel, i.direction, _e(names.get(i.contact_person_id, "—")),
+                          _e(i.summary) + ("" if i.personal else " [dim](mass)[/]"))
         parts.append(t)
     if view.open_tasks:
         t = Table("task", "due", "title", "with", "origin", title="Open tasks", title_justify="left")

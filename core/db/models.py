@@ -60,7 +60,10 @@ class Customer(SQLModel, table=True):
     #: an e-mail and an external id are unique among one dealer's customers, not across dealers;
     #: a phone is unique nowhere (a family's landline, a company's switchboard)
     __table_args__ = (Index("uq_customer_owner_email", "owner_party_id", "email", unique=True),
-                      Index("uq_customer_owner_external_id", "owner_party_id", "external_id", unique=True))
+                      Index("uq_customer_owner_external_id", "owner_party_id", "external_id", unique=True),
+                      # the blocks ``customers.duplicates`` compares names in, found for one customer
+                      Index("ix_customer_owner_postcode", "owner_party_id", "postcode"),
+                      Index("ix_customer_owner_birthday", "owner_party_id", "birthday"))
     __personal__: ClassVar[frozenset[str]] = frozenset(
         {"name", "email", "phone", "birthday", "street", "city", "postcode", "custom"}
     )
@@ -73,6 +76,9 @@ class Customer(SQLModel, table=True):
     street: str | None = None
     postcode: str | None = None
     city: str | None = None
+    #: the zone and language of the customer's notices (None: the dealer's zone, the configured language)
+    time_zone: str | None = None
+    language: str | None = None
     external_id: str | None = Field(default=None, index=True)
     owner_party_id: int = Field(foreign_key="party.id", index=True)
     account_owner_id: int | None = Field(default=None, foreign_key="actor.id", index=True)

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from ..fields import CUSTOMER
 from .customer_schemas import customer_schemas
-from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, tasks,
-               unsubscribe, workflows)
+from . import (cases, customers, duplicates, health, imports, inbound, messages, parties, problem, products, reports,
+               tasks, unsubscribe, workflows)
 from ..unsubscribe import UnsubscribeLinks
 from .idempotency import BODY_TIMEOUT, MAX_BODY, READ_THREADS, RecordStore, RequestGuard
 from .inbound_auth import InboundAuthenticators
@@ -101,7 +101,7 @@ def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
     problem.install(app)
     fields = crm.customers.fields if crm is not None else CUSTOMER
     file = customers.file_router(customer_schemas(fields))  # the declared fields, plugins' too
-    core = [health.router, file, *(m.router for m in (customers, messages, parties, products, cases, workflows,
+    core = [health.router, duplicates.router, file, *(m.router for m in (customers, messages, parties, products, cases, workflows,
                                                       tasks, reports, imports, unsubscribe, inbound))]
     for router in core[:-1]:
         app.include_router(router)

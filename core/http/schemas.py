@@ -135,6 +135,10 @@ class InteractionIn(BaseModel):
 
 
 class InteractionOut(Out):
+    """A line of the customer's timeline: an interaction, or a hand-off of one of their cases
+    (read from the case's history; ``id`` is then the history row's)."""
+
+    kind: Literal["interaction", "hand_off"] = "interaction"
     id: int
     channel: str
     direction: str
@@ -144,6 +148,11 @@ class InteractionOut(Out):
     at: datetime
     case_id: int | None = None
     contact_person_id: int | None = None
+    state: str | None = Field(None, description="hand-offs: the state the case went to")
+    owner_kind: str | None = Field(None, description="hand-offs: who holds it now: dealer, manufacturer, technician, "
+                                   "customer (their turn), or null once it ended")
+    owner_party_id: int | None = Field(None, description="hand-offs: the party holding it now")
+    due_at: datetime | None = Field(None, description="hand-offs: until when")
 
 
 class ContactIn(BaseModel):
@@ -176,6 +185,29 @@ class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duplicate_id: Id = Field(description="the customer merged into this one: its records move here, it stays as "
                              "a tombstone pointing at this one")
+
+
+class MergeLink(BaseModel):
+    """The request that merges a suspect pair: the newer file into the older."""
+
+    method: Literal["POST"]
+    href: str = Field(description="/customers/{keep_id}/merge")
+    body: MergeIn
+
+
+class SuspectOut(BaseModel):
+    """Two customers of one dealer who may be one person (``GET /customers/duplicates``)."""
+
+    owner_party_id: int
+    keep_id: int = Field(description="the older file, kept by the merge offered")
+    keep_name: str
+    duplicate_id: int = Field(description="the newer file, merged into the older one by the merge offered")
+    duplicate_name: str
+    score: int = Field(ge=0, le=100, description="how likely: 60 % the names' likeness, 15 for the same phone, "
+                       "15 for the same birthday, 10 for the same postcode")
+    name_score: int = Field(ge=0, le=100, description="how alike the names are")
+    reasons: list[str] = Field(description="why, e.g. 'same phone +49405550100', 'names 97% alike'")
+    merge: MergeLink
 
 
 class CustomerExport(BaseModel):
@@ -570,6 +602,11 @@ class TaskIn(BaseModel):
 class TaskDone(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Long | None = None
+
+
+class TaskSnooze(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: AwareDatetime = Field(description="the task's new due time, in the future, with its offset")
 
 
 class TaskOut(Out):

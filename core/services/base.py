@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from ..access import owned_customer
-from ..db.models import Customer
+from ..db.models import Customer, Party
 from ..errors import ValidationError
 from ..uow import UnitOfWork
 
@@ -58,6 +61,23 @@ class Service:
             True
         """
         return self.crm.read(by)
+
+
+#: the zone of a reader without one: dealercrm's first home
+DEFAULT_ZONE = "Europe/Berlin"
+
+
+def viewer_zone(uow: UnitOfWork) -> ZoneInfo:
+    """The time zone the unit of work's actor lives in, for "today" and "overdue" and every
+    time shown to it: its party's; the system's is the home dealer's (the operator works
+    for it), else ``DEFAULT_ZONE``."""
+    party_id = uow.principal.party_id
+    if party_id is None:
+        try:
+            party_id = uow.crm.parties.home_dealer(uow)
+        except ValidationError:  # no dealer yet
+            return ZoneInfo(DEFAULT_ZONE)
+    return ZoneInfo(uow.session.scalar(select(Party.time_zone).where(Party.id == party_id)) or DEFAULT_ZONE)
 
 
 def live_customer(uow: UnitOfWork, customer_id: int) -> Customer:

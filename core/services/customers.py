@@ -21,13 +21,15 @@ from .. import validation
 from ..access import (case_scope, customer_fields, customer_scope, own_party, owned_customer, relation, require,
                       visible_customer)
 from ..db.case_models import Case
-from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interaction, Interest, Party, Product, Task
+from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interest, Party, Product, Task
 from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
 from .case_levels import relevel_open_cases
+from .duplicates import Suspect, duplicates as find_duplicates
 from .relationships import RelationshipMap, relationship_map
+from .timeline import TimelineEntry, timeline
 
 if TYPE_CHECKING:
     from ..uow import UnitOfWork
@@ -52,7 +54,7 @@ class CustomerView:
     contacts: list[ContactPerson] | None = None
     interests: list[Interest] | None = None
     consents: dict[tuple[str, str], Consent] | None = None  # the current answer per channel and purpose
-    timeline: list[Interaction] | None = None
+    timeline: list[TimelineEntry] | None = None  # interactions and the cases' hand-offs, newest first
     open_tasks: list[Task] | None = None
     #: who of ours knows whom of theirs (``dealercrm.services.relationships``)
     relationships: RelationshipMap | None = None
@@ -169,7 +171,8 @@ class CustomerService(Service):
     def add(self, name: str, *, by: int, kind: str = "person", email: str | None = None, phone: str | None = None,
             birthday: date | str | None = None, street: str | None = None, postcode: str | None = None,
             city: str | None = None, external_id: str | None = None, owner_party_id: int | None = None,
-            account_owner_id: int | None = None, service_contract: str | None = None, **custom: Any) -> Record:
+            account_owner_id: int | None = None, service_contract: str | None = None, time_zone: str | None = None,
+            language: str | None = None, **custom: Any) -> Record:
         """Register a customer with the acting dealer (for the system: ``owner_party_id`` or the home dealer).
 
         Every field is validated and normalised as ``dealercrm.fields`` declares it (an e-mail
@@ -189,6 +192,9 @@ class CustomerService(Service):
             owner_party_id: The owning dealer: a dealer names only itself; the system any dealer.
             account_owner_id: The account owner, an active person of the owning dealer.
             service_contract: A service contract (one a service level names, e.g. premium).
+            time_zone: The customer's time zone (IANA, e.g. ``America/New_York``): times in
+                their notices are shown in it; default the dealer's.
+            language: The language of their notices (``de``, ``en``); default the setting's.
             **custom: Fields plugins declare (``dealercrm_register_fields``), e.g. ``licence_plate``.
 
         Returns:
@@ -213,8 +219,9 @@ class CustomerService(Service):
         if unknown:
             raise ValidationError("field", unknown[0], f"is no customer field; fields: {', '.join(self.fields)}")
         data = self.clean(dict(name=name, kind=kind, email=email, phone=phone, birthday=birthday, street=street,
-                               postcode=postcode, city=city, external_id=external_id,
-                               service_contract=service_contract, **custom), only_editable=False)
+                               postcode=postcode, city=city, time_zone=time_zone, language=language,
+                               external_id=external_id, service_contract=service_contract, **custom),
+                          only_editable=False)
         columns, extra = self.fields.split(data)
         with self.uow(by, "customers.add") as uow:
             p = uow.principal
@@ -657,9 +664,7 @@ class CustomerService(Service):
                 interests=list(s.scalars(select(Interest).where(Interest.customer_id == customer_id)
                                          .order_by(Interest.noted_at, Interest.id))),
                 consents=consents,
-                timeline=list(s.scalars(select(Interaction).where(Interaction.customer_id == customer_id)
-                                        .order_by(Interaction.at.desc(), Interaction.id.desc())
-                                        .limit(timeline_limit))),
+                timeline=timeline(uow, customer_id, timeline_limit),
                 open_tasks=list(s.scalars(select(Task).where(Task.customer_id == customer_id, Task.status == "open")
                                           .order_by(Task.due_at, Task.id))),
                 relationships=self._map(uow, c))
@@ -727,6 +732,16 @@ class CustomerService(Service):
         """
         from .merge import merge_customers
         return merge_customers(self, keep_id, other_id, by)
+
+    def duplicates(self, *, by: int, customer_id: int | None = None, owner_party_id: int | None = None,
+                   min_score: int = 0, limit: int = 50, offset: int = 0) -> list[Suspect]:
+        """Customers of one dealer who may be the same person, the likeliest first, with the
+        reasons and a score (``dealercrm.services.duplicates``): the same phone, or similar
+        names with the same postcode or birthday. A dealer's people see their own file's
+        (the system every dealer's, each on its own); ``customer_id``: that customer's only.
+        Nothing is refused or merged here: ``merge`` takes a pair from the list."""
+        return find_duplicates(self, by=by, customer_id=customer_id, owner_party_id=owner_party_id,
+                          min_score=min_score, limit=limit, offset=offset)
 
     def export(self, customer_id: int, *, by: int) -> dict[str, Any]:
         """Everything held about the customer (the GDPR's right of access), audit trail included.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from .. import validation
 from ..db.models import DIRECTIONS, ContactPerson, Customer, Interaction, Task
@@ -17,6 +17,7 @@ from ..errors import ValidationError
 from ..events import InteractionRecorded
 from ..access import named_contact, owned_customer
 from .base import Service, live_customer
+from .timeline import TimelineEntry, timeline
 
 #: what a timeline entry can have passed through besides a consent channel
 OTHER_CHANNELS = ("visit", "webhook", "system", "web")
@@ -84,8 +85,10 @@ class InteractionService(Service):
             uow.commit()
             return interaction
 
-    def timeline(self, customer_id: int, limit: int = 100, offset: int = 0, *, by: int) -> list[Interaction]:
-        """Everything that passed with the customer, newest first: the owning dealer's.
+    def timeline(self, customer_id: int, limit: int = 100, offset: int = 0, *, by: int) -> list[TimelineEntry]:
+        """Everything that passed with the customer, newest first, and where their cases went
+        (the hand-offs, from the cases' history: ``dealercrm.services.timeline``): the owning
+        dealer's.
 
         Args:
             customer_id: The customer.
@@ -94,7 +97,8 @@ class InteractionService(Service):
             by: The acting actor's id: a person of the owning dealer, or the system.
 
         Returns:
-            The interactions: people's, rules', messages', newest first.
+            ``TimelineEntry`` lines, newest first: ``kind`` "interaction" (people's, rules',
+            messages') or "hand_off" (the state a case went to, who holds it, until when).
 
         Raises:
             NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
@@ -107,9 +111,7 @@ class InteractionService(Service):
         """
         with self.read(by) as uow:
             owned_customer(uow, customer_id, "read the timeline of")
-            return list(uow.session.scalars(
-                select(Interaction).where(Interaction.customer_id == customer_id)
-                .order_by(Interaction.at.desc(), Interaction.id.desc()).limit(limit).offset(offset)))
+            return timeline(uow, customer_id, limit, offset)
 
 
 def record_interaction(uow, customer_id: int, channel: str, direction: str, summary: str, *,

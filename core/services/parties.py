@@ -14,7 +14,7 @@ from ..access import manages_people, party_people, require_system
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..errors import NotFound, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
-from .base import Service
+from .base import Service, viewer_zone
 from .case_rules import calendar_for
 from .handover import Handover, hand_over
 
@@ -413,6 +413,27 @@ class PartyService(Service):
             if active is not None:
                 query = query.where(Actor.active == active)
             return list(uow.session.scalars(query))
+
+    def zone(self, *, by: int) -> ZoneInfo:
+        """The time zone ``by`` lives in, for "today" and every time shown to it: its party's;
+        the system's is the home dealer's (``dealercrm.services.base.viewer_zone``).
+
+        Args:
+            by: The acting actor's id.
+
+        Returns:
+            The zone (``zoneinfo.ZoneInfo``).
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: ``by`` is deactivated.
+
+        Examples:
+            >>> str(crm.parties.zone(by=lea))
+            'Europe/Berlin'
+        """
+        with self.read(by) as uow:
+            return viewer_zone(uow)
 
     def home_dealer(self, uow: UnitOfWork) -> int:
         """The party that owns customers added without one: the home dealer.

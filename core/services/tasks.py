@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import builtins  # a service's own `list` method shadows the type in its class
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from .. import validation
-from ..db.models import TASK_ORIGINS, Actor, Party, Task
-from ..errors import ValidationError
+from ..db.models import TASK_ORIGINS, TASK_STATUSES, Actor, Party, Task
+from ..errors import NotFound, ValidationError
 from ..events import TaskCompleted, TaskCreated
 from ..access import named_contact, own_party, task_scope, visible_case, visible_customer, visible_task
-from .base import Service, live_customer
+from .base import Service, live_customer, viewer_zone
 from .interactions import contact_of
+
+#: what ``TaskService.list(due=...)`` understands
+DUE_CHOICES = ("today", "overdue")
 
 
 class TaskService(Service):
@@ -178,16 +181,28 @@ class TaskService(Service):
 
     def list(self, *, by: int, status: str | None = "open", assigned_actor_id: int | None = None,
              assigned_party_id: int | None = None, customer_id: int | None = None, case_id: int | None = None,
+             mine: bool = False, due: str | None = None, due_before: datetime | None = None,
              limit: int = 100, offset: int = 0) -> list[Task]:
-        """Tasks of the actor's party (or one of its people), by due time: a work queue.
+        """Tasks of the actor's party (or one of its people), by due time.
+
+        ``mine``: the acting person's own — assigned to them, or to their party with nobody
+        named (the party's shared desk, which anyone of it may take), as the portal's "my
+        day" shows them. ``due="today"``: due before the end of today where the actor works
+        (its party's zone), overdue ones included — the day's work; ``due="overdue"``: due
+        now or earlier. ``due_before``: due before that moment (aware). ``assigned_actor_id``
+        must be one of the actor's party's people: another party's do not exist for it
+        (``NotFound``, the same answer as for an id never used).
 
         Args:
             by: The acting actor's id.
-            status: Only tasks of this status (``"open"``, ``"done"``); None: any.
+            status: Only tasks of this status (``"open"``, ``"done"``, ``"cancelled"``); None: any.
             assigned_actor_id: Only this person's.
             assigned_party_id: Only this party's.
             customer_id: Only those about this customer.
             case_id: Only those about this case.
+            mine: Only the acting person's own (and their party's unassigned ones).
+            due: ``"today"`` or ``"overdue"``, in the actor's party's time zone.
+            due_before: Only tasks due before this aware moment.
             limit: At most this many.
             offset: Skip this many first (paging).
 
@@ -195,7 +210,8 @@ class TaskService(Service):
             The tasks, soonest due first.
 
         Raises:
-            NotFound: ``by`` is no actor.
+            NotFound: ``by`` is no actor, or ``assigned_actor_id`` is no person of the actor's party.
+            ValidationError: An unknown status or due, a naive ``due_before``.
             NotPermitted: ``by`` is deactivated.
 
         Examples:
@@ -205,9 +221,31 @@ class TaskService(Service):
             >>> [t.title for t in crm.tasks.list(status="done", by=lea)]
             ['call back']
         """
+        if status is not None:
+            validation.choice("status", status, TASK_STATUSES)
+        if due is not None:
+            validation.choice("due", due, DUE_CHOICES)
+        if due_before is not None:
+            due_before = validation.aware("due_before", due_before)
         with self.read(by) as uow:
-            query = (select(Task).where(task_scope(uow.principal)).order_by(Task.due_at, Task.id)
-                     .limit(limit).offset(offset))
+            p = uow.principal
+            query = (select(Task).where(task_scope(p)).order_by(Task.due_at, Task.id).limit(limit).offset(offset))
+            if mine:
+                if p.is_system:
+                    raise ValidationError("mine", "system actor", "has no tasks of its own: act as a person "
+                                          "(--as ACTOR, or that person's API key)")
+                query = query.where(or_(Task.assigned_actor_id == p.actor_id,
+                                        and_(Task.assigned_actor_id.is_(None), Task.assigned_party_id == p.party_id)))
+            if assigned_actor_id is not None and not p.is_system:
+                colleague = uow.session.get(Actor, assigned_actor_id)
+                if colleague is None or colleague.party_id != p.party_id:
+                    raise NotFound("actor", assigned_actor_id)  # another party's people do not exist for it
+            if due == "today":
+                query = query.where(Task.due_at < end_of_today(uow.now, viewer_zone(uow)))
+            elif due == "overdue":
+                query = query.where(Task.due_at <= uow.now)
+            if due_before is not None:
+                query = query.where(Task.due_at < due_before)
             for column, value in ((Task.status, status), (Task.assigned_actor_id, assigned_actor_id),
                                   (Task.assigned_party_id, assigned_party_id), (Task.customer_id, customer_id),
                                   (Task.case_id, case_id)):
@@ -272,3 +310,9 @@ def create_task(uow, title: str, due_at: datetime, *, customer_id: int | None = 
     uow.flush()
     uow.raise_event(TaskCreated, task_id=task.id, customer_id=customer_id, origin=origin)
     return task
+
+
+def end_of_today(now: datetime, zone) -> datetime:
+    """Midnight at the end of ``now``'s day in ``zone`` (a DST day has 23 or 25 hours)."""
+    local = now.astimezone(zone)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)

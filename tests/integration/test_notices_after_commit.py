@@ -67,7 +67,7 @@ def test_a_hand_off_commits_no_notice_and_the_dispatcher_queues_it_once(world):
     report = world.crm.outbox.dispatch()
     assert report.noticed == 3 and notices(world.crm) == Counter({case.id: 1})
     [told] = [m for m in world.crm.outbox.of_customer(world.customer.id, by=world.crm.system)]
-    assert told.subject == f"Ihr Fall {case.id}: jetzt bei Brioche Hausgeräte"
+    assert told.subject == f"Ihr Fall {case.id}: jetzt beim Hersteller Brioche Hausgeräte, Antwort bis 04.03.2026"
     assert world.crm.outbox.dispatch().noticed == 0 and notices(world.crm) == Counter({case.id: 1})
     assert unnoticed(world.crm) == 0
 
