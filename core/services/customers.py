@@ -21,7 +21,7 @@ from .. import validation
 from ..access import (case_scope, customer_fields, customer_scope, own_party, owned_customer, relation, require,
                       visible_customer)
 from ..db.case_models import Case
-from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interest, Party, Product, Task
+from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interaction, Interest, Party, Product, Task
 from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
