@@ -224,16 +224,14 @@ class ApiKeyService(Service):
     def known(self, key: str | None) -> Principal | None:
         """The actor of a key found valid within the last ``KEY_CHECK_SECONDS``, without reading
         the database; None: ask ``authenticate``. The HTTP API asks this on the event loop
-        first, so a key it trusts costs no thread and no transaction.
+        first, so a key it trusts costs no thread and no transaction. Raises nothing: an
+        unknown or malformed key is simply not known.
 
         Args:
             key: The key as presented.
 
         Returns:
             The actor (``Principal``), or None when the key was not checked lately.
-
-        Raises:
-            Nothing: an unknown or malformed key is simply not known.
 
         Examples:
             >>> issued = crm.api_keys.create(dealer, "service", by=crm.system)

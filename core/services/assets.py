@@ -247,7 +247,27 @@ class AssetService(Service):
     def set_contract(self, asset_id: int, service_contract: str | None, *, by: int) -> Asset:
         """Give the unit a service contract (None or "" ends it): the owning dealer's. Its open
         cases are put on the service level the contract calls for, in the same transaction
-        (``dealercrm.services.case_levels``)."""
+        (``dealercrm.services.case_levels``).
+
+        Args:
+            asset_id: The unit.
+            service_contract: A contract a service level names (e.g. ``premium``), or None.
+            by: The acting actor's id: a person of the owning dealer, or the system.
+
+        Returns:
+            The asset with its contract.
+
+        Raises:
+            NotFound: No such asset or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor does not keep the customer's file, or ``by`` is deactivated.
+            ValidationError: A contract no service level names (the known ones are listed).
+
+        Examples:
+            >>> washer = crm.products.add("WM-7", "Washer 7", by=lea)
+            >>> unit = crm.assets.record(anna, washer.id, purchased_on="2026-01-05", by=lea)
+            >>> crm.assets.set_contract(unit.id, "premium", by=lea).service_contract
+            'premium'
+        """
         contract = self._contract(service_contract)
         with self.uow(by, "assets.set_contract") as uow:
             asset = uow.session.get(Asset, asset_id)

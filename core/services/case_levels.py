@@ -215,9 +215,9 @@ def first_handoff_promises(service, uow, events: list) -> dict[tuple[int, int], 
         return {}
     ids = sorted({case_id for case_id, _ in firsts})
     cases = {row["id"]: dict(row) for row in conn.execute(select(CASE).where(CASE.c.id.in_(ids))).mappings()}
-    out = {}
+    out: dict[tuple[int, int], datetime] = {}
     for e in handoffs:
-        if (e.case_id, e.version) in firsts and e.case_id in cases:
+        if e.version is not None and (e.case_id, e.version) in firsts and e.case_id in cases:
             promise = promise_of(service, conn, cases[e.case_id], e.at, state=e.state, due_at=e.due_at)
             if promise is not None:
                 out[(e.case_id, e.version)] = promise.resolved_by

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
     from ..uow import UnitOfWork
     from ..workflow.calendar import BusinessCalendar
+    from ..workflow.promise import Promise
     from ..workflow.model import State
     from .deadlines import TickReport
 
@@ -993,7 +994,7 @@ class CaseService(Service):
         """
         return case_levels.set_priority(self, case_id, priority, by=by, note=note, expected_version=expected_version)
 
-    def promise(self, case_id: int, *, by: int):
+    def promise(self, case_id: int, *, by: int) -> Promise | None:
         """By when the case is resolved at the latest if only the dealer and the system act,
         the manufacturer, technician and customer silent (``dealercrm.workflow.promise``):
         a ``Promise`` with ``resolved_by``, the resolving final state and the way there;
@@ -1019,7 +1020,7 @@ class CaseService(Service):
             case = visible_case(uow, case_id)._mapping
             return case_levels.promise_of(self, uow.connection, dict(case), uow.now)
 
-    def resolved_by(self, cases: list[Case], *, by: int) -> dict[int, datetime | None]:
+    def resolved_by(self, cases: builtins.list[Case], *, by: int) -> dict[int, datetime | None]:
         """``promise(...).resolved_by`` of each of ``cases``, cases the actor already holds
         (from ``get`` or ``list``), read in one go: the "resolved by" of a page of cases.
 
@@ -1046,9 +1047,10 @@ class CaseService(Service):
                 out[case.id] = promise.resolved_by if promise else None
             return out
 
-    def first_handoff_promises(self, uow, events: list) -> dict[tuple[int, int], datetime]:
+    def first_handoff_promises(self, uow: UnitOfWork, events: builtins.list[Event]) -> dict[tuple[int, int], datetime]:
         """Inside ``uow`` (a notices hook's): the promise to tell the customer with each of these
         events that is its case's first hand-off, ``{(case id, version): resolved_by}``.
+        Raises nothing of its own.
 
         Args:
             uow: The notices hook's unit of work.
@@ -1056,9 +1058,6 @@ class CaseService(Service):
 
         Returns:
             ``{(case id, version): resolved_by}`` for the first hand-offs among them.
-
-        Raises:
-            Nothing of its own.
 
         Examples:
             >>> with crm.uow(crm.system, "look") as uow:
@@ -1069,13 +1068,10 @@ class CaseService(Service):
 
     def contracts(self) -> frozenset[str]:
         """The service contracts the loaded workflows' levels name (``customer.service_contract``
-        and ``asset.service_contract`` must be one of them).
+        and ``asset.service_contract`` must be one of them). Raises nothing.
 
         Returns:
             The contract names.
-
-        Raises:
-            Nothing.
 
         Examples:
             >>> "premium" in crm.cases.contracts()

@@ -734,12 +734,35 @@ class CustomerService(Service):
         return merge_customers(self, keep_id, other_id, by)
 
     def duplicates(self, *, by: int, customer_id: int | None = None, owner_party_id: int | None = None,
-                   min_score: int = 0, limit: int = 50, offset: int = 0) -> list[Suspect]:
+                   min_score: int = 0, limit: int = 50, offset: int = 0) -> builtins.list[Suspect]:
         """Customers of one dealer who may be the same person, the likeliest first, with the
         reasons and a score (``dealercrm.services.duplicates``): the same phone, or similar
         names with the same postcode or birthday. A dealer's people see their own file's
         (the system every dealer's, each on its own); ``customer_id``: that customer's only.
-        Nothing is refused or merged here: ``merge`` takes a pair from the list."""
+        Nothing is refused or merged here: ``merge`` takes a pair from the list.
+
+        Args:
+            by: The acting actor's id: a person of the dealer, or the system.
+            customer_id: Only this customer's suspects (fast: its blocks only).
+            owner_party_id: For the system: one dealer's file (default: every dealer's, each on its own).
+            min_score: Leave out pairs scoring less (0-100).
+            limit: At most this many pairs.
+            offset: Skip this many first (paging).
+
+        Returns:
+            ``Suspect`` pairs (``keep_id``, ``duplicate_id``, names, ``reasons``, ``score``).
+
+        Raises:
+            NotFound: No such customer or one the actor may not see; or ``by`` is no actor.
+            NotPermitted: The actor is no dealer's (nor the system), or ``by`` is deactivated.
+            ValidationError: A score outside 0-100, a limit beyond the page size.
+
+        Examples:
+            >>> _ = crm.customers.add("Anna Berg", phone="0171 2345678", by=lea)
+            >>> _ = crm.customers.add("Berg, Anna", phone="0171 2345678", by=lea)
+            >>> [s.reasons[0].startswith("same phone") for s in crm.customers.duplicates(by=lea)][:1]
+            [True]
+        """
         return find_duplicates(self, by=by, customer_id=customer_id, owner_party_id=owner_party_id,
                           min_score=min_score, limit=limit, offset=offset)
 
