@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..db.migrate import current_revision, head_revision
 from ..db.models import Party
+from . import db_safety
 from .common import console, open_crm, set_actor, set_database
 
 DbOption = Annotated[Optional[str], typer.Option("--db", envvar="DEALERCRM_DATABASE_URL",
@@ -25,8 +26,9 @@ def global_options(db: DbOption = None,
 
 
 def register(cli: typer.Typer) -> None:
-    db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+    db_cli = typer.Typer(help="Database schema, backups and copies.", no_args_is_help=True)
     cli.add_typer(db_cli, name="db")
+    db_safety.register(db_cli)
 
     @db_cli.command("upgrade")
     def upgrade() -> None:
