@@ -78,7 +78,8 @@ def register(db_cli: typer.Typer) -> None:
         upgraded = f", upgraded to {done.revision}" if done.revision != done.backup.revision else ""
         replaced = f"; replaced {done.replaced_rows:,} rows" if done.replaced_rows else ""
         console.print(f"restored {file} into {_shown(str(engine.url))}: {sum(done.backup.rows.values()):,} rows in "
-                      f"{len(done.backup.rows)} tables, schema {done.backup.revision}{upgraded}{replaced}", soft_wrap=True)
+                      f"{len(done.backup.rows)} tables, schema {done.backup.revision}{upgraded}{replaced}",
+                      soft_wrap=True)
 
     @db_cli.command("copy")
     def copy_cmd(

@@ -180,7 +180,8 @@ def _prepare_target(target: Engine, revision: str) -> None:
         return
     if found is not None:
         raise ValidationError("target", _shown(target), f"is at schema revision {found}, the source at {revision}: "
-                              "bring both to the same revision (`dealercrm db upgrade`), or copy into an empty database")
+                              "bring both to the same revision (`dealercrm db upgrade`), or copy into an empty "
+                              "database")
     with target.connect() as conn:
         names = inspect(conn).get_table_names()
     if names:

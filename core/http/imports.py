@@ -31,8 +31,10 @@ from .schemas import ImportOut
 router = APIRouter(prefix="/imports", tags=["imports"], responses=problems(401, 403, 408, 409, 413, 415, 422))
 EXAMPLE = ("external_id,name,email,phone,interests\n"
            "K-1,Max Mustermann,max@example.org,0171 5550100,skiing;golf\n")
+#: the list is never empty: its first line names the columns (``format`` names what no schema can spell)
 CSV_BODY = {"requestBody": {"required": True,
-                            "content": {"text/csv": {"schema": {"type": "string"}, "example": EXAMPLE}},
+                            "content": {"text/csv": {"schema": {"type": "string", "minLength": 1,
+                                                                "format": "customer-csv"}, "example": EXAMPLE}},
                             "description": f"UTF-8 CSV with a header line; columns: {', '.join(KNOWN_COLUMNS)} "
                                            f"(external_id and name required). At most {MAX_BODY >> 20} MiB, some "
                                            "8,000 rows: send a longer list in parts, each with the header"}}

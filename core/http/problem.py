@@ -15,6 +15,7 @@ NotFound (or not visible to the caller) 404    not-found
 Conflict (changed concurrently)         409    conflict
 TransitionNotAllowed                    409    transition-not-allowed (+ allowed)
 Vetoed (a plugin refused)               409    vetoed
+StateConflict (merged, erased, closed…) 409    state-conflict (+ field, reason)
 kept answer erased (Idempotency-Key)    410    answer-erased (customer erased since)
 PreconditionFailed (If-Match)           412    precondition-failed
 ValidationError                         422    validation-error (+ field, reason)
@@ -36,10 +37,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..access import NotAuthenticated
 from ..errors import (Conflict, DealerCrmError, ImportInterrupted, NotFound, NotPermitted, PluginError,
-                      TransitionNotAllowed, ValidationError, Vetoed)
+                      StateConflict, TransitionNotAllowed, ValidationError, Vetoed)
 
 log = logging.getLogger("dealercrm.http")
 PROBLEM_JSON = "application/problem+json"
@@ -66,6 +68,7 @@ KINDS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (TransitionNotAllowed, 409, "transition-not-allowed", "Transition not allowed"),
     (Conflict, 409, "conflict", "Changed concurrently"),
     (Vetoed, 409, "vetoed", "Refused by a plugin"),
+    (StateConflict, 409, "state-conflict", "Refused by the current state"),
     (IdempotencyInProgress, 409, "idempotency-key-in-progress", "Request with this key still in progress"),
     (PreconditionFailed, 412, "precondition-failed", "Precondition failed"),
     (ValidationError, 422, "validation-error", "Invalid input"),
@@ -140,7 +143,26 @@ def from_request_validation(request: Request, exc: RequestValidationError) -> JS
 def from_http_exception(request: Request, exc: HTTPException) -> JSONResponse:
     title = STATUS_TITLES.get(exc.status_code, "Error")
     slug = title.lower().replace(" ", "-")
-    return problem(request, exc.status_code, slug, title, str(exc.detail), getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    detail = str(exc.detail)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return problem(request, exc.status_code, slug, title, detail, headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (RFC 9110's ``Allow``). The router answers a
+    405 naming only the first route whose path matched; a path served by two routes (GET and POST
+    of /cases) must name both."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        methods = getattr(route, "methods", None)
+        if match is not Match.NONE and methods:
+            allowed |= set(methods)
+    return sorted(allowed)
 
 
 def from_database_error(request: Request, exc: Exception) -> JSONResponse:

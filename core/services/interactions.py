@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from .. import validation
 from ..db.models import DIRECTIONS, Customer, Interaction, Task
-from ..errors import ValidationError
+from ..errors import StateConflict
 from ..events import InteractionRecorded
 from ..access import owned_customer
 from .base import Service, live_customer
@@ -60,7 +60,7 @@ def record_interaction(uow, customer_id: int, channel: str, direction: str, summ
     if task_id is not None:
         task = uow.get(Task, task_id, "task")
         if task.customer_id not in (None, customer_id):
-            raise ValidationError("task_id", task_id, f"belongs to customer {task.customer_id}")
+            raise StateConflict("task_id", task_id, f"belongs to customer {task.customer_id}")
     when = at or uow.now
     interaction = Interaction(customer_id=customer_id, channel=channel, direction=direction, summary=summary,
                               personal=personal, actor_id=uow.actor_id, at=when, case_id=case_id, task_id=task_id)
