@@ -127,14 +127,20 @@ def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _writes_may_conflict(schema: dict[str, Any]) -> dict[str, Any]:
     """Every write may meet a record that refuses it as it now stands (``StateConflict``, a concurrent
-    change): each documents the 409."""
-    conflict = {**problems(409)[409], "content": {problem.PROBLEM_JSON: {
-        "schema": {"$ref": "#/components/schemas/Problem"}}}}
-    conflict.pop("model")
+    change): each documents the 409. And a path naming nothing (``/customers/None``) is a 404 wherever
+    the path has parameters."""
+    def documented(status: int) -> dict[str, Any]:
+        said = {**problems(status)[status], "content": {problem.PROBLEM_JSON: {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}
+        said.pop("model")
+        return said
+
     for path, item in schema.get("paths", {}).items():
-        for method in ("post", "put", "patch", "delete"):
-            if method in item and not path.startswith("/inbound"):
-                item[method]["responses"].setdefault("409", dict(conflict))
+        for method, operation in item.items():
+            if method in ("post", "put", "patch", "delete") and not path.startswith("/inbound"):
+                operation["responses"].setdefault("409", documented(409))
+            if "{" in path:
+                operation["responses"].setdefault("404", documented(404))
     return schema
 
 

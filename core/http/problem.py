@@ -133,6 +133,11 @@ def from_domain_error(request: Request, exc: DealerCrmError) -> JSONResponse:
 
 
 def from_request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Invalid input is a 422 naming the field — but a path that is no id (``/customers/None``)
+    names no resource: 404, as for an id never used."""
+    if exc.errors() and all(e.get("loc", ("?",))[0] == "path" for e in exc.errors()):
+        named = ", ".join(f"{e['loc'][-1]} {e.get('input')!r}" for e in exc.errors())
+        return problem(request, 404, "not-found", "Not found", f"{named}: no such resource")
     errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or str(e.get("loc", ("?",))[0]),
                "in": str(e.get("loc", ("?",))[0]), "reason": e.get("msg", "invalid")} for e in exc.errors()]
     first = errors[0] if errors else {"field": "request", "reason": "invalid"}

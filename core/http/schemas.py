@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue,
+from typing_extensions import TypeAliasType
+
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field,
                       StringConstraints)
 
 MAX_ID = 2**31 - 1
@@ -136,7 +138,11 @@ BodyId = integer(ge=1, le=MAX_ID)
 Name = text(200, 1)
 Short = text(200)
 Long = text(4000)
-JsonData = Annotated[dict[str, JsonValue], AfterValidator(_no_nul)]
+#: any JSON, its texts (keys too) without NUL: what a transition's data or a fact's value may be
+NulFreeText = Annotated[str, JsonSchema(pattern=NO_NUL)]
+Json = TypeAliasType("Json", Union[NulFreeText, int, float, bool, None, list["Json"],  # noqa: UP007
+                                   Annotated[dict[str, "Json"], JsonSchema(propertyNames={"pattern": NO_NUL})]])
+JsonData = Annotated[dict[str, Json], JsonSchema(propertyNames={"pattern": NO_NUL}), AfterValidator(_no_nul)]
 
 
 class Out(BaseModel):
@@ -488,7 +494,7 @@ class FactIn(BaseModel):
     key: Annotated[text(64, 1), JsonSchema(pattern=r"^\w*[^\W_]\w*$")] = Field(
         description="one word (letters, digits, underscores) naming the fact, e.g. customer_agreed_late_slot "
                     "(consulted before a technician's visit past the service deadline)")
-    value: JsonValue
+    value: Annotated[Json, AfterValidator(_no_nul)]
     note: Long | None = Field(None, description="how it came about, e.g. 'agreed on the phone, 3 March'")
 
 
