@@ -40,8 +40,7 @@ def register(db_cli: typer.Typer) -> None:
     ) -> None:
         """Back up the SQLite database while it is in use (SQLite's online backup API).
 
-        The file is the database as of one moment, even while a server writes. PostgreSQL:
-        use pg_dump (the command says how).
+        The file is the database as of one moment, even while a server writes. PostgreSQL: pg_dump.
 
         Example: dealercrm db backup crm-2026-12-06.db
         """
@@ -63,8 +62,7 @@ def register(db_cli: typer.Typer) -> None:
     ) -> None:
         """Restore a backup into the SQLite database; an older backup is then upgraded to this schema.
 
-        Refuses a database that holds data unless --force, and a backup of a newer dealercrm.
-        Stop the server first.
+        Refuses a database holding data unless --force, and a newer dealercrm's backup. Stop the server first.
 
         Example: dealercrm --db sqlite:///crm.db db restore crm-2026-12-06.db --force
         """
@@ -91,8 +89,7 @@ def register(db_cli: typer.Typer) -> None:
     ) -> None:
         """Copy the whole database (every table, ids kept) into another one, and verify it.
 
-        SQLite to PostgreSQL and back. Run it again after an interruption: it carries on
-        where it stopped. Each table's row count and content digest are compared at the end.
+        SQLite to PostgreSQL and back. Interrupted? Run it again: it carries on where it stopped.
 
         Example: dealercrm --db sqlite:///dealercrm.db db copy --to postgresql://crm:secret@127.0.0.1/crm
         """
