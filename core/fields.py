@@ -160,6 +160,9 @@ class Field:
     max_length: int | None = 200
     #: the only values accepted, if the field is a choice
     choices: tuple[str, ...] = ()
+    #: what kind of text it is, where no pattern can say it (the OpenAPI ``format``): "email"
+    #: (what email-validator accepts), "phone" (what phonenumbers reads as valid)
+    format: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -278,9 +281,9 @@ CUSTOMER = FieldSet("customer", [
     field("kind", "person or company", readers=_CASE_PARTIES, importable=True, clean=clean_kind,
           choices=CUSTOMER_KINDS),
     field("email", "e-mail address", personal=True, readers=("dealer",), importable=True, mergeable=True,
-          clean=clean_email),
+          clean=clean_email, format="email"),
     field("phone", "phone number, stored in E.164 (+49…)", personal=True, readers=("dealer", "technician"),
-          importable=True, mergeable=True, clean=clean_phone, max_length=40),
+          importable=True, mergeable=True, clean=clean_phone, max_length=40, format="phone"),
     field("birthday", "date of birth (YYYY-MM-DD, 1900 to today)", personal=True, importable=True, mergeable=True,
           type=date, clean=clean_birthday),
     field("street", "street and number", personal=True, readers=("dealer", "technician"), importable=True,
@@ -311,8 +314,8 @@ CUSTOMER = FieldSet("customer", [
 CONTACT = FieldSet("contact_person", [
     field("name", "the contact person's name", personal=True, required=True, erased_value="[erased]"),
     field("function", "buyer, technician, management, accounting …", required=True),
-    field("email", "e-mail address", personal=True, clean=clean_email),
-    field("phone", "phone number", personal=True, clean=clean_phone),
+    field("email", "e-mail address", personal=True, clean=clean_email, format="email"),
+    field("phone", "phone number", personal=True, clean=clean_phone, format="phone"),
 ], label="contact")
 
 def clean_price(name: str, value: Any, ctx: CleanContext) -> float | None:

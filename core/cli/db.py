@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..db.migrate import current_revision, head_revision
 from ..db.models import Party
+from . import db_safety
 from .common import console, open_crm, set_actor, set_database, set_quiet
 from .output import examples, say
 
@@ -30,8 +31,9 @@ def global_options(db: DbOption = None,
 
 
 def register(cli: typer.Typer) -> None:
-    db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+    db_cli = typer.Typer(help="Database schema, backups and copies.", no_args_is_help=True)
     cli.add_typer(db_cli, name="db")
+    db_safety.register(db_cli)
 
     @db_cli.command("upgrade", epilog=examples(
         "dealercrm db upgrade",

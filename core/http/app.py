@@ -17,6 +17,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from ..fields import CUSTOMER
+from .common import problems
 from .customer_schemas import customer_schemas
 from . import (cases, customers, duplicates, health, imports, inbound, messages, parties, problem, products, reports,
                tasks, unsubscribe, workflows)
@@ -117,7 +118,8 @@ def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _idempotency_header(_problems_as_problem_json(default_openapi()))
+            schema = _idempotency_header(_writes_may_conflict(_problems_as_problem_json(default_openapi())))
+            app.openapi_schema = _installation_choices(schema, crm) if crm is not None else schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -140,21 +142,80 @@ def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _writes_may_conflict(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every write may meet a record that refuses it as it now stands (``StateConflict``, a concurrent
+    change): each documents the 409. And a path naming nothing (``/customers/None``) is a 404 wherever
+    the path has parameters."""
+    def documented(status: int) -> dict[str, Any]:
+        said = {**problems(status)[status], "content": {problem.PROBLEM_JSON: {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}
+        said.pop("model")
+        return said
+
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in ("post", "put", "patch", "delete") and not path.startswith("/inbound"):
+                operation["responses"].setdefault("409", documented(409))
+            if "{" in path:
+                operation["responses"].setdefault("404", documented(404))
+    return schema
+
+
+#: the answers of a keyed POST besides its own (``idempotency.py``)
+IDEMPOTENCY_ANSWERS = {
+    "409": "the first request with this Idempotency-Key is still running, or never finished (the server stopped): "
+           "its outcome is unknown (type idempotency-key-in-progress)",
+    "410": "a repeat whose first answer concerned a customer erased since: the request ran once, its answer is not "
+           "kept (type answer-erased)",
+    "422": "the Idempotency-Key was used before for another request — another method, path, query or body, on any "
+           "endpoint, or by another key of the caller's party (type idempotency-key-reused): a new request takes a "
+           "new key",
+}
+
+
 def _idempotency_header(schema: dict[str, Any]) -> dict[str, Any]:
-    """Document the ``Idempotency-Key`` the request guard honours on every keyed POST."""
+    """Document the ``Idempotency-Key`` the request guard honours on every keyed POST, its answers to
+    a repeat (``Idempotent-Replayed``) and to a key in use or used for something else."""
+    problem_body = {problem.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, item in schema.get("paths", {}).items():
         operation = item.get("post")
         if operation is None or path.startswith("/inbound"):
             continue
         operation.setdefault("parameters", []).append({
             "name": "Idempotency-Key", "in": "header", "required": False,
-            "description": "carry the POST out once: a repeat with the same key and request returns the first "
-                           "answer; the same key with another request is a 422",
+            "description": "carry the POST out once: a repeat with the same key and request (within 24 hours) gets "
+                           "the first answer again, marked Idempotent-Replayed, and runs nothing; the same key with "
+                           "another request is a 422",
             "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
-        operation["responses"].setdefault("410", {
-            "description": "a repeat whose first answer concerned a customer erased since: the request ran once, "
-                           "its answer is not kept",
-            "content": {problem.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        responses = operation["responses"]
+        for status, said in IDEMPOTENCY_ANSWERS.items():
+            answer = responses.setdefault(status, {"description": "", "content": problem_body})
+            answer["description"] = "; or ".join(filter(None, (answer["description"], said)))
+        for status, answer in responses.items():
+            if status[0] == "2":
+                answer.setdefault("headers", {})["Idempotent-Replayed"] = {
+                    "description": "true: the kept answer to an earlier request with this Idempotency-Key",
+                    "schema": {"type": "string", "enum": ["true"]}}
+    return schema
+
+
+def _installation_choices(schema: dict[str, Any], crm: CRM) -> dict[str, Any]:
+    """The document a server serves names the choices of this installation that the code alone does
+    not know: the channels its plugins and settings provide, its workflows."""
+    from ..services.interactions import timeline_channels
+
+    consent = list(crm.consents.channels())
+    choices = {("ConsentIn", "channel"): consent,
+               ("InteractionIn", "channel"): list(timeline_channels(crm)),
+               ("MessageIn", "channel"): list(crm.outbox.customer_channels()),
+               ("SurveyIn", "channel"): [*consent, "visit"],
+               ("CaseIn", "workflow"): sorted(crm.workflows)}
+    components = schema.get("components", {}).get("schemas", {})
+    for (model, name), names in choices.items():
+        prop = components.get(model, {}).get("properties", {}).get(name)
+        for branch in (prop.get("anyOf", [prop]) if prop else ()):
+            if branch.get("type") == "string":
+                branch["enum"] = names
     return schema
 
 

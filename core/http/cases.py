@@ -78,27 +78,38 @@ def allowed_triggers(me: Caller, case_id: CaseId, response: Response):
             "triggers": me.cases.allowed_triggers(case_id)}
 
 
-IfMatch = Annotated[str | None, Header(description='the case\'s ETag, e.g. "3": refused with 412 if the case '
-                                       "changed since")]
+IfMatch = Annotated[str, Header(min_length=1, description=(
+    'the case\'s ETag, e.g. "3" (or "*"): the change is made only if the case is still at that version. Any other '
+    "value — another version, a weak tag (W/\"3\"), several versions, a value that is no entity tag at all — "
+    "names no current version of the case: 412. An empty one is malformed: 422"))]
+
+
+#: the version an If-Match naming no version of the case expects: none has it (versions start at 1)
+NO_VERSION = 0
 
 
 @contextmanager
-def precondition(expected: int | None):
-    """With ``If-Match``, a conflict means the caller's version is stale: 412, not 409."""
+def precondition(if_match: str | None, case_id: int):
+    """The version ``If-Match`` requires (None: none), for the service to check — after the input, so a
+    request that is invalid too is a 422, not a 412. A conflict then means the caller's version is
+    stale: 412, not 409."""
     try:
-        yield
+        expected, unmet = if_match_version(if_match, case_id), None
+    except PreconditionFailed as exc:
+        expected, unmet = NO_VERSION, exc
+    try:
+        yield expected
     except Conflict as exc:
         if expected is None:
             raise
-        raise PreconditionFailed(str(exc)) from exc
+        raise (unmet or PreconditionFailed(str(exc))) from exc
 
 
 @router.post("/{case_id}/transitions", response_model=FiredOut, responses=problems(403, 409, 412))
 def fire_trigger(me: Caller, case_id: CaseId, body: FireIn, response: Response, if_match: IfMatch = None):
     """Fire a trigger. Refused with 409 and the ``allowed`` triggers if it cannot fire now, with 412
     if ``If-Match`` names a version that is no longer current."""
-    expected = if_match_version(if_match, case_id)
-    with precondition(expected):
+    with precondition(if_match, case_id) as expected:
         fired = me.cases.fire(case_id, body.trigger, data=body.data, note=body.note, expected_version=expected)
     response.headers["ETag"] = etag(fired.version)
     return fired
@@ -109,8 +120,7 @@ def record_fact(me: Caller, case_id: CaseId, body: FactIn, response: Response, i
     """Write down a fact a guard consults — e.g. ``customer_agreed_late_slot``: true before the
     technician books a visit past the service deadline — with who and when, on the case's history.
     Any party of an open case may; answers with the case at its new version."""
-    expected = if_match_version(if_match, case_id)
-    with precondition(expected):
+    with precondition(if_match, case_id) as expected:
         me.cases.record_fact(case_id, body.key, body.value, note=body.note, expected_version=expected)
         case = me.cases.get(case_id)
     response.headers["ETag"] = etag(case.version)
@@ -123,8 +133,7 @@ def record_return(me: Caller, case_id: CaseId, body: ReturnIn, response: Respons
     (the case's manufacturer), the day it was shipped back (the case's dealer). Shipping needs the
     RMA number, arriving the shipment; a step may be corrected. Answers with the case at its new
     version."""
-    expected = if_match_version(if_match, case_id)
-    with precondition(expected):
+    with precondition(if_match, case_id) as expected:
         case = me.cases.record_return(case_id, rma_number=body.rma_number, shipped_on=body.shipped_on,
                                       received_on=body.received_on, note=body.note, expected_version=expected)
     response.headers["ETag"] = etag(case.version)
@@ -135,8 +144,7 @@ def record_return(me: Caller, case_id: CaseId, body: ReturnIn, response: Respons
 def record_credit(me: Caller, case_id: CaseId, body: CreditIn, response: Response, if_match: IfMatch = None):
     """Record the manufacturer's credit to the dealer for the case (the case's manufacturer).
     Answers with the case at its new version."""
-    expected = if_match_version(if_match, case_id)
-    with precondition(expected):
+    with precondition(if_match, case_id) as expected:
         case = me.cases.record_credit(case_id, body.amount, body.currency, on=body.on, note=body.note,
                                       expected_version=expected)
     response.headers["ETag"] = etag(case.version)

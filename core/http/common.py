@@ -37,11 +37,13 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             403: "visible, but not the caller's to do",
             404: "does not exist, or not visible to the caller",
             408: "the body did not arrive in time (`[http] body_timeout_seconds`); the connection is closed",
-            409: "conflict: changed concurrently, an invalid "
-            "transition (with `allowed`), a plugin's veto, or an idempotency key still in use",
-            412: "If-Match names a version that is no longer current", 413: "body too large",
+            409: "conflict with what is stored: changed concurrently, an invalid transition (with `allowed`), a "
+            "plugin's veto, or a state that refuses it (type state-conflict, with `field`: a customer merged or "
+            "erased, a closed case, a task done, a value another record has, a record that cannot play that part)",
+            412: "If-Match names no current version of the case (a stale ETag, a weak or unknown tag)",
+            413: "body too large",
             415: "a body in another media type or charset than the operation takes",
-            422: "invalid input (with `field`), or an idempotency key reused for another request",
+            422: "invalid input (with `field`): not what this document allows, or a rule it states in words",
             503: "the database is busy or unreachable"}
     return {status: {"model": Problem, "description": text[status]} for status in statuses}
 

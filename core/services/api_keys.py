@@ -32,7 +32,7 @@ from .. import validation
 from ..access import NotAuthenticated, Principal, require_system
 from ..db.api_models import ApiKey
 from ..db.models import PARTY_KINDS, Actor, Party
-from ..errors import NotFound, ValidationError
+from ..errors import NotFound, StateConflict, ValidationError
 from .base import Service
 
 KEY_FORMAT = re.compile(r"(dcrm_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
@@ -194,7 +194,7 @@ class ApiKeyService(Service):
             if key is None:
                 raise NotFound("api key", ident)
             if key.revoked_at is not None:
-                raise ValidationError("api key", key.prefix, f"was already revoked at {key.revoked_at.isoformat()}")
+                raise StateConflict("api key", key.prefix, f"was already revoked at {key.revoked_at.isoformat()}")
             key.revoked_at = uow.now
             uow.commit()
             self._known.pop(key.key_hash, None)  # in this process: refused with the next request

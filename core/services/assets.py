@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 
 from .. import validation
 from ..db.models import Asset, Party, Product
-from ..errors import ValidationError
+from ..errors import StateConflict, ValidationError
 from ..events import AssetRecorded
 from ..access import case_scope, customer_scope, own_party, relation, require, visible_customer
 from ..db.case_models import Case
@@ -35,7 +35,7 @@ def warranty_end(start: date, months: int, field: str) -> date:
     try:
         return add_months(start, months)
     except (ValueError, OverflowError):
-        raise ValidationError(field, start.isoformat(), f"is too late: a {months}-month warranty from it would end "
+        raise StateConflict(field, start.isoformat(), f"is too late: a {months}-month warranty from it would end "
                               "after the year 9999") from None
 
 
@@ -97,14 +97,14 @@ class ProductService(Service):
         with self.uow(by, "products.add") as uow:
             require(uow.principal, "dealer", doing="add products to the catalogue")
             if uow.session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
-                raise ValidationError("sku", sku, "already exists")
+                raise StateConflict("sku", sku, "already exists")
             if manufacturer_party_id is not None:
                 # assets inherit it, and a case is forwarded to it for a warranty decision
                 maker = uow.session.get(Party, manufacturer_party_id)
                 if maker is None:
-                    raise ValidationError("manufacturer_party_id", manufacturer_party_id, "no such party")
+                    raise StateConflict("manufacturer_party_id", manufacturer_party_id, "no such party")
                 if maker.kind != "manufacturer":
-                    raise ValidationError("manufacturer_party_id", manufacturer_party_id,
+                    raise StateConflict("manufacturer_party_id", manufacturer_party_id,
                                           f"is the {maker.kind} {maker.name!r}, not a manufacturer")
             product = Product(sku=sku, name=name, category=category, warranty_months=warranty_months,
                               manufacturer_party_id=manufacturer_party_id, created_at=uow.now)

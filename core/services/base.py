@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..access import owned_customer
 from ..db.models import Customer, Party
-from ..errors import ValidationError
+from ..errors import StateConflict, ValidationError
 from ..uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def live_customer(uow: UnitOfWork, customer_id: int) -> Customer:
     records would vanish from every view (they belong to the customer it was merged into)."""
     customer = uow.get(Customer, customer_id, "customer")
     if customer.merged_into_id is not None:
-        raise ValidationError("customer", customer_id,
+        raise StateConflict("customer", customer_id,
                               f"was merged into customer {customer.merged_into_id}; use that one")
     return customer
 

@@ -32,7 +32,7 @@ from ..db.case_models import Case, CaseEvent
 from ..db.models import Actor, Asset, AuditRecord, Customer, Party, Product
 from ..db.rule_models import SurveyResponse
 from ..db.sign_in_models import CaseLink
-from ..errors import Conflict, NotPermitted, ValidationError
+from ..errors import Conflict, NotPermitted, StateConflict
 from .base import Service
 from .case_levels import promise_of
 from .cases import Fired
@@ -178,7 +178,7 @@ class CaseLinkService(Service):
             require(uow.principal, "dealer", doing=f"hand out links to case {case_id}")
             token = self.issue_in(uow, case_id, lifetime)
             if token is None:
-                raise ValidationError("case", case_id, "its customer's data was erased: there is nobody to send a "
+                raise StateConflict("case", case_id, "its customer's data was erased: there is nobody to send a "
                                       "link to")
             uow.commit()
             return token

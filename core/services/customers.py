@@ -22,7 +22,7 @@ from ..access import (case_scope, customer_fields, customer_scope, own_party, ow
                       visible_customer)
 from ..db.case_models import Case
 from ..db.models import Actor, Asset, Consent, ContactPerson, Customer, Interaction, Interest, Party, Product, Task
-from ..errors import DuplicateCustomer, NotFound, NotPermitted, ValidationError
+from ..errors import DuplicateCustomer, NotFound, NotPermitted, StateConflict, ValidationError
 from ..events import AccountOwnerChanged, CustomerChanged, CustomerRegistered
 from ..fields import CONTACT, CUSTOMER_KINDS, CleanContext, FieldSet, Record
 from .base import Service, kept_customer
@@ -65,7 +65,7 @@ def acts_for_owner(actor: Actor | None, owner_party_id: int, actor_id: int | Non
     to the company. One answer for an unknown id, another party's person and someone who
     left, so the people of other parties cannot be probed through it."""
     if actor is None or actor.party_id != owner_party_id or not actor.active:
-        raise ValidationError("account_owner_id", actor.id if actor else actor_id,
+        raise StateConflict("account_owner_id", actor.id if actor else actor_id,
                               f"is not an active person of the owning party {owner_party_id}")
     return actor
 
@@ -74,7 +74,7 @@ def owning_dealer(party: Party) -> Party:
     """Only a dealer keeps customer files: the access rules give a file's keeping to its
     dealer, so a file handed to a manufacturer or technician would belong to nobody."""
     if party.kind != "dealer":
-        raise ValidationError("owner_party_id", party.id, f"{party.name} is a {party.kind}; customers belong "
+        raise StateConflict("owner_party_id", party.id, f"{party.name} is a {party.kind}; customers belong "
                               "to a dealer")
     return party
 
@@ -165,7 +165,7 @@ class CustomerService(Service):
                 column == value, Customer.owner_party_id == owner_party_id, Customer.id != (except_id or -1)))
             if found is not None:
                 if field == "external_id":
-                    raise ValidationError("external_id", value, f"already imported as customer {found}")
+                    raise StateConflict("external_id", value, f"already imported as customer {found}")
                 raise DuplicateCustomer(field, value, found)
 
     def add(self, name: str, *, by: int, kind: str = "person", email: str | None = None, phone: str | None = None,

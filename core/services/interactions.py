@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from .. import validation
 from ..db.models import DIRECTIONS, ContactPerson, Customer, Interaction, Task
-from ..errors import ValidationError
+from ..errors import StateConflict, ValidationError
 from ..events import InteractionRecorded
 from ..access import named_contact, owned_customer
 from .base import Service, live_customer
@@ -122,7 +122,7 @@ def record_interaction(uow, customer_id: int, channel: str, direction: str, summ
     if task_id is not None:
         task = uow.get(Task, task_id, "task")
         if task.customer_id not in (None, customer_id):
-            raise ValidationError("task_id", task_id, f"belongs to customer {task.customer_id}")
+            raise StateConflict("task_id", task_id, f"belongs to customer {task.customer_id}")
     if contact_person_id is not None:
         contact_of(uow, customer_id, contact_person_id)
     when = at or uow.now

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from .. import validation
 from ..db.models import Interaction, Interest
-from ..errors import ValidationError
+from ..errors import StateConflict, ValidationError
 from ..events import InterestNoted
 from ..access import owned_customer
 from .base import Service, kept_customer
@@ -55,7 +55,7 @@ class InterestService(Service):
             if interaction_id is not None:
                 talk = uow.get(Interaction, interaction_id, "interaction")
                 if talk.customer_id != customer_id:
-                    raise ValidationError("interaction_id", interaction_id, f"belongs to customer {talk.customer_id}")
+                    raise StateConflict("interaction_id", interaction_id, f"belongs to customer {talk.customer_id}")
             interest = Interest(customer_id=customer_id, tag=tag, note=note, noted_by_id=uow.actor_id,
                                 noted_at=uow.now, interaction_id=interaction_id)
             uow.session.add(interest)

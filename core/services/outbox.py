@@ -21,7 +21,7 @@ from ..access import owned_customer, visible_case
 from ..db.batches import power_chunks
 from ..db.models import PURPOSES, AuditRecord
 from ..db.outbox_models import ContactLedger, OutboxMessage
-from ..errors import NotFound, NotPermitted, ValidationError
+from ..errors import NotFound, NotPermitted, StateConflict, ValidationError
 from ..events import ContactSuppressed, MessageQueued
 from .base import Service
 from .addressing import check_channels
@@ -285,7 +285,7 @@ class OutboxService(Service):
             if customer_id is not None:
                 owned_customer(uow, customer_id, "send messages to")
                 if case_id is not None and visible_case(uow, case_id).customer_id != customer_id:
-                    raise ValidationError("case_id", case_id, f"is not a case of customer {customer_id}")
+                    raise StateConflict("case_id", case_id, f"is not a case of customer {customer_id}")
             elif not p.is_system:
                 raise NotPermitted(f"{p} may not send messages to no customer: only dealercrm's system actor "
                                    "writes to addresses of its own choosing")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from .. import validation
 from ..access import manages_people, party_people, require_system
 from ..db.models import PARTY_KINDS, Actor, Party
-from ..errors import NotFound, ValidationError
+from ..errors import NotFound, StateConflict, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
 from .base import Service, viewer_zone
 from .case_rules import calendar_for
@@ -100,7 +100,7 @@ class PartyService(Service):
         with self.uow(by, "parties.add") as uow:
             require_system(uow.principal, "add parties")
             if uow.session.scalar(select(Party.id).where(Party.name == name)) is not None:
-                raise ValidationError("party name", name, "already exists")
+                raise StateConflict("party name", name, "already exists")
             party = Party(kind=kind, name=name, region=region, created_at=uow.now, **calendar)
             uow.session.add(party)
             uow.commit()
@@ -459,6 +459,6 @@ class PartyService(Service):
         found = uow.session.scalar(select(Party.id).where(Party.name == name, Party.kind == "dealer"))
         found = found or uow.session.scalar(select(Party.id).where(Party.kind == "dealer").order_by(Party.id))
         if found is None:
-            raise ValidationError("owner_party_id", None,
+            raise StateConflict("owner_party_id", None,
                                   "no dealer party exists yet; run `dealercrm init` or pass owner_party_id")
         return found

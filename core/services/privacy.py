@@ -58,7 +58,7 @@ from ..db.case_models import Case, CaseEvent
 from ..db.outbox_models import InboundMessage, OutboxMessage
 from ..db.rule_models import SurveyResponse
 from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
-from ..errors import DealerCrmError, ValidationError
+from ..errors import DealerCrmError, StateConflict
 from ..events import CustomerErased
 from .merge import customer_links
 
@@ -108,7 +108,7 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
     with service.uow(by, "customers.erase") as uow:
         customer = managed_customer(uow, customer_id, "erase")
         if customer.erased_at is not None:
-            raise ValidationError("customer", customer_id, f"was already erased at {customer.erased_at.isoformat()}")
+            raise StateConflict("customer", customer_id, f"was already erased at {customer.erased_at.isoformat()}")
         ids = [customer_id, *uow.session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))]
         s = uow.session
         known = set()  # what identifies them in a kept answer, once the record no longer says it

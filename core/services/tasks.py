@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 
 from .. import validation
 from ..db.models import TASK_ORIGINS, TASK_STATUSES, Actor, Party, Task
-from ..errors import NotFound, ValidationError
+from ..errors import NotFound, StateConflict, ValidationError
 from ..events import TaskCompleted, TaskCreated
 from ..access import named_contact, own_party, task_scope, visible_case, visible_customer, visible_task
 from .base import Service, live_customer, viewer_zone
@@ -74,7 +74,7 @@ class TaskService(Service):
                 if assigned_actor_id is not None:
                     actor = uow.session.get(Actor, assigned_actor_id)
                     if actor is None or actor.party_id != p.party_id:
-                        raise ValidationError("assigned_actor_id", assigned_actor_id,
+                        raise StateConflict("assigned_actor_id", assigned_actor_id,
                                               f"is not one of the people of party {p.party_id}")
                 own_party(p, assigned_party_id, "give tasks")
                 if assigned_actor_id is None:
@@ -114,7 +114,7 @@ class TaskService(Service):
         with self.uow(by, "tasks.complete") as uow:
             task = visible_task(uow, task_id)
             if task.status != "open":
-                raise ValidationError("task", task_id, f"is {task.status}, only open tasks can be completed")
+                raise StateConflict("task", task_id, f"is {task.status}, only open tasks can be completed")
             task.status, task.completed_at = "done", uow.now
             if note:
                 task.note = f"{task.note}\n{note}" if task.note else note
@@ -149,7 +149,7 @@ class TaskService(Service):
         with self.uow(by, "tasks.snooze") as uow:
             task = visible_task(uow, task_id)
             if task.status != "open":
-                raise ValidationError("task", task_id, f"is {task.status}, only open tasks can be snoozed")
+                raise StateConflict("task", task_id, f"is {task.status}, only open tasks can be snoozed")
             if until <= uow.now:
                 raise ValidationError("until", until.isoformat(), "must lie in the future")
             task.due_at = until

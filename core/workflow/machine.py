@@ -16,7 +16,7 @@ from datetime import datetime
 import attrs
 from transitions import Machine
 
-from dealercrm.errors import NotPermitted, TransitionNotAllowed, ValidationError
+from dealercrm.errors import NotPermitted, StateConflict, TransitionNotAllowed
 from dealercrm.workflow.calendar import Calendars
 from dealercrm.workflow.check import assert_sound
 from dealercrm.workflow.model import STANDARD, GuardContext, Transition, Workflow, may_fire
@@ -126,7 +126,7 @@ class CompiledWorkflow:
                                f"{who}; {actor} may fire: {', '.join(mine) or 'none'}")
         for key in t.required:
             if _empty(data.get(key)):
-                err = ValidationError(key, data.get(key), f"trigger {trigger!r} from state {state!r} requires it")
+                err = StateConflict(key, data.get(key), f"trigger {trigger!r} from state {state!r} requires it")
                 err.args = (f"{at}{err}",)  # the subject leads, as in every other refusal
                 raise err
         if t.guards:
