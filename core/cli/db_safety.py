@@ -8,7 +8,7 @@ it is) and print what was done, table by table.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,6 +19,7 @@ from ..db.backup import backup, restore
 from ..db.copying import CHUNK, CopyReport, copy_database
 from ..db.engine import database_url, make_engine
 from ..settings import load_settings
+from .output import examples
 from .common import _shown, _state, console, err, fail
 
 
@@ -33,7 +34,8 @@ def _engine(url: str | None = None) -> Engine:
 
 
 def register(db_cli: typer.Typer) -> None:
-    @db_cli.command("backup")
+    @db_cli.command("backup", epilog=examples("dealercrm db backup backups/crm-2026-12-06.db",
+                                              "dealercrm db backup nightly.db --force"))
     def backup_cmd(
         file: Annotated[Path, typer.Argument(metavar="FILE", help="where to write the backup (a SQLite file)")],
         force: Annotated[bool, typer.Option("--force", help="overwrite FILE if it exists")] = False,
@@ -55,7 +57,8 @@ def register(db_cli: typer.Typer) -> None:
                       f"{snapshot.revision}, {sum(snapshot.rows.values()):,} rows in {len(snapshot.rows)} tables; "
                       "integrity checked)", soft_wrap=True)
 
-    @db_cli.command("restore")
+    @db_cli.command("restore", epilog=examples("dealercrm db restore backups/crm-2026-12-06.db",
+                                               "dealercrm db restore nightly.db --force"))
     def restore_cmd(
         file: Annotated[Path, typer.Argument(metavar="FILE", help="a backup made by `dealercrm db backup`")],
         force: Annotated[bool, typer.Option("--force", help="replace a database that holds data")] = False,
@@ -79,7 +82,9 @@ def register(db_cli: typer.Typer) -> None:
                       f"{len(done.backup.rows)} tables, schema {done.backup.revision}{upgraded}{replaced}",
                       soft_wrap=True)
 
-    @db_cli.command("copy")
+    @db_cli.command("copy", epilog=examples(
+        "dealercrm db copy --to postgresql+psycopg://crm:secret@127.0.0.1/crm",
+        "dealercrm --db postgresql+psycopg://crm:secret@127.0.0.1/crm db copy --to sqlite:///crm.db"))
     def copy_cmd(
         to: Annotated[str, typer.Option("--to", metavar="URL", help="the database to copy into: empty, or holding "
                                         "an interrupted copy of this one")],

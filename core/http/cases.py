@@ -157,8 +157,7 @@ def change_case(me: Caller, case_id: CaseId, body: CasePatch, response: Response
     priority, the product's category and the service contracts; a new level applies going forward:
     the current deadline becomes the earlier of the one it had and the new level's counted from now.
     Answers with the case at its new version, with its promise."""
-    expected = if_match_version(if_match, case_id)
-    with precondition(expected):
+    with precondition(if_match, case_id) as expected:
         case = me.cases.set_priority(case_id, body.priority, note=body.note, expected_version=expected)
     response.headers["ETag"] = etag(case.version)
     return promised(me, [case])[0]
