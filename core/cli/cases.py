@@ -160,7 +160,9 @@ def register(cli: typer.Typer) -> None:
                           str(c.version), escape(c.summary))
             return t
 
-        show_list(fmt, [CaseOut.model_validate(c).model_dump() for c in found[:limit]], table,
+        resolved = crm.cases.resolved_by(found[:limit], by=by) if fmt is not Format.table else {}
+        show_list(fmt, [{**CaseOut.model_validate(c).model_dump(), "resolved_by": resolved.get(c.id)}
+                        for c in found[:limit]], table,
                   page=paged(found, limit, offset), columns=CaseOut.model_fields)
 
     @cases.command("show", epilog=examples("dealercrm cases show 4", "dealercrm --as 'Kai Monteur' cases show 4"))

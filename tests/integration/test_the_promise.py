@@ -10,6 +10,8 @@ minute earlier, not a minute later. A dealer who acts sooner only gets there soo
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -142,7 +144,9 @@ def test_the_customers_first_hand_off_notice_tells_her_the_promise_and_the_next_
     promised = world.crm.cases.promise(case.id, by=world.service.id)
     world.crm.outbox.dispatch()
     [first] = world.crm.outbox.of_customer(world.customer.id, by=world.crm.system)
-    assert f"Ihr Anliegen ist spätestens am {promised.resolved_by:%d.%m.%Y %H:%M} UTC erledigt." in first.body
+    # in the customer's zone, with its name (she lives where her Bavarian dealer works)
+    local = promised.resolved_by.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"Ihr Anliegen ist spätestens am {local:%d.%m.%Y, %H:%M}" in first.body and "erledigt." in first.body
     clock.set(case_of(world, case.id).due_at)
     world.crm.cases.tick()  # the manufacturer was silent: back to the dealer, a second notice
     world.crm.outbox.dispatch()
