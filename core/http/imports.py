@@ -49,9 +49,12 @@ IgnoreColumn = Annotated[list[text(200)] | None, Query(
     "column the import does not read refuses the document, so that no value is lost unsaid")]
 
 
-def _body(example: str, columns: tuple[str, ...], required: str) -> dict:
+def _body(example: str, columns: tuple[str, ...], required: str, fmt: str) -> dict:
+    """The CSV body as the document states it: never empty (its first line names the columns);
+    ``fmt`` names what no schema can spell (a customer list, a unit list)."""
     return {"requestBody": {"required": True,
-                            "content": {"text/csv": {"schema": {"type": "string"}, "example": example}},
+                            "content": {"text/csv": {"schema": {"type": "string", "minLength": 1, "format": fmt},
+                                                     "example": example}},
                             "description": f"CSV, {READ}; columns: {', '.join(columns)} ({required} required)"}}
 
 
@@ -66,7 +69,7 @@ def _charset(content_type: str | None) -> str | None:
     return CHARSETS[declared] if declared else None
 
 
-@router.post("/customers", response_model=ImportOut, openapi_extra=_body(EXAMPLE, KNOWN_COLUMNS, "external_id and name"))
+@router.post("/customers", response_model=ImportOut, openapi_extra=_body(EXAMPLE, KNOWN_COLUMNS, "external_id and name", "customer-csv"))
 async def import_customers(me: Caller, request: Request, ignore_column: IgnoreColumn = None):
     """The customers become the caller's dealership's. A row naming another party in ``owner_party`` is
     rejected, not the list: the dealer's other customers should not wait for one wrong cell. A row may
@@ -78,7 +81,7 @@ async def import_customers(me: Caller, request: Request, ignore_column: IgnoreCo
 
 
 @router.post("/assets", response_model=AssetImportOut,
-             openapi_extra=_body(ASSET_EXAMPLE, ASSET_COLUMNS, "external_id and sku"))
+             openapi_extra=_body(ASSET_EXAMPLE, ASSET_COLUMNS, "external_id and sku", "asset-csv"))
 async def import_assets(me: Caller, request: Request, ignore_column: IgnoreColumn = None):
     """Units the caller's customers bought, one row per unit: the customer by its ``external_id`` (a
     customer of the caller's dealership), the product by its ``sku`` in the catalogue. A unit the customer

@@ -54,11 +54,26 @@ def customer_lists(draw) -> str:
     return out.getvalue()
 
 
+@st.composite
+def asset_lists(draw) -> str:
+    """A CSV list of units customers bought; its rows may still be refused one by one."""
+    columns = ["external_id", "sku", *draw(st.lists(st.sampled_from(["serial_number", "price"]), unique=True,
+                                                      max_size=2))]
+    text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for _ in range(draw(st.integers(0, 5))):
+        writer.writerow([draw(text) for _ in columns])
+    return out.getvalue()
+
+
 schemathesis.openapi.format("phone", st.sampled_from(PHONES))
 schemathesis.openapi.format("region", st.sampled_from(REGIONS))
 schemathesis.openapi.format("time-zone", st.sampled_from(sorted(zoneinfo.available_timezones())))
 schemathesis.openapi.format("public-url", st.sampled_from(PUBLIC_URLS))
 schemathesis.openapi.format("customer-csv", customer_lists())
+schemathesis.openapi.format("asset-csv", asset_lists())
 
 
 def handover_not_before_purchase(body: dict) -> None:
