@@ -190,9 +190,24 @@ class RuleEngine(Service):
             The settings, a new dict.
 
         Examples:
-            >>> settings = crm.rules.settings_for(crm.rules.rule("rule_after_sale"))
-            >>> settings["checkin_after_days"]
-            14
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.settings_for(crm.rules.rule("ski_offer"))["due_days"]
+            3
         """
         return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
 
@@ -207,7 +222,23 @@ class RuleEngine(Service):
             True unless disabled.
 
         Examples:
-            >>> crm.rules.enabled(crm.rules.rule("rule_after_sale"))
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.enabled(crm.rules.rule("ski_offer"))
             True
         """
         return bool(self.settings_for(rule).get("enabled", True))
@@ -225,9 +256,24 @@ class RuleEngine(Service):
             ``(rule, settings)`` pairs, the settings read-only.
 
         Examples:
+            >>> from dealercrm import hookimpl
             >>> from dealercrm.events import InterestNoted
-            >>> [rule.name for rule, _ in crm.rules.listeners(InterestNoted)]
-            ['rule_interest_offer']
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> "ski_offer" in [rule.name for rule, _ in crm.rules.listeners(InterestNoted)]
+            True
         """
         rules = self.rules
         if self._listening[0] is not rules:
@@ -255,14 +301,27 @@ class RuleEngine(Service):
                 as it is.
 
         Examples:
-            >>> car = crm.products.add("CAR-1", "Estate car", category="car", by=lea)
-            >>> _ = crm.assets.record(anna, car.id, by=lea)
+            >>> from dealercrm import hookimpl
             >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
             >>> with crm.uow(lea, "my_plugin.heard") as uow:
             ...     heard = uow.raise_event(InterestNoted, interest_id=0, customer_id=anna, tag="skiing")
             ...     crm.rules.on_event(heard, uow)
             ...     uow.commit()
-            >>> crm.rules.last_fired()["rule_interest_offer"][1]
+            >>> crm.rules.last_fired()["ski_offer"][1]
             1
         """
         for rule, settings in self.listeners(type(event)):
@@ -361,8 +420,24 @@ class RuleEngine(Service):
             DealerCrmError: The named rule has no scan (it reacts to events only).
 
         Examples:
-            >>> crm.rules.run("rule_loyal_quiet", dry_run=True)
-            [RuleOutcome(rule='rule_loyal_quiet', fired=0, suppressed=0, failed=[], planned=[])]
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.run("ski_offer", dry_run=True)
+            [RuleOutcome(rule='ski_offer', fired=0, suppressed=0, failed=[], planned=[])]
         """
         chosen = [self.rule(name)] if name else [r for r in self.rules.values() if scanning(r) and self.enabled(r)]
         outcomes = []
@@ -405,8 +480,8 @@ class RuleEngine(Service):
             Their names, sorted.
 
         Examples:
-            >>> crm.rules.at_risk()
-            ['rule_loyal_quiet']
+            >>> all(crm.rules.rule(name).at_risk is True for name in crm.rules.at_risk())
+            True
         """
         return sorted(name for name, rule in self.rules.items() if getattr(rule, "at_risk", False) is True)
 
@@ -414,7 +489,7 @@ class RuleEngine(Service):
         """The loaded rule ``name``.
 
         Args:
-            name: The rule's name (its plugin's, e.g. ``"rule_after_sale"``).
+            name: The rule's name (as its plugin names it).
 
         Returns:
             The rule object.
@@ -423,8 +498,24 @@ class RuleEngine(Service):
             NotFound: No rule of that name is loaded; the message names those that are.
 
         Examples:
-            >>> crm.rules.rule("rule_after_sale").name
-            'rule_after_sale'
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.rule("ski_offer").name
+            'ski_offer'
         """
         try:
             return self.rules[name]
