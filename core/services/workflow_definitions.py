@@ -36,8 +36,9 @@ class WorkflowDefinitions(Service):
             NotPermitted: ``by`` is deactivated.
 
         Examples:
-            >>> [workflow.name for workflow in crm.workflow_definitions.list(by=lea)]
-            ['service_case']
+            >>> names = [workflow.name for workflow in crm.workflow_definitions.list(by=lea)]
+            >>> names == sorted(crm.workflows)
+            True
         """
         with self.read(by):
             return [self.crm.workflows[name].workflow for name in sorted(self.crm.workflows)]
@@ -57,8 +58,9 @@ class WorkflowDefinitions(Service):
             NotPermitted: ``by`` is deactivated.
 
         Examples:
-            >>> crm.workflow_definitions.get("service_case", by=lea).initial
-            'reported'
+            >>> name = crm.cases.default_workflow()
+            >>> crm.workflow_definitions.get(name, by=lea).name == name
+            True
         """
         with self.read(by):
             return self._get(name)
@@ -87,7 +89,7 @@ class WorkflowDefinitions(Service):
             NotPermitted: ``by`` is deactivated.
 
         Examples:
-            >>> definition = crm.workflow_definitions.definition("service_case", by=lea)
+            >>> definition = crm.workflow_definitions.definition(crm.cases.default_workflow(), by=lea)
             >>> [t["trigger"] for t in definition["transitions"] if t["caller_may_fire"]][:2]
             ['start_diagnosis', 'solve_by_advice']
         """
