@@ -46,9 +46,9 @@ from datetime import datetime
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import (CursorResult, Result, Table, and_, bindparam, case, delete, func, insert, or_, select,
                         update)
-from sqlmodel import SQLModel
 
 from .. import validation
 from ..access import managed_customer
@@ -447,7 +447,10 @@ def _rowcount(result: Result[Any]) -> int:
 
 
 def _model_for(table_name: str):
-    for mapper in SQLModel._sa_registry.mappers:
+    """The mapped class of a table that links to customers, plugins' included: read from the
+    registry every dealercrm model is mapped in (``inspect(Customer).registry``, SQLAlchemy's
+    public mapper API)."""
+    for mapper in sa_inspect(Customer).registry.mappers:
         if isinstance(mapper.local_table, Table) and mapper.local_table.name == table_name:
             return mapper.class_
     return None
