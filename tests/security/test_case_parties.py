@@ -1,0 +1,123 @@
+"""Who may name the parties of a case, and who speaks for the customer.
+
+A case's manufacturer decided the warranty and pays for it; its technician was sent by the
+manufacturer. Neither may be swapped by a party that is not entitled to choose: a
+technician cannot hand the case (and the customer's name and address) to a manufacturer of
+its choosing. And only the customer's own answer through their status link reads as
+theirs on their page: no party can make its step look like the customer's.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from api_world import assigned
+
+
+def test_a_technician_cannot_hand_the_case_to_a_manufacturer_of_its_choosing(api):
+    """**Medium.** Firing ``order_parts`` (visit_scheduled -> waiting_for_parts), the
+    technician may name ``manufacturer_party_id`` in the data, and ``case_rules.owner_party``
+    accepts any manufacturer: the case's manufacturer *column* is overwritten. The
+    manufacturer that made the warranty decision (and pays for it) loses the case at once
+    (404), and an unrelated manufacturer gets it, with the customer's name, postcode and
+    city, the unit and the whole history.
+
+    Reproduce: as the assigned technician, ``POST /cases/{id}/transitions {"trigger":
+    "order_parts", "data": {"manufacturer_party_id": <Frostkalt>}}``; Brioche's
+    ``GET /cases/{id}`` is 404, Frostkalt's is 200.
+
+    Suggested fix: a party column already set on the case (the manufacturer from the asset)
+    is changed only by the case's dealer or the system; the data of another party's
+    transition may fill an empty column (the manufacturer naming the technician) but not
+    overwrite one."""
+    world = api.world
+    case_id = assigned(world)
+    visit = (world.crm.clock.now() + timedelta(hours=5)).isoformat()
+    fitter = api.as_("fitter")
+    assert api.post(f"/cases/{case_id}/transitions", headers=fitter,
+                    json={"trigger": "schedule_visit", "data": {"visit_at": visit}}).status_code == 200
+
+    api.post(f"/cases/{case_id}/transitions", headers=fitter,
+             json={"trigger": "order_parts", "data": {"manufacturer_party_id": world.other_manufacturer.id}})
+
+    assert api.get(f"/cases/{case_id}", headers=api.as_("other_maker")).status_code == 404, \
+        "an unrelated manufacturer was handed the case and the customer's data"
+    assert api.get(f"/cases/{case_id}", headers=api.as_("warranty")).status_code == 200, \
+        "the manufacturer that decided the warranty lost its case"
+
+
+def test_no_party_can_make_its_own_step_look_like_the_customers_answer(api):
+    """**Medium.** The customer's status page (``case_links.status``) marks a history step
+    as the customer's own ("you") when its data holds ``"via": "status link"`` — a key any
+    party may put into the data of any transition it fires (``FireIn.data`` is free). The
+    dealer closes the case with ``confirm`` and ``{"via": "status link"}``: the customer's
+    page says *they* confirmed the repair, and the history every party reads over the API
+    carries the same claim (the portal's case page even hides the key). Only the audit row
+    still names the dealer's clerk.
+
+    Reproduce: ``POST /cases/{id}/transitions {"trigger": "confirm", "data": {"via":
+    "status link"}}`` as the dealer; ``crm.case_links.status(token).history[-1].by`` is
+    ``"customer"``.
+
+    Suggested fix: refuse reserved keys (``via``) in transition data from callers, and/or
+    decide "the customer did it" from the operation (``case_links.respond``) or a column the
+    caller cannot set, not from caller-supplied data."""
+    world = api.world
+    case = world.open_case()
+    token = world.crm.case_links.issue(case.id, by=world.service.id)
+    world.fire(case.id, "start_diagnosis", world.service)
+    world.fire(case.id, "solve_by_advice", world.service)
+
+    api.post(f"/cases/{case.id}/transitions", headers=api.as_("service"),
+             json={"trigger": "confirm", "data": {"via": "status link"}})
+
+    last = world.crm.case_links.status(token).history[-1]
+    assert last.trigger != "confirm" or last.by == "dealer", \
+        "the customer's page says the customer confirmed what the dealer fired"
+
+
+def test_a_technician_naming_the_manufacturer_the_case_already_has_changes_nothing_and_goes_ahead(api):
+    world = api.world
+    case_id = assigned(world)
+    visit = (world.crm.clock.now() + timedelta(hours=5)).isoformat()
+    assert api.post(f"/cases/{case_id}/transitions", headers=api.as_("fitter"),
+                    json={"trigger": "schedule_visit", "data": {"visit_at": visit}}).status_code == 200
+    same = api.post(f"/cases/{case_id}/transitions", headers=api.as_("fitter"),
+                    json={"trigger": "order_parts", "data": {"manufacturer_party_id": world.manufacturer.id}})
+    assert same.status_code == 200, same.text  # naming the party the case has is no change
+
+
+def test_a_refused_hand_over_names_who_may_do_it_and_changes_nothing(api):
+    world = api.world
+    case_id = assigned(world)
+    visit = (world.crm.clock.now() + timedelta(hours=5)).isoformat()
+    api.post(f"/cases/{case_id}/transitions", headers=api.as_("fitter"),
+             json={"trigger": "schedule_visit", "data": {"visit_at": visit}})
+    before = world.crm.cases.get(case_id, by=world.crm.system)
+    answer = api.post(f"/cases/{case_id}/transitions", headers=api.as_("fitter"),
+                      json={"trigger": "order_parts", "data": {"manufacturer_party_id": world.other_manufacturer.id}})
+    assert answer.status_code == 403, answer.text
+    assert "only by the case's dealer" in answer.json()["detail"]
+    after = world.crm.cases.get(case_id, by=world.crm.system)
+    assert (after.state, after.version, after.manufacturer_party_id) == (before.state, before.version,
+                                                                          before.manufacturer_party_id)
+
+
+def test_via_is_refused_in_a_partys_transition_data_naming_the_key(api):
+    world = api.world
+    case = world.open_case()
+    answer = api.post(f"/cases/{case.id}/transitions", headers=api.as_("service"),
+                      json={"trigger": "start_diagnosis", "data": {"via": "status link"}})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "via"
+    assert world.crm.cases.get(case.id, by=world.crm.system).state == "reported"
+
+
+def test_the_customers_own_answer_through_the_link_still_reads_as_theirs(api):
+    world = api.world
+    case = world.open_case()
+    token = world.crm.case_links.issue(case.id, by=world.service.id)
+    world.fire(case.id, "start_diagnosis", world.service)
+    world.fire(case.id, "solve_by_advice", world.service)
+    world.crm.case_links.respond(token, "confirm", note="works again")
+    assert world.crm.case_links.status(token).history[-1].by == "customer"
