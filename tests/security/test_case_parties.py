@@ -3,13 +3,13 @@
 A case's manufacturer decided the warranty and pays for it; its technician was sent by the
 manufacturer. Neither may be swapped by a party that is not entitled to choose: a
 technician cannot hand the case (and the customer's name and address) to a manufacturer of
-its choosing. And only the customer's own answer through their status link reads as
+its choosing, nor stretch its own deadlines by opening half an hour a week. And only the customer's own answer through their status link reads as
 theirs on their page: no party can make its step look like the customer's.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from api_world import assigned
 
@@ -121,3 +121,51 @@ def test_the_customers_own_answer_through_the_link_still_reads_as_theirs(api):
     world.fire(case.id, "solve_by_advice", world.service)
     world.crm.case_links.respond(token, "confirm", note="works again")
     assert world.crm.case_links.status(token).history[-1].by == "customer"
+
+
+def test_a_party_cannot_stretch_its_own_deadlines_by_shrinking_its_opening_hours(api):
+    """**Medium.** ``PUT /parties/{id}/calendar`` lets a party's manager set its own opening
+    hours with no lower bound (and any number of closed days). Brioche's manager sets
+    "Mondays 09:00-09:30": the manufacturer's review, two working days, now ends nine
+    months later. Its cases never escalate back to the dealer (the timeout that keeps
+    "nobody's silence keeps a case waiting forever"), the customer is told to expect an
+    answer in November, and the "deadlines missed" report never counts Brioche again. With
+    "09:00-09:01" the dealer can no longer forward a case to Brioche at all (422: no working
+    time within 3660 days).
+
+    Reproduce: as a manufacturer's manager, ``PUT /parties/<self>/calendar {"hours": {"mon":
+    "09:00-09:30"}}``; forward a case; its ``due_at`` is 2026-11-23.
+
+    Suggested fix: a floor on working time (e.g. some hours on several days a week) and a cap
+    on closed days; or a wall-clock ceiling on every deadline (e.g. the duration counted in
+    the default calendar, times a factor); or calendars of case parties set by the operator
+    only."""
+    world = api.world
+    boss = world.crm.parties.add_actor(world.manufacturer.id, "Bernard Brioche", "manager", by=world.crm.system)
+    api.keys["maker_manager"] = world.crm.api_keys.create(boss.party_id, actor_id=boss.id, by=world.crm.system).key
+    refused = api.put(f"/parties/{world.manufacturer.id}/calendar", headers=api.as_("maker_manager"),
+                      json={"hours": {"mon": "09:00-09:30"}})
+    assert refused.status_code == 422 and refused.json()["field"] == "hours", refused.text
+    assert "at least 20" in refused.json()["detail"]
+
+    case = world.open_case()
+    world.fire(case.id, "start_diagnosis", world.service)
+    forwarded = api.post(f"/cases/{case.id}/transitions", headers=api.as_("service"),
+                         json={"trigger": "forward_to_manufacturer"})
+    assert forwarded.status_code == 200, forwarded.text
+    due = world.crm.cases.get(case.id, by=world.crm.system).due_at
+    assert due - world.crm.clock.now() <= timedelta(days=30), \
+        f"the manufacturer gave itself until {due:%Y-%m-%d} for a two-working-day review"
+
+
+def test_a_party_cannot_close_its_way_out_of_its_deadlines_either(api):
+    world = api.world
+    boss = world.crm.parties.add_actor(world.manufacturer.id, "Bernard Brioche", "manager", by=world.crm.system)
+    api.keys["maker_manager"] = world.crm.api_keys.create(boss.party_id, actor_id=boss.id, by=world.crm.system).key
+    every_day = [(date(2026, 3, 1) + timedelta(days=n)).isoformat() for n in range(200)]
+    refused = api.put(f"/parties/{world.manufacturer.id}/calendar", headers=api.as_("maker_manager"),
+                      json={"closed": every_day})
+    assert refused.status_code == 422 and refused.json()["field"] == "closed", refused.text
+    holidays = api.put(f"/parties/{world.manufacturer.id}/calendar", headers=api.as_("maker_manager"),
+                       json={"hours": {"mon-fri": "08:00-12:00"}, "closed": every_day[:30]})
+    assert holidays.status_code == 200, holidays.text  # a four-hour day and a month's works holiday: fine
