@@ -882,7 +882,9 @@ class CaseService(Service):
 
         Raises:
             NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
-            NotPermitted: The actor's party is no party of the case, or ``by`` is deactivated.
+            NotPermitted: The actor's party is no party of the case, or not one the workflow lets
+                record this fact (``Workflow.fact_keepers``: the customer's agreement to a late
+                slot is the dealer's to record); or ``by`` is deactivated.
             ValidationError: A key that is no single word, a value that is not finite, a closed case.
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 
 from .. import validation
-from ..access import manages_people, party_people, require_system
+from ..access import managed_person, manages_people, party_people, require_system
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..errors import NotFound, StateConflict, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
@@ -242,8 +242,7 @@ class PartyService(Service):
             False
         """
         with self.uow(by, "parties.set_actor_active") as uow:
-            actor = uow.get(Actor, actor_id, "actor")
-            manages_people(uow.principal, actor.party_id, "activate or deactivate people of")
+            actor = managed_person(uow, actor_id, "activate or deactivate people of")
             if actor.is_system:
                 raise ValidationError("actor_id", actor_id, "is dealercrm's own system actor, which is always active")
             if actor.active and not active:

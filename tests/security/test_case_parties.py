@@ -4,7 +4,8 @@ A case's manufacturer decided the warranty and pays for it; its technician was s
 manufacturer. Neither may be swapped by a party that is not entitled to choose: a
 technician cannot hand the case (and the customer's name and address) to a manufacturer of
 its choosing, nor stretch its own deadlines by opening half an hour a week. And only the customer's own answer through their status link reads as
-theirs on their page: no party can make its step look like the customer's.
+theirs on their page: no party can make its step look like the customer's, and the
+technician cannot certify the customer's agreement to its own late slot.
 """
 
 from __future__ import annotations
@@ -169,3 +170,48 @@ def test_a_party_cannot_close_its_way_out_of_its_deadlines_either(api):
     holidays = api.put(f"/parties/{world.manufacturer.id}/calendar", headers=api.as_("maker_manager"),
                        json={"hours": {"mon-fri": "08:00-12:00"}, "closed": every_day[:30]})
     assert holidays.status_code == 200, holidays.text  # a four-hour day and a month's works holiday: fine
+
+
+def test_the_technician_cannot_record_the_customers_agreement_to_its_own_late_slot(api):
+    """The guard ``visit_within_deadline``
+    lets a visit after the service deadline only with the fact ``customer_agreed_late_slot``
+    — "a later slot needs the customer's agreement or goes back to the dealer" (DOMAIN.md).
+    But the technician whose deadline it is may record that fact itself (``POST
+    /cases/{id}/facts`` is open to every party of the case), and then book the late slot:
+    the guard is self-certified by the party it constrains, and the dealer — the customer's
+    single point of contact — is never asked.
+
+    Reproduce: as the fitter, a visit 20 days after the deadline is refused (409); ``POST
+    /cases/{id}/facts {"key": "customer_agreed_late_slot", "value": true}`` succeeds; the
+    same visit is then booked.
+
+    Suggested fix: facts a guard consults name who may record them (the dealer, the system,
+    the customer through their link), or the customer's own answer on the status page."""
+    world = api.world
+    case_id = assigned(world)
+    fitter = api.as_("fitter")
+    late = (world.crm.cases.get(case_id, by=world.crm.system).due_at + timedelta(days=20)).isoformat()
+    refused = api.post(f"/cases/{case_id}/transitions", headers=fitter,
+                       json={"trigger": "schedule_visit", "data": {"visit_at": late}})
+    assert refused.status_code == 409
+
+    certified = api.post(f"/cases/{case_id}/facts", headers=fitter,
+                         json={"key": "customer_agreed_late_slot", "value": True})
+    assert certified.status_code == 403 and "recorded by the case's dealer" in certified.json()["detail"]
+    api.post(f"/cases/{case_id}/transitions", headers=fitter,
+             json={"trigger": "schedule_visit", "data": {"visit_at": late}})
+
+    assert world.crm.cases.get(case_id, by=world.crm.system).state == "technician_dispatch", \
+        "the technician certified the customer's agreement itself and booked the late slot"
+
+
+def test_the_dealer_records_the_customers_agreement_and_the_technician_books_the_late_slot(api):
+    world = api.world
+    case_id = assigned(world)
+    late = (world.crm.cases.get(case_id, by=world.crm.system).due_at + timedelta(days=20)).isoformat()
+    agreed = api.post(f"/cases/{case_id}/facts", headers=api.as_("service"),
+                      json={"key": "customer_agreed_late_slot", "value": True, "note": "Erika on the phone"})
+    assert agreed.status_code == 200, agreed.text
+    booked = api.post(f"/cases/{case_id}/transitions", headers=api.as_("fitter"),
+                      json={"trigger": "schedule_visit", "data": {"visit_at": late}})
+    assert booked.status_code == 200, booked.text
