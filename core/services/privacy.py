@@ -57,7 +57,7 @@ from ..db.api_models import IdempotencyRecord
 from ..db.case_models import Case, CaseEvent
 from ..db.outbox_models import InboundMessage, OutboxMessage
 from ..db.rule_models import SurveyResponse
-from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
+from ..db.models import AuditRecord, Consent, ContactPerson, Customer, Interaction, Interest, Task
 from ..errors import DealerCrmError, StateConflict
 from ..events import CustomerErased
 from .merge import customer_links
@@ -129,6 +129,10 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
             "interest": _rowcount(s.execute(delete(Interest).where(Interest.customer_id.in_(ids)))),
             "interaction": _rowcount(s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
                                                .values(summary=ERASED))),
+            # the answers stay as proof (channel, purpose, granted, when, by whom); how they
+            # were given is what people typed, often an address or a name
+            "consent": _rowcount(s.execute(update(Consent).where(Consent.customer_id.in_(ids))
+                                           .values(source=ERASED))),
         }
         # the customer's links to their cases stop working (their cases too, merged ones included)
         counts["case_link"] = sum(service.crm.case_links.revoke_customer_in(uow, i, "the customer's data was erased")
