@@ -7,7 +7,8 @@ the duplicates merged into them, in one transaction, and is itself audited. Blan
   fields included (name becomes "erased customer #<id>"), and their contact persons
   (interactions and tasks that name one keep the link to the blanked row, so the
   relationship map shows "[erased]"); their interests are deleted;
-* the timeline's summaries; survey comments;
+* the timeline's summaries; survey comments; how their consents were given (``source``,
+  free text such as "e-mail from max@…");
 * their service cases' summaries and facts, and their case events' notes and data
   (the string values of facts and data; keys, numbers, yes/no and timestamps stay);
 * outbox messages to them — by their customer id, or to one of their (or their contact
@@ -27,7 +28,7 @@ the duplicates merged into them, in one transaction, and is itself audited. Blan
   notice no longer shows anything.
 
 Kept, as the law allows: the business records — customer ids and tombstones, assets and
-serial numbers, consents as proof, cases with their states, owners, dates, versions,
+serial numbers, consents as proof (channel, purpose, answer, time, actor), cases with their states, owners, dates, versions,
 warranty decision and RMA number, every case event's kind, trigger and time, messages'
 channel, purpose, status, dates and suppression reasons (templated, never personal),
 the timeline's dates and channels, survey scores — and the anonymised audit trail: who
