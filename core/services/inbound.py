@@ -55,7 +55,7 @@ from .. import validation
 from ..access import require_system
 from ..channels import InboundIgnored
 from ..db.case_models import Case
-from ..db.models import Actor, AuditRecord, Consent, ContactPerson, Customer
+from ..db.models import Actor, AuditRecord, Consent, ContactPerson, Customer, Party
 from ..db.outbox_models import InboundMessage
 from ..errors import DealerCrmError, NotFound, ValidationError
 from ..events import MessageReceived
@@ -367,6 +367,39 @@ class InboundService(Service):
             >>> shop.close()
         """
         return self.links.url(customer_id, channel)
+
+    def unsubscribe_sender(self, token: str) -> str | None:
+        """Whose offers the link stops: the name of the token's customer's own dealer, for
+        the page that asks and confirms (a customer of one dealer of a shared installation
+        must read her dealer's name, not the installation's).
+
+        Args:
+            token: The token, the link's last part.
+
+        Returns:
+            The dealer's name; None for a token that is not genuine or a customer that no
+            longer exists.
+
+        Raises nothing: a forged or stale token is simply None.
+
+        Examples:
+            >>> import attrs
+            >>> from dealercrm.settings import UnsubscribeSettings
+            >>> links = UnsubscribeSettings(base_url="https://crm.example.org", secret="a-long-random-secret")
+            >>> shop = dealercrm.connect(str(crm.engine.url), settings=attrs.evolve(crm.settings, unsubscribe=links))
+            >>> token = shop.inbound.unsubscribe_link(anna, "phone").rsplit("/", 1)[1]
+            >>> shop.inbound.unsubscribe_sender(token) == shop.parties.get(dealer, by=lea).name
+            True
+            >>> shop.inbound.unsubscribe_sender("1.phone.forged") is None
+            True
+            >>> shop.close()
+        """
+        found = self.links.read(token)
+        if found is None:
+            return None
+        with self.crm.engine.connect() as conn:
+            return conn.execute(select(Party.name).join(Customer, Customer.owner_party_id == Party.id)
+                                .where(Customer.id == found[0])).scalar()
 
     def unsubscribe(self, token: str) -> Unsubscribed:
         """Revoke marketing on the token's channel for the token's customer, as the system.
