@@ -871,7 +871,8 @@ class CaseService(Service):
         Raises:
             NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
             NotPermitted: The actor's party is no party of the case, or ``by`` is deactivated.
-            ValidationError: A key that is no single word, a value that is not finite, a closed case.
+            ValidationError: A key that is no single word, a value that is not finite.
+            StateConflict: A closed case: facts are recorded on open cases only (HTTP 409).
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.
 
@@ -985,7 +986,8 @@ class CaseService(Service):
         Raises:
             NotFound: No such case or one the actor may not see; or ``by`` is no actor.
             NotPermitted: The actor is not of the case's dealer, or ``by`` is deactivated.
-            ValidationError: An unknown priority, or a closed case.
+            ValidationError: An unknown priority.
+            StateConflict: A closed case: its priority no longer decides anything (HTTP 409).
             Conflict: The case moved on since ``expected_version``.
 
         Examples:

@@ -49,11 +49,6 @@ def served(tmp_path_factory, dealercrm_serve):
         yield base, key, folder
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue #16 item 7, open: routes merged after the contract work break it — GET /tasks accepts query "
-    "values the document refuses, PATCH /cases/{id} on a closed case answers 422 where 409 is documented, "
-    "/customers/duplicates answers 422 to an undeclared method instead of 405, and more (17 findings); "
-    "strict, so the day it passes this marker must go"))
 def test_the_served_api_keeps_its_documented_contract(served):
     base, key, folder = served
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HERE / "contract_hooks.py")}
