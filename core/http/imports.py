@@ -45,8 +45,9 @@ READ = ("comma-, semicolon- or tab-separated, with a header line; UTF-8 (a byte-
 CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "windows-1252": "cp1252", "cp1252": "cp1252",
             "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252"}
 IgnoreColumn = Annotated[list[text(200)] | None, Query(
-    max_length=50, description="a column of the document to leave out on purpose (repeatable); any other "
-    "column the import does not read refuses the document, so that no value is lost unsaid")]
+    max_length=50, description="a column of the document to leave out on purpose (repeatable); one the document "
+    "does not have is a 422, and so is any other column the import does not read, so that no value is lost "
+    "unsaid")]
 
 
 def _body(example: str, columns: tuple[str, ...], required: str, fmt: str) -> dict:

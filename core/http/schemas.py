@@ -95,6 +95,14 @@ def phone_text(max_length: int = 40):
                     "0171 5550100 in the dealer's region; stored in E.164. Blank: none")]
 
 
+def zone_text(max_length: int = 64):
+    """An IANA time zone name, or blank: none."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_nul), JsonSchema(
+        replace=True, anyOf=[{"type": "string", "format": "time-zone", "maxLength": max_length},
+                             {**BLANK, "maxLength": max_length}],
+        description="an IANA time zone, e.g. Europe/Berlin, America/New_York; blank: none")]
+
+
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
