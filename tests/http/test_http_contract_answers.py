@@ -207,3 +207,21 @@ def test_a_task_about_a_contact_person_names_the_customer_in_the_document_as_on_
     named = api.post("/tasks", headers=me, json={"title": "call Hans", "due_at": due, "contact_person_id": contact.id,
                                                  "customer_id": world.customer.id})
     assert named.status_code == 201 and named.json()["contact_person_id"] == contact.id, named.text
+
+
+def test_a_customers_language_and_time_zone_are_what_the_document_says(api, world):
+    patch = schema_of(openapi_document(), "CustomerPatch")["properties"]
+    language = re.compile(patch["language"]["anyOf"][0]["pattern"])
+    zone = patch["time_zone"]["anyOf"][0]["anyOf"]
+    assert {"type": "string", "maxLength": 64, "format": "time-zone"} in zone
+    me, path = api.as_("service"), f"/customers/{world.customer.id}"
+    for value, kept in ((" DE ", "de"), ("", None), ("en", "en")):
+        assert language.search(value)
+        assert api.patch(path, headers=me, json={"language": value}).json().get("language") == kept, value
+    for value in ("deu", "0000000", "d3"):
+        assert not language.search(value)
+        refused = api.patch(path, headers=me, json={"language": value})
+        assert refused.status_code == 422 and refused.json()["field"] == "language", value
+    assert api.patch(path, headers=me, json={"time_zone": "Europe/Vienna"}).json()["time_zone"] == "Europe/Vienna"
+    refused = api.patch(path, headers=me, json={"time_zone": "Mars/Olympus"})
+    assert refused.status_code == 422 and refused.json()["field"] == "time_zone"
