@@ -72,7 +72,7 @@ def asset_lists(draw) -> str:
 schemathesis.openapi.format("phone", st.sampled_from(PHONES))
 schemathesis.openapi.format("region", st.sampled_from(REGIONS))
 schemathesis.openapi.format("time-zone", st.sampled_from(sorted(zoneinfo.available_timezones())))
-schemathesis.openapi.format("public-url", st.sampled_from(PUBLIC_URLS))
+schemathesis.openapi.format("public-https-url", st.sampled_from(PUBLIC_URLS))
 schemathesis.openapi.format("customer-csv", customer_lists())
 schemathesis.openapi.format("asset-csv", asset_lists())
 
