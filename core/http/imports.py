@@ -22,17 +22,17 @@ from __future__ import annotations
 import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..services.importing import ASSET_COLUMNS, KNOWN_COLUMNS, PACING, Pacing
 from .auth import Caller
-from .common import problems
+from .common import Router, problems
 from .idempotency import MAX_BODY
 from .schemas import AssetImportOut, ImportOut, text
 
-router = APIRouter(prefix="/imports", tags=["imports"], responses=problems(401, 403, 408, 409, 413, 415, 422))
+router = Router(prefix="/imports", tags=["imports"], responses=problems(401, 403, 408, 409, 413, 415, 422))
 EXAMPLE = ("external_id,name,email,phone,interests\n"
            "K-1,Max Mustermann,max@example.org,0171 5550100,skiing;golf\n")
 ASSET_EXAMPLE = ("external_id;sku;serial_number;purchased_on;handed_over_on;price\n"

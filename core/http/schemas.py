@@ -145,7 +145,8 @@ Bool = Annotated[bool, _json("true or false", bool)]
 Day = Annotated[date, _json("a date, YYYY-MM-DD", str, shape=re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
 #: RFC 3339's date-time, what the document's ``format: date-time`` names: pydantic would also read "0.5"
 #: (seconds since 1970) or a time without seconds, values the document calls invalid
-DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                       r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 Moment = Annotated[AwareDatetime, _json("a date and time with its UTC offset, e.g. 2026-03-09T17:00:00+01:00", str,
                                         shape=DATE_TIME)]
 BodyId = integer(ge=1, le=MAX_ID)

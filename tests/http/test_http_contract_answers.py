@@ -225,3 +225,19 @@ def test_a_customers_language_and_time_zone_are_what_the_document_says(api, worl
     assert api.patch(path, headers=me, json={"time_zone": "Europe/Vienna"}).json()["time_zone"] == "Europe/Vienna"
     refused = api.patch(path, headers=me, json={"time_zone": "Mars/Olympus"})
     assert refused.status_code == 422 and refused.json()["field"] == "time_zone"
+
+
+def test_a_parameter_of_one_value_given_twice_is_refused_not_half_read(api, world):
+    me = api.as_("service")
+    for path, query in (("/products", "offset=0&offset=5"), ("/products", "category=a&category=b"),
+                        ("/tasks", "status=open&status=done"), ("/customers/duplicates", "min_score=0&min_score=5"),
+                        ("/cases", "open=true&open=false")):
+        refused = api.get(f"{path}?{query}", headers=api.as_("manager") if "duplicates" in path else me)
+        assert refused.status_code == 422, (path, query, refused.text)
+        assert refused.json()["field"] == query.split("=")[0] and "2 times" in refused.json()["detail"]
+    assert api.get("/products?offset=0&category=washing+machine", headers=me).status_code == 200
+    assert api.get("/products?unknown=1&unknown=2", headers=me).status_code == 200  # not a parameter: not read
+    listed = ("external_id,name\nK-7,Nora Berg\n").encode()
+    imported = api.post("/imports/customers?ignore_column=a&ignore_column=b", content=listed,
+                        headers=api.as_("manager", **{"Content-Type": "text/csv"}))
+    assert imported.json()["field"] == "ignore_columns"  # a list parameter: both read (and neither is a column)
