@@ -10,9 +10,11 @@ and invalid data refused; a missing required header refused; an undocumented met
 405 with ``Allow``; authentication not ignored; what was created can be read, what was
 deleted is gone.
 
-``contract_hooks.py`` teaches it the formats the document can only name and gives every
-request its own ``Idempotency-Key``; ``schemathesis.toml`` lists the one answer added to
-"valid data accepted": 412, what a well-formed but stale ``If-Match`` gets, as documented.
+``contract_hooks.py`` teaches it the formats the document can only name, keeps in valid
+requests the rules the document states in words (a snooze in the future, an ignored column
+the list has …) and gives every request its own ``Idempotency-Key``; ``schemathesis.toml``
+lists the one answer added to "valid data accepted": 412, what a well-formed but stale
+``If-Match`` gets, as documented.
 The run is bounded (examples per operation, a fixed seed) to fit in about a minute.
 """
 
