@@ -161,8 +161,12 @@ class Field:
     #: the only values accepted, if the field is a choice
     choices: tuple[str, ...] = ()
     #: what kind of text it is, where no pattern can say it (the OpenAPI ``format``): "email"
-    #: (what email-validator accepts), "phone" (what phonenumbers reads as valid)
+    #: (what email-validator accepts), "phone" (what phonenumbers reads as valid), "time-zone"
+    #: (an IANA time zone)
     format: str | None = None
+    #: what a text must look like, where a pattern can say it (the OpenAPI ``pattern``, read as
+    #: Python's ``re`` reads it); ``clean`` still decides
+    pattern: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -292,9 +296,10 @@ CUSTOMER = FieldSet("customer", [
           max_length=20),
     field("city", "city", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
     field("time_zone", "the customer's time zone for the times in their notices (IANA, e.g. Europe/Vienna; "
-          "default: the dealer's)", importable=True, mergeable=True, clean=clean_time_zone, max_length=64),
+          "default: the dealer's)", importable=True, mergeable=True, clean=clean_time_zone, max_length=64,
+          format="time-zone"),
     field("language", "the language of the customer's notices (de, en …; default: the configured one)",
-          importable=True, mergeable=True, clean=clean_language, max_length=8),
+          importable=True, mergeable=True, clean=clean_language, max_length=8, pattern=r"^\s*([A-Za-z]{2})?\s*$"),
     field("external_id", "the host system's own id for the customer (e.g. the DMS number, at most 100 "
           "characters)", editable=False, importable=True, clean=clean_external_id, max_length=100),
     field("owner_party_id", "the dealer that keeps the file", editable=False, type=int),

@@ -9,6 +9,7 @@ they get the same authentication, bounds, idempotency and problem details.
 
 from __future__ import annotations
 
+import re
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -201,7 +202,8 @@ def _idempotency_header(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _installation_choices(schema: dict[str, Any], crm: CRM) -> dict[str, Any]:
     """The document a server serves names the choices of this installation that the code alone does
-    not know: the channels its plugins and settings provide, its workflows."""
+    not know: the channels its plugins and settings provide, its workflows, the service contracts its
+    service levels name."""
     from ..services.interactions import timeline_channels
 
     consent = list(crm.consents.channels())
@@ -216,7 +218,18 @@ def _installation_choices(schema: dict[str, Any], crm: CRM) -> dict[str, Any]:
         for branch in (prop.get("anyOf", [prop]) if prop else ()):
             if branch.get("type") == "string":
                 branch["enum"] = names
+    # a service contract is one a service level names, or blank (none): the core strips the text
+    contracts = "|".join(re.escape(c) for c in sorted(crm.cases.contracts()))
+    for model in CONTRACT_MODELS:
+        prop = components.get(model, {}).get("properties", {}).get("service_contract")
+        for branch in (prop.get("anyOf", [prop]) if prop else ()):
+            if branch.get("type") == "string":
+                branch["pattern"] = rf"^\s*({contracts})?\s*$" if contracts else r"^\s*$"
     return schema
+
+
+#: the bodies naming a service contract (``dealercrm.fields.clean_contract``)
+CONTRACT_MODELS = ("CustomerIn", "CustomerPatch", "AssetIn", "AssetPatch")
 
 
 def openapi_document() -> dict[str, Any]:

@@ -10,14 +10,14 @@ absent where withheld from the caller). Built per application, so a plugin's
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import attrs
 from pydantic import BaseModel, ConfigDict, Field as Described, create_model
 
 from ..fields import Field, FieldSet
-from .schemas import (Bool, CustomerViewSections, Day, Int, Moment, Number, Out, email_text, kept_unless_given,
-                      phone_text, text)
+from .schemas import (Bool, CustomerViewSections, Day, Int, JsonSchema, Moment, Number, Out, email_text,
+                      kept_unless_given, phone_text, text, zone_text)
 
 
 @attrs.frozen
@@ -39,6 +39,10 @@ def _type(f: Field, *, given: bool, required: bool = False) -> Any:
             return email_text(f.max_length or 200)
         if f.format == "phone":
             return phone_text(f.max_length or 40)
+        if f.format == "time-zone":
+            return zone_text(f.max_length or 64)
+        if f.pattern:
+            return Annotated[text(f.max_length or 100_000, 1 if required else 0), JsonSchema(pattern=f.pattern)]
         return text(f.max_length or 100_000, 1 if required else 0)
     if not given:
         return f.type if f.type in (datetime, date, int, float, bool) else Any

@@ -129,6 +129,12 @@ def export_customer(me: Caller, customer_id: CustomerId):
     return me.customers.export(customer_id)
 
 
+#: the customer's own path takes digits only (Starlette's ``int`` convertor; the document shows
+#: ``/customers/{customer_id}``): ``/customers/duplicates`` is another resource, so ``PATCH`` on it is a 405
+#: with its ``Allow``, not a request about a customer whose id is no number
+ONE_CUSTOMER = "/{customer_id:int}"
+
+
 def file_router(models: CustomerSchemas) -> APIRouter:
     """The routes whose bodies carry the customer's declared fields (``customer_schemas``)."""
     file = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
@@ -150,7 +156,7 @@ def file_router(models: CustomerSchemas) -> APIRouter:
         response.headers["Location"] = f"/customers/{customer['id']}"
         return customer
 
-    @file.get("/{customer_id}", response_model=models.view, response_model_exclude_unset=True)
+    @file.get(ONE_CUSTOMER, response_model=models.view, response_model_exclude_unset=True)
     def view_customer(me: Caller, customer_id: CustomerId,
                       timeline_limit: Annotated[int, Query(ge=0, le=200)] = 20):
         """The 360° view. A party serving one of the customer's cases (not owning the customer) gets the
@@ -163,7 +169,7 @@ def file_router(models: CustomerSchemas) -> APIRouter:
         out["consents"] = None if view.consents is None else list(view.consents.values())
         return out
 
-    @file.patch("/{customer_id}", response_model=models.out, response_model_exclude_unset=True,
+    @file.patch(ONE_CUSTOMER, response_model=models.out, response_model_exclude_unset=True,
                   responses=problems(403))
     def change_customer(me: Caller, customer_id: CustomerId, body: models.change):  # type: ignore[valid-type]
         return me.customers.update(customer_id, **body.model_dump(exclude_unset=True))

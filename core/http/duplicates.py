@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from .auth import Caller
-from .common import Limit, Offset, page, problems
+from .common import Limit, Offset, Router, page, problems
 from .schemas import Id, Page, SuspectOut
 
-router = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+router = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 
 
 @router.get("/duplicates", response_model=Page[SuspectOut], responses=problems(403))

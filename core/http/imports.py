@@ -22,17 +22,17 @@ from __future__ import annotations
 import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..services.importing import ASSET_COLUMNS, KNOWN_COLUMNS, PACING, Pacing
 from .auth import Caller
-from .common import problems
+from .common import Router, problems
 from .idempotency import MAX_BODY
 from .schemas import AssetImportOut, ImportOut, text
 
-router = APIRouter(prefix="/imports", tags=["imports"], responses=problems(401, 403, 408, 409, 413, 415, 422))
+router = Router(prefix="/imports", tags=["imports"], responses=problems(401, 403, 408, 409, 413, 415, 422))
 EXAMPLE = ("external_id,name,email,phone,interests\n"
            "K-1,Max Mustermann,max@example.org,0171 5550100,skiing;golf\n")
 ASSET_EXAMPLE = ("external_id;sku;serial_number;purchased_on;handed_over_on;price\n"
@@ -45,8 +45,9 @@ READ = ("comma-, semicolon- or tab-separated, with a header line; UTF-8 (a byte-
 CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "windows-1252": "cp1252", "cp1252": "cp1252",
             "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252"}
 IgnoreColumn = Annotated[list[text(200)] | None, Query(
-    max_length=50, description="a column of the document to leave out on purpose (repeatable); any other "
-    "column the import does not read refuses the document, so that no value is lost unsaid")]
+    max_length=50, description="a column of the document to leave out on purpose (repeatable); one the document "
+    "does not have is a 422, and so is any other column the import does not read, so that no value is lost "
+    "unsaid")]
 
 
 def _body(example: str, columns: tuple[str, ...], required: str, fmt: str) -> dict:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
 from ..errors import NotFound, PluginError
+from .common import one_value_each_of
 
 if TYPE_CHECKING:
     from ..app import CRM
@@ -64,7 +65,7 @@ def include_plugin_routes(app: FastAPI, crm: CRM | None, core: Iterable[APIRoute
                                                 "choose another path")
             taken.update(routes)
             before = len(app.router.routes)
-            app.include_router(item, dependencies=[Depends(_while_registered(plugin))])
+            app.include_router(item, dependencies=[Depends(_while_registered(plugin)), one_value_each_of(item.routes)])
             if getattr(item, "dealercrm_authenticates_itself", False):
                 own_auth.update(id(route) for route in app.router.routes[before:])
                 heads.update(path_head(getattr(route, "path", "/{}")) for route in item.routes)

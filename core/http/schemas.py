@@ -95,6 +95,14 @@ def phone_text(max_length: int = 40):
                     "0171 5550100 in the dealer's region; stored in E.164. Blank: none")]
 
 
+def zone_text(max_length: int = 64):
+    """An IANA time zone name, or blank: none."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_nul), JsonSchema(
+        replace=True, anyOf=[{"type": "string", "format": "time-zone", "maxLength": max_length},
+                             {**BLANK, "maxLength": max_length}],
+        description="an IANA time zone, e.g. Europe/Berlin, America/New_York; blank: none")]
+
+
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
@@ -135,7 +143,12 @@ Int = integer()
 Number = number()
 Bool = Annotated[bool, _json("true or false", bool)]
 Day = Annotated[date, _json("a date, YYYY-MM-DD", str, shape=re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
-Moment = Annotated[AwareDatetime, _json("a date and time with its UTC offset", str)]
+#: RFC 3339's date-time, what the document's ``format: date-time`` names: pydantic would also read "0.5"
+#: (seconds since 1970) or a time without seconds, values the document calls invalid
+DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                       r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+Moment = Annotated[AwareDatetime, _json("a date and time with its UTC offset, e.g. 2026-03-09T17:00:00+01:00", str,
+                                        shape=DATE_TIME)]
 BodyId = integer(ge=1, le=MAX_ID)
 Name = text(200, 1)
 Short = text(200)
@@ -380,7 +393,7 @@ class CalendarIn(BaseModel):
         "an IANA time zone, e.g. Europe/Berlin, America/New_York"))] | None = None
     hours: Annotated[dict[Annotated[text(7, 3), JsonSchema(pattern=rf"^({DAYS})$")],
                           Annotated[text(11, 11), JsonSchema(pattern=rf"^{HOUR}-{HOUR}$")]],
-                     JsonSchema(minProperties=1, additionalProperties=False)] | None = Field(
+                     Field(min_length=1), JsonSchema(additionalProperties=False)] | None = Field(
         None, description='{"mon-fri": "08:00-17:00", "sat": "09:00-12:00"}: weekdays or ranges of them in week '
                           "order, each opening before it closes; a weekday left out is closed")
     closed: list[Day] | None = Field(None, max_length=400)
@@ -719,7 +732,11 @@ class CustomerViewSections(BaseModel):
 
 
 class TaskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A task; naming a contact person needs the customer it belongs to."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"properties": {"contact_person_id": {"type": "null"}}},
+        {"required": ["customer_id"], "properties": {"customer_id": {"type": "integer"}}}]})
     title: text(500, 1)
     due_at: Moment
     customer_id: BodyId | None = None
@@ -727,7 +744,7 @@ class TaskIn(BaseModel):
     assigned_actor_id: BodyId | None = None
     note: Long | None = None
     contact_person_id: Id | None = Field(None, description="the customer's contact person the task is about; "
-                                         "needs customer_id")
+                                         "needs customer_id (else a 422)")
 
 
 class TaskDone(BaseModel):
@@ -737,7 +754,7 @@ class TaskDone(BaseModel):
 
 class TaskSnooze(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    until: AwareDatetime = Field(description="the task's new due time, in the future, with its offset")
+    until: Moment = Field(description="the task's new due time, in the future, with its offset")
 
 
 class TaskOut(Out):

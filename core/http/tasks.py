@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Path, Query, Response
-from pydantic import AwareDatetime
 
 from .auth import Caller
 from .common import Limit, Offset, Router, page, problems
-from .schemas import MAX_ID, Id, Page, TaskDone, TaskIn, TaskOut, TaskSnooze
+from .schemas import MAX_ID, Id, Moment, Page, TaskDone, TaskIn, TaskOut, TaskSnooze
 
 router = Router(prefix="/tasks", tags=["tasks"], responses=problems(400, 401, 404, 422))
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -22,7 +21,7 @@ def list_tasks(me: Caller, limit: Limit = 50, offset: Offset = 0,
                    description="`me`: the caller's own tasks — assigned to the caller, or to the caller's party "
                                "with nobody named; an actor id: that person's (one of the caller's party's "
                                "people, else a 422)")] = None,
-               due_before: Annotated[AwareDatetime | None, Query(
+               due_before: Annotated[Moment | None, Query(
                    description="only tasks due before this moment, with its offset, e.g. "
                                "2026-03-09T17:00:00+01:00")] = None,
                due: Annotated[Literal["today", "overdue"] | None, Query(

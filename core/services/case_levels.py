@@ -36,7 +36,7 @@ from ..access import case_dealer, sees_case
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
 from ..db.models import Asset, AuditRecord, Customer, Product
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, NotFound, StateConflict
 from ..events import CaseHandedOver, CaseLevelChanged
 from ..workflow.calendar import WALL_CLOCK
 from ..workflow.promise import Promise
@@ -107,8 +107,8 @@ def set_priority(service, case_id: int, priority: str, *, by: int, note: str | N
             raise Conflict(f"case {case_id}: version {expected_version} is no longer current (now {case['version']}); "
                            "reload the case and decide again")
         if case["closed_at"] is not None:
-            raise ValidationError("priority", priority, f"case {case_id} is closed ({case['state']}): its priority "
-                                  "no longer decides anything")
+            raise StateConflict("case", case_id, f"is closed ({case['state']}): its priority no longer decides "
+                                "anything")
         relevel(service, uow, case, priority=priority, operation="cases.set_priority", note=note)
         result = uow.get(Case, case_id, "case")
         uow.commit()

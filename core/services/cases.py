@@ -885,7 +885,8 @@ class CaseService(Service):
             NotPermitted: The actor's party is no party of the case, or not one the workflow lets
                 record this fact (``Workflow.fact_keepers``: the customer's agreement to a late
                 slot is the dealer's to record); or ``by`` is deactivated.
-            ValidationError: A key that is no single word, a value that is not finite, a closed case.
+            ValidationError: A key that is no single word, a value that is not finite.
+            StateConflict: A closed case: facts are recorded on open cases only (HTTP 409).
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.
 
@@ -999,7 +1000,8 @@ class CaseService(Service):
         Raises:
             NotFound: No such case or one the actor may not see; or ``by`` is no actor.
             NotPermitted: The actor is not of the case's dealer, or ``by`` is deactivated.
-            ValidationError: An unknown priority, or a closed case.
+            ValidationError: An unknown priority.
+            StateConflict: A closed case: its priority no longer decides anything (HTTP 409).
             Conflict: The case moved on since ``expected_version``.
 
         Examples:

@@ -6,10 +6,11 @@ naming the plugin."""
 from __future__ import annotations
 
 import types
+from typing import Annotated
 
 import pytest
 from api_world import Api, issue_keys
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from dealercrm import PluginError, hookimpl
 from dealercrm.http import create_app
@@ -76,3 +77,24 @@ def test_what_is_no_router_is_refused_naming_the_plugin(world):
     with pytest.raises(PluginError, match="returned 'GET /lofts': neither a fastapi.APIRouter") as refused:
         create_app(world.crm)
     assert refused.value.plugin == "dealercrm_lofts"
+
+
+def test_a_plugins_parameter_of_one_value_given_twice_is_refused_as_on_the_core(world):
+    def dealercrm_register_routes():
+        router = APIRouter(tags=["lofts"])
+
+        @router.get("/pigeons")
+        def pigeons(me: Caller, limit: int = 10, ring: Annotated[list[str] | None, Query()] = None):
+            """The pigeons with these rings."""
+            return {"limit": limit, "rings": ring or []}
+
+        return [router]
+
+    module = types.ModuleType("dealercrm_pigeons")
+    module.dealercrm_register_routes = hookimpl(dealercrm_register_routes)
+    world.crm.register(module)
+    with api_of(world) as api:
+        me = api.as_("service")
+        assert api.get("/pigeons?ring=DE-1&ring=DE-2", headers=me).json() == {"limit": 10, "rings": ["DE-1", "DE-2"]}
+        refused = api.get("/pigeons?limit=1&limit=500", headers=me)
+    assert refused.status_code == 422 and refused.json()["field"] == "limit", refused.text

@@ -18,7 +18,7 @@ import pytest
 from case_world import build_world, copy_world
 from sqlalchemy import select
 
-from dealercrm import CaseLevelChanged, Conflict, NotFound, NotPermitted, ValidationError
+from dealercrm import CaseLevelChanged, Conflict, NotFound, NotPermitted, StateConflict, ValidationError
 from dealercrm.db.models import AuditRecord
 from dealercrm.settings import CaseSettings, Settings
 from dealercrm.services.case_rules import calendar_for
@@ -244,7 +244,7 @@ def test_only_the_cases_dealer_decides_how_urgent_it_is(world):
 def test_a_closed_case_keeps_its_priority(world):
     case = world.open_case()
     world.fire(case.id, "withdraw", world.service, reason="the customer fixed it herself")
-    with pytest.raises(ValidationError, match="is closed"):
+    with pytest.raises(StateConflict, match="is closed"):  # what the case now is refuses it: HTTP 409
         world.crm.cases.set_priority(case.id, "urgent", by=world.service.id)
 
 
