@@ -395,8 +395,10 @@ class CalendarIn(BaseModel):
                           Annotated[text(11, 11), JsonSchema(pattern=rf"^{HOUR}-{HOUR}$")]],
                      Field(min_length=1), JsonSchema(additionalProperties=False)] | None = Field(
         None, description='{"mon-fri": "08:00-17:00", "sat": "09:00-12:00"}: weekdays or ranges of them in week '
-                          "order, each opening before it closes; a weekday left out is closed")
-    closed: list[Day] | None = Field(None, max_length=400)
+                          "order, each opening before it closes; a weekday left out is closed; at least 20 hours "
+                          "a week in all (the deadlines of the party's cases count in its working time)")
+    closed: list[Day] | None = Field(None, max_length=400, description=(
+        "days the party is closed besides its region's public holidays: at most 30 in one year"))
 
 
 class ActorOut(Out):

@@ -8,8 +8,9 @@ requests are valid. (Invalid ones it still makes by breaking the rest of the sch
 
 A few rules relate two values, which JSON Schema cannot say; the document says them in
 words, and valid requests keep them: a handover not before the purchase, opening hours
-that open before they close, a birthday between 1900 and today, a task snoozed until a
-time still to come, a column to leave out of an import that the posted list has.
+that open before they close (20 hours a week or more, 30 closed days a year at most), a
+birthday between 1900 and today, a task snoozed until a time still to come, a column to
+leave out of an import that the posted list has.
 
 And one rule of the protocol: a client sends a new ``Idempotency-Key`` for each new
 request. Schemathesis draws keys from the schema like any header ("0", "00" …) and would
@@ -86,12 +87,36 @@ def handover_not_before_purchase(body: dict) -> None:
 WINDOW = re.compile(r"^(\d\d:\d\d)-(\d\d:\d\d)$")
 
 
-def opening_before_closing(body: dict) -> None:
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def working_calendar(body: dict) -> None:
+    """Opening hours that open before they close (20 hours a week or more, 30 closed days a year at most), at least 20 hours a week in all, and at most
+    30 closed days a year: what the document says in words."""
     hours = body.get("hours")
+    weekly = 0.0
     for days, window in (hours.items() if isinstance(hours, dict) else ()):
         found = WINDOW.match(window) if isinstance(window, str) else None
         if found and found[1] >= found[2]:
-            hours[days] = f"{found[2]}-{found[1]}" if found[1] > found[2] else "08:00-17:00"
+            hours[days] = window = f"{found[2]}-{found[1]}" if found[1] > found[2] else "08:00-17:00"
+            found = WINDOW.match(window)
+        first, _, last = str(days).lower().partition("-")
+        if found and first in DAY_NAMES and (last or first) in DAY_NAMES:
+            span = DAY_NAMES.index(last or first) - DAY_NAMES.index(first) + 1
+            opens, closes = (datetime.strptime(t, "%H:%M") for t in (found[1], found[2]))
+            weekly += max(span, 0) * (closes - opens).total_seconds() / 3600
+    if isinstance(hours, dict) and hours and weekly < 20:
+        body["hours"] = {"mon-fri": "08:00-17:00"}
+    closed = body.get("closed")
+    if isinstance(closed, list):
+        per_year: dict[str, int] = {}
+        kept = []
+        for day in closed:
+            year = str(day)[:4]
+            per_year[year] = per_year.get(year, 0) + 1
+            if per_year[year] <= 30:
+                kept.append(day)
+        body["closed"] = kept
 
 
 def birthday_in_the_past(body: dict) -> None:
@@ -142,7 +167,7 @@ def formats_kept(body: dict) -> None:
 
 
 RULES = {("POST", "/customers/{customer_id}/assets"): handover_not_before_purchase,
-         ("PUT", "/parties/{party_id}/calendar"): opening_before_closing,
+         ("PUT", "/parties/{party_id}/calendar"): working_calendar,
          ("POST", "/customers"): birthday_in_the_past,
          ("PATCH", "/customers/{customer_id}"): birthday_in_the_past,
          ("POST", "/tasks/{task_id}/snooze"): snoozed_into_the_future}
