@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from .problem import PreconditionFailed
 
@@ -83,12 +84,37 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class Router(APIRouter):
     """The core's routers. A writing route written as a plain function runs in the thread pool in
     one trip, its answer then validated and serialised on the event loop (``in_pool``): FastAPI
-    would take a plain function's answer back to the pool to validate it, a second trip per write."""
+    would take a plain function's answer back to the pool to validate it, a second trip per write.
+
+    A request whose path does not begin with the router's prefix is no match for any of its
+    routes, and is told so at once (``matches``): FastAPI asks every included router in turn,
+    and each would try its routes' patterns one by one — a request for ``/cases/…`` tried some
+    fifty patterns of the routers included before ``/cases``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: what every path of this router begins with: the prefix up to its first parameter
+        self.literal_prefix = self.prefix.split("{", 1)[0]
+
+    def matches(self, scope: Any) -> tuple[Match, dict[str, Any]]:
+        if self.literal_prefix and scope.get("type") == "http" and not _begins(scope, self.literal_prefix):
+            return Match.NONE, {}
+        return super().matches(scope)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if WRITES & set(kwargs.get("methods") or ()) and not inspect.iscoroutinefunction(endpoint):
             endpoint = in_pool(endpoint)
         super().add_api_route(path, endpoint, **kwargs)
+
+
+def _begins(scope: Any, prefix: str) -> bool:
+    """Whether the request's path — as it comes, or without the ``root_path`` a proxy mounts
+    the API under, as Starlette's routes match it — begins with ``prefix``."""
+    path: str = scope["path"]
+    if path.startswith(prefix):
+        return True
+    root = scope.get("root_path") or ""
+    return bool(root) and path.startswith(root) and path[len(root):].startswith(prefix)
 
 
 def in_pool(function: Callable[..., Any]) -> Callable[..., Any]:
