@@ -64,8 +64,10 @@ class Rider(Protocol):
     A rider may also *hold* that commit (``holds``): the transaction stays open, its write
     lock held, until the rider has written the rest of what belongs with it — the HTTP
     API's answer to the request, known only once the operation returned — and ends it
-    (``UnitOfWork.release``). Another unit of work beginning in the same context first
-    has the held one committed (``before_next``): it may need to see what it wrote."""
+    (``UnitOfWork.release``). Meanwhile a read beginning in the same context joins the held
+    transaction (it sees what the operation wrote, as a host's transaction is joined: in a
+    savepoint, never committed by it), and another writing unit of work first has the held
+    one committed (``next_unit``)."""
 
     pending: bool
 
@@ -78,9 +80,10 @@ class Rider(Protocol):
     def committed(self) -> None:
         """``uow`` committed with what ``ride`` wrote."""
 
-    def before_next(self) -> None:
-        """Another unit of work begins in this context: commit a held one now (may raise: then
-        the held one rolled back)."""
+    def next_unit(self, readonly: bool) -> Connection | None:
+        """Another unit of work begins in this context: for a read, the held transaction's
+        connection to join (None: none held); for a write, a held one is committed now (may
+        raise: then it rolled back)."""
 
 
 #: the rider of the current request (set by the HTTP API around a keyed POST)
@@ -112,14 +115,14 @@ class UnitOfWork:
         self._checked = 0  # events already seen by dealercrm_check_event
         #: lookups worth doing once per operation (e.g. for each case a tick escalates)
         self.memo: dict[Any, Any] = {}
+        rider = RIDER.get()
+        if rider is not None and connection is None:
+            connection = rider.next_unit(readonly)  # a read joins a held operation; a write lets it commit
         self._host = connection
         self._savepoint = None
         self._readonly = readonly
         self._write_lock = None
         self._held = False  # its commit is held by the rider (``Rider.holds``)
-        rider = RIDER.get()
-        if rider is not None:
-            rider.before_next()  # a held operation commits first: this one may read what it wrote
         if connection is None:
             if not readonly and crm.write_lock is not None:
                 crm.write_lock.hold(crm.write_lock_timeout)  # before a pooled connection is taken

@@ -194,7 +194,7 @@ def in_pool(function: Callable[..., Any], answer: Answer | None = None) -> Calla
             if claim is not None:
                 body = getattr(response, "body", None)  # a streamed answer is kept after it, on the event loop
                 if body is None:
-                    claim.before_next()
+                    claim.next_unit(readonly=False)  # commits the operation with its claim alone
                 else:
                     claim.answer(response.status_code, kept_headers(response.raw_headers), bytes(body))
             return response

@@ -95,10 +95,11 @@ class Claim:
     Where the route's answer is made in the thread pool (``common.in_pool``: ``answers``
     set meanwhile), the claim holds the operation's commit until the answer is made, and
     writes the record with the answer in that same transaction (``answer``): one commit for
-    the operation, its claim and its answer. Another unit of work of the route beginning
-    first (it may need to see the operation) has the operation committed with its claim
-    alone (``before_next``); the answer is then kept after it, as for routes answered on the
-    event loop (``RecordStore.finish``)."""
+    the operation, its claim and its answer. A read of the route after its operation (the
+    case read back for the answer) joins that transaction and sees what it wrote
+    (``next_unit``). Another writing unit of work of the route has the operation committed
+    with its claim alone first; the answer is then kept after it, as for routes answered
+    on the event loop (``RecordStore.finish``)."""
 
     def __init__(self, store: RecordStore, party_id: int, key: str, method: str, path: str, digest: str,
                  state: dict | None = None):
@@ -133,9 +134,13 @@ class Claim:
         if swept_at is not None:  # only once it is committed: a rollback takes the sweep with it
             self.store.swept(swept_at)
 
-    def before_next(self) -> None:
-        if self._held is not None:
-            self._commit_held(None)
+    def next_unit(self, readonly: bool):
+        if self._held is None:
+            return None
+        if readonly:
+            return self._held.connection  # a read sees the operation: it joins its transaction
+        self._commit_held(None)  # another write: the operation commits first, with its claim
+        return None
 
     def answer(self, status: int, headers: dict, body: bytes) -> None:
         """The route's answer (in the pool, before it is sent): kept with the held operation."""

@@ -100,9 +100,15 @@ def test_the_events_of_a_keyed_operation_are_published_after_its_one_commit(api,
 
 
 @pytest.fixture
-def failing_after(world, api):
-    """A route that fires, and then fails: after its operation, before its answer."""
+def own_routes(world, api):
+    """Routes of a test's own: one that fires and then fails, after its operation and before its
+    answer; one whose answer does not fit its model; one that fires twice."""
     router = Router(prefix="/test-held", tags=["test"])
+
+    @router.post("/{case_id}/twice", response_model=FiredOut)
+    def fire_twice(me: Caller, case_id: int):
+        me.cases.fire(case_id, "start_diagnosis")
+        return me.cases.fire(case_id, "forward_to_manufacturer")
 
     @router.post("/{case_id}/raise", response_model=FiredOut)
     def fire_then_raise(me: Caller, case_id: int):
@@ -123,11 +129,11 @@ def failing_after(world, api):
 
 
 @pytest.mark.parametrize("how", ["raise", "misanswer"])
-def test_a_route_failing_after_its_operation_leaves_nothing_and_keeps_no_answer(failing_after, world, how):
+def test_a_route_own_routes_its_operation_leaves_nothing_and_keeps_no_answer(own_routes, world, how):
     case_id = world.open_case().id
     before = world.snapshot(case_id)
     path = f"/test-held/{case_id}/{how}"
-    answer = failing_after.post(path, headers=keyed(failing_after, "service", f"f-{how}"))
+    answer = own_routes.post(path, headers=keyed(own_routes, "service", f"f-{how}"))
     assert answer.status_code == 500
     assert world.snapshot(case_id) == before  # the transition rolled back with the failed answer
     assert record(world, f"f-{how}") is None  # nothing kept: the client may retry with the same key
@@ -135,9 +141,9 @@ def test_a_route_failing_after_its_operation_leaves_nothing_and_keeps_no_answer(
     assert world.fire(case_id, "start_diagnosis", by=world.service).version == 2
 
 
-def test_a_route_reading_after_its_operation_sees_it_and_its_answer_is_kept_after(api, world):
-    """``POST /cases/{id}/facts`` records the fact, then reads the case for its answer: the
-    read finds the fact, because the operation committed before the read began."""
+def test_a_read_after_the_operation_joins_its_transaction_and_sees_it(api, world):
+    """``POST /cases/{id}/facts`` records the fact, then reads the case back for its answer:
+    the read joins the operation's still open transaction and finds the fact; one commit."""
     case_id = world.open_case().id
     key_checked(api, "service")
     trace = Trace(world.crm.engine)
@@ -145,10 +151,26 @@ def test_a_route_reading_after_its_operation_sees_it_and_its_answer_is_kept_afte
                       json={"key": "customer_agreed_late_slot", "value": True})
     assert answer.status_code == 200, answer.text
     assert answer.json()["version"] == 2 and answer.json()["facts"] == {"customer_agreed_late_slot": True}
-    assert trace.commits() == 2  # the fact with its claim, then the answer
+    assert trace.commits() == 1, trace.ran
+    assert record(world, "r-1").body == answer.text
     again = api.post(f"/cases/{case_id}/facts", headers=keyed(api, "service", "r-1"),
                      json={"key": "customer_agreed_late_slot", "value": True})
     assert again.headers["idempotent-replayed"] == "true" and again.json() == answer.json()
+
+
+def test_a_second_write_after_the_operation_has_it_committed_first(own_routes, world):
+    """A route that writes twice: the first operation commits with the claim before the second
+    begins (it takes the write lock itself); the answer is kept after, and a repeat replays it."""
+    case_id = world.open_case().id
+    key_checked(own_routes, "service")
+    trace = Trace(world.crm.engine)
+    answer = own_routes.post(f"/test-held/{case_id}/twice", headers=keyed(own_routes, "service", "w-1"))
+    assert answer.status_code == 200 and answer.json()["version"] == 3
+    assert trace.commits() == 3, trace.ran  # the first move with the claim, the second, the answer
+    assert record(world, "w-1").body == answer.text
+    again = own_routes.post(f"/test-held/{case_id}/twice", headers=keyed(own_routes, "service", "w-1"))
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == answer.json()
+    assert world.crm.cases.get(case_id, by=world.crm.system).version == 3
 
 
 def test_a_key_found_claimed_when_the_answer_is_written_rolls_the_operation_back(api, world):
