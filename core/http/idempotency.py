@@ -85,6 +85,9 @@ _RECORD = insert(REC).returning(REC.c.id)
 _ANSWER = update(REC).where(REC.c.id == bindparam("record_id"))
 _FORGET = delete(REC).where(REC.c.id == bindparam("record_id"))
 _FIND = select(REC).where(REC.c.party_id == bindparam("party_id"), REC.c.key == bindparam("key"))
+_KEEP = insert(REC)  # a record written with its answer: its id is not needed after
+_ERASED_AMONG = (select(Customer.id).where(Customer.id.in_(bindparam("ids", expanding=True)),
+                                            Customer.erased_at.is_not(None)).limit(1))
 
 
 class Claim:
@@ -165,9 +168,10 @@ class Claim:
         if self._swept:
             self.store.swept(uow.now)
 
-    def _write(self, uow, answer: tuple[int, dict, bytes] | None) -> int:
-        """The record, in ``uow``'s transaction (with the answer, if given); expired records go
-        once a minute. A key claimed already rolls the operation back (``Conflict``)."""
+    def _write(self, uow, answer: tuple[int, dict, bytes] | None) -> int | None:
+        """The record, in ``uow``'s transaction (with the answer, if given; else its id, for the
+        answer to be kept after); expired records go once a minute. A key claimed already rolls
+        the operation back (``Conflict``)."""
         conn = uow.connection
         self._swept = self.store.sweep_due(uow.now)
         if self._swept:
@@ -180,6 +184,9 @@ class Claim:
                 status, headers, text = 410, None, None  # as RecordStore.finish keeps it
             values.update(status=status, headers=headers, body=text, completed_at=uow.now)
         try:
+            if answer is not None:
+                conn.execute(_KEEP, values)
+                return None
             return conn.execute(_RECORD, values).scalar_one()
         except IntegrityError:
             self.pending, self.taken = False, True
@@ -254,8 +261,7 @@ class RecordStore:
     @staticmethod
     def _about_erased(conn, path: str, text: str) -> bool:
         named = customers_in_answer(path, text)
-        return bool(named) and conn.execute(select(Customer.id).where(
-            Customer.id.in_(sorted(named)), Customer.erased_at.is_not(None)).limit(1)).first() is not None
+        return bool(named) and conn.execute(_ERASED_AMONG, {"ids": sorted(named)}).first() is not None
 
 
 class RequestGuard:
