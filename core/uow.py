@@ -80,9 +80,9 @@ class Rider(Protocol):
     def committed(self) -> None:
         """``uow`` committed with what ``ride`` wrote."""
 
-    def next_unit(self, readonly: bool) -> Connection | None:
-        """Another unit of work begins in this context: for a read, the held transaction's
-        connection to join (None: none held); for a write, a held one is committed now (may
+    def next_unit(self, readonly: bool) -> UnitOfWork | None:
+        """Another unit of work begins in this context: for a read, the held unit whose
+        transaction it joins (None: none held); for a write, a held one is committed now (may
         raise: then it rolled back)."""
 
 
@@ -116,8 +116,11 @@ class UnitOfWork:
         #: lookups worth doing once per operation (e.g. for each case a tick escalates)
         self.memo: dict[Any, Any] = {}
         rider = RIDER.get()
-        if rider is not None and connection is None:
-            connection = rider.next_unit(readonly)  # a read joins a held operation; a write lets it commit
+        held = rider.next_unit(readonly) if rider is not None and connection is None else None
+        if held is not None:  # a read joins a held operation (a write has let it commit)
+            connection = held.connection
+            if held._principal is not None and held._principal.actor_id == by:
+                by = held._principal  # its actor as read in this very transaction
         self._host = connection
         self._savepoint = None
         self._readonly = readonly

@@ -141,7 +141,7 @@ class Claim:
         if self._held is None:
             return None
         if readonly:
-            return self._held.connection  # a read sees the operation: it joins its transaction
+            return self._held  # a read sees the operation: it joins its transaction
         self._commit_held(None)  # another write: the operation commits first, with its claim
         return None
 

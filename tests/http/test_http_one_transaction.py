@@ -152,6 +152,8 @@ def test_a_read_after_the_operation_joins_its_transaction_and_sees_it(api, world
     assert answer.status_code == 200, answer.text
     assert answer.json()["version"] == 2 and answer.json()["facts"] == {"customer_agreed_late_slot": True}
     assert trace.commits() == 1, trace.ran
+    # the read's actor is the operation's, read once in this one transaction
+    assert sum("FROM actor" in statement for statement in trace.ran) == 1, trace.ran
     assert record(world, "r-1").body == answer.text
     again = api.post(f"/cases/{case_id}/facts", headers=keyed(api, "service", "r-1"),
                      json={"key": "customer_agreed_late_slot", "value": True})
