@@ -218,6 +218,16 @@ def sees_case(uow: UnitOfWork, case: Any) -> bool:
     return False
 
 
+def sees_customer(uow: UnitOfWork, customer: Any) -> bool:
+    """``customer_scope`` for one loaded customer row (``id``, ``owner_party_id``), without a
+    query unless the actor is no dealer owning it (then: does it serve one of its cases?)."""
+    p = uow.principal
+    if p.kind == "system" or (p.kind == "dealer" and customer["owner_party_id"] == p.party_id):
+        return True
+    return uow.connection.execute(select(Case.id).where(Case.customer_id == customer["id"], case_scope(p))
+                                  .limit(1)).first() is not None
+
+
 def visible_case(uow: UnitOfWork, case_id: int):
     """The case's row, if ``uow``'s actor may see it; otherwise it does not exist."""
     row = uow.connection.execute(select(Case.__table__).where(Case.id == case_id,
@@ -353,5 +363,6 @@ def customer_triggers(workflow: Workflow, state: str) -> list[Transition]:
 __all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_dealer", "case_scope",
            "customer_fields", "customer_scope", "customer_triggers", "load_principal", "managed_customer", "named_contact",
            "own_party",
-           "owned_customer", "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
+           "owned_customer", "owned_customers", "records_return", "relation", "require", "require_system", "sees_case",
+           "sees_customer", "task_scope",
            "visible_case", "visible_customer", "visible_task"]

@@ -90,6 +90,21 @@ class AuditedSession(Session):
 event.listen(AuditedSession, "after_flush", _after_flush)
 
 
+def inserted(model: Any, values: dict[str, Any], entity_id: int, *, at: Any, actor_id: int | None,
+             operation: str) -> dict:
+    """The audit row of a record of ``model`` inserted with ``values`` through Core: the row the
+    ORM listener writes for an inserted object (every column set, but ``id``, from nothing)."""
+    fields = {name: (None, values[name]) for name in model.__table__.columns.keys()
+              if name != "id" and values.get(name) is not None}
+    personal_fields = getattr(model, "__personal__", frozenset())
+    plain = {k: [None, jsonable(after)] for k, (_, after) in fields.items() if k not in personal_fields}
+    personal = {k: [None, jsonable(after)] for k, (_, after) in fields.items() if k in personal_fields}
+    table = model.__tablename__
+    return dict(at=at, actor_id=actor_id, operation=operation, action="insert", entity=table, entity_id=entity_id,
+                changes=plain or None, personal_changes=personal or None,
+                customer_id=entity_id if table == "customer" else values.get("customer_id"))
+
+
 def audit_rows(rows: list[dict]) -> list[dict]:
     """Fill defaults for rows written by bulk paths (same shape as the ORM listener)."""
     for row in rows:

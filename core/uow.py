@@ -59,15 +59,31 @@ _READONLY: WeakKeyDictionary[CRM, tuple[Engine, Engine]] = WeakKeyDictionary()
 class Rider(Protocol):
     """Work that rides along in the transaction of the next writing unit of work that
     commits in this context (``RIDER``): the HTTP API's idempotency claim is written with
-    the operation it claims, so the two commit together or not at all."""
+    the operation it claims, so the two commit together or not at all.
+
+    A rider may also *hold* that commit (``holds``): the transaction stays open, its write
+    lock held, until the rider has written the rest of what belongs with it — the HTTP
+    API's answer to the request, known only once the operation returned — and ends it
+    (``UnitOfWork.release``). Meanwhile a read beginning in the same context joins the held
+    transaction (it sees what the operation wrote, as a host's transaction is joined: in a
+    savepoint, never committed by it), and another writing unit of work first has the held
+    one committed (``next_unit``)."""
 
     pending: bool
+
+    def holds(self, uow: UnitOfWork) -> bool:
+        """Take over ``uow``'s commit instead of riding now (True), or not (False: ``ride``)."""
 
     def ride(self, uow: UnitOfWork) -> None:
         """Write, inside ``uow``'s transaction, just before it commits (may raise: then it rolls back)."""
 
     def committed(self) -> None:
         """``uow`` committed with what ``ride`` wrote."""
+
+    def next_unit(self, readonly: bool) -> UnitOfWork | None:
+        """Another unit of work begins in this context: for a read, the held unit whose
+        transaction it joins (None: none held); for a write, a held one is committed now (may
+        raise: then it rolled back)."""
 
 
 #: the rider of the current request (set by the HTTP API around a keyed POST)
@@ -99,10 +115,17 @@ class UnitOfWork:
         self._checked = 0  # events already seen by dealercrm_check_event
         #: lookups worth doing once per operation (e.g. for each case a tick escalates)
         self.memo: dict[Any, Any] = {}
+        rider = RIDER.get()
+        held = rider.next_unit(readonly) if rider is not None and connection is None else None
+        if held is not None:  # a read joins a held operation (a write has let it commit)
+            connection = held.connection
+            if held._principal is not None and held._principal.actor_id == by:
+                by = held._principal  # its actor as read in this very transaction
         self._host = connection
         self._savepoint = None
         self._readonly = readonly
         self._write_lock = None
+        self._held = False  # its commit is held by the rider (``Rider.holds``)
         if connection is None:
             if not readonly and crm.write_lock is not None:
                 crm.write_lock.hold(crm.write_lock_timeout)  # before a pooled connection is taken
@@ -190,6 +213,8 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        if self._held:
+            return  # the rider ends it (``release``)
         try:
             if self._session is not None:
                 if not self.committed:
@@ -245,9 +270,26 @@ class UnitOfWork:
         self.check_events()
         rider = RIDER.get() if self._host is None and not self._readonly else None
         if rider is not None and rider.pending:
+            if rider.holds(self):
+                self._held = True  # committed by the rider, with what it adds (``release``)
+                return
             rider.ride(self)
         else:
             rider = None
+        self._commit(rider)
+
+    def release(self, commit: bool) -> None:
+        """End a transaction whose commit the rider held (``Rider.holds``): commit it — with
+        what the rider wrote in it meanwhile — and publish its events, or roll it back; then
+        release what the end of the ``with`` block would have (connection, write lock)."""
+        self._held = False
+        try:
+            if commit:
+                self._commit(None)
+        finally:
+            self.__exit__(None, None, None)
+
+    def _commit(self, rider: Rider | None) -> None:
         try:
             if self._savepoint is not None:
                 self._savepoint.commit()  # releases the savepoint; the host commits or rolls back

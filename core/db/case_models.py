@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import Index, event, text
+from sqlalchemy import Index, event, inspect, text
 from sqlmodel import Field, SQLModel
 
 from ..errors import NotPermitted
@@ -123,7 +123,6 @@ def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):
 
 
 def _is_loaded(target: Case) -> bool:
-    from sqlalchemy import inspect
     return inspect(target).has_identity
 
 

@@ -7,9 +7,10 @@ the CPU idles and the unlucky wait for seconds. So every writing unit of work of
 process takes one ``FairLock`` per database file first — before it checks a connection out
 of the pool, released as soon as its transaction committed or rolled back — and the
 lock is handed straight to the writer that has waited longest: no sleeping, no
-overtaking. Nothing else is inside it: a request's body is parsed, its caller
-authenticated and its answer serialised outside, and readers never take it (WAL: they
-read the last committed state while a writer writes).
+overtaking. Nothing else is inside it: a request's body is parsed and its caller
+authenticated outside (a keyed request's answer is made before its ``COMMIT``, to be
+written with the operation: ``dealercrm.http.idempotency``), and readers never take it
+(WAL: they read the last committed state while a writer writes).
 
 Other processes on the same file (a second server, ``dealercrm worker``, a CLI command)
 are still ordered by SQLite itself, through ``busy_timeout``; within this process a writer

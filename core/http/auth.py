@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from ..access import Principal
 from ..acting import ActingAs
 
-bearer = HTTPBearer(auto_error=False, description="an API key made by `dealercrm keys create`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key, if Bearer is awkward")
 
 
@@ -42,19 +41,27 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
-async def caller(request: Request,
-                 _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
-                 _header: Annotated[str | None, Depends(api_key_header)] = None) -> ActingAs:
-    """On the event loop when the caller is known already (the guard authenticated a write, or the
-    key was checked moments ago); a key to read from the database is read in the thread pool."""
-    state = request.scope.get("state", {})
-    principal = state.get("dealercrm_principal")
-    if principal is None:
-        keys = request.app.state.keys
-        key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-        principal = keys.known(key) or await run_in_threadpool(keys.authenticate, key)
-        request.scope.setdefault("state", {})["dealercrm_principal"] = principal
-    return ActingAs(request.app.state.crm, principal.actor_id, principal)
+class _Caller(HTTPBearer):
+    """The caller of a request as a dependency that is itself the API's "HTTPBearer" security
+    scheme, with the ``X-API-Key`` header as its one sub-dependency: the OpenAPI document
+    names both schemes on every operation, as before, while each request solves two
+    dependencies instead of three (the bearer scheme's own call read a header nothing used).
+
+    On the event loop when the caller is known already (the guard authenticated a write, or
+    the key was checked moments ago); a key to read from the database is read in the thread
+    pool."""
+
+    async def __call__(self, request: Request,  # type: ignore[override]
+                       _header: Annotated[str | None, Depends(api_key_header)] = None) -> ActingAs:
+        state = request.scope.get("state", {})
+        principal = state.get("dealercrm_principal")
+        if principal is None:
+            keys = request.app.state.keys
+            key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+            principal = keys.known(key) or await run_in_threadpool(keys.authenticate, key)
+            request.scope.setdefault("state", {})["dealercrm_principal"] = principal
+        return ActingAs(request.app.state.crm, principal.actor_id, principal)
 
 
+caller = _Caller(auto_error=False, scheme_name="HTTPBearer", description="an API key made by `dealercrm keys create`")
 Caller = Annotated[ActingAs, Depends(caller)]

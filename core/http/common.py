@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Response
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.exceptions import ResponseValidationError
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
-from ..errors import ValidationError
+from ..uow import RIDER
+from .idempotency import Claim, kept_headers
+from .single_values import one_value_each
 from .problem import PreconditionFailed
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
@@ -87,97 +90,129 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class Router(APIRouter):
     """The core's routers. A query parameter of one value given twice is a 422 (``one_value_each``).
     A writing route written as a plain function runs in the thread pool in one trip, its answer
-    then validated and serialised on the event loop (``in_pool``): FastAPI would take a plain
-    function's answer back to the pool to validate it, a second trip per write."""
+    validated and serialised there, once, right after it (``in_pool``): FastAPI would take a
+    plain function's answer back to the pool to validate it, a second trip per write; and a
+    keyed request's answer is kept in the operation's own transaction.
+
+    A request whose path does not begin with the router's prefix is no match for any of its
+    routes, and is told so at once (``matches``): FastAPI asks every included router in turn,
+    and each would try its routes' patterns one by one — a request for ``/cases/…`` tried some
+    fifty patterns of the routers included before ``/cases``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: what every path of this router begins with: the prefix up to its first parameter
+        self.literal_prefix = self.prefix.split("{", 1)[0]
+
+    def matches(self, scope: Any) -> tuple[Match, dict[str, Any]]:
+        if self.literal_prefix and scope.get("type") == "http" and not _begins(scope, self.literal_prefix):
+            return Match.NONE, {}
+        return super().matches(scope)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if kwargs.get("include_in_schema", True):  # the document's operations: one value per parameter
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), one_value_each(endpoint)]
         if WRITES & set(kwargs.get("methods") or ()) and not inspect.iscoroutinefunction(endpoint):
-            endpoint = in_pool(endpoint)
+            endpoint = in_pool(endpoint, Answer.of(kwargs))
         super().add_api_route(path, endpoint, **kwargs)
 
 
-def in_pool(function: Callable[..., Any]) -> Callable[..., Any]:
+def _begins(scope: Any, prefix: str) -> bool:
+    """Whether the request's path — as it comes, or without the ``root_path`` a proxy mounts
+    the API under, as Starlette's routes match it — begins with ``prefix``."""
+    path: str = scope["path"]
+    if path.startswith(prefix):
+        return True
+    root = scope.get("root_path") or ""
+    return bool(root) and path.startswith(root) and path[len(root):].startswith(prefix)
+
+
+#: the keyword a writing route's endpoint gets its ``Response`` by, if the route takes none itself
+ANSWER_PARAMETER = "dealercrm_response"
+#: route options under which FastAPI's own serialisation is left to do it (``Answer.of``)
+_SERIALISATION_OPTIONS = ("response_model_include", "response_model_exclude", "response_model_exclude_unset",
+                          "response_model_exclude_defaults", "response_model_exclude_none")
+
+
+class Answer:
+    """A writing route's answer, made as FastAPI makes it from the route's result — validated
+    against the response model, serialised to JSON in one pass (pydantic's ``dump_json``), with
+    the status and the headers the route set on its ``Response`` — but in the thread pool,
+    right after the route, so the answer is known while the operation's transaction is still
+    open (``idempotency.Claim.answer``)."""
+
+    def __init__(self, model: Any, status: int | None):
+        self.adapter: TypeAdapter[Any] = TypeAdapter(model)
+        self.status = status
+
+    @classmethod
+    def of(cls, route: dict[str, Any]) -> Answer | None:
+        """The answer of a route declared with these options; None where FastAPI's own handling is
+        needed: no declared response model, another response class, include/exclude options."""
+        model = route.get("response_model")
+        if model is None or isinstance(model, DefaultPlaceholder):
+            return None
+        if not isinstance(route.get("response_class"), (DefaultPlaceholder, type(None))):
+            return None
+        if route.get("response_model_by_alias", True) is not True or any(route.get(o) for o in _SERIALISATION_OPTIONS):
+            return None
+        return cls(model, route.get("status_code"))
+
+    def response(self, result: Any, set_by_route: Response) -> Response:
+        if isinstance(result, Response):
+            return result
+        try:
+            value = self.adapter.validate_python(result, from_attributes=True)
+        except PydanticValidationError as exc:  # as FastAPI reports an answer its model refuses
+            errors = [{**e, "loc": ("response", *e["loc"])} for e in exc.errors(include_url=False)]
+            raise ResponseValidationError(errors, body=result) from None
+        status = set_by_route.status_code or self.status or 200
+        body = b"" if status < 200 or status in (204, 205, 304) else self.adapter.dump_json(value, by_alias=True)
+        response = Response(body, status_code=status, media_type="application/json")
+        response.headers.raw.extend(set_by_route.headers.raw)
+        return response
+
+
+def in_pool(function: Callable[..., Any], answer: Answer | None = None) -> Callable[..., Any]:
     """``function`` as a coroutine that runs it in the thread pool, with its parameters as FastAPI
-    reads them (annotations resolved in the function's own module)."""
+    reads them (annotations resolved in the function's own module); with ``answer``, its
+    result is made the answer there too, and a keyed request's answer kept with its operation."""
     hints = typing.get_type_hints(function, include_extras=True)
     signature = inspect.signature(function)
+    parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+    takes = next((p.name for p in parameters if p.annotation is Response), None)
+    if answer is not None and takes is None:
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            answer = None
+        else:
+            parameters.append(inspect.Parameter(ANSWER_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=Response))
+
+    def answered(**kwargs: Any) -> Any:
+        set_by_route = kwargs[takes] if takes is not None else kwargs.pop(ANSWER_PARAMETER)
+        claim = RIDER.get()
+        claim = claim if isinstance(claim, Claim) and claim.pending else None
+        if claim is not None:
+            claim.answers = True  # its commit waits for the answer (``Claim.holds``)
+        try:
+            response = answer.response(function(**kwargs), set_by_route)  # type: ignore[union-attr]
+            if claim is not None:
+                body = getattr(response, "body", None)  # a streamed answer is kept after it, on the event loop
+                if body is None:
+                    claim.next_unit(readonly=False)  # commits the operation with its claim alone
+                else:
+                    claim.answer(response.status_code, kept_headers(response.raw_headers), bytes(body))
+            return response
+        finally:
+            if claim is not None:
+                claim.answers = False
+                claim.abandon()  # the route raised: its operation, if held, rolls back
 
     @functools.wraps(function)
     async def endpoint(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(function, *args, **kwargs)
+        if answer is None:
+            return await run_in_threadpool(function, *args, **kwargs)
+        return await run_in_threadpool(answered, **kwargs)
 
     endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()],
-        return_annotation=hints.get("return", signature.return_annotation))
+        parameters=parameters, return_annotation=hints.get("return", signature.return_annotation))
     return endpoint
-
-
-SEQUENCES = (list, tuple, set, frozenset)
-
-
-def _a_sequence(hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin is Annotated:
-        return _a_sequence(typing.get_args(hint)[0])
-    if origin in (typing.Union, types.UnionType):
-        return any(_a_sequence(arg) for arg in typing.get_args(hint))
-    return hint in SEQUENCES or origin in SEQUENCES
-
-
-@functools.lru_cache(maxsize=1024)
-def query_names(endpoint: Callable[..., Any]) -> tuple[frozenset[str], frozenset[str]]:
-    """(the names ``endpoint`` reads a parameter by, those it reads as a list): ``?ignore_column=a&
-    ignore_column=b`` is two columns, a scalar given twice is no value the document allows. An
-    endpoint whose annotations cannot be read here (a plugin's local names) is left alone."""
-    try:
-        hints = typing.get_type_hints(endpoint, include_extras=True)
-    except (NameError, TypeError):
-        return frozenset(), frozenset()
-    names, lists = set(), set()
-    for name, hint in hints.items():
-        extras = typing.get_args(hint)[1:] if typing.get_origin(hint) is Annotated else ()
-        said = next((alias for alias in (getattr(extra, "alias", None) for extra in extras) if alias), name)
-        names.add(said)
-        if _a_sequence(hint):
-            lists.add(said)
-    return frozenset(names), frozenset(lists)
-
-
-def one_value_each(endpoint: Callable[..., Any]) -> Any:
-    """A dependency refusing, for ``endpoint``, a query parameter the document declares with one value
-    given twice (a 422): FastAPI would read the last one and drop the rest without a word
-    (``?offset=5&offset=x`` read as offset x). On the event loop, no thread of its own."""
-
-    async def single_valued(request: Request) -> None:
-        refuse_repeats(request, endpoint)
-
-    return Depends(single_valued)
-
-
-def refuse_repeats(request: Request, endpoint: Callable[..., Any]) -> None:
-    query = request.query_params
-    if len(query) == len(query.multi_items()):  # no name repeated: nothing to look up
-        return
-    names, lists = query_names(endpoint)
-    for key in dict(query.multi_items()):
-        given = query.getlist(key)
-        if len(given) > 1 and key in names and key not in lists:
-            raise ValidationError(key, given, f"is given {len(given)} times; it takes one value")
-
-
-def one_value_each_of(routes: list[Any]) -> Any:
-    """``one_value_each`` for a router built elsewhere (a plugin's): the endpoint is the one of its
-    routes that the request matches, looked up only when a name is repeated."""
-
-    async def single_valued(request: Request) -> None:
-        query = request.query_params
-        if len(query) == len(query.multi_items()):
-            return
-        route = next((r for r in routes if isinstance(r, APIRoute) and r.include_in_schema
-                      and r.matches(request.scope)[0] is Match.FULL), None)
-        if route is not None:
-            refuse_repeats(request, route.endpoint)
-
-    return Depends(single_valued)

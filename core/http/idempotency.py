@@ -8,16 +8,22 @@ to SQLite are ordered by the database file's write lock, held only for each tran
 
 A POST with an ``Idempotency-Key`` header is recorded per party. The record (the claim)
 is written in the transaction of the request's operation (``dealercrm.uow.RIDER``): the
-operation and its claim commit together or not at all, one transaction. Its answer is
-kept right after, in a second, small one. The same key with the same request (actor,
+operation and its claim commit together or not at all. Where the route's answer is made
+in the thread pool right after it (the core's writing routes, ``common.in_pool``), the
+operation's commit waits for that answer and the record is written with it: the
+operation, its claim and its answer are one transaction, and a route that fails after
+its operation leaves nothing. Elsewhere — a route that runs another unit of work after
+its operation (which commits first, so the other sees it), a plugin's route — the answer
+is kept right after, in a second, small transaction. The same key with the same request (actor,
 method, path, query and body) again gets the stored answer, marked
 ``Idempotent-Replayed: true``, and nothing is carried out twice (a repeat's operation
 finds the key claimed when it commits, and rolls back); the same key with a different
 request is a 422 problem; a repeat while the first is still running is a 409. An answer
 refused before anything was written (a 4xx) is kept as well. An answer of 5xx is not
 kept, so the client may retry with the same key. Records are kept for ``KEEP`` (24 h).
-If the server stops between an operation's commit and the keeping of its answer, the
-record stays "in progress": the outcome is unknown, and the 409 says so. An answer that
+If the server stops between an operation's commit and the keeping of its answer (where
+the two are apart), the record stays "in progress": the outcome is unknown, and the 409
+says so. An answer that
 concerned a customer erased since is dropped by the erasure (``services/privacy.py``):
 a repeat then gets a 410 problem and still runs nothing. What a route shows only once (a
 new subscription's secret, ``NOT_KEPT``) is not kept: the repeat has it as null.
@@ -79,43 +85,113 @@ _RECORD = insert(REC).returning(REC.c.id)
 _ANSWER = update(REC).where(REC.c.id == bindparam("record_id"))
 _FORGET = delete(REC).where(REC.c.id == bindparam("record_id"))
 _FIND = select(REC).where(REC.c.party_id == bindparam("party_id"), REC.c.key == bindparam("key"))
+_KEEP = insert(REC)  # a record written with its answer: its id is not needed after
+_ERASED_AMONG = (select(Customer.id).where(Customer.id.in_(bindparam("ids", expanding=True)),
+                                            Customer.erased_at.is_not(None)).limit(1))
 
 
 class Claim:
     """A keyed POST's record, written with the first operation of the request that commits
     (a ``dealercrm.uow.Rider``): ``record_id`` once committed; ``taken`` when the key
-    turned out to be claimed already (the operation was rolled back)."""
+    turned out to be claimed already (the operation was rolled back).
 
-    def __init__(self, store: RecordStore, party_id: int, key: str, method: str, path: str, digest: str):
+    Where the route's answer is made in the thread pool (``common.in_pool``: ``answers``
+    set meanwhile), the claim holds the operation's commit until the answer is made, and
+    writes the record with the answer in that same transaction (``answer``): one commit for
+    the operation, its claim and its answer. A read of the route after its operation (the
+    case read back for the answer) joins that transaction and sees what it wrote
+    (``next_unit``). Another writing unit of work of the route has the operation committed
+    with its claim alone first; the answer is then kept after it, as for routes answered
+    on the event loop (``RecordStore.finish``)."""
+
+    def __init__(self, store: RecordStore, party_id: int, key: str, method: str, path: str, digest: str,
+                 state: dict | None = None):
         self.store, self.party_id, self.key, self.method, self.path, self.digest = (
             store, party_id, key, method, path, digest)
+        self.state = state if state is not None else {}  # the request scope's state (``NOT_KEPT``)
         self.pending = True
         self.taken = False
         self.record_id: int | None = None
+        self.kept = False  # the answer is kept (written with the operation)
+        self.answers = False  # the route's answer is made in the pool, and handed to ``answer``
+        self._held = None  # the unit of work whose commit waits for the answer
+        self._swept = False  # the last record written swept the expired ones
         self._written: tuple[int, bool] | None = None
 
     def values(self, now) -> dict:
         return dict(key=self.key, party_id=self.party_id, method=self.method, path=self.path,
                     request_hash=self.digest, created_at=now)
 
+    def holds(self, uow) -> bool:
+        if not self.answers:
+            return False
+        self.pending, self._held = False, uow
+        return True
+
     def ride(self, uow) -> None:
-        conn = uow.connection
-        sweep = self.store.sweep_due(uow.now)
-        if sweep:
-            conn.execute(_SWEEP, {"expired_before": uow.now - KEEP})
-        try:
-            record_id = conn.execute(_RECORD, self.values(uow.now)).scalar_one()
-        except IntegrityError:
-            self.pending, self.taken = False, True
-            # rolls the operation back; the guard answers with what the key's record says instead
-            raise Conflict(f"Idempotency-Key {self.key!r} is taken: the request was not carried out again") from None
-        self._written = (record_id, uow.now if sweep else None)
+        self._written = (self._write(uow, None), uow.now if self._swept else None)
 
     def committed(self) -> None:
         record_id, swept_at = self._written
         self.pending, self.record_id = False, record_id
         if swept_at is not None:  # only once it is committed: a rollback takes the sweep with it
             self.store.swept(swept_at)
+
+    def next_unit(self, readonly: bool):
+        if self._held is None:
+            return None
+        if readonly:
+            return self._held  # a read sees the operation: it joins its transaction
+        self._commit_held(None)  # another write: the operation commits first, with its claim
+        return None
+
+    def answer(self, status: int, headers: dict, body: bytes) -> None:
+        """The route's answer (in the pool, before it is sent): kept with the held operation."""
+        if self._held is not None:
+            self._commit_held((status, headers, body))
+
+    def abandon(self) -> None:
+        """The route ended without an answer to keep (it raised): a held operation rolls back."""
+        if self._held is not None:
+            uow, self._held = self._held, None
+            uow.release(commit=False)
+
+    def _commit_held(self, answer: tuple[int, dict, bytes] | None) -> None:
+        uow, self._held = self._held, None
+        try:
+            record_id = self._write(uow, answer)
+        except BaseException:
+            uow.release(commit=False)
+            raise
+        uow.release(commit=True)
+        self.record_id, self.kept = record_id, answer is not None
+        if self._swept:
+            self.store.swept(uow.now)
+
+    def _write(self, uow, answer: tuple[int, dict, bytes] | None) -> int | None:
+        """The record, in ``uow``'s transaction (with the answer, if given; else its id, for the
+        answer to be kept after); expired records go once a minute. A key claimed already rolls
+        the operation back (``Conflict``)."""
+        conn = uow.connection
+        self._swept = self.store.sweep_due(uow.now)
+        if self._swept:
+            conn.execute(_SWEEP, {"expired_before": uow.now - KEEP})
+        values = self.values(uow.now)
+        if answer is not None:
+            status, headers, body = answer
+            text = _without(body.decode("utf-8", "replace"), tuple(self.state.get(NOT_KEPT, ())))
+            if RecordStore._about_erased(conn, self.path, text):
+                status, headers, text = 410, None, None  # as RecordStore.finish keeps it
+            values.update(status=status, headers=headers, body=text, completed_at=uow.now)
+        try:
+            if answer is not None:
+                conn.execute(_KEEP, values)
+                return None
+            return conn.execute(_RECORD, values).scalar_one()
+        except IntegrityError:
+            self.pending, self.taken = False, True
+            # rolls the operation back; the guard answers with what the key's record says instead
+            raise Conflict(f"Idempotency-Key {self.key!r} is taken: the request was not carried out again") from None
 
 
 class RecordStore:
@@ -185,8 +261,7 @@ class RecordStore:
     @staticmethod
     def _about_erased(conn, path: str, text: str) -> bool:
         named = customers_in_answer(path, text)
-        return bool(named) and conn.execute(select(Customer.id).where(
-            Customer.id.in_(sorted(named)), Customer.erased_at.is_not(None)).limit(1)).first() is not None
+        return bool(named) and conn.execute(_ERASED_AMONG, {"ids": sorted(named)}).first() is not None
 
 
 class RequestGuard:
@@ -301,7 +376,7 @@ class RequestGuard:
                                             path.encode(), scope.get("query_string", b""),
                                             body])).hexdigest()
         store: RecordStore = state.idempotency
-        claim = Claim(store, principal.party_id, key, scope["method"], path, digest)
+        claim = Claim(store, principal.party_id, key, scope["method"], path, digest, scope.setdefault("state", {}))
         answer = _Buffered()
         async with self.admission():
             token = RIDER.set(claim)  # the route's first committing operation writes the claim with it
@@ -309,8 +384,8 @@ class RequestGuard:
                 await self.app(scope, replayed, answer)
             finally:
                 RIDER.reset(token)
-            kept = False
-            if not claim.taken:
+            kept = claim.kept  # written with the operation (``Claim.answer``)
+            if not claim.taken and not kept:
                 kept = await run_in_threadpool(store.finish, claim, answer.status, answer.kept_headers,
                                                answer.body, tuple(scope.get("state", {}).get(NOT_KEPT, ())))
             found = None
@@ -350,8 +425,7 @@ class _Buffered:
     async def __call__(self, message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            self.kept_headers = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])
-                                 if k.decode().lower() in KEPT_HEADERS}
+            self.kept_headers = kept_headers(message.get("headers", []))
         elif message["type"] == "http.response.body":
             self.body += message.get("body", b"")
         self.messages.append(message)
@@ -359,6 +433,11 @@ class _Buffered:
     async def flush(self, send) -> None:
         for message in self.messages:
             await send(message)
+
+
+def kept_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers of an answer that are kept with it for a repeat (``KEPT_HEADERS``)."""
+    return {k.decode().lower(): v.decode() for k, v in raw if k.decode().lower() in KEPT_HEADERS}
 
 
 class _Outcome:
@@ -373,27 +452,25 @@ DISCONNECTED, TOO_LARGE, TIMED_OUT = _Outcome("disconnected"), _Outcome("too lar
 
 
 async def _read_body(receive, limit: int, timeout: float):
-    """The whole body, or why not: the client left, sent more than ``limit``, or took longer than ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    """The whole body, or why not: the client left, sent more than ``limit``, or took longer than ``timeout``.
+
+    One deadline for the whole body (``asyncio.timeout``): no task per chunk, as ``wait_for`` makes."""
     chunks, size = [], 0
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return TIMED_OUT
-        try:
-            message = await asyncio.wait_for(receive(), remaining)
-        except asyncio.TimeoutError:
-            return TIMED_OUT
-        if message["type"] == "http.disconnect":
-            return DISCONNECTED
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return TOO_LARGE
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return DISCONNECTED
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return TOO_LARGE
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        return TIMED_OUT
 
 
 def _without(text: str, members: tuple[str, ...]) -> str:

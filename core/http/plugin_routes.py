@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
 from ..errors import NotFound, PluginError
-from .common import one_value_each_of
+from .single_values import one_value_each_of
 
 if TYPE_CHECKING:
     from ..app import CRM

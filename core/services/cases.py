@@ -2,7 +2,9 @@
 
 ``fire`` is the hot path: one transaction with the actor, the case, one version-checked
 Core UPDATE, one history row and one audit row — no ORM object, no per-case state
-machine, nothing else. What plugins write on the case with a transition (a warranty
+machine, nothing else. ``open`` is Core too: the customer read with the actor, the asset
+with its product, the case, its "opened" history row and their audit rows (in the shape
+the ORM's audit listener gives an inserted object, ``dealercrm.audit.inserted``). What plugins write on the case with a transition (a warranty
 decision, an RMA number, the replacement asset: ``dealercrm_amend_case``) is decided
 before the write and goes into the same UPDATE and the same audit row. The notices a
 transition calls for (the customer told who has the case now) are queued after the
@@ -26,16 +28,18 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 from sqlalchemy import bindparam, insert, select, update
 
+from sqlalchemy.orm import make_transient_to_detached
+
 from .. import validation
-from ..audit import jsonable
+from ..audit import inserted, jsonable
 from ..db.case_models import Case, CaseEvent
-from ..db.models import Asset, AuditRecord, Party
-from ..errors import Conflict, NotFound, NotPermitted, PluginError, TransitionNotAllowed, ValidationError
+from ..db.models import Asset, AuditRecord, Customer, Party, Product
+from ..errors import Conflict, NotFound, NotPermitted, PluginError, StateConflict, TransitionNotAllowed, ValidationError
 from ..events import CaseOpened, CaseTransitioned, Event
 from ..workflow.machine import CompiledWorkflow
-from ..access import Principal, case_scope, sees_case, visible_case, visible_customer, with_actor
+from ..access import Principal, case_scope, sees_case, sees_customer, visible_case, with_actor
 from . import case_levels, warranty
-from .base import Service, live_customer
+from .base import Service
 from .case_events import Holder, reopens, transition_events
 from .case_rules import PARTY_COLUMNS, PartyInfo, calendar_of, is_pause, place
 
@@ -66,6 +70,21 @@ _CASE_KEYS = tuple(CASE.c.keys())
 _UPDATE = update(CASE).where(CASE.c.id == bindparam("where_id"), CASE.c.version == bindparam("where_version"))
 _INSERT_EVENT = insert(CASE_EVENT)
 _INSERT_AUDIT = insert(AUDIT)
+#: opening: the customer read with the acting actor, the asset with its product's category
+CUSTOMER = Customer.__table__
+_CUSTOMER_KEYS = ("id", "owner_party_id", "merged_into_id", "service_contract")
+_OPEN_CUSTOMER_AS = with_actor(select(*(CUSTOMER.c[k] for k in _CUSTOMER_KEYS))
+                               .where(CUSTOMER.c.id == bindparam("customer_id")), CUSTOMER)
+_OPEN_ASSET = (select(Asset.customer_id, Asset.dealer_party_id, Asset.manufacturer_party_id, Asset.warranty_until,
+                      Asset.service_contract, Product.category)
+               .join(Product, Product.id == Asset.product_id).where(Asset.id == bindparam("asset_id")))
+_INSERT_CASE = insert(CASE).returning(CASE.c.id)
+_INSERT_OPENED = insert(CASE_EVENT).returning(CASE_EVENT.c.id)
+#: what a new case's and history row's columns hold unless set: the models' own defaults
+_CASE_DEFAULTS = {name: field.default for name, field in Case.model_fields.items()
+                  if name != "id" and not field.is_required()}
+_EVENT_DEFAULTS = {name: field.default for name, field in CaseEvent.model_fields.items()
+                   if name != "id" and not field.is_required()}
 #: what plugins may write on a case besides the workflow's own columns (``dealercrm_amend_case``)
 AMENDABLE = ("warranty_decision", "rma_number", "replacement_asset_id", "facts")
 @attrs.frozen
@@ -380,44 +399,62 @@ class CaseService(Service):
         priority = validation.choice("priority", priority, validation.PRIORITIES)
         wf = self.workflow(workflow or self.default_workflow())
         workflow = wf.workflow.name
-        with self.uow(by, "cases.open") as uow:
-            actor = uow.principal
-            visible_customer(uow, customer_id)
-            customer = live_customer(uow, customer_id)
-            asset = uow.session.get(Asset, asset_id) if asset_id is not None else None
+        # Core, no ORM session: the customer with the actor (one statement), the asset with its
+        # product, the case, its history row and their audit rows (the shape the ORM writes)
+        with self.crm.uow(by, "cases.open", defer_principal=True) as uow:
+            conn, now = uow.connection, uow.now
+            row = uow.first(lambda c: c.execute(_OPEN_CUSTOMER_AS, {"customer_id": customer_id,
+                                                                   "actor_id": uow.principal_id}).first())
+            if row is None:
+                uow.principal  # noqa: B018  (an unknown or inactive actor is refused before a missing customer)
+                raise NotFound("customer", customer_id)
+            actor = uow.adopt_principal(row[len(_CUSTOMER_KEYS):])
+            customer = dict(zip(_CUSTOMER_KEYS, row))
+            if not sees_customer(uow, customer):
+                raise NotFound("customer", customer_id)
+            if customer["merged_into_id"] is not None:  # its records would vanish from every view
+                raise StateConflict("customer", customer_id,
+                                    f"was merged into customer {customer['merged_into_id']}; use that one")
+            asset = conn.execute(_OPEN_ASSET, {"asset_id": asset_id}).first() if asset_id is not None else None
             if asset_id is not None and (asset is None or asset.customer_id != customer_id):
                 # one answer for a missing asset and another customer's: ids are not probed
                 raise NotFound("asset", asset_id)
-            dealer = (asset.dealer_party_id if asset else None) or customer.owner_party_id
+            dealer = (asset.dealer_party_id if asset else None) or customer["owner_party_id"]
             if actor.kind != "system" and actor.party_id != dealer:
                 raise NotPermitted(f"{actor.name} (party {actor.party_id}, {actor.kind}) may not open a case for "
                                    f"customer {customer_id}: the customer's dealer, party {dealer}, opens cases")
-            level, why = case_levels.decide(self, uow.connection, workflow, priority, customer_id, asset_id)
+            # the level from the priority, the product's category and the contracts (``case_levels.traits``)
+            contracts = [c for c in ((asset.service_contract,) if asset else ()) + (customer["service_contract"],) if c]
+            level, why = wf.level_for(priority, asset.category if asset else None, contracts)
             flow = wf.at_level(level)
             start = flow.state(flow.initial)
             facts = {"dealer_party_id": dealer, "manufacturer_party_id": asset.manufacturer_party_id if asset else None}
-            placed = place(facts, start, start, uow.now, {}, "new case", self.party_lookup(uow.connection),
-                           self.pauses(wf))
+            placed = place(facts, start, start, now, {}, "new case", self.party_lookup(conn), self.pauses(wf))
             # in or out of warranty as of the opening day, the dealer's (dealercrm.services.warranty)
-            judged = warranty.judge(asset, self.local_day(uow.connection, dealer, uow.now))
-            case = Case(workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
-                        priority=priority, service_level=level, state=start.name, owner_kind=placed.owner_kind,
-                        owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
-                        manufacturer_party_id=facts["manufacturer_party_id"], due_at=placed.due_at,
-                        state_entered_at=uow.now, opened_at=uow.now, facts={},
-                        warranty_status=judged.status, warranty_until=judged.until)
-            uow.session.add(case)
-            uow.flush()
+            judged = warranty.judge(asset, self.local_day(conn, dealer, now))
+            values = {**_CASE_DEFAULTS, **dict(
+                workflow=workflow, customer_id=customer_id, asset_id=asset_id, summary=summary.strip(),
+                priority=priority, service_level=level, state=start.name, owner_kind=placed.owner_kind,
+                owner_party_id=placed.owner_party_id, dealer_party_id=dealer,
+                manufacturer_party_id=facts["manufacturer_party_id"], due_at=placed.due_at, state_entered_at=now,
+                opened_at=now, facts={}, warranty_status=judged.status, warranty_until=judged.until)}
+            case_id = conn.execute(_INSERT_CASE, values).scalar_one()
             # the level, why, and the promise given on the first day: kept with the opening
-            given = case_levels.opened_data(self, uow.connection, case.model_dump(), uow.now, why)
-            uow.session.add(CaseEvent(case_id=case.id, kind="opened", to_state=start.name, actor_id=uow.actor_id,
-                                      party_id=actor.party_id, owner_party_id=case.owner_party_id,
-                                      due_at=case.due_at, at=uow.now, version=1, data=given))
-            uow.raise_event(CaseOpened, case_id=case.id, customer_id=customer_id, workflow=workflow,
-                            state=start.name, owner_party_id=case.owner_party_id, due_at=case.due_at,
+            given = case_levels.opened_data(self, conn, values, now, why)
+            opened = {**_EVENT_DEFAULTS, **dict(
+                case_id=case_id, kind="opened", to_state=start.name, actor_id=actor.id, party_id=actor.party_id,
+                owner_party_id=placed.owner_party_id, due_at=placed.due_at, at=now, version=1, data=given)}
+            event_id = conn.execute(_INSERT_OPENED, opened).scalar_one()
+            conn.execute(_INSERT_AUDIT, [
+                inserted(Case, values, case_id, at=now, actor_id=actor.id, operation=uow.operation),
+                inserted(CaseEvent, opened, event_id, at=now, actor_id=actor.id, operation=uow.operation)])
+            uow.raise_event(CaseOpened, case_id=case_id, customer_id=customer_id, workflow=workflow,
+                            state=start.name, owner_party_id=placed.owner_party_id, due_at=placed.due_at,
                             service_level=level)
             uow.commit()
-            return case
+        case = Case.model_validate({**values, "id": case_id})
+        make_transient_to_detached(case)  # as one loaded: it refuses what only the service may change
+        return case
 
     # -- firing -------------------------------------------------------------------------
     def fire(self, case_id: int, trigger: str, *, by: int, data: dict[str, Any] | None = None,

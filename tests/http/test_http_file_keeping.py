@@ -201,3 +201,18 @@ def test_an_answer_on_a_path_naming_an_impossible_customer_id_is_kept_and_not_le
     refused = Claim(store, world.dealer.id, "huge", "POST", path, "digest")  # refused before writing anything
     assert store.finish(refused, 404, {}, b'{"status": 404}')
     assert store.lookup(world.dealer.id, "huge", "digest").status == 404
+
+
+def test_the_customers_an_answer_names_are_found_however_it_is_written():
+    """Every keyed answer is looked through for the customers it names before it is kept (an
+    erased one's is not); most name none, and are let through without being parsed — but a
+    member named customer_id is found in any spelling JSON allows."""
+    from dealercrm.services.privacy import customers_in_answer
+
+    assert customers_in_answer("/cases/7/transitions", '{"case_id":7,"trigger":"confirm","version":7}') == set()
+    assert customers_in_answer("/cases", '{"id":9,"customer_id":4,"summary":"x"}') == {4}
+    assert customers_in_answer("/tasks", '{"items":[{"customer_id":3},{"customer_id":null}]}') == {3}
+    assert customers_in_answer("/cases", '{"customer\\u005fid": 5}') == {5}  # an escaped member name
+    assert customers_in_answer("/customers", '{"id":12,"name":"Max"}') == {12}
+    assert customers_in_answer("/customers/8/contacts", '{"id":2,"name":"Sabine"}') == {8}
+    assert customers_in_answer("/cases", "not json") == set()

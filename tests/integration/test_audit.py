@@ -245,3 +245,31 @@ def test_rows_a_checker_adds_commit_together_with_the_operation(crm, register_pl
     c = crm.customers.add("Max Mustermann", by=crm.system)
     assert [i.summary for i in crm.interactions.timeline(c.id, by=crm.system)] == ["welcome pack queued"]
     assert [r.operation for r in audit(crm, entity="interaction")] == ["customers.add"]
+
+
+def test_opening_a_case_is_audited_as_the_orm_would_audit_the_new_case_and_its_history_row(crm):
+    """The case and its "opened" history row are written through Core; their audit rows are
+    those the ORM listener writes for an inserted object: every column set (but ``id``) from
+    nothing to its stored value, the personal ones (the summary, the facts, the row's data) in
+    the half an erasure blanks, the customer named for the case."""
+    from case_world import build_world
+
+    from dealercrm.audit import jsonable
+    from dealercrm.db.case_models import Case, CaseEvent
+
+    world = build_world(crm)
+    case = world.open_case("the drum squeaks")
+    with crm.read(crm.system) as uow:
+        stored = {Case: dict(uow.connection.execute(select(Case.__table__).where(Case.id == case.id)).mappings().one()),
+                  CaseEvent: dict(uow.connection.execute(select(CaseEvent.__table__).where(
+                      CaseEvent.case_id == case.id)).mappings().one())}
+    rows = {row.entity: row for row in audit(crm, operation="cases.open") if row.entity_id in
+            (stored[Case]["id"], stored[CaseEvent]["id"])}
+    assert set(rows) == {"service_case", "case_event"}
+    for model, row in ((Case, rows["service_case"]), (CaseEvent, rows["case_event"])):
+        expected = {k: [None, jsonable(v)] for k, v in stored[model].items() if v is not None and k != "id"}
+        assert {**(row.changes or {}), **(row.personal_changes or {})} == expected
+        assert set(row.personal_changes or {}) == set(expected) & model.__personal__
+        assert (row.action, row.actor_id) == ("insert", world.service.id)
+    assert rows["service_case"].personal_changes["summary"] == [None, "the drum squeaks"]
+    assert rows["service_case"].customer_id == world.customer.id and rows["case_event"].customer_id is None

@@ -110,6 +110,19 @@ def test_a_hand_off_is_four_statements_and_the_host_sees_each(host):
                                    ("INSERT", "INTO", "audit_record")])
 
 
+def test_opening_a_case_reads_twice_and_writes_the_case_its_history_and_audit_rows(host):
+    """The customer read with the acting actor, the asset with its product, the case, its
+    "opened" history row, and their two audit rows in one statement — no ORM session."""
+    world, watch, _ = host
+    world.open_case()  # the parties' calendars are read once, and kept
+    seen, traced = watch.during(world.open_case)
+    assert seen == traced
+    assert sorted(seen.elements()) == sorted([("SELECT", "customer.id,", "customer.owner_party_id,"),
+                                              ("SELECT", "asset.customer_id,", "asset.dealer_party_id,"),
+                                              ("INSERT", "INTO", "service_case"), ("INSERT", "INTO", "case_event"),
+                                              ("INSERT", "INTO", "audit_record"), ("INSERT", "INTO", "audit_record")])
+
+
 def test_a_warranty_decision_goes_into_the_transitions_one_update_and_one_audit_row(host):
     world, watch, _ = host
     case = world.open_case()
