@@ -73,6 +73,23 @@ def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, 
     assert got["K-1"].created_at.utcoffset() is not None
 
 
+def test_a_day_first_dotted_birthday_is_read_and_a_date_that_could_be_two_days_is_refused(crm, tmp_path):
+    """A German spreadsheet writes 14.02.1978: dotted dates with the year last are day first
+    wherever they are used, so that is read. 02/03/1985 is March 2nd in Germany and February
+    3rd in the US: the row is refused naming the field, never filed with a guessed day."""
+    report = crm.imports.run(write(tmp_path, [
+        "K-1,Max Mustermann,person,,,14.02.1978,,,,,",     # line 2
+        "K-2,Erika Mustermann,person,,,02/03/1985,,,,,",   # line 3
+        "K-3,Otto Normal,person,,,30.02.1985,,,,,",        # line 4
+        "K-4,Anna Bauer,person,,,1985-13-40,,,,,",         # line 5
+    ]), by=crm.system)
+    assert report.imported == 1
+    assert [(r["line"], r["field"]) for r in report.rejections] == [(3, "birthday"), (4, "birthday"), (5, "birthday")]
+    reasons = dict(report.rejected)
+    assert "is ambiguous" in reasons[3] and "is no date" in reasons[4]
+    assert {ext: c.birthday.isoformat() for ext, c in customers(crm).items()} == {"K-1": "1978-02-14"}
+
+
 def test_the_summary_counts_rows_imported_present_and_rejected(crm, berg, tmp_path):
     crm.customers.add("Already Here", external_id="K-2", by=crm.system)
     report = crm.imports.run(write(tmp_path, [GOOD[0], GOOD[1], "K-6,Bad,person,bad-mail,,,,,,,"]), by=crm.system)
