@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -169,6 +169,12 @@ def dialect_of(lines: Iterable[str], encoding: str, warnings: tuple[str, ...], k
 
 
 # -- values as a spreadsheet writes them ------------------------------------------------
+
+
+def spreadsheet_reader(f: Field) -> Callable[[Field, str], str] | None:
+    """``spreadsheet_value`` if it can change a value of ``f`` (a date or an amount), else None:
+    an import asks once per column instead of once per cell."""
+    return spreadsheet_value if f.type is date or f.type in (float, Decimal) else None
 
 
 def spreadsheet_value(f: Field, value: str) -> str:

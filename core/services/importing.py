@@ -34,6 +34,7 @@ import attrs
 from sqlalchemy import insert, select
 
 from ..audit import jsonable
+from ..db.batches import power_chunks
 from ..db.models import Asset, AuditRecord, Customer, Interest, Party
 from ..errors import DealerCrmError, ImportInterrupted, ValidationError
 from ..events import CustomersImported
@@ -42,10 +43,16 @@ from ..fields import ASSET, CUSTOMER, CleanContext, FieldSet
 from . import import_assets
 from .base import Service
 from .csv_dialect import (ENCODING_NAMES, Dialect, bytes_chunks, dialect_of, encoding_of, file_chunks,
-                          spreadsheet_value)
+                          spreadsheet_reader)
 from .interests import normalize_tag
 
 _CUSTOMER, _AUDIT, _INTEREST, _ASSET = Customer.__table__, AuditRecord.__table__, Interest.__table__, Asset.__table__
+#: the statements of every chunk, built once
+_INSERT_CUSTOMERS = insert(_CUSTOMER).returning(_CUSTOMER.c.id, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.external_id)
+_INSERT_INTERESTS = insert(_INTEREST).returning(_INTEREST.c.id, _INTEREST.c.customer_id, _INTEREST.c.tag)
+_INSERT_AUDIT = insert(_AUDIT)
+#: rows per multi-row INSERT, at most (a power of two; ``db.batches.power_chunks``)
+_INSERT_BATCH = 256
 
 REQUIRED_COLUMNS = ("external_id", "name")
 #: columns that are no field of the customer: where the file goes and what it mentions
@@ -153,6 +160,80 @@ class _Kind:
     known: tuple[str, ...]
     operation: str
     doing: str
+
+
+class _CustomerRows:
+    """How one run reads its customer rows, worked out once from the header and the declared
+    fields (``dealercrm.fields``): per row only the values are looked at, and checked with the
+    same cleaners ``customers.clean`` uses, in the same order."""
+
+    def __init__(self, crm, header: Sequence[str]):
+        self.fields: FieldSet = crm.customers.fields
+        #: (column, field, how a spreadsheet's form is read) for every importable field: a column
+        #: absent from the file is None for every row, as when its cell is empty
+        self.columns = [(column if column in header else None, f, spreadsheet_reader(f))
+                        for column, f in self.fields.columns.items()]
+        self.custom = frozenset(f.name for f in self.fields.custom)
+        self.asset_fields = crm.fields.asset
+        asset_columns = [c for c in import_assets.asset_columns(self.asset_fields) if c not in self.fields.columns]
+        self.has_assets = any(c in header for c in asset_columns)
+        self.taken = frozenset(self.fields.columns)
+        #: the built-in fields a filed row carries, and whether each is personal (for its audit row)
+        self.audited = [(f.name, f.personal) for _, f, _ in self.columns if not f.custom]
+
+    def audit_row(self, run: str, now, actor_id: int) -> Callable[[int, dict], dict]:
+        """A function giving the audit row of one filed customer (``dealercrm.audit``'s shape:
+        every value set, the personal ones apart), with this run's mark, for one chunk."""
+        fields, keys = self.fields, self.audited
+        stamp = now.isoformat()
+
+        def row(customer_id: int, values: dict) -> dict:
+            plain: dict[str, Any] = {"import_run": run}
+            personal: dict[str, Any] = {}
+            for k, is_personal in keys:
+                v = values[k]
+                if v is not None:
+                    (personal if is_personal else plain)[k] = [None, v if type(v) is str else jsonable(v)]
+            if values["custom"]:
+                for name, value in values["custom"].items():
+                    (personal if fields[name].personal else plain)[name] = [None, jsonable(value)]
+            plain["owner_party_id"] = [None, values["owner_party_id"]]
+            plain["created_at"] = [None, stamp]
+            plain["updated_at"] = [None, stamp]
+            return {"at": now, "actor_id": actor_id, "operation": "import.customers", "action": "insert",
+                    "entity": "customer", "entity_id": customer_id, "customer_id": customer_id,
+                    "changes": plain, "personal_changes": personal or None}
+
+        return row
+
+    def cleaner(self, context: CleanContext, asset_context: CleanContext) -> Callable[[dict], dict]:
+        """A function cleaning one row (raising ``ValidationError`` naming the field), for one chunk."""
+        columns, custom, clean = self.columns, self.custom, self.fields.clean
+        fields = self.fields
+
+        def cleaned(row: dict) -> dict:
+            ext = (row.get("external_id") or "").strip()
+            if not ext:
+                raise ValidationError("external_id", ext, "is required: it makes a re-run import skip this row")
+            values = {}
+            for column, f, spreadsheet in columns:
+                value = row[column].strip() if column is not None and row[column] else None
+                values[f.name] = spreadsheet(f, value) if spreadsheet is not None and value else value or None
+            values["kind"] = (row.get("kind") or "person").strip()
+            values["external_id"] = ext
+            data = clean(values, context, only_editable=False)
+            if custom:
+                data, extra = fields.split(data)
+                data["custom"] = extra or None
+            else:
+                data["custom"] = None
+            data["_owner"] = (row.get("owner_party") or "").strip() or None
+            data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
+            data["_asset"] = (import_assets.asset_values(row, self.asset_fields, asset_context, self.taken)
+                              if self.has_assets else None)
+            return data
+
+        return cleaned
 
 
 class CustomerImport(Service):
@@ -381,6 +462,7 @@ class CustomerImport(Service):
                                   f"{dialect.described})")
         report.ignored_columns = _check_header(header, kind.known, what, source, tuple(ignore_columns))
         report.has_assets = kind.name == "customers" and import_assets.SKU in header
+        customer_rows = _CustomerRows(self.crm, header) if kind.name == "customers" else None
         run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
         seen_units: dict[tuple, int] = {}  # the asset list: each unit of this run, by the line that filed it
         pacing = PACING.get()
@@ -389,8 +471,9 @@ class CustomerImport(Service):
             before = report._counts()
             try:
                 if kind.name == "customers":
-                    cleaned = self._cleaned(chunk, report)  # checking rows needs no database: outside the transaction
-                    self._import_chunk(cleaned, report, by, run)
+                    # checking rows needs no database: outside the transaction
+                    cleaned = self._cleaned(chunk, report, customer_rows)
+                    self._import_chunk(cleaned, report, by, run, customer_rows)
                 else:
                     cleaned = self._cleaned_units(chunk, report)
                     self._import_units(cleaned, report, by, seen_units)
@@ -422,29 +505,16 @@ class CustomerImport(Service):
                                   "(\") opened there is not closed where the field ends, so the rows after it were "
                                   "read into it; close or remove the quote and import again")
 
-    def _clean(self, line: int, row: dict[str | None, Any]) -> dict:
-        self._plain(line, row)
-        ext = (row.get("external_id") or "").strip()
-        if not ext:
-            raise ValidationError("external_id", ext, "is required: it makes a re-run import skip this row")
-        fields = self.crm.customers.fields
-        values = {f.name: spreadsheet_value(f, value) if (value := (row.get(column) or "").strip()) else None
-                  for column, f in fields.columns.items()}
-        data, custom = fields.split(self.crm.customers.clean(values | {"kind": (row.get("kind") or "person").strip(),
-                                                                       "external_id": ext}, only_editable=False))
-        data["custom"] = custom or None
-        data["_owner"] = (row.get("owner_party") or "").strip() or None
-        data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
-        data["_asset"] = import_assets.asset_values(row, self.crm.fields.asset, self._context(), fields.columns)
-        return data
-
-    def _cleaned(self, chunk: list[tuple[int, dict]], report: ImportReport) -> list[tuple[int, dict]]:
+    def _cleaned(self, chunk: list[tuple[int, dict]], report: ImportReport,
+                 rows: _CustomerRows) -> list[tuple[int, dict]]:
         """The chunk's rows validated and normalised; the bad ones go to the report."""
         report.rows += len(chunk)
         cleaned: list[tuple[int, dict]] = []
+        clean = rows.cleaner(self.crm.customers.clean_context(), self._context())
         for line, row in chunk:
             try:
-                cleaned.append((line, self._clean(line, row)))
+                self._plain(line, row)
+                cleaned.append((line, clean(row)))
             except DealerCrmError as exc:
                 report.reject(line, getattr(exc, "field", "row"), str(exc))
         return cleaned
@@ -489,7 +559,7 @@ class CustomerImport(Service):
         return placed
 
     def _import_chunk(self, cleaned: list[tuple[int, dict]], report: ImportReport, by: int,
-                      run: str) -> None:
+                      run: str, reader: _CustomerRows) -> None:
         with self.uow(by, "import.customers") as uow:
             require(uow.principal, "dealer", doing="import customers")
             s = uow.session
@@ -538,7 +608,7 @@ class CustomerImport(Service):
                 seen.update({("email", owner, d["email"]), ("phone", owner, d["phone"]), ("external_id", owner, ext)})
                 rows.append(d)
                 lines.append(line)
-            ids = self._insert_customers(uow, rows, run, report) if rows else []
+            ids = self._insert_customers(uow, rows, run, report, reader) if rows else []
             new_units = [units[line] for line in lines if line in units]
             for cid, line in zip(ids, lines):
                 if line in units:
@@ -551,34 +621,43 @@ class CustomerImport(Service):
             report.imported += len(ids)
             report.assets_imported += len(new_units) + len(fresh)
 
-    def _insert_customers(self, uow, rows: list[dict], run: str, report: ImportReport) -> list[int]:
-        """File the new customers with their audit rows and interests; their ids, in order."""
-        s = uow.session
+    def _insert_customers(self, uow, rows: list[dict], run: str, report: ImportReport,
+                          reader: _CustomerRows) -> list[int]:
+        """File the new customers with their audit rows and interests; their ids, in order.
+
+        Core statements built once (module level) on the unit of work's connection, not ORM
+        bulk inserts: the ORM leaves None values out and batches only consecutive rows with the
+        same columns, so a file with gaps (no phone here, no birthday there) became one INSERT
+        per row. The ids come back with the INSERT (RETURNING, SQLAlchemy's "insertmanyvalues":
+        one multi-row statement per batch) and are matched by what makes each row itself (a
+        dealer's external id; an interest's customer and tag), as RETURNING promises no order.
+        The batches have power-of-two sizes (``db.batches``): a multi-row INSERT as long as
+        whatever a chunk kept would be a new statement text each time, each kept in the
+        driver's statement cache.
+        """
+        conn, now, actor = uow.connection, uow.now, uow.actor_id
         interests = [r.pop("_interests") for r in rows]
         for r in rows:
-            r.pop("_owner")
-            r.pop("_asset")
-            r.update(created_at=uow.now, updated_at=uow.now)
-        # Core executemany on the tables, not ORM bulk inserts: the ORM leaves None values
-        # out and batches only consecutive rows with the same columns, so a file with gaps
-        # (no phone here, no birthday there) became one INSERT per row, and each RETURNING
-        # result was spliced onto the previous ones (quadratic in the chunk size). No
-        # RETURNING either: on SQLite it means multi-row VALUES statements whose length
-        # varies with each chunk's remainder, each kept in the driver's statement cache.
-        # The ids are read back by external id (unique, and unique within the chunk).
-        s.execute(insert(_CUSTOMER), rows)
-        by_ext = _ids_by(s, _CUSTOMER.c.external_id, [(r["owner_party_id"], r["external_id"]) for r in rows])
+            del r["_owner"], r["_asset"]
+            r["created_at"] = r["updated_at"] = now
+        by_ext: dict[tuple[int, str], int] = {}
+        for part in power_chunks(rows, _INSERT_BATCH):
+            by_ext.update(((owner, ext), cid) for cid, owner, ext in conn.execute(_INSERT_CUSTOMERS, part))
         ids = [by_ext[(r["owner_party_id"], r["external_id"])] for r in rows]
-        s.execute(insert(_AUDIT), [_audit(uow, cid, r, run) for cid, r in zip(ids, rows)])
-        tags = [dict(customer_id=cid, tag=t, noted_by_id=uow.actor_id, noted_at=uow.now)
+        audit = reader.audit_row(run, now, actor)
+        conn.execute(_INSERT_AUDIT, [audit(cid, r) for cid, r in zip(ids, rows)])
+        tags = [{"customer_id": cid, "tag": t, "noted_by_id": actor, "noted_at": now}
                 for cid, ts in zip(ids, interests) for t in ts]
         if tags:
-            s.execute(insert(_INTEREST), tags)
-            s.execute(insert(_AUDIT), [
-                dict(at=uow.now, actor_id=uow.actor_id, operation="import.customers", action="insert",
-                     entity="interest", entity_id=iid, customer_id=cid, personal_changes={"tag": [None, tag]},
-                     changes={"customer_id": [None, cid], "import_run": run})
-                for iid, cid, tag in _interests_of(s, [i for i, ts in zip(ids, interests) if ts])])
+            filed: list[tuple[int, int, str]] = []
+            for part in power_chunks(tags, _INSERT_BATCH):
+                filed.extend((iid, cid, tag) for iid, cid, tag in conn.execute(_INSERT_INTERESTS, part))
+            filed.sort()  # the audit rows in the order of the interests' ids, as a flush writes them
+            conn.execute(_INSERT_AUDIT, [
+                {"at": now, "actor_id": actor, "operation": "import.customers", "action": "insert",
+                 "entity": "interest", "entity_id": iid, "customer_id": cid, "personal_changes": {"tag": [None, tag]},
+                 "changes": {"customer_id": [None, cid], "import_run": run}}
+                for iid, cid, tag in filed])
         uow.raise_event(CustomersImported, source=report.source, imported=len(ids), customer_ids=tuple(ids))
         return ids
 
@@ -696,14 +775,6 @@ def _imported_by(s, run: str, customer_ids: list[int]) -> set[int]:
     return found
 
 
-def _interests_of(s, customer_ids: list[int]) -> list[tuple[int, int, str]]:
-    rows: list[tuple[int, int, str]] = []
-    for part in _padded(customer_ids):
-        rows.extend(s.execute(select(_INTEREST.c.id, _INTEREST.c.customer_id, _INTEREST.c.tag)
-                              .where(_INTEREST.c.customer_id.in_(part))).all())
-    return sorted(set(rows))
-
-
 def _chunked(rows: Iterator[tuple[int, dict]], size: int) -> Iterator[list[tuple[int, dict]]]:
     chunk: list[tuple[int, dict]] = []
     for item in rows:
@@ -742,21 +813,6 @@ def _owner_problem(owner: str | None, owners: dict[str, tuple[int, str]], party:
         return "owner_party", (f"invalid owner_party {owner!r}: a dealer imports its own customers only; "
                                "leave the column empty or name your own party")
     return None
-
-
-def _audit(uow, customer_id: int, row: dict, run: str) -> dict:
-    personal: dict[str, Any] = {}
-    plain: dict[str, Any] = {"import_run": run}
-    fields = uow.crm.customers.fields
-    for k, v in row.items():
-        if k == "custom" and v:
-            for name, value in v.items():
-                (personal if fields[name].personal else plain)[name] = [None, jsonable(value)]
-        elif v is not None and k != "custom":
-            (personal if k in fields and fields[k].personal else plain)[k] = [None, v if type(v) is str else jsonable(v)]
-    return dict(at=uow.now, actor_id=uow.actor_id, operation="import.customers", action="insert",
-                entity="customer", entity_id=customer_id, customer_id=customer_id,
-                changes=plain, personal_changes=personal or None)
 
 
 def _decoded(content: str | bytes, source: str, encoding: str | None) -> tuple[str, str, tuple[str, ...]]:
