@@ -39,7 +39,7 @@ from ..db.models import Asset, AuditRecord, Customer, Interest, Party
 from ..errors import DealerCrmError, ImportInterrupted, ValidationError
 from ..events import CustomersImported
 from ..access import require
-from ..fields import ASSET, CUSTOMER, CleanContext, FieldSet
+from ..fields import ASSET, CUSTOMER, CleanContext, Field, FieldSet
 from . import import_assets
 from .base import Service
 from .csv_dialect import (ENCODING_NAMES, Dialect, bytes_chunks, dialect_of, encoding_of, file_chunks,
@@ -51,6 +51,7 @@ _CUSTOMER, _AUDIT, _INTEREST, _ASSET = Customer.__table__, AuditRecord.__table__
 _INSERT_CUSTOMERS = insert(_CUSTOMER).returning(_CUSTOMER.c.id, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.external_id)
 _INSERT_INTERESTS = insert(_INTEREST).returning(_INTEREST.c.id, _INTEREST.c.customer_id, _INTEREST.c.tag)
 _INSERT_AUDIT = insert(_AUDIT)
+_PARTIES = select(Party.name, Party.id, Party.kind)
 #: rows per multi-row INSERT, at most (a power of two; ``db.batches.power_chunks``)
 _INSERT_BATCH = 256
 
@@ -167,13 +168,18 @@ class _CustomerRows:
     fields (``dealercrm.fields``): per row only the values are looked at, and checked with the
     same cleaners ``customers.clean`` uses, in the same order."""
 
-    def __init__(self, crm, header: Sequence[str]):
+    def __init__(self, crm, header: Sequence[str], context: CleanContext):
         self.fields: FieldSet = crm.customers.fields
-        #: (column, field, how a spreadsheet's form is read) for every importable field: a column
-        #: absent from the file is None for every row, as when its cell is empty
+        #: (column, field, how a spreadsheet's form is read) for every importable field the file
+        #: has a column for, or whose cleaner makes something of nothing; a built-in field without
+        #: a column whose cleaner leaves nothing as nothing is left out: NULL in every row anyway,
+        #: and a column fewer for every statement to carry
         self.columns = [(column if column in header else None, f, spreadsheet_reader(f))
-                        for column, f in self.fields.columns.items()]
+                        for column, f in self.fields.columns.items()
+                        if column in header or f.custom or f.name in _CHECKED or not _none_is_none(f, context)]
         self.custom = frozenset(f.name for f in self.fields.custom)
+        #: plugins' fields are kept in the JSON column ``custom``; without any, that is NULL in every row
+        self.has_custom = bool(self.custom)
         self.asset_fields = crm.fields.asset
         asset_columns = [c for c in import_assets.asset_columns(self.asset_fields) if c not in self.fields.columns]
         self.has_assets = any(c in header for c in asset_columns)
@@ -185,7 +191,7 @@ class _CustomerRows:
         """A function giving the audit row of one filed customer (``dealercrm.audit``'s shape:
         every value set, the personal ones apart), with this run's mark, for one chunk."""
         fields, keys = self.fields, self.audited
-        stamp = now.isoformat()
+        created = (None, now.isoformat())  # (before, after) pairs as tuples: JSON arrays all the same
 
         def row(customer_id: int, values: dict) -> dict:
             plain: dict[str, Any] = {"import_run": run}
@@ -193,13 +199,12 @@ class _CustomerRows:
             for k, is_personal in keys:
                 v = values[k]
                 if v is not None:
-                    (personal if is_personal else plain)[k] = [None, v if type(v) is str else jsonable(v)]
-            if values["custom"]:
+                    (personal if is_personal else plain)[k] = (None, v if type(v) is str else jsonable(v))
+            if values.get("custom"):
                 for name, value in values["custom"].items():
-                    (personal if fields[name].personal else plain)[name] = [None, jsonable(value)]
-            plain["owner_party_id"] = [None, values["owner_party_id"]]
-            plain["created_at"] = [None, stamp]
-            plain["updated_at"] = [None, stamp]
+                    (personal if fields[name].personal else plain)[name] = (None, jsonable(value))
+            plain["owner_party_id"] = (None, values["owner_party_id"])
+            plain["created_at"] = plain["updated_at"] = created
             return {"at": now, "actor_id": actor_id, "operation": "import.customers", "action": "insert",
                     "entity": "customer", "entity_id": customer_id, "customer_id": customer_id,
                     "changes": plain, "personal_changes": personal or None}
@@ -225,8 +230,6 @@ class _CustomerRows:
             if custom:
                 data, extra = fields.split(data)
                 data["custom"] = extra or None
-            else:
-                data["custom"] = None
             data["_owner"] = (row.get("owner_party") or "").strip() or None
             data["_interests"] = [normalize_tag(t) for t in (row.get("interests") or "").split(";") if t.strip()]
             data["_asset"] = (import_assets.asset_values(row, self.asset_fields, asset_context, self.taken)
@@ -234,6 +237,18 @@ class _CustomerRows:
             return data
 
         return cleaned
+
+
+#: fields every cleaned row carries, file column or not: the duplicate checks read them
+_CHECKED = ("name", "kind", "email", "phone", "external_id")
+
+
+def _none_is_none(f: Field, context: CleanContext) -> bool:
+    """Whether ``f``'s cleaner leaves an empty value empty (every built-in one but ``name``'s)."""
+    try:
+        return f.clean(f.name, None, context) is None
+    except DealerCrmError:
+        return False
 
 
 class CustomerImport(Service):
@@ -462,7 +477,8 @@ class CustomerImport(Service):
                                   f"{dialect.described})")
         report.ignored_columns = _check_header(header, kind.known, what, source, tuple(ignore_columns))
         report.has_assets = kind.name == "customers" and import_assets.SKU in header
-        customer_rows = _CustomerRows(self.crm, header) if kind.name == "customers" else None
+        customer_rows = (_CustomerRows(self.crm, header, self.crm.customers.clean_context())
+                         if kind.name == "customers" else None)
         run = uuid.uuid4().hex  # marks this run's audit rows: a repeat later in the file is no re-run
         seen_units: dict[tuple, int] = {}  # the asset list: each unit of this run, by the line that filed it
         pacing = PACING.get()
@@ -544,7 +560,7 @@ class CustomerImport(Service):
         """Each row with the dealer whose file it is about (``owner_party_id``); a row whose
         ``owner_party`` cannot be that (unknown, no dealer, not the importing dealer) is rejected."""
         party = None if uow.principal.is_system else uow.principal.party_id
-        owners = {name: (pid, kind) for name, pid, kind in uow.session.execute(select(Party.name, Party.id, Party.kind))}
+        owners = {name: (pid, kind) for name, pid, kind in uow.connection.execute(_PARTIES)}
         home = party  # the importing dealer's; for the system, the home dealer (looked up if a row needs it)
         placed = []
         for line, d in cleaned:
@@ -562,11 +578,11 @@ class CustomerImport(Service):
                       run: str, reader: _CustomerRows) -> None:
         with self.uow(by, "import.customers") as uow:
             require(uow.principal, "dealer", doing="import customers")
-            s = uow.session
+            conn = uow.connection  # Core statements: no ORM session unless a row carries a unit
             placed = self._placed(uow, cleaned, report)
             # each row's unit checked before anything is written: a customer is not filed without it
-            products = import_assets.products_by_sku(s, {d["_asset"][import_assets.SKU] for _, d in placed
-                                                         if d["_asset"]})
+            skus = {d["_asset"][import_assets.SKU] for _, d in placed if d["_asset"]}
+            products = import_assets.products_by_sku(uow.session, skus) if skus else {}
             units: dict[int, dict] = {}  # asset rows by line; the customer's id is set once it is known
             for line, d in placed:
                 if d["_asset"]:
@@ -576,12 +592,13 @@ class CustomerImport(Service):
                         units[line] = unit
             placed = [(line, d) for line, d in placed if not d["_asset"] or line in units]
             # uniqueness is per dealer: another dealer's customers are neither found nor named
-            present = _ids_by(s, _CUSTOMER.c.external_id, [(d["owner_party_id"], d["external_id"]) for _, d in placed])
-            this_run = _imported_by(s, run, list(present.values())) if present else set()
+            present = _ids_by(conn, _CUSTOMER.c.external_id,
+                              [(d["owner_party_id"], d["external_id"]) for _, d in placed])
+            this_run = _imported_by(conn, run, list(present.values())) if present else set()
             taken = {("email", k): i for k, i in _ids_by(
-                s, _CUSTOMER.c.email, [(d["owner_party_id"], d["email"]) for _, d in placed if d["email"]]).items()}
+                conn, _CUSTOMER.c.email, [(d["owner_party_id"], d["email"]) for _, d in placed if d["email"]]).items()}
             phones = {("phone", k): i for k, i in _ids_by(
-                s, _CUSTOMER.c.phone, [(d["owner_party_id"], d["phone"]) for _, d in placed if d["phone"]]).items()}
+                conn, _CUSTOMER.c.phone, [(d["owner_party_id"], d["phone"]) for _, d in placed if d["phone"]]).items()}
             rows: list[dict] = []
             lines: list[int] = []
             seen: set = set()
@@ -613,7 +630,7 @@ class CustomerImport(Service):
             for cid, line in zip(ids, lines):
                 if line in units:
                     units[line]["customer_id"] = cid
-            had = _unit_keys(s, {u["customer_id"] for u in kept_units})
+            had = _unit_keys(conn, {u["customer_id"] for u in kept_units})
             fresh = [u for u in kept_units if import_assets.key(u) not in had]
             report.assets_already_present += len(kept_units) - len(fresh)
             _file_units(uow, new_units + fresh, "import.customers")
@@ -636,28 +653,31 @@ class CustomerImport(Service):
         driver's statement cache.
         """
         conn, now, actor = uow.connection, uow.now, uow.actor_id
-        interests = [r.pop("_interests") for r in rows]
-        for r in rows:
-            del r["_owner"], r["_asset"]
-            r["created_at"] = r["updated_at"] = now
-        by_ext: dict[tuple[int, str], int] = {}
-        for part in power_chunks(rows, _INSERT_BATCH):
-            by_ext.update(((owner, ext), cid) for cid, owner, ext in conn.execute(_INSERT_CUSTOMERS, part))
-        ids = [by_ext[(r["owner_party_id"], r["external_id"])] for r in rows]
         audit = reader.audit_row(run, now, actor)
-        conn.execute(_INSERT_AUDIT, [audit(cid, r) for cid, r in zip(ids, rows)])
-        tags = [{"customer_id": cid, "tag": t, "noted_by_id": actor, "noted_at": now}
-                for cid, ts in zip(ids, interests) for t in ts]
-        if tags:
-            filed: list[tuple[int, int, str]] = []
-            for part in power_chunks(tags, _INSERT_BATCH):
-                filed.extend((iid, cid, tag) for iid, cid, tag in conn.execute(_INSERT_INTERESTS, part))
-            filed.sort()  # the audit rows in the order of the interests' ids, as a flush writes them
-            conn.execute(_INSERT_AUDIT, [
-                {"at": now, "actor_id": actor, "operation": "import.customers", "action": "insert",
-                 "entity": "interest", "entity_id": iid, "customer_id": cid, "personal_changes": {"tag": [None, tag]},
-                 "changes": {"customer_id": [None, cid], "import_run": run}}
-                for iid, cid, tag in filed])
+        ids: list[int] = []
+        # piece by piece, each with its audit rows and interests: what Python builds for a piece
+        # is freed before the next, instead of a whole chunk's rows living through the garbage
+        # collector's generations (which made full collections several times as frequent)
+        for part in power_chunks(rows, _INSERT_BATCH):
+            interests = [r.pop("_interests") for r in part]
+            for r in part:
+                del r["_owner"], r["_asset"]
+                r["created_at"] = r["updated_at"] = now
+            by_ext = {(owner, ext): cid for cid, owner, ext in conn.execute(_INSERT_CUSTOMERS, part)}
+            filed = [by_ext[(r["owner_party_id"], r["external_id"])] for r in part]
+            conn.execute(_INSERT_AUDIT, [audit(cid, r) for cid, r in zip(filed, part)])
+            ids.extend(filed)
+            tags = [{"customer_id": cid, "tag": t, "noted_by_id": actor, "noted_at": now}
+                    for cid, ts in zip(filed, interests) for t in ts]
+            for some in power_chunks(tags, _INSERT_BATCH):
+                # the audit rows in the order of the interests' ids, as a flush writes them
+                noted = sorted(tuple(r) for r in conn.execute(_INSERT_INTERESTS, some))
+                conn.execute(_INSERT_AUDIT, [
+                    {"at": now, "actor_id": actor, "operation": "import.customers", "action": "insert",
+                     "entity": "interest", "entity_id": iid, "customer_id": cid,
+                     "personal_changes": {"tag": (None, tag)}, "changes": {"customer_id": (None, cid),
+                                                                          "import_run": run}}
+                    for iid, cid, tag in noted])
         uow.raise_event(CustomersImported, source=report.source, imported=len(ids), customer_ids=tuple(ids))
         return ids
 
