@@ -31,7 +31,8 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import attrs
-from sqlalchemy import insert, select
+from sqlalchemy import Column, Connection, Insert, Table, bindparam, insert, select
+from sqlalchemy.types import UserDefinedType
 
 from ..audit import jsonable
 from ..db.batches import power_chunks
@@ -47,10 +48,41 @@ from .csv_dialect import (ENCODING_NAMES, Dialect, bytes_chunks, dialect_of, enc
 from .interests import normalize_tag
 
 _CUSTOMER, _AUDIT, _INTEREST, _ASSET = Customer.__table__, AuditRecord.__table__, Interest.__table__, Asset.__table__
+
+
+class _Converted(UserDefinedType):
+    """The type of a bind whose value is converted for the database already (``_converted``):
+    passed on as it is. (A ``NullType`` bind would take on its column's type, conversion included.)"""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:  # never in DDL: only ever the type of a bind
+        raise NotImplementedError("a bind type, not a column type")
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+
+def _stamped(table: Table, *columns: str) -> Insert:
+    """``insert(table)`` taking the values of ``columns`` converted for the database already
+    (``_converted``): a chunk's timestamp, the same in every row, is converted once instead of
+    once per row (``UTCDateTime`` and SQLite's DATETIME formatting cost ~2.5 µs a value, and a
+    customer with an interest carries five)."""
+    return insert(table).values({c: bindparam(c, type_=_Converted()) for c in columns})
+
+
+def _converted(conn: Connection, column: Column, value: Any) -> Any:
+    """``value`` as SQLAlchemy would send it to the database for ``column`` (its type's own bind
+    processor for this dialect, e.g. text on SQLite, the aware datetime on PostgreSQL)."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return value if process is None else process(value)
+
+
 #: the statements of every chunk, built once
-_INSERT_CUSTOMERS = insert(_CUSTOMER).returning(_CUSTOMER.c.id, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.external_id)
-_INSERT_INTERESTS = insert(_INTEREST).returning(_INTEREST.c.id, _INTEREST.c.customer_id, _INTEREST.c.tag)
-_INSERT_AUDIT = insert(_AUDIT)
+_INSERT_CUSTOMERS = _stamped(_CUSTOMER, "created_at", "updated_at").returning(
+    _CUSTOMER.c.id, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.external_id)
+_INSERT_INTERESTS = _stamped(_INTEREST, "noted_at").returning(_INTEREST.c.id, _INTEREST.c.customer_id, _INTEREST.c.tag)
+_INSERT_AUDIT = _stamped(_AUDIT, "at")
 _PARTIES = select(Party.name, Party.id, Party.kind)
 #: rows per multi-row INSERT, at most (a power of two; ``db.batches.power_chunks``)
 _INSERT_BATCH = 256
@@ -187,9 +219,10 @@ class _CustomerRows:
         #: the built-in fields a filed row carries, and whether each is personal (for its audit row)
         self.audited = [(f.name, f.personal) for _, f, _ in self.columns if not f.custom]
 
-    def audit_row(self, run: str, now, actor_id: int) -> Callable[[int, dict], dict]:
+    def audit_row(self, run: str, now, at: Any, actor_id: int) -> Callable[[int, dict], dict]:
         """A function giving the audit row of one filed customer (``dealercrm.audit``'s shape:
-        every value set, the personal ones apart), with this run's mark, for one chunk."""
+        every value set, the personal ones apart), with this run's mark, for one chunk: ``now``
+        the chunk's time, ``at`` the same converted for ``_INSERT_AUDIT``."""
         fields, keys = self.fields, self.audited
         created = (None, now.isoformat())  # (before, after) pairs as tuples: JSON arrays all the same
 
@@ -205,7 +238,7 @@ class _CustomerRows:
                     (personal if fields[name].personal else plain)[name] = (None, jsonable(value))
             plain["owner_party_id"] = (None, values["owner_party_id"])
             plain["created_at"] = plain["updated_at"] = created
-            return {"at": now, "actor_id": actor_id, "operation": "import.customers", "action": "insert",
+            return {"at": at, "actor_id": actor_id, "operation": "import.customers", "action": "insert",
                     "entity": "customer", "entity_id": customer_id, "customer_id": customer_id,
                     "changes": plain, "personal_changes": personal or None}
 
@@ -653,7 +686,9 @@ class CustomerImport(Service):
         driver's statement cache.
         """
         conn, now, actor = uow.connection, uow.now, uow.actor_id
-        audit = reader.audit_row(run, now, actor)
+        created = _converted(conn, _CUSTOMER.c.created_at, now)
+        at, noted = _converted(conn, _AUDIT.c.at, now), _converted(conn, _INTEREST.c.noted_at, now)
+        audit = reader.audit_row(run, now, at, actor)
         ids: list[int] = []
         # piece by piece, each with its audit rows and interests: what Python builds for a piece
         # is freed before the next, instead of a whole chunk's rows living through the garbage
@@ -662,22 +697,22 @@ class CustomerImport(Service):
             interests = [r.pop("_interests") for r in part]
             for r in part:
                 del r["_owner"], r["_asset"]
-                r["created_at"] = r["updated_at"] = now
+                r["created_at"] = r["updated_at"] = created
             by_ext = {(owner, ext): cid for cid, owner, ext in conn.execute(_INSERT_CUSTOMERS, part)}
             filed = [by_ext[(r["owner_party_id"], r["external_id"])] for r in part]
             conn.execute(_INSERT_AUDIT, [audit(cid, r) for cid, r in zip(filed, part)])
             ids.extend(filed)
-            tags = [{"customer_id": cid, "tag": t, "noted_by_id": actor, "noted_at": now}
+            tags = [{"customer_id": cid, "tag": t, "noted_by_id": actor, "noted_at": noted}
                     for cid, ts in zip(filed, interests) for t in ts]
             for some in power_chunks(tags, _INSERT_BATCH):
                 # the audit rows in the order of the interests' ids, as a flush writes them
-                noted = sorted(tuple(r) for r in conn.execute(_INSERT_INTERESTS, some))
+                noted_ids = sorted(tuple(r) for r in conn.execute(_INSERT_INTERESTS, some))
                 conn.execute(_INSERT_AUDIT, [
-                    {"at": now, "actor_id": actor, "operation": "import.customers", "action": "insert",
+                    {"at": at, "actor_id": actor, "operation": "import.customers", "action": "insert",
                      "entity": "interest", "entity_id": iid, "customer_id": cid,
                      "personal_changes": {"tag": (None, tag)}, "changes": {"customer_id": (None, cid),
                                                                           "import_run": run}}
-                    for iid, cid, tag in noted])
+                    for iid, cid, tag in noted_ids])
         uow.raise_event(CustomersImported, source=report.source, imported=len(ids), customer_ids=tuple(ids))
         return ids
 

@@ -5,10 +5,12 @@ truncated copy — files every good row exactly once (idempotent by external id)
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from dealercrm import CustomersImported, ImportInterrupted, ValidationError, Vetoed, hookimpl
 from dealercrm.db.models import AuditRecord, Customer, Interest
@@ -207,6 +209,26 @@ def test_imported_customers_and_their_interests_are_filed_with_provenance_and_au
     assert (row.operation, row.actor_id, row.action) == ("import.customers", sabine.id, "insert")
     assert row.personal_changes["email"] == [None, "max@example.org"]
     assert row.changes["external_id"] == [None, "K-1"]
+
+
+def test_the_import_files_its_time_as_a_customer_added_by_hand_is_filed(any_crm, clock, tmp_path):
+    """The import converts a chunk's one timestamp for the database once, not once per row:
+    what it stores must be what every other write stores for the same instant (on SQLite the
+    text that queries compare and sort), for the customer, its interests and their audit rows."""
+    crm = any_crm
+    clock.set(datetime(2026, 3, 29, 3, 4, 5, 678901, tzinfo=ZoneInfo("Europe/Berlin")))  # a summer-time instant
+    crm.imports.run(write(tmp_path, [GOOD[0]]), by=crm.system)
+    by_hand = crm.customers.add("Added By Hand", external_id="H-1", by=crm.system)
+    crm.interests.note(by_hand.id, "skiing", by=crm.system)
+    imported = customers(crm)["K-1"]
+    with crm.engine.connect() as conn:  # as stored, not as read back through the column types
+        stored = lambda sql, cid: sorted(set(conn.execute(text(sql), {"c": cid}).scalars()))  # noqa: E731
+        for sql in ("SELECT created_at FROM customer WHERE id = :c", "SELECT updated_at FROM customer WHERE id = :c",
+                    "SELECT noted_at FROM interest WHERE customer_id = :c",
+                    "SELECT at FROM audit_record WHERE customer_id = :c"):
+            assert stored(sql, imported.id) == stored(sql, by_hand.id) != []
+    assert imported.created_at == imported.updated_at == clock.now()
+    assert clock.now().utcoffset() == timedelta(0)
 
 
 def test_imported_interests_are_audited_like_noted_ones(crm, tmp_path):
