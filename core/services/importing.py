@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import csv
+import functools
 import io
 import os
 import uuid
@@ -31,7 +32,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import attrs
-from sqlalchemy import Column, Connection, Insert, Table, bindparam, insert, select
+from sqlalchemy import Column, Connection, Insert, Select, Table, bindparam, insert, select
 from sqlalchemy.types import UserDefinedType
 
 from ..audit import jsonable
@@ -802,15 +803,29 @@ def _ids_by(s, column, keys: list[tuple[int, Any]]) -> dict:
     padded by repeating a value). pysqlite keeps a prepared statement per distinct SQL
     text, up to 128 per connection, at ~200 bytes per parameter: one IN-list as long as
     whatever each chunk had left would pile up to ~50 MB per connection over a long
-    import, and a chunk above SQLite's 32,766 parameters would fail.
+    import, and a chunk above SQLite's 32,766 parameters would fail. Each length's statement
+    is built once (``_lookup``).
     """
     wanted, found = set(keys), {}
     for part in _padded(sorted({value for _, value in keys})):
-        for value, owner, cid in s.execute(select(column, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.id)
-                                           .where(column.in_(part))):
+        for value, owner, cid in s.execute(_lookup(column.key, len(part)), dict(zip(_IN_NAMES, part))):
             if (owner, value) in wanted:
                 found[(owner, value)] = cid
     return found
+
+
+#: the bind names of an IN-list of up to ``_IN_BATCH`` values
+_IN_NAMES = tuple(f"v{i}" for i in range(_IN_BATCH))
+
+
+@functools.cache
+def _lookup(column: str, size: int) -> Select:
+    """``SELECT column, owner, id FROM customer WHERE column IN (:v0, …)`` for ``size`` values,
+    built once. Not an "expanding" IN (``column.in_(values)``): SQLAlchemy renders that one
+    again at every execution, a bind per value, which took longer than the query itself."""
+    c = _CUSTOMER.c[column]
+    return select(c, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.id).where(
+        c.in_([bindparam(name) for name in _IN_NAMES[:size]]))
 
 
 def _padded(values: list) -> Iterator[list]:
