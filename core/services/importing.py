@@ -223,16 +223,17 @@ class _CustomerRows:
         """A function giving the audit row of one filed customer (``dealercrm.audit``'s shape:
         every value set, the personal ones apart), with this run's mark, for one chunk: ``now``
         the chunk's time, ``at`` the same converted for ``_INSERT_AUDIT``."""
-        fields, keys = self.fields, self.audited
+        fields = self.fields
+        plain_keys = [k for k, is_personal in self.audited if not is_personal]
+        personal_keys = [k for k, is_personal in self.audited if is_personal]
         created = (None, now.isoformat())  # (before, after) pairs as tuples: JSON arrays all the same
 
         def row(customer_id: int, values: dict) -> dict:
-            plain: dict[str, Any] = {"import_run": run}
-            personal: dict[str, Any] = {}
-            for k, is_personal in keys:
-                v = values[k]
-                if v is not None:
-                    (personal if is_personal else plain)[k] = (None, v if type(v) is str else jsonable(v))
+            plain: dict[str, Any] = {k: (None, v if type(v) is str else jsonable(v))
+                                     for k in plain_keys if (v := values[k]) is not None}
+            plain["import_run"] = run
+            personal: dict[str, Any] = {k: (None, v if type(v) is str else jsonable(v))
+                                        for k in personal_keys if (v := values[k]) is not None}
             if values.get("custom"):
                 for name, value in values["custom"].items():
                     (personal if fields[name].personal else plain)[name] = (None, jsonable(value))
@@ -246,17 +247,17 @@ class _CustomerRows:
 
     def cleaner(self, context: CleanContext, asset_context: CleanContext) -> Callable[[dict], dict]:
         """A function cleaning one row (raising ``ValidationError`` naming the field), for one chunk."""
-        columns, custom, clean = self.columns, self.custom, self.fields.clean
-        fields = self.fields
+        columns = [(column, f.name, f, spreadsheet) for column, f, spreadsheet in self.columns]
+        custom, clean, fields = self.custom, self.fields.clean, self.fields
 
         def cleaned(row: dict) -> dict:
             ext = (row.get("external_id") or "").strip()
             if not ext:
                 raise ValidationError("external_id", ext, "is required: it makes a re-run import skip this row")
             values = {}
-            for column, f, spreadsheet in columns:
-                value = row[column].strip() if column is not None and row[column] else None
-                values[f.name] = spreadsheet(f, value) if spreadsheet is not None and value else value or None
+            for column, name, f, spreadsheet in columns:
+                value = (row[column].strip() or None) if column is not None and row[column] else None
+                values[name] = spreadsheet(f, value) if spreadsheet is not None and value else value
             values["kind"] = (row.get("kind") or "person").strip()
             values["external_id"] = ext
             data = clean(values, context, only_editable=False)
@@ -546,8 +547,10 @@ class CustomerImport(Service):
         """A row of as many fields as the header, none running over a line break."""
         if None in row:
             raise ValidationError("row", line, f"has {len(row[None]) + len(row) - 1} fields, the header has {len(row) - 1}")
-        broken = next((column for column, value in row.items() if value and ("\n" in value or "\r" in value)), None)
-        if broken is not None:
+        joined = "".join(filter(None, row.values()))  # one look at all values; the column only if needed
+        broken = ("\n" in joined or "\r" in joined) and next(
+            column for column, value in row.items() if value and ("\n" in value or "\r" in value))
+        if broken:
             # no field of a customer list holds a line break: a quote opened and not closed has taken the
             # lines after it into this field (they would have been filed as one name, silently)
             raise ValidationError("row", line, f"field {broken!r} runs over the lines after line {line}: a quote "
@@ -597,13 +600,17 @@ class CustomerImport(Service):
         home = party  # the importing dealer's; for the system, the home dealer (looked up if a row needs it)
         placed = []
         for line, d in cleaned:
-            problem = _owner_problem(d["_owner"], owners, party)
-            if problem:
-                report.reject(line, *problem)
-                continue
-            if d["_owner"] is None and home is None:
-                home = self.crm.parties.home_dealer(uow)
-            d["owner_party_id"] = owners[d["_owner"]][0] if d["_owner"] else home
+            owner = d["_owner"]
+            if owner is None:  # the usual row: its dealer is the importing one's, or the home dealer
+                if home is None:
+                    home = self.crm.parties.home_dealer(uow)
+                d["owner_party_id"] = home
+            else:
+                problem = _owner_problem(owner, owners, party)
+                if problem:
+                    report.reject(line, *problem)
+                    continue
+                d["owner_party_id"] = owners[owner][0]
             placed.append((line, d))
         return placed
 
@@ -651,11 +658,14 @@ class CustomerImport(Service):
                 if problem:
                     report.reject(line, *problem)
                     continue
-                if d["phone"] and (("phone", (owner, d["phone"])) in phones or ("phone", owner, d["phone"]) in seen):
-                    other = phones.get(("phone", (owner, d["phone"])))
-                    report.suspect(line, f"shares phone {d['phone']} with "
+                phone = d["phone"]
+                if phone and (("phone", (owner, phone)) in phones or ("phone", owner, phone) in seen):
+                    other = phones.get(("phone", (owner, phone)))
+                    report.suspect(line, f"shares phone {phone} with "
                                    f"{f'customer {other}' if other else 'an earlier line of this file'}")
-                seen.update({("email", owner, d["email"]), ("phone", owner, d["phone"]), ("external_id", owner, ext)})
+                seen.add(("email", owner, d["email"]))
+                seen.add(("phone", owner, phone))
+                seen.add(("external_id", owner, ext))
                 rows.append(d)
                 lines.append(line)
             ids = self._insert_customers(uow, rows, run, report, reader) if rows else []
@@ -766,11 +776,8 @@ class CustomerImport(Service):
 
 def _unit_keys(s, customer_ids: set[int]) -> set[tuple]:
     """What makes each unit these customers already have itself (``import_assets.key``)."""
-    found: set[tuple] = set()
-    for part in _padded(sorted(customer_ids)):
-        found.update(import_assets.key(r) for r in s.execute(select(*import_assets.KEY_COLUMNS).where(
-            _ASSET.c.customer_id.in_(part))).mappings())
-    return found
+    return {import_assets.key(r._mapping) for r in _in(s, _ASSET.c.customer_id, sorted(customer_ids),
+                                                       *import_assets.KEY_COLUMNS)}
 
 
 def _file_units(uow, rows: list[dict], operation: str) -> None:
@@ -809,11 +816,10 @@ def _ids_by(s, column, keys: list[tuple[int, Any]]) -> dict:
     is built once (``_in_query``).
     """
     wanted, found = set(keys), {}
-    for part in _padded(sorted({value for _, value in keys})):
-        query = _in_query(len(part), column, column, _CUSTOMER.c.owner_party_id, _CUSTOMER.c.id)
-        for value, owner, cid in s.execute(query, dict(zip(_IN_NAMES, part))):
-            if (owner, value) in wanted:
-                found[(owner, value)] = cid
+    for value, owner, cid in _in(s, column, sorted({value for _, value in keys}), column,
+                                 _CUSTOMER.c.owner_party_id, _CUSTOMER.c.id):
+        if (owner, value) in wanted:
+            found[(owner, value)] = cid
     return found
 
 
@@ -822,11 +828,19 @@ _IN_NAMES = tuple(f"v{i}" for i in range(_IN_BATCH))
 
 
 @functools.cache
-def _in_query(size: int, column: Column, *returned: Column) -> Select:
-    """``SELECT returned… WHERE column IN (:v0, …)`` for ``size`` values, built once. Not an
+def _in_query(size: int, column: Column, *returned: Column, where: tuple = ()) -> Select:
+    """``SELECT returned… WHERE column IN (:v0, …) AND where…`` for ``size`` values, built once
+    per size (``where``: module-level conditions, their own values bound by name). Not an
     "expanding" IN (``column.in_(values)``): SQLAlchemy renders that one again at every
     execution, a bind per value, which took longer than the query itself."""
-    return select(*returned).where(column.in_([bindparam(name) for name in _IN_NAMES[:size]]))
+    return select(*returned).where(column.in_([bindparam(name) for name in _IN_NAMES[:size]]), *where)
+
+
+def _in(s, column: Column, values: list, *returned: Column, where: tuple = (), **bound: Any) -> Iterator:
+    """The rows of ``_in_query`` for ``values``, asked in padded IN-lists (``_padded``)."""
+    for part in _padded(values):
+        yield from s.execute(_in_query(len(part), column, *returned, where=where), {**dict(zip(_IN_NAMES, part)),
+                                                                                   **bound})
 
 
 def _padded(values: list) -> Iterator[list]:
@@ -837,13 +851,13 @@ def _padded(values: list) -> Iterator[list]:
 
 def _imported_by(s, run: str, customer_ids: list[int]) -> set[int]:
     """Which of these customers this very run imported (their audit row carries its mark)."""
-    found: set[int] = set()
-    mark = _AUDIT.c.changes["import_run"].as_string()
-    for part in _padded(customer_ids):
-        found.update(s.scalars(select(_AUDIT.c.entity_id).where(
-            _AUDIT.c.entity == "customer", _AUDIT.c.operation == "import.customers",
-            _AUDIT.c.entity_id.in_(part), mark == run)))
-    return found
+    return {cid for (cid,) in _in(s, _AUDIT.c.entity_id, customer_ids, _AUDIT.c.entity_id, where=_THIS_RUN,
+                                  run=run)}
+
+
+#: an audit row of a customer imported by the run bound as ``run``
+_THIS_RUN = (_AUDIT.c.entity == "customer", _AUDIT.c.operation == "import.customers",
+             _AUDIT.c.changes["import_run"].as_string() == bindparam("run"))
 
 
 def _chunked(rows: Iterator[tuple[int, dict]], size: int) -> Iterator[list[tuple[int, dict]]]:
@@ -932,6 +946,9 @@ def _check_header(header: Sequence[str], known: tuple[str, ...], what: str, sour
     return [c for c in header if c in ignore]
 
 
+_LINE_ENDS = frozenset(("\n", "\r\n", "\r", ""))
+
+
 class _Lines:
     """The document's lines for the csv reader, noting where each record begins (the reader
     says only where one ends, and a quoted field may span lines)."""
@@ -945,7 +962,7 @@ class _Lines:
     def __next__(self) -> str:
         line = next(self._lines)
         self._served += 1
-        if self._first is None and line.strip("\r\n"):  # blank lines are skipped, not rows
+        if self._first is None and line not in _LINE_ENDS:  # blank lines are skipped, not rows
             self._first = self._served
         return line
 
