@@ -210,9 +210,8 @@ class _CustomerRows:
         self.columns = [(column if column in header else None, f, spreadsheet_reader(f))
                         for column, f in self.fields.columns.items()
                         if column in header or f.custom or f.name in _CHECKED or not _none_is_none(f, context)]
+        #: plugins' fields, kept in the JSON column ``custom``; without any, no row carries that column
         self.custom = frozenset(f.name for f in self.fields.custom)
-        #: plugins' fields are kept in the JSON column ``custom``; without any, that is NULL in every row
-        self.has_custom = bool(self.custom)
         self.asset_fields = crm.fields.asset
         asset_columns = [c for c in import_assets.asset_columns(self.asset_fields) if c not in self.fields.columns]
         self.has_assets = any(c in header for c in asset_columns)
@@ -552,9 +551,9 @@ class CustomerImport(Service):
         if None in row:
             raise ValidationError("row", line, f"has {len(row[None]) + len(row) - 1} fields, the header has {len(row) - 1}")
         joined = "".join(filter(None, row.values()))  # one look at all values; the column only if needed
-        broken = ("\n" in joined or "\r" in joined) and next(
-            column for column, value in row.items() if value and ("\n" in value or "\r" in value))
-        if broken:
+        broken = next((column for column, value in row.items() if value and ("\n" in value or "\r" in value)),
+                      None) if "\n" in joined or "\r" in joined else None
+        if broken is not None:
             # no field of a customer list holds a line break: a quote opened and not closed has taken the
             # lines after it into this field (they would have been filed as one name, silently)
             raise ValidationError("row", line, f"field {broken!r} runs over the lines after line {line}: a quote "
