@@ -109,8 +109,20 @@ class CustomerService(Service):
         return self.fields.clean(fields, self.clean_context(), only_editable=only_editable)
 
     def clean_context(self) -> CleanContext:
-        """What ``clean`` checks values against (the region, today, the known contracts): built
-        once for a whole chunk of rows by the import, which then cleans with ``fields.clean``."""
+        """What ``clean`` checks values against: the default region of phone numbers, today
+        (a birthday in the future) and the contracts service levels name. Raises nothing.
+
+        Built once for many rows, then ``fields.clean(values, context, only_editable=False)``
+        checks each as ``clean`` would (the CSV import does so per chunk).
+
+        Returns:
+            The ``dealercrm.fields.CleanContext``.
+
+        Examples:
+            >>> context = crm.customers.clean_context()
+            >>> crm.customers.fields.clean({"phone": "0171 2345678"}, context)
+            {'phone': '+491712345678'}
+        """
         return CleanContext(self.crm.settings.default_region, today=self.crm.clock.now().date(),
                             contracts=self.crm.cases.contracts())
 

@@ -523,7 +523,7 @@ class CustomerImport(Service):
         for chunk in _chunked(_rows(reader, source, what, lines), pacing.rows if pacing is not None else chunk_size):
             before = report._counts()
             try:
-                if kind.name == "customers":
+                if customer_rows is not None:  # the customer list
                     # checking rows needs no database: outside the transaction
                     cleaned = self._cleaned(chunk, report, customer_rows)
                     self._import_chunk(cleaned, report, by, run, customer_rows)
