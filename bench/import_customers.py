@@ -10,10 +10,13 @@ machine; the defaults take about three minutes on two cores.)
 
 It writes a realistic CSV of N customers (default 200,000) into a temporary directory:
 external_id, name, email, phone (German numbers typed in mixed formats), birthday, street,
-postcode, city and a few interests ("skiing;golf"). About 1% of the rows are bad (an
-invalid e-mail, an impossible date, or an e-mail that an earlier row already uses, in
-other letter case), at random places so chunks differ in how many rows they keep; the
-error path is exercised too.
+postcode, city and a few interests ("skiing;golf"); a fifth of the birthdays are written
+day first as a German spreadsheet does (``14.02.1978``), which the import reads. About 1%
+of the rows are bad (an invalid e-mail; an impossible date, ISO or dotted, or a slashed
+one like ``02/03/1985``, which is a different day in Germany and in the US and so is
+refused rather than guessed; or an e-mail that an earlier row already uses, in other
+letter case), at random places so chunks differ in how many rows they keep; the error
+path is exercised too.
 
 Each measurement runs in its own child process (so its peak RSS, read with
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child, is its own):
@@ -22,7 +25,7 @@ Each measurement runs in its own child process (so its peak RSS, read with
   then time ``crm.imports.run(path, by=crm.system)`` (the public API, default chunk size).
 * ``baseline``: a database migrated by dealercrm (same tables, indexes, triggers), then
   the same ``csv.DictReader`` streaming and the same ``dealercrm.validation`` calls
-  (email / phone / iso_date) on every row, and plain ``sqlite3`` ``executemany`` inserts
+  (email / phone / spreadsheet_date + birthday) on every row, and plain ``sqlite3`` ``executemany`` inserts
   of customer, audit_record and interest rows of the same shape (same columns, same JSON
   in ``changes`` / ``personal_changes``), WAL + synchronous=NORMAL + foreign_keys=ON,
   one ``BEGIN IMMEDIATE`` ... ``COMMIT`` per chunk of the same size. Duplicates are found
@@ -116,7 +119,9 @@ def generate(path: Path, rows: int, seed: int = 2) -> dict[str, int]:
                 phone = fmt.format(n=2 * 10 ** (digits - 1) + i)
             birthday = ""
             if rnd.random() < 0.75:
-                birthday = f"{rnd.randint(1935, 2006)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+                year, month, day = rnd.randint(1935, 2006), rnd.randint(1, 12), rnd.randint(1, 28)
+                # one in five as a German spreadsheet writes it, day first: a date, read by both paths
+                birthday = f"{day:02d}.{month:02d}.{year}" if rnd.random() < 0.2 else f"{year}-{month:02d}-{day:02d}"
             city, postcode = rnd.choice(CITIES)
             street = f"{rnd.choice(STREETS)} {rnd.randint(1, 120)}" if rnd.random() < 0.8 else ""
             interests = ";".join(rnd.sample(INTERESTS, rnd.choice((0, 0, 1, 1, 2, 3))))
@@ -124,7 +129,9 @@ def generate(path: Path, rows: int, seed: int = 2) -> dict[str, int]:
             if dice < 0.0033:
                 email, bad["bad e-mail"] = f"{first}.{last}@@example..de", bad["bad e-mail"] + 1
             elif dice < 0.0067:
-                birthday, bad["bad date"] = rnd.choice(("1985-13-40", "31.12.1985", "2001-02-30")), bad["bad date"] + 1
+                # no such day (ISO or dotted), or a slashed date that is a different day in the US and in Germany
+                birthday = rnd.choice(("1985-13-40", "30.02.1985", "2001-02-30", "02/03/1985"))
+                bad["bad date"] += 1
             elif dice < 0.01 and emails:
                 email, bad["duplicate e-mail"] = rnd.choice(emails).upper(), bad["duplicate e-mail"] + 1
             elif email and dice > 0.9:
@@ -218,6 +225,7 @@ def phase_baseline(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
         def flush(chunk: list[tuple[int, dict]]) -> int:
             from datetime import datetime, timezone
             now = datetime.now(timezone.utc)
+            today = now.date()
             now_db = now.replace(tzinfo=None).isoformat(" ", "microseconds")
             now_json = now.isoformat()
             good = []
@@ -229,7 +237,8 @@ def phase_baseline(csv_path: Path, db_path: Path, chunk_size: int) -> dict:
                     d = dict(name=validation.required("name", row.get("name") or None),
                              email=validation.email(row.get("email") or None),
                              phone=validation.phone(row.get("phone") or None, region),
-                             birthday=validation.iso_date("birthday", row.get("birthday") or None),
+                             birthday=validation.birthday("birthday", validation.spreadsheet_date(
+                                 "birthday", b) if (b := (row.get("birthday") or "").strip()) else None, today),
                              street=(row.get("street") or "").strip() or None,
                              postcode=(row.get("postcode") or "").strip() or None,
                              city=(row.get("city") or "").strip() or None)

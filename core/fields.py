@@ -249,7 +249,7 @@ class FieldSet(Mapping[str, Field]):
 
     def clean(self, values: Mapping[str, Any], ctx: CleanContext, *, only_editable: bool = True) -> dict[str, Any]:
         """Validate and normalise ``values``; raises naming the first bad field."""
-        allowed = self.editable if only_editable else tuple(self)
+        allowed = self.editable if only_editable else self._fields  # a dict: looked up, not scanned
         out: dict[str, Any] = {}
         for name, value in values.items():
             if name not in allowed:

@@ -15,7 +15,8 @@ sent people to a text editor; guessing wrong would file "MÃ¼ller". So:
 - values as a German spreadsheet writes them: a date ``14.02.1978`` (dotted dates are day
   first wherever they are used) and an amount ``449,90`` (decimal comma) are read, for the
   fields declared as dates and amounts (``dealercrm.fields``). A slashed date (``02/03/2026``)
-  stays refused: it means different days in different countries.
+  stays refused: it means different days in different countries
+  (``dealercrm.validation.spreadsheet_date``).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
 
+from .. import validation
 from ..errors import ValidationError
 from ..fields import Field
 
@@ -37,8 +39,6 @@ DELIMITERS = (",", ";", "\t")
 NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _CHUNK = 1 << 20
 _SEP_LINE = re.compile(r'^"?sep=(.)"?\s*$')
-_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-_SLASHED = re.compile(r"^\d{1,2}/\d{1,2}/\d{2,4}$")
 _DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d{1,2}$|^-?\d+,\d{1,2}$")
 
 
@@ -171,22 +171,18 @@ def dialect_of(lines: Iterable[str], encoding: str, warnings: tuple[str, ...], k
 # -- values as a spreadsheet writes them ------------------------------------------------
 
 
+def spreadsheet_reader(f: Field) -> Callable[[Field, str], str] | None:
+    """``spreadsheet_value`` if it can change a value of ``f`` (a date or an amount), else None:
+    an import asks once per column instead of once per cell."""
+    return spreadsheet_value if f.type is date or f.type in (float, Decimal) else None
+
+
 def spreadsheet_value(f: Field, value: str) -> str:
     """``value`` of a CSV cell in the form the field's cleaner reads: a dotted date
     (``14.02.1978``, day first) as ``1978-02-14``, a decimal comma (``1.234,50``) as
     ``1234.50``; anything else as it is, for the cleaner to judge."""
     if f.type is date:
-        found = _DOTTED.match(value)
-        if found:
-            day, month, year = (int(g) for g in found.groups())
-            try:
-                return date(year, month, day).isoformat()
-            except ValueError:
-                raise ValidationError(f.name, value, "is no date: write YYYY-MM-DD, or DD.MM.YYYY as a German "
-                                      "spreadsheet does") from None
-        if _SLASHED.match(value):
-            raise ValidationError(f.name, value, "is ambiguous: 02/03/2026 is the 2nd of March in Germany and "
-                                  "February 3rd in the US; write YYYY-MM-DD or DD.MM.YYYY")
+        return validation.spreadsheet_date(f.name, value)
     elif f.type in (float, Decimal) and _DECIMAL_COMMA.match(value):
         return value.replace(".", "").replace(",", ".")
     return value

@@ -5,10 +5,12 @@ truncated copy — files every good row exactly once (idempotent by external id)
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from dealercrm import CustomersImported, ImportInterrupted, ValidationError, Vetoed, hookimpl
 from dealercrm.db.models import AuditRecord, Customer, Interest
@@ -71,6 +73,23 @@ def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, 
     assert got["K-4"].owner_party_id == berg.id
     assert got["K-1"].owner_party_id == crm.parties.by_name("Our Dealership", by=crm.system).id
     assert got["K-1"].created_at.utcoffset() is not None
+
+
+def test_a_day_first_dotted_birthday_is_read_and_a_date_that_could_be_two_days_is_refused(crm, tmp_path):
+    """A German spreadsheet writes 14.02.1978: dotted dates with the year last are day first
+    wherever they are used, so that is read. 02/03/1985 is March 2nd in Germany and February
+    3rd in the US: the row is refused naming the field, never filed with a guessed day."""
+    report = crm.imports.run(write(tmp_path, [
+        "K-1,Max Mustermann,person,,,14.02.1978,,,,,",     # line 2
+        "K-2,Erika Mustermann,person,,,02/03/1985,,,,,",   # line 3
+        "K-3,Otto Normal,person,,,30.02.1985,,,,,",        # line 4
+        "K-4,Anna Bauer,person,,,1985-13-40,,,,,",         # line 5
+    ]), by=crm.system)
+    assert report.imported == 1
+    assert [(r["line"], r["field"]) for r in report.rejections] == [(3, "birthday"), (4, "birthday"), (5, "birthday")]
+    reasons = dict(report.rejected)
+    assert "is ambiguous" in reasons[3] and "is no date" in reasons[4]
+    assert {ext: c.birthday.isoformat() for ext, c in customers(crm).items()} == {"K-1": "1978-02-14"}
 
 
 def test_the_summary_counts_rows_imported_present_and_rejected(crm, berg, tmp_path):
@@ -190,6 +209,26 @@ def test_imported_customers_and_their_interests_are_filed_with_provenance_and_au
     assert (row.operation, row.actor_id, row.action) == ("import.customers", sabine.id, "insert")
     assert row.personal_changes["email"] == [None, "max@example.org"]
     assert row.changes["external_id"] == [None, "K-1"]
+
+
+def test_the_import_files_its_time_as_a_customer_added_by_hand_is_filed(any_crm, clock, tmp_path):
+    """The import converts a chunk's one timestamp for the database once, not once per row:
+    what it stores must be what every other write stores for the same instant (on SQLite the
+    text that queries compare and sort), for the customer, its interests and their audit rows."""
+    crm = any_crm
+    clock.set(datetime(2026, 3, 29, 3, 4, 5, 678901, tzinfo=ZoneInfo("Europe/Berlin")))  # a summer-time instant
+    crm.imports.run(write(tmp_path, [GOOD[0]]), by=crm.system)
+    by_hand = crm.customers.add("Added By Hand", external_id="H-1", by=crm.system)
+    crm.interests.note(by_hand.id, "skiing", by=crm.system)
+    imported = customers(crm)["K-1"]
+    with crm.engine.connect() as conn:  # as stored, not as read back through the column types
+        stored = lambda sql, cid: sorted(set(conn.execute(text(sql), {"c": cid}).scalars()))  # noqa: E731
+        for sql in ("SELECT created_at FROM customer WHERE id = :c", "SELECT updated_at FROM customer WHERE id = :c",
+                    "SELECT noted_at FROM interest WHERE customer_id = :c",
+                    "SELECT at FROM audit_record WHERE customer_id = :c"):
+            assert stored(sql, imported.id) == stored(sql, by_hand.id) != []
+    assert imported.created_at == imported.updated_at == clock.now()
+    assert clock.now().utcoffset() == timedelta(0)
 
 
 def test_imported_interests_are_audited_like_noted_ones(crm, tmp_path):

@@ -176,3 +176,42 @@ def test_batches_of_every_size_are_written_with_a_handful_of_statement_texts(hos
         inserts |= {s for s in watch.seen if s.startswith("INSERT INTO outbox_message")}
         marks |= {s for s in watch.seen if s.startswith("UPDATE case_event")}
     assert len(inserts) == 4 and len(marks) == 5
+
+
+def test_the_host_sees_every_statement_of_a_customer_import(host, tmp_path):
+    """The import writes in bulk (executemany, multi-row INSERTs, IN-lists built once), all of
+    it through SQLAlchemy's execution API: the host's listener sees what SQLite runs. A customer
+    row is one execution of the customer INSERT, and every customer and interest has its audit row."""
+    world, watch, _ = host
+    crm = world.crm
+    crm.customers.add("Known", email="known@example.org", external_id="K-0", by=crm.system)
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(["external_id,name,email,interests",
+                               *(f"K-{i},Person {i},p{i}@example.org,skiing;golf" for i in range(1, 8)),
+                               "K-0,Known Again,,", "K-9,Taken,KNOWN@example.org,", "K-10,Bad,not-an-address,"]) + "\n")
+    done = {}
+    seen, traced = watch.during(lambda: done.update(report=crm.imports.run(path, chunk_size=4, by=crm.system)))
+    report = done["report"]
+    assert (report.imported, report.already_present, len(report.rejected)) == (7, 1, 2)
+    assert seen == traced
+    assert seen[("INSERT", "INTO", "customer")] == 7
+    assert seen[("INSERT", "INTO", "audit_record")] == 7 + 14  # seven customers, two interests each
+
+
+def test_an_import_of_any_size_runs_a_handful_of_statement_texts(host, tmp_path):
+    """Chunks keep different numbers of rows (bad rows, rows already there): the IN-lists are
+    padded and the multi-row INSERTs go in power-of-two pieces, so the statement texts do not
+    grow with the sizes met (pysqlite keeps up to 128 prepared statements a connection)."""
+    world, watch, _ = host
+    crm = world.crm
+    texts: set[str] = set()
+    for size in range(1, 40, 3):
+        path = tmp_path / f"customers_{size}.csv"
+        path.write_text("\n".join(["external_id,name,phone,interests", *(
+            f"S{size}-{i},Person {i},0171 {5550000 + 100 * size + i},{';'.join(['golf', 'ski', 'bike'][:i % 4])}"
+            for i in range(size))]) + "\n")
+        watch.during(lambda: crm.imports.run(path, chunk_size=16, by=crm.system))
+        texts |= {s for s in watch.seen if s.startswith(("INSERT", "SELECT"))}
+    inserts = {s for s in texts if s.startswith("INSERT INTO interest")}
+    lookups = {s for s in texts if s.startswith("SELECT customer.phone")}
+    assert len(inserts) <= 6 and len(lookups) <= 6  # pieces of 1, 2, 4, 8, 16, 32 at most
