@@ -25,8 +25,8 @@ from .db.models import Actor, AuditRecord
 from .errors import NotFound, PluginError
 from .events import Event
 from .fields import CUSTOMER, Fields
-from .plugin_manager import PluginFailures, PluginManager, build_plugin_manager, register_inline
-from .settings import Settings, load_settings
+from .plugin_manager import PluginFailures, PluginManager, build_plugin_manager, declared_settings, register_inline
+from .settings import Settings, check_plugin_tables, load_settings
 from .acting import ActingAs
 from .uow import UnitOfWork
 from .workflow.registry import load_workflows
@@ -110,6 +110,8 @@ class CRM:
         channels = self.channels  # loaded first: the newcomer's own failure must refuse it
         name = register_inline(self.plugins, plugin, name)
         try:
+            settings = check_plugin_tables(self.settings, declared_settings(self.plugins, only=name),
+                                           unchecked=self.settings.plugins)  # its table, as any plugin's at start
             _refuse_channel_wrapper(self.plugins, name, "registered")
             self.__dict__.pop("fields", None)
             self.fields  # noqa: B018  (a field declared twice is refused now, not at first use)
@@ -124,7 +126,7 @@ class CRM:
             self.plugins.unregister(name=name)
             self.plugins.origins.pop(name, None)
             raise
-        self.workflows, self.rules.rules = workflows, rules
+        self.settings, self.workflows, self.rules.rules = settings, workflows, rules
         self.__dict__["channels"] = {**channels, **added}  # a new dict: a running dispatcher iterates the old
         self.channel_owners = {**self.channel_owners, **owners}
         return name
@@ -296,22 +298,31 @@ def connect(
     block: Iterable[str] | None = None,
     settings: Settings | None = None,
     migrate: bool = True,
-    load_entry_points: bool = True,
+    load_entry_points: bool | Iterable[str] = True,
+    tolerate_broken_plugins: bool = False,
 ) -> CRM:
     """Open (and by default migrate) a dealercrm database.
 
     ``url_or_engine`` defaults to ``$DEALERCRM_DATABASE_URL``, then the settings file,
     then ``sqlite:///dealercrm.db``. A host may pass its own SQLAlchemy engine; SQLite
     engines get the pragmas dealercrm relies on. ``block`` names plugins not to load
-    (added to ``$DEALERCRM_BLOCK_PLUGINS``).
+    (added to ``$DEALERCRM_BLOCK_PLUGINS``). ``load_entry_points``: every installed plugin
+    (True), none (False) or those named. A plugin that fails to load is a ``PluginError``
+    saying how to block it; with ``tolerate_broken_plugins`` it is left out and listed in
+    ``crm.plugins.failed``. The settings are checked before anything is opened: every plugin's
+    table against the class it declares (``dealercrm_register_settings``).
     """
     settings = settings or load_settings()
+    pm = build_plugin_manager(plugins, block=(*settings.block_plugins, *(block or ())),
+                              load_entry_points=load_entry_points, tolerate_broken=tolerate_broken_plugins)
+    declared = declared_settings(pm)
+    declaring = {plugin for plugin, _ in declared.values()}
+    settings = check_plugin_tables(settings, declared, unchecked=(
+        *(name for name in pm.origins if name not in declaring), *pm.blocked, *pm.failed))
     if isinstance(url_or_engine, Engine):
         engine = prepare_engine(url_or_engine)
     else:
         engine = make_engine(database_url(url_or_engine or settings.database_url))
-    pm = build_plugin_manager(plugins, block=(*settings.block_plugins, *(block or ())),
-                              load_entry_points=load_entry_points)
     if migrate:
         upgrade(engine)
     crm = CRM(engine, clock=clock or SystemClock(), plugins=pm, settings=settings)

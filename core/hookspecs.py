@@ -29,6 +29,7 @@ docs/hooks.md documents each hook with an example; a test keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -52,7 +53,8 @@ hookimpl = pluggy.HookimplMarker("dealercrm")
 #: hooks called for each plugin on its own (see the module docstring)
 EACH_PLUGIN: frozenset[str] = frozenset({
     "dealercrm_handle_event", "dealercrm_register_workflows", "dealercrm_extend_workflow",
-    "dealercrm_register_channels", "dealercrm_register_rules", "dealercrm_register_routes"})
+    "dealercrm_register_channels", "dealercrm_register_rules", "dealercrm_register_routes",
+    "dealercrm_register_settings"})
 
 
 # --- application lifecycle -----------------------------------------------------------
@@ -80,6 +82,30 @@ def dealercrm_register_commands(cli: typer.Typer) -> None:
 
     :param cli: the root Typer application; call ``cli.command()`` or
         ``cli.add_typer()`` on it.
+    """
+
+
+@hookspec
+def dealercrm_register_settings() -> Mapping[str, type] | None:
+    """Declare the settings tables this plugin reads: ``{"<table>": <attrs class>}``.
+
+    Each class declares a table ``[plugins.<table>]`` of the settings file: a field per key,
+    with its type and default (``dealercrm.settings.secret_field()`` for a secret, masked by
+    ``dealercrm settings show``). ``connect()`` checks the installation's table against it
+    before anything else happens: a key the class does not declare, a table no plugin
+    declares, or a value of the wrong type is refused, naming the key, the value and what is
+    allowed (with the closest known key). Read the result with
+    ``crm.settings.of("<table>")`` (the class, defaults filled in) or
+    ``crm.settings.plugin("<table>")`` (the keys as written). A rule's table is its name;
+    include ``enabled: bool = True`` (``dealercrm.rules.RuleSettings``), which the rule engine
+    reads. A table of a plugin that declares none is accepted unchecked.
+
+    Called: for each plugin on its own, when the application starts (and when a plugin is
+    registered on a running application), so every table is traced to its plugin; a table
+    declared by two plugins, a class that is not an attrs class or a field without a default
+    is a ``PluginError`` naming the plugin. A wrapper runs around each plugin's call.
+
+    :return: a mapping of table name to attrs class, or None.
     """
 
 

@@ -10,6 +10,7 @@ signed, expiring link to their case's status page, made in the same transaction.
 
 from __future__ import annotations
 
+import attrs
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
@@ -25,6 +26,15 @@ NAMES = Prepared(select(_dealer.name.label("dealer"), _to.name.label("party"))
                  .select_from(Case).join(_dealer, _dealer.id == Case.dealer_party_id)
                  .outerjoin(_to, _to.id == bindparam("to_party_id"))
                  .where(Case.id == bindparam("case_id")))
+
+@attrs.frozen
+class NotificationSettings:
+    """``[plugins.case_notifications]``: the written channels tried in order, and the language
+    of the notices (empty: ``[dealercrm] language``)."""
+
+    channels: list[str] = attrs.Factory(lambda: ["email", "sms", "whatsapp"])
+    language: str = ""
+
 
 TEXTS = {
     "de": {
@@ -56,7 +66,7 @@ def dealercrm_check_event(event, uow):
     settings = crm.settings.plugin("case_notifications")
     order = settings.get("channels", ["email", "sms", "whatsapp"])
     channels = [crm.channels[name] for name in order if name in crm.channels]
-    language = settings.get("language", crm.settings.language)
+    language = settings.get("language") or crm.settings.language
     texts = TEXTS.get(language, TEXTS["en"])
     if not channels:
         return
@@ -78,3 +88,8 @@ def dealercrm_check_event(event, uow):
                        origin="case_notifications", case_id=event.case_id,
                        data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"},
                        decision=decision)
+
+
+@hookimpl
+def dealercrm_register_settings():
+    return {"case_notifications": NotificationSettings}

@@ -34,14 +34,15 @@ customers filtered by ``last_touch_at``, anti-joined with the rule's firings, st
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import attrs
 from sqlalchemy import String, and_, func, literal, or_, select, type_coerce
 
 from dealercrm import hookimpl
 from dealercrm.db.models import Asset, Customer
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate
+from dealercrm.rules import Candidate, RuleSettings
 from dealercrm.services.contact_policy import decide
 
 NAME = "rule_loyal_quiet"
@@ -136,6 +137,23 @@ def checked(settings) -> dict[str, Any]:
     return s
 
 
+@attrs.frozen
+class LoyalQuietSettings(RuleSettings):
+    """``[plugins.rule_loyal_quiet]``: the keys of ``DEFAULTS`` (ranges checked by ``checked``),
+    the texts (empty: ``[dealercrm] language``'s) and their language."""
+
+    quiet_days: int = DEFAULTS["quiet_days"]
+    min_purchases: int = DEFAULTS["min_purchases"]
+    min_years: int = DEFAULTS["min_years"]
+    min_revenue: float = DEFAULTS["min_revenue"]
+    loyal_when: Literal["all", "any"] = DEFAULTS["loyal_when"]
+    purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
+    due_days: int = DEFAULTS["due_days"]
+    language: str = ""
+    title: str = ""
+    note: str = ""
+
+
 class LoyalQuiet:
     name = NAME
     #: what it flags feeds the report's "loyal customers at risk" (until they are touched)
@@ -212,10 +230,15 @@ class LoyalQuiet:
             purchases=ev["purchases"], first_purchase=local_day(ev["first_purchase"], texts),
             revenue=local_number(ev["revenue"], texts), phone=texts["phone_ok"] if allowed and allowed.allowed else
             texts["phone_not"].format(reason=allowed.reason if allowed else "no phone channel"))
-        ctx.task(s.get("title", texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
-                 purpose=s["purpose"], note=s.get("note", texts["note"]).format(**fields))
+        ctx.task((s.get("title") or texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
+                 purpose=s["purpose"], note=(s.get("note") or texts["note"]).format(**fields))
 
 
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [LoyalQuiet()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: LoyalQuietSettings}

@@ -31,13 +31,13 @@ def register(cli: typer.Typer) -> None:
     @db_cli.command("upgrade")
     def upgrade() -> None:
         """Apply the shipped migrations up to the newest schema."""
-        crm = open_crm(migrate=True)
+        crm = open_crm(migrate=True, tolerate_broken_plugins=True)
         console.print(f"schema at revision [bold]{current_revision(crm.engine)}[/] (head {head_revision()})")
 
     @db_cli.command("current")
     def current() -> None:
         """Show the schema revision of the database."""
-        crm = open_crm(migrate=False)
+        crm = open_crm(migrate=False, tolerate_broken_plugins=True)
         console.print(f"revision {current_revision(crm.engine) or 'none (empty database)'}; head {head_revision()}")
 
     @cli.command()

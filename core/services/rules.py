@@ -25,6 +25,7 @@ from ..db.models import Customer
 from ..db.rule_models import RuleFiring
 from ..errors import DealerCrmError, PluginError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
+from ..settings_schema import as_table
 from .base import Service
 from .contact_policy import Decision, contacts_in_window, decide
 from .interactions import record_interaction
@@ -162,7 +163,12 @@ class RuleEngine(Service):
         self._rules = rules
 
     def settings_for(self, rule) -> dict:
-        return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
+        """The rule's ``defaults``, the defaults of the class its plugin declared for its table
+        (``dealercrm_register_settings``) and what the installation wrote there, in that order."""
+        declared = self.crm.settings.checked.get(rule.name)
+        return {**dict(getattr(rule, "defaults", {}) or {}),
+                **(as_table(declared, masked=False) if declared is not None else {}),
+                **self.crm.settings.plugin(rule.name)}
 
     def enabled(self, rule) -> bool:
         return bool(self.settings_for(rule).get("enabled", True))

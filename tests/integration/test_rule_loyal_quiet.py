@@ -261,8 +261,11 @@ def test_dry_run_shows_what_would_happen_and_changes_nothing(shop, clock):
 
 def test_bad_settings_are_refused_naming_the_setting(shop, clock, db_url):
     crm, *_ = shop
-    for settings, named in (({"loyal_when": "most"}, "loyal_when"), ({"quiet_days": -1}, "quiet_days"),
-                            ({"purpose": "sales"}, "purpose"),
+    for settings, named in (({"loyal_when": "most"}, "loyal_when 'most': must be one of \"all\", \"any\""),
+                            ({"purpose": "sales"}, "purpose 'sales'"), ({"quiet_dayz": 3}, "did you mean 'quiet_days'")):
+        with pytest.raises(ValidationError, match=named):  # the wrong choice or key: refused at start
+            with_settings(db_url, clock, **settings)
+    for settings, named in (({"quiet_days": -1}, "quiet_days"),
                             ({"min_purchases": 0, "min_years": 0}, "at least one loyalty criterion")):
         app = with_settings(db_url, clock, **settings)
         try:
