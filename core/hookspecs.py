@@ -230,8 +230,10 @@ def dealercrm_extend_workflow(workflow: Workflow) -> Workflow | None:
 def dealercrm_register_channels(crm: CRM) -> list[Channel] | None:
     """Provide outbound (and optionally inbound) channels: e-mail, SMS, webhooks, ….
 
-    Called once per application, the first time a channel is needed. Read your
-    configuration from ``crm.settings.plugin("<your plugin>")``; never log secrets.
+    Called once per application, the first time a channel is needed. Declare your
+    settings table (``dealercrm_register_settings``) and read it with
+    ``crm.settings.of("<table>")``; never log secrets. Offer the channel only once it is
+    configured (``crm.settings.plugin("<table>")`` is empty otherwise), as the built-in ones do.
 
     Called: for each plugin on its own: one that raises is listed in
     ``crm.plugin_failures`` and the other plugins' channels still load (a plugin

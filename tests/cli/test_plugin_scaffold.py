@@ -53,6 +53,13 @@ def test_the_new_project_has_the_entry_point_a_module_its_settings_and_a_test(in
     assert "crm_factory" in (project / "tests" / "test_roofbox.py").read_text()
 
 
+def test_the_tutorial_shows_exactly_the_files_the_scaffold_makes(installed):
+    project, _ = installed
+    tutorial = (Path(__file__).resolve().parents[2] / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    for name in ("pyproject.toml", "src/dealercrm_roofbox/__init__.py", "tests/test_roofbox.py"):
+        assert (project / name).read_text(encoding="utf-8") in tutorial, f"docs/tutorial.md shows another {name}"
+
+
 def test_the_projects_own_tests_pass_against_the_installed_plugin(installed):
     project, env = installed
     tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project, env=env)
