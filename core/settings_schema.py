@@ -89,12 +89,12 @@ def check(cls: type, values: Any, where: str, problems: list[ValidationError]) -
         if field is None:
             problems.append(unknown_key(where, key, fields))
         elif field.converter is not None:
-            given[field.name] = value  # the converter reads it; its result is checked below
+            given[_arg(field)] = value  # the converter reads it; its result is checked below
         else:
             before = len(problems)
             converted = convert(hints[field.name], value, f"{where} {key}", problems, field)
             if len(problems) == before:
-                given[field.name] = converted
+                given[_arg(field)] = converted
     try:
         instance = cls(**given)
     except ValidationError as exc:
@@ -104,7 +104,7 @@ def check(cls: type, values: Any, where: str, problems: list[ValidationError]) -
         problems.append(_refused(cls, where, given, exc))
         return cls()
     for field in attrs.fields(cls):
-        if field.name in given and field.converter is not None:
+        if _arg(field) in given and field.converter is not None:
             before = len(problems)
             convert(hints[field.name], getattr(instance, field.name), f"{where} {key_of(field)}", problems, field)
             if len(problems) > before:
@@ -114,16 +114,21 @@ def check(cls: type, values: Any, where: str, problems: list[ValidationError]) -
 
 def _refused(cls: type, where: str, given: Mapping[str, Any], exc: Exception) -> ValidationError:
     """A validator's refusal, naming the key it is about when one key alone is refused."""
-    for name, value in given.items():
+    by_arg = {_arg(f): f for f in attrs.fields(cls)}
+    for arg, value in given.items():
         try:
-            cls(**{name: value})
+            cls(**{arg: value})
         except (TypeError, ValueError, ValidationError) as alone:
-            field = attrs.fields_dict(cls)[name]
-            shown = MASK if is_secret(name, field) else value
+            field = by_arg[arg]
+            shown = MASK if is_secret(field.name, field) else value
             return ValidationError(f"{where} {key_of(field)}", shown, str(alone))
     fields = {key_of(f): f for f in attrs.fields(cls)}
-    return ValidationError(where, _shown({key_of(attrs.fields_dict(cls)[k]): v for k, v in given.items()}, fields),
-                           str(exc))
+    return ValidationError(where, _shown({key_of(by_arg[a]): v for a, v in given.items()}, fields), str(exc))
+
+
+def _arg(field: attrs.Attribute) -> str:
+    """The field's argument to the class (attrs drops a leading underscore)."""
+    return getattr(field, "alias", None) or field.name.lstrip("_")
 
 
 def key_of(field: attrs.Attribute) -> str:
