@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dealercrm import connect
-from dealercrm.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "integration"))  # case_world
 from case_world import with_mail  # noqa: E402

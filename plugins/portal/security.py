@@ -22,8 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from dealercrm.errors import ValidationError
-
 SESSION_COOKIE = "dcrm_session"
 NONCE_COOKIE = "dcrm_nonce"
 LANGUAGE_COOKIE = "dcrm_lang"
