@@ -1,28 +1,46 @@
-"""Load on the HTTP API: 32 concurrent clients opening cases and firing transitions.
+"""Load on the HTTP API: a sweep of concurrent clients opening cases and firing transitions,
+dealercrm against a minimal baseline app measured in the same run.
 
-    .venv/bin/python bench/api_load.py [--seconds 60] [--clients 32] [--max-requests 200000]
-                                       [--backend sqlite|postgres|both] [--workers 1] [--no-idempotency]
+    .venv/bin/python bench/api_load.py [--clients 1,4,8,32,64] [--seconds 15] [--repeat 1]
+                                       [--backend sqlite|postgres|both] [--workers 1]
+                                       [--only dealercrm|baseline] [--no-idempotency]
 
-A real ``dealercrm serve`` (uvicorn, one process) on 127.0.0.1 and a free port, over a
-fresh SQLite file — and over PostgreSQL when ``DEALERCRM_TEST_POSTGRES_URL`` is set (that
-database is emptied first, as the tests do). Each client plays whole cases with the
-three parties' keys: the dealer opens a case and forwards it, the manufacturer approves
-a visit, the technician schedules it and reports it fixed, the dealer confirms — every
-POST with an ``Idempotency-Key`` and every transition with ``If-Match``. Bounded in time
-and in requests; only loopback traffic.
+For every client count, each server in turn on a fresh database, started on 127.0.0.1
+and a free port (only loopback traffic; every run bounded in time and in requests):
 
-Reported: requests, accepted (2xx), refused by status, throughput, p50/p99 latency per
-operation; then the database is checked against what the clients were told: every
+* ``dealercrm``: a real ``dealercrm serve`` (uvicorn; ``--workers`` processes on
+  PostgreSQL, one on SQLite) over a fresh SQLite file — and over PostgreSQL when
+  ``DEALERCRM_TEST_POSTGRES_URL`` is set (that database is emptied first, as the tests do);
+* ``baseline``: ``bench/api_baseline.py``, a minimal FastAPI app on the same uvicorn that
+  answers the same two requests with raw sqlite3 / psycopg and a dict lookup for the key,
+  one transaction per request (see its docstring for exactly what it does).
+
+Each client plays whole cases with the three parties' keys: the dealer opens a case and
+forwards it, the manufacturer approves a visit, the technician schedules it and reports
+it fixed, the dealer confirms — every POST with an ``Idempotency-Key`` and every
+transition with ``If-Match``. A request whose answer was lost (timeout, dropped
+connection) is sent again with the same key, so its outcome is known too.
+
+Reported per run: answers/s, p50/p99 latency per operation, server CPU per answered
+request (user + system of the server's processes, from /proc), the load generator's, and
+the machine's load average before and after (other processes share the 2 cores: read
+the ratios, measured minutes apart under similar load, rather than the absolute rates).
+After each run the database is checked against what the clients were told: every
 accepted open is exactly one case, every accepted transition exactly one history row
-with the version it answered, and nothing else was written. A request whose answer was
-lost (timeout, dropped connection) is sent again with the same key, so its outcome is
-known too — the replayed answer says what happened.
+with the version it answered, and nothing else was written.
+
+Targets (issue #15), checked at the end: on SQLite, dealercrm's throughput at 64 clients
+>= 0.9x its best client count's; its fire p99 at 32 clients <= 2x what Little's law gives
+for its throughput (32 / throughput); at 32 clients its throughput >= 0.5x the
+baseline's and its server CPU per request <= 2x the baseline's. Exit status 1 if a
+database check failed (targets are reported, not enforced).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -35,6 +53,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import attrs
 import httpx
 
 # bench/ also holds transitions.py: keep the folder off sys.path, or it would shadow the
@@ -51,6 +70,8 @@ FLOW = (  # (key, trigger, data builder) after the case was opened
     ("dealer", "confirm", lambda ids, now: {}),
 )
 RETRIES = 3
+#: built-in rules that act on case events in the transaction: blocked unless --with-rules
+RULES = ("rule_satisfaction",)
 
 
 def free_port() -> int:
@@ -67,13 +88,16 @@ def prepare(url: str, clients: int) -> dict:
 
     crm = dealercrm.connect(url, settings=Settings(), load_entry_points=False)
     parties = crm.parties
-    dealer = parties.add("dealer", "Elektro Schmidt")
-    maker = parties.add("manufacturer", "Brioche Hausgeräte")
-    tech = parties.add("technician", "Technik-Service Nord")
+    dealer = parties.add("dealer", "Elektro Schmidt", by=crm.system)
+    maker = parties.add("manufacturer", "Brioche Hausgeräte", by=crm.system)
+    tech = parties.add("technician", "Technik-Service Nord", by=crm.system)
     keys = ApiKeyService(crm)
-    ids = {"dealer": dealer.id, "maker": maker.id, "technician": tech.id, "keys": {
-        "dealer": keys.create(dealer.id, "service").key, "maker": keys.create(maker.id, "warranty").key,
-        "technician": keys.create(tech.id, "fitter").key}}
+    issued = {"dealer": keys.create(dealer.id, "service", by=crm.system),
+              "maker": keys.create(maker.id, "warranty", by=crm.system),
+              "technician": keys.create(tech.id, "fitter", by=crm.system)}
+    ids = {"dealer": dealer.id, "maker": maker.id, "technician": tech.id,
+           "keys": {who: key.key for who, key in issued.items()},
+           "actors": {who: key.actor_id for who, key in issued.items()}}
     product = crm.products.add("BR-WM-7", "Brioche Lavande 7 kg", manufacturer_party_id=maker.id, by=crm.system)
     ids["customers"] = []
     for n in range(clients):
@@ -157,20 +181,19 @@ class Run:
                     self.fired.append((case_id, trigger, version))
 
 
-def verify(url: str, run: Run) -> list[str]:
+def verify(url: str, run: Run, tables=("service_case", "case_event")) -> list[str]:
     """Every accepted request is in the database exactly once, and nothing else is."""
-    from sqlalchemy import create_engine, func, select
+    from sqlalchemy import create_engine, text
 
-    from dealercrm.db.case_models import Case, CaseEvent
-
+    case_table, event_table = tables
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     problems = []
     with engine.connect() as conn:
-        cases = Counter(conn.execute(select(Case.id)).scalars())
-        opened_rows = Counter(conn.execute(select(CaseEvent.case_id).where(CaseEvent.kind == "opened")).scalars())
-        moves = Counter(tuple(r) for r in conn.execute(select(CaseEvent.case_id, CaseEvent.trigger, CaseEvent.version)
-                                                       .where(CaseEvent.kind == "transition")))
-        total = conn.execute(select(func.count()).select_from(CaseEvent)).scalar_one()
+        cases = Counter(conn.execute(text(f"SELECT id FROM {case_table}")).scalars())
+        opened_rows = Counter(conn.execute(text(f"SELECT case_id FROM {event_table} WHERE kind = 'opened'")).scalars())
+        moves = Counter(tuple(r) for r in conn.execute(text(
+            f"SELECT case_id, trigger, version FROM {event_table} WHERE kind = 'transition'")))
+        total = conn.execute(text(f"SELECT count(*) FROM {event_table}")).scalar_one()
     engine.dispose()
     accepted_cases, accepted_moves = Counter(run.opened), Counter(run.fired)
     if any(n != 1 for n in accepted_cases.values()):
@@ -212,82 +235,178 @@ async def drive(run: Run, clients: int) -> float:
     return time.monotonic() - start
 
 
-def bench(backend: str, url: str, args) -> bool:
-    ids = prepare(url, args.clients)
+@attrs.define
+class Result:
+    variant: str
+    clients: int
+    answered: int
+    elapsed: float
+    latency: dict
+    server_cpu: float
+    own_cpu: float
+    load: tuple[float, float]
+    problems: list
+    refused: dict
+    unknown: int
+
+    @property
+    def rate(self) -> float:
+        return self.answered / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.server_cpu / max(1, self.answered) * 1000
+
+    def p(self, op: str, q: float) -> float:
+        return pct(self.latency.get(op, []), q)
+
+
+def start_server(variant: str, backend: str, url: str, ids: dict, workers: int, with_rules: bool = False):
     port = free_port()
-    env = {**os.environ, "DEALERCRM_DATABASE_URL": url}
-    command = [sys.executable, "-c", "from dealercrm.cli import main; main()", "serve", "--port", str(port),
-               "--log-level", "error", "--workers", str(args.workers if backend == "postgresql" else 1)]
+    if variant == "baseline":
+        kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
+        fixture = {"keys": {ids["keys"][who]: {"party": ids[who], "actor": ids["actors"][who], "kind": kind}
+                            for who, kind in kinds.items()},
+                   "customers": [(c, a, ids["maker"]) for c, a in ids["customers"]], "dealer": ids["dealer"]}
+        env = {**os.environ, "BASELINE_DATABASE_URL": url, "BASELINE_FIXTURE": json.dumps(fixture)}
+        command = [sys.executable, os.path.join(_HERE, "api_baseline.py"), str(port)]
+    else:
+        env = {**os.environ, "DEALERCRM_DATABASE_URL": url}
+        if not with_rules:  # the baseline sends no survey: compare the same writes
+            env["DEALERCRM_BLOCK_PLUGINS"] = ",".join(filter(None, [env.get("DEALERCRM_BLOCK_PLUGINS"), *RULES]))
+        command = [sys.executable, "-c", "from dealercrm.cli import main; main()", "serve", "--port", str(port),
+                   "--log-level", "error", "--workers", str(workers if backend == "postgresql" else 1)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    try:
-        started = time.monotonic()
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if server.poll() is not None or time.monotonic() - started > 30:
-                    raise SystemExit(f"server did not start: {server.stderr.read().decode()[-2000:]}") from None
-                time.sleep(0.2)
-        run = Run(base, ids, time.monotonic() + args.seconds, args.max_requests, not args.no_idempotency)
-        server_cpu, own_cpu = cpu_seconds(server.pid), time.process_time()
-        elapsed = asyncio.run(drive(run, args.clients))
-        server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, time.process_time() - own_cpu
-    finally:
-        server.terminate()
+    started = time.monotonic()
+    while True:
         try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    report(backend, run, elapsed)
-    answered = max(1, sum(run.status.values()))
-    print(f"  CPU per answered request: server {server_cpu / answered * 1000:.1f} ms (its processes busy "
-          f"{server_cpu / elapsed:.0%} of one core), load generator {own_cpu / answered * 1000:.1f} ms "
-          f"({own_cpu / elapsed:.0%}); {os.cpu_count()} cores in all")
-    problems = verify(url, run)
-    verdict = "FAILED" if problems else "OK — every accepted request is in the database exactly once"
-    print(f"  database check: {verdict}")
-    for problem in problems:
-        print(f"    FAIL: {problem}")
-    return not problems
+            httpx.get(f"{base}/health", timeout=2).raise_for_status()
+            return server, base
+        except httpx.HTTPError:
+            if server.poll() is not None or time.monotonic() - started > 90:
+                server.kill()
+                raise SystemExit(f"{variant} server did not start: {server.stderr.read().decode()[-2000:]}") from None
+            time.sleep(0.2)
 
 
-def report(backend: str, run: Run, elapsed: float) -> None:
-    answered = sum(run.status.values())
-    accepted = sum(n for (op, status), n in run.status.items() if 200 <= status < 300)
-    print(f"\n{backend}: {answered} answers in {elapsed:.1f} s = {answered / elapsed:.0f} req/s "
-          f"({accepted} accepted, {answered - accepted} refused, {run.unknown} unknown, {run.replayed} replayed)")
-    print(f"  cases opened {len(run.opened)}, transitions fired {len(run.fired)}, "
-          f"cases closed {sum(1 for _, t, _ in run.fired if t == 'confirm')}")
-    for op, values in sorted(run.latency.items()):
-        print(f"  {op:5s} n={len(values):6d}  p50 {pct(values, 50):7.1f} ms  p99 {pct(values, 99):7.1f} ms  "
-              f"mean {statistics.fmean(values) * 1000:7.1f} ms")
+def stop(server) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def measure(variant: str, backend: str, clients: int, args) -> Result:
+    """One run on a fresh database: ``variant``'s server, ``clients`` clients, ``args.seconds``."""
+    with tempfile.TemporaryDirectory(prefix="dealercrm-api-load-") as home:
+        url = (reset_postgres(os.environ["DEALERCRM_TEST_POSTGRES_URL"]) if backend == "postgresql"
+               else f"sqlite:///{Path(home) / 'api.db'}")
+        ids = prepare(url, clients)
+        server, base = start_server(variant, backend, url, ids, args.workers, args.with_rules)
+        try:
+            load_before = os.getloadavg()[0]
+            run = Run(base, ids, time.monotonic() + args.seconds, args.max_requests, not args.no_idempotency)
+            server_cpu, own_cpu = cpu_seconds(server.pid), time.process_time()
+            elapsed = asyncio.run(drive(run, clients))
+            server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, time.process_time() - own_cpu
+            load_after = os.getloadavg()[0]
+        finally:
+            stop(server)
+        problems = verify(url, run, ("bl_case", "bl_case_event") if variant == "baseline" else
+                          ("service_case", "case_event"))
     refused = {f"{op} {status}": n for (op, status), n in sorted(run.status.items()) if not 200 <= status < 300}
-    if refused:
-        print(f"  refused: {refused}")
+    result = Result(variant, clients, sum(run.status.values()), elapsed, dict(run.latency), server_cpu, own_cpu,
+                    (load_before, load_after), problems, refused, run.unknown)
+    print(f"  {backend:10s} {variant:9s} {clients:3d} clients: {result.rate:6.0f} req/s  fire p50 "
+          f"{result.p('fire', 50):6.1f} ms p99 {result.p('fire', 99):7.1f} ms  open p99 {result.p('open', 99):7.1f} ms"
+          f"  server CPU {result.cpu_ms:5.2f} ms/req ({server_cpu / elapsed:4.0%} of a core), load generator "
+          f"{own_cpu / max(1, result.answered) * 1000:4.2f} ms/req  load {load_before:.1f}->{load_after:.1f}"
+          f"  {'OK' if not problems else 'FAILED: ' + '; '.join(problems)}"
+          f"{'  refused ' + str(refused) if refused else ''}{f'  unknown {run.unknown}' if run.unknown else ''}",
+          flush=True)
+    return result
+
+
+def summary(backend: str, results: list[Result], counts: list[int]) -> None:
+    """The best run of each variant per client count, the ratios, and the targets."""
+    best: dict[tuple[str, int], Result] = {}
+    for r in results:
+        if (r.variant, r.clients) not in best or r.rate > best[(r.variant, r.clients)].rate:
+            best[(r.variant, r.clients)] = r
+    print(f"\n{backend}: best of {len(results) // max(1, len(best))} run(s) per cell; load = 1-min load average "
+          f"during the run, {os.cpu_count()} cores")
+    print("  clients | baseline req/s | dealercrm req/s | ratio | dealercrm fire p50 / p99 ms | "
+          "server CPU ms/req baseline / dealercrm | ratio | load")
+    for n in counts:
+        b, d = best.get(("baseline", n)), best.get(("dealercrm", n))
+        if d is None:
+            continue
+        ratio = f"{d.rate / b.rate:.2f}" if b and b.rate else "-"
+        cpu_ratio = f"{d.cpu_ms / b.cpu_ms:.2f}" if b and b.cpu_ms else "-"
+        print(f"  {n:7d} | {b.rate if b else float('nan'):14.0f} | {d.rate:15.0f} | {ratio:>5s} | "
+              f"{d.p('fire', 50):8.1f} / {d.p('fire', 99):8.1f}         | "
+              f"{b.cpu_ms if b else float('nan'):6.2f} / {d.cpu_ms:6.2f}                      | {cpu_ratio:>5s} | "
+              f"{max(d.load):.1f}")
+    if backend != "sqlite":
+        return
+    ours = {n: best[("dealercrm", n)] for n in counts if ("dealercrm", n) in best}
+    if not ours:
+        return
+    top = max(ours.values(), key=lambda r: r.rate)
+    print("  targets:")
+    if 64 in ours:
+        print(f"    throughput at 64 clients {ours[64].rate:.0f} >= 0.9 x best ({top.rate:.0f} at {top.clients}): "
+              f"{ours[64].rate / top.rate:.2f}x — {'met' if ours[64].rate >= 0.9 * top.rate else 'MISSED'}")
+    if 32 in ours:
+        little = 32 / ours[32].rate * 1000
+        p99 = ours[32].p("fire", 99)
+        print(f"    fire p99 at 32 clients {p99:.0f} ms <= 2 x Little's law (32 / {ours[32].rate:.0f} req/s = "
+              f"{little:.0f} ms): {p99 / little:.2f}x — {'met' if p99 <= 2 * little else 'MISSED'}")
+        b = best.get(("baseline", 32))
+        if b is not None:
+            print(f"    throughput at 32 clients >= 0.5 x baseline: {ours[32].rate / b.rate:.2f}x — "
+                  f"{'met' if ours[32].rate >= 0.5 * b.rate else 'MISSED'}")
+            print(f"    server CPU per request at 32 clients <= 2 x baseline: {ours[32].cpu_ms / b.cpu_ms:.2f}x — "
+                  f"{'met' if ours[32].cpu_ms <= 2 * b.cpu_ms else 'MISSED'}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the clients run (default 60)")
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--max-requests", type=int, default=200_000, help="stop after this many requests")
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both",
+    parser.add_argument("--seconds", type=float, default=15.0, help="how long each run's clients run (default 15)")
+    parser.add_argument("--clients", default="1,4,8,32,64", help="client counts to sweep (default 1,4,8,32,64)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell, interleaved; the best is kept")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="stop a run after this many requests")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite",
                         help="both: SQLite, and PostgreSQL if DEALERCRM_TEST_POSTGRES_URL is set")
     parser.add_argument("--workers", type=int, default=1, help="server processes on PostgreSQL (SQLite: always 1)")
+    parser.add_argument("--only", choices=("dealercrm", "baseline"), help="run one server only")
     parser.add_argument("--no-idempotency", action="store_true", help="send no Idempotency-Key (no retries)")
+    parser.add_argument("--with-rules", action="store_true", help="leave the built-in rule acting on closed cases "
+                        "(a satisfaction survey per case: an outbox message and a timeline entry more per close)")
     args = parser.parse_args()
-    ok = True
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="dealercrm-api-load-") as home:
-            ok &= bench("sqlite", f"sqlite:///{Path(home) / 'api.db'}", args)
-    pg = os.environ.get("DEALERCRM_TEST_POSTGRES_URL")
+    counts = [int(c) for c in args.clients.split(",") if c.strip()]
+    variants = [args.only] if args.only else ["baseline", "dealercrm"]
+    backends = ["sqlite"] if args.backend in ("sqlite", "both") else []
     if args.backend in ("postgres", "both"):
-        if pg:
-            ok &= bench("postgresql", reset_postgres(pg), args)
+        if os.environ.get("DEALERCRM_TEST_POSTGRES_URL"):
+            backends.append("postgresql")
         else:
-            print("\npostgresql: skipped (set DEALERCRM_TEST_POSTGRES_URL)")
+            print("postgresql: skipped (set DEALERCRM_TEST_POSTGRES_URL)")
+    ok = True
+    for backend in backends:
+        print(f"\n{backend}: {', '.join(map(str, counts))} clients, {args.seconds:g} s each, "
+              f"{args.repeat} run(s) per cell", flush=True)
+        results = []
+        for n in counts:
+            for _ in range(args.repeat):
+                for variant in variants:
+                    result = measure(variant, backend, n, args)
+                    ok &= not result.problems
+                    results.append(result)
+        summary(backend, results, counts)
     return 0 if ok else 1
 
 

@@ -58,8 +58,7 @@ import attrs
 from sqlalchemy import and_, bindparam, exists, false, or_, select, true
 
 from .db.case_models import Case, CaseEvent
-from .db.models import Actor, Customer, Party, Task
-from .db.prepared import Prepared
+from .db.models import Actor, ContactPerson, Customer, Party, Task
 from .errors import DealerCrmError, NotFound, NotPermitted, ValidationError
 from .fields import CUSTOMER, FieldSet
 from .workflow.model import Transition, Workflow
@@ -70,8 +69,11 @@ if TYPE_CHECKING:
 #: Roles of the owning dealer's actors that may merge, export and erase its customers.
 MANAGING_ROLES = ("owner", "manager")
 
-_ACTOR = Prepared(select(Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
-                  .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
+#: the actor and its party kind: alone (``load_principal``) or beside another row in one
+#: statement (``with_actor``), always in this order (``principal_of``)
+ACTOR_COLUMNS = (Actor.id, Actor.name, Actor.party_id, Actor.role, Actor.is_system, Actor.active, Party.kind)
+_ACTOR = (select(*ACTOR_COLUMNS)
+          .join(Party, Party.id == Actor.party_id, isouter=True).where(Actor.id == bindparam("actor_id")))
 
 
 class NotAuthenticated(DealerCrmError):
@@ -101,21 +103,41 @@ class Principal:
         return f"actor {self.actor_id} {self.name} ({self.kind}, party {self.party_id})"
 
 
-def load_principal(conn, actor_id: object) -> Principal:
-    """The actor ``actor_id``; unknown is ``NotFound``, inactive ``NotPermitted``."""
+def check_actor_id(actor_id: object) -> int:
     if actor_id is None:
         raise ValidationError("by", None, "every operation is carried out by an actor: pass by=<actor id>, "
                               "or by=crm.system for dealercrm itself")
     if isinstance(actor_id, bool) or not isinstance(actor_id, int):
         raise ValidationError("by", actor_id, "must be an actor id (int)")
-    row = _ACTOR.first(conn, {"actor_id": actor_id})
-    if row is None:
+    return actor_id
+
+
+def load_principal(conn, actor_id: object) -> Principal:
+    """The actor ``actor_id``; unknown is ``NotFound``, inactive ``NotPermitted``."""
+    check_actor_id(actor_id)
+    return principal_of(conn.execute(_ACTOR, {"actor_id": actor_id}).first(), actor_id)
+
+
+def with_actor(query, table):
+    """``query`` (over ``table``) with the actor ``:actor_id`` read beside its row, in the same
+    statement (an operation's first read, e.g. the case a transition fires on): the row ends
+    with ``ACTOR_COLUMNS``, all None for an unknown actor. Check them with ``principal_of``."""
+    actor, party = Actor.__table__.alias("acting"), Party.__table__.alias("acting_party")
+    columns = [actor.c[c.key] for c in ACTOR_COLUMNS[:-1]] + [party.c.kind]
+    return (query.add_columns(*(c.label(f"acting_{i}") for i, c in enumerate(columns)))
+            .outerjoin_from(table, actor, actor.c.id == bindparam("actor_id"))
+            .outerjoin(party, party.c.id == actor.c.party_id))
+
+
+def principal_of(row: Any, actor_id: object) -> Principal:
+    """The principal from ``ACTOR_COLUMNS`` values (None: no such actor), refused as it must be."""
+    if row is None or row[0] is None:
         raise NotFound("actor", actor_id)
-    if not row["active"]:
-        raise NotPermitted(f"actor {actor_id} {row['name']} is inactive and may not act; reactivate the actor "
+    ident, name, party_id, role, is_system, active, kind = row
+    if not active:
+        raise NotPermitted(f"actor {actor_id} {name} is inactive and may not act; reactivate the actor "
                            "or act as another")
-    return Principal(row["id"], row["name"], row["party_id"], "system" if row["is_system"] else (row["kind"] or "?"),
-                     row["role"])
+    return Principal(ident, name, party_id, "system" if is_system else (kind or "?"), role)
 
 
 # -- the rules as SQL: which rows an actor may see --------------------------------------
@@ -222,6 +244,18 @@ def owned_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
     return customer
 
 
+def named_contact(uow: UnitOfWork, customer_id: int, contact_id: int, doing: str) -> ContactPerson:
+    """A contact person an interaction or a task may name: one of the customer's own, on a
+    file ``uow``'s actor keeps. Contact persons are the keeping dealer's (a party serving a
+    case does not see them), and another customer's contact person does not exist here —
+    the same answer as an id never used."""
+    owned_customer(uow, customer_id, doing)
+    contact = uow.session.get(ContactPerson, contact_id)
+    if contact is None or contact.customer_id != customer_id:
+        raise NotFound("contact person", contact_id)
+    return contact
+
+
 def managed_customer(uow: UnitOfWork, customer_id: int, doing: str) -> Customer:
     """An owned customer, for an actor in one of ``MANAGING_ROLES`` (or the system)."""
     customer = owned_customer(uow, customer_id, doing)
@@ -262,6 +296,14 @@ def records_return(p: Principal, case: Any, names: Iterable[str]) -> None:
                                   f"a {p.kind} records no step of the return"))
 
 
+def case_dealer(p: Principal, case: Any, doing: str) -> None:
+    """``p`` acts for the case's dealer (or is the system): the customer's single point of
+    contact decides how urgent the customer's case is."""
+    if p.kind != "system" and (p.kind != "dealer" or case["dealer_party_id"] != p.party_id):
+        raise NotPermitted(f"{p} may not {doing} case {case['id']}: that is for the case's dealer "
+                           f"(party {case['dealer_party_id']})")
+
+
 def visible_task(uow: UnitOfWork, task_id: int) -> Task:
     task = uow.session.scalar(select(Task).where(Task.id == task_id, task_scope(uow.principal)))
     if task is None:
@@ -295,7 +337,8 @@ def customer_triggers(workflow: Workflow, state: str) -> list[Transition]:
     return [t for t in workflow.transitions_from(state) if not t.timeout and "system" in t.allowed]
 
 
-__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_scope", "customer_fields",
-           "customer_scope", "customer_triggers", "load_principal", "managed_customer", "own_party", "owned_customer",
-           "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
+__all__ = ["MANAGING_ROLES", "NotAuthenticated", "Principal", "RETURN_RECORDERS", "case_dealer", "case_scope",
+           "customer_fields", "customer_scope", "customer_triggers", "load_principal", "managed_customer", "named_contact",
+           "own_party",
+           "owned_customer", "owned_customers", "records_return", "relation", "require", "require_system", "sees_case", "task_scope",
            "visible_case", "visible_customer", "visible_task"]

@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from .app import CRM
 
 
+#: (service class, method name) -> does the method take ``by``: looked up once, not per call
+_TAKES_BY: dict[tuple[type, str], bool] = {}
+
+
+def _takes_by(cls: type, name: str, target: Any) -> bool:
+    known = _TAKES_BY.get((cls, name))
+    if known is None:
+        known = _TAKES_BY[(cls, name)] = "by" in inspect.signature(target).parameters
+    return known
+
+
 class _Bound:
     """One service with ``by`` bound on every method that takes it."""
 
@@ -25,7 +36,7 @@ class _Bound:
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._service, name)
         if (name.startswith("_") or name in ("uow", "read") or not callable(target)
-                or "by" not in inspect.signature(target).parameters):
+                or not _takes_by(type(self._service), name, target)):
             raise AttributeError(f"{type(self._service).__name__}.{name} is not an operation of an actor")
         bound = functools.partial(target, by=self._actor_id)
         functools.update_wrapper(bound, target)

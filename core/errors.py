@@ -31,7 +31,15 @@ class ValidationError(DealerCrmError):
         super().__init__(f"invalid {field} {value!r}: {reason}")
 
 
-class DuplicateCustomer(ValidationError):
+class StateConflict(ValidationError):
+    """Well-formed input that what the database holds refuses (HTTP 409, not 422): a customer
+    merged or erased, a closed case, a task already done, a value another record has, a
+    reference to a record that cannot play that part (a dealer named as a product's maker, a
+    person of another party). Unlike other invalid input, the same request can succeed once
+    the records are different; ``field`` and ``reason`` say what stands in the way."""
+
+
+class DuplicateCustomer(StateConflict):
     """The e-mail or phone already belongs to a customer; ``existing_id`` names them."""
 
     def __init__(self, field: str, value: object, existing_id: int):

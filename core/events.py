@@ -44,6 +44,20 @@ class AccountOwnerChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
+class ActorDeactivated(Event):
+    """One of a party's people was deactivated (they left): ``customer_ids`` are the accounts
+    handed over — those they owned or held the only relationship with — each with a hand-over
+    task (``task_ids``, in the same order); ``handover_to_id`` the successor, if one was named."""
+
+    name: ClassVar[str] = "actor_deactivated"
+    party_id: int
+    deactivated_id: int
+    handover_to_id: int | None = None
+    customer_ids: tuple[int, ...] = ()
+    task_ids: tuple[int, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class CustomersMerged(Event):
     name: ClassVar[str] = "customers_merged"
     kept_id: int
@@ -131,6 +145,8 @@ class CaseOpened(Event):
     state: str
     owner_party_id: int | None
     due_at: datetime | None
+    #: the service level it runs on (``dealercrm.workflow.model.ServiceLevel``)
+    service_level: str = "standard"
 
 
 @attrs.frozen(kw_only=True)
@@ -162,6 +178,8 @@ class CaseHandedOver(Event):
     to_party_id: int | None
     to_kind: str | None
     due_at: datetime | None
+    #: the case's version after the transition (as ``CaseTransitioned.version``): orders a case's events
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -175,6 +193,7 @@ class CaseEscalated(Event):
     dest: str
     missed_by_party_id: int | None
     due_at_missed: datetime | None
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -183,6 +202,7 @@ class CaseReopened(Event):
     case_id: int
     customer_id: int
     reopen_count: int
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -191,6 +211,7 @@ class CaseClosed(Event):
     case_id: int
     customer_id: int
     final_state: str
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -211,6 +232,24 @@ class CaseReturnRecorded(Event):
     case_id: int
     customer_id: int
     values: dict = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class CaseLevelChanged(Event):
+    """A case's priority changed, or a contract of its asset or customer did, and with it
+    perhaps the service level it runs on (``crm.cases.set_priority``; ``dealercrm.services.
+    case_levels``): ``level`` and ``previous_level``, ``because`` in words, ``due_at`` the
+    current state's deadline from now on."""
+
+    name: ClassVar[str] = "case_level_changed"
+    case_id: int
+    customer_id: int
+    level: str
+    previous_level: str
+    priority: str
+    because: str
+    due_at: datetime | None
+    version: int | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -40,6 +40,8 @@ class CleanContext:
     default_region: str = "DE"
     #: the application clock's date, for plausibility (a birthday in the future)
     today: date | None = None
+    #: the service contracts some service level names; None: not checked
+    contracts: frozenset[str] | None = None
 
 
 def clean_text(name: str, value: Any, ctx: CleanContext) -> str | None:
@@ -77,8 +79,26 @@ def clean_external_id(name: str, value: Any, ctx: CleanContext) -> str | None:
     return value
 
 
+def clean_time_zone(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.time_zone(name, value)
+
+
+def clean_language(name: str, value: Any, ctx: CleanContext) -> str | None:
+    return validation.language(name, value)
+
+
 def clean_kind(name: str, value: Any, ctx: CleanContext) -> str:
     return validation.choice(name, value, CUSTOMER_KINDS)
+
+
+def clean_contract(name: str, value: Any, ctx: CleanContext) -> str | None:
+    """A service contract's name, one that a service level names: a contract no level knows
+    would change nothing, and a typo ("premum") must not silently cost a customer the level."""
+    contract = validation.text(name, value)
+    if contract is None or ctx.contracts is None or contract in ctx.contracts:
+        return contract
+    known = ", ".join(sorted(ctx.contracts)) or "none (declare service levels with contracts first)"
+    raise ValidationError(name, value, f"no service level names this contract; contracts: {known}")
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -140,6 +160,9 @@ class Field:
     max_length: int | None = 200
     #: the only values accepted, if the field is a choice
     choices: tuple[str, ...] = ()
+    #: what kind of text it is, where no pattern can say it (the OpenAPI ``format``): "email"
+    #: (what email-validator accepts), "phone" (what phonenumbers reads as valid)
+    format: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -258,9 +281,9 @@ CUSTOMER = FieldSet("customer", [
     field("kind", "person or company", readers=_CASE_PARTIES, importable=True, clean=clean_kind,
           choices=CUSTOMER_KINDS),
     field("email", "e-mail address", personal=True, readers=("dealer",), importable=True, mergeable=True,
-          clean=clean_email),
+          clean=clean_email, format="email"),
     field("phone", "phone number, stored in E.164 (+49…)", personal=True, readers=("dealer", "technician"),
-          importable=True, mergeable=True, clean=clean_phone, max_length=40),
+          importable=True, mergeable=True, clean=clean_phone, max_length=40, format="phone"),
     field("birthday", "date of birth (YYYY-MM-DD, 1900 to today)", personal=True, importable=True, mergeable=True,
           type=date, clean=clean_birthday),
     field("street", "street and number", personal=True, readers=("dealer", "technician"), importable=True,
@@ -268,6 +291,10 @@ CUSTOMER = FieldSet("customer", [
     field("postcode", "postal code", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True,
           max_length=20),
     field("city", "city", personal=True, readers=_CASE_PARTIES, importable=True, mergeable=True),
+    field("time_zone", "the customer's time zone for the times in their notices (IANA, e.g. Europe/Vienna; "
+          "default: the dealer's)", importable=True, mergeable=True, clean=clean_time_zone, max_length=64),
+    field("language", "the language of the customer's notices (de, en …; default: the configured one)",
+          importable=True, mergeable=True, clean=clean_language, max_length=8),
     field("external_id", "the host system's own id for the customer (e.g. the DMS number, at most 100 "
           "characters)", editable=False, importable=True, clean=clean_external_id, max_length=100),
     field("owner_party_id", "the dealer that keeps the file", editable=False, type=int),
@@ -278,31 +305,57 @@ CUSTOMER = FieldSet("customer", [
     field("last_touch_at", "the last personal contact", editable=False, type=datetime),
     field("merged_into_id", "the file this duplicate was merged into", editable=False, type=int),
     field("erased_at", "when the personal data was erased", editable=False, type=datetime),
+    field("service_contract", "the customer's service contract (e.g. premium): service levels of the cases "
+          "may depend on it", readers=("dealer",), importable=True, mergeable=True, clean=clean_contract,
+          max_length=64),
 ])
 
 #: A company customer's (or a household's) contact persons.
 CONTACT = FieldSet("contact_person", [
     field("name", "the contact person's name", personal=True, required=True, erased_value="[erased]"),
     field("function", "buyer, technician, management, accounting …", required=True),
-    field("email", "e-mail address", personal=True, clean=clean_email),
-    field("phone", "phone number", personal=True, clean=clean_phone),
+    field("email", "e-mail address", personal=True, clean=clean_email, format="email"),
+    field("phone", "phone number", personal=True, clean=clean_phone, format="phone"),
 ], label="contact")
 
-#: A product a customer owns: nothing personal, read by every party of a case on it.
+def clean_price(name: str, value: Any, ctx: CleanContext) -> float | None:
+    """What a customer paid: a number from 0 to 1,000,000,000 (text like "449.90" too)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(name, value, "is not an amount like 449.90")
+    try:
+        amount = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValidationError(name, value, "is not an amount like 449.90") from None
+    if not 0 <= amount <= 1e9:  # NaN fails both
+        raise ValidationError(name, value, "must be from 0 to 1000000000")
+    return amount
+
+
+#: A product a customer owns: nothing personal, read by every party of a case on it. Each
+#: field is a column of the asset import and of the customer import (a unit bought with
+#: the customer's row); the product is named by its SKU (``dealercrm.services.importing``).
 ASSET = FieldSet("asset", [
-    field("serial_number", "the unit's serial number", readers=_CASE_PARTIES),
-    field("purchased_on", "purchase date", readers=_CASE_PARTIES, type=date, clean=clean_date),
+    field("serial_number", "the unit's serial number", readers=_CASE_PARTIES, importable=True, max_length=100),
+    field("purchased_on", "purchase date", readers=_CASE_PARTIES, type=date, clean=clean_date, importable=True),
     field("handed_over_on", "handover date (starts the warranty)", readers=_CASE_PARTIES, type=date,
-          clean=clean_date),
-    field("warranty_until", "end of warranty", readers=_CASE_PARTIES, type=date, clean=clean_date),
-    field("price", "what the customer paid", type=float),
+          clean=clean_date, importable=True),
+    field("warranty_until", "end of warranty, when it is not the product's warranty from the handover "
+          "(e.g. an extended warranty)", readers=_CASE_PARTIES, type=date, clean=clean_date, importable=True),
+    field("price", "what the customer paid", type=float, clean=clean_price, importable=True),
+    field("service_contract", "a service contract for this unit (e.g. premium): service levels of its cases "
+          "may depend on it", readers=_CASE_PARTIES, clean=clean_contract, max_length=64),
 ])
 
 #: A service case: the summary and the facts are the customer's words, so personal.
 CASE = FieldSet("case", [
     field("summary", "what the customer reported", personal=True, readers=_CASE_PARTIES, required=True,
           erased_value="[erased]", max_length=2000),
-    field("priority", "normal, high …", readers=_CASE_PARTIES, editable=False),
+    field("priority", "how urgent the case is: " + ", ".join(validation.PRIORITIES), readers=_CASE_PARTIES,
+          editable=False, choices=validation.PRIORITIES),
+    field("service_level", "the service level the case runs on, whose deadlines it gets (standard: the "
+          "workflow's own)", readers=_CASE_PARTIES, editable=False),
     field("facts", "what the case's steps recorded", personal=True, readers=_CASE_PARTIES, editable=False,
           type=dict),
     field("warranty_status", "in, out or unknown: the asset's warranty on the day the case opened",

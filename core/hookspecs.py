@@ -4,12 +4,16 @@ Write a plugin as a module or object with functions named after these hooks and
 decorated with ``@dealercrm.hookimpl``; accept only the arguments you need.
 Two kinds of hook matter for data safety:
 
-* **inside the transaction** (``dealercrm_check_event``, ``dealercrm_erase_customer``,
-  ``dealercrm_export_customer``): they run before commit with the unit of work; raising
-  rolls the whole business operation back, so a plugin can veto but never half-apply.
+* **inside the transaction** (``dealercrm_check_event``, ``dealercrm_amend_case``,
+  ``dealercrm_erase_customer``, ``dealercrm_export_customer``): they run before commit with
+  the unit of work; raising rolls the whole business operation back, so a plugin can veto
+  but never half-apply.
 * **after commit** (``dealercrm_handle_event``): the change is already durable; each
   implementation runs on its own, a raising plugin is reported (naming plugin and
   hook) and the others still run.
+* **after commit, exactly once** (``dealercrm_queue_notices``): the messages committed
+  case events call for, queued from the committed history by the dispatcher, in a
+  transaction of their own that also marks the events as noticed.
 
 Every hook is called by pluggy, so ``@hookimpl(wrapper=True)`` (and ``tryfirst``,
 ``trylast``, ``hookwrapper``) work as pluggy documents, and ``DEALERCRM_TRACE_HOOKS=1``
@@ -52,9 +56,9 @@ hookimpl = pluggy.HookimplMarker("dealercrm")
 
 #: hooks called for each plugin on its own (see the module docstring)
 EACH_PLUGIN: frozenset[str] = frozenset({
-    "dealercrm_handle_event", "dealercrm_register_workflows", "dealercrm_extend_workflow",
-    "dealercrm_register_channels", "dealercrm_register_rules", "dealercrm_register_routes",
-    "dealercrm_register_settings"})
+    "dealercrm_handle_event", "dealercrm_amend_case", "dealercrm_register_workflows",
+    "dealercrm_extend_workflow", "dealercrm_register_channels", "dealercrm_register_rules",
+    "dealercrm_register_routes", "dealercrm_register_settings"})
 
 
 # --- application lifecycle -----------------------------------------------------------
@@ -141,6 +145,61 @@ def dealercrm_handle_event(event: Event, crm: CRM) -> None:
 
     :param event: the committed domain event.
     :param crm: the application.
+    """
+
+
+@hookspec
+def dealercrm_amend_case(event: Event, case: Mapping[str, Any], uow: UnitOfWork) -> dict[str, Any] | None:
+    """Contribute what a transition decides onto the case itself, before it is written.
+
+    A warranty decision, an RMA number, the replacement asset, a fact used up: return
+    them as ``{column: value}``. They go into the transition's single version-checked
+    UPDATE and are audited in its one audit row (``facts`` in the personal half), so the
+    case never exists with the transition but without its consequence. Only the columns
+    in ``dealercrm.services.cases.AMENDABLE`` (``warranty_decision``, ``rma_number``,
+    ``replacement_asset_id``, ``facts``) may be amended: the workflow's own columns move
+    only by firing a trigger. Rows of your own (a new asset) go through ``uow.session``
+    as usual; raise ``dealercrm.Vetoed`` (or any error) to refuse the transition.
+
+    Called: for each plugin on its own, so every amendment is traced to its plugin: a
+    column outside ``AMENDABLE``, or one that two plugins set to different values, is a
+    ``PluginError`` naming the plugin; the first that raises aborts the transition. A
+    wrapper runs around each plugin's call and may change what it contributes.
+
+    :param event: the ``CaseTransitioned`` about to be written (trigger, source, dest,
+        version, data); raised, with what follows from it, once written.
+    :param case: the case row as loaded before the transition (read-only).
+    :param uow: the transition's unit of work.
+    :return: a dict of amendable columns and their new values, or None.
+    """
+
+
+@hookspec
+def dealercrm_queue_notices(events: list[Event], uow: UnitOfWork) -> None:
+    """Queue the messages committed case events call for — the customer's hand-off notice,
+    a subscriber's delivery — after their commit, exactly once.
+
+    A transition commits the case, its history row and its audit row, nothing else. The
+    dispatcher (``crm.outbox.dispatch()``, ``dealercrm dispatch`` and ``worker``, and
+    ``crm.cases.tick()``) then offers every committed case event, in batches: each batch
+    is one transaction that queues what the plugins ask for (``crm.outbox.enqueue`` or
+    ``crm.outbox.enqueue_many`` with this ``uow``) and marks its events as noticed. A
+    crash before that commit leaves the events unnoticed and the next run offers them
+    again; after it there is nothing left to do; two dispatchers never take the same
+    event. Consent and the contact budget are decided now, and again when the message
+    is sent. The events are those the case operations raised (``CaseOpened``,
+    ``CaseTransitioned``, ``CaseEscalated``, ``CaseReopened``, ``CaseClosed``,
+    ``CaseHandedOver``, ``CaseFactRecorded``), derived again from the committed history
+    (``data`` as stored: JSON values); their ``customer_id`` is the case's customer now.
+
+    Called: once for all plugins, per batch; the first that raises rolls the batch back.
+    The batch is then offered event by event: an event whose notices raise stays
+    unnoticed (the ``PluginError`` is listed in ``crm.plugin_failures`` and logged) and
+    is offered again at the next run, while the other events go ahead. A wrapper runs
+    around every implementation.
+
+    :param events: the domain events of a batch of committed case events, in commit order.
+    :param uow: the unit of work of the batch (the system actor's).
     """
 
 

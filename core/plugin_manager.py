@@ -2,7 +2,7 @@
 
 Built-in plugins are named in ``DEFAULT_PLUGINS`` and imported by name, exactly as a
 third-party plugin is found through the ``dealercrm`` entry-point group; a host can
-block any of them by name. Every plugin's origin is recorded so ``dealercrm plugins``
+block any of them by name. Every plugin's origin is recorded so ``dealercrm plugins list``
 can say where each hook implementation came from.
 
 Every hook is called by pluggy (``pm.hook.<name>(...)``), so wrappers
@@ -57,6 +57,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dealercrm.plugins.demo_service_case",
     "dealercrm.plugins.rule_loyal_quiet",
     "dealercrm.plugins.rule_lost_customers",
+    "dealercrm.plugins.rule_single_threaded",
     "dealercrm.plugins.portal",
 )
 ENTRY_POINT_GROUP = "dealercrm"

@@ -91,3 +91,13 @@ def wants(rule: Rule, event_type: type) -> bool:
 
 def candidates(found: Iterable[Candidate] | None) -> list[Candidate]:
     return list(found or ())
+
+
+def utc_day_text(column, dialect: str):
+    """The UTC calendar day of a timestamp column as 'YYYY-MM-DD' text, in SQL: a situation
+    made in the scan's query ("quiet-since:2025-01-10") is plain text on every backend."""
+    from sqlalchemy import func
+
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)  # SQLite stores naive UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'

@@ -55,12 +55,40 @@ class ContactSettings:
     manual_channels: tuple[str, ...] = attrs.field(default=("phone", "post"), converter=_channel_names)
 
 
+def _levels(value: Any):
+    from .relationships import parse_levels
+
+    return parse_levels(value)
+
+
+def _window_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3660:
+        raise ValidationError("[relationships] window_days", value, "must be a whole number of days, 1 to 3660")
+    return value
+
+
+@attrs.frozen
+class RelationshipSettings:
+    """``[relationships]``: the levels of a relationship with a company customer (our roles
+    with their functions, ``dealercrm.relationships``) and ``window_days``, the span in which
+    an account's personal touches must involve more than one of our people and more than one
+    of their functions not to count as single-threaded (the report; the single-thread rule's
+    default)."""
+
+    levels: tuple = attrs.field(default=None, converter=_levels)
+    window_days: int = attrs.field(default=90, converter=_window_days)
+
+
 @attrs.frozen
 class CaseSettings:
     """``[cases]``: ``default_workflow`` is the workflow a case opened without naming one
-    follows; unset, the one registered workflow (with several, each case must name its own)."""
+    follows; unset, the one registered workflow (with several, each case must name its own).
+    ``service_levels``: per workflow and level, deadlines and conditions that change or add
+    to the workflow's declared service levels (``dealercrm.workflow.levels``), checked and
+    proven with the workflow when the application starts."""
 
     default_workflow: str | None = None
+    service_levels: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -162,7 +190,8 @@ class InboundChannelTable:
 
 #: the core's tables of the settings file, each declared once
 SECTIONS: dict[str, type] = {"contact": ContactSettings, "outbox": OutboxSettings, "cases": CaseSettings,
-                             "http": HttpSettings, "unsubscribe": UnsubscribeSettings}
+                             "relationships": RelationshipSettings, "http": HttpSettings,
+                             "unsubscribe": UnsubscribeSettings}
 TABLES = ("dealercrm", *SECTIONS, "inbound", "plugins")
 
 
@@ -178,6 +207,7 @@ class Settings:
     contact: ContactSettings = attrs.Factory(ContactSettings)
     outbox: OutboxSettings = attrs.Factory(OutboxSettings)
     cases: CaseSettings = attrs.Factory(CaseSettings)
+    relationships: RelationshipSettings = attrs.Factory(RelationshipSettings)
     #: ``triggers``, ``unknown_case``, ``opt_out_keywords`` (``dealercrm.services.inbound``) and one
     #: table per inbound channel (``[inbound.email]``: how its senders authenticate, see
     #: ``dealercrm.http.inbound_auth``)

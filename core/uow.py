@@ -1,14 +1,19 @@
 """One unit of work per business operation: its actor, one transaction, events after commit.
 
 Every unit of work is carried out by an actor (``by``), read in its own transaction as
-the first thing it does: an unknown actor is ``NotFound``, an inactive one
-``NotPermitted``, before anything is read or written. ``uow.principal`` is what the
-access rules (``dealercrm.access``) decide on, inside the same transaction as the write
-— no check in one transaction and act in another.
+the first thing it does (or, with ``defer_principal``, beside the operation's first row in
+the same statement, and checked before that row is looked at): an unknown actor is
+``NotFound``, an inactive one ``NotPermitted``, before anything is written.
+``uow.principal`` is what the access rules (``dealercrm.access``) decide on, inside the
+same transaction as the write — no check in one transaction and act in another.
 
 Leaving the ``with`` block without ``commit()`` rolls everything back, whatever
 happened inside. The unit holds one connection with its transaction begun up front
-(``BEGIN IMMEDIATE`` on SQLite for writers); ``uow.connection`` serves the Core hot
+(``BEGIN IMMEDIATE`` on SQLite for writers). On SQLite a writing unit first takes this
+process's write lock of the database file (``dealercrm.db.write_lock``: fair, handed
+over without SQLite's busy-handler sleeps), before it checks out a connection, and
+lets go of it as soon as its transaction committed or rolled back — before the events
+are published. ``uow.connection`` serves the Core hot
 paths (case transitions, imports) and ``uow.session`` — created on first use and
 joined to the same transaction — serves the ORM services. Events raised during the
 operation are checked by plugins inside the transaction (they may veto) and handed
@@ -19,20 +24,23 @@ transaction the host already began on the same database (a SQLAlchemy ``Connecti
 or ``Session``). dealercrm then never commits or rolls back that transaction: its own
 work sits in a savepoint (a failed operation rolls back only that), ``commit()`` only
 releases the savepoint, and the events wait for the host's commit — published after
-it, dropped on its rollback. Outbox rows, being rows, commit or vanish with the host.
+it, dropped on its rollback. Outbox rows and case history rows, being rows, commit or
+vanish with the host; the notices a committed case event calls for are queued later by
+the dispatcher (``dealercrm.services.notices``).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from .access import Principal, load_principal
+from .access import Principal, check_actor_id, load_principal, principal_of
 from .audit import AuditedSession
 from .errors import NotFound, ValidationError
 from .events import Event
@@ -48,6 +56,24 @@ T = TypeVar("T")
 _READONLY: WeakKeyDictionary[CRM, tuple[Engine, Engine]] = WeakKeyDictionary()
 
 
+class Rider(Protocol):
+    """Work that rides along in the transaction of the next writing unit of work that
+    commits in this context (``RIDER``): the HTTP API's idempotency claim is written with
+    the operation it claims, so the two commit together or not at all."""
+
+    pending: bool
+
+    def ride(self, uow: UnitOfWork) -> None:
+        """Write, inside ``uow``'s transaction, just before it commits (may raise: then it rolls back)."""
+
+    def committed(self) -> None:
+        """``uow`` committed with what ``ride`` wrote."""
+
+
+#: the rider of the current request (set by the HTTP API around a keyed POST)
+RIDER: ContextVar[Rider | None] = ContextVar("dealercrm_rider", default=None)
+
+
 def readonly_engine(crm: CRM) -> Engine:
     engine, view = _READONLY.get(crm, (None, None))
     if engine is not crm.engine:
@@ -55,9 +81,16 @@ def readonly_engine(crm: CRM) -> Engine:
     return view
 
 
+
+def integrity_error(exc: IntegrityError) -> ValidationError:
+    """A constraint violation that slipped past the service checks (a plugin's own rows through
+    ``uow.session``), in plain words: the database's first line names the constraint."""
+    text = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+    return ValidationError("record", text, "violates a database constraint")
+
 class UnitOfWork:
     def __init__(self, crm: CRM, by: int | Principal, operation: str, readonly: bool = False,
-                 connection: Connection | Session | None = None):
+                 connection: Connection | Session | None = None, defer_principal: bool = False):
         self.crm = crm
         self.operation = operation
         self.now: datetime = crm.clock.now()
@@ -68,20 +101,82 @@ class UnitOfWork:
         self.memo: dict[Any, Any] = {}
         self._host = connection
         self._savepoint = None
+        self._readonly = readonly
+        self._write_lock = None
         if connection is None:
-            bind = readonly_engine(crm) if readonly else crm.engine
-            self.connection = bind.connect()
-            self.connection.begin()
+            if not readonly and crm.write_lock is not None:
+                crm.write_lock.hold(crm.write_lock_timeout)  # before a pooled connection is taken
+                self._write_lock = crm.write_lock
+            try:
+                self.connection = (readonly_engine(crm) if readonly else crm.engine).connect()
+                self.connection.begin()
+            except BaseException:
+                self._let_go()
+                raise
         else:
             self.connection = _host_connection(crm, connection)
             self._savepoint = self.connection.begin_nested()
         self._session: AuditedSession | None = None
+        self._by = by
+        self._principal: Principal | None = by if isinstance(by, Principal) else None
         try:
-            self.principal: Principal = by if isinstance(by, Principal) else load_principal(self.connection, by)
+            if self._principal is None:
+                if defer_principal:  # the operation reads the actor with its first row (``adopt_principal``)
+                    check_actor_id(by)
+                else:
+                    self._principal = self.first(lambda conn: load_principal(conn, by))
         except BaseException:
             self.__exit__(None, None, None)  # release the connection (and SQLite's write lock)
             raise
-        self.actor_id: int = self.principal.actor_id
+
+    def first(self, read):
+        """``read(connection)``, the unit's first statement, on a live connection.
+
+        A pooled PostgreSQL connection may have died while it waited in the pool (the server
+        restarted, an administrator ended the session, a firewall dropped it). Its first
+        statement then fails as a disconnect; SQLAlchemy invalidates that connection and every
+        other one as old (``Pool`` invalidation). Nothing was done in this transaction yet, so
+        it is begun once more on a fresh connection and the statement repeated: the request
+        that found the dead connection still succeeds. Later statements are not repeated.
+        """
+        try:
+            return read(self.connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or self._host is not None:
+                raise
+        self.connection.close()
+        self.connection = (readonly_engine(self.crm) if self._readonly else self.crm.engine).connect()
+        self.connection.begin()
+        return read(self.connection)
+
+    def _let_go(self) -> None:
+        """Release this process's write lock of the SQLite file (the transaction is over)."""
+        if self._write_lock is not None:
+            lock, self._write_lock = self._write_lock, None
+            lock.release()
+
+    @property
+    def principal(self) -> Principal:
+        """The actor this unit of work is carried out by, read in its transaction."""
+        if self._principal is None:
+            self._principal = load_principal(self.connection, self._by)
+        return self._principal
+
+    @property
+    def actor_id(self) -> int:
+        return self.principal.actor_id
+
+    @property
+    def principal_id(self) -> object:
+        """The id of the actor this unit of work is carried out by, loaded or not yet."""
+        return self._principal.actor_id if self._principal is not None else self._by
+
+    def adopt_principal(self, actor_columns: Any) -> Principal:
+        """The actor read beside the operation's first row (``access.with_actor``), checked as
+        ``load_principal`` checks it: unknown is ``NotFound``, inactive ``NotPermitted``."""
+        if self._principal is None:
+            self._principal = principal_of(actor_columns, self._by)
+        return self._principal
 
     @property
     def session(self) -> AuditedSession:
@@ -108,6 +203,7 @@ class UnitOfWork:
                 else:
                     self.connection.rollback()
         finally:
+            self._let_go()
             if self._host is None:
                 self.connection.close()
 
@@ -147,6 +243,11 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.check_events()
+        rider = RIDER.get() if self._host is None and not self._readonly else None
+        if rider is not None and rider.pending:
+            rider.ride(self)
+        else:
+            rider = None
         try:
             if self._savepoint is not None:
                 self._savepoint.commit()  # releases the savepoint; the host commits or rolls back
@@ -155,6 +256,9 @@ class UnitOfWork:
         except IntegrityError as exc:
             raise integrity_error(exc) from exc
         self.committed = True
+        self._let_go()
+        if rider is not None:
+            rider.committed()
         if self._host is None:
             self.crm.publish(self.events)
         else:
@@ -202,3 +306,4 @@ def _after_host_commit(crm: CRM, host: Connection | Session, events: list[Event]
     else:
         event.listen(host, "commit", published, once=True)
         event.listen(host, "rollback", dropped, once=True)
+

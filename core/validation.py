@@ -40,6 +40,10 @@ def phone(value: str | None, region: str = "DE") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: how urgent a case is, from the customer's point of view; service levels may depend on it
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
 def choice(field: str, value: str, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if value not in allowed:
@@ -124,3 +128,27 @@ def iso_date(field: str, value: str | date | None) -> date | None:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise ValidationError(field, value, "is not a date in the form YYYY-MM-DD") from None
+
+
+def time_zone(field: str, value: str | None) -> str | None:
+    """An IANA time zone name ("Europe/Berlin", "America/New_York"); blank is None."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = text(field, value)
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValidationError(field, value, "is no IANA time zone; e.g. Europe/Berlin, America/New_York") from None
+    return name
+
+
+def language(field: str, value: str | None) -> str | None:
+    """A language as a two-letter ISO 639-1 code ("de", "en"); "DE" is "de"; blank is None."""
+    code = text(field, value)
+    if code is None:
+        return None
+    if not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise ValidationError(field, value, "must be a two-letter language code (ISO 639-1), e.g. de or en")
+    return code.lower()

@@ -59,7 +59,7 @@ naming its case ("Fall 17") goes to that case, and "STOP" revokes marketing by S
 (see README, "Replies").
 
 Not configured at all (no ``[plugins.channel_sms]`` table, no ``DEALERCRM_SMS_TOKEN``):
-the channel is not offered — ``dealercrm channels`` does not list it, hand-off
+the channel is not offered — ``dealercrm channels list`` does not list it, hand-off
 notifications pick another channel, e-mail works as before. Configured but incomplete
 or wrong (no url, no token unless ``auth_header = ""``, an unknown placeholder): the
 channel is offered, a warning is logged once, and every message fails with the reason

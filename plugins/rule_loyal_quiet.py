@@ -27,8 +27,23 @@ customers with at least one asset on file can be loyal. Tenure counts from the f
 purchase or from when the customer record was created, whichever is earlier; revenue
 is the sum of the asset prices.
 
+**Companies, by level** (``company_levels``). A company customer is kept by relationships
+at several levels — salesman and buyer, service and technician, management and management
+(``[relationships] levels``, ``dealercrm.relationships``). With ``company_levels = 1``
+(the default) any personal touch counts for the whole company, as for a person. Set a
+number (``company_levels = 2``: personal touches at two levels or more within
+``quiet_days``) or the levels that must each have one (``company_levels = ["sales",
+"management"]``), and a touch counts only for its own level: one of ours with a role of
+the level, with a contact person of a function of the level (or naming nobody). So a
+personal letter to their accounting is no touch for the buyer, and a company whose only
+recent touches were with accounting is quiet at the sales level. The situation is then
+``quiet-levels:<level>@<its last touch or never>,…`` over the quiet levels: once per
+quiet period of those levels, again when one of them was touched and went quiet anew.
+
 The scan is one set-based query: loyalty aggregates over ``asset`` joined to the
 customers filtered by ``last_touch_at``, anti-joined with the rule's firings, streamed.
+In the levels mode companies have a second one: the last personal touch per level, one
+aggregate column per level, joined to the same loyalty aggregates.
 """
 
 from __future__ import annotations
@@ -37,13 +52,14 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import attrs
-from sqlalchemy import String, and_, func, literal, or_, select, type_coerce
+from sqlalchemy import String, and_, case, func, literal, or_, select, true, type_coerce
 
 from dealercrm import hookimpl
-from dealercrm.db.models import Asset, Customer
+from dealercrm.db.models import Actor, Asset, ContactPerson, Customer, Interaction
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate, RuleSettings
+from dealercrm.rules import Candidate, RuleSettings, utc_day_text
 from dealercrm.services.contact_policy import decide
+from dealercrm.services.relationships import personal_touches
 
 NAME = "rule_loyal_quiet"
 
@@ -55,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "loyal_when": "all",  # "all" criteria that are set, or "any" of them
     "purpose": "marketing",  # "marketing" spends the contact budget; "service" does not
     "due_days": 7,  # the task is due this many days after the rule found the customer
+    # companies: 1 = any personal touch counts (as for a person); a number n >= 2 = touches at n levels
+    # within quiet_days; a list of level names ([relationships] levels) = each of those levels
+    "company_levels": 1,
 }
 
 TEXTS = {
@@ -67,6 +86,11 @@ TEXTS = {
                  "wenn es erneut still wird).\nTelefon: {phone}"),
         "quiet": "kein persönlicher Kontakt seit {day}",
         "quiet_never": "noch nie persönlich gesprochen",
+        "quiet_levels": "kein persönlicher Kontakt auf Ebene {levels}",
+        "levels_note": "\nEbenen ohne persönlichen Kontakt seit {days} Tagen: {levels}. Mailings zählen nicht, ein "
+                       "Kontakt zählt nur für seine Ebene (ein Brief an die Buchhaltung nicht für den Einkauf).",
+        "level_day": "{level} (zuletzt {day})",
+        "level_never": "{level} (noch nie)",
         "last": "{day} (vor {n} Tagen)",
         "last_never": "keiner erfasst (seit {n} Tagen in der Kundendatei)",
         "phone_ok": "Anruf möglich",
@@ -82,6 +106,11 @@ TEXTS = {
                  "personal contact (this rule then stays quiet until it goes quiet again).\nPhone: {phone}"),
         "quiet": "no personal contact since {day}",
         "quiet_never": "never spoken to personally",
+        "quiet_levels": "no personal contact at level {levels}",
+        "levels_note": "\nLevels without a personal touch for {days} days: {levels}. Mailings do not count, and a "
+                       "touch counts for its own level only (a letter to accounting is none for the buyer).",
+        "level_day": "{level} (last {day})",
+        "level_never": "{level} (never)",
         "last": "{day} ({n} days ago)",
         "last_never": "none recorded (in the customer file for {n} days)",
         "phone_ok": "a call is allowed",
@@ -108,20 +137,27 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-def utc_day_text(column, dialect: str):
-    """The UTC calendar day of a timestamp column as 'YYYY-MM-DD' text, in SQL."""
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.substr(column, 1, 10)  # SQLite stores naive UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
-
-
 def iso(day) -> str | None:
     """A day from the database as 'YYYY-MM-DD' (SQLite hands back text, PostgreSQL a date)."""
     return day if day is None or isinstance(day, str) else day.isoformat()
 
 
-def checked(settings) -> dict[str, Any]:
+def checked(settings, levels=None) -> dict[str, Any]:
+    """The settings, checked; ``levels``: the installation's ``[relationships] levels``, which
+    ``company_levels`` names."""
     s = {**DEFAULTS, **settings}
+    wanted = s["company_levels"]
+    if isinstance(wanted, (list, tuple)):
+        known = [level.name for level in levels] if levels is not None else None
+        if not wanted or not all(isinstance(w, str) for w in wanted) or (
+                known is not None and not set(wanted) <= set(known)):
+            raise ValidationError(f"[plugins.{NAME}] company_levels", wanted,
+                                  f"must name levels of [relationships] levels: {', '.join(known or ())}")
+    elif isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1 or (
+            levels is not None and wanted > len(levels)):
+        raise ValidationError(f"[plugins.{NAME}] company_levels", wanted,
+                              f"must be a number of levels from 1 to {len(levels) if levels is not None else 'all'}, "
+                              "or a list of level names")
     for key in ("quiet_days", "min_purchases", "min_years", "due_days"):
         if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 0:
             raise ValidationError(f"[plugins.{NAME}] {key}", s[key], "must be a whole number >= 0")
@@ -149,6 +185,7 @@ class LoyalQuietSettings(RuleSettings):
     loyal_when: Literal["all", "any"] = DEFAULTS["loyal_when"]
     purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
     due_days: int = DEFAULTS["due_days"]
+    company_levels: int | list[str] = DEFAULTS["company_levels"]
     language: str = ""
     title: str = ""
     note: str = ""
@@ -161,11 +198,19 @@ class LoyalQuiet:
     description = "loyal customers (purchases/tenure/revenue) without a personal touch for a while: a check-in task"
     defaults = DEFAULTS
 
-    def query(self, ctx):
-        """The scan as one SELECT (also used by the benchmark to show its plan)."""
-        s = checked(ctx.settings)
-        now: datetime = ctx.now
-        quiet_since = now - timedelta(days=s["quiet_days"])
+    @staticmethod
+    def levels(ctx, s) -> tuple:
+        """The levels a company needs touches at (all of ``[relationships] levels`` for a number),
+        or () when any personal touch counts (``company_levels = 1``)."""
+        every = ctx.crm.settings.relationships.levels
+        wanted = s["company_levels"]
+        if isinstance(wanted, (list, tuple)):
+            return tuple(level for level in every if level.name in wanted)
+        return every if wanted > 1 else ()
+
+    @staticmethod
+    def loyalty(s, now: datetime):
+        """The purchase join and the loyalty aggregates: (is_purchase, purchases, first, revenue, HAVING)."""
         # a free replacement (the swapped washing machine: replaces another asset, no price) is
         # not a purchase; a trade-in that was paid for is
         is_purchase = or_(Asset.replaces_asset_id.is_(None), Asset.price > 0)
@@ -181,6 +226,15 @@ class LoyalQuiet:
             loyal.append(or_(first_purchase <= tenure_day, Customer.created_at <= tenure_at))
         if s["min_revenue"]:
             loyal.append(revenue >= s["min_revenue"])
+        return is_purchase, purchases, first_purchase, revenue, and_(*loyal) if s["loyal_when"] == "all" else or_(*loyal)
+
+    def query(self, ctx):
+        """The scan as one SELECT (also used by the benchmark to show its plan); in the levels
+        mode for every customer but companies (``company_query``)."""
+        s = checked(ctx.settings, ctx.crm.settings.relationships.levels)
+        now: datetime = ctx.now
+        quiet_since = now - timedelta(days=s["quiet_days"])
+        is_purchase, purchases, first_purchase, revenue, loyal = self.loyalty(s, now)
         dialect = ctx.connection.dialect.name
         last_day = utc_day_text(Customer.last_touch_at, dialect)
         situation = literal("quiet-since:", String).concat(func.coalesce(last_day, "never"))
@@ -191,31 +245,84 @@ class LoyalQuiet:
                    type_coerce(first_purchase, String), revenue)
             .join_from(Customer, Asset, and_(Asset.customer_id == Customer.id, is_purchase))
             .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None),
+                   Customer.kind != "company" if self.levels(ctx, s) else true(),
                    or_(Customer.last_touch_at < quiet_since,
                        and_(Customer.last_touch_at.is_(None), Customer.created_at < quiet_since)),
                    ctx.not_fired(Customer.id, situation))
             .group_by(Customer.id)
-            .having(and_(*loyal) if s["loyal_when"] == "all" else or_(*loyal))
+            .having(loyal)
+        )
+
+    def company_query(self, ctx, s, levels):
+        """Loyal companies quiet at a level: the last personal touch per level (one aggregate
+        column each), the quiet levels listed in the situation, made in SQL."""
+        now: datetime = ctx.now
+        quiet_since = now - timedelta(days=s["quiet_days"])
+        dialect = ctx.connection.dialect.name
+        lasts = (select(Interaction.customer_id.label("customer_id"),
+                        *(func.max(case((level.touch_sql(Actor.role, ContactPerson.function,
+                                                         Interaction.contact_person_id), Interaction.at)))
+                          .label(f"level_{n}") for n, level in enumerate(levels)))
+                 .select_from(Interaction)
+                 .join(Customer, and_(Customer.id == Interaction.customer_id, Customer.kind == "company"))
+                 .join(Actor, personal_touches(Customer.id, Customer.owner_party_id))
+                 .outerjoin(ContactPerson, ContactPerson.id == Interaction.contact_person_id)
+                 .group_by(Interaction.customer_id).subquery("levels"))
+        columns = [lasts.c[f"level_{n}"] for n in range(len(levels))]
+        quiet = [or_(c.is_(None), c < quiet_since) for c in columns]
+        days = [utc_day_text(c, dialect) for c in columns]
+        situation = literal("quiet-levels:", String)
+        for n, level in enumerate(levels):
+            situation = situation.concat(case((quiet[n], literal(f"{level.name}@", String).concat(
+                func.coalesce(days[n], "never")).concat(literal(",", String))), else_=literal("", String)))
+        wanted = s["company_levels"]
+        touched = sum((case((q, 0), else_=1) for q in quiet), literal(0))
+        is_quiet = or_(*quiet) if isinstance(wanted, (list, tuple)) else touched < wanted
+        is_purchase, purchases, first_purchase, revenue, loyal = self.loyalty(s, now)
+        return (
+            select(Customer.id, situation, utc_day_text(Customer.last_touch_at, dialect),
+                   utc_day_text(Customer.created_at, dialect), purchases, type_coerce(first_purchase, String),
+                   revenue, *days, *(case((q, 1), else_=0) for q in quiet))
+            .join_from(Customer, Asset, and_(Asset.customer_id == Customer.id, is_purchase))
+            .outerjoin(lasts, lasts.c.customer_id == Customer.id)
+            .where(Customer.erased_at.is_(None), Customer.merged_into_id.is_(None), Customer.kind == "company",
+                   Customer.created_at < quiet_since, is_quiet, ctx.not_fired(Customer.id, situation))
+            .group_by(Customer.id, *columns)
+            .having(loyal)
         )
 
     def scan(self, ctx):
         today = ctx.now.date()
+        s = checked(ctx.settings, ctx.crm.settings.relationships.levels)
         result = ctx.connection.execute(self.query(ctx).execution_options(yield_per=1000))
         rows = (row for part in result.partitions() for row in part)  # streamed, 1000 rows at a time
         for customer_id, situation, last, created, purchases, first_purchase, revenue in rows:
-            first_purchase = iso(first_purchase)
-            since = min(first_purchase, created) if first_purchase else created
-            yield Candidate(customer_id, situation, customer_id, {
-                "last_touch": last,
-                "quiet_days": (today - date.fromisoformat(last or created)).days,
-                "purchases": purchases,
-                "first_purchase": first_purchase,
-                "customer_since": since,
-                "revenue": round(float(revenue), 2),
-            })
+            yield self.candidate(today, customer_id, situation, last, created, purchases, first_purchase, revenue)
+        levels = self.levels(ctx, s)
+        if not levels:
+            return
+        result = ctx.connection.execute(self.company_query(ctx, s, levels).execution_options(yield_per=1000))
+        for row in (row for part in result.partitions() for row in part):
+            found = self.candidate(today, *row[:7])
+            days, quiet = row[7:7 + len(levels)], row[7 + len(levels):]
+            found.evidence["quiet_levels"] = {level.name: day for level, day, q in zip(levels, days, quiet) if q}
+            yield found
+
+    @staticmethod
+    def candidate(today, customer_id, situation, last, created, purchases, first_purchase, revenue) -> Candidate:
+        first_purchase = iso(first_purchase)
+        since = min(first_purchase, created) if first_purchase else created
+        return Candidate(customer_id, situation, customer_id, {
+            "last_touch": last,
+            "quiet_days": (today - date.fromisoformat(last or created)).days,
+            "purchases": purchases,
+            "first_purchase": first_purchase,
+            "customer_since": since,
+            "revenue": round(float(revenue), 2),
+        })
 
     def act(self, candidate, ctx):
-        s = checked(ctx.settings)
+        s = checked(ctx.settings, ctx.crm.settings.relationships.levels)
         texts = TEXTS.get(s.get("language") or ctx.crm.settings.language, TEXTS["en"])
         ev = candidate.evidence
         name = ctx.uow.connection.execute(select(Customer.name).where(Customer.id == candidate.customer_id)).scalar()
@@ -223,15 +330,22 @@ class LoyalQuiet:
         allowed = phone and decide(ctx.crm, ctx.uow.connection, candidate.customer_id, phone, s["purpose"], ctx.now,
                                    count_budget=False)
         touched, day, n = ev["last_touch"], local_day(ev["last_touch"], texts), ev["quiet_days"]
+        by_level = ev.get("quiet_levels")
+        levels = ", ".join(texts["level_day"].format(level=level, day=local_day(d, texts)) if d else
+                           texts["level_never"].format(level=level) for level, d in (by_level or {}).items())
         fields = dict(
             name=name, since=local_day(ev["customer_since"], texts),
-            quiet=texts["quiet"].format(day=day) if touched else texts["quiet_never"],
+            quiet=(texts["quiet_levels"].format(levels=", ".join(by_level)) if by_level else
+                   texts["quiet"].format(day=day) if touched else texts["quiet_never"]),
             last=texts["last"].format(day=day, n=n) if touched else texts["last_never"].format(n=n),
             purchases=ev["purchases"], first_purchase=local_day(ev["first_purchase"], texts),
             revenue=local_number(ev["revenue"], texts), phone=texts["phone_ok"] if allowed and allowed.allowed else
             texts["phone_not"].format(reason=allowed.reason if allowed else "no phone channel"))
+        note = (s.get("note") or texts["note"]).format(**fields)
+        if by_level:
+            note += texts["levels_note"].format(days=s["quiet_days"], levels=levels)
         ctx.task((s.get("title") or texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
-                 purpose=s["purpose"], note=(s.get("note") or texts["note"]).format(**fields))
+                 purpose=s["purpose"], note=note)
 
 
 @hookimpl(trylast=True)

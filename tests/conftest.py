@@ -8,6 +8,7 @@ skipping silently.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -70,3 +71,57 @@ def any_crm(db_url, clock):
     app.parties.add("dealer", app.settings.home_dealer, by=app.system)
     yield app
     app.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def dealercrm_serve():
+    """``dealercrm_serve(folder, url, *args, log=path)``: a context manager, see ``_serve``."""
+    return _serve
+
+
+@contextlib.contextmanager
+def _serve(folder: Path, url: str, *args: str, log: Path | None = None):
+    """A real ``dealercrm serve`` on 127.0.0.1 over ``url``; yields its base URL. Its output
+    (uvicorn's log included) goes to ``log``."""
+    import os
+    import subprocess
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
+    env.update(DEALERCRM_DATABASE_URL=url, PYTHONUNBUFFERED="1")
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL
+    server = subprocess.Popen([sys.executable, "-c", "from dealercrm.cli import main; main()", "serve",
+                               "--host", "127.0.0.1", "--port", str(port), *args],
+                              env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "dealercrm serve did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown must not hang the suite
+            server.kill()
+            server.wait(timeout=10)
+        if log is not None:
+            out.close()

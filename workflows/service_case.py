@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from dealercrm.errors import ValidationError
 from dealercrm.fields import CASE
-from dealercrm.workflow.model import DeadlinePolicy, Guard, GuardContext, State, Transition, Workflow
+from dealercrm.workflow.model import DeadlinePolicy, Guard, GuardContext, ServiceLevel, State, Transition, Workflow
 
 #: One working day of the default 08:00-17:00 calendar.
 DAY = timedelta(hours=9)
@@ -94,7 +94,8 @@ _STATES = (
           business=False, waits_on_customer=True),
     State("closed", None, None, final=True, description="fixed and confirmed, or closed by agreement"),
     State("refunded", None, None, final=True, description="the customer got the money back"),
-    State("withdrawn", None, None, final=True, description="the customer no longer wants the case"),
+    State("withdrawn", None, None, final=True, resolves=False,
+          description="the customer no longer wants the case: it ended, but nobody made it right"),
 )
 
 #: Where the case sits with another party and the dealer may stop waiting.
@@ -150,12 +151,35 @@ _TRANSITIONS = (
     *(_t("withdraw", s.name, "withdrawn", DEALER, "reason") for s in _STATES if not s.final),
 )
 
+#: Deadlines that depend on the case, the first that applies wins (an installation changes them
+#: or adds its own in [cases.service_levels.service_case], see dealercrm.workflow.levels).
+#: Each names only the states it speeds up; the others keep the deadlines above.
+_LEVELS = (
+    ServiceLevel("urgent", {
+        "reported": timedelta(hours=1), "dealer_diagnosis": timedelta(hours=4), "manufacturer_review": DAY,
+        "technician_dispatch": DAY, "visit_scheduled": 3 * DAY, "waiting_for_parts": 3 * DAY,
+        "dealer_decision": timedelta(hours=4), "replacement": 2 * DAY, "dealer_repair": 2 * DAY,
+    }, priorities=("urgent",), description="the customer cannot wait: a dealer looks within the hour"),
+    ServiceLevel("premium", {
+        "reported": timedelta(hours=2), "dealer_diagnosis": timedelta(hours=4), "manufacturer_review": DAY,
+        "technician_dispatch": DAY, "visit_scheduled": 3 * DAY, "waiting_for_parts": 3 * DAY,
+        "dealer_decision": timedelta(hours=4), "replacement": 2 * DAY, "dealer_repair": 2 * DAY,
+    }, contracts=("premium",), description="a premium service contract on the unit or the customer: "
+                                          "the manufacturer has one working day"),
+    ServiceLevel("essential", {
+        "reported": timedelta(hours=2), "dealer_diagnosis": timedelta(hours=6), "manufacturer_review": DAY,
+        "technician_dispatch": DAY, "dealer_decision": timedelta(hours=6),
+    }, categories=("refrigerator", "freezer", "heating"),
+        description="a unit a household cannot do without for long: food spoils, the flat gets cold"),
+)
+
 SERVICE_CASE = Workflow(
     name="service_case",
     initial="reported",
     states=_STATES,
     transitions=_TRANSITIONS,
     description="A customer's complaint, from report to a confirmed fix, replacement or refund.",
+    levels=_LEVELS,
 )
 
 WORKFLOWS = (SERVICE_CASE,)

@@ -20,6 +20,13 @@ from ..plugin_manager import BLOCK_ENV, build_plugin_manager
 from ..settings import load_settings
 from .common import err, set_plugins
 
+HELP = """dealercrm: the customer file, rules and service cases for dealers.
+
+Commands are NOUN VERB (dealercrm customers import FILE); the application-wide jobs (init,
+demo, tick, dispatch, worker, serve, report, openapi) are verbs of their own. Every list
+takes --format table|json|csv; every command's --help ends with examples.
+"""
+
 
 def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     """The command line with every loaded plugin's commands.
@@ -28,10 +35,12 @@ def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
     reported (with how to block it) and left out, and a settings file with mistakes is left
     to the commands that read it — so ``--help``, ``plugins``, ``db`` and ``settings check``
     still work while the commands that need the broken part refuse, naming it."""
-    from . import (cases, customers, data, db, demo, http_cmd, messaging, parties_cmd, plugins_cmd, report, rules_cmd,
-                   scaffold, settings_cmd, workflow_cmd)
+    from . import (cases, customers, data, db, demo, http_cmd, messaging, parties_cmd, plugins_cmd, products, report,
+                   rules_cmd, scaffold, settings_cmd, tasks_cmd, workflow_cmd)
 
-    cli = typer.Typer(name="dealercrm", help=__doc__.splitlines()[0], no_args_is_help=True,
+    # rich_markup_mode=None: help is printed as written ("[cases] default_workflow" stays), and
+    # each command's examples keep their lines
+    cli = typer.Typer(name="dealercrm", help=HELP, no_args_is_help=True, rich_markup_mode=None,
                       pretty_exceptions_enable=False, add_completion=False)
     cli.callback()(db.global_options)
     set_plugins(plugins)
@@ -44,8 +53,8 @@ def build_cli(plugins: tuple[object, ...] = ()) -> typer.Typer:
         err.print(f"warning: {failure}", markup=False, highlight=False, soft_wrap=True)
     extra = [f for found in pm.hook.dealercrm_register_fields() for f in (found or ())]
     customers.register(cli, CUSTOMER.extended(extra))
-    for module in (db, data, parties_cmd, cases, messaging, rules_cmd, report, workflow_cmd, plugins_cmd, demo,
-                   http_cmd, settings_cmd, scaffold):
+    for module in (db, data, products, parties_cmd, cases, tasks_cmd, messaging, rules_cmd, report, workflow_cmd,
+                   plugins_cmd, demo, http_cmd, settings_cmd, scaffold):
         module.register(cli)
     pm.checked_call("dealercrm_register_commands", cli=cli)
     return cli

@@ -15,14 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..app import CRM, connect
-from ..db.models import Actor, Party
+from ..db.models import Actor
 from ..errors import NotFound, ValidationError
 
 console = Console(width=None if sys.stdout.isatty() else 140)  # piped output: don't squeeze tables to 80
 #: ids are 32-bit in the database (as over HTTP); counts and limits fit the same
 MAX_ID = 2**31 - 1
 err = Console(stderr=True)
-_state: dict[str, Any] = {"db": None, "as": None, "plugins": ()}
+_state: dict[str, Any] = {"db": None, "as": None, "plugins": (), "quiet": False}
 
 
 def set_plugins(plugins: tuple[object, ...]) -> None:
@@ -38,22 +38,42 @@ def set_actor(who: str | None) -> None:
     _state["as"] = who
 
 
-def an_id(kind: str, *, option: bool = False, **kwargs: Any):
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = quiet
+
+
+def an_id(kind: str, *flags: str, option: bool = False, **kwargs: Any):
     """A Typer argument (or option) taking the id of a ``kind``: a number that cannot be an id
     (below 1, beyond the database's 32 bits) names nothing — the one-line "not found" of an id
-    never used, instead of the database driver's OverflowError."""
+    never used, instead of the database driver's OverflowError. Shown as ``KIND_ID``."""
 
     def check(value: Optional[int]) -> Optional[int]:
         if value is not None and not 1 <= value <= MAX_ID:
             raise NotFound(kind, value)
         return value
 
-    return (typer.Option if option else typer.Argument)(callback=check, **kwargs)
+    kwargs.setdefault("metavar", f"{kind.upper().replace(' ', '_')}_ID")
+    kwargs.setdefault("help", f"the {kind}'s id")
+    return (typer.Option if option or flags else typer.Argument)(*flags, callback=check, **kwargs)
 
 
-def a_count(**kwargs: Any):
-    """A Typer option taking a count or a limit: 0 to ``MAX_ID``."""
-    return typer.Option(min=0, max=MAX_ID, **kwargs)
+def a_count(*flags: str, **kwargs: Any):
+    """A Typer option taking a count or a limit: 0 to ``MAX_ID``, shown as ``N`` (a range
+    checked by a callback: Click would print ``0<=x<=2147483647`` in every help)."""
+
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and not 0 <= value <= MAX_ID:
+            raise typer.BadParameter(f"{value} is not a count from 0 to {MAX_ID}")
+        return value
+
+    kwargs.setdefault("metavar", "N")
+    return typer.Option(*flags, callback=check, **kwargs)
+
+
+def an_actor(**kwargs: Any):
+    """``--as ACTOR``: who a command acts as, an actor's id or exact name."""
+    kwargs.setdefault("help", "act as this actor: its id or exact name")
+    return typer.Option("--as", metavar="ACTOR", **kwargs)
 
 
 def read_limited(path: Path, what: str, limit: int) -> bytes:
@@ -97,6 +117,20 @@ def acting(crm: CRM, who: str | None = None) -> int:
     return ids[0]
 
 
+def actor_given() -> str | None:
+    """The ``--as`` the command line named, if any."""
+    return _state["as"]
+
+
+def acting_as(crm: CRM, who: str | None) -> int:
+    """``acting`` for a command with an ``--as`` of its own: given, it wins over the global
+    one for the whole command, the zone its times are shown in included."""
+    if who:
+        set_actor(who)
+        _state["zone"] = None
+    return acting(crm)
+
+
 def an_id_value(kind: str, value: int) -> int:
     """``value`` if it can be an id, else NotFound (see ``an_id``)."""
     if not 1 <= value <= MAX_ID:
@@ -123,19 +157,10 @@ def open_crm(migrate: bool = True, *, tolerate_broken_plugins: bool = False) -> 
 
 def viewer_zone() -> ZoneInfo:
     """The time zone of whoever reads the output: the ``--as`` actor's party's, else the
-    home dealer's (the operator works for it), else Europe/Berlin."""
+    home dealer's (the operator works for it), else Europe/Berlin (``crm.parties.zone``)."""
     if _state.get("zone") is None:
-        crm, name = _state.get("crm"), "Europe/Berlin"
-        if crm is not None:
-            with crm.read(crm.system) as uow:
-                if _state["as"]:
-                    party_id = uow.session.scalar(select(Actor.party_id).where(Actor.id == acting(crm)))
-                    found = uow.session.scalar(select(Party.time_zone).where(Party.id == party_id))
-                else:
-                    found = uow.session.scalar(select(Party.time_zone).where(
-                        Party.id == crm.parties.home_dealer(uow))) if crm.settings.home_dealer else None
-                name = found or name
-        _state["zone"] = ZoneInfo(name)
+        crm = _state.get("crm")
+        _state["zone"] = crm.parties.zone(by=acting(crm)) if crm is not None else ZoneInfo("Europe/Berlin")
     return _state["zone"]
 
 

@@ -18,12 +18,13 @@ from sqlmodel import SQLModel
 from ..db.engine import database_url
 from ..settings import load_settings
 from .common import _state, console, open_crm
+from .output import examples
 
 
 def register(cli: typer.Typer) -> None:
-    @cli.command()
+    @cli.command(epilog=examples("dealercrm demo", "dealercrm demo --fresh --seed 11"))
     def demo(fresh: Annotated[bool, typer.Option(help="delete the SQLite file first and seed anew")] = False,
-             seed: Annotated[int, typer.Option(help="random seed: same seed, same demo")] = 7) -> None:
+             seed: Annotated[int, typer.Option(metavar="N", help="random seed: same seed, same demo")] = 7) -> None:
         """Seed a small dealer's customer file into the database and show what it holds."""
         url = database_url(_state["db"] or load_settings().database_url)
         if fresh and url.startswith("sqlite:///"):
@@ -40,7 +41,7 @@ def register(cli: typer.Typer) -> None:
         console.rule(f"what {url} holds")
         console.print(counts_table(crm))
         console.print("Explore: [bold]dealercrm customers list[/], [bold]dealercrm customers show 1[/], "
-                      "[bold]dealercrm plugins[/]")
+                      "[bold]dealercrm plugins list[/]")
 
 
 def counts_table(crm) -> Table:

@@ -10,7 +10,8 @@ from rich.table import Table
 from ..db.models import PURPOSES
 from ..fields import FieldSet
 from ..services.customers import CustomerView
-from .common import fmt_time
+from ..services.relationships import RelationshipMap
+from .common import fmt_time, viewer_zone
 
 
 def _e(value: object) -> str:
@@ -45,6 +46,12 @@ def customer_view(view: CustomerView, fields: FieldSet | None = None, channels: 
             t.add_row(str(a.id), _e(p.name), _e(a.serial_number or "—"), str(a.handed_over_on or "—"),
                       f"{a.warranty_until or '—'}{' (override)' if a.warranty_overridden else ''}")
         parts.append(t)
+    if view.cases:
+        t = Table("case", "state", "opened", "due", "summary", title="Cases", title_justify="left")
+        for case in reversed(view.cases):  # the newest first, like the timeline
+            t.add_row(str(case.id), case.state if case.closed_at is None else f"{case.state} (closed)",
+                      fmt_time(case.opened_at), fmt_time(case.due_at), _e(case.summary))
+        parts.append(t)
     if view.interests:
         t = Table("interest", "noted", "note", title="Interests", title_justify="left")
         for i in view.interests:
@@ -59,14 +66,68 @@ def customer_view(view: CustomerView, fields: FieldSet | None = None, channels: 
             cells.append("—" if rec is None else f"{'[green]yes' if rec.granted else '[red]no'}[/] ({_e(rec.source)})")
         t.add_row(ch, *cells)
     parts.append(t)
+    names = {p.id: f"{p.name} ({p.function})" for p in view.contacts or ()}
     if view.timeline:
-        t = Table("when", "channel", "dir", "summary", title="Timeline (newest first)", title_justify="left")
+        t = Table("when", "channel", "dir", "with", "summary", title="Timeline (newest first)", title_justify="left")
         for i in view.timeline[:15]:
-            t.add_row(fmt_time(i.at), i.channel, i.direction, _e(i.summary) + ("" if i.personal else " [dim](mass)[/]"))
+            if i.kind == "hand_off":
+                due = f", due {fmt_time(i.due_at)}" if i.due_at else ""
+                t.add_row(fmt_time(i.at), "case", "—", "—", _e(i.summary + due))
+            else:
+                t.add_row(fmt_time(i.at), i.channel, i.direction, _e(names.get(i.contact_person_id, "—")),
+                          _e(i.summary) + ("" if i.personal else " [dim](mass)[/]"))
         parts.append(t)
     if view.open_tasks:
-        t = Table("task", "due", "title", "origin", title="Open tasks", title_justify="left")
+        t = Table("task", "due", "title", "with", "origin", title="Open tasks", title_justify="left")
         for task in view.open_tasks:
-            t.add_row(str(task.id), fmt_time(task.due_at), _e(task.title), task.origin)
+            t.add_row(str(task.id), fmt_time(task.due_at), _e(task.title),
+                      _e(names.get(task.contact_person_id, "—")), task.origin)
         parts.append(t)
+    if view.relationships is not None and (view.relationships.threads or view.contacts):
+        parts.append(relationship_levels(view.relationships))
     return Panel(Group(*parts), title=f"customer {c.id}: {_e(c.name)}", title_align="left")
+
+
+def relationship_levels(m: RelationshipMap) -> Table:
+    """Per level (salesman and buyer, service and technician …): kept, lapsed, never met."""
+    state = {"ours": "one of our people", "theirs": "one of their functions", "both": "one of ours, one of theirs"}
+    title = (f"Relationships by level (window {m.window_days} days"
+             + (f"; single-threaded: {state[m.single_threaded]}" if m.single_threaded else "") + ")")
+    t = Table("level", "state", "who", title=title, title_justify="left", min_width=len(title))
+    colour = {"kept": "green", "lapsed": "yellow", "never met": "red"}
+    for level in m.levels:
+        if level.state == "neither":
+            continue
+        shown = f"[{colour[level.state]}]{level.state}[/]" if level.state in colour else level.state
+        t.add_row(level.level, shown, _e(m.describe(level).split(": ", 1)[1]))
+    return t
+
+
+def relationship_map(m: RelationshipMap, customer_name: str) -> Panel:
+    """``customers relationships``: our people against their contact persons, then the levels."""
+    head = Table.grid(padding=(0, 2))
+    owner = m.person(m.account_owner_id) if m.account_owner_id else None
+    head.add_row("account owner", _e(f"{owner.name} ({owner.role})" + ("" if owner.active else ", left"))
+                 if owner else "—")
+    head.add_row("our people in the last " + str(m.window_days) + " days",
+                 _e(", ".join(m.person_name(i) for i in m.our_people_in_window) or "nobody"))
+    head.add_row("their functions in the last " + str(m.window_days) + " days",
+                 _e(", ".join(m.their_functions_in_window) or "none named"))
+    columns = [*m.contacts, None] if any(t.contact_id is None for t in m.threads) else list(m.contacts)
+    title = "Our people and theirs: last personal touch · touches in 12 months · channel"
+    grid = Table("ours \\ theirs", *(_e(f"{c.name} ({c.function})") if c else "(the company)" for c in columns),
+                 title=title, title_justify="left", min_width=len(title))
+    rows = [p for p in m.people if p.account_owner or any(t.actor_id == p.actor_id for t in m.threads)]
+    for person in rows:
+        cells = []
+        for c in columns:
+            thread = next((t for t in m.threads if t.actor_id == person.actor_id
+                           and t.contact_id == (c.contact_id if c else None)), None)
+            cells.append("—" if thread is None else
+                         f"{thread.last_touch_at.astimezone(viewer_zone()):%Y-%m-%d} · {thread.touches_12_months}× · "
+                         f"{thread.channel}")
+        label = f"{person.name} ({person.role})" + (", account owner" if person.account_owner else "") + (
+            "" if person.active else ", left")
+        grid.add_row(_e(label), *cells)
+    return Panel(Group(head, grid, relationship_levels(m)), title=f"relationships of customer {m.customer_id}: "
+                 f"{_e(customer_name)}", title_align="left")

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import Index, event
+from sqlalchemy import Index, event, text
 from sqlmodel import Field, SQLModel
 
 from ..errors import NotPermitted
@@ -33,6 +33,9 @@ class Case(SQLModel, table=True):
     asset_id: int | None = Field(default=None, foreign_key="asset.id")
     summary: str
     priority: str = "normal"
+    #: the service level the case runs on (``dealercrm.workflow.model.ServiceLevel``): decided
+    #: when it opened, again when its priority or a contract changes; "standard": none applied
+    service_level: str = "standard"
     state: str
     owner_kind: str | None = None
     owner_party_id: int | None = Field(default=None, foreign_key="party.id", index=True)
@@ -65,11 +68,19 @@ class Case(SQLModel, table=True):
     credited_on: date | None = None
 
 
+#: case events whose notices are not queued yet: the dispatcher's work list, kept small
+UNNOTICED = "noticed_at IS NULL"
+
+
 class CaseEvent(SQLModel, table=True):
-    """Every transition, escalation, recorded fact and step of a return of a case, never changed."""
+    """Every transition, escalation, recorded fact and step of a return of a case, never changed — but for
+    ``noticed_at``, set once, in the transaction that queued the notices the event calls for
+    (``dealercrm.services.notices``), and the erasure's blanking of ``note`` and ``data``."""
 
     __tablename__ = "case_event"
-    __table_args__ = (Index("ix_case_event_case", "case_id", "id"),)
+    __table_args__ = (Index("ix_case_event_case", "case_id", "id"),
+                      Index("ix_case_event_unnoticed", "id", sqlite_where=text(UNNOTICED),
+                            postgresql_where=text(UNNOTICED)))
     __personal__: ClassVar[frozenset[str]] = frozenset({"note", "data"})
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="service_case.id")
@@ -85,15 +96,18 @@ class CaseEvent(SQLModel, table=True):
     note: str | None = None
     data: dict | None = Field(default=None, sa_type=JSONType)
     version: int
+    #: when the notices this event calls for were queued; None: not yet (``notices``)
+    noticed_at: datetime | None = ts(default=None)
 
 
-#: What only the case service may change: the state and everything that follows from it,
-#: the parties that may act on the case, the facts its guards consult, the warranty as judged
-#: at opening, and the return and credit (each step recorded by its own party).
-GUARDED = ("state", "owner_kind", "owner_party_id", "owner_actor_id", "due_at", "version", "state_entered_at",
-           "closed_at", "reopen_count", "paused_from", "paused_remaining_s", "dealer_party_id",
-           "manufacturer_party_id", "technician_party_id", "facts", "warranty_status", "warranty_until",
-           "return_shipped_on", "return_received_on", "credit_amount", "credit_currency", "credited_on")
+#: What only the case service may change: the state and everything that follows from it, the
+#: service level and the priority it depends on, the parties that may act on the case, the facts
+#: its guards consult, the warranty as judged at opening, and the return and credit (each step
+#: recorded by its own party).
+GUARDED = ("state", "service_level", "priority", "owner_kind", "owner_party_id", "owner_actor_id", "due_at",
+           "version", "state_entered_at", "closed_at", "reopen_count", "paused_from", "paused_remaining_s",
+           "dealer_party_id", "manufacturer_party_id", "technician_party_id", "facts", "warranty_status",
+           "warranty_until", "return_shipped_on", "return_received_on", "credit_amount", "credit_currency", "credited_on")
 
 
 def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):
@@ -101,8 +115,10 @@ def _refuse_direct_assignment(target: Case, value, oldvalue, initiator):
     # due date, and must not be given one behind the workflow's back).
     if _is_loaded(target) and value != oldvalue:
         field = initiator.key
-        raise NotPermitted(f"case {target.id}: {field} cannot be assigned ({oldvalue!r} -> {value!r}); "
-                           "fire a trigger through crm.cases.fire(case_id, trigger, by=actor)")
+        how = ("change the priority through crm.cases.set_priority(case_id, priority, by=actor): the service level "
+               "follows from it" if field in ("priority", "service_level") else
+               "fire a trigger through crm.cases.fire(case_id, trigger, by=actor)")
+        raise NotPermitted(f"case {target.id}: {field} cannot be assigned ({oldvalue!r} -> {value!r}); {how}")
     return value
 
 

@@ -49,3 +49,14 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     return current_revision(engine)
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of the shipped migrations (a newer dealercrm's is not)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

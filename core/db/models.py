@@ -60,7 +60,10 @@ class Customer(SQLModel, table=True):
     #: an e-mail and an external id are unique among one dealer's customers, not across dealers;
     #: a phone is unique nowhere (a family's landline, a company's switchboard)
     __table_args__ = (Index("uq_customer_owner_email", "owner_party_id", "email", unique=True),
-                      Index("uq_customer_owner_external_id", "owner_party_id", "external_id", unique=True))
+                      Index("uq_customer_owner_external_id", "owner_party_id", "external_id", unique=True),
+                      # the blocks ``customers.duplicates`` compares names in, found for one customer
+                      Index("ix_customer_owner_postcode", "owner_party_id", "postcode"),
+                      Index("ix_customer_owner_birthday", "owner_party_id", "birthday"))
     __personal__: ClassVar[frozenset[str]] = frozenset(
         {"name", "email", "phone", "birthday", "street", "city", "postcode", "custom"}
     )
@@ -73,6 +76,9 @@ class Customer(SQLModel, table=True):
     street: str | None = None
     postcode: str | None = None
     city: str | None = None
+    #: the zone and language of the customer's notices (None: the dealer's zone, the configured language)
+    time_zone: str | None = None
+    language: str | None = None
     external_id: str | None = Field(default=None, index=True)
     owner_party_id: int = Field(foreign_key="party.id", index=True)
     account_owner_id: int | None = Field(default=None, foreign_key="actor.id", index=True)
@@ -81,6 +87,8 @@ class Customer(SQLModel, table=True):
     last_touch_at: datetime | None = ts(default=None, index=True)
     merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
     erased_at: datetime | None = ts(default=None)
+    #: the customer's service contract ("premium"): service levels may depend on it
+    service_contract: str | None = None
     #: values of fields that plugins declare (``dealercrm.fields``), by field name
     custom: dict | None = Field(default=None, sa_type=JSONType)
 
@@ -125,6 +133,8 @@ class Asset(SQLModel, table=True):
     replaces_asset_id: int | None = Field(default=None, foreign_key="asset.id")
     price: float | None = None  # what the customer paid: "loyal" can mean revenue
     created_at: datetime = ts()
+    #: a service contract for this unit ("premium"): service levels may depend on it
+    service_contract: str | None = None
 
 
 class Interest(SQLModel, table=True):
@@ -168,6 +178,8 @@ class Interaction(SQLModel, table=True):
     at: datetime = ts()
     case_id: int | None = Field(default=None, index=True)
     task_id: int | None = Field(default=None, foreign_key="task.id")
+    #: the company's contact person it was with (None: the customer as a whole, or not said)
+    contact_person_id: int | None = Field(default=None, foreign_key="contact_person.id", index=True)
 
 
 class Task(SQLModel, table=True):
@@ -184,6 +196,8 @@ class Task(SQLModel, table=True):
     origin: str = "human"
     origin_ref: str | None = None
     case_id: int | None = Field(default=None, index=True)
+    #: the customer's contact person the task is about (a call to their buyer, an introduction)
+    contact_person_id: int | None = Field(default=None, foreign_key="contact_person.id", index=True)
     created_at: datetime = ts()
     completed_at: datetime | None = ts(default=None)
 

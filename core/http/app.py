@@ -2,25 +2,27 @@
 
 Every route is a thin entry point: it authenticates the caller, calls the caller's
 scoped services (``dealercrm.access``) and maps domain errors to problem details. Routes
-are plain functions: FastAPI runs them in its thread pool, each unit of work on its
-own connection. Plugins contribute routes of their own (``dealercrm_register_routes``):
+are plain functions: FastAPI runs them in its thread pool (``threads`` of them), each unit
+of work on its own connection; the event loop only parses, routes and answers. Plugins contribute routes of their own (``dealercrm_register_routes``):
 they get the same authentication, bounds, idempotency and problem details.
 """
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from ..fields import CUSTOMER
+from .common import problems
 from .customer_schemas import customer_schemas
-from . import (cases, customers, health, imports, inbound, messages, parties, problem, products, reports, tasks,
-               unsubscribe, workflows)
+from . import (cases, customers, duplicates, health, imports, inbound, messages, parties, problem, products, reports,
+               tasks, unsubscribe, workflows)
 from ..unsubscribe import UnsubscribeLinks
-from .gate import WriteGate
-from .idempotency import BODY_TIMEOUT, MAX_BODY, RecordStore, RequestGuard
+from .idempotency import BODY_TIMEOUT, MAX_BODY, READ_THREADS, RecordStore, RequestGuard
 from .inbound_auth import InboundAuthenticators
 from .plugin_routes import include_plugin_routes
 
@@ -53,7 +55,8 @@ TAGS = [{"name": "customers", "description": "the customer file, minimised per p
                                              "with which data"},
         {"name": "tasks", "description": "follow-ups of the caller's party"},
         {"name": "reports", "description": "the caller's own figures"},
-        {"name": "imports", "description": "a dealer's customer list as CSV, in bulk"}]
+        {"name": "imports", "description": "a dealer's customer list, and the units its customers bought, as CSV "
+                                           "in bulk"}]
 #: after the plugins' tags: the provider-facing and operational ends of the API
 LAST_TAGS = [{"name": "inbound", "description": "webhooks from channel providers"},
              {"name": "health", "description": "liveness and identity"}]
@@ -66,15 +69,29 @@ def _version() -> str:
         return "0"
 
 
-def create_app(crm: CRM | None) -> FastAPI:
+#: threads the routes run in, unless given (anyio's default): enough for as many concurrent
+#: requests as clients are served at once; writes beyond ``threads`` - READ_THREADS wait
+#: on the event loop, holding none (``RequestGuard``)
+THREADS = 40
+
+
+def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
     """The API over ``crm``, with the routes its plugins contribute (``None`` builds it for
-    its OpenAPI document only, with the built-in plugins' routes)."""
+    its OpenAPI document only, with the built-in plugins' routes). ``threads``: the thread
+    pool's size (``dealercrm serve --threads``)."""
+    threads = threads or THREADS
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = _fastapi(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=list(TAGS),
-                   generate_unique_id_function=lambda route: route.name)  # operationIds for generated clients
+                   generate_unique_id_function=lambda route: route.name,  # operationIds for generated clients
+                   lifespan=lifespan)
     app.state.crm = crm
     app.state.keys = crm.api_keys if crm is not None else None
     app.state.idempotency = RecordStore(crm)
-    app.state.write_gate = WriteGate(crm is not None and crm.engine.dialect.name == "sqlite")
     # read once: a mistake in [inbound.<channel>] stops the server at start-up, not a sender later
     app.state.inbound_auth = InboundAuthenticators(crm.settings.inbound if crm is not None else {},
                                                    source=crm.settings.source if crm is not None else "settings")
@@ -85,7 +102,7 @@ def create_app(crm: CRM | None) -> FastAPI:
     problem.install(app)
     fields = crm.customers.fields if crm is not None else CUSTOMER
     file = customers.file_router(customer_schemas(fields))  # the declared fields, plugins' too
-    core = [health.router, file, *(m.router for m in (customers, messages, parties, products, cases, workflows,
+    core = [health.router, duplicates.router, file, *(m.router for m in (customers, messages, parties, products, cases, workflows,
                                                       tasks, reports, imports, unsubscribe, inbound))]
     for router in core[:-1]:
         app.include_router(router)
@@ -95,12 +112,14 @@ def create_app(crm: CRM | None) -> FastAPI:
     app.openapi_tags.extend(LAST_TAGS)
     limits = crm.settings.http if crm is not None else None
     app.add_middleware(RequestGuard, max_body=limits.max_body_bytes if limits else MAX_BODY,
-                       body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT)
+                       body_timeout=limits.body_timeout_seconds if limits else BODY_TIMEOUT,
+                       writers=max(1, threads - min(READ_THREADS, threads // 2)))
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _idempotency_header(_problems_as_problem_json(default_openapi()))
+            schema = _idempotency_header(_writes_may_conflict(_problems_as_problem_json(default_openapi())))
+            app.openapi_schema = _installation_choices(schema, crm) if crm is not None else schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -138,21 +157,80 @@ def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _writes_may_conflict(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every write may meet a record that refuses it as it now stands (``StateConflict``, a concurrent
+    change): each documents the 409. And a path naming nothing (``/customers/None``) is a 404 wherever
+    the path has parameters."""
+    def documented(status: int) -> dict[str, Any]:
+        said = {**problems(status)[status], "content": {problem.PROBLEM_JSON: {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}
+        said.pop("model")
+        return said
+
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in ("post", "put", "patch", "delete") and not path.startswith("/inbound"):
+                operation["responses"].setdefault("409", documented(409))
+            if "{" in path:
+                operation["responses"].setdefault("404", documented(404))
+    return schema
+
+
+#: the answers of a keyed POST besides its own (``idempotency.py``)
+IDEMPOTENCY_ANSWERS = {
+    "409": "the first request with this Idempotency-Key is still running, or never finished (the server stopped): "
+           "its outcome is unknown (type idempotency-key-in-progress)",
+    "410": "a repeat whose first answer concerned a customer erased since: the request ran once, its answer is not "
+           "kept (type answer-erased)",
+    "422": "the Idempotency-Key was used before for another request — another method, path, query or body, on any "
+           "endpoint, or by another key of the caller's party (type idempotency-key-reused): a new request takes a "
+           "new key",
+}
+
+
 def _idempotency_header(schema: dict[str, Any]) -> dict[str, Any]:
-    """Document the ``Idempotency-Key`` the request guard honours on every keyed POST."""
+    """Document the ``Idempotency-Key`` the request guard honours on every keyed POST, its answers to
+    a repeat (``Idempotent-Replayed``) and to a key in use or used for something else."""
+    problem_body = {problem.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, item in schema.get("paths", {}).items():
         operation = item.get("post")
         if operation is None or path.startswith("/inbound"):
             continue
         operation.setdefault("parameters", []).append({
             "name": "Idempotency-Key", "in": "header", "required": False,
-            "description": "carry the POST out once: a repeat with the same key and request returns the first "
-                           "answer; the same key with another request is a 422",
+            "description": "carry the POST out once: a repeat with the same key and request (within 24 hours) gets "
+                           "the first answer again, marked Idempotent-Replayed, and runs nothing; the same key with "
+                           "another request is a 422",
             "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
-        operation["responses"].setdefault("410", {
-            "description": "a repeat whose first answer concerned a customer erased since: the request ran once, "
-                           "its answer is not kept",
-            "content": {problem.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        responses = operation["responses"]
+        for status, said in IDEMPOTENCY_ANSWERS.items():
+            answer = responses.setdefault(status, {"description": "", "content": problem_body})
+            answer["description"] = "; or ".join(filter(None, (answer["description"], said)))
+        for status, answer in responses.items():
+            if status[0] == "2":
+                answer.setdefault("headers", {})["Idempotent-Replayed"] = {
+                    "description": "true: the kept answer to an earlier request with this Idempotency-Key",
+                    "schema": {"type": "string", "enum": ["true"]}}
+    return schema
+
+
+def _installation_choices(schema: dict[str, Any], crm: CRM) -> dict[str, Any]:
+    """The document a server serves names the choices of this installation that the code alone does
+    not know: the channels its plugins and settings provide, its workflows."""
+    from ..services.interactions import timeline_channels
+
+    consent = list(crm.consents.channels())
+    choices = {("ConsentIn", "channel"): consent,
+               ("InteractionIn", "channel"): list(timeline_channels(crm)),
+               ("MessageIn", "channel"): list(crm.outbox.customer_channels()),
+               ("SurveyIn", "channel"): [*consent, "visit"],
+               ("CaseIn", "workflow"): sorted(crm.workflows)}
+    components = schema.get("components", {}).get("schemas", {})
+    for (model, name), names in choices.items():
+        prop = components.get(model, {}).get("properties", {}).get(name)
+        for branch in (prop.get("anyOf", [prop]) if prop else ()):
+            if branch.get("type") == "string":
+                branch["enum"] = names
     return schema
 
 

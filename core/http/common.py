@@ -1,11 +1,16 @@
-"""What the routers share: pagination, problem documentation, ETags."""
+"""What the routers share: their router class, pagination, problem documentation, ETags."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from .problem import PreconditionFailed
 
@@ -32,11 +37,13 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             403: "visible, but not the caller's to do",
             404: "does not exist, or not visible to the caller",
             408: "the body did not arrive in time (`[http] body_timeout_seconds`); the connection is closed",
-            409: "conflict: changed concurrently, an invalid "
-            "transition (with `allowed`), a plugin's veto, or an idempotency key still in use",
-            412: "If-Match names a version that is no longer current", 413: "body too large",
+            409: "conflict with what is stored: changed concurrently, an invalid transition (with `allowed`), a "
+            "plugin's veto, or a state that refuses it (type state-conflict, with `field`: a customer merged or "
+            "erased, a closed case, a task done, a value another record has, a record that cannot play that part)",
+            412: "If-Match names no current version of the case (a stale ETag, a weak or unknown tag)",
+            413: "body too large",
             415: "a body in another media type or charset than the operation takes",
-            422: "invalid input (with `field`), or an idempotency key reused for another request",
+            422: "invalid input (with `field`): not what this document allows, or a rule it states in words",
             503: "the database is busy or unreachable"}
     return {status: {"model": Problem, "description": text[status]} for status in statuses}
 
@@ -68,3 +75,33 @@ def if_match_version(if_match: str | None, case_id: int) -> int | None:
                                  'e.g. If-Match: "3"')
     return versions.pop()
 
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Router(APIRouter):
+    """The core's routers. A writing route written as a plain function runs in the thread pool in
+    one trip, its answer then validated and serialised on the event loop (``in_pool``): FastAPI
+    would take a plain function's answer back to the pool to validate it, a second trip per write."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if WRITES & set(kwargs.get("methods") or ()) and not inspect.iscoroutinefunction(endpoint):
+            endpoint = in_pool(endpoint)
+        super().add_api_route(path, endpoint, **kwargs)
+
+
+def in_pool(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` as a coroutine that runs it in the thread pool, with its parameters as FastAPI
+    reads them (annotations resolved in the function's own module)."""
+    hints = typing.get_type_hints(function, include_extras=True)
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(function, *args, **kwargs)
+
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()],
+        return_annotation=hints.get("return", signature.return_annotation))
+    return endpoint

@@ -13,10 +13,11 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import attrs
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field as Described, create_model
+from pydantic import BaseModel, ConfigDict, Field as Described, create_model
 
 from ..fields import Field, FieldSet
-from .schemas import CustomerViewSections, Out, text
+from .schemas import (Bool, CustomerViewSections, Day, Int, Moment, Number, Out, email_text, kept_unless_given,
+                      phone_text, text)
 
 
 @attrs.frozen
@@ -32,26 +33,46 @@ def _type(f: Field, *, given: bool, required: bool = False) -> Any:
     if f.choices:
         return Literal[f.choices]  # type: ignore[valid-type]
     if f.type is str:
-        return text(f.max_length or 100_000, 1 if required else 0) if given else str
-    if f.type is datetime:
-        return AwareDatetime if given else datetime
-    if f.type in (date, int, float, bool):
-        return f.type
-    return Any
+        if not given:
+            return str
+        if f.format == "email":
+            return email_text(f.max_length or 200)
+        if f.format == "phone":
+            return phone_text(f.max_length or 40)
+        return text(f.max_length or 100_000, 1 if required else 0)
+    if not given:
+        return f.type if f.type in (datetime, date, int, float, bool) else Any
+    return {datetime: Moment, date: Day, int: Int, float: Number, bool: Bool}.get(f.type, Any)
 
 
 def _optional(f: Field, default: Any = None, *, given: bool) -> tuple[Any, Any]:
     return _type(f, given=given) | None, Described(default, description=f.help)
 
 
+def _registered(f: Field) -> tuple[Any, Any]:
+    """A field of POST /customers: required, a choice with its default (not nullable), or optional."""
+    if f.required:
+        return _type(f, given=True, required=True), Described(description=f.help)
+    if f.choices:
+        return _type(f, given=True), Described(f.choices[0], description=f.help)
+    return _optional(f, given=True)
+
+
+def _changed(f: Field) -> tuple[Any, Any]:
+    """A field of PATCH /customers/{id}: one that cannot be cleared (required, a choice) is not nullable."""
+    if f.required or f.choices:
+        return _type(f, given=True, required=f.required), kept_unless_given(f.help)
+    return _optional(f, given=True)
+
+
 def customer_schemas(fields: FieldSet) -> CustomerSchemas:
     given = [f for f in fields.values() if f.editable or f.column]
-    register = create_model(
-        "CustomerIn", __config__=ConfigDict(extra="forbid"),
-        **{f.name: ((_type(f, given=True, required=True), Described(description=f.help)) if f.required
-                    else _optional(f, f.choices[0] if f.choices else None, given=True)) for f in given})
-    change = create_model("CustomerPatch", __config__=ConfigDict(extra="forbid"),
-                          **{f.name: _optional(f, given=True) for f in fields.values() if f.editable})
+    register = create_model("CustomerIn", __config__=ConfigDict(extra="forbid"),
+                            **{f.name: _registered(f) for f in given})
+    change = create_model("CustomerPatch", __config__=ConfigDict(extra="forbid", json_schema_extra={
+        "description": "Only the fields sent change; null (or blank) clears a field that may be empty. A field "
+                       "that cannot be empty (the name, the kind) is not nullable."}),
+                          **{f.name: _changed(f) for f in fields.values() if f.editable})
     out = create_model("CustomerOut", __base__=Out, __doc__="A customer as the caller may see them: withheld "
                        "fields are absent.", id=(int, ...),
                        **{f.name: _optional(f, given=False) for f in fields.values()})

@@ -11,14 +11,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from ..errors import NotFound
 from .auth import Caller
 from .customer_schemas import CustomerSchemas
-from .common import Limit, Offset, page, problems
-from .schemas import (MAX_ID, AssetIn, AssetOut, ConsentIn, ConsentOut, ContactIn, ContactOut, ContactPatch,
-                      CustomerExport, InteractionIn,
-                      InteractionOut, InterestIn, InterestOut, MergeIn, OwnerIn, Page, Short)
+from .common import Limit, Offset, Router, page, problems
+from .schemas import (MAX_ID, AssetIn, AssetOut, AssetPatch, ConsentIn, ConsentOut, ContactIn, ContactOut,
+                      ContactPatch, CustomerExport, InteractionIn, InteractionOut, InterestIn, InterestOut, MergeIn,
+                      OwnerIn, Page, RelationshipsOut, Short)
 
-router = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+router = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -62,6 +63,19 @@ def record_asset(me: Caller, customer_id: CustomerId, body: AssetIn):
     return asset_out(asset, product)
 
 
+AssetId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.patch("/{customer_id}/assets/{asset_id}", response_model=AssetOut, responses=problems(403))
+def change_asset(me: Caller, customer_id: CustomerId, asset_id: AssetId, body: AssetPatch):
+    """Give the unit a service contract, or end it (null): the owning dealer. Its open cases are put
+    on the service level the contract calls for."""
+    if me.assets.get(asset_id).customer_id != customer_id:
+        raise NotFound("asset", asset_id)  # another customer's asset: as if never used
+    asset = me.assets.set_contract(asset_id, body.service_contract)
+    return asset_out(asset, me.products.get(asset.product_id))
+
+
 @router.get("/{customer_id}/timeline", response_model=Page[InteractionOut], responses=problems(403))
 def customer_timeline(me: Caller, customer_id: CustomerId, limit: Limit = 50, offset: Offset = 0):
     """Everything that passed between the company and the customer, newest first."""
@@ -70,7 +84,17 @@ def customer_timeline(me: Caller, customer_id: CustomerId, limit: Limit = 50, of
 
 @router.post("/{customer_id}/interactions", status_code=201, response_model=InteractionOut, responses=problems(403))
 def record_interaction(me: Caller, customer_id: CustomerId, body: InteractionIn):
-    return me.interactions.record(customer_id, body.channel, body.direction, body.summary, personal=body.personal)
+    return me.interactions.record(customer_id, body.channel, body.direction, body.summary, personal=body.personal,
+                                  contact_person_id=body.contact_person_id)
+
+
+@router.get("/{customer_id}/relationships", response_model=RelationshipsOut, responses=problems(403))
+def relationships(me: Caller, customer_id: CustomerId):
+    """Who of ours knows whom of theirs: our people (actor, role) against the customer's contact persons
+    (function), each pair with its last personal touch, the touches in the last 12 months and the channel of
+    the last one; per level (salesman and buyer, service and technician …) whether it is kept, lapsed or never
+    met. The keeping dealer's, like the contact persons (a party serving a case gets 403)."""
+    return me.customers.relationships(customer_id)
 
 
 @router.get("/{customer_id}/contacts", response_model=list[ContactOut], responses=problems(403))
@@ -107,7 +131,7 @@ def export_customer(me: Caller, customer_id: CustomerId):
 
 def file_router(models: CustomerSchemas) -> APIRouter:
     """The routes whose bodies carry the customer's declared fields (``customer_schemas``)."""
-    file = APIRouter(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
+    file = Router(prefix="/customers", tags=["customers"], responses=problems(400, 401, 404, 422))
 
     @file.get("", response_model=Page[models.out], response_model_exclude_unset=True)
     def list_customers(me: Caller, limit: Limit = 50, offset: Offset = 0,
@@ -133,7 +157,8 @@ def file_router(models: CustomerSchemas) -> APIRouter:
         minimised view: only the fields it needs, the case's asset, and null for withheld sections."""
         view = me.customers.view(customer_id, timeline_limit)
         out = {name: getattr(view, name) for name in ("customer", "visibility", "cases", "owner_party", "account_owner",
-                                                       "contacts", "interests", "consents", "timeline", "open_tasks")}
+                                                       "contacts", "interests", "consents", "timeline", "open_tasks",
+                                                       "relationships")}
         out["assets"] = [asset_out(a, p) for a, p in view.assets]
         out["consents"] = None if view.consents is None else list(view.consents.values())
         return out

@@ -1,19 +1,26 @@
 """The guard of every writing request (``RequestGuard``), and ``Idempotency-Key`` on POSTs.
 
-The guard authenticates the caller before it reads a body or takes the write gate,
-bounds the body in size and time, and holds SQLite's write gate only around the
-server's own work (see ``RequestGuard`` and ``gate.py``).
+The guard authenticates the caller before it reads a body, bounds the body in size and
+time, and admits at most ``writers`` writing requests into the thread pool at once (the
+rest wait on the event loop, holding no thread), so reads always find a thread. Writes
+to SQLite are ordered by the database file's write lock, held only for each transaction
+(``dealercrm.db.write_lock``), not here.
 
-A POST with an ``Idempotency-Key`` header is recorded per party before it runs. The
-same key with the same request (actor, method, path, query and body) again gets the stored
-answer, marked ``Idempotent-Replayed: true``, and nothing runs twice; the same key with
-a different request is a 422 problem; a repeat while the first is still running is a
-409. An answer of 5xx is not kept, so the client may retry with the same key. Records
-are kept for ``KEEP`` (24 h). If the server stops while a keyed request runs, its
+A POST with an ``Idempotency-Key`` header is recorded per party. The record (the claim)
+is written in the transaction of the request's operation (``dealercrm.uow.RIDER``): the
+operation and its claim commit together or not at all, one transaction. Its answer is
+kept right after, in a second, small one. The same key with the same request (actor,
+method, path, query and body) again gets the stored answer, marked
+``Idempotent-Replayed: true``, and nothing is carried out twice (a repeat's operation
+finds the key claimed when it commits, and rolls back); the same key with a different
+request is a 422 problem; a repeat while the first is still running is a 409. An answer
+refused before anything was written (a 4xx) is kept as well. An answer of 5xx is not
+kept, so the client may retry with the same key. Records are kept for ``KEEP`` (24 h).
+If the server stops between an operation's commit and the keeping of its answer, the
 record stays "in progress": the outcome is unknown, and the 409 says so. An answer that
 concerned a customer erased since is dropped by the erasure (``services/privacy.py``):
-a repeat then gets a 410 problem and still runs nothing. What a route shows only once
-(a new subscription's secret, ``NOT_KEPT``) is not kept: the repeat has it as null.
+a repeat then gets a 410 problem and still runs nothing. What a route shows only once (a
+new subscription's secret, ``NOT_KEPT``) is not kept: the repeat has it as null.
 
 Written as plain ASGI middleware: it must read the body before the route does and
 capture the answer after it.
@@ -25,7 +32,6 @@ import asyncio
 import hashlib
 import json
 import logging
-from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -37,15 +43,15 @@ from starlette.routing import Match
 
 from ..db.api_models import IdempotencyRecord
 from ..db.models import Customer
-from ..db.prepared import Prepared
-from ..access import NotAuthenticated
+from ..access import NotAuthenticated, Principal
+from ..uow import RIDER
 from ..services.privacy import customers_in_answer
-from ..errors import DealerCrmError, NotFound
+from ..errors import Conflict, DealerCrmError, NotFound
 from .auth import presented_key
-from .gate import HELD, WriteGate, paced
 from ..unsubscribe import token_in_path
 from . import unsubscribe as unsubscribe_page
 from .inbound_auth import CHANNEL_NAME
+from .plugin_routes import path_head
 from .problem import IdempotencyInProgress, IdempotencyMismatch, from_domain_error, problem
 
 KEEP = timedelta(hours=24)
@@ -54,6 +60,9 @@ STALE = timedelta(minutes=5)
 MAX_BODY = 1 << 20  # the defaults of [http] max_body_bytes and body_timeout_seconds
 BODY_TIMEOUT = 30.0
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+#: writing requests admitted into the thread pool at once, unless given: the pool's size
+#: less the threads kept for reads (``reserved_for_reads``)
+READ_THREADS = 8
 #: the request scope's ``state`` key naming the inbound channel whose sender the guard authenticated
 INBOUND_AUTHENTICATED = "dealercrm_inbound_authenticated"
 #: the request scope's ``state`` key a route sets to members of its JSON answer that must never be
@@ -64,36 +73,74 @@ KEPT_HEADERS = ("content-type", "etag", "location")
 REC = IdempotencyRecord.__table__
 
 
-# prepared once (dealercrm.db.prepared): two of these run around every keyed POST
-_SWEEP = Prepared(delete(REC).where(REC.c.created_at < bindparam("expired_before")))
-_RECORD = Prepared(insert(REC).returning(REC.c.id))
-_ANSWER = Prepared(update(REC).where(REC.c.id == bindparam("record_id")))
-_FORGET = Prepared(delete(REC).where(REC.c.id == bindparam("record_id")))
+# built once: they run around every keyed POST (the SET of _ANSWER comes from the parameters)
+_SWEEP = delete(REC).where(REC.c.created_at < bindparam("expired_before"))
+_RECORD = insert(REC).returning(REC.c.id)
+_ANSWER = update(REC).where(REC.c.id == bindparam("record_id"))
+_FORGET = delete(REC).where(REC.c.id == bindparam("record_id"))
+_FIND = select(REC).where(REC.c.party_id == bindparam("party_id"), REC.c.key == bindparam("key"))
+
+
+class Claim:
+    """A keyed POST's record, written with the first operation of the request that commits
+    (a ``dealercrm.uow.Rider``): ``record_id`` once committed; ``taken`` when the key
+    turned out to be claimed already (the operation was rolled back)."""
+
+    def __init__(self, store: RecordStore, party_id: int, key: str, method: str, path: str, digest: str):
+        self.store, self.party_id, self.key, self.method, self.path, self.digest = (
+            store, party_id, key, method, path, digest)
+        self.pending = True
+        self.taken = False
+        self.record_id: int | None = None
+        self._written: tuple[int, bool] | None = None
+
+    def values(self, now) -> dict:
+        return dict(key=self.key, party_id=self.party_id, method=self.method, path=self.path,
+                    request_hash=self.digest, created_at=now)
+
+    def ride(self, uow) -> None:
+        conn = uow.connection
+        sweep = self.store.sweep_due(uow.now)
+        if sweep:
+            conn.execute(_SWEEP, {"expired_before": uow.now - KEEP})
+        try:
+            record_id = conn.execute(_RECORD, self.values(uow.now)).scalar_one()
+        except IntegrityError:
+            self.pending, self.taken = False, True
+            # rolls the operation back; the guard answers with what the key's record says instead
+            raise Conflict(f"Idempotency-Key {self.key!r} is taken: the request was not carried out again") from None
+        self._written = (record_id, uow.now if sweep else None)
+
+    def committed(self) -> None:
+        record_id, swept_at = self._written
+        self.pending, self.record_id = False, record_id
+        if swept_at is not None:  # only once it is committed: a rollback takes the sweep with it
+            self.store.swept(swept_at)
 
 
 class RecordStore:
     def __init__(self, crm):
         self.crm = crm
         self._swept_at = None  # expired records go once a minute, not with every request
+        self._system = None
 
-    def begin(self, party_id: int, key: str, method: str, path: str, digest: str):
-        """("new", id) for a first request, else the stored record (raises on misuse)."""
-        try:
-            with self.crm.uow(self.crm.system, "idempotency.begin") as uow:
-                conn = uow.connection
-                sweep = self._swept_at is None or uow.now - self._swept_at > SWEEP_EVERY
-                if sweep:
-                    _SWEEP.run(conn, {"expired_before": uow.now - KEEP})
-                new_id = _RECORD.scalar(conn, dict(key=key, party_id=party_id, method=method, path=path,
-                                                   request_hash=digest, created_at=uow.now))
-                uow.commit()
-                if sweep:  # only once it is committed: a repeat's rollback takes the sweep with it
-                    self._swept_at = uow.now
-                return "new", new_id
-        except IntegrityError:
-            pass
-        with self.crm.read(self.crm.system) as uow:
-            row = uow.connection.execute(select(REC).where(REC.c.party_id == party_id, REC.c.key == key)).first()
+    def sweep_due(self, now) -> bool:
+        return self._swept_at is None or now - self._swept_at > SWEEP_EVERY
+
+    def swept(self, now) -> None:
+        self._swept_at = now
+
+    def _as_system(self):
+        """The system actor, read once: the records are the API's own bookkeeping."""
+        if self._system is None:
+            with self.crm.read(self.crm.system) as uow:
+                self._system = uow.principal
+        return self._system
+
+    def lookup(self, party_id: int, key: str, digest: str):
+        """The record of a key found claimed: its stored answer to replay (raises on misuse)."""
+        with self.crm.read(self._as_system()) as uow:
+            row = uow.connection.execute(_FIND, {"party_id": party_id, "key": key}).first()
             now = uow.now
         if row is None:  # expired and removed in between: rare enough to let the client retry
             raise IdempotencyInProgress(f"Idempotency-Key {key!r}: try again")
@@ -108,21 +155,32 @@ class RecordStore:
                 f"Idempotency-Key {key!r}: the first request started {int(age.total_seconds())}s ago and never "
                 "finished (the server may have stopped); its outcome is unknown — look at the resource, then use "
                 "a new key")
-        return "replay", row
+        return row
 
-    def finish(self, record_id: int, path: str, status: int, headers: dict, body: bytes,
-               not_kept: tuple[str, ...] = ()) -> None:
-        with self.crm.uow(self.crm.system, "idempotency.finish") as uow:
+    def finish(self, claim: Claim, status: int, headers: dict, body: bytes, not_kept: tuple[str, ...] = ()) -> bool:
+        """Keep the answer of a claimed request (or of one that wrote nothing: then the record is
+        made now). False: the key turned out to be claimed by another request meanwhile."""
+        if claim.record_id is None and status >= 500:
+            return True  # nothing was written and nothing is kept: the client may retry
+        with self.crm.uow(self._as_system(), "idempotency.finish") as uow:
+            conn = uow.connection
             if status >= 500:
-                _FORGET.run(uow.connection, {"record_id": record_id})
+                conn.execute(_FORGET, {"record_id": claim.record_id})
             else:
                 text = _without(body.decode("utf-8", "replace"), not_kept)
-                if self._about_erased(uow.connection, path, text):
+                if self._about_erased(conn, claim.path, text):
                     # erased while this request ran: its answer is kept like those the erasure scrubbed
                     status, headers, text = 410, None, None
-                _ANSWER.run(uow.connection, dict(status=status, headers=headers, body=text, completed_at=uow.now,
-                                                 record_id=record_id))
+                answer = dict(status=status, headers=headers, body=text, completed_at=uow.now)
+                if claim.record_id is not None:
+                    conn.execute(_ANSWER, dict(answer, record_id=claim.record_id))
+                else:
+                    try:
+                        conn.execute(insert(REC).values(**claim.values(uow.now), **answer))
+                    except IntegrityError:
+                        return False
             uow.commit()
+        return True
 
     @staticmethod
     def _about_erased(conn, path: str, text: str) -> bool:
@@ -133,11 +191,12 @@ class RecordStore:
 
 class RequestGuard:
     """Every writing request: its caller authenticated, then its body read within bounds, then — only
-    then — the write gate, around the server's own work.
+    then — admitted to the server's work.
 
     1. Who is calling, from the headers alone: an API key (401 if none is valid), or for
        ``/inbound/<channel>`` the channel's sender authentication (``inbound_auth``). An
-       unauthenticated request is answered without its body being read.
+       unauthenticated request is answered without its body being read. A key checked
+       within the last seconds is known without a database read (``ApiKeyService.known``).
 
        The one deliberate exception to "an API key first": ``/unsubscribe/<token>``, the
        RFC 8058 one-click link in marketing e-mail. Mail providers POST it without any
@@ -155,13 +214,28 @@ class RequestGuard:
        whole body must arrive within ``body_timeout`` or the answer is a 408 and the
        connection is closed. Nothing is held meanwhile but the client's own socket.
     3. For inbound channels that sign the body, the signature (401 if wrong).
-    4. ``Idempotency-Key`` and the route itself, inside the write gate (``gate``); the
-       answer is sent after the gate is released, so a client that reads slowly does not
-       hold it either. Paced routes (imports) take the gate per chunk themselves.
+    4. Admission: at most ``writers`` writing requests are in the thread pool at once; the
+       others wait here, on the event loop, in arrival order. The pool keeps threads for
+       reads, which therefore never queue behind writes.
+    5. ``Idempotency-Key`` (claimed with the operation, see above) and the route itself;
+       the answer of a keyed request is kept, then sent.
     """
 
-    def __init__(self, app, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT):
+    def __init__(self, app, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT,
+                 writers: int | None = None):
         self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
+        self.writers = writers
+        self._admitted: asyncio.Semaphore | None = None
+
+    def admission(self) -> asyncio.Semaphore:
+        if self._admitted is None:  # made on the server's event loop, on first use
+            limit = self.writers
+            if limit is None:
+                import anyio.to_thread
+                threads = int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+                limit = max(1, threads - min(READ_THREADS, threads // 2))
+            self._admitted = asyncio.Semaphore(limit)
+        return self._admitted
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in WRITES or scope["app"].state.crm is None:
@@ -188,8 +262,7 @@ class RequestGuard:
                     return await _refuse(refused, scope, send)
         elif not _plugin_route(scope):
             try:
-                principal = await run_in_threadpool(
-                    state.keys.authenticate, presented_key(headers.get("authorization"), headers.get("x-api-key")))
+                principal = await authenticate(state.keys, headers)
             except DealerCrmError as exc:
                 return await _refuse(from_domain_error(request, exc), scope, send)
             scope.setdefault("state", {})["dealercrm_principal"] = principal
@@ -212,17 +285,12 @@ class RequestGuard:
                     return await _refuse(refused, scope, send)
             scope.setdefault("state", {})[INBOUND_AUTHENTICATED] = inbound
 
-        gate: WriteGate = state.write_gate
-        whole = nullcontext if paced(path) else gate.held  # around all the server's work on the request
-        step = gate.held if paced(path) else nullcontext   # around each write of the guard's own
         replayed = _replay(body, receive)
-        answer = _Buffered()
         key = headers.get("idempotency-key")
         if (principal is None or inbound is not None or unsubscribing is not None or key is None
                 or scope["method"] != "POST" or principal.party_id is None):
-            async with whole():
-                await self._run(scope, replayed, answer)
-            return await answer.flush(send)
+            async with self.admission():
+                return await self.app(scope, replayed, send)
         if not key.strip() or len(key) > 255:
             return await _send(problem(request, 422, "validation-error", "Invalid input",
                                        "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key",
@@ -233,45 +301,47 @@ class RequestGuard:
                                             path.encode(), scope.get("query_string", b""),
                                             body])).hexdigest()
         store: RecordStore = state.idempotency
-        async with whole():
+        claim = Claim(store, principal.party_id, key, scope["method"], path, digest)
+        answer = _Buffered()
+        async with self.admission():
+            token = RIDER.set(claim)  # the route's first committing operation writes the claim with it
             try:
-                async with step():
-                    outcome, found = await run_in_threadpool(store.begin, principal.party_id, key,
-                                                             scope["method"], path, digest)
-            except DealerCrmError as exc:
-                outcome, found = "refused", exc
-            if outcome == "new":
+                await self.app(scope, replayed, answer)
+            finally:
+                RIDER.reset(token)
+            kept = False
+            if not claim.taken:
+                kept = await run_in_threadpool(store.finish, claim, answer.status, answer.kept_headers,
+                                               answer.body, tuple(scope.get("state", {}).get(NOT_KEPT, ())))
+            found = None
+            if not kept:  # the key was claimed by another request: answer with what its record says
                 try:
-                    await self._run(scope, replayed, answer)
-                finally:
-                    async with step():
-                        await run_in_threadpool(store.finish, found, path, answer.status, answer.kept_headers,
-                                                answer.body, tuple(scope.get("state", {}).get(NOT_KEPT, ())))
-        if outcome == "refused":
-            return await _send(from_domain_error(request, found), scope, receive, send)
-        if outcome == "replay" and found.body is None:  # dropped by an erasure (IdempotencyRecord)
+                    found = await run_in_threadpool(store.lookup, principal.party_id, key, digest)
+                except DealerCrmError as exc:
+                    return await _send(from_domain_error(request, exc), scope, receive, send)
+        if found is None:
+            return await answer.flush(send)
+        if found.body is None:  # dropped by an erasure (IdempotencyRecord)
             return await _send(problem(request, 410, "answer-erased", "Answer erased",
                                        f"Idempotency-Key {key!r}: the request was carried out once; its answer "
                                        "concerned a customer whose data has since been erased, so it is not kept",
                                        {"Idempotent-Replayed": "true"}), scope, receive, send)
-        if outcome == "replay":
-            kept = {**(found.headers or {}), "idempotent-replayed": "true"}
-            raw = [(k.encode(), str(v).encode()) for k, v in kept.items()]
-            await send({"type": "http.response.start", "status": found.status, "headers": raw})
-            return await send({"type": "http.response.body", "body": (found.body or "").encode()})
-        return await answer.flush(send)
+        kept_headers = {**(found.headers or {}), "idempotent-replayed": "true"}
+        raw = [(k.encode(), str(v).encode()) for k, v in kept_headers.items()]
+        await send({"type": "http.response.start", "status": found.status, "headers": raw})
+        return await send({"type": "http.response.body", "body": (found.body or "").encode()})
 
-    async def _run(self, scope, receive, answer: _Buffered) -> None:
-        held = scope.setdefault("state", {})
-        held[HELD] = not paced(scope["path"]) and scope["app"].state.write_gate.serialised
-        try:
-            await self.app(scope, receive, answer)
-        finally:
-            held[HELD] = False
+
+async def authenticate(keys, headers) -> Principal:
+    """The caller of a request, from its headers: on the event loop if the key was checked
+    within the last seconds, else in the thread pool (a database read)."""
+    presented = presented_key(headers.get("authorization"), headers.get("x-api-key"))
+    known = keys.known(presented)
+    return known if known is not None else await run_in_threadpool(keys.authenticate, presented)
 
 
 class _Buffered:
-    """The route's answer, kept until the write gate is released, then sent."""
+    """The answer of a keyed request, held until it is kept (or replaced by a replay), then sent."""
 
     def __init__(self):
         self.messages: list[dict] = []
@@ -342,10 +412,13 @@ def _without(text: str, members: tuple[str, ...]) -> str:
 def _plugin_route(scope) -> bool:
     """Is the route this request goes to one a plugin contributed (``dealercrm_register_routes``)?
     Those authenticate their callers themselves (a portal's session, a signed link); their
-    bodies are still bounded and, on SQLite, their work still queues for the one writer."""
+    bodies are still bounded and their writes still admitted like every other."""
     ours = scope["app"].state.plugin_routes
     if not ours:
         return False
+    heads = scope["app"].state.own_auth_heads
+    if None not in heads and path_head(scope["path"]) not in heads:
+        return False  # no such route begins like this path: no need to match them all
     for route in scope["app"].router.routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:

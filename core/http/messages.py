@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import Path, Response
 
 from .auth import Caller
-from .common import Limit, Offset, page, problems
+from .common import Limit, Offset, Router, page, problems
 from .schemas import MAX_ID, MessageIn, MessageOut, Page
 
-router = APIRouter(prefix="/customers/{customer_id}/messages", tags=["messages"],
+router = Router(prefix="/customers/{customer_id}/messages", tags=["messages"],
                    responses=problems(400, 401, 403, 404, 422))
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from .auth import Caller
-from .common import Limit, Offset, page, problems
-from .schemas import MAX_ID, CalendarIn, EmployeeOut, Page, PartyOut, Short
+from .common import Limit, Offset, Router, page, problems
+from .schemas import MAX_ID, CalendarIn, EmployeeOut, HandoverIn, HandoverOut, Page, PartyOut, Short
 
-router = APIRouter(prefix="/parties", tags=["parties"], responses=problems(400, 401, 422))
+router = Router(prefix="/parties", tags=["parties"], responses=problems(400, 401, 422))
 PartyId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ActorId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("", response_model=Page[PartyOut])
@@ -45,3 +46,12 @@ def list_actors(me: Caller, party_id: PartyId, limit: Limit = 50, offset: Offset
     """The people of the caller's own party (e.g. to name a customer's account owner); another party's
     employees are its own business (403)."""
     return page(me.parties.actors(party_id, active=active, limit=limit + 1, offset=offset), limit, offset)
+
+
+@router.post("/{party_id}/actors/{actor_id}/deactivate", response_model=HandoverOut, responses=problems(403, 404))
+def deactivate_actor(me: Caller, party_id: PartyId, actor_id: ActorId, body: HandoverIn | None = None):
+    """Someone left: deactivate them and, in the same audited operation, hand over every account they owned or
+    held the only relationship with — a hand-over task each (who takes over, whom to introduce), and with
+    ``handover_to`` the successor becomes account owner and gets their open tasks. The party's owner or manager
+    may (403 for anyone else); a person of another party than the path's is a 404."""
+    return me.parties.deactivate(actor_id, handover_to=body.handover_to if body else None, party_id=party_id)

@@ -43,6 +43,7 @@ def include_plugin_routes(app: FastAPI, crm: CRM | None, core: Iterable[APIRoute
     else:
         pm = crm.plugins
     own_auth: set[int] = set()
+    heads: set[str | None] = set()  # first path segments of those routes: other requests skip matching
     taken = {key: route for router in core for key, route in _routes(router.routes).items()}
     described = {tag["name"] for tag in app.openapi_tags or ()}
     called = pm.call_each(HOOK, crm=crm)
@@ -66,7 +67,16 @@ def include_plugin_routes(app: FastAPI, crm: CRM | None, core: Iterable[APIRoute
             app.include_router(item, dependencies=[Depends(_while_registered(plugin))])
             if getattr(item, "dealercrm_authenticates_itself", False):
                 own_auth.update(id(route) for route in app.router.routes[before:])
+                heads.update(path_head(getattr(route, "path", "/{}")) for route in item.routes)
+    app.state.own_auth_heads = frozenset(heads)
     return frozenset(own_auth)
+
+
+def path_head(path: str) -> str | None:
+    """The first segment of a path (``/portal/queue``: ``portal``); None where a route's path
+    begins with a parameter (it could be any)."""
+    head = path.split("/", 2)[1] if path.startswith("/") else ""
+    return None if head.startswith("{") else head
 
 
 def _tag(plugin: str, item: Mapping[str, Any]) -> dict[str, Any]:

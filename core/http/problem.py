@@ -15,6 +15,7 @@ NotFound (or not visible to the caller) 404    not-found
 Conflict (changed concurrently)         409    conflict
 TransitionNotAllowed                    409    transition-not-allowed (+ allowed)
 Vetoed (a plugin refused)               409    vetoed
+StateConflict (merged, erased, closed…) 409    state-conflict (+ field, reason)
 kept answer erased (Idempotency-Key)    410    answer-erased (customer erased since)
 PreconditionFailed (If-Match)           412    precondition-failed
 ValidationError                         422    validation-error (+ field, reason)
@@ -36,10 +37,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..access import NotAuthenticated
 from ..errors import (Conflict, DealerCrmError, ImportInterrupted, NotFound, NotPermitted, PluginError,
-                      TransitionNotAllowed, ValidationError, Vetoed)
+                      StateConflict, TransitionNotAllowed, ValidationError, Vetoed)
 
 log = logging.getLogger("dealercrm.http")
 PROBLEM_JSON = "application/problem+json"
@@ -66,6 +68,7 @@ KINDS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (TransitionNotAllowed, 409, "transition-not-allowed", "Transition not allowed"),
     (Conflict, 409, "conflict", "Changed concurrently"),
     (Vetoed, 409, "vetoed", "Refused by a plugin"),
+    (StateConflict, 409, "state-conflict", "Refused by the current state"),
     (IdempotencyInProgress, 409, "idempotency-key-in-progress", "Request with this key still in progress"),
     (PreconditionFailed, 412, "precondition-failed", "Precondition failed"),
     (ValidationError, 422, "validation-error", "Invalid input"),
@@ -130,6 +133,11 @@ def from_domain_error(request: Request, exc: DealerCrmError) -> JSONResponse:
 
 
 def from_request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Invalid input is a 422 naming the field — but a path that is no id (``/customers/None``)
+    names no resource: 404, as for an id never used."""
+    if exc.errors() and all(e.get("loc", ("?",))[0] == "path" for e in exc.errors()):
+        named = ", ".join(f"{e['loc'][-1]} {e.get('input')!r}" for e in exc.errors())
+        return problem(request, 404, "not-found", "Not found", f"{named}: no such resource")
     errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or str(e.get("loc", ("?",))[0]),
                "in": str(e.get("loc", ("?",))[0]), "reason": e.get("msg", "invalid")} for e in exc.errors()]
     first = errors[0] if errors else {"field": "request", "reason": "invalid"}
@@ -140,7 +148,24 @@ def from_request_validation(request: Request, exc: RequestValidationError) -> JS
 def from_http_exception(request: Request, exc: HTTPException) -> JSONResponse:
     title = STATUS_TITLES.get(exc.status_code, "Error")
     slug = title.lower().replace(" ", "-")
-    return problem(request, exc.status_code, slug, title, str(exc.detail), getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    detail = str(exc.detail)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return problem(request, exc.status_code, slug, title, detail, headers)
+
+
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (RFC 9110's ``Allow``), asked of the routes
+    themselves: the router's own 405 names only the first route whose path matched, so a path
+    served by two routes (GET and POST of /cases) would name one."""
+    return [method for method in METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes)]
 
 
 def from_database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from .auth import Caller
-from .common import Limit, Offset, page, problems
+from .common import Limit, Offset, Router, page, problems
 from .schemas import MAX_ID, Id, Page, ProductIn, ProductOut, Short, text
 
-router = APIRouter(prefix="/products", tags=["products"], responses=problems(400, 401, 422))
+router = Router(prefix="/products", tags=["products"], responses=problems(400, 401, 422))
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import PlainTextResponse
 
 from ..workflow.render import to_mermaid, to_text
 from .auth import Caller
-from .common import problems
+from .common import Router, problems
 from .schemas import WorkflowOut, WorkflowSummary
 
-router = APIRouter(prefix="/workflows", tags=["workflows"], responses=problems(400, 401, 422))
+router = Router(prefix="/workflows", tags=["workflows"], responses=problems(400, 401, 422))
 WorkflowName = Annotated[str, Path(min_length=1, max_length=64)]
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}},
         "description": "the definition; as text/plain for format=mermaid or text"}

@@ -12,7 +12,7 @@ from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
 from ..db.models import AuditRecord
 from ..access import sees_case
-from ..errors import Conflict, NotFound, NotPermitted, ValidationError
+from ..errors import Conflict, NotFound, NotPermitted, StateConflict, ValidationError
 from ..events import CaseFactRecorded
 
 
@@ -30,7 +30,7 @@ def record_fact(service, case_id: int, key: str, value: Any, *, by: int, note: s
         if not sees_case(uow, case):
             raise NotFound("case", case_id)
         if case["closed_at"] is not None:
-            raise ValidationError("case", case_id, f"is {case['state']}; facts are recorded on open cases only")
+            raise StateConflict("case", case_id, f"is {case['state']}; facts are recorded on open cases only")
         if not service.acts_on(actor, case):
             raise NotPermitted(f"case {case_id}: {actor.name} ({actor.kind}, party {actor.party_id}) is not a party "
                                "of this case and may not record facts on it")

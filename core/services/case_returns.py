@@ -26,7 +26,7 @@ from ..access import records_return, sees_case
 from ..audit import jsonable
 from ..db.case_models import Case, CaseEvent
 from ..db.models import AuditRecord
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, NotFound, StateConflict, ValidationError
 from ..events import CaseReturnRecorded
 from ..fields import CleanContext
 
@@ -101,18 +101,18 @@ def check(case, values: dict[str, Any], *, opened: date, today: date) -> None:
     subject = f"case {case['id']}"
     for column, day in values.items():
         if isinstance(day, date) and not opened <= day <= today:
-            raise ValidationError(PARAM[column], day.isoformat(), f"{subject}: must lie between the day the case was "
+            raise StateConflict(PARAM[column], day.isoformat(), f"{subject}: must lie between the day the case was "
                                   f"opened ({opened}) and today ({today})")
     if after["return_shipped_on"] is not None and after["rma_number"] is None:
-        raise ValidationError("shipped_on", after["return_shipped_on"].isoformat(),
+        raise StateConflict("shipped_on", after["return_shipped_on"].isoformat(),
                               f"{subject}: the old unit goes back under an RMA number, and the case has none yet; "
                               "the manufacturer gives it (approve_replacement with rma_number, or record_return)")
     if after["return_received_on"] is not None:
         if after["return_shipped_on"] is None:
-            raise ValidationError("received_on", after["return_received_on"].isoformat(),
+            raise StateConflict("received_on", after["return_received_on"].isoformat(),
                                   f"{subject}: the old unit has not been shipped yet (the dealer records shipped_on)")
         if after["return_received_on"] < after["return_shipped_on"]:
-            raise ValidationError("received_on", after["return_received_on"].isoformat(),
+            raise StateConflict("received_on", after["return_received_on"].isoformat(),
                                   f"{subject}: is before the shipment on {after['return_shipped_on']}")
     if (after["credit_amount"] is None) != (after["credit_currency"] is None):
         missing = "currency" if after["credit_currency"] is None else "amount"

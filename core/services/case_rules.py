@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import attrs
 
-from ..errors import ValidationError
+from ..errors import StateConflict, ValidationError
 from ..workflow.calendar import WALL_CLOCK, BusinessCalendar, parse_closed, parse_hours, remaining, resume
 from ..workflow.model import State, Workflow
 
@@ -95,11 +95,11 @@ def owner_party(case: dict, kind: str | None, data: dict, subject: str, dest: st
         info = lookup(party)
         if info is None or info.kind != kind:
             what = f"is a {info.kind}" if info else "does not exist"
-            raise ValidationError(column, named, f"{subject}: entering {dest!r} needs a {kind} party; "
+            raise StateConflict(column, named, f"{subject}: entering {dest!r} needs a {kind} party; "
                                   f"party {party} {what}")
         return party, {column: party}
     if case.get(column) is None:
-        raise ValidationError(column, None, f"{subject}: entering {dest!r} needs a {kind}; pass {column} in the data")
+        raise StateConflict(column, None, f"{subject}: entering {dest!r} needs a {kind}; pass {column} in the data")
     return case[column], {}
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 from sqlalchemy import bindparam, func, select
 
+from ..db.batches import padded
 from ..db.models import Consent, Customer
 from ..db.outbox_models import ContactLedger
-from ..db.prepared import Prepared
 from .addressing import AddressFailed, usable_address
 
 
@@ -36,15 +36,14 @@ def _latest_answer(channel):
             .order_by(Consent.at.desc(), Consent.id.desc()).limit(1))
 
 
-# Prepared once: these run inside every case hand-off, where building and executing
-# statements through SQLAlchemy's full machinery costs more than the database work.
-_CONTACTS = Prepared(select(func.count()).select_from(ContactLedger)
-                     .where(ContactLedger.customer_id == bindparam("c"), ContactLedger.purpose == bindparam("p"),
-                            ContactLedger.at > bindparam("since"), ContactLedger.at <= bindparam("at")))
+# Built once: these run for every notice (SQLAlchemy caches their compiled form).
+_CONTACTS = (select(func.count()).select_from(ContactLedger)
+             .where(ContactLedger.customer_id == bindparam("c"), ContactLedger.purpose == bindparam("p"),
+                    ContactLedger.at > bindparam("since"), ContactLedger.at <= bindparam("at")))
 _PERSON = (Customer.email, Customer.phone, Customer.erased_at, Customer.merged_into_id)
 #: per tuple of consent channels and further address columns: the person and the latest
 #: answer on each channel, in one query
-_PERSON_AND_ANSWERS: dict[tuple[tuple[str, ...], tuple[str, ...]], Prepared] = {}
+_PERSON_AND_ANSWERS: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 def _address_columns(addresses) -> tuple:
@@ -54,7 +53,8 @@ def _address_columns(addresses) -> tuple:
 
 
 def contacts_in_window(conn, customer_id: int, purpose: str, at: datetime, days: int) -> int:
-    return _CONTACTS.scalar(conn, {"c": customer_id, "p": purpose, "since": at - timedelta(days=days), "at": at})
+    return conn.execute(_CONTACTS, {"c": customer_id, "p": purpose, "since": at - timedelta(days=days),
+                                    "at": at}).scalar()
 
 
 def decide(crm, conn, customer_id: int, channel, purpose: str, at: datetime, *, count_budget: bool = True) -> Decision:
@@ -71,9 +71,9 @@ def decide_each(crm, conn, customer_id: int, channels: list, purpose: str, at: d
     query = _PERSON_AND_ANSWERS.get((names, tuple(c.key for c in columns)))
     if query is None:
         answers = [_latest_answer(name).scalar_subquery().label(f"consent_{i}") for i, name in enumerate(names)]
-        query = _PERSON_AND_ANSWERS[(names, tuple(c.key for c in columns))] = Prepared(
+        query = _PERSON_AND_ANSWERS[(names, tuple(c.key for c in columns))] = (
             select(*_PERSON, *columns, *answers).where(Customer.id == bindparam("c")))
-    row = query.first(conn, {"c": customer_id, "p": purpose, "at": at})
+    row = conn.execute(query, {"c": customer_id, "p": purpose, "at": at}).mappings().first()
     states = {name: row[f"consent_{i}"] for i, name in enumerate(names)} if row is not None else {}
     return [Decision(False, f"channel {ch.name!r} does not carry {purpose} messages") if purpose not in ch.purposes
             else _judge(crm, conn, customer_id, row, ch, address, purpose, states.get(ch.consent_channel), at,
@@ -81,10 +81,11 @@ def decide_each(crm, conn, customer_id: int, channels: list, purpose: str, at: d
             for ch, address in zip(channels, addresses)]
 
 
-def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime) -> list[Decision]:
-    """``decide(..., count_budget=False)`` for a batch of (customer id, channel, purpose):
-    two queries for the whole batch instead of two per message (the dispatcher's claim)."""
-    ids = sorted({customer_id for customer_id, _, _ in wanted})
+def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime, *,
+                count_budget: bool = False) -> list[Decision]:
+    """``decide`` for a batch of (customer id, channel, purpose): two queries for the whole
+    batch instead of two per message (the dispatcher's claim, a batch of notices)."""
+    ids = padded(sorted({customer_id for customer_id, _, _ in wanted}) or [0])  # a few IN-list lengths
     addresses = {id(channel): usable_address(crm, channel) for _, channel, _ in wanted}
     people = {row.id: row._asdict() for row in conn.execute(
         select(Customer.id, *_PERSON, *_address_columns(addresses.values())).where(Customer.id.in_(ids)))}
@@ -96,7 +97,7 @@ def decide_many(crm, conn, wanted: list[tuple[int, Any, str]], at: datetime) -> 
     return [Decision(False, f"channel {channel.name!r} does not carry {purpose} messages")
             if purpose not in channel.purposes else
             _judge(crm, conn, customer_id, people.get(customer_id), channel, addresses[id(channel)], purpose,
-                   states.get((customer_id, channel.consent_channel, purpose)), at, False)
+                   states.get((customer_id, channel.consent_channel, purpose)), at, count_budget)
             for customer_id, channel, purpose in wanted]
 
 

@@ -9,6 +9,11 @@ locked; SQLite admits one writer at a time). A crash loses at most the batch in
 flight, which the next tick fires: nothing twice, nothing forgotten. A refused case is
 tried again on the next tick, and its dealer gets one task naming it meanwhile
 (``refused_timeouts``): an overdue case never waits in silence.
+
+A batch is decided case by case and written set-based: one executemany each for the
+version-checked UPDATEs, the history rows and the audit rows. Once the overdue cases
+are escalated, the tick queues the notices the escalations call for (``notices``), after
+their commit, exactly once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy import select
 
 from ..db.case_models import Case
 from ..errors import DealerCrmError
+from .notices import produce
 from .refused_timeouts import alert_dealer
 
 CASE = Case.__table__
@@ -30,10 +36,13 @@ class TickReport:
     failed: list[tuple[int, str]] = attrs.field(factory=list)
     #: (case id, task id): the dealers told of a refused escalation in this tick
     alerted: list[tuple[int, int]] = attrs.field(factory=list)
+    #: case events whose notices were queued after the escalations (``notices.produce``)
+    noticed: int = 0
 
     def summary(self) -> str:
         alerted = f", {len(self.alerted)} dealers alerted" if self.alerted else ""
-        return f"{self.fired} overdue cases escalated in {self.batches} batches, {len(self.failed)} failed{alerted}"
+        return (f"{self.fired} overdue cases escalated in {self.batches} batches, {len(self.failed)} failed{alerted}; "
+                f"{self.noticed} case events noticed")
 
 
 def overdue(now, started, batch_size: int, exclude: set[int], postgres: bool):
@@ -45,7 +54,7 @@ def overdue(now, started, batch_size: int, exclude: set[int], postgres: bool):
 
 
 def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
-    report, failed_ids = TickReport(), set()
+    report, failed_ids = TickReport(), set[int]()
     started = service.crm.clock.now()
     postgres = service.crm.engine.dialect.name == "postgresql"
     careful = False  # a savepoint per case: only to redo a batch in which a case was refused
@@ -54,7 +63,7 @@ def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
             conn = uow.connection
             rows = conn.execute(overdue(uow.now, started, batch_size, failed_ids, postgres)).mappings().all()
             if not rows:
-                return report
+                break
             if not careful and not _escalate_all(service, uow, rows):
                 careful = True  # leaving without commit rolls the batch back; redo it case by case
                 continue
@@ -65,6 +74,8 @@ def tick(service, batch_size: int = 200, on_progress=None) -> TickReport:
         report.batches += 1
         if on_progress:
             on_progress(len(rows))
+    report.noticed = produce(service.crm, batch_size=batch_size).noticed
+    return report
 
 
 def _note(case: dict) -> str:
@@ -72,16 +83,18 @@ def _note(case: dict) -> str:
 
 
 def _escalate_all(service, uow, rows) -> bool:
-    """The common case, without a savepoint per case (two statements each): False as soon
-    as one case is refused, and the caller rolls the whole batch back."""
-    for row in rows:
-        case = dict(row)
-        try:
+    """The common case, without a savepoint per case: every escalation decided, then written
+    together; False as soon as one case is refused, and the caller rolls the whole batch back."""
+    try:
+        decided = []
+        for row in rows:
+            case = dict(row)
             trigger = service.workflow(case["workflow"]).timeout_trigger(case["state"])
-            service.fire_in(uow, case["id"], trigger, case=case, timeout=True, note=_note(case))
-            uow.check_events()
-        except DealerCrmError:
-            return False
+            decided.append(service.decide(uow, case["id"], trigger, case=case, timeout=True, note=_note(case)))
+        service.write(uow, decided)
+        uow.check_events()
+    except DealerCrmError:
+        return False
     return True
 
 

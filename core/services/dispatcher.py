@@ -1,9 +1,10 @@
 """The dispatcher: sends what the outbox holds, at least once, never lost.
 
-Each round claims a batch of due messages in one short transaction (status
-``sending`` with a lease; PostgreSQL skips rows another dispatcher holds), checks
-consent again (a revocation since queueing stops the message), sends outside any
-transaction, and records every result in a second transaction. A dispatcher killed
+It first queues the notices committed case events call for (``notices``: exactly once,
+after their commit). Each round then claims a batch of due messages in one short
+transaction (status ``sending`` with a lease; PostgreSQL skips rows another dispatcher
+holds), checks consent again (a revocation since queueing stops the message), sends
+outside any transaction, and records every result in a second transaction. A dispatcher killed
 between sending and recording leaves leases that expire; the messages are sent again
 with the same idempotency key, so the receiver can drop the copy. Temporary failures
 back off exponentially with jitter; the last failed attempt, or a permanent failure,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import attrs
@@ -27,6 +29,7 @@ from ..errors import PluginError
 from ..events import InteractionRecorded, MessageDelivered, MessageFailed
 from .contact_policy import decide_many
 from .interactions import record_interaction
+from .notices import produce
 from .tasks import create_task
 
 log = logging.getLogger("dealercrm.dispatcher")
@@ -41,10 +44,12 @@ class DispatchReport:
     dead: int = 0
     suppressed: int = 0
     batches: int = 0
+    #: case events whose notices this run queued (``notices.produce``)
+    noticed: int = 0
 
     def summary(self) -> str:
-        return (f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, {self.dead} dead-lettered, "
-                f"{self.suppressed} suppressed at sending time")
+        return (f"{self.noticed} case events noticed; {self.sent} sent, {self.retried} to retry, {self.failed} failed, "
+                f"{self.dead} dead-lettered, {self.suppressed} suppressed at sending time")
 
 
 def backoff(settings, attempts: int, rng: random.Random) -> timedelta:
@@ -252,9 +257,11 @@ def _dead_letter(uow, crm, row: dict, why: str) -> int:
     return task.id
 
 
-def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None = None) -> DispatchReport:
+def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None = None,
+             on_progress: Callable[[int], None] | None = None) -> DispatchReport:
     report, rng = DispatchReport(), rng or random.Random()
     batch_size = crm.settings.outbox.batch_size
+    report.noticed = produce(crm).noticed  # what committed case events call for, before sending
     try:
         while max_batches is None or report.batches < max_batches:
             ready, stopped = claim(crm, batch_size)
@@ -264,6 +271,8 @@ def dispatch(crm, *, max_batches: int | None = None, rng: random.Random | None =
             results += [(row, send_one(crm, row)) for row in ready]
             record(crm, report, results, rng)
             report.batches += 1
+            if on_progress:
+                on_progress(len(results))
     finally:
         for channel in crm.channels.values():
             close = getattr(channel, "close", None)

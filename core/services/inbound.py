@@ -2,8 +2,9 @@
 
 The raw message is committed before anything else happens, so a parser bug or a
 malformed payload loses nothing (it stays with its parse error). An unknown sender's
-message waits for a person in triage, as a task. A known sender's message becomes an
-interaction on their timeline, and then, in the same transaction, as the system:
+message waits for a person in triage, as a task. A known sender — by the customer's own
+e-mail or phone, else by one of a company customer's contact persons' — has the message
+become an interaction on the customer's timeline (naming the contact person who wrote), and then, in the same transaction, as the system:
 
 1. **An opt-out** ("stop", "abmelden", "unsubscribe": ``[inbound] opt_out_keywords``,
    per language, all languages matched) revokes the customer's *marketing* consent on
@@ -52,7 +53,7 @@ from .. import validation
 from ..access import require_system
 from ..channels import InboundIgnored
 from ..db.case_models import Case
-from ..db.models import Actor, AuditRecord, Consent, Customer
+from ..db.models import Actor, AuditRecord, Consent, ContactPerson, Customer
 from ..db.outbox_models import InboundMessage
 from ..errors import DealerCrmError, NotFound, ValidationError
 from ..events import MessageReceived
@@ -170,6 +171,33 @@ class InboundService(Service):
         return UnsubscribeLinks.from_settings(self.crm.settings.unsubscribe, source=self.crm.settings.source)
 
     def receive(self, channel: str, raw: str | bytes, headers: Mapping[str, str] | None = None) -> InboundMessage:
+        """Store a message a channel received, then act on it: what ``/inbound/<channel>`` calls.
+
+        Stored first, in a transaction of its own, so nothing received is lost (a payload the
+        channel cannot parse stays as ``malformed`` with the reason); then matched to a
+        customer and case and acted on as the ``[inbound]`` settings say (an opt-out reply
+        revokes marketing consent, a trigger word fires on the case, an unknown sender opens a
+        triage task). Runs as the system: the sender is no actor. Raises ``MessageReceived``.
+
+        Args:
+            channel: The loaded channel that received it (it parses ``raw``), e.g. ``"email"``.
+            raw: The message as the channel delivered it (a MIME mail, a JSON payload).
+            headers: The request's headers, for channels that read them (signatures).
+
+        Returns:
+            The stored message, with its ``status``: ``attached``, ``triage``, ``ignored`` or
+            ``malformed``.
+
+        Raises:
+            ValidationError: The ``[inbound]`` settings are wrong (nothing is stored then), or
+                an unknown sender's message arrives before any dealer exists.
+            Vetoed: A plugin refused the message's events (the raw message stays stored).
+
+        Examples:
+            >>> message = crm.inbound.receive("fax", "Still broken!")
+            >>> (message.status, message.parse_error, message.raw)
+            ('malformed', "no channel 'fax' that parses inbound", 'Still broken!')
+        """
         rules = self.rules  # a broken [inbound] table fails here, before anything is stored
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         with self.crm.uow(self.crm.system, "inbound.store") as uow:  # durable before interpretation
@@ -195,7 +223,7 @@ class InboundService(Service):
 
     def _interpret(self, inbound_id: int, channel: str, parsed, rules: InboundRules) -> InboundMessage:
         with self.crm.uow(self.crm.system, "inbound.receive") as uow:
-            customer_id = self._sender(uow, parsed.sender)
+            customer_id, contact_id = self._sender(uow, parsed.sender)
             case_id = self._case(uow, customer_id, parsed)
             values: dict[str, Any] = dict(sender=parsed.sender, subject=parsed.subject, customer_id=customer_id,
                                           case_id=case_id)
@@ -213,7 +241,8 @@ class InboundService(Service):
                     case_id = values["case_id"] = act.unknown_case(rules.unknown_case_for(channel))
                 summary = f"{parsed.subject + ': ' if parsed.subject else ''}{parsed.text.strip()[:300]}"
                 talk = record_interaction(uow, customer_id, _timeline_channel(self.crm, channel), "inbound",
-                                          summary or "(empty message)", case_id=case_id)
+                                          summary or "(empty message)", case_id=case_id,
+                                          contact_person_id=contact_id)
                 values.update(status="attached", interaction_id=talk.id)
                 if reading is not None:
                     act.opt_out(reading, phrase, case_id)
@@ -226,9 +255,13 @@ class InboundService(Service):
             uow.commit()
         return self.get(inbound_id, by=self.crm.system)
 
-    def _sender(self, uow, sender: str | None) -> int | None:
+    def _sender(self, uow, sender: str | None) -> tuple[int | None, int | None]:
+        """(customer, contact person) the sender's address belongs to: the customer's own
+        e-mail or phone first, else one of a company customer's contact persons (their
+        buyer writing from her own address), whose message is then on the company's
+        timeline naming her."""
         if not sender:
-            return None
+            return None, None
         candidates = []
         for normalise in (validation.email, lambda v: validation.phone(v, self.crm.settings.default_region)):
             try:
@@ -236,10 +269,22 @@ class InboundService(Service):
             except DealerCrmError:
                 pass
         if not candidates:
-            return None
+            return None, None
         found = uow.connection.execute(select(Customer.id, Customer.merged_into_id).where(
-            or_(Customer.email.in_(candidates), Customer.phone.in_(candidates)))).first()
-        return None if found is None else (found.merged_into_id or found.id)
+            or_(Customer.email.in_(candidates), Customer.phone.in_(candidates))).order_by(Customer.id)).first()
+        if found is not None:
+            return found.merged_into_id or found.id, None
+        contact = uow.connection.execute(
+            select(ContactPerson.id, ContactPerson.customer_id, Customer.merged_into_id)
+            .join(Customer, Customer.id == ContactPerson.customer_id)
+            .where(or_(ContactPerson.email.in_(candidates), ContactPerson.phone.in_(candidates)),
+                   Customer.erased_at.is_(None))
+            .order_by(ContactPerson.id)).first()
+        if contact is None:
+            return None, None
+        if contact.merged_into_id is not None:  # a tombstone's contact person: the message goes to the file kept
+            return contact.merged_into_id, None
+        return contact.customer_id, contact.id
 
     def _case(self, uow, customer_id: int | None, parsed) -> int | None:
         """An open case of this customer the message names; someone else's case is not attached."""
@@ -272,15 +317,65 @@ class InboundService(Service):
 
     # -- one-click unsubscribe (RFC 8058) --------------------------------------------------
     def unsubscribe_link(self, customer_id: int, channel: str = "email") -> str | None:
-        """The link that revokes ``customer_id``'s marketing consent on ``channel`` (None if not configured)."""
+        """The one-click link that revokes the customer's marketing consent on ``channel``, for
+        a marketing message's footer and ``List-Unsubscribe`` header (RFC 8058).
+
+        Args:
+            customer_id: The customer.
+            channel: The consent channel the link revokes.
+
+        Returns:
+            The link (``<base_url>/unsubscribe/<token>``, signed), or None when ``[unsubscribe]``
+            has no ``base_url`` and secret.
+
+        Raises:
+            ValidationError: The ``[unsubscribe]`` settings are wrong (a short secret, a base URL
+                that is no http(s) URL).
+
+        Examples:
+            >>> crm.inbound.unsubscribe_link(anna) is None  # nothing configured here
+            True
+            >>> import attrs
+            >>> from dealercrm.settings import UnsubscribeSettings
+            >>> links = UnsubscribeSettings(base_url="https://crm.example.org", secret="a-long-random-secret")
+            >>> shop = dealercrm.connect(str(crm.engine.url), settings=attrs.evolve(crm.settings, unsubscribe=links))
+            >>> shop.inbound.unsubscribe_link(anna, "phone")  # doctest: +ELLIPSIS
+            'https://crm.example.org/unsubscribe/1.phone...'
+            >>> shop.close()
+        """
         return self.links.url(customer_id, channel)
 
     def unsubscribe(self, token: str) -> Unsubscribed:
         """Revoke marketing on the token's channel for the token's customer, as the system.
 
-        A token that is not genuine is ``NotFound`` and changes nothing. A repeat, or a
-        customer who had no marketing consent left, records nothing new; an erased
-        customer's link records nothing; a merged customer's revokes on the one kept.
+        What the link from ``unsubscribe_link`` does when followed: no sign-in, the signed
+        token is the proof. A repeat, or a customer who had no marketing consent left,
+        records nothing new; an erased customer's link records nothing; a merged customer's
+        revokes on the one kept.
+
+        Args:
+            token: The token, the link's last part.
+
+        Returns:
+            Whom and which channel it was for, and whether anything was revoked now (``Unsubscribed``).
+
+        Raises:
+            NotFound: The token is not genuine, or its customer or channel does not exist
+                (nothing changes).
+            ValidationError: The ``[unsubscribe]`` settings are wrong.
+
+        Examples:
+            >>> import attrs
+            >>> from dealercrm.settings import UnsubscribeSettings
+            >>> links = UnsubscribeSettings(base_url="https://crm.example.org", secret="a-long-random-secret")
+            >>> shop = dealercrm.connect(str(crm.engine.url), settings=attrs.evolve(crm.settings, unsubscribe=links))
+            >>> _ = shop.consents.grant(anna, "phone", "marketing", source="signed form", by=lea)
+            >>> token = shop.inbound.unsubscribe_link(anna, "phone").rsplit("/", 1)[1]
+            >>> shop.inbound.unsubscribe(token)
+            Unsubscribed(customer_id=1, channel='phone', revoked=True)
+            >>> shop.consents.may_contact(anna, "phone", "marketing", by=lea)
+            False
+            >>> shop.close()
         """
         found = self.links.read(token)
         if found is None or found[1] not in self.crm.consents.channels():
@@ -309,12 +404,48 @@ class InboundService(Service):
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, inbound_id: int, *, by: int) -> InboundMessage:
-        """A stored inbound message: the operator's (the system's) to read."""
+        """A stored inbound message, raw as received: the operator's (the system's) to read.
+
+        Args:
+            inbound_id: The stored message.
+            by: The acting actor's id: the system.
+
+        Returns:
+            The message, with its status, sender, customer, case and parse error.
+
+        Raises:
+            NotFound: No such message; or ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+
+        Examples:
+            >>> message = crm.inbound.receive("fax", "Still broken!")
+            >>> crm.inbound.get(message.id, by=crm.system).raw
+            'Still broken!'
+        """
         with self.read(by) as uow:
             require_system(uow.principal, "read inbound messages")
             return uow.get(InboundMessage, inbound_id, "inbound message")
 
     def triage(self, limit: int = 100, *, by: int) -> list[InboundMessage]:
+        """Messages that need a person, oldest first: from unknown senders (``triage``) or not
+        understood (``malformed``). The operator's.
+
+        Args:
+            limit: At most this many.
+            by: The acting actor's id: the system.
+
+        Returns:
+            The messages.
+
+        Raises:
+            NotFound: ``by`` is no actor.
+            NotPermitted: The actor is not the system, or ``by`` is deactivated.
+
+        Examples:
+            >>> message = crm.inbound.receive("fax", "Still broken!")
+            >>> [m.status for m in crm.inbound.triage(by=crm.system)]
+            ['malformed']
+        """
         with self.read(by) as uow:
             require_system(uow.principal, "read inbound messages")
             return list(uow.session.scalars(select(InboundMessage).where(
@@ -385,7 +516,7 @@ class Acting:
                      "inbound_message_id": self.inbound_id, "channel": self.channel}))
         return case.id
 
-    def opt_out(self, reading: str, phrase: str, case_id: int | None) -> None:
+    def opt_out(self, reading: str, phrase: str | None, case_id: int | None) -> None:
         who = f"{self.customer.name} (customer {self.customer_id})"
         consent_channel = getattr(self.crm.channels.get(self.channel), "consent_channel", None)
         if reading == "clear" and consent_channel in self.crm.consents.channels():

@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 from ..access import managed_customer
 from ..db.models import AuditRecord, Customer
-from ..errors import ValidationError
+from ..errors import StateConflict
 from ..events import CustomersMerged
 
 if TYPE_CHECKING:
@@ -35,16 +35,16 @@ def merge_customers(service: CustomerService, keep_id: int, other_id: int, by: i
     """Fields declared ``mergeable`` (``dealercrm.fields``) the kept record lacks are taken
     from the duplicate; both files must be the acting dealer's, merged by a manager."""
     if keep_id == other_id:
-        raise ValidationError("duplicate_id", other_id, "is the customer kept: a customer cannot be merged into itself; "
+        raise StateConflict("duplicate_id", other_id, "is the customer kept: a customer cannot be merged into itself; "
                               "name the duplicate to merge")
     with service.uow(by, "customers.merge") as uow:
         keep = managed_customer(uow, keep_id, "merge into")
         other = managed_customer(uow, other_id, "merge away")
         for c in (keep, other):
             if c.merged_into_id is not None:
-                raise ValidationError("customer", c.id, f"was already merged into customer {c.merged_into_id}")
+                raise StateConflict("customer", c.id, f"was already merged into customer {c.merged_into_id}")
             if c.erased_at is not None:
-                raise ValidationError("customer", c.id, "was erased and cannot take part in a merge")
+                raise StateConflict("customer", c.id, "was erased and cannot take part in a merge")
         fillable = service.fields.where(mergeable=True)
         taken = {f.name: f.read(other) for f in fillable}
         other.email = other.phone = None

@@ -4,16 +4,18 @@ Erasure (``erase_customer``) blanks every personal value linked to the customer 
 the duplicates merged into them, in one transaction, and is itself audited. Blanked:
 
 * the customer rows: every field declared personal (``dealercrm.fields``), plugins'
-  fields included (name becomes "erased customer #<id>"), and their contact persons;
-  their interests are deleted;
+  fields included (name becomes "erased customer #<id>"), and their contact persons
+  (interactions and tasks that name one keep the link to the blanked row, so the
+  relationship map shows "[erased]"); their interests are deleted;
 * the timeline's summaries; survey comments;
 * their service cases' summaries and facts, and their case events' notes and data
   (the string values of facts and data; keys, numbers, yes/no and timestamps stay);
-* outbox messages to them — by their customer id, or to one of their addresses without
-  one: recipient, subject, text, the data travelling with the message, and the
+* outbox messages to them — by their customer id, or to one of their (or their contact
+  persons') addresses without one: recipient, subject, text, the data travelling with the message, and the
   delivery errors (which echo addresses and texts); pending ones are cancelled;
 * inbound messages from them — attached to them or their cases, or waiting in triage
-  from one of their addresses: the raw message, sender, subject, parse error;
+  from one of their addresses or their contact persons': the raw message, sender,
+  subject, parse error;
 * tasks about them, their cases, or those messages (dead letters, triage): title, note;
 * the personal half (``personal_changes``) of every audit row about any of these
   records, also rows written before the customer was known (``customer_id`` NULL:
@@ -41,9 +43,11 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import (CursorResult, Result, Table, and_, bindparam, case, delete, func, insert, or_, select,
+                        update)
 from sqlmodel import SQLModel
 
 from .. import validation
@@ -54,7 +58,7 @@ from ..db.case_models import Case, CaseEvent
 from ..db.outbox_models import InboundMessage, OutboxMessage
 from ..db.rule_models import SurveyResponse
 from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
-from ..errors import DealerCrmError, ValidationError
+from ..errors import DealerCrmError, StateConflict
 from ..events import CustomerErased
 from .merge import customer_links
 
@@ -85,7 +89,7 @@ def export_customer(service: CustomerService, customer_id: int, by: int) -> dict
             if table.name == "customer":
                 continue
             model = _model_for(table.name)
-            rows = uow.session.scalars(select(model).where(column.in_(ids)).order_by(model.id)) if model else []
+            rows: Iterable[Any] = uow.session.scalars(select(model).where(column.in_(ids)).order_by(model.id)) if model else []
             out.setdefault(table.name, []).extend(_row(r) for r in rows)
         out["audit"] = [_row(r) for r in uow.session.scalars(
             select(AuditRecord).where(AuditRecord.customer_id.in_(ids)).order_by(AuditRecord.id))]
@@ -104,7 +108,7 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
     with service.uow(by, "customers.erase") as uow:
         customer = managed_customer(uow, customer_id, "erase")
         if customer.erased_at is not None:
-            raise ValidationError("customer", customer_id, f"was already erased at {customer.erased_at.isoformat()}")
+            raise StateConflict("customer", customer_id, f"was already erased at {customer.erased_at.isoformat()}")
         ids = [customer_id, *uow.session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))]
         s = uow.session
         known = set()  # what identifies them in a kept answer, once the record no longer says it
@@ -112,15 +116,19 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
             known |= {v.lower() for v in (c.email, c.phone) if v}
             _blank_personal_fields(service.fields, c)
             c.erased_at = c.updated_at = uow.now
+        # a company's contact persons write from their own addresses: their messages are theirs too
+        for email, phone in s.execute(select(ContactPerson.email, ContactPerson.phone)
+                                      .where(ContactPerson.customer_id.in_(ids))):
+            known |= {v.lower() for v in (email, phone) if v}
         # plugins first: the audit rows their changes write are blanked with the others below
         service.crm.plugins.checked_call("dealercrm_erase_customer", customer_id=customer_id, uow=uow)
         uow.flush()
         counts = {
-            "contact_person": s.execute(update(ContactPerson).where(ContactPerson.customer_id.in_(ids))
-                                        .values(name=ERASED, email=None, phone=None)).rowcount,
-            "interest": s.execute(delete(Interest).where(Interest.customer_id.in_(ids))).rowcount,
-            "interaction": s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
-                                     .values(summary=ERASED)).rowcount,
+            "contact_person": _rowcount(s.execute(update(ContactPerson).where(ContactPerson.customer_id.in_(ids))
+                                                  .values(name=ERASED, email=None, phone=None))),
+            "interest": _rowcount(s.execute(delete(Interest).where(Interest.customer_id.in_(ids)))),
+            "interaction": _rowcount(s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
+                                               .values(summary=ERASED))),
         }
         # the customer's links to their cases stop working (their cases too, merged ones included)
         counts["case_link"] = sum(service.crm.case_links.revoke_customer_in(uow, i, "the customer's data was erased")
@@ -433,8 +441,13 @@ def _collect_customer_ids(value: Any, found: set[int]) -> None:
             _collect_customer_ids(inner, found)
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: ``Session.execute`` returns a ``CursorResult`` for those."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def _model_for(table_name: str):
     for mapper in SQLModel._sa_registry.mappers:
-        if mapper.local_table is not None and mapper.local_table.name == table_name:
+        if isinstance(mapper.local_table, Table) and mapper.local_table.name == table_name:
             return mapper.class_
     return None

@@ -1,5 +1,6 @@
 """The numbers a dealer should look at: satisfaction per party, who holds cases how
-long, loyal customers at risk, and how often each person was contacted.
+long, loyal customers at risk, how often each person was contacted, and the key accounts
+that hang on a single thread.
 
 Plain data (lists of dicts), so the CLI can print tables, JSON or CSV and draw charts
 from the same rows; every figure is computed by set-based queries.
@@ -23,7 +24,7 @@ from ..errors import NotFound, ValidationError
 from .base import Service
 from .case_report import party_report, resolved_by
 
-SECTIONS = ("satisfaction", "cases", "loyal_at_risk", "contacts")
+SECTIONS = ("satisfaction", "cases", "loyal_at_risk", "contacts", "single_threaded")
 
 
 def nps(scores: list[int]) -> float | None:
@@ -142,8 +143,24 @@ def contacts(crm, party_id: int | None = None) -> list[dict[str, Any]]:
              "budget": budget.budget, "window_days": budget.window_days} for n in range(budget.budget + 2)]
 
 
+def single_threaded(crm, party_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Single-threaded accounts: company customers (on file for a whole ``[relationships]
+    window_days``) whose personal touches of that window involve one of our people or one of
+    their functions, the highest revenue first — the key accounts that are lost when one
+    person leaves, on either side. Each row names the thread (``Sabine Krüger (sales) ↔
+    buyer``) and what is missing per level (``service: our Jonas Weber has never met their
+    Petra Koch (technician)``); ``party_id``: only that dealer's customers."""
+    from .relationships import single_threaded_accounts
+
+    settings = crm.settings.relationships
+    mine = true() if party_id is None else Customer.owner_party_id == party_id
+    with crm.read(crm.system) as uow:
+        return single_threaded_accounts(uow, settings.window_days, settings.levels, mine, limit)
+
+
 def report(crm, only: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    builders = {"satisfaction": satisfaction, "cases": cases, "loyal_at_risk": loyal_at_risk, "contacts": contacts}
+    builders = {"satisfaction": satisfaction, "cases": cases, "loyal_at_risk": loyal_at_risk, "contacts": contacts,
+                "single_threaded": single_threaded}
     chosen = [only] if only else list(SECTIONS)
     return {name: builders[name](crm) for name in chosen}
 
@@ -152,17 +169,43 @@ class ReportService(Service):
     """The reports as one party may read them: its own figures, its own customers.
 
     Satisfaction and case handling are reported per party: a party sees its own row (the
-    system actor every row). Loyal customers at risk and the contact budget are about
-    customers, so a dealer sees them for the customers it owns; the other parties own no
-    customers and are refused.
+    system actor every row). Loyal customers at risk, the contact budget and single-threaded
+    accounts are about customers, so a dealer sees them for the customers it owns; the
+    other parties own no customers and are refused.
     """
 
     def report(self, section: str, *, by: int) -> list[dict[str, Any]]:
+        """One section of the management report as rows (``dealercrm report --only SECTION``).
+
+        Each party sees its own rows, the system every party's; the sections about customers
+        (``loyal_at_risk``, ``contacts``) are a dealer's, for the customers it owns.
+
+        Args:
+            section: ``"satisfaction"`` (CSAT and NPS per party), ``"cases"`` (time held,
+                deadlines missed), ``"loyal_at_risk"`` or ``"contacts"`` (marketing contacts
+                against the budget).
+            by: The acting actor's id.
+
+        Returns:
+            The rows, as dicts (tables, JSON or CSV alike).
+
+        Raises:
+            ValidationError: An unknown section.
+            NotFound: ``by`` is no actor.
+            NotPermitted: A section about customers for an actor that is no dealer's, or
+                ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> _ = crm.surveys.record(case.id, csat=5, nps=10, channel="phone", by=lea)
+            >>> [(row["party"], row["csat"], row["nps"]) for row in crm.reports.report("satisfaction", by=lea)]
+            [('Autohaus Berg', 5.0, 100.0)]
+        """
         if section not in SECTIONS:
             raise ValidationError("section", section, f"must be one of {', '.join(SECTIONS)}")
         with self.read(by) as uow:
             p = uow.principal
-            if section in ("loyal_at_risk", "contacts"):
+            if section in ("loyal_at_risk", "contacts", "single_threaded"):
                 require(p, "dealer", doing="read reports about customers")
             own_name = None if p.is_system else uow.session.scalar(select(Party.name).where(Party.id == p.party_id))
             own = None if p.is_system else set(uow.connection.execute(
@@ -175,4 +218,6 @@ class ReportService(Service):
                 return loyal_at_risk(self.crm)
             # the report is ordered by urgency: filtering keeps that order
             return [row for row in loyal_at_risk(self.crm, limit=10_000) if row["customer_id"] in own][:50]
+        if section == "single_threaded":
+            return single_threaded(self.crm, None if p.is_system else p.party_id)
         return contacts(self.crm, None if p.is_system else p.party_id)

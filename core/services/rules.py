@@ -15,15 +15,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from itertools import islice
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db.models import Customer
+from ..db.models import Actor, Customer
 from ..db.rule_models import RuleFiring
-from ..errors import DealerCrmError, PluginError
+from ..errors import DealerCrmError, PluginError, ValidationError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
 from ..settings_schema import as_table
 from .base import Service
@@ -31,6 +31,11 @@ from .contact_policy import Decision, contacts_in_window, decide
 from .interactions import record_interaction
 from .outbox import record_contact
 from .tasks import create_task
+
+if TYPE_CHECKING:
+    from ..events import Event
+    from ..rules import Rule
+    from ..uow import UnitOfWork
 
 FIRING = RuleFiring.__table__
 
@@ -47,36 +52,43 @@ class RuleOutcome:
 class RuleContext:
     """The actions a rule may take for one candidate; ``dry_run`` only describes them."""
 
-    def __init__(self, engine: RuleEngine, uow, rule, candidate: Candidate, settings: dict, dry_run: bool = False):
+    def __init__(self, engine: RuleEngine, uow, rule, candidate: Candidate, settings: Mapping[str, Any], dry_run: bool = False):
         self.engine, self.uow, self.rule, self.candidate = engine, uow, rule, candidate
         self.crm, self.settings, self.dry_run = engine.crm, settings, dry_run
         self.now: datetime = uow.now
-        self.outcome, self.detail = "noted", {}
+        self.outcome, self.detail = "noted", dict[str, Any]()
         self.plans: list[str] = []
 
     # -- actions -------------------------------------------------------------------------
     def task(self, title: str, *, due_in: timedelta = timedelta(days=1), due_at: datetime | None = None,
              customer_id: int | None = None, purpose: str = "marketing", note: str | None = None,
              assigned_party_id: int | None = None, assigned_actor_id: int | None = None,
-             case_id: int | None = None) -> int | None:
-        """A follow-up for a person; a marketing-type contact spends the person's budget."""
+             case_id: int | None = None, contact_person_id: int | None = None) -> int | None:
+        """A follow-up for a person; a marketing-type contact spends the person's budget.
+        ``contact_person_id``: the customer's contact person it is about (their technician)."""
         customer_id = customer_id if customer_id is not None else self.candidate.customer_id
         if purpose == "marketing" and customer_id is not None:
             budget = self.crm.settings.contact
             used = contacts_in_window(self.uow.connection, customer_id, "marketing", self.now, budget.window_days)
             if used >= budget.budget:
-                return self.suppress(f"contact budget spent: {used} of {budget.budget} marketing contacts in "
-                                     f"{budget.window_days} days")
+                self.suppress(f"contact budget spent: {used} of {budget.budget} marketing contacts in "
+                              f"{budget.window_days} days")
+                return None
         if assigned_party_id is None and assigned_actor_id is None and customer_id is not None:
+            # the account owner, while they work there: a task for someone who left is a dead end,
+            # so then it goes to the owning party (whose hand-over names a successor)
             assigned_party_id, assigned_actor_id = self.uow.connection.execute(
-                select(Customer.owner_party_id, Customer.account_owner_id).where(Customer.id == customer_id)).one()
+                select(Customer.owner_party_id, Actor.id)
+                .outerjoin(Actor, and_(Actor.id == Customer.account_owner_id, Actor.active.is_(True)))
+                .where(Customer.id == customer_id)).one()
         if self.dry_run:
             self.plans.append(f"task for customer {customer_id}: {title}")
             self.outcome = "task"
             return None
         task = create_task(self.uow, title, due_at or self.now + due_in, customer_id=customer_id,
                            assigned_party_id=assigned_party_id, assigned_actor_id=assigned_actor_id, origin="rule",
-                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id)
+                           origin_ref=f"rule:{self.rule.name}", note=note, case_id=case_id,
+                           contact_person_id=contact_person_id)
         if customer_id is not None:
             record_contact(self.uow, customer_id, purpose, "task", "task", task.id)
             record_interaction(self.uow, customer_id, "system", "internal", f"rule {self.rule.name}: task '{title}'",
@@ -95,6 +107,9 @@ class RuleContext:
         suppressed unless the rule then does something else (a task instead). False.
         """
         customer_id = customer_id if customer_id is not None else self.candidate.customer_id
+        if customer_id is None:
+            raise ValidationError("customer_id", None, f"rule {self.rule.name}: a message goes to a customer; "
+                                  "pass customer_id, or fire for a candidate that names one")
         refused: list[tuple[str, Decision]] = []
         for name in channels:
             channel = self.crm.channels.get(name)
@@ -153,6 +168,7 @@ class RuleEngine(Service):
 
     @property
     def rules(self) -> dict[str, Any]:
+        """The loaded rules by name, from every plugin's ``dealercrm_register_rules``."""
         if not hasattr(self, "_rules"):
             self._rules = load_rules(self.crm)
         return self._rules
@@ -162,22 +178,108 @@ class RuleEngine(Service):
         """Set by ``crm.register``/``crm.unregister``, which load them afresh first."""
         self._rules = rules
 
-    def settings_for(self, rule) -> dict:
-        """The rule's ``defaults``, the defaults of the class its plugin declared for its table
-        (``dealercrm_register_settings``) and what the installation wrote there, in that order."""
+    def settings_for(self, rule: Rule) -> dict[str, Any]:
+        """The rule's settings: its ``defaults``, the defaults of the class its plugin declared
+        for its table (``dealercrm_register_settings``) and what the installation wrote in its
+        ``[plugins.<name>]`` table, in that order.
+
+        What the rule's scan and actions read, so an installation tunes a rule without code.
+        Raises nothing.
+
+        Args:
+            rule: The rule.
+
+        Returns:
+            The settings, a new dict.
+
+        Examples:
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.settings_for(crm.rules.rule("ski_offer"))["due_days"]
+            3
+        """
         declared = self.crm.settings.checked.get(rule.name)
         return {**dict(getattr(rule, "defaults", {}) or {}),
                 **(as_table(declared, masked=False) if declared is not None else {}),
                 **self.crm.settings.plugin(rule.name)}
 
-    def enabled(self, rule) -> bool:
+    def enabled(self, rule: Rule) -> bool:
+        """Whether the rule runs: False when its table says ``enabled = false``, so a rule is
+        switched off in the settings without blocking its plugin. Raises nothing.
+
+        Args:
+            rule: The rule.
+
+        Returns:
+            True unless disabled.
+
+        Examples:
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.enabled(crm.rules.rule("ski_offer"))
+            True
+        """
         return bool(self.settings_for(rule).get("enabled", True))
 
     def listeners(self, event_type: type) -> list[tuple[Any, Mapping[str, Any]]]:
         """The enabled event-driven rules that want ``event_type``, with their settings.
 
         Worked out once per event type: every event of every operation passes here
-        (three per case transition), and most concern no rule at all.
+        (three per case transition), and most concern no rule at all. Raises nothing.
+
+        Args:
+            event_type: The event class, e.g. ``InterestNoted``.
+
+        Returns:
+            ``(rule, settings)`` pairs, the settings read-only.
+
+        Examples:
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> "ski_offer" in [rule.name for rule, _ in crm.rules.listeners(InterestNoted)]
+            True
         """
         rules = self.rules
         if self._listening[0] is not rules:
@@ -189,8 +291,45 @@ class RuleEngine(Service):
                                            if reacting(rule) and wants(rule, event_type) and self.enabled(rule)]
         return found
 
-    def on_event(self, event, uow) -> None:
-        """Called for each event inside its unit of work (see UnitOfWork.check_events)."""
+    def on_event(self, event: Event, uow: UnitOfWork) -> None:
+        """Let the event-driven rules act on ``event`` inside its unit of work.
+
+        ``uow.commit()`` calls it for each event (``UnitOfWork.check_events``), so what a
+        rule does — a task, a message — commits with the change that caused it, or not at all.
+
+        Args:
+            event: The event, raised in ``uow``.
+            uow: The open unit of work.
+
+        Raises:
+            PluginError: A rule's ``on_event`` or ``act`` failed.
+            DealerCrmError: What a rule's action raised on purpose (e.g. ``ValidationError``),
+                as it is.
+
+        Examples:
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> with crm.uow(lea, "my_plugin.heard") as uow:
+            ...     heard = uow.raise_event(InterestNoted, interest_id=0, customer_id=anna, tag="skiing")
+            ...     crm.rules.on_event(heard, uow)
+            ...     uow.commit()
+            >>> crm.rules.last_fired()["ski_offer"][1]
+            1
+        """
         for rule, settings in self.listeners(type(event)):
             try:
                 found = rule.on_event(event, EventContext(self.crm, uow, settings))
@@ -201,8 +340,41 @@ class RuleEngine(Service):
             for candidate in found or ():
                 self.fire(uow, rule, candidate, settings)
 
-    def fire(self, uow, rule, candidate: Candidate, settings: dict, dry_run: bool = False) -> RuleContext | None:
-        """Act on one candidate unless this situation already fired; None when it had."""
+    def fire(self, uow: UnitOfWork, rule: Rule, candidate: Candidate, settings: Mapping[str, Any], dry_run: bool = False) -> RuleContext | None:
+        """Act on one candidate unless this situation already fired: once per (rule, subject,
+        situation), also across re-runs, restarts and concurrent ticks.
+
+        The firing row is claimed in a savepoint first (a unique key); a rule that fails
+        rolls back only its own firing.
+
+        Args:
+            uow: The open unit of work.
+            rule: The rule (``crm.rules.rule(name)``, or a rule object of one's own).
+            candidate: Whom, in which situation, and why (``dealercrm.rules.Candidate``).
+            settings: The rule's settings (``settings_for``).
+            dry_run: Only describe what the rule would do (``ctx.plans``); nothing is claimed or written.
+
+        Returns:
+            The rule's context (``outcome``: ``task``, ``message``, ``suppressed`` ...), or None
+            when the situation had fired already.
+
+        Raises:
+            PluginError: The rule's ``act`` failed.
+            DealerCrmError: What the rule's action raised on purpose, as it is.
+
+        Examples:
+            >>> from dealercrm.rules import Candidate
+            >>> class Welcome:
+            ...     name = "welcome"
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("welcome call", customer_id=candidate.customer_id, purpose="service")
+            >>> with crm.uow(crm.system, "my_plugin.welcome") as uow:
+            ...     first = crm.rules.fire(uow, Welcome(), Candidate(anna, "new", customer_id=anna), {})
+            ...     again = crm.rules.fire(uow, Welcome(), Candidate(anna, "new", customer_id=anna), {})
+            ...     uow.commit()
+            >>> (first.outcome, again)
+            ('task', None)
+        """
         conn = uow.connection
         if dry_run:
             ctx = RuleContext(self, uow, rule, candidate, settings, dry_run=True)
@@ -233,7 +405,46 @@ class RuleEngine(Service):
 
     def run(self, name: str | None = None, *, dry_run: bool = False, batch_size: int = 500,
             on_progress: Callable[[str, int], None] | None = None) -> list[RuleOutcome]:
-        """Run scheduled rules (all, or one by name) over the whole file."""
+        """Run scheduled rules (all enabled ones, or one by name) over the whole file: what
+        ``dealercrm rules run`` and ``tick`` do.
+
+        As the system, each rule's scan read in one transaction and its candidates acted on
+        in batches of ``batch_size``, each batch its own transaction. A candidate that fails
+        is reported in its outcome's ``failed`` and the others go on.
+
+        Args:
+            name: Only this rule (it must have a scan).
+            dry_run: Only say what would happen (``planned``); nothing is written.
+            batch_size: Candidates per transaction.
+            on_progress: Called with the rule's name and each batch's size (a progress bar).
+
+        Returns:
+            One ``RuleOutcome`` per rule run: ``fired``, ``suppressed``, ``failed``, ``planned``.
+
+        Raises:
+            NotFound: No rule of that name is loaded.
+            DealerCrmError: The named rule has no scan (it reacts to events only).
+
+        Examples:
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.run("ski_offer", dry_run=True)
+            [RuleOutcome(rule='ski_offer', fired=0, suppressed=0, failed=[], planned=[])]
+        """
         chosen = [self.rule(name)] if name else [r for r in self.rules.values() if scanning(r) and self.enabled(r)]
         outcomes = []
         for rule in chosen:
@@ -269,10 +480,49 @@ class RuleEngine(Service):
 
     def at_risk(self) -> list[str]:
         """The rules whose firings flag a customer at risk of being lost (``at_risk = True``):
-        the report lists those customers until somebody touches them."""
+        the report lists those customers until somebody touches them. Raises nothing.
+
+        Returns:
+            Their names, sorted.
+
+        Examples:
+            >>> all(crm.rules.rule(name).at_risk is True for name in crm.rules.at_risk())
+            True
+        """
         return sorted(name for name, rule in self.rules.items() if getattr(rule, "at_risk", False) is True)
 
-    def rule(self, name: str):
+    def rule(self, name: str) -> Rule:
+        """The loaded rule ``name``.
+
+        Args:
+            name: The rule's name (as its plugin names it).
+
+        Returns:
+            The rule object.
+
+        Raises:
+            NotFound: No rule of that name is loaded; the message names those that are.
+
+        Examples:
+            >>> from dealercrm import hookimpl
+            >>> from dealercrm.events import InterestNoted
+            >>> from dealercrm.rules import Candidate
+            >>> class SkiOffer:
+            ...     name, events, at_risk, defaults = "ski_offer", (InterestNoted,), False, {"due_days": 3}
+            ...     def on_event(self, event, ctx):
+            ...         return [Candidate(event.customer_id, event.tag, customer_id=event.customer_id)]
+            ...     def scan(self, ctx):
+            ...         return []
+            ...     def act(self, candidate, ctx):
+            ...         ctx.task("offer a roof box", customer_id=candidate.customer_id, purpose="service")
+            >>> class SkiPlugin:
+            ...     @hookimpl
+            ...     def dealercrm_register_rules(self, crm):
+            ...         return [SkiOffer()]
+            >>> _ = crm.register(SkiPlugin(), "ski_plugin")
+            >>> crm.rules.rule("ski_offer").name
+            'ski_offer'
+        """
         try:
             return self.rules[name]
         except KeyError:
@@ -280,6 +530,17 @@ class RuleEngine(Service):
             raise NotFound("rule", f"{name} (known: {', '.join(sorted(self.rules)) or 'none'})") from None
 
     def last_fired(self) -> dict[str, tuple[datetime | None, int]]:
+        """Per rule: when it last fired and how often it has (``dealercrm rules list``).
+
+        Read as the system. Raises nothing.
+
+        Returns:
+            ``{rule name: (last firing's time, number of firings)}`` for the rules that fired.
+
+        Examples:
+            >>> crm.rules.last_fired()
+            {}
+        """
         with self.read(self.crm.system) as uow:
             rows = uow.connection.execute(select(FIRING.c.rule, func.max(FIRING.c.at), func.count())
                                           .group_by(FIRING.c.rule)).all()
@@ -290,7 +551,7 @@ class RuleEngine(Service):
 class EventContext:
     crm: Any
     uow: Any
-    settings: dict
+    settings: Mapping[str, Any]
 
     @property
     def connection(self):

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from functools import lru_cache
 
 import attrs
@@ -27,7 +29,6 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from ..access import NotAuthenticated, Principal, load_principal, manages_people
 from ..db.models import Actor, AuditRecord
-from ..db.prepared import Prepared
 from ..db.sign_in_models import ActorPassword, ActorSession, SignInLink
 from ..errors import DealerCrmError, NotPermitted, ValidationError
 from .base import Service
@@ -41,8 +42,8 @@ REFUSED = "unknown e-mail address or wrong password"
 PASSWORD, LINK, SESSION = ActorPassword.__table__, SignInLink.__table__, ActorSession.__table__
 AUDIT = AuditRecord.__table__
 
-_SESSION = Prepared(select(SESSION.c.id, SESSION.c.actor_id, SESSION.c.expires_at, SESSION.c.last_seen_at,
-                           SESSION.c.ended_at).where(SESSION.c.token_hash == bindparam("digest")))
+_SESSION = select(SESSION.c.id, SESSION.c.actor_id, SESSION.c.expires_at, SESSION.c.last_seen_at,
+                  SESSION.c.ended_at).where(SESSION.c.token_hash == bindparam("digest"))
 
 
 def digest(token: str) -> str:
@@ -75,7 +76,27 @@ class SignInService(Service):
     # -- passwords -------------------------------------------------------------------------
     def set_password(self, actor_id: int, password: str, *, by: int) -> None:
         """Set a person's password: for their party's owner or manager, or the operator. The
-        person's other sessions end (the old password may be why it was changed)."""
+        person's sessions end (the old password may be why it was changed).
+
+        Stored as an argon2id hash; the audit records that it was set, never the hash.
+
+        Args:
+            actor_id: The person.
+            password: At least 12 characters.
+            by: The acting actor's id: an owner or manager of the person's party, or the system.
+
+        Raises:
+            NotFound: No such actor; or ``by`` is no actor.
+            NotPermitted: The actor is no owner or manager of that party (nor the system), or
+                ``by`` is deactivated.
+            ValidationError: A password shorter than 12 characters, or the system actor.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", email="bob@example.org", by=lea).id
+            >>> crm.sign_in.set_password(bob, "correct horse battery", by=lea)
+            >>> crm.sign_in.with_password("bob@example.org", "correct horse battery").name
+            'Bob Kern'
+        """
         if not isinstance(password, str) or len(password) < MIN_PASSWORD or not password.strip():
             raise ValidationError("password", "***", f"must be at least {MIN_PASSWORD} characters")
         hashed = _hasher().hash(password)
@@ -94,12 +115,36 @@ class SignInService(Service):
             uow.commit()
 
     def with_password(self, email: str, password: str) -> Principal:
-        """The active person with this e-mail address and password; ``NotAuthenticated`` otherwise."""
+        """The active person with this e-mail address and password: signing in.
+
+        One answer for every failure, and the same work for an unknown address, so neither
+        the text nor the time tells who has an account. Throttling is the front end's.
+
+        Args:
+            email: The address on the person's actor record, in any case.
+            password: The password.
+
+        Returns:
+            The person (``Principal``); ``start_session`` makes the session.
+
+        Raises:
+            NotAuthenticated: An unknown address, a wrong password, or an inactive person.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", email="bob@example.org", by=lea).id
+            >>> crm.sign_in.set_password(bob, "correct horse battery", by=lea)
+            >>> crm.sign_in.with_password("Bob@Example.org", "correct horse battery").role
+            'sales'
+            >>> crm.sign_in.with_password("bob@example.org", "wrong")
+            Traceback (most recent call last):
+            ...
+            dealercrm.access.NotAuthenticated: unknown e-mail address or wrong password
+        """
         from argon2.exceptions import InvalidHashError, VerificationError
 
         address = (email or "").strip().lower()
         with self.read(self.crm.system) as uow:
-            rows = uow.connection.execute(
+            rows: Sequence[Any] = uow.connection.execute(
                 select(Actor.id, PASSWORD.c.password_hash).join(PASSWORD, PASSWORD.c.actor_id == Actor.id)
                 .where(func.lower(Actor.email) == address, Actor.active.is_(True)).order_by(Actor.id)).all()
         for actor_id, hashed in rows or [(None, _decoy())]:
@@ -114,7 +159,27 @@ class SignInService(Service):
     # -- one-time links ----------------------------------------------------------------------
     def issue_link(self, actor_id: int, *, by: int, lifetime: timedelta = LINK_LIFETIME) -> str:
         """A one-time sign-in link's token for a person, to hand over another way (the operator's
-        ``dealercrm portal links``): for their party's owner or manager, or the operator."""
+        ``dealercrm portal links``): for their party's owner or manager, or the operator.
+
+        Args:
+            actor_id: The person.
+            by: The acting actor's id: an owner or manager of the person's party, or the system.
+            lifetime: How long the link works (default 15 minutes).
+
+        Returns:
+            The token (only its hash is stored); ``redeem_link`` takes it.
+
+        Raises:
+            NotFound: No such actor; or ``by`` is no actor.
+            NotPermitted: The actor is no owner or manager of that party (nor the system), the
+                person is inactive or the system; or ``by`` is deactivated.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=lea).id
+            >>> token = crm.sign_in.issue_link(bob, by=lea)
+            >>> crm.sign_in.redeem_link(token).actor_id == bob
+            True
+        """
         with self.uow(by, "sign_in.issue_link") as uow:
             actor = uow.get(Actor, actor_id, "actor")
             manages_people(uow.principal, actor.party_id, "issue sign-in links for")
@@ -128,8 +193,28 @@ class SignInService(Service):
     def send_link(self, email: str, *, url: str, subject: str, body: str,
                   lifetime: timedelta = LINK_LIFETIME) -> int:
         """E-mail a one-time sign-in link, through the outbox, to each active person with this
-        address; ``url`` holds ``{token}``, ``body`` holds ``{url}``. Returns how many were sent
-        (a front end must not tell the visitor: that would say who has an account)."""
+        address: "forgot my password", without an account being revealed.
+
+        Args:
+            email: The address the visitor typed.
+            url: The sign-in page's address with ``{token}`` where the token goes.
+            subject: The e-mail's subject.
+            body: Its text, with ``{url}`` where the link goes.
+            lifetime: How long the link works (default 15 minutes).
+
+        Returns:
+            How many links were queued (a front end must not tell the visitor: that would say
+            who has an account).
+
+        Raises:
+            ValidationError: No e-mail channel is loaded (ask a manager for a password instead).
+
+        Examples:
+            >>> _ = crm.parties.add_actor(dealer, "Bob Kern", "sales", email="bob@example.org", by=lea)
+            >>> crm.sign_in.send_link("bob@example.org", url="https://crm.example.org/sign-in/{token}",
+            ...                       subject="Sign in", body="Open {url}")
+            1
+        """
         if "email" not in self.crm.channels:
             raise ValidationError("channel", "email", "sign-in links go by e-mail, and no e-mail channel is "
                                   "configured ([plugins.channel_email]); ask a manager for a password instead")
@@ -146,8 +231,30 @@ class SignInService(Service):
             return len(actors)
 
     def redeem_link(self, token: str, *, lifetime: timedelta = SESSION_LIFETIME) -> SignedIn:
-        """Use a one-time link: a session for its person, or ``NotAuthenticated`` if the link is
-        unknown, used, expired, or its person inactive."""
+        """Use a one-time link: a session for its person. The link is used up, also when two
+        requests present it at once.
+
+        Args:
+            token: The link's token.
+            lifetime: How long the session lasts (default 8 hours).
+
+        Returns:
+            The session (``SignedIn``): its ``token`` for the cookie, the person, when it expires.
+
+        Raises:
+            NotAuthenticated: The link is unknown, used, expired, or its person inactive.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=lea).id
+            >>> token = crm.sign_in.issue_link(bob, by=lea)
+            >>> signed = crm.sign_in.redeem_link(token)
+            >>> crm.sign_in.session(signed.token).name
+            'Bob Kern'
+            >>> crm.sign_in.redeem_link(token)
+            Traceback (most recent call last):
+            ...
+            dealercrm.access.NotAuthenticated: this sign-in link is unknown, already used or expired: ask for a new one
+        """
         with self.uow(self.crm.system, "sign_in.redeem_link") as uow:
             row = uow.connection.execute(select(LINK).where(LINK.c.token_hash == digest(token or ""))).first()
             if row is None or row.used_at is not None or row.expires_at <= uow.now:
@@ -163,19 +270,57 @@ class SignInService(Service):
     # -- sessions ----------------------------------------------------------------------------
     def start_session(self, principal: Principal, *, method: str = "password",
                       lifetime: timedelta = SESSION_LIFETIME) -> SignedIn:
-        """A session for a person who just proved who they are (``with_password``)."""
+        """A session for a person who just proved who they are (``with_password``).
+
+        Args:
+            principal: The person.
+            method: How they proved it, for the audit (``"password"``).
+            lifetime: How long the session lasts (default 8 hours).
+
+        Returns:
+            The session (``SignedIn``): its ``token`` exists only here (the database keeps its hash).
+
+        Raises:
+            NotAuthenticated: The person was deactivated (or deleted) meanwhile.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", email="bob@example.org", by=lea).id
+            >>> crm.sign_in.set_password(bob, "correct horse battery", by=lea)
+            >>> bob_signing_in = crm.sign_in.with_password("bob@example.org", "correct horse battery")
+            >>> signed = crm.sign_in.start_session(bob_signing_in)
+            >>> signed.actor_id == bob
+            True
+        """
         with self.uow(self.crm.system, "sign_in.start_session") as uow:
             signed = self._start(uow, self._active(uow.connection, principal.actor_id), method, lifetime)
             uow.commit()
             return signed
 
     def session(self, token: str | None, *, idle: timedelta = SESSION_IDLE) -> Principal:
-        """The person a session token stands for, read now; ``NotAuthenticated`` once the session
-        ended, expired, idled out, or its person was deactivated."""
+        """The person a session token stands for, read now: what every request of a signed-in
+        browser asks. Its last use is noted at most once a minute.
+
+        Args:
+            token: The session's token (the cookie).
+            idle: How long a session may go unused before it ends (default 2 hours).
+
+        Returns:
+            The person (``Principal``).
+
+        Raises:
+            NotAuthenticated: No token, or the session ended, expired, idled out, or its person
+                was deactivated.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=lea).id
+            >>> signed = crm.sign_in.redeem_link(crm.sign_in.issue_link(bob, by=lea))
+            >>> crm.sign_in.session(signed.token).actor_id == bob
+            True
+        """
         if not token:
             raise NotAuthenticated("not signed in")
         with self.read(self.crm.system) as uow:
-            row = _SESSION.first(uow.connection, {"digest": digest(token)})
+            row = uow.connection.execute(_SESSION, {"digest": digest(token)}).mappings().first()
             now = uow.now
             if row is None or row["ended_at"] is not None:
                 raise NotAuthenticated("not signed in, or signed out")
@@ -189,7 +334,21 @@ class SignInService(Service):
         return principal
 
     def end_session(self, token: str | None) -> None:
-        """Sign out: the session stops working now (an unknown token is no error)."""
+        """Sign out: the session stops working now. Raises nothing: an unknown or ended token
+        is no error (signing out twice is fine).
+
+        Args:
+            token: The session's token.
+
+        Examples:
+            >>> bob = crm.parties.add_actor(dealer, "Bob Kern", "sales", by=lea).id
+            >>> signed = crm.sign_in.redeem_link(crm.sign_in.issue_link(bob, by=lea))
+            >>> crm.sign_in.end_session(signed.token)
+            >>> crm.sign_in.session(signed.token)
+            Traceback (most recent call last):
+            ...
+            dealercrm.access.NotAuthenticated: not signed in, or signed out
+        """
         with self.uow(self.crm.system, "sign_in.end_session") as uow:
             row = uow.connection.execute(select(SESSION.c.id, SESSION.c.actor_id).where(
                 SESSION.c.token_hash == digest(token or ""), SESSION.c.ended_at.is_(None))).first()

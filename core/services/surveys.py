@@ -94,7 +94,36 @@ class SurveyService(Service):
         a case already answered has its answer revised (one answer per case).
 
         The customer's satisfaction is the dealer's relationship: only the case's dealer
-        (and the system) records and reads answers."""
+        (and the system) records and reads answers. A revision keeps what it leaves out; an
+        answer that changes nothing writes nothing. The answer goes on the customer's timeline
+        and raises ``SurveyAnswered`` (``rule_satisfaction`` follows a low score up).
+
+        Args:
+            case_id: The case.
+            csat: Satisfaction, a whole number from 1 to 5 (or its text), or None.
+            nps: Likelihood to recommend, a whole number from 0 to 10 (or its text), or None.
+            comment: What the customer said.
+            channel: How it was heard: a consent channel (``crm.consents.channels()``) or ``"visit"``.
+            by: The acting actor's id: a person of the case's dealer, or the system.
+
+        Returns:
+            The case's answer as it stands now.
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor is not of a dealer (a technician serving the case), or
+                ``by`` is deactivated.
+            ValidationError: Neither score given, a score out of range, an unknown channel.
+            Vetoed: A plugin refused the change.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> answer = crm.surveys.record(case.id, csat=4, nps="9", channel="phone", by=lea)
+            >>> (answer.csat, answer.nps)
+            (4, 9)
+            >>> crm.surveys.record(case.id, csat=5, channel="phone", by=lea).nps  # revised: the NPS stays
+            9
+        """
         # how a person heard the answer: on a consent channel, or in person (a reply that came
         # in over a host's webhook is recorded by the satisfaction rule, through record_in)
         validation.choice("channel", channel, (*self.crm.consents.channels(), "visit"))
@@ -105,6 +134,25 @@ class SurveyService(Service):
             return response
 
     def of_case(self, case_id: int, *, by: int) -> list[SurveyResponse]:
+        """The survey answers on case ``case_id``: the case's dealer's to read.
+
+        Args:
+            case_id: The case.
+            by: The acting actor's id: a person of the case's dealer, or the system.
+
+        Returns:
+            The answers (one per case; empty while unanswered).
+
+        Raises:
+            NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
+            NotPermitted: The actor is not of a dealer, or ``by`` is deactivated.
+
+        Examples:
+            >>> case = crm.cases.open(anna, "drum noise", by=lea)
+            >>> _ = crm.surveys.record(case.id, csat=4, channel="phone", by=lea)
+            >>> [answer.csat for answer in crm.surveys.of_case(case.id, by=lea)]
+            [4]
+        """
         with self.read(by) as uow:
             _dealers_case(uow, case_id, "read the survey answers of")
             return list(uow.session.scalars(

@@ -16,7 +16,19 @@ Choices worth knowing:
   carries no guard and requires no data (property 4), and property 5 counts only
   guard-free dealer and system transitions, or dealer transitions whose guards declare
   the data that satisfies them.
-- Declaration errors (duplicate state, duplicate trigger+source) carry property 0.
+- "The dealer can always make it right" (property 5) also means: right, not merely ended.
+  A final state may declare that it does not resolve the customer's matter
+  (``State(resolves=False)``: the customer withdrew); and with the manufacturer, the
+  technician and the customer silent — their states ending by their timeout — the dealer
+  and the system must still bring the case to a resolving final state from every state.
+  That is what makes the promise (``dealercrm.workflow.promise``) computable everywhere.
+- Service levels change deadlines only, so the proof holds on every level once each
+  level's deadlines are checked: every state a level names must exist and be open, and its
+  deadline there must be positive (property 4, naming the level and the state). A level
+  must name a condition (a priority, a product category, a contract), or it would apply
+  to every case.
+- Declaration errors (duplicate state, duplicate trigger+source, a level declared twice)
+  carry property 0.
 """
 
 from __future__ import annotations
@@ -27,8 +39,10 @@ from datetime import timedelta
 import attrs
 
 from dealercrm.errors import WorkflowUnsound
+from dealercrm.validation import PRIORITIES
 from dealercrm.workflow.guarded import always_passable, blocking_guards, dealer_or_system, guard_names
-from dealercrm.workflow.model import PARTY_KINDS, SYSTEM, State, Transition, Workflow
+from dealercrm.workflow.model import PARTY_KINDS, STANDARD, SYSTEM, DeadlinePolicy, State, Transition, Workflow
+from dealercrm.workflow.promise import resolvable
 
 
 @attrs.frozen
@@ -111,6 +125,10 @@ def check_workflow(wf: Workflow) -> list[Violation]:
             report(1, of_state(s), f"is unreachable from the initial state {wf.initial!r}")
 
     any_finish, dealer_finish = _can_finish(wf, valid), _can_finish(wf, filter(always_passable, valid))
+    # the promise's game, the others silent (dealercrm.workflow.promise); it rests on property 4's
+    # timeouts, so a state without one is reported as that, not again as no promise
+    timed_out = all(s.final or wf.timeout_from(s.name) is not None for s in wf.states)
+    promised = resolvable(wf) if timed_out else {s.name for s in wf.states}
     # as if every guard could pass: tells a guard in the way apart from no way at all
     dealer_finish_if_guards_pass = _can_finish(wf, filter(dealer_or_system, valid))
     for s in wf.states:
@@ -155,6 +173,11 @@ def check_workflow(wf: Workflow) -> list[Violation]:
             else:
                 report(5, of_state(s), "cannot reach a final state by dealer or system transitions alone: "
                        "another party's refusal or silence could trap the customer")
+        elif s.name in dealer_finish and s.name not in promised:
+            report(5, of_state(s), "cannot reach a final state that resolves the customer's matter (not "
+                   f"{', '.join(repr(f.name) for f in wf.final_states if not f.resolves) or 'one that does not'}) "
+                   "with the manufacturer, technician and customer silent, their states ending by their timeout, "
+                   "and only the dealer and the system acting: no promise could be made to the customer")
 
     for t in valid:
         if t.timeout and SYSTEM not in t.allowed:
@@ -168,7 +191,40 @@ def check_workflow(wf: Workflow) -> list[Violation]:
             report(4, of_transition(t), f"is the timeout of state {t.source!r} and requires "
                    f"{', '.join(t.required)}: the system supplies no data when the deadline passes")
         _check_actors(wf.state(t.source), t, lambda detail: report(6, of_transition(t), detail))
+    _check_levels(wf, report, of_state)
     return found
+
+
+def _check_levels(wf: Workflow, report: Callable[[int, str, str], None], of_state: Callable[[State], str]) -> None:
+    """Each service level: declared once, with a condition, and its deadlines sound (property 4)."""
+    seen: set[str] = set()
+    for level in wf.levels:
+        where = f"level {level.name!r}"
+        if level.name == STANDARD:
+            report(0, where, "is the name of the workflow's own deadlines; change those (the states' "
+                   "DeadlinePolicy, or [cases.service_levels] standard) or name the level otherwise")
+        elif level.name in seen:
+            report(0, where, "is declared more than once")
+        seen.add(level.name)
+        if not (level.priorities or level.categories or level.contracts):
+            report(0, where, "names no priority, product category or contract: it would apply to every case; "
+                   "change the workflow's own deadlines instead")
+        for priority in sorted(level.priorities - set(PRIORITIES)):
+            report(0, where, f"names priority {priority!r}, which no case can have (one of {', '.join(PRIORITIES)})")
+        for name, value in level.deadlines.items():
+            if not wf.has_state(name):
+                report(0, where, f"sets a deadline for state {name!r}, which the workflow does not declare")
+                continue
+            s = wf.state(name)
+            subject = f"{where}: {of_state(s)}"
+            if not (value is None or isinstance(value, (DeadlinePolicy, timedelta))):
+                report(0, subject, f"has deadline {value!r}: give a DeadlinePolicy or a timedelta")
+            elif s.final:
+                report(4, subject, "is final and can have no deadline on any level")
+            elif level.policy(s) is None:
+                report(4, subject, "has no deadline on this level: nobody would have to act by any date")
+            elif level.policy(s).duration <= timedelta(0):
+                report(4, subject, f"has a non-positive deadline {level.policy(s).duration} on this level")
 
 
 def _check_actors(source: State, t: Transition, report: Callable[[str], None]) -> None:

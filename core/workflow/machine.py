@@ -16,10 +16,11 @@ from datetime import datetime
 import attrs
 from transitions import Machine
 
-from dealercrm.errors import NotPermitted, TransitionNotAllowed, ValidationError
+from dealercrm.errors import NotPermitted, StateConflict, TransitionNotAllowed
 from dealercrm.workflow.calendar import Calendars
 from dealercrm.workflow.check import assert_sound
-from dealercrm.workflow.model import GuardContext, Transition, Workflow, may_fire
+from dealercrm.workflow.model import STANDARD, GuardContext, Transition, Workflow, may_fire
+from dealercrm.workflow.promise import CalendarOf, Game, Promise, promise
 
 
 @attrs.frozen
@@ -60,6 +61,9 @@ class CompiledWorkflow:
         self._triggers = {t.trigger for t in wf.transitions}
         self._from: dict[str, tuple[Transition, ...]] = {s.name: wf.transitions_from(s.name) for s in wf.states}
         self._timeouts = {t.source: t.trigger for t in wf.transitions if t.timeout}
+        # each service level as the cases on it run the workflow, and the promise's search on it
+        self._levels = {name: wf.at_level(name) for name in wf.level_names}
+        self._games = {name: Game.of(flow) for name, flow in self._levels.items()}
         self.machine = Machine(
             model=None,
             states=[s.name for s in wf.states],
@@ -69,6 +73,19 @@ class CompiledWorkflow:
             send_event=True,
             name=wf.name,
         )
+
+    def at_level(self, level: str | None) -> Workflow:
+        """The workflow with ``level``'s deadlines. A level the workflow no longer has (the
+        settings dropped it since the case was opened) runs on the standard deadlines."""
+        return self._levels.get(level or STANDARD, self._levels[STANDARD])
+
+    def level_for(self, priority: str | None, category: str | None, contracts) -> tuple[str, str]:
+        return self.workflow.level_for(priority, category, contracts)
+
+    def promise(self, level: str | None, state: str, leaves_at: datetime, calendar_of: CalendarOf) -> Promise | None:
+        """``dealercrm.workflow.promise.promise`` on ``level``, with the search's tables kept."""
+        name = level if level in self._levels else STANDARD
+        return promise(self._levels[name], state, leaves_at, calendar_of, self._games[name])
 
     def allowed_triggers(self, state: str, party_kind: str, role: str | None = None) -> list[str]:
         """What this actor may try from here (guards are only judged when firing)."""
@@ -109,7 +126,7 @@ class CompiledWorkflow:
                                f"{who}; {actor} may fire: {', '.join(mine) or 'none'}")
         for key in t.required:
             if _empty(data.get(key)):
-                err = ValidationError(key, data.get(key), f"trigger {trigger!r} from state {state!r} requires it")
+                err = StateConflict(key, data.get(key), f"trigger {trigger!r} from state {state!r} requires it")
                 err.args = (f"{at}{err}",)  # the subject leads, as in every other refusal
                 raise err
         if t.guards:

@@ -9,9 +9,11 @@ the other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError
+from .levels import apply_settings
 from .machine import CompiledWorkflow
 from .model import Workflow
 
@@ -21,16 +23,21 @@ if TYPE_CHECKING:
 DECLARE, EXTEND = "dealercrm_register_workflows", "dealercrm_extend_workflow"
 
 
-def load_workflows(pm: PluginManager, without: str | None = None) -> dict[str, CompiledWorkflow]:
+def load_workflows(pm: PluginManager, without: str | None = None,
+                   levels: Mapping[str, Any] | None = None) -> dict[str, CompiledWorkflow]:
     """Every workflow, extended by the plugins and compiled; unsound ones raise.
 
     ``without`` leaves one plugin out, to see what unregistering it would leave.
+    ``levels``: ``[cases.service_levels]`` of the settings, applied after every plugin's
+    extension and proven with the rest.
     """
-    return {name: CompiledWorkflow(wf) for name, wf in declared_workflows(pm, without).items()}
+    return {name: CompiledWorkflow(wf) for name, wf in declared_workflows(pm, without, levels).items()}
 
 
-def declared_workflows(pm: PluginManager, without: str | None = None) -> dict[str, Workflow]:
-    """Every workflow as declared and extended by the plugins, not yet checked."""
+def declared_workflows(pm: PluginManager, without: str | None = None,
+                       levels: Mapping[str, Any] | None = None) -> dict[str, Workflow]:
+    """Every workflow as declared and extended by the plugins (and the settings' service
+    levels), not yet checked."""
     declared: dict[str, Workflow] = {}
     declared_by: dict[str, str] = {}
     for plugin, results in pm.call_each(DECLARE, without=without):
@@ -53,4 +60,4 @@ def declared_workflows(pm: PluginManager, without: str | None = None) -> dict[st
                     raise PluginError(plugin, EXTEND, f"must return the workflow {name!r} extended, got {extended!r}")
                 wf = extended
         declared[name] = wf
-    return declared
+    return apply_settings(declared, levels) if levels else declared

@@ -69,4 +69,11 @@ def to_text(wf: Workflow) -> str:
             needs = f"  needs {', '.join(t.required)}" if t.required else ""
             guards = f"  if {', '.join(g.name for g in t.guards)}" if t.guards else ""
             lines.append(f"    {name:<{width}}  -> {t.dest:<{dest_width}}  by {_who(t)}{needs}{guards}")
+    if wf.levels:
+        lines += ["", "service levels (the first that applies wins; otherwise the deadlines above):"]
+        for level in wf.levels:
+            deadlines = ", ".join(f"{state} {describe_duration(policy.duration)}" if policy else f"{state} none"
+                                  for state, policy in ((n, level.policy(wf.state(n)) if wf.has_state(n) else None)
+                                                        for n in level.deadlines))
+            lines.append(f"  {level.name}  [{level.conditions or 'no condition'}]  {deadlines}")
     return "\n".join(lines) + "\n"

@@ -5,12 +5,14 @@ off: its routes, its channel and its deliveries go with it). It brings everythin
 needs: the registration (``service.SubscriptionService``), the HTTP routes
 ``/subscriptions`` (``routes``, through ``dealercrm_register_routes``) and the delivering
 channel below; the core keeps only the table (``dealercrm.db.api_models.Subscription``).
-Inside the transaction of every case hand-off, escalation, closing and received
-message, each live subscription that asked for that kind — and whose party may see the
-case or customer (``dealercrm.access``) — gets one outbox message on this plugin's
-``subscription`` channel: no customer, the subscription's URL as recipient and its id in
-``data``. The message exists exactly when its event was committed and is delivered with
-the outbox's guarantees (at least once, backoff, a person told of a final failure).
+For every case hand-off, escalation and closing — queued after its commit, from the
+committed history, exactly once (``dealercrm_queue_notices``) — and inside the
+transaction of every received message, each live subscription that asked for that kind
+— and whose party may see the case or customer (``dealercrm.access``) — gets one outbox
+message on this plugin's ``subscription`` channel: no customer, the subscription's URL
+as recipient and its id in ``data``. The message exists exactly once per committed event
+and is delivered with the outbox's guarantees (at least once, backoff, a person told of a
+final failure).
 
 The channel signs each request with the subscription's *own* secret, read from the
 subscription when the message is sent — never copied into the outbox — and sends it to
@@ -57,16 +59,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 
 from dealercrm import CaseClosed, CaseEscalated, CaseHandedOver, MessageReceived, egress, hookimpl
 from dealercrm.access import Principal, case_scope
 from dealercrm.audit import jsonable
 from dealercrm.channels import DeliveryResult, FailureOwner, OutgoingMessage
 from dealercrm.db.api_models import Subscription
-from dealercrm.db.case_models import Case
+from dealercrm.db.case_models import Case, CaseEvent
 from dealercrm.db.models import Customer, Party
-from dealercrm.db.prepared import Prepared
 from dealercrm.plugins.channel_webhook import post_signed
 from dealercrm.plugins.http_gateway import Gateway, HttpChannel, number, origin
 
@@ -82,11 +83,17 @@ def payload(event, delivery_id: str) -> dict[str, Any]:
 
 
 def may_see(conn, party_id: int, kind: str, event, home_dealer) -> bool:
-    """Whether the subscriber's party may see what ``event`` is about."""
+    """Whether the subscriber's party may see what ``event`` is about — a case event as of
+    that event: a manufacturer or technician hears of it once the case had come to it."""
     viewer = Principal(0, "subscription", party_id, kind, "subscriber")
     case_id = getattr(event, "case_id", None)
     if case_id is not None:
-        return conn.execute(select(Case.id).where(Case.id == case_id, case_scope(viewer))).first() is not None
+        query = select(Case.id).where(Case.id == case_id, case_scope(viewer))
+        version = getattr(event, "version", None)
+        if kind in ("manufacturer", "technician") and version is not None:  # queued after commit: maybe later
+            query = query.where(exists().where(CaseEvent.case_id == case_id, CaseEvent.owner_party_id == party_id,
+                                               CaseEvent.version <= version))
+        return conn.execute(query).first() is not None
     customer_id = getattr(event, "customer_id", None)
     if customer_id is not None:
         owner = conn.execute(select(Customer.owner_party_id).where(Customer.id == customer_id)).scalar()
@@ -94,9 +101,9 @@ def may_see(conn, party_id: int, kind: str, event, home_dealer) -> bool:
     return kind == "dealer" and party_id == home_dealer()  # an unknown sender: triage is the home dealer's
 
 
-# prepared once (dealercrm.db.prepared): this runs for every hand-off, escalation and closing,
-# inside its transaction (no secrets: they are read when sending)
-_ACTIVE_SUBSCRIPTIONS = Prepared(
+# built once: this runs for every batch of notices and every received message (no secrets:
+# they are read when sending)
+_ACTIVE_SUBSCRIPTIONS = (
     select(Subscription.id, Subscription.party_id, Subscription.url, Subscription.kinds, Party.kind)
     .join(Party, Party.id == Subscription.party_id).where(Subscription.deleted_at.is_(None)).order_by(Subscription.id))
 _SENDING_TO = select(Subscription.url, Subscription.secret, Subscription.deleted_at).where(
@@ -169,17 +176,18 @@ def dealercrm_register_routes():
 
 @hookimpl(trylast=True)
 def dealercrm_check_event(event, uow):
-    if type(event) not in KINDS.values():
+    if type(event) is MessageReceived:  # case events are told after their commit (below)
+        dealercrm_queue_notices([event], uow)
+
+
+@hookimpl(trylast=True)
+def dealercrm_queue_notices(events, uow):
+    events = [event for event in events if type(event) in KINDS.values()]
+    if not events:
         return
     conn = uow.connection
-    wanted = [row for row in _ACTIVE_SUBSCRIPTIONS.all(conn) if event.name in (row["kinds"] or ())]
-    if not wanted:
-        return
+    active = conn.execute(_ACTIVE_SUBSCRIPTIONS).mappings().all()
     crm = uow.crm
-    if DELIVERY_CHANNEL not in crm.channels:
-        log.error("%d subscription(s) to %s not told: the %r channel failed to load", len(wanted), event.name,
-                  DELIVERY_CHANNEL)
-        return
     home: list[int] = []
 
     def home_dealer() -> int:
@@ -187,15 +195,23 @@ def dealercrm_check_event(event, uow):
             home.append(crm.parties.home_dealer(uow))
         return home[0]
 
-    for row in wanted:
-        if not may_see(conn, row["party_id"], row["kind"], event, home_dealer):
+    for event in events:
+        wanted = [row for row in active if event.name in (row["kinds"] or ())]
+        if not wanted:
             continue
-        delivery = f"evt_{uuid.uuid4().hex}"
-        body = json.dumps(payload(event, delivery), ensure_ascii=False, separators=(",", ":"))
-        crm.outbox.enqueue(uow, channel=DELIVERY_CHANNEL, purpose="service", customer_id=None, recipient=row["url"],
-                           subject=f"dealercrm {event.name}", body=body, origin=PLUGIN,
-                           case_id=getattr(event, "case_id", None), key=delivery_key(row["id"], delivery),
-                           data={"subscription_id": row["id"], "kind": event.name})
+        if DELIVERY_CHANNEL not in crm.channels:
+            log.error("%d subscription(s) to %s not told: the %r channel failed to load", len(wanted), event.name,
+                      DELIVERY_CHANNEL)
+            continue
+        for row in wanted:
+            if not may_see(conn, row["party_id"], row["kind"], event, home_dealer):
+                continue
+            delivery = f"evt_{uuid.uuid4().hex}"
+            body = json.dumps(payload(event, delivery), ensure_ascii=False, separators=(",", ":"))
+            crm.outbox.enqueue(uow, channel=DELIVERY_CHANNEL, purpose="service", customer_id=None,
+                               recipient=row["url"], subject=f"dealercrm {event.name}", body=body, origin=PLUGIN,
+                               case_id=getattr(event, "case_id", None), key=delivery_key(row["id"], delivery),
+                               data={"subscription_id": row["id"], "kind": event.name})
 
 
 __all__ = ["DELIVERY_CHANNEL", "EVENT_KINDS", "SubscriptionChannel", "SubscriptionService", "check_url",

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dealercrm.http.auth import Caller
 from dealercrm.http.common import problems
 from dealercrm.http.idempotency import NOT_KEPT
-from dealercrm.http.schemas import MAX_ID, Out, text
+from dealercrm.http.schemas import MAX_ID, JsonSchema, Out, text
 
 from .service import EVENT_KINDS, SubscriptionService
 
@@ -27,7 +27,10 @@ SubscriptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: text(2000, 1)
+    url: Annotated[text(2000, 1), JsonSchema(replace=True, type="string", format="public-https-url", description=(
+        "where events are POSTed: an absolute https URL without credentials, of a public address — not this "
+        "machine, not a private or link-local network (checked when registered), at most 2,000 characters. Plain "
+        "http only to this machine, or anywhere with [plugins.http_subscriptions] allow_http"))]
     kinds: Annotated[list[EventKind], Field(min_length=1, max_length=len(EVENT_KINDS))]
 
 

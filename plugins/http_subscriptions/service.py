@@ -26,7 +26,7 @@ from dealercrm.db.api_models import Subscription
 from dealercrm.db.models import AuditRecord
 from dealercrm.db.outbox_models import OutboxMessage
 from dealercrm import egress
-from dealercrm.errors import NotFound, NotPermitted, ValidationError
+from dealercrm.errors import NotFound, NotPermitted, StateConflict, ValidationError
 from dealercrm.services.base import Service
 
 EVENT_KINDS = ("case_handed_over", "case_escalated", "case_closed", "message_received")
@@ -103,7 +103,7 @@ class SubscriptionService(Service):
             count = uow.connection.execute(select(func.count()).select_from(SUB).where(
                 SUB.c.party_id == party, SUB.c.deleted_at.is_(None))).scalar_one()
             if count >= MAX_PER_PARTY:
-                raise ValidationError("subscription", url, f"party {party} has {count}; at most {MAX_PER_PARTY}")
+                raise StateConflict("subscription", url, f"party {party} has {count}; at most {MAX_PER_PARTY}")
             values = dict(party_id=party, url=url, kinds=kinds, secret=secret, created_by_id=uow.actor_id,
                           created_at=uow.now)
             new_id = uow.connection.execute(insert(SUB).values(values).returning(SUB.c.id)).scalar_one()

@@ -17,15 +17,21 @@ from .security import PATH
 
 def register(cli: typer.Typer) -> None:
     from dealercrm.cli.common import acting, console, open_crm
+    from dealercrm.cli.output import examples
 
     portal = typer.Typer(help="The web portal: sign-in links, passwords, customers' status links.",
                          no_args_is_help=True)
     cli.add_typer(portal, name="portal")
 
-    @portal.command("links")
-    def links(party: Annotated[Optional[str], typer.Option(help="only this party (id or exact name)")] = None,
-              minutes: Annotated[int, typer.Option(min=1, max=24 * 60, help="how long each link works")] = 60,
-              base_url: Annotated[Optional[str], typer.Option(help="instead of [plugins.portal] public_url")] = None,
+    @portal.command("links", epilog=examples("dealercrm portal links",
+                                             "dealercrm portal links --party 'Elektro Schmidt' --minutes 15",
+                                             "dealercrm portal links --base-url https://crm.autohaus.example"))
+    def links(party: Annotated[Optional[str], typer.Option(
+                  metavar="PARTY", help="only this party (id or exact name)")] = None,
+              minutes: Annotated[int, typer.Option(min=1, max=24 * 60, metavar="N",
+                                                   help="how long each link works, in minutes")] = 60,
+              base_url: Annotated[Optional[str], typer.Option(
+                  metavar="URL", help="instead of [plugins.portal] public_url")] = None,
               ) -> None:
         """Print a one-time sign-in link for each active person (open one in a browser)."""
         from . import settings
@@ -48,17 +54,19 @@ def register(cli: typer.Typer) -> None:
         console.print(f"{shown} one-time link(s), each valid for {minutes} minutes; serve with `dealercrm serve`.",
                       highlight=False)
 
-    @portal.command("password")
-    def password(actor: Annotated[int, typer.Argument(help="the person's actor id")]) -> None:
+    @portal.command("password", epilog=examples("dealercrm --as 'Petra Schmidt' portal password 5"))
+    def password(actor: Annotated[int, typer.Argument(metavar="ACTOR_ID", help="the person's actor id")]) -> None:
         """Set a person's password (asked for twice, never echoed)."""
         crm = open_crm()
         secret = typer.prompt("password", hide_input=True, confirmation_prompt=True)
         crm.sign_in.set_password(actor, secret, by=acting(crm))
         console.print(f"password set for actor {actor}; their other sessions ended")
 
-    @portal.command("status-link")
-    def status_link(case: Annotated[int, typer.Argument(help="the case id")],
-                    base_url: Annotated[Optional[str], typer.Option(help="instead of [plugins.portal] public_url")] = None,
+    @portal.command("status-link", epilog=examples("dealercrm portal status-link 4",
+                                                   "dealercrm portal status-link 4 --base-url https://crm.example"))
+    def status_link(case: Annotated[int, typer.Argument(metavar="CASE_ID", help="the case's id")],
+                    base_url: Annotated[Optional[str], typer.Option(
+                        metavar="URL", help="instead of [plugins.portal] public_url")] = None,
                     ) -> None:
         """Print the customer's status link to a case (the one the notices carry)."""
         from . import settings

@@ -63,6 +63,8 @@ def status_page(visit: Visit, form: dict, token: str, *, error: str | None = Non
     return visit.render("status.html", status, case=case, token=token, now_text=now, missed=missed, history=history,
                         choices=choices, error=error, action=f"{PATH}/status/{token}",
                         expires=w.when(case.expires_at), thanks=visit.query("thanks") == "1",
+                        resolved_by=w("resolved_by", when=w.when(case.resolved_by))
+                        if case.resolved_by and not case.final else None,
                         answered=visit.query("answered") == "1")
 
 

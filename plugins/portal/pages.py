@@ -198,6 +198,8 @@ def case_page(visit: Visit, form: dict, case_id: str, *, error: str | None = Non
         parties.setdefault(p.kind, []).append(p)
     allowed = me.cases.allowed_triggers(case.id)
     due, late = w.due(case.due_at, visit.now)
+    promised = me.cases.promise(case.id) if case.closed_at is None else None
+    promise = w("promise_level", when=w.when(promised.resolved_by), level=case.service_level) if promised else None
     owner = (w("the_customer") if case.owner_kind == "customer" else names.get(case.owner_party_id)
              if case.owner_party_id else "—")
     done = visit.query("done")
@@ -208,6 +210,7 @@ def case_page(visit: Visit, form: dict, case_id: str, *, error: str | None = Non
                                                   if k not in ("id",) and v not in (None, "")],
         product=product, history=history, held=_held(visit, me.cases.held([case.id]).get(case.id, {}), names),
         actions=forms.actions(definition, case, allowed, parties, w, entered), due=due, late=late, owner=owner,
+        promise=promise,
         state=w.state(case.state), svg=diagram.svg(workflow, case.state, w),
         states=diagram.as_list(workflow, case.state, w), error=error, conflict=conflict, link=link, notice=notice,
         is_dealer=visit.principal.kind == "dealer")
@@ -265,10 +268,9 @@ def revoke_status_link(visit: Visit, form: dict, case_id: str):
 
 
 def my_day(visit: Visit, form: dict, *, error: str | None = None, status: int = 200):
-    me, w, p = visit.me, visit.words, visit.principal
+    me, w = visit.me, visit.words
     end = _end_of_today(visit)
-    tasks = [t for t in me.tasks.list(status="open", limit=200)
-             if t.due_at < end and t.assigned_actor_id in (None, p.actor_id)]
+    tasks = me.tasks.list(status="open", mine=True, due="today", limit=200)  # the person's own, due today
     desk = [c for c in me.cases.list(held=True, sort="due", limit=50) if c.due_at is not None and c.due_at < end]
     ids = {t.customer_id for t in tasks if t.customer_id} | {c.customer_id for c in desk}
     customers = {c.id: c.name for c in me.customers.list(ids=ids, limit=len(ids) or 1)} if ids else {}

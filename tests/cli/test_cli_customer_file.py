@@ -179,9 +179,9 @@ def test_import_prints_the_summary_and_exits_0_when_every_row_is_good(cli, tmp_p
     path = tmp_path / "customers.csv"
     path.write_text("external_id,name,email,interests\nK-1,Max Mustermann,max@example.org,skiing\n"
                     "K-2,Erika Mustermann,,\n", encoding="utf-8")
-    code, out, _ = cli("import", "customers", str(path))
+    code, out, _ = cli("customers", "import", str(path))
     assert (code, out.strip()) == (0, "2 rows: 2 imported, 0 already present, 0 rejected")
-    code, out, _ = cli("import", "customers", str(path))
+    code, out, _ = cli("customers", "import", str(path))
     assert (code, out.strip()) == (0, "2 rows: 0 imported, 2 already present, 0 rejected")
 
 
@@ -190,7 +190,7 @@ def test_import_reports_bad_rows_on_stderr_and_exits_3(cli, tmp_path):
     path = tmp_path / "customers.csv"
     path.write_text("external_id,name,email\nK-1,Max Mustermann,max@example.org\nK-2,Bad Mail,bad-mail\n"
                     "K-3,,\n", encoding="utf-8")
-    code, out, err = cli("import", "customers", str(path), "--show-rejected", "1")
+    code, out, err = cli("customers", "import", str(path), "--show-rejected", "1")
     assert code == 3
     assert out.strip() == "3 rows: 1 imported, 0 already present, 2 rejected"
     assert "line 3: invalid email 'bad-mail'" in err
@@ -202,9 +202,9 @@ def test_import_of_a_file_without_the_required_columns_exits_1(cli, tmp_path):
     cli("init")
     path = tmp_path / "customers.csv"
     path.write_text("name,email\nMax,max@example.org\n", encoding="utf-8")
-    code, _, err = cli("import", "customers", str(path))
+    code, _, err = cli("customers", "import", str(path))
     assert code == 1 and "has no column 'external_id'" in err and "Traceback" not in err
-    code, _, err = cli("import", "customers", str(tmp_path / "missing.csv"))
+    code, _, err = cli("customers", "import", str(tmp_path / "missing.csv"))
     assert code == 1 and "missing.csv" in err
 
 
@@ -213,27 +213,27 @@ def test_export_prints_valid_json_with_everything_held(cli, tmp_path):
     cli("customers", "add", "Max Mustermann", "--email", "max@example.org")
     crm = connect(cli.url)
     crm.interests.note(1, "skiing", by=crm.system)
-    code, out, _ = cli("export", "customer", "1")
+    code, out, _ = cli("customers", "export", "1")
     assert code == 0
     data = json.loads(out)
     assert data["customer"]["email"] == "max@example.org"
     assert [i["tag"] for i in data["interest"]] == ["skiing"]
     assert {r["operation"] for r in data["audit"]} >= {"customers.add", "interests.note"}
     target = tmp_path / "max.json"
-    code, out, _ = cli("export", "customer", "1", "-o", str(target))
+    code, out, _ = cli("customers", "export", "1", "-o", str(target))
     assert code == 0 and "written to" in out
     assert json.loads(target.read_text(encoding="utf-8")) == data
-    assert cli("export", "customer", "9")[0] == 1
+    assert cli("customers", "export", "9")[0] == 1
 
 
 def test_erase_with_yes_anonymises_and_a_second_erase_fails(cli):
     cli("init")
     cli("customers", "add", "Max Mustermann", "--email", "max@example.org")
-    code, out, _ = cli("erase", "customer", "1", "--yes")
+    code, out, _ = cli("customers", "erase", "1", "--yes")
     assert (code, out.strip()) == (0, "customer 1 erased")
     c = (app := connect(cli.url)).customers.get(1, by=app.system)
     assert (c.name, c.email) == ("erased customer #1", None)
-    code, _, err = cli("erase", "customer", "1", "--yes")
+    code, _, err = cli("customers", "erase", "1", "--yes")
     assert code == 1 and "was already erased" in err
 
 
@@ -241,7 +241,7 @@ def test_erase_asks_first_and_answering_no_keeps_everything(cli, monkeypatch):
     cli("init")
     cli("customers", "add", "Max Mustermann", "--email", "max@example.org")
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
-    code, _, _ = cli("erase", "customer", "1")
+    code, _, _ = cli("customers", "erase", "1")
     assert code == 1
     assert (app := connect(cli.url)).customers.get(1, by=app.system).email == "max@example.org"
 

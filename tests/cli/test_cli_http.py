@@ -35,10 +35,10 @@ def run(capsys, url, *args):
 
 
 def test_a_key_is_printed_once_listed_by_prefix_and_revoked(db, capsys):
-    code, out, _ = run(capsys, db["url"], "keys", "create", "--party", "Elektro Schmidt", "--role", "service",
-                       "--label", "DMS Hamburg")
-    assert code == 0 and "not shown again" in out
-    key = out.strip().splitlines()[-1]
+    code, out, err = run(capsys, db["url"], "keys", "create", "--party", "Elektro Schmidt", "--role", "service",
+                         "--label", "DMS Hamburg")
+    assert code == 0 and "not shown again" in err
+    [key] = out.split()  # stdout holds the key alone: KEY=$(dealercrm keys create …)
     prefix = "_".join(key.split("_")[:2])
     code, out, _ = run(capsys, db["url"], "keys", "list")
     assert code == 0 and prefix in out and key not in out and "DMS Hamburg" in out
@@ -49,8 +49,8 @@ def test_a_key_is_printed_once_listed_by_prefix_and_revoked(db, capsys):
 
 
 def test_a_key_can_act_as_an_existing_person_with_that_persons_role(db, capsys):
-    code, out, _ = run(capsys, db["url"], "keys", "create", "--party", str(db["dealer"]), "--actor", str(db["lea"]))
-    assert code == 0 and f"acting as actor {db['lea']}" in out and "'service'" in out
+    code, _, err = run(capsys, db["url"], "keys", "create", "--party", str(db["dealer"]), "--actor", str(db["lea"]))
+    assert code == 0 and f"acting as actor {db['lea']}" in err and "'service'" in err
     code, _, err = run(capsys, db["url"], "keys", "create", "--party", str(db["dealer"]), "--actor", str(db["lea"]),
                        "--role", "manager")
     assert code == 1 and "role" in err

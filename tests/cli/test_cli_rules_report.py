@@ -36,7 +36,7 @@ def test_rules_list_shows_every_built_in_rule_with_its_settings(shop, capsys):
     code, out, _ = run(capsys, shop, "rules", "list")
     assert code == 0
     for rule in ("rule_interest_offer", "rule_after_sale", "rule_loyal_quiet", "rule_lost_customers",
-                 "rule_satisfaction", "rule_case_reminders"):
+                 "rule_single_threaded", "rule_satisfaction", "rule_case_reminders"):
         assert rule in out
     assert "roof" in out  # the offer table is shown with the settings
     assert "1" in out  # the skiing car buyer's offer already fired when the interest was noted
@@ -57,7 +57,7 @@ def test_an_unknown_rule_is_one_line_naming_the_known_ones(shop, capsys):
 def test_the_report_comes_as_json_and_csv_and_draws_charts(shop, capsys, tmp_path):
     code, out, _ = run(capsys, shop, "report", "--format", "json")
     data = json.loads(out)
-    assert code == 0 and set(data) == {"satisfaction", "cases", "loyal_at_risk", "contacts"}
+    assert code == 0 and set(data) == {"satisfaction", "cases", "loyal_at_risk", "contacts", "single_threaded"}
     assert sum(row["customers"] for row in data["contacts"]) == 1
     code, out, _ = run(capsys, shop, "report", "--format", "csv", "--only", "contacts")
     assert out.splitlines()[0] == "# contacts" and out.splitlines()[1].startswith("marketing_contacts_in_window")
@@ -68,6 +68,6 @@ def test_the_report_comes_as_json_and_csv_and_draws_charts(shop, capsys, tmp_pat
     assert all((tmp_path / "charts" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
-def test_a_bad_report_format_is_one_line(shop, capsys):
+def test_a_bad_report_format_is_a_usage_error_naming_the_formats(shop, capsys):
     code, _, err = run(capsys, shop, "report", "--format", "xml")
-    assert code == 1 and "table, json or csv" in err
+    assert code == 2 and "'xml' is not one of 'table', 'json', 'csv'" in err

@@ -81,7 +81,7 @@ def test_another_dealer_cannot_probe_whether_an_address_is_a_customer_of_the_dea
     assert answer.status_code == 201, answer.text
     assert answer.json()["id"] != world.customer.id
     again = api.post("/customers", headers=api.as_("other_dealer"), json={"name": "Erika", "email": "erika@example.org"})
-    assert again.status_code == 422 and f"customer {answer.json()['id']}" in again.json()["detail"]
+    assert again.status_code == 409 and f"customer {answer.json()['id']}" in again.json()["detail"]
 
 
 # -- manufacturers --------------------------------------------------------------------

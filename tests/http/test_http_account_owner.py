@@ -49,7 +49,7 @@ def test_the_account_owner_must_be_an_active_person_of_the_owning_dealer(api, wo
                 "maker's person": world.warranty_desk.id, "system": world.crm.system_actor_id,
                 "nobody": 424242}[whom]
     answer = reassign(api, "service", world.customer.id, account_owner_id=actor_id)
-    assert answer.status_code == 422 and answer.json()["field"] == "account_owner_id", answer.text
+    assert answer.status_code == 409 and answer.json()["field"] == "account_owner_id", answer.text
     assert f"not an active person of the owning party {world.dealer.id}" in answer.json()["detail"]
     assert world.crm.customers.get(world.customer.id, by=world.crm.system).account_owner_id is None
 

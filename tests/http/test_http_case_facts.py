@@ -83,7 +83,7 @@ def test_facts_are_recorded_on_open_cases_only(api, world):
     case_id = world.open_case().id
     world.fire(case_id, "withdraw", world.service, reason="the customer changed his mind")
     answer = fact(api, "service", case_id)
-    assert answer.status_code == 422 and answer.json()["field"] == "case" and "withdrawn" in answer.json()["detail"]
+    assert answer.status_code == 409 and answer.json()["field"] == "case" and "withdrawn" in answer.json()["detail"]
 
 
 @pytest.mark.parametrize("who", ["other_dealer", "other_maker", "warranty", "fitter"])

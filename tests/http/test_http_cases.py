@@ -90,10 +90,12 @@ def test_an_invalid_transition_is_409_with_the_triggers_the_caller_may_fire(api,
     assert problem["allowed"] == ["start_diagnosis", "withdraw"]
 
 
-def test_missing_transition_data_is_422_naming_the_field(api, world):
+def test_missing_transition_data_is_409_naming_the_field(api, world):
+    """What a transition needs depends on the case's workflow and state, not on the request's shape."""
     case_id = open_case(api, world).json()["id"]
     answer = fire(api, case_id, "withdraw")
-    assert answer.status_code == 422 and answer.json()["field"] == "reason"
+    assert answer.status_code == 409 and answer.json()["field"] == "reason"
+    assert answer.json()["type"] == "urn:dealercrm:problem:state-conflict"
 
 
 def test_the_case_list_pages_and_filters(api, world):

@@ -62,14 +62,14 @@ def test_tasks_are_the_callers_partys_own(api, world):
         assert api.post(f"/tasks/{task_id}/complete", headers=api.as_(who)).status_code == 404
     done = api.post(f"/tasks/{task_id}/complete", headers=api.as_("manager"), json={"note": "she is happy"})
     assert done.json()["status"] == "done"
-    assert api.post(f"/tasks/{task_id}/complete", headers=api.as_("manager")).status_code == 422
+    assert api.post(f"/tasks/{task_id}/complete", headers=api.as_("manager")).status_code == 409
     assert api.get("/tasks?status=done", headers=api.as_("service")).json()["items"][0]["id"] == task_id
 
 
 def test_a_task_cannot_be_given_to_another_partys_person_or_about_an_invisible_customer(api, world):
     someone_else = api.post("/tasks", headers=api.as_("service"), json={
         "title": "x", "due_at": "2026-03-03T10:00:00Z", "assigned_actor_id": world.warranty_desk.id})
-    assert someone_else.status_code == 422 and someone_else.json()["field"] == "assigned_actor_id"
+    assert someone_else.status_code == 409 and someone_else.json()["field"] == "assigned_actor_id"
     invisible = api.post("/tasks", headers=api.as_("other_dealer"), json={
         "title": "x", "due_at": "2026-03-03T10:00:00Z", "customer_id": world.customer.id})
     assert invisible.status_code == 404
@@ -86,7 +86,7 @@ def test_reports_show_a_party_its_own_figures(api, world):
     contacts = api.get("/reports/contacts", headers=api.as_("service")).json()["rows"]
     assert sum(r["customers"] for r in contacts) == 1  # Erika, not the other dealers' customers
     assert api.get("/reports/loyal_at_risk", headers=api.as_("warranty")).status_code == 403
-    assert api.get("/reports/nonsense", headers=api.as_("service")).status_code == 422
+    assert api.get("/reports/nonsense", headers=api.as_("service")).status_code == 404  # no such report
 
 
 def test_an_inbound_webhook_is_stored_and_attached_without_telling_the_caller_who_is_a_customer(api, world):
@@ -134,7 +134,7 @@ def test_an_unknown_inbound_channel_is_404_and_stores_nothing(api, world):
     ("POST", "/cases", {"customer_id": "one"}, 422, "validation-error"),
     ("POST", "/customers", {"name": "X", "email": "not-an-address"}, 422, "validation-error"),
     ("POST", "/customers", {"name": "Nul\u0000"}, 422, "validation-error"),
-    ("GET", "/customers/3000000000", None, 422, "validation-error"),
+    ("GET", "/customers/3000000000", None, 404, "not-found"),  # beyond any id: names nothing
 ])
 def test_errors_are_problem_details(api, method, path, body, status, kind):
     answer = api.request(method, path, headers=api.as_("service"), json=body)

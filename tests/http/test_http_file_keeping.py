@@ -57,8 +57,8 @@ def test_bad_contact_input_is_a_problem_naming_the_field(api, world):
         answer = api.post(path, headers=me, json=body)
         assert answer.status_code == 422 and answer.json()["field"] == field, (body, answer.text)
     contact = world.crm.customers.add_contact(world.customer.id, "Hans Musterfrau", by=world.crm.system)
-    answer = api.patch(f"{path}/{contact.id}", headers=me, json={"name": None})
-    assert answer.status_code == 422 and answer.json()["field"] == "contact name"
+    answer = api.patch(f"{path}/{contact.id}", headers=me, json={"name": None})  # not nullable: cannot be cleared
+    assert answer.status_code == 422 and answer.json()["field"] == "name"
 
 
 def test_the_manager_merges_a_duplicate_into_the_kept_customer(api, world):
@@ -82,7 +82,7 @@ def test_a_merge_needs_two_customers_of_the_callers_own(api, world):
     theirs = world.crm.customers.add("Erika M.", owner_party_id=world.other_dealer.id, by=world.crm.system)
     into_itself = api.post(f"/customers/{world.customer.id}/merge", headers=me,
                            json={"duplicate_id": world.customer.id})
-    assert into_itself.status_code == 422 and into_itself.json()["field"] == "duplicate_id"
+    assert into_itself.status_code == 409 and into_itself.json()["field"] == "duplicate_id"
     another_dealers = api.post(f"/customers/{world.customer.id}/merge", headers=me, json={"duplicate_id": theirs.id})
     assert another_dealers.status_code == 404
     missing = api.post(f"/customers/{world.customer.id}/merge", headers=me, json={})
@@ -114,7 +114,7 @@ def test_the_manager_erases_a_customer_and_nothing_personal_is_left(api, world):
     for personal in ("Erika", "erika@example.org", "Hans Musterfrau", "hans@example.org"):
         assert personal not in export, personal
     again = api.post(f"/customers/{world.customer.id}/erase", headers=api.as_("manager"))
-    assert again.status_code == 422 and "already erased" in again.json()["detail"]
+    assert again.status_code == 409 and "already erased" in again.json()["detail"]
 
 
 def test_an_erasure_drops_the_kept_answers_that_held_the_customers_data(api, world):
@@ -157,6 +157,22 @@ def _audit(world, entity: str) -> list[AuditRecord]:
 
 
 
+def _claimed(world, store, key: str, path: str, digest: str):
+    """A keyed request whose operation committed (its claim with it), its answer not kept yet."""
+    from dealercrm.http.idempotency import Claim
+    from dealercrm.uow import RIDER
+
+    claim = Claim(store, world.dealer.id, key, "POST", path, digest)
+    token = RIDER.set(claim)
+    try:
+        with world.crm.uow(world.crm.system, "the request's operation") as uow:
+            uow.commit()
+    finally:
+        RIDER.reset(token)
+    assert claim.record_id is not None
+    return claim
+
+
 def test_an_answer_finished_after_its_customer_was_erased_is_not_kept(world):
     """A keyed request still running when the erasure came: the scrub could not see its answer
     yet, so it is judged when it is stored."""
@@ -165,26 +181,23 @@ def test_an_answer_finished_after_its_customer_was_erased_is_not_kept(world):
     from dealercrm.http.idempotency import RecordStore
 
     store = RecordStore(world.crm)
-    outcome, record = store.begin(world.dealer.id, "late-answer", "POST", "/tasks", "digest")
-    assert outcome == "new"
+    claim = _claimed(world, store, "late-answer", "/tasks", "digest")
     world.crm.customers.erase(world.customer.id, by=world.manager.id)
     answer = {"id": 1, "title": "call Erika Musterfrau back", "customer_id": world.customer.id}
-    store.finish(record, "/tasks", 201, {"content-type": "application/json"}, json.dumps(answer).encode())
+    assert store.finish(claim, 201, {"content-type": "application/json"}, json.dumps(answer).encode())
     assert _kept(world, "late-answer") is None
-    outcome, kept = store.begin(world.dealer.id, "late-answer", "POST", "/tasks", "digest")
-    assert (outcome, kept.status) == ("replay", 410)
+    assert store.lookup(world.dealer.id, "late-answer", "digest").status == 410
     # an answer about a customer still on file is kept as it is
-    outcome, record = store.begin(world.dealer.id, "other-answer", "POST", "/tasks", "digest-2")
-    store.finish(record, "/tasks", 201, {}, json.dumps({"customer_id": None, "title": "order parts"}).encode())
+    claim = _claimed(world, store, "other-answer", "/tasks", "digest-2")
+    store.finish(claim, 201, {}, json.dumps({"customer_id": None, "title": "order parts"}).encode())
     assert "order parts" in _kept(world, "other-answer")
 
 
 def test_an_answer_on_a_path_naming_an_impossible_customer_id_is_kept_and_not_left_running(world):
-    from dealercrm.http.idempotency import RecordStore
+    from dealercrm.http.idempotency import Claim, RecordStore
 
     store = RecordStore(world.crm)
     path = "/customers/18446744073709551616/owner"
-    _, record = store.begin(world.dealer.id, "huge", "POST", path, "digest")
-    store.finish(record, path, 404, {}, b'{"status": 404}')
-    outcome, kept = store.begin(world.dealer.id, "huge", "POST", path, "digest")
-    assert (outcome, kept.status) == ("replay", 404)
+    refused = Claim(store, world.dealer.id, "huge", "POST", path, "digest")  # refused before writing anything
+    assert store.finish(refused, 404, {}, b'{"status": 404}')
+    assert store.lookup(world.dealer.id, "huge", "digest").status == 404

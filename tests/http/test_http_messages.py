@@ -92,7 +92,7 @@ def test_a_message_names_only_a_case_of_its_own_customer(api, world):
     max_ = world.crm.customers.add("Max Mustermann", email="max@example.org", owner_party_id=world.dealer.id, by=world.crm.system)
     erikas = world.open_case().id
     wrong = send(api, "service", max_.id, case_id=erikas)
-    assert wrong.status_code == 422 and wrong.json()["field"] == "case_id"
+    assert wrong.status_code == 409 and wrong.json()["field"] == "case_id"
     theirs = world.crm.customers.add("Lisa Lustig", owner_party_id=world.other_dealer.id, by=world.crm.system)
     other_dealers = world.crm.cases.open(theirs.id, "fridge is warm", by=world.other_dealer_service.id)
     assert send(api, "service", world.customer.id, case_id=other_dealers.id).status_code == 404

@@ -136,3 +136,35 @@ def test_the_refusal_matrix_holds_on_postgresql(api, world, name):
         assert answer.status_code in STATUS[op.answers[who]], (who, answer.text)
     first_allowed = next(w for w, a in op.answers.items() if a == "ok")  # once: some operations use up their record
     op.python(world.crm, world, ids, getattr(world, ACTOR[first_allowed]).id)
+
+
+def _end_our_sessions(url: str) -> int:
+    """What a server restart or an administrator does: every other session on this database ends."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            return len(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+    finally:
+        engine.dispose()
+
+
+def test_connections_killed_by_the_server_are_recovered_from_on_the_next_request(api, world, postgres_url):
+    """No ping before every unit of work: a pooled connection found dead on its first statement is
+    replaced (the pool with it) and the statement repeated, so the request still succeeds."""
+    case_id = world.open_case().id
+    assert api.get(f"/cases/{case_id}", headers=api.as_("service")).status_code == 200  # the pool holds connections
+    assert _end_our_sessions(postgres_url) >= 1
+    shown = api.get(f"/cases/{case_id}", headers=api.as_("service"))
+    assert shown.status_code == 200, shown.text
+    assert _end_our_sessions(postgres_url) >= 1
+    fired = api.post(f"/cases/{case_id}/transitions", headers=api.as_("service", **{"If-Match": '"1"'}),
+                     json={"trigger": "start_diagnosis"})  # its first statement reads the case with the actor
+    assert fired.status_code == 200, fired.text
+    assert _end_our_sessions(postgres_url) >= 1
+    opened = api.post("/cases", headers=api.as_("service", **{"Idempotency-Key": "after-a-restart"}),
+                      json={"customer_id": world.customer.id, "summary": "noisy again"})
+    assert opened.status_code == 201, opened.text

@@ -63,7 +63,9 @@ def test_a_hand_off_reaches_the_dealers_system_signed_with_its_own_secret_throug
     with receiver() as (url, got):
         sub = subscribe(api, "service", f"{url}/dms/events", "case_handed_over", "case_closed")
         case_id = forwarded(world)
-        [queued] = deliveries(world)  # queued in the hand-off's own transaction
+        assert deliveries(world) == []  # the hand-off commits the case, its history and its audit, nothing else
+        world.crm.outbox.queue_notices()  # then, from the committed history (dispatch() does it first)
+        [queued] = deliveries(world)
         assert (queued.customer_id, queued.recipient, queued.channel) == (None, f"{url}/dms/events", "subscription")
         assert queued.data == {"subscription_id": sub["id"], "kind": "case_handed_over"}
         assert world.crm.outbox.dispatch().sent == 1
@@ -181,6 +183,7 @@ def test_deleting_a_subscription_cancels_its_waiting_deliveries(api, world):
     mine = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_handed_over")
     maker = subscribe(api, "warranty", "https://brioche.example/hook", "case_handed_over")
     forwarded(world)
+    world.crm.outbox.queue_notices()
     assert api.delete(f"/subscriptions/{mine['id']}", headers=api.as_("service")).status_code == 204
     status = {m.data["subscription_id"]: (m.status, m.reason) for m in deliveries(world)}
     assert status == {mine["id"]: ("cancelled", f"subscription {mine['id']} was deleted"),
@@ -194,6 +197,7 @@ def test_each_party_is_told_only_of_cases_it_may_see(api, world):
     subscribe(api, "other_maker", "https://frost.example/hook", "case_handed_over")
     subscribe(api, "fitter", "https://technik.example/hook", "case_handed_over")
     forwarded(world)
+    world.crm.outbox.queue_notices()
     told = [(m.data["subscription_id"], json.loads(m.body)["state"]) for m in deliveries(world)]
     assert sorted(told) == [(mine["id"], "manufacturer_review"), (maker["id"], "manufacturer_review")]
 
@@ -202,8 +206,10 @@ def test_a_subscription_gets_only_the_kinds_it_asked_for(api, world):
     sub = subscribe(api, "service", "https://dms.schmidt.example/hook", "case_closed")
     case = world.open_case()
     world.fire(case.id, "start_diagnosis", world.service)
+    world.crm.outbox.queue_notices()
     assert deliveries(world) == []
     world.fire(case.id, "withdraw", world.service, reason="the customer keeps it")
+    world.crm.outbox.queue_notices()
     [closed] = deliveries(world)
     assert json.loads(closed.body)["kind"] == "case_closed" and closed.data["subscription_id"] == sub["id"]
 
@@ -299,6 +305,7 @@ def test_a_delivery_a_crashed_dispatcher_held_is_not_sent_after_the_subscription
     with running() as dms:
         sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
         forwarded(world)
+        world.crm.outbox.queue_notices()
         out = OutboxMessage.__table__
         with world.crm.uow(world.crm.system, "a dispatcher claims, then dies") as uow:
             uow.connection.execute(update(out).where(out.c.channel == "subscription").values(
@@ -322,6 +329,7 @@ def test_a_delivery_in_hand_when_its_subscription_is_deleted_is_dropped_without_
     with running() as dms:
         sub = subscribe(api, "service", f"{dms.url}/hook", "case_handed_over")
         forwarded(world)
+        world.crm.outbox.queue_notices()
         ready, _ = claim(world.crm, 10)
         assert api.delete(f"/subscriptions/{sub['id']}", headers=api.as_("service")).status_code == 204
         tasks_before = world.count(Task)

@@ -15,7 +15,7 @@ with any of it. Each row says, for one operation, what each of them gets:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -42,6 +42,9 @@ MAKER = dict(service="NotPermitted", manager="NotPermitted", warranty="ok", fitt
 CASE_DEALER = dict(SERVED, warranty="NotPermitted", fitter="NotPermitted")  # the case's dealer's own step
 OWN_PEOPLE = dict(service="ok", manager="ok", warranty="NotPermitted", fitter="NotPermitted",
                   other_dealer="NotPermitted", other_maker="NotPermitted")  # the dealer's own employees
+PEOPLE_MANAGER = dict(OWN_PEOPLE, service="NotPermitted")  # who comes and goes: the dealer's owner or manager
+OWN_TASKS = dict(service="ok", manager="ok", warranty="NotFound", fitter="NotFound", other_dealer="NotFound",
+                 other_maker="NotFound")  # the dealer's follow-ups and its people: nobody else's business
 
 
 @attrs.frozen
@@ -129,8 +132,40 @@ OPS = [
        ("POST", "/cases", {"customer_id": "{c}", "summary": "door leaks"})),
     Op("add to the product catalogue", DEALERS, lambda crm, w, i, by: crm.products.add(f"SKU-{by}", "Dryer", by=by),
        ("POST", "/products", {"sku": "SKU-{by}", "name": "Dryer"})),
+    Op("read the relationship map", KEEPER, lambda crm, w, i, by: crm.customers.relationships(i["c"], by=by),
+       ("GET", "/customers/{c}/relationships", None)),
+    Op("record an interaction with a contact person", KEEPER,
+       lambda crm, w, i, by: crm.interactions.record(i["c"], "visit", "outbound", "met", contact_person_id=i["p"],
+                                                     by=by),
+       ("POST", "/customers/{c}/interactions", {"channel": "visit", "direction": "outbound", "summary": "met",
+                                                "contact_person_id": "{p}"})),
+    Op("make a task about a contact person", KEEPER,
+       lambda crm, w, i, by: crm.tasks.create("call their buyer", crm.clock.now(), customer_id=i["c"],
+                                              contact_person_id=i["p"], by=by),
+       ("POST", "/tasks", {"title": "call their buyer", "due_at": "{due}", "customer_id": "{c}",
+                           "contact_person_id": "{p}"})),
+    Op("deactivate a person and hand over", PEOPLE_MANAGER,
+       lambda crm, w, i, by: crm.parties.deactivate(i["leaver"], handover_to=i["owner"], by=by),
+       ("POST", "/parties/{dealer}/actors/{leaver}/deactivate", {"handover_to": "{owner}"})),
+    Op("read the single-threaded accounts", DEALERS,
+       lambda crm, w, i, by: crm.reports.report("single_threaded", by=by),
+       ("GET", "/reports/single_threaded", None)),
     Op("list the dealer's people", OWN_PEOPLE, lambda crm, w, i, by: crm.parties.actors(i["dealer"], by=by),
        ("GET", "/parties/{dealer}/actors", None)),
+    Op("list a colleague's tasks", OWN_TASKS,
+       lambda crm, w, i, by: crm.tasks.list(assigned_actor_id=i["desk"], by=by),
+       ("GET", "/tasks?assigned_to={desk}", None)),
+    Op("see a task", OWN_TASKS, lambda crm, w, i, by: crm.tasks.get(i["t"], by=by), ("GET", "/tasks/{t}", None)),
+    Op("complete a task", OWN_TASKS, lambda crm, w, i, by: crm.tasks.complete(i["t"], by=by),
+       ("POST", "/tasks/{t}/complete", None)),
+    Op("snooze a task", OWN_TASKS,
+       lambda crm, w, i, by: crm.tasks.snooze(i["t"], datetime.fromisoformat(i["tomorrow"]), by=by),
+       ("POST", "/tasks/{t}/snooze", {"until": "{tomorrow}"})),
+    Op("list duplicate suspects", DEALERS, lambda crm, w, i, by: crm.customers.duplicates(by=by),
+       ("GET", "/customers/duplicates", None)),
+    Op("list the customer's duplicate suspects", KEEPER,
+       lambda crm, w, i, by: crm.customers.duplicates(customer_id=i["c"], by=by),
+       ("GET", "/customers/duplicates?customer_id={c}", None)),
     Op("import customers", DEALERS,
        lambda crm, w, i, by: crm.imports.run_text("external_id,name\nK-9,Otto Normal\n", by=by),
        ("POST", "/imports/customers", b"external_id,name\nK-9,Otto Normal\n")),
@@ -146,13 +181,21 @@ def ids(world) -> dict[str, int]:
 
 def world_ids(world, case_id: int) -> dict[str, int]:
     """The ids the operations name: Erika, her case (its return authorised), a duplicate of her,
-    a contact person; and today, for the days recorded."""
+    a contact person, a salesman who is leaving (Erika's account owner); and today, for the
+    days recorded, and tomorrow, for a task's due time."""
     crm = world.crm
     dup = crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=crm.system)
     contact = crm.customers.add_contact(world.customer.id, "Hans Musterfrau", "spouse", by=crm.system)
     crm.cases.record_return(case_id, rma_number="RMA-1", by=crm.system)
+    leaver = crm.parties.add_actor(world.dealer.id, "Lars Abgang", "sales", by=crm.system)
+    crm.customers.reassign(world.customer.id, leaver.id, by=crm.system)
+    now = crm.clock.now()
+    task = crm.tasks.create("call Erika back", now + timedelta(hours=2), customer_id=world.customer.id,
+                            assigned_actor_id=world.service.id, by=crm.system)
     return {"c": world.customer.id, "k": case_id, "dup": dup.id, "owner": world.manager.id,
-            "dealer": world.dealer.id, "p": contact.id, "today": crm.clock.now().date().isoformat()}
+            "dealer": world.dealer.id, "p": contact.id, "today": now.date().isoformat(), "t": task.id,
+            "desk": world.service.id, "tomorrow": (now + timedelta(days=1)).isoformat(),
+            "leaver": leaver.id, "due": (now + timedelta(days=1)).isoformat()}
 
 
 def _fill(value: Any, values: dict[str, int]) -> Any:

@@ -196,7 +196,9 @@ def test_tick_escalates_each_overdue_case_once_and_a_second_tick_fires_nothing(w
     progress = []
     report = world.crm.cases.tick(batch_size=2, on_progress=progress.append)
     assert (report.fired, report.failed, sum(progress)) == (5, [], 5)
-    assert report.batches == 3 and "5 overdue cases escalated in 3 batches, 0 failed" == report.summary()
+    # then the notices of every case event committed so far (5 opened, 7 moved by hand, 5 escalated)
+    assert report.batches == 3 and report.noticed == 17
+    assert report.summary() == "5 overdue cases escalated in 3 batches, 0 failed; 17 case events noticed"
     states = [world.crm.cases.get(c.id, by=world.crm.system).state for c in cases]
     assert states == ["dealer_decision"] * 4 + ["dealer_diagnosis"]
     assert world.crm.cases.tick().fired == 0

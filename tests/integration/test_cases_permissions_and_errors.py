@@ -229,10 +229,20 @@ def test_a_loaded_case_keeps_its_other_fields_editable(world):
     case = world.open_case()
     with world.crm.uow(world.service.id, "cases.edit") as uow:
         loaded = uow.session.get(Case, case.id)
-        loaded.priority = "high"
+        loaded.summary = "washes badly, and the door squeaks"
         loaded.state = loaded.state  # assigning the same value is no change
         uow.commit()
-    assert world.crm.cases.get(case.id, by=world.crm.system).priority == "high"
+    assert world.crm.cases.get(case.id, by=world.crm.system).summary == "washes badly, and the door squeaks"
+
+
+def test_the_priority_of_a_loaded_case_changes_only_through_the_service_that_decides_its_level(world):
+    case = world.open_case()
+    with world.crm.uow(world.service.id, "cases.edit") as uow:
+        loaded = uow.session.get(Case, case.id)
+        with pytest.raises(NotPermitted, match="crm.cases.set_priority"):
+            loaded.priority = "urgent"
+        with pytest.raises(NotPermitted, match="crm.cases.set_priority"):
+            loaded.service_level = "premium"
 
 
 def test_an_employee_who_left_may_no_longer_move_cases_and_is_welcome_back(world, at_manufacturer):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from case_world import build_world, copy_world
+from case_world import build_world, copy_world, plugin
 from sqlalchemy import select
 
 from dealercrm import (NotFound,
@@ -23,6 +23,7 @@ from dealercrm import (NotFound,
     CaseReopened,
     CaseTransitioned,
     NotPermitted,
+    PluginError,
     TransitionNotAllowed,
     ValidationError,
 )
@@ -30,6 +31,12 @@ from dealercrm.db.models import Asset, AuditRecord
 
 UTC = timezone.utc
 BERLIN_WINTER = timedelta(hours=1)  # Europe/Berlin is UTC+1 until 2026-03-29
+
+
+def audits_of(w, case_id: int, operation: str) -> list[AuditRecord]:
+    with w.crm.read(w.crm.system) as uow:
+        return list(uow.session.scalars(select(AuditRecord).where(
+            AuditRecord.entity == "service_case", AuditRecord.entity_id == case_id, AuditRecord.operation == operation)))
 
 
 @pytest.fixture
@@ -91,6 +98,8 @@ def test_silent_manufacturer_returns_the_case_to_the_dealer_who_swaps_the_machin
     assert new_machine.handed_over_on == clock.now().date()
     assert crm.assets.get(w.machine.id, by=crm.system).serial_number == "BR7-0001"  # the old one is kept, not overwritten
     assert [e.asset_id for e in w.log.of(AssetRecorded)] == [new_machine.id]  # others hear of it
+    [audit] = audits_of(w, case.id, "cases.fire:deliver_replacement")  # the link: in the transition's one row
+    assert audit.changes["replacement_asset_id"] == [None, new_machine.id] and "state" in audit.changes
 
     clock.advance(days=2)
     closed = w.fire(case.id, "confirm", w.service, note="Frau Musterfrau: washes perfectly")
@@ -171,25 +180,48 @@ def test_approving_a_visit_needs_the_technician_and_records_the_warranty_decisio
     case = w.crm.cases.get(case.id, by=w.crm.system)
     assert (case.technician_party_id, case.rma_number) == (w.technician.id, "RMA-77")
     assert case.warranty_decision == "warranty: technician visit approved"
-    # the decision is audited as the warranty desk's, within the transition's operation
-    with w.crm.read(w.crm.system) as uow:
-        audit = uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == "service_case",
-                                                              AuditRecord.entity_id == case.id)
-                                    .order_by(AuditRecord.id.desc())).first()
-    assert (audit.actor_id, audit.operation) == (w.warranty_desk.id, "cases.fire")
-    assert audit.changes == {"warranty_decision": [None, "warranty: technician visit approved"],
-                             "rma_number": [None, "RMA-77"]}
+    # the decision is written with the transition: its one audit row, as the warranty desk's
+    audits = audits_of(w, case.id, "cases.fire:approve_visit")
+    assert len(audits) == 1 and audits[0].actor_id == w.warranty_desk.id
+    assert audits[0].changes["state"] == ["manufacturer_review", "technician_dispatch"]
+    assert audits[0].changes["warranty_decision"] == [None, "warranty: technician visit approved"]
+    assert audits[0].changes["rma_number"] == [None, "RMA-77"]
 
 
-def test_what_a_step_decided_is_amended_on_the_case_but_never_its_place_in_the_workflow(world):
+def test_what_a_plugin_decides_is_amended_with_the_transition_but_never_its_place_in_the_workflow(world):
     w = world
     case = w.open_case()
-    with w.crm.uow(w.service.id, "host.amend") as uow:
-        with pytest.raises(NotPermitted, match="state, version cannot be amended"):
-            w.crm.cases.amend_in(uow, case.id, state="closed", version=9)
-        w.crm.cases.amend_in(uow, case.id, rma_number="RMA-1")
-        uow.commit()
-    assert w.crm.cases.get(case.id, by=w.crm.system).rma_number == "RMA-1" and w.crm.cases.get(case.id, by=w.crm.system).state == "reported"
+
+    def mover(event, case, uow):
+        return {"state": "closed", "version": 9}
+
+    w.crm.register(plugin("mover", dealercrm_amend_case=mover), "mover")
+    before = w.snapshot(case.id)
+    with pytest.raises(PluginError, match="state, version cannot be amended") as err:
+        w.fire(case.id, "start_diagnosis", w.service)
+    assert (err.value.plugin, err.value.hook) == ("mover", "dealercrm_amend_case")
+    assert w.snapshot(case.id) == before
+    w.crm.unregister("mover")
+
+    def labeller(event, case, uow):
+        return {"rma_number": f"RMA-{case['id']}-{event.version}"}
+
+    w.crm.register(plugin("labeller", dealercrm_amend_case=labeller), "labeller")
+    w.fire(case.id, "start_diagnosis", w.service)
+    found = w.crm.cases.get(case.id, by=w.crm.system)
+    assert (found.state, found.version, found.rma_number) == ("dealer_diagnosis", 2, f"RMA-{case.id}-2")
+
+
+def test_two_plugins_amending_one_column_differently_are_refused_naming_both(world):
+    w = world
+    case = w.open_case()
+    w.crm.register(plugin("first", dealercrm_amend_case=lambda event, case, uow: {"rma_number": "A"}), "first")
+    w.crm.register(plugin("second", dealercrm_amend_case=lambda event, case, uow: {"rma_number": "B"}), "second")
+    before = w.snapshot(case.id)
+    with pytest.raises(PluginError, match="rma_number is amended to") as err:
+        w.fire(case.id, "start_diagnosis", w.service)
+    assert {"first", "second"} <= set(str(err.value).replace("'", " ").split())
+    assert w.snapshot(case.id) == before
 
 
 @pytest.mark.parametrize("named", ["dealer", "manufacturer", "nobody"])
@@ -254,6 +286,9 @@ def test_the_customers_agreement_covers_one_late_slot_not_every_later_one(world,
     w.crm.cases.record_fact(case.id, "customer_agreed_late_slot", True, by=w.service.id)
     w.fire(case.id, "schedule_visit", w.fitter, visit_at=(dispatched.due_at + timedelta(days=10)).isoformat())
     assert "customer_agreed_late_slot" not in (w.crm.cases.get(case.id, by=w.crm.system).facts or {})
+    [audit] = audits_of(w, case.id, "cases.fire:schedule_visit")  # used up with the visit, audited with it
+    assert audit.personal_changes == {"facts": [{"customer_agreed_late_slot": True}, {}]}
+    assert audit.changes["state"] == ["technician_dispatch", "visit_scheduled"]
     w.fire(case.id, "order_parts", w.fitter)
     again = w.fire(case.id, "parts_arrived", w.warranty_desk)
     with pytest.raises(TransitionNotAllowed, match="visit_within_deadline"):

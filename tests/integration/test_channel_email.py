@@ -100,9 +100,9 @@ def test_a_case_hand_off_is_mailed_in_german_with_the_case_template(mail_crm, sm
     case, _ = hand_over_a_case(mail_crm, add_max(mail_crm))
     mail_crm.outbox.dispatch()
     [got] = [r for r in smtp.received if "Brioche" in r.subject]
-    assert got.subject == f"Ihr Fall {case.id}: jetzt bei Brioche Hausgeräte"
+    assert got.subject == f"Ihr Fall {case.id}: jetzt beim Hersteller Brioche Hausgeräte, Antwort bis 04.03.2026"
     text, html = got.text(), got.html()
-    assert "liegt jetzt bei Brioche Hausgeräte (der Hersteller)" in text
+    assert "Der Hersteller Brioche Hausgeräte prüft Ihr Anliegen und antwortet bis spätestens 04.03.2026, " in text
     assert f"Ihre Fallnummer: {case.id}" in text and "Betreff unverändert" in text
     assert f"<strong>Ihre Fallnummer: {case.id}</strong>" in html and '<html lang="de">' in html
     assert got.message["Auto-Submitted"] == "auto-generated"
@@ -116,7 +116,7 @@ def test_an_english_installation_mails_in_english_and_marketing_carries_the_opt_
     crm.outbox.send("email", "marketing", "Winter tyres at 20% off.", subject="Winter is coming", customer_id=max_.id, by=crm.system)
     crm.outbox.dispatch()
     handed = next(r for r in smtp.received if "Brioche" in r.subject)
-    assert handed.subject == f"Your case {case.id}: now with Brioche Hausgeräte"
+    assert handed.subject == f"Your case {case.id}: now with the manufacturer Brioche Hausgeräte, answer due by 4 Mar 2026"
     assert f"Your case number: {case.id}" in handed.text() and "unsubscribe" not in handed.text()
     offer = next(r for r in smtp.received if r.subject == "Winter is coming")
     assert 'reply with "unsubscribe"' in offer.text().lower() and "unsubscribe" in offer.html()

@@ -198,17 +198,35 @@ def live_a_customer_life(crm, clock, servers, mk: Markers, theirs: Markers) -> d
     phone = "+49" + digits
     mk.add("phone", digits)  # in whatever spelling: the digits give it away
 
-    # He wrote before he was a customer: a message from an unknown sender waits in triage.
+    # He wrote before he was a customer: a message from an unknown sender waits in triage;
+    # so did his wife, who is a contact person on his file later.
     crm.inbound.receive("webhook", *signed({"from": email, "text": mk("triage")}))
+    contact_mail = mk.add("contactmail", f"erika.{mk.run}@x.org")
+    crm.inbound.receive("webhook", *signed({"from": contact_mail, "text": mk("contacttriage")}))
 
     max_ = crm.customers.add(mk("name"), email=email, phone=phone, street=mk("street"), city=mk("city"),
                              owner_party_id=w.dealer.id, by=service.id)
     crm.customers.update(max_.id, postcode="80331", street=mk("street2"), by=service.id)
-    crm.customers.add_contact(max_.id, mk("contact"), "spouse", email=mk.add("contactmail", f"erika.{mk.run}@x.org"), by=crm.system)
+    contact = crm.customers.add_contact(max_.id, mk("contact"), "spouse", email=contact_mail, by=crm.system)
     crm.interactions.record(max_.id, "phone", "inbound", mk("talk"), by=service.id)
     crm.interests.note(max_.id, "skiing", note=mk("interest"), by=service.id)
     crm.tasks.create(mk("task"), clock.now() + timedelta(days=1), customer_id=max_.id, assigned_actor_id=service.id,
                      note=mk("tasknote"), by=service.id)
+    # The relationship with his wife: a visit and a task naming her, a message from her own address;
+    # the salesman who alone knew her leaves, and his hand-over task names her.
+    leaver = crm.parties.add_actor(w.dealer.id, "Lars Abgang", "sales", by=crm.system)
+    crm.customers.reassign(max_.id, leaver.id, by=crm.system)
+    crm.interactions.record(max_.id, "visit", "outbound", mk("contacttalk"), contact_person_id=contact.id,
+                            by=leaver.id)
+    crm.tasks.create(mk("contacttask"), clock.now() + timedelta(days=1), customer_id=max_.id,
+                     contact_person_id=contact.id, note=mk("contacttasknote"), by=service.id)
+    got = crm.inbound.receive("webhook", *signed({"from": contact_mail, "text": mk("contactin")}))
+    assert (got.status, got.customer_id) == ("attached", max_.id)
+    crm.interactions.record(max_.id, "phone", "outbound", mk("leavertalk"), contact_person_id=contact.id,
+                            by=leaver.id)
+    handed = crm.parties.deactivate(leaver.id, handover_to=w.manager.id, by=w.manager.id)
+    assert [a.customer_id for a in handed.accounts] == [max_.id]
+    assert [i.contact_id for i in handed.accounts[0].introduce] == [contact.id]
 
     # The washing machine case, round the manufacturer and back to the dealer, closed.
     asset = crm.assets.record(max_.id, w.product_id, serial_number="BR7-ERASE", dealer_party_id=w.dealer.id, by=crm.system)
@@ -331,7 +349,7 @@ def test_erasure_leaves_no_byte_of_what_was_planted_but_keeps_the_business_recor
     with crm.read(crm.system) as uow:
         assert uow.session.scalars(select(SurveyResponse.csat).where(SurveyResponse.case_id == case.id)).all() == [2]
         assert uow.session.scalar(select(func.count()).select_from(InboundMessage).where(
-            InboundMessage.customer_id == max_.id, InboundMessage.raw == ERASED)) == 3  # e-mail, webhook, WhatsApp
+            InboundMessage.customer_id == max_.id, InboundMessage.raw == ERASED)) == 4  # e-mail, webhooks, WhatsApp
         trail = list(uow.session.scalars(select(AuditRecord).where(AuditRecord.entity == "service_case",
                                                                   AuditRecord.entity_id == case.id)
                                           .order_by(AuditRecord.id)))
@@ -341,6 +359,10 @@ def test_erasure_leaves_no_byte_of_what_was_planted_but_keeps_the_business_recor
     assert all(r.personal_changes is None for r in trail)
     assert count(crm, CaseEvent, CaseEvent.case_id == case.id) == len(history)
     assert count(crm, Case, Case.customer_id == max_.id) == 1
+    # the relationships stay as business records: who of ours touched his contact person, when
+    m = crm.customers.relationships(max_.id, by=lived["world"].manager.id)
+    assert [c.name for c in m.contacts] == [ERASED] and any(t.contact_id == m.contacts[0].contact_id
+                                                            for t in m.threads)
 
     if db_url.startswith("sqlite"):
         crm.engine.dispose()

@@ -47,7 +47,7 @@ def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, 
         "K-7,Bad Phone,person,,0171,,,,,,",                   # line 5
         ",No Id,person,,,,,,,,",                              # line 6
         "K-8,,person,,,,,,,,",                                # line 7
-        "K-9,Bad Date,person,,,14.02.1978,,,,,",              # line 8
+        "K-9,Bad Date,person,,,02/14/1978,,,,,",              # line 8
         "K-10,Unknown Dealer,person,,,,,,,Autohaus Nirgendwo,", # line 9
         "K-11,Bad Kind,family,,,,,,,,",                       # line 10
         "K-12,Too Many,person,,,,,,,,,extra",                 # line 11
@@ -61,7 +61,7 @@ def test_good_rows_are_imported_and_bad_rows_reported_with_line_and_reason(crm, 
     assert "invalid phone '0171'" in lines[5]
     assert "external_id" in lines[6]
     assert "invalid name" in lines[7]
-    assert "invalid birthday '14.02.1978'" in lines[8]
+    assert "invalid birthday '02/14/1978'" in lines[8]
     assert "Autohaus Nirgendwo" in lines[9] and "no such party" in lines[9]
     assert "invalid kind 'family'" in lines[10]
     assert "fields" in lines[11]
@@ -230,11 +230,13 @@ def test_an_excel_export_with_a_byte_order_mark_is_read(crm, tmp_path):
     assert crm.imports.run(path, by=crm.system).imported == 1
 
 
-def test_a_file_that_is_not_utf8_is_a_clear_error(crm, tmp_path):
-    path = tmp_path / "latin1.csv"
-    path.write_bytes(("external_id,name\nK-1,Jürgen Müller\n").encode("latin-1"))
-    with pytest.raises(ValidationError, match="UTF-8"):
+def test_a_file_in_neither_utf8_nor_windows_1252_is_a_clear_error_naming_the_line(crm, tmp_path):
+    """Byte 0x81 means nothing in Windows-1252 (and starts nothing in UTF-8): no guess is made."""
+    path = tmp_path / "mystery.csv"
+    path.write_bytes(b"external_id,name\nK-1,Max\nK-2,J\x81rgen\n")
+    with pytest.raises(ValidationError, match=r"is neither UTF-8 nor Windows-1252 text \(line 3\)"):
         crm.imports.run(path, by=crm.system)
+    assert customers(crm) == {}
 
 
 def test_progress_is_reported_per_chunk(crm, berg, tmp_path):

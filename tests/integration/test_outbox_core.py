@@ -178,5 +178,6 @@ def test_a_case_hand_off_tells_the_customer_who_has_it_and_until_when(crm, postb
     crm.cases.fire(case.id, "forward_to_manufacturer", by=lea.id)
     crm.outbox.dispatch()
     told = postbox.received[-1]
-    assert told.subject == f"Your case {case.id}: now with Brioche Hausgeräte"
-    assert "the manufacturer" in told.body and "due by" in told.body and told.case_id == case.id
+    assert told.subject == f"Your case {case.id}: now with the manufacturer Brioche Hausgeräte, answer due by 4 Mar 2026"
+    assert "The manufacturer Brioche Hausgeräte" in told.body and "by 4 Mar 2026, 10:00 CET" in told.body
+    assert told.case_id == case.id

@@ -198,6 +198,7 @@ def test_notices_carry_no_link_when_the_portal_is_blocked(tmp_path, clock):
     try:
         case = world.open_case()
         world.to_manufacturer(case.id)
+        assert world.crm.outbox.queue_notices().noticed > 0  # the hand-offs' notices, queued after their commit
         with world.crm.read(world.crm.system) as uow:
             bodies = [m.body for m in uow.session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case.id))]
         assert bodies and not any("/portal/" in b for b in bodies)

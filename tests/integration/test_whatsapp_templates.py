@@ -9,6 +9,8 @@ the test looks at which shape reached the server when.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 
 import pytest
 from http_servers import Answer, running
@@ -73,6 +75,11 @@ def back_and_forth(crm, case_id: int) -> None:
         crm.cases.fire(case_id, "retry_manufacturer", by=crm.lea.id)
 
 
+def told_by(crm, case_id: int) -> str:
+    """The day the case is due, as the customer (in Berlin) reads it."""
+    return crm.cases.get(case_id, by=crm.system).due_at.astimezone(ZoneInfo("Europe/Berlin")).strftime("%d.%m.%Y")
+
+
 def sent_shape(crm, cloud) -> dict:
     """Dispatch, and the body of the one request the Cloud API got for it."""
     before = len(cloud.received)
@@ -101,7 +108,8 @@ def test_hand_off_notices_go_as_text_inside_the_window_and_as_the_approved_templ
     assert outside == {"messaging_product": "whatsapp", "to": MAX_WA, "type": "template", "template": {
         "name": "case_update", "language": {"code": "de"}, "components": [{"type": "body", "parameters": [
             {"type": "text", "text": str(case_id)},
-            {"type": "text", "text": f"Ihr Fall {case_id}: jetzt bei Brioche Hausgeräte"},
+            {"type": "text", "text": f"Ihr Fall {case_id}: jetzt beim Hersteller Brioche Hausgeräte, Antwort bis "
+                                     f"{told_by(crm, case_id)}"},
             {"type": "text", "text": "manufacturer_review"}]}]}}
 
     clock.advance(hours=1)

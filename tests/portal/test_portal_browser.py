@@ -24,6 +24,8 @@ LATE_SLOT, GOOD_SLOT = "2026-03-06T10:00", "2026-03-03T14:00"  # the deadline is
 
 
 def outbox(crm, **where) -> list[OutboxMessage]:
+    """What the outbox holds once the dispatcher queued the hand-offs' notices (its first step)."""
+    crm.outbox.queue_notices()
     with crm.read(crm.system) as uow:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         for key, value in where.items():

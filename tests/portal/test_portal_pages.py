@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -351,3 +352,13 @@ def test_pages_load_nothing_from_another_host_and_keep_links_out_of_referers(app
     css = person.get("/portal/static/portal.css")
     assert css.status_code == 200 and "url(" not in css.text and "@import" not in css.text
     assert person.get("/portal/static/..%2Fweb.py").status_code == 404
+
+
+def test_the_case_page_says_by_when_the_case_is_resolved_at_the_latest_and_on_which_level(app, world):
+    case_id = forwarded(world)
+    world.crm.cases.set_priority(case_id, "urgent", by=world.service.id)
+    promised = world.crm.cases.promise(case_id, by=world.service.id).resolved_by
+    page = signed_in(app, world.crm, world.service).open(f"/portal/cases/{case_id}?lang=en").text
+    shown = re.search(r'<dd id="promise">(.*?)</dd>', page, re.S).group(1)
+    local = promised.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{local:%H:%M} {local.tzname()} (Europe/Berlin)" in shown and "(service level urgent)" in shown

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +18,8 @@ from dealercrm.db.outbox_models import OutboxMessage
 
 
 def notices(crm, case_id: int) -> list[OutboxMessage]:
+    """The case's hand-off notices, once the dispatcher queued them (it does so first in every round)."""
+    crm.outbox.queue_notices()
     with crm.read(crm.system) as uow:
         return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id,
                                                                     OutboxMessage.origin == "case_notifications")
@@ -177,3 +180,19 @@ def test_a_mistake_in_the_portals_settings_stops_the_application_at_start_naming
 
     with pytest.raises(ValidationError, match=r"\[plugins.portal\] time_zone 'Mars/Olympus': .*no IANA time zone"):
         portal_world(tmp_path, clock, time_zone="Mars/Olympus")
+
+
+def test_the_customer_reads_by_when_her_request_is_resolved_at_the_latest(app, world):
+    case = world.open_case()
+    world.to_manufacturer(case.id)
+    world.crm.outbox.queue_notices()  # notices are queued after the hand-off committed
+    promised = world.crm.cases.promise(case.id, by=world.crm.system).resolved_by
+    page = visitor(app).open(link_in(notices(world.crm, case.id)[-1]) + "?lang=en").text
+    said = re.search(r'<p id="resolved-by">(.*?)</p>', page, re.S).group(1)
+    local = promised.astimezone(ZoneInfo("Europe/Berlin"))
+    assert said.startswith("Your request will be resolved by ") and said.endswith("at the latest.")
+    assert f"{local:%H:%M} {local.tzname()} (Europe/Berlin)" in said
+    world.fire(case.id, "take_over", world.service, reason="the manufacturer does not answer")
+    world.fire(case.id, "refund", world.manager)
+    page = visitor(app).open(link_in(notices(world.crm, case.id)[-1]) + "?lang=en").text
+    assert 'id="resolved-by"' not in page  # resolved: nothing left to promise

@@ -5,12 +5,11 @@ service-case world (``tests/integration/case_world.py``) with the given
 ``[inbound.<channel>]`` tables (and ``plugins={...}``: plugin tables, e.g.
 ``http_subscriptions``; ``http={...}``: the ``[http]`` bounds); ``api`` is that client
 at default settings. ``served`` (in ``test_slow_clients.py``) is a real ``dealercrm
-serve`` on 127.0.0.1; the ``dealercrm_serve`` fixture starts others.
+serve`` on 127.0.0.1; the ``dealercrm_serve`` fixture (tests/conftest.py) starts others.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
@@ -65,57 +64,3 @@ def api(inbound_api):
     client, world = inbound_api()
     client.world = world
     return client
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def dealercrm_serve():
-    """``dealercrm_serve(folder, url, *args, log=path)``: a context manager, see ``_serve``."""
-    return _serve
-
-
-@contextlib.contextmanager
-def _serve(folder: Path, url: str, *args: str, log: Path | None = None):
-    """A real ``dealercrm serve`` on 127.0.0.1 over ``url``; yields its base URL. Its output
-    (uvicorn's log included) goes to ``log``."""
-    import os
-    import subprocess
-    import time
-
-    import httpx
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
-    env.update(DEALERCRM_DATABASE_URL=url, PYTHONUNBUFFERED="1")
-    out = open(log, "wb") if log is not None else subprocess.DEVNULL
-    server = subprocess.Popen([sys.executable, "-c", "from dealercrm.cli import main; main()", "serve",
-                               "--host", "127.0.0.1", "--port", str(port), *args],
-                              env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "dealercrm serve did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown must not hang the suite
-            server.kill()
-            server.wait(timeout=10)
-        if log is not None:
-            out.close()

@@ -56,9 +56,9 @@ def one_line_error(code: int, err: str, *words: str) -> None:
 
 
 BAD = [
-    (("import", "customers", "/etc"), ("/etc", "not a regular file")),
-    (("import", "customers", "/nonexistent/list.csv"), ("/nonexistent/list.csv",)),
-    (("export", "customer", "1", "-o", "/nonexistent/x"), ("--output", "/nonexistent/x", "cannot be written")),
+    (("customers", "import", "/etc"), ("/etc", "not a regular file")),
+    (("customers", "import", "/nonexistent/list.csv"), ("/nonexistent/list.csv",)),
+    (("customers", "export", "1", "-o", "/nonexistent/x"), ("--output", "/nonexistent/x", "cannot be written")),
     (("inbound", "receive", "email", "/nonexistent"), ("/nonexistent", "does not exist")),
     (("inbound", "receive", "email", "/etc"), ("/etc", "not a regular file")),
     (("report", "--chart", "A_FILE"), ("--chart", "is a file")),  # the issue's /etc/hostname
@@ -68,7 +68,7 @@ BAD = [
     (("--as", "²", "customers", "list"), ("actor '²' not found",)),
     (("cases", "show", "99999999999999999999"), ("case 99999999999999999999 not found",)),
     (("customers", "show", "99999999999999999999"), ("customer 99999999999999999999 not found",)),
-    (("export", "customer", "0"), ("customer 0 not found",)),
+    (("customers", "export", "0"), ("customer 0 not found",)),
     (("cases", "list", "--party", "99999999999999999999"), ("party 99999999999999999999 not found",)),
 ]
 
@@ -82,7 +82,7 @@ def test_a_bad_path_or_number_is_one_line_and_exit_code_1(cli, tmp_path, args, w
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("args", [("import", "customers", "/dev/zero"), ("inbound", "receive", "email", "/dev/zero")])
+@pytest.mark.parametrize("args", [("customers", "import", "/dev/zero"), ("inbound", "receive", "email", "/dev/zero")])
 def test_an_endless_file_is_refused_at_once(cli, tmp_path, args):
     """As a user runs it, in its own process: a hang fails here after 60 s instead of hanging the suite."""
     env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}

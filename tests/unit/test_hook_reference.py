@@ -15,7 +15,7 @@ import inspect
 import random
 import re
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,8 @@ HISTORIC = {name for name, fn in HOOKS.items() if getattr(fn, "dealercrm_spec", 
 
 #: what each documented argument must be when dealercrm calls a hook
 ARGUMENT_TYPES: dict[str, type] = {"crm": CRM, "cli": typer.Typer, "event": Event, "uow": UnitOfWork,
-                                   "customer_id": int, "rng": random.Random, "workflow": Workflow}
+                                   "customer_id": int, "rng": random.Random, "workflow": Workflow,
+                                   "case": Mapping, "events": list}
 
 
 def test_hook_names_follow_the_verb_noun_convention():
@@ -102,6 +103,16 @@ def with_a_customer(crm_factory, plugins) -> tuple[CRM, int]:
     return app, app.customers.add("Anna", email="anna@example.org", by=app.system).id
 
 
+def with_a_transition(crm_factory, plugins) -> CRM:
+    """A case of the customer's, opened and moved on by the dealer's service desk."""
+    app, customer_id = with_a_customer(crm_factory, plugins)
+    dealer = app.parties.list(kind="dealer", by=app.system)[0]
+    desk = app.parties.add_actor(dealer.id, "Lea", "service", by=app.system)
+    case = app.cases.open(customer_id, "washes badly", by=desk.id)
+    app.cases.fire(case.id, "start_diagnosis", by=desk.id)
+    return app
+
+
 def run_demo(crm_factory, plugins, monkeypatch) -> None:
     """``dealercrm demo`` on an empty database, the built-in demo plugins blocked."""
     from dealercrm.cli import demo, main
@@ -132,6 +143,8 @@ OPERATIONS: dict[str, Callable] = {
     "dealercrm_register_commands": lambda make, plugins, mp: run_command_line(plugins),
     "dealercrm_check_event": lambda make, plugins, mp: with_a_customer(make, plugins),
     "dealercrm_handle_event": lambda make, plugins, mp: with_a_customer(make, plugins),
+    "dealercrm_amend_case": lambda make, plugins, mp: with_a_transition(make, plugins),
+    "dealercrm_queue_notices": lambda make, plugins, mp: with_a_transition(make, plugins).outbox.dispatch(),
     "dealercrm_export_customer": lambda make, plugins, mp: (lambda app, c: app.customers.export(c, by=app.system))(
         *with_a_customer(make, plugins)),
     "dealercrm_erase_customer": lambda make, plugins, mp: (lambda app, c: app.customers.erase(c, by=app.system))(

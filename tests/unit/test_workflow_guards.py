@@ -81,7 +81,17 @@ def test_refusing_guards_on_every_dealer_exit_of_the_safety_net_break_property_5
 
 
 def test_one_guard_free_way_out_keeps_the_dealer_able_to_make_it_right():
-    assert messages(SERVICE_CASE.extend(guards={t: [NEVER] for t in DEALER_EXITS if t != "withdraw"}), 5) == []
+    assert messages(SERVICE_CASE.extend(guards={t: [NEVER] for t in DEALER_EXITS if t != "refund"}), 5) == []
+
+
+def test_withdrawing_is_no_way_to_make_it_right_so_it_alone_leaves_no_promise():
+    # the customer withdrawing ends the case, but resolves nothing (State(resolves=False))
+    only_withdraw = SERVICE_CASE.extend(guards={t: [NEVER] for t in DEALER_EXITS if t != "withdraw"})
+    found = [m for m in messages(only_withdraw, 5) if "state 'dealer_decision'" in m]
+    assert found == ["workflow 'service_case': state 'dealer_decision' (owner dealer) cannot reach a final state "
+                     "that resolves the customer's matter (not 'withdrawn') with the manufacturer, technician and "
+                     "customer silent, their states ending by their timeout, and only the dealer and the system "
+                     "acting: no promise could be made to the customer [property 5]"]
 
 
 def test_guards_that_declare_the_data_satisfying_them_keep_the_proof():

@@ -38,3 +38,4 @@ def test_the_text_listing_tells_who_owns_each_state_and_who_may_move_it():
     assert "by technician  needs visit_at  if visit_within_deadline" in schedule
     for state in SERVICE_CASE.states:
         assert f"\n{state.name}  [" in text
+    assert "\n  premium  [contract premium]  reported 2h, dealer_diagnosis 4h, manufacturer_review 9h," in text
