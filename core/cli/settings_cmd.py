@@ -27,6 +27,7 @@ from ..plugin_manager import PluginManager, build_plugin_manager, declared_setti
 from ..settings import SECTIONS, Settings, check_plugin_tables, read_settings
 from ..settings_schema import MASK, as_table, mask_table
 from .common import _state, console, err
+from .output import examples
 
 
 @attrs.define
@@ -85,13 +86,14 @@ def register(cli: typer.Typer) -> None:
                                no_args_is_help=True)
     cli.add_typer(settings_cli, name="settings")
 
-    @settings_cli.command("check")
+    @settings_cli.command("check", epilog=examples(
+        "dealercrm settings check    # ./dealercrm.toml, or the file $DEALERCRM_SETTINGS names"))
     def check() -> None:
         """Check the settings file and every plugin's table; list every problem at once.
 
-        Exits with 1 when there is a problem or a plugin fails to load. Example:
-        DEALERCRM_SETTINGS=/etc/dealercrm.toml dealercrm settings check
-        """
+        Run it when the application refuses to start: unknown tables and keys are named with
+        the closest known one, wrong values with what is allowed. Exits with 1 when there is a
+        problem or a plugin fails to load."""
         found = examine()
         source = found.settings.source
         console.print(f"settings: {source if source != 'defaults' else 'no file (the defaults)'}", markup=False)
@@ -108,14 +110,13 @@ def register(cli: typer.Typer) -> None:
             raise typer.Exit(1)
         console.print(f"ok: {tables} tables checked ({len(found.declared)} declared by plugins)", markup=False)
 
-    @settings_cli.command("show")
+    @settings_cli.command("show", epilog=examples("dealercrm settings show",
+                                                  "dealercrm settings show --format json"))
     def show(output: Annotated[Literal["toml", "json"], typer.Option(
                  "--format", help="toml (the settings file's own form) or json")] = "toml") -> None:
         """Print the settings in effect — file, environment and defaults — with secrets masked.
 
-        Refuses, like the application, while the settings have a problem (see settings check).
-        Example: dealercrm settings show --format json
-        """
+        Refuses, like the application, while the settings have a problem (see settings check)."""
         found = examine()
         if found.problems:
             for problem in found.problems:

@@ -69,7 +69,7 @@ def test_the_projects_own_tests_pass_against_the_installed_plugin(installed):
 
 def test_dealercrm_lists_the_installed_plugin_and_checks_its_settings(installed, tmp_path):
     project, env = installed
-    listed = run(*DEALERCRM, "plugins", cwd=tmp_path, env=env)
+    listed = run(*DEALERCRM, "plugins", "list", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "roofbox" in listed.stdout and "dealercrm-roofbox 0.1.0" in listed.stdout
 

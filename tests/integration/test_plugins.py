@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 import types
@@ -306,11 +307,14 @@ def test_with_a_broken_plugin_installed_the_commands_that_need_none_still_work(b
     out = capsys.readouterr()
     assert "failed in import" in out.err and "DEALERCRM_BLOCK_PLUGINS=broken" in out.err  # reported on every run
 
-    assert main([*db, "plugins"]) == 0
+    assert main([*db, "plugins", "list"]) == 0
     listed = capsys.readouterr().out
     assert "roofbox" in listed and "FAILED TO LOAD" in listed and "not_a_module_anywhere" in listed
+    assert main([*db, "plugins", "list", "--format", "json"]) == 0
+    failed = {p["plugin"]: p["failed"] for p in json.loads(capsys.readouterr().out)["items"]}
+    assert failed["roofbox"] is None and "not_a_module_anywhere" in failed["broken"]
 
-    for command in (["--help"], ["settings", "check"], ["db", "current"]):
+    for command in (["--help"], ["settings", "check"], ["db", "current"], ["db", "backup", str(tmp_path / "b.db")]):
         code = main([*db, *command])
         assert code == (1 if command == ["settings", "check"] else 0), command  # check counts it as a problem
     assert "DEALERCRM_BLOCK_PLUGINS=broken" in capsys.readouterr().out  # settings check says how to block it
