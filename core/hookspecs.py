@@ -102,7 +102,9 @@ def dealercrm_register_settings() -> Mapping[str, type] | None:
     ``crm.settings.of("<table>")`` (the class, defaults filled in) or
     ``crm.settings.plugin("<table>")`` (the keys as written). A rule's table is its name;
     include ``enabled: bool = True`` (``dealercrm.rules.RuleSettings``), which the rule engine
-    reads. A table of a plugin that declares none is accepted unchecked.
+    reads. A value that must agree with another table is checked by a method
+    ``check_against(self, settings)`` of the class, raising ``ValidationError``. A table of a
+    plugin that declares none is accepted unchecked.
 
     Called: for each plugin on its own, when the application starts (and when a plugin is
     registered on a running application), so every table is traced to its plugin; a table

@@ -35,7 +35,7 @@ dependencies = ["dealercrm>={dealercrm_version}"]
 [project.optional-dependencies]
 test = ["pytest>=8"]
 
-# how dealercrm finds the plugin once the project is installed: `dealercrm plugins` lists it
+# how dealercrm finds the plugin once the project is installed: `dealercrm plugins list` lists it
 [project.entry-points.dealercrm]
 {name} = "{module}"
 
@@ -56,7 +56,7 @@ consent to letters (`post`) for marketing.
 ```sh
 pip install -e '.[test]'
 pytest                      # the plugin at work in a fresh dealercrm application
-dealercrm plugins           # lists {name}, from its entry point
+dealercrm plugins list      # lists {name}, from its entry point
 dealercrm settings check    # checks [plugins.{name}] in dealercrm.toml
 ```
 

@@ -80,15 +80,49 @@ class RelationshipSettings:
 
 
 @attrs.frozen
+class ServiceLevelTable:
+    """One ``[cases.service_levels.<workflow>.<level>]``: who the level is for (a case of one
+    of the ``priorities``, of a product of one of the ``categories``, under one of the
+    ``contracts``), what it is (``description``) and its deadlines, state by state ("4h",
+    "30m", "2d"). Only its shape is declared here; what it means for the workflow — states
+    that exist, durations, a level that breaks the workflow's proof — is checked with the
+    workflow (``dealercrm.workflow.levels``)."""
+
+    description: str = ""
+    priorities: list[str] | str = attrs.Factory(list)
+    categories: list[str] | str = attrs.Factory(list)
+    contracts: list[str] | str = attrs.Factory(list)
+    deadlines: dict[str, str] = attrs.Factory(dict)
+
+
+def _service_levels(value: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """``[cases.service_levels]`` checked against ``ServiceLevelTable`` level by level and kept
+    as written (which keys a level gives decides what it replaces)."""
+    if not isinstance(value, Mapping):
+        raise ValidationError("[cases.service_levels]", value, "must be a table per workflow, of a table per level")
+    problems: list[ValidationError] = []
+    for workflow, levels in value.items():
+        if not isinstance(levels, Mapping):
+            raise ValidationError(f"[cases.service_levels.{workflow}]", levels, "must be a table per level, e.g. "
+                                  f"[cases.service_levels.{workflow}.premium]")
+        for level, table in levels.items():
+            check(ServiceLevelTable, table, f"[cases.service_levels.{workflow}.{level}]", problems)
+    if problems:
+        raise problems[0]
+    return {workflow: {level: dict(table) for level, table in levels.items()} for workflow, levels in value.items()}
+
+
+@attrs.frozen
 class CaseSettings:
     """``[cases]``: ``default_workflow`` is the workflow a case opened without naming one
     follows; unset, the one registered workflow (with several, each case must name its own).
-    ``service_levels``: per workflow and level, deadlines and conditions that change or add
-    to the workflow's declared service levels (``dealercrm.workflow.levels``), checked and
-    proven with the workflow when the application starts."""
+    ``service_levels``: per workflow and level (``ServiceLevelTable``), deadlines and
+    conditions that change or add to the workflow's declared service levels
+    (``dealercrm.workflow.levels``), checked and proven with the workflow when the
+    application starts."""
 
     default_workflow: str | None = None
-    service_levels: dict[str, Any] = attrs.field(factory=dict)
+    service_levels: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict, converter=_service_levels)
 
 
 @attrs.frozen
@@ -335,6 +369,11 @@ def check_plugin_tables(settings: Settings, declared: Mapping[str, tuple[str, ty
                         problems: list[ValidationError] | None = None) -> Settings:
     """``settings`` with every ``[plugins.<table>]`` checked against the class a plugin declared.
 
+    A class may also define ``check_against(self, settings)``: called with the installation's
+    settings once its own table is of the right shape, it refuses (``ValidationError``) a value
+    that must agree with another table — ``company_levels`` naming the levels of
+    ``[relationships] levels``.
+
     ``declared``: table → (plugin, class), from ``dealercrm_register_settings``. ``unchecked``:
     names whose tables are accepted as written — plugins that declare no settings, blocked
     plugins and plugins that failed to load (their classes are unknown). Any other table is
@@ -348,8 +387,16 @@ def check_plugin_tables(settings: Settings, declared: Mapping[str, tuple[str, ty
             refused = unknown_key("[plugins]", table, sorted(accepted))
             found.append(ValidationError("table", f"[plugins.{table}]", refused.reason.replace(
                 "is no setting of [plugins]", "no loaded plugin declares it")))
-    checked = {table: check(cls, settings.plugins.get(table, {}), f"[plugins.{table}]", found)
-               for table, (_, cls) in declared.items()}
+    checked = {}
+    for table, (_, cls) in declared.items():
+        before = len(found)
+        checked[table] = check(cls, settings.plugins.get(table, {}), f"[plugins.{table}]", found)
+        against = getattr(checked[table], "check_against", None)
+        if len(found) == before and callable(against):  # a table of the right shape: does it fit the others?
+            try:
+                against(settings)
+            except ValidationError as exc:
+                found.append(exc)
     found = [_in(settings.source, p) for p in found]
     if problems is None:
         raise_first(found)

@@ -16,7 +16,8 @@ a value of the wrong type is refused naming the key, the value and what is allow
 names them all. A field's ``converter`` widens what the file may say (it runs first, the
 declared type is checked on what it returns); a field's ``validator`` or the class's
 ``__attrs_post_init__`` may refuse a value with ``ValueError``/``TypeError``/``ValidationError``,
-reported the same way.
+reported the same way. A plugin's class may define ``check_against(self, settings)`` for what
+depends on another table (``dealercrm.settings.check_plugin_tables`` calls it).
 
 Types understood: ``str``, ``int`` (not ``true``), ``float`` (an integer too), ``bool``,
 ``Literal[...]``, ``X | None`` and other unions, ``list[T]``, ``tuple[T, ...]``,

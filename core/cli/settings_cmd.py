@@ -4,7 +4,7 @@ Both work without a database and with a broken plugin installed: ``check`` is wh
 when the application refuses to start, so it lists every problem at once — unknown tables
 and keys with the closest known one, values of the wrong type, what the running
 application would refuse later (``[inbound]`` rules, ``[unsubscribe]``, the default
-workflow), plugins that fail to load with how to block them — where starting stops at the
+workflow, the service levels proven with their workflows), plugins that fail to load with how to block them — where starting stops at the
 first. ``show`` prints the settings in effect, defaults included, as TOML (or JSON), with
 every secret masked.
 """
@@ -73,7 +73,7 @@ def _checked_when_used(settings: Settings, pm: PluginManager) -> list[Callable[[
     from ..workflow.registry import load_workflows
 
     def workflows() -> None:
-        found = load_workflows(pm)
+        found = load_workflows(pm, levels=settings.cases.service_levels)  # the levels proven with them
         if settings.cases.default_workflow:
             default_workflow(settings.cases.default_workflow, found)
 

@@ -172,6 +172,30 @@ def test_a_plugin_registered_on_a_running_application_has_its_table_checked_or_i
     assert crm.plugins.get_plugin("roofbox_plugin") is None  # out again, nothing else changed
 
 
+@attrs.frozen
+class RoofboxByLevel(RuleSettings):
+    """A table whose ``level`` must be one of the installation's ``[relationships] levels``."""
+
+    level: str = "sales"
+
+    def check_against(self, settings) -> None:
+        names = [level.name for level in settings.relationships.levels]
+        if self.level not in names:
+            raise ValidationError("[plugins.roofbox] level", self.level, f"is no level of [relationships] levels: "
+                                  f"{', '.join(names)}")
+
+
+def test_a_value_that_must_agree_with_another_table_is_checked_against_it_at_start_and_on_register(crm_factory):
+    plugin = roofbox_plugin({"roofbox": RoofboxByLevel})
+    with pytest.raises(ValidationError, match=r"\[plugins.roofbox\] level 'golf': is no level .*: sales, service"):
+        crm_factory(plugins={"roofbox_plugin": plugin}, settings=Settings(plugins={"roofbox": {"level": "golf"}}))
+    assert crm_factory(plugins={"roofbox_plugin": plugin}, settings=Settings(
+        plugins={"roofbox": {"level": "service"}})).settings.of("roofbox").level == "service"
+    running = crm_factory(settings=Settings(plugins={"roofbox": {"level": "golf"}}), block=["roofbox"])
+    with pytest.raises(ValidationError, match="'golf': is no level"):
+        running.register(plugin, name="roofbox_plugin")
+
+
 @pytest.mark.parametrize("declared, said", [
     ({"roofbox": dict}, "is not an attrs class"),
     ({"roofbox": attrs.make_class("NoDefault", {"days": attrs.field()})}, "'days' of NoDefault has no default"),
