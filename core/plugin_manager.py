@@ -342,7 +342,7 @@ def build_plugin_manager(
 
     A plugin that fails to import or register is a ``PluginError`` naming it and how to
     block it; with ``tolerate_broken`` it is left out and listed in ``pm.failed`` instead,
-    so the commands that need none of it (``dealercrm plugins``, ``db``, ``settings``,
+    so the commands that need none of it (``dealercrm plugins list``, ``db``, ``settings``,
     ``--help``) still work with a broken plugin installed.
     """
     pm = PluginManager()
