@@ -318,6 +318,19 @@ def manages_people(p: Principal, party_id: int | None, doing: str) -> None:
                            f"{' or '.join(MANAGING_ROLES)} or the operator")
 
 
+def managed_person(uow: UnitOfWork, actor_id: int, doing: str) -> Actor:
+    """The person ``actor_id``, for their party's ``MANAGING_ROLES`` (and the operator) to manage.
+
+    Another party's person is not found, the same answer as an id never used: a manager
+    walking ids must not learn who works where (``party_people``)."""
+    p = uow.principal
+    actor = uow.get(Actor, actor_id, "actor")
+    if p.kind != "system" and actor.party_id != p.party_id:
+        raise NotFound("actor", actor_id)
+    manages_people(p, actor.party_id, doing)
+    return actor
+
+
 def party_people(uow: UnitOfWork, party_id: int, party_name: str) -> None:
     """A party's people are listed to that party only (and the system)."""
     p = uow.principal

@@ -42,6 +42,10 @@ from .errors import ValidationError
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 SETTING = "allow_internal_targets"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: IETF protocol assignments (RFC 6890): not publicly routable but for the two anycast
+#: addresses in it; Python before 3.12 calls the whole block global
+_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
+_GLOBAL_ANYCAST = frozenset(ipaddress.ip_address(a) for a in ("192.0.0.9", "192.0.0.10"))
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -71,7 +75,7 @@ def refusal(address: Address) -> str | None:
                        ("is_reserved", "a reserved address")):
         if getattr(address, test):
             return what
-    if not address.is_global:
+    if not address.is_global or (address in _PROTOCOL_ASSIGNMENTS and address not in _GLOBAL_ANYCAST):
         return "an address that is not publicly routable"
     return None
 

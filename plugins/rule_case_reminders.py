@@ -3,7 +3,8 @@
 Every open case has an owner and a due time; the tick escalates it once the time has
 passed. This rule comes first: on each ``dealercrm tick`` an open case due within the
 window gets one task for the party that holds it — "case 17 is due at … (state …)" —
-once per due time (a new deadline after a hand-off is a new situation, reminded again).
+once per due time (a new deadline after a hand-off is a new situation, reminded again),
+the time told on the holding party's clock (its ``time_zone``).
 An overdue case gets no reminder: the tick escalates it instead. Reminders are about
 the customer's own case, so they are ``service`` contacts the budget does not cap. In
 states where the case waits on the customer (the dealer merely holds it for them) the
@@ -18,12 +19,14 @@ customer's silence is handled by the timeout, so no reminder by default::
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import attrs
 from sqlalchemy import String, func, literal, select
 
 from dealercrm import hookimpl
 from dealercrm.db.case_models import Case
+from dealercrm.db.models import Party
 from dealercrm.rules import Candidate, RuleSettings
 
 NAME = "rule_case_reminders"
@@ -62,7 +65,8 @@ class CaseReminders:
         situation = due_situation(ctx.connection.dialect.name)
         until = ctx.now + timedelta(hours=float(ctx.settings["window_hours"]))
         query = (select(Case.id, Case.customer_id, Case.state, Case.due_at, Case.owner_party_id, Case.owner_actor_id,
-                        situation.label("situation"))
+                        Party.time_zone, situation.label("situation"))
+                 .join(Party, Party.id == Case.owner_party_id)
                  .where(Case.closed_at.is_(None), Case.due_at > ctx.now, Case.due_at <= until,
                         Case.owner_party_id.is_not(None), Case.owner_kind.in_(list(ctx.settings["owner_kinds"])),
                         ctx.not_fired(Case.id, situation, "case"))
@@ -70,13 +74,16 @@ class CaseReminders:
         for row in ctx.connection.execute(query):
             yield Candidate(row.id, row.situation, customer_id=row.customer_id, subject_kind="case",
                             evidence={"state": row.state, "due_at": row.due_at.isoformat(),
-                                      "owner_party_id": row.owner_party_id, "owner_actor_id": row.owner_actor_id})
+                                      "owner_party_id": row.owner_party_id, "owner_actor_id": row.owner_actor_id,
+                                      "time_zone": row.time_zone})
 
     def act(self, candidate, ctx):
         evidence = candidate.evidence
         due_at = datetime.fromisoformat(evidence["due_at"])
         template = ctx.settings.get("title") or TEXTS.get(ctx.crm.settings.language, TEXTS["en"])
-        title = template.format(case_id=candidate.subject_id, due=f"{due_at:%d.%m.%Y %H:%M} UTC",
+        # the time on the holder's own clock: a technician in Vienna reads Vienna time
+        local = due_at.astimezone(ZoneInfo(evidence.get("time_zone") or "UTC"))
+        title = template.format(case_id=candidate.subject_id, due=f"{local:%d.%m.%Y %H:%M} {local:%Z}",
                                 state=evidence["state"])
         ctx.task(title, purpose="service", due_at=due_at, case_id=candidate.subject_id,
                  assigned_party_id=evidence["owner_party_id"], assigned_actor_id=evidence["owner_actor_id"])

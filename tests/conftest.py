@@ -88,9 +88,12 @@ def dealercrm_serve():
 
 
 @contextlib.contextmanager
-def _serve(folder: Path, url: str, *args: str, log: Path | None = None):
-    """A real ``dealercrm serve`` on 127.0.0.1 over ``url``; yields its base URL. Its output
-    (uvicorn's log included) goes to ``log``."""
+def _serve(folder: Path, url: str, *args: str, log: Path | None = None, env: dict[str, str] | None = None,
+           startup_seconds: float = 60):
+    """A real ``dealercrm serve`` on 127.0.0.1 over ``url``; yields its base URL
+    (``http://127.0.0.1:PORT``). Its output (uvicorn's log included) goes to ``log``, or
+    to ``folder/server.log``; ``env`` adds to its environment (the caller's ``DEALERCRM_*``
+    variables are not passed on)."""
     import os
     import subprocess
     import time
@@ -98,22 +101,24 @@ def _serve(folder: Path, url: str, *args: str, log: Path | None = None):
     import httpx
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
-    env.update(DEALERCRM_DATABASE_URL=url, PYTHONUNBUFFERED="1")
-    out = open(log, "wb") if log is not None else subprocess.DEVNULL
+    log = log or folder / "server.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
+    environment.update(DEALERCRM_DATABASE_URL=url, PYTHONUNBUFFERED="1", **(env or {}))
+    out = open(log, "wb")
     server = subprocess.Popen([sys.executable, "-c", "from dealercrm.cli import main; main()", "serve",
                                "--host", "127.0.0.1", "--port", str(port), *args],
-                              env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+                              env=environment, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_seconds
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline and server.poll() is None, "dealercrm serve did not start"
+            assert time.monotonic() < deadline and server.poll() is None, \
+                f"dealercrm serve did not start:\n{log.read_text(errors='replace')[-5000:]}"
             time.sleep(0.1)
         yield base
     finally:
@@ -123,5 +128,4 @@ def _serve(folder: Path, url: str, *args: str, log: Path | None = None):
         except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown must not hang the suite
             server.kill()
             server.wait(timeout=10)
-        if log is not None:
-            out.close()
+        out.close()

@@ -149,10 +149,14 @@ class Interest(SQLModel, table=True):
 
 
 class Consent(SQLModel, table=True):
-    """Append-only: the answer at time T is the latest record at or before T."""
+    """Append-only: the answer at time T is the latest record at or before T.
+
+    ``source`` is free text people type ("e-mail from max@…", "signed by Max Mustermann"):
+    personal, blanked on erasure. Channel, purpose, answer, time and actor stay, the proof
+    of what was allowed when."""
 
     __table_args__ = (Index("ix_consent_lookup", "customer_id", "channel", "purpose", "at"),)
-    __personal__: ClassVar[frozenset[str]] = frozenset()
+    __personal__: ClassVar[frozenset[str]] = frozenset({"source"})
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
     channel: str

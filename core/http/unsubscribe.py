@@ -61,9 +61,12 @@ def invalid(request: Request) -> HTMLResponse:
     return page(request, f"<p>{escape(_texts(request)['invalid'])}</p>", 404)
 
 
-def _words(request: Request, channel: str) -> dict[str, str]:
+def _words(request: Request, token: str, channel: str) -> dict[str, str]:
+    """The channel in the reader's words, and the customer's own dealer as the sender."""
+    crm = request.app.state.crm
     texts = _texts(request)
-    return {"channel": texts["channels"].get(channel, channel), "sender": request.app.state.crm.settings.home_dealer}
+    return {"channel": texts["channels"].get(channel, channel),
+            "sender": crm.inbound.unsubscribe_sender(token) or crm.settings.home_dealer}
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -74,7 +77,7 @@ def confirm(token: str, request: Request):
         return invalid(request)
     texts = _texts(request)
     name, _, value = ONE_CLICK.partition("=")
-    return page(request, f'<p>{escape(texts["ask"].format(**_words(request, found[1])))}</p>\n'
+    return page(request, f'<p>{escape(texts["ask"].format(**_words(request, token, found[1])))}</p>\n'
                          f'<form method="post"><input type="hidden" name="{name}" value="{value}">'
                          f'<button type="submit">{escape(texts["button"])}</button></form>')
 
@@ -87,4 +90,5 @@ async def unsubscribe(token: str, request: Request):
         done = await run_in_threadpool(crm.inbound.unsubscribe, token)
     except NotFound:
         return invalid(request)
-    return page(request, f'<p>{escape(_texts(request)["done"].format(**_words(request, done.channel)))}</p>')
+    words = await run_in_threadpool(_words, request, token, done.channel)
+    return page(request, f'<p>{escape(_texts(request)["done"].format(**words))}</p>')

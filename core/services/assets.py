@@ -193,7 +193,7 @@ class AssetService(Service):
             warranty_until: The warranty's last day, overriding the product's months.
             dealer_party_id: The dealer that sold it (default: the customer's dealer); a dealer names only itself.
             manufacturer_party_id: Its manufacturer (default: the product's).
-            replaces_asset_id: The asset this unit replaces (a replacement after a warranty case).
+            replaces_asset_id: The customer's asset this unit replaces (a replacement after a warranty case).
             price: What the customer paid (counts for "loyal" by revenue).
             service_contract: A service contract for this unit (one a service level names).
             by: The acting actor's id.
@@ -231,7 +231,9 @@ class AssetService(Service):
                 if pid is not None:
                     uow.get(Party, pid, "party")
             if replaces_asset_id is not None:
-                uow.get(Asset, replaces_asset_id, "asset")
+                replaced = uow.session.get(Asset, replaces_asset_id)
+                if replaced is None or replaced.customer_id != customer.id:
+                    raise NotFound("asset", replaces_asset_id)  # another's unit reads as one never recorded
             asset = Asset(**asset_row(customer.id, customer.owner_party_id, product, serial_number=serial_number,
                                       purchased_on=purchased, handed_over_on=handed_over, warranty_until=override,
                                       price=price, dealer_party_id=dealer_party_id,

@@ -34,6 +34,10 @@ def record_fact(service, case_id: int, key: str, value: Any, *, by: int, note: s
         if not service.acts_on(actor, case):
             raise NotPermitted(f"case {case_id}: {actor.name} ({actor.kind}, party {actor.party_id}) is not a party "
                                "of this case and may not record facts on it")
+        keepers = service.workflow(case["workflow"]).workflow.fact_keepers.get(key)
+        if keepers is not None and not actor.is_system and actor.kind not in keepers:
+            raise NotPermitted(f"case {case_id}: the fact {key!r} is recorded by the case's {' or '.join(keepers)}, "
+                               f"not by {actor.name} ({actor.kind})")
         if expected_version is not None and case["version"] != expected_version:
             raise Conflict(f"case {case_id}: version {expected_version} is no longer current (now {case['version']}); "
                            "reload the case and decide again")

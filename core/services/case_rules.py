@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import attrs
 
-from ..errors import StateConflict, ValidationError
+from ..errors import NotPermitted, StateConflict, ValidationError
 from ..workflow.calendar import WALL_CLOCK, BusinessCalendar, parse_closed, parse_hours, remaining, resume
 from ..workflow.model import State, Workflow
 
@@ -71,12 +71,18 @@ PartyLookup = Callable[[int | None], PartyInfo | None]
 #: Parties the data of a transition may name for the destination's owner. Never the
 #: dealer: the case belongs to the customer's dealer, and nobody hands it to another one.
 NAMEABLE = ("manufacturer", "technician")
+#: who may name another party of a kind the case already has: the dealer (the customer's
+#: single point of contact) always, the manufacturer its technicians (it dispatches them)
+REASSIGNED_BY = {"manufacturer": ("dealer",), "technician": ("dealer", "manufacturer")}
 
 
 def owner_party(case: dict, kind: str | None, data: dict, subject: str, dest: str,
-                lookup: PartyLookup) -> tuple[int | None, dict]:
+                lookup: PartyLookup, actor_kind: str | None = None) -> tuple[int | None, dict]:
     """The party that owns ``dest``; a technician or manufacturer may be named in the data,
-    and must then be an existing party of that kind."""
+    and must then be an existing party of that kind. A party the case already has is
+    replaced only by a party kind in ``REASSIGNED_BY`` (``actor_kind`` None: the system):
+    a technician naming another manufacturer would hand the case, and the customer's data,
+    to a party of its choosing and take it from the one that decided the warranty."""
     if data.get("dealer_party_id") not in (None, case.get("dealer_party_id")):
         raise ValidationError("dealer_party_id", data["dealer_party_id"],
                               f"{subject}: the case stays with the customer's dealer, "
@@ -97,6 +103,9 @@ def owner_party(case: dict, kind: str | None, data: dict, subject: str, dest: st
             what = f"is a {info.kind}" if info else "does not exist"
             raise StateConflict(column, named, f"{subject}: entering {dest!r} needs a {kind} party; "
                                   f"party {party} {what}")
+        if actor_kind is not None and actor_kind not in REASSIGNED_BY[kind] and case.get(column) not in (None, party):
+            raise NotPermitted(f"{subject}: the case's {kind} is party {case[column]}; another {kind} is named "
+                               f"only by the case's {' or '.join(REASSIGNED_BY[kind])}, not by a {actor_kind}")
         return party, {column: party}
     if case.get(column) is None:
         raise StateConflict(column, None, f"{subject}: entering {dest!r} needs a {kind}; pass {column} in the data")
@@ -116,8 +125,9 @@ def is_pause(wf: Workflow, state: State) -> bool:
 
 
 def place(case: dict, source: State, dest: State, now: datetime, data: dict, subject: str,
-          lookup: PartyLookup, pauses: Callable[[State], bool] = lambda s: s.waits_on_customer) -> Placement:
-    party, parties = owner_party(case, dest.owner, data, subject, dest.name, lookup)
+          lookup: PartyLookup, pauses: Callable[[State], bool] = lambda s: s.waits_on_customer,
+          actor_kind: str | None = None) -> Placement:
+    party, parties = owner_party(case, dest.owner, data, subject, dest.name, lookup, actor_kind)
     paused_from, paused_left = case.get("paused_from"), case.get("paused_remaining_s")
     if dest.final or dest.deadline is None:
         return Placement(None, None, None, None, None, parties)

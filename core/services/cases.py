@@ -108,6 +108,11 @@ class Decided:
     fired: Fired
 
 
+#: keys of a transition's data only dealercrm itself writes (``case_links.respond``): a party
+#: putting them in would make its own step read as the customer's answer
+RESERVED_DATA = frozenset({"via"})
+
+
 def parse_data(data: dict[str, Any] | None, subject: str) -> dict[str, Any]:
     """Timestamps arrive as ISO strings from the CLI and HTTP; naive ones are refused, and so
     are times without a UTC equivalent and numbers JSON cannot hold (NaN, infinities)."""
@@ -442,7 +447,8 @@ class CaseService(Service):
                 timeout before its deadline, or a guard refused (``guard`` and ``reason`` say
                 which and why).
             NotPermitted: The actor's party may not fire this trigger, or ``by`` is deactivated.
-            ValidationError: ``data`` the transition requires is missing or wrong.
+            ValidationError: ``data`` the transition requires is missing or wrong, or holds a
+                key only dealercrm records (``via``: the customer's answer through their link).
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.
             PluginError: A plugin's ``dealercrm_amend_case`` failed or amended what it may not.
@@ -453,6 +459,11 @@ class CaseService(Service):
             >>> (fired.source, fired.dest, fired.version)
             ('reported', 'dealer_diagnosis', 2)
         """
+        reserved = sorted(RESERVED_DATA & set(data or ()))
+        if reserved:  # what only dealercrm itself records: "the customer answered" is the link's, not a caller's
+            raise ValidationError(reserved[0], (data or {})[reserved[0]],
+                                  f"case {case_id}: is recorded by dealercrm itself (a customer's answer through "
+                                  "their status link); it cannot be given in a transition's data")
         with self.crm.uow(by, "cases.fire", defer_principal=True) as uow:
             fired = self.fire_in(uow, case_id, trigger, data=data, note=note, expected_version=expected_version,
                                  case=self.load_as(uow, case_id))
@@ -576,7 +587,8 @@ class CaseService(Service):
                     [t for t in wf.allowed_triggers(source.name, actor.kind, actor.role) if t != trigger])
             timeout = True
         pauses = self.pauses(wf)
-        placed = place(case, source, dest, now, data, subject, self.party_lookup(conn), pauses)
+        placed = place(case, source, dest, now, data, subject, self.party_lookup(conn), pauses,
+                       actor_kind=None if actor.is_system else actor.kind)
         reopened = reopens(source, dest, timeout=timeout, paused_source=pauses(source), resumed=placed.resumed)
         version = case["version"] + 1
         values = dict(state=dest.name, owner_kind=placed.owner_kind, owner_party_id=placed.owner_party_id,
@@ -870,7 +882,9 @@ class CaseService(Service):
 
         Raises:
             NotFound: No such case, or one the actor's party does not serve; or ``by`` is no actor.
-            NotPermitted: The actor's party is no party of the case, or ``by`` is deactivated.
+            NotPermitted: The actor's party is no party of the case, or not one the workflow lets
+                record this fact (``Workflow.fact_keepers``: the customer's agreement to a late
+                slot is the dealer's to record); or ``by`` is deactivated.
             ValidationError: A key that is no single word, a value that is not finite, a closed case.
             Conflict: The case is no longer at ``expected_version``, or changed concurrently.
             Vetoed: A plugin refused the change.

@@ -707,7 +707,8 @@ class CustomerService(Service):
         Everything that points at the duplicate (cases, assets, consents, timeline, plugins'
         tables) moves to the kept customer; mergeable fields the kept one lacks are taken
         from the duplicate, which stays as a tombstone pointing at the kept one (its external
-        id still recognised by a re-run import). It cannot be undone, so it is for the owning
+        id still recognised by a re-run import). The open cases get their service level decided
+        again, under the kept customer's contract. It cannot be undone, so it is for the owning
         dealer's ``owner`` or ``manager`` (and the system). Raises ``CustomersMerged``.
 
         Args:

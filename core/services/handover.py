@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 import attrs
 from sqlalchemy import and_, func, insert, or_, select
 
-from ..access import manages_people
+from ..access import managed_person
 from ..db.models import Actor, AuditRecord, ContactPerson, Customer, Interaction, Task
 from ..errors import ValidationError
 from ..events import AccountOwnerChanged, ActorDeactivated
@@ -94,8 +94,7 @@ def successor_of(uow, leaver: Actor, successor_id: int | None) -> Actor | None:
 
 def hand_over(uow, actor_id: int, successor_id: int | None, doing: str) -> Handover:
     """Deactivate ``actor_id`` and hand over their accounts, inside ``uow``."""
-    leaver = uow.get(Actor, actor_id, "actor")
-    manages_people(uow.principal, leaver.party_id, doing)
+    leaver = managed_person(uow, actor_id, doing)
     if leaver.is_system:
         raise ValidationError("actor_id", actor_id, "is dealercrm's own system actor, which is always active")
     successor = successor_of(uow, leaver, successor_id)

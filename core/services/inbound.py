@@ -28,7 +28,9 @@ become an interaction on the customer's timeline (naming the contact person who 
 2. **A named case** — "case 17"/"Fall 17" in the text, or the channel's own reference
    (an e-mail's In-Reply-To, a WhatsApp reply's context) — takes the message; a
    configured reply trigger may fire ("still broken" reopens the case at the dealer).
-   Someone else's case is never attached.
+   Someone else's case is never attached. The named case also decides whose file the
+   message is when the sender's address is on files of more than one dealer; naming none,
+   such a message waits in triage like an unknown sender's (no dealer learns of another).
 3. **No case named**: ``[inbound] unknown_case`` decides — ``"task"`` (the default: the
    owning dealer's task to read it, answer or open a case), ``"open_case"`` (a case is
    opened at the customer's dealer by the system, on the customer's behalf, audited as
@@ -53,7 +55,7 @@ from .. import validation
 from ..access import require_system
 from ..channels import InboundIgnored
 from ..db.case_models import Case
-from ..db.models import Actor, AuditRecord, Consent, ContactPerson, Customer
+from ..db.models import Actor, AuditRecord, Consent, ContactPerson, Customer, Party
 from ..db.outbox_models import InboundMessage
 from ..errors import DealerCrmError, NotFound, ValidationError
 from ..events import MessageReceived
@@ -223,8 +225,7 @@ class InboundService(Service):
 
     def _interpret(self, inbound_id: int, channel: str, parsed, rules: InboundRules) -> InboundMessage:
         with self.crm.uow(self.crm.system, "inbound.receive") as uow:
-            customer_id, contact_id = self._sender(uow, parsed.sender)
-            case_id = self._case(uow, customer_id, parsed)
+            customer_id, contact_id, case_id = self._sender_and_case(uow, parsed)
             values: dict[str, Any] = dict(sender=parsed.sender, subject=parsed.subject, customer_id=customer_id,
                                           case_id=case_id)
             if customer_id is None:
@@ -255,13 +256,38 @@ class InboundService(Service):
             uow.commit()
         return self.get(inbound_id, by=self.crm.system)
 
-    def _sender(self, uow, sender: str | None) -> tuple[int | None, int | None]:
-        """(customer, contact person) the sender's address belongs to: the customer's own
-        e-mail or phone first, else one of a company customer's contact persons (their
-        buyer writing from her own address), whose message is then on the company's
-        timeline naming her."""
+    def _sender_and_case(self, uow, parsed) -> tuple[int | None, int | None, int | None]:
+        """(customer, contact person, case) of the message: whose it is, and the case it names.
+
+        One address may be on files of several dealers — the same person a customer of two,
+        or a file another dealer gave her address, deliberately or not — so the address
+        alone never picks one dealer's file over another's: a case the message names
+        decides (one of a file carrying the sender's address), else the address must lead
+        to one dealer only (its lowest file: a family's shared landline), else nobody's —
+        the message waits in triage as from an unknown sender, and no dealer reads it."""
+        found = self._senders(uow, parsed.sender)
+        if not found:
+            return None, None, None
+        named = self._named_case(parsed)
+        if named is not None:
+            owner = uow.connection.execute(select(Case.customer_id).where(Case.id == named)).scalar()
+            for customer_id, contact_id, _ in found:
+                if customer_id == owner:
+                    return customer_id, contact_id, named
+        if len({dealer for *_, dealer in found}) > 1:
+            return None, None, None
+        customer_id, contact_id, _ = found[0]
+        return customer_id, contact_id, None
+
+    def _senders(self, uow, sender: str | None) -> list[tuple[int, int | None, int | None]]:
+        """Every live file the sender's address is on: (customer, contact person, dealer).
+
+        The customer's own e-mail or phone first; only if none has it, the contact persons
+        of company customers (their buyer writing from her own address), whose message is
+        then on the company's timeline naming her. A merged duplicate's address leads to
+        the file kept."""
         if not sender:
-            return None, None
+            return []
         candidates = []
         for normalise in (validation.email, lambda v: validation.phone(v, self.crm.settings.default_region)):
             try:
@@ -269,35 +295,32 @@ class InboundService(Service):
             except DealerCrmError:
                 pass
         if not candidates:
-            return None, None
-        found = uow.connection.execute(select(Customer.id, Customer.merged_into_id).where(
-            or_(Customer.email.in_(candidates), Customer.phone.in_(candidates))).order_by(Customer.id)).first()
-        if found is not None:
-            return found.merged_into_id or found.id, None
-        contact = uow.connection.execute(
-            select(ContactPerson.id, ContactPerson.customer_id, Customer.merged_into_id)
+            return []
+        own = uow.connection.execute(
+            select(Customer.id, Customer.merged_into_id, Customer.owner_party_id)
+            .where(or_(Customer.email.in_(candidates), Customer.phone.in_(candidates)), Customer.erased_at.is_(None))
+            .order_by(Customer.id)).all()
+        if own:
+            return [(row.merged_into_id or row.id, None, row.owner_party_id) for row in own]
+        contacts = uow.connection.execute(
+            select(ContactPerson.id, ContactPerson.customer_id, Customer.merged_into_id, Customer.owner_party_id)
             .join(Customer, Customer.id == ContactPerson.customer_id)
             .where(or_(ContactPerson.email.in_(candidates), ContactPerson.phone.in_(candidates)),
                    Customer.erased_at.is_(None))
-            .order_by(ContactPerson.id)).first()
-        if contact is None:
-            return None, None
-        if contact.merged_into_id is not None:  # a tombstone's contact person: the message goes to the file kept
-            return contact.merged_into_id, None
-        return contact.customer_id, contact.id
+            .order_by(ContactPerson.id)).all()
+        # a tombstone's contact person: the message goes to the file kept, naming nobody
+        return [(row.merged_into_id, None, row.owner_party_id) if row.merged_into_id is not None
+                else (row.customer_id, row.id, row.owner_party_id) for row in contacts]
 
-    def _case(self, uow, customer_id: int | None, parsed) -> int | None:
-        """An open case of this customer the message names; someone else's case is not attached."""
-        if customer_id is None:
-            return None
+    @staticmethod
+    def _named_case(parsed) -> int | None:
+        """The case the message names: the channel's own reference (an e-mail's In-Reply-To,
+        a WhatsApp reply's context), else "case 17"/"Fall 17" in its subject or text."""
         named = parsed.data.get("case_id") if parsed.data else None
         if named is None:
             match = CASE_REFERENCE.search(f"{parsed.subject or ''} {parsed.text}")
             named = match.group(1) if match else None
-        if named is None or not str(named).isdigit():
-            return None
-        row = uow.connection.execute(select(Case.id).where(Case.id == int(named), Case.customer_id == customer_id)).first()
-        return None if row is None else row.id
+        return int(named) if named is not None and str(named).isdigit() else None
 
     def _fire(self, uow, case_id: int, text: str, rules: InboundRules) -> str | None:
         lowered = text.lower()
@@ -344,6 +367,39 @@ class InboundService(Service):
             >>> shop.close()
         """
         return self.links.url(customer_id, channel)
+
+    def unsubscribe_sender(self, token: str) -> str | None:
+        """Whose offers the link stops: the name of the token's customer's own dealer, for
+        the page that asks and confirms (a customer of one dealer of a shared installation
+        must read her dealer's name, not the installation's).
+
+        Args:
+            token: The token, the link's last part.
+
+        Returns:
+            The dealer's name; None for a token that is not genuine or a customer that no
+            longer exists.
+
+        Raises nothing: a forged or stale token is simply None.
+
+        Examples:
+            >>> import attrs
+            >>> from dealercrm.settings import UnsubscribeSettings
+            >>> links = UnsubscribeSettings(base_url="https://crm.example.org", secret="a-long-random-secret")
+            >>> shop = dealercrm.connect(str(crm.engine.url), settings=attrs.evolve(crm.settings, unsubscribe=links))
+            >>> token = shop.inbound.unsubscribe_link(anna, "phone").rsplit("/", 1)[1]
+            >>> shop.inbound.unsubscribe_sender(token) == shop.parties.get(dealer, by=lea).name
+            True
+            >>> shop.inbound.unsubscribe_sender("1.phone.forged") is None
+            True
+            >>> shop.close()
+        """
+        found = self.links.read(token)
+        if found is None:
+            return None
+        with self.crm.engine.connect() as conn:
+            return conn.execute(select(Party.name).join(Customer, Customer.owner_party_id == Party.id)
+                                .where(Customer.id == found[0])).scalar()
 
     def unsubscribe(self, token: str) -> Unsubscribed:
         """Revoke marketing on the token's channel for the token's customer, as the system.

@@ -12,8 +12,9 @@ from datetime import datetime
 from sqlalchemy import update
 
 from .. import validation
+from ..db.case_models import Case
 from ..db.models import DIRECTIONS, ContactPerson, Customer, Interaction, Task
-from ..errors import StateConflict, ValidationError
+from ..errors import NotFound, StateConflict, ValidationError
 from ..events import InteractionRecorded
 from ..access import named_contact, owned_customer
 from .base import Service, live_customer
@@ -49,7 +50,7 @@ class InteractionService(Service):
             personal: The summary is personal data (blanked on erasure) and the contact a
                 personal one that touches the customer; False for a mass mailing's line.
             at: When it happened (an aware datetime); default now.
-            case_id: The case it was about.
+            case_id: The case it was about (one of this customer's).
             task_id: The task it was done for (one of this customer's, or of none).
             contact_person_id: The company's contact person it was with (their buyer, their
                 technician): the relationship map shows who of ours knows whom of theirs
@@ -59,8 +60,9 @@ class InteractionService(Service):
             The stored interaction.
 
         Raises:
-            NotFound: No such customer or one the actor may not see, no such task, no such
-                contact person of this customer; or ``by`` is no actor.
+            NotFound: No such customer or one the actor may not see, no such case of
+                this customer, no such
+                task, no such contact person of this customer; or ``by`` is no actor.
             NotPermitted: The actor does not keep the file, or ``by`` is deactivated.
             ValidationError: An unknown channel or direction, an empty summary, a naive ``at``,
                 another customer's task, a merged customer.
@@ -123,6 +125,12 @@ def record_interaction(uow, customer_id: int, channel: str, direction: str, summ
         task = uow.get(Task, task_id, "task")
         if task.customer_id not in (None, customer_id):
             raise StateConflict("task_id", task_id, f"belongs to customer {task.customer_id}")
+    if case_id is not None:
+        # a line on Anna's timeline must not point into another customer's case; whether a
+        # case of another customer (perhaps another dealer's) exists is not told
+        case = uow.session.get(Case, case_id)
+        if case is None or case.customer_id != customer_id:
+            raise NotFound("case of this customer", case_id)
     if contact_person_id is not None:
         contact_of(uow, customer_id, contact_person_id)
     when = at or uow.now

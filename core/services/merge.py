@@ -3,7 +3,10 @@
 Every table with a foreign key to ``customer`` is found from the metadata — including
 tables that plugins add — so a new kind of linked record cannot be forgotten. The
 merged record stays as a tombstone pointing at the kept one (``merged_into_id``), which
-also keeps its external id recognisable to a re-run import.
+also keeps its external id recognisable to a re-run import. The open cases of the kept
+customer get their service level decided again in the same transaction: the duplicate's
+cases now run under the kept customer's contract, and a contract taken over from the
+duplicate covers the kept customer's cases.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from sqlalchemy import insert, select, update
 from sqlmodel import SQLModel
 
 from ..access import managed_customer
+from ..db.case_models import Case
 from ..db.models import AuditRecord, Customer
 from ..errors import StateConflict
 from ..events import CustomersMerged
+from .case_levels import relevel_open_cases
 
 if TYPE_CHECKING:
     from .customers import CustomerService
@@ -75,6 +80,11 @@ def merge_customers(service: CustomerService, keep_id: int, other_id: int, by: i
                 entity=table.name, entity_id=None, customer_id=keep_id,
                 changes={column.name: [other_id, keep_id], "ids": ids}, personal_changes=None)])
         moved += _move_rule_firings(uow, keep_id, other_id)
+        if taken.get("service_contract") is not None or any(name == Case.__tablename__ for name, _ in moved):
+            # the duplicate's open cases now run for the kept customer, and a contract taken
+            # from the duplicate covers the kept customer's cases: their level is decided again
+            uow.flush()
+            relevel_open_cases(service.crm.cases, uow, customer_id=keep_id, operation="customers.merge")
         uow.raise_event(CustomersMerged, kept_id=keep_id, merged_id=other_id, moved=tuple(moved))
         uow.commit()
         return service.record(uow, keep)

@@ -392,11 +392,19 @@ class OutboxService(Service):
             'Ready.'
         """
         with self.read(by) as uow:
+            # the path's customer first, then the message among hers: another dealer's message
+            # reads as one never sent, naming neither its customer nor that it exists
+            if customer_id is not None:
+                owned_customer(uow, customer_id, "read the messages to")
             message = uow.session.get(OutboxMessage, message_id)
-            if message is not None and message.customer_id is not None:
-                owned_customer(uow, message.customer_id, "read the messages to")
-            elif message is not None and not uow.principal.is_system:
-                message = None
+            if message is not None and customer_id is None:
+                if message.customer_id is not None:
+                    try:
+                        owned_customer(uow, message.customer_id, "read the messages to")
+                    except NotFound:
+                        message = None
+                elif not uow.principal.is_system:
+                    message = None
             if message is None or customer_id not in (None, message.customer_id):
                 raise NotFound("outbox message", message_id)
             return message

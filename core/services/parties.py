@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import builtins  # a service's own `list` method shadows the type in its class
+from collections import Counter
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
 from .. import validation
-from ..access import manages_people, party_people, require_system
+from ..access import managed_person, manages_people, party_people, require_system
 from ..db.models import PARTY_KINDS, Actor, Party
 from ..errors import NotFound, StateConflict, ValidationError
 from ..workflow.calendar import format_hours, parse_closed, parse_hours
@@ -37,15 +39,35 @@ def checked_region(region: str) -> str:
     return normalised
 
 
+#: the least working time a party's week may have: its cases' deadlines count in its working
+#: time, so a party that opened half an hour a week would give itself months for a two-day step
+MIN_WEEKLY_HOURS = 20
+#: the most days of one year a party may close besides its region's public holidays
+MAX_CLOSED_DAYS = 30
+
+
 def checked_calendar(region: str, time_zone: str, hours: dict | None, closed: list | None) -> dict:
     """The calendar columns, refused now if no calendar can be made of them: a wrong one
-    would shift every deadline of the party's cases."""
+    would shift every deadline of the party's cases. Deadlines count in the party's own
+    working time, so a party keeps at least ``MIN_WEEKLY_HOURS`` a week and closes at most
+    ``MAX_CLOSED_DAYS`` a year: no party stretches its own deadlines (and the escalation
+    that ends its silence) by opening less."""
     try:
         ZoneInfo(str(time_zone))
     except (ValueError, ZoneInfoNotFoundError):
         raise ValidationError("time_zone", time_zone, "is no IANA time zone; e.g. Europe/Berlin, America/New_York") \
             from None
     parsed_hours, parsed_closed = parse_hours(hours) if hours else (), parse_closed(closed)
+    weekly = sum((datetime.combine(date.min, closes) - datetime.combine(date.min, opens)).total_seconds()
+                 for _, opens, closes in parsed_hours) / 3600
+    if parsed_hours and weekly < MIN_WEEKLY_HOURS:
+        raise ValidationError("hours", hours, f"open {weekly:g} hours a week; at least {MIN_WEEKLY_HOURS} are needed, "
+                              "since the deadlines of the party's cases count in its working time")
+    per_year = Counter(d.year for d in parsed_closed)
+    crowded = next((year for year, days in sorted(per_year.items()) if days > MAX_CLOSED_DAYS), None)
+    if crowded is not None:
+        raise ValidationError("closed", closed, f"closes {per_year[crowded]} days in {crowded}; at most "
+                              f"{MAX_CLOSED_DAYS} a year besides the region's public holidays")
     calendar_for(region, str(time_zone), parsed_hours, parsed_closed)
     return {"time_zone": str(time_zone), "hours": format_hours(parsed_hours) if parsed_hours else None,
             "closed": sorted(d.isoformat() for d in parsed_closed) or None}
@@ -129,7 +151,8 @@ class PartyService(Service):
             NotPermitted: The actor is no owner or manager of the party (nor the system), or
                 ``by`` is deactivated.
             ValidationError: A region without a calendar, an unknown time zone, hours or
-                closed days that cannot be read.
+                closed days that cannot be read; fewer than ``MIN_WEEKLY_HOURS`` (20) working
+                hours a week, or more than ``MAX_CLOSED_DAYS`` (30) closed days in a year.
 
         Examples:
             >>> crm.parties.set_calendar(dealer, hours={"mon-fri": "09:00-18:00"}, by=lea).hours["mon"]
@@ -219,8 +242,7 @@ class PartyService(Service):
             False
         """
         with self.uow(by, "parties.set_actor_active") as uow:
-            actor = uow.get(Actor, actor_id, "actor")
-            manages_people(uow.principal, actor.party_id, "activate or deactivate people of")
+            actor = managed_person(uow, actor_id, "activate or deactivate people of")
             if actor.is_system:
                 raise ValidationError("actor_id", actor_id, "is dealercrm's own system actor, which is always active")
             if actor.active and not active:

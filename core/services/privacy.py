@@ -7,7 +7,8 @@ the duplicates merged into them, in one transaction, and is itself audited. Blan
   fields included (name becomes "erased customer #<id>"), and their contact persons
   (interactions and tasks that name one keep the link to the blanked row, so the
   relationship map shows "[erased]"); their interests are deleted;
-* the timeline's summaries; survey comments;
+* the timeline's summaries; survey comments; how their consents were given (``source``,
+  free text such as "e-mail from max@…");
 * their service cases' summaries and facts, and their case events' notes and data
   (the string values of facts and data; keys, numbers, yes/no and timestamps stay);
 * outbox messages to them — by their customer id, or to one of their (or their contact
@@ -27,7 +28,7 @@ the duplicates merged into them, in one transaction, and is itself audited. Blan
   notice no longer shows anything.
 
 Kept, as the law allows: the business records — customer ids and tombstones, assets and
-serial numbers, consents as proof, cases with their states, owners, dates, versions,
+serial numbers, consents as proof (channel, purpose, answer, time, actor), cases with their states, owners, dates, versions,
 warranty decision and RMA number, every case event's kind, trigger and time, messages'
 channel, purpose, status, dates and suppression reasons (templated, never personal),
 the timeline's dates and channels, survey scores — and the anonymised audit trail: who
@@ -46,9 +47,9 @@ from datetime import datetime
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import (CursorResult, Result, Table, and_, bindparam, case, delete, func, insert, or_, select,
                         update)
-from sqlmodel import SQLModel
 
 from .. import validation
 from ..access import managed_customer
@@ -57,7 +58,7 @@ from ..db.api_models import IdempotencyRecord
 from ..db.case_models import Case, CaseEvent
 from ..db.outbox_models import InboundMessage, OutboxMessage
 from ..db.rule_models import SurveyResponse
-from ..db.models import AuditRecord, ContactPerson, Customer, Interaction, Interest, Task
+from ..db.models import AuditRecord, Consent, ContactPerson, Customer, Interaction, Interest, Task
 from ..errors import DealerCrmError, StateConflict
 from ..events import CustomerErased
 from .merge import customer_links
@@ -129,6 +130,10 @@ def erase_customer(service: CustomerService, customer_id: int, by: int):
             "interest": _rowcount(s.execute(delete(Interest).where(Interest.customer_id.in_(ids)))),
             "interaction": _rowcount(s.execute(update(Interaction).where(Interaction.customer_id.in_(ids))
                                                .values(summary=ERASED))),
+            # the answers stay as proof (channel, purpose, granted, when, by whom); how they
+            # were given is what people typed, often an address or a name
+            "consent": _rowcount(s.execute(update(Consent).where(Consent.customer_id.in_(ids))
+                                           .values(source=ERASED))),
         }
         # the customer's links to their cases stop working (their cases too, merged ones included)
         counts["case_link"] = sum(service.crm.case_links.revoke_customer_in(uow, i, "the customer's data was erased")
@@ -447,7 +452,10 @@ def _rowcount(result: Result[Any]) -> int:
 
 
 def _model_for(table_name: str):
-    for mapper in SQLModel._sa_registry.mappers:
+    """The mapped class of a table that links to customers, plugins' included: read from the
+    registry every dealercrm model is mapped in (``inspect(Customer).registry``, SQLAlchemy's
+    public mapper API)."""
+    for mapper in sa_inspect(Customer).registry.mappers:
         if isinstance(mapper.local_table, Table) and mapper.local_table.name == table_name:
             return mapper.class_
     return None

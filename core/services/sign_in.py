@@ -27,7 +27,7 @@ from functools import lru_cache
 import attrs
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from ..access import NotAuthenticated, Principal, load_principal, manages_people
+from ..access import NotAuthenticated, Principal, load_principal, managed_person
 from ..db.models import Actor, AuditRecord
 from ..db.sign_in_models import ActorPassword, ActorSession, SignInLink
 from ..errors import DealerCrmError, NotPermitted, ValidationError
@@ -101,8 +101,7 @@ class SignInService(Service):
             raise ValidationError("password", "***", f"must be at least {MIN_PASSWORD} characters")
         hashed = _hasher().hash(password)
         with self.uow(by, "sign_in.set_password") as uow:
-            actor = uow.get(Actor, actor_id, "actor")
-            manages_people(uow.principal, actor.party_id, "set passwords of")
+            actor = managed_person(uow, actor_id, "set passwords of")
             if actor.is_system:
                 raise ValidationError("actor_id", actor_id, "is dealercrm's own system actor, which never signs in")
             conn = uow.connection
@@ -181,8 +180,7 @@ class SignInService(Service):
             True
         """
         with self.uow(by, "sign_in.issue_link") as uow:
-            actor = uow.get(Actor, actor_id, "actor")
-            manages_people(uow.principal, actor.party_id, "issue sign-in links for")
+            actor = managed_person(uow, actor_id, "issue sign-in links for")
             if actor.is_system or not actor.active:
                 raise NotPermitted(f"actor {actor_id} {actor.name} is {'the system' if actor.is_system else 'inactive'}"
                                    " and cannot sign in")

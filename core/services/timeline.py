@@ -4,7 +4,8 @@ Interactions (calls, messages, replies, what rules did) are rows of their own. A
 hand-offs are not written twice: they are read from the case's history (``case_event``),
 so a transition commits exactly what it did before (its case, history and audit row) and
 the timeline can never tell another story than the case. A hand-off is the opening of a
-case, a change of who holds it (another party, or the customer's turn), and its end.
+case, a change of who holds it (another party, or the customer's turn), and its end;
+its line is worded in ``[dealercrm] language`` (German or English).
 
 The owning dealer reads the timeline (``dealercrm.access``); the hand-offs it shows are
 of the cases that dealer may see.
@@ -81,6 +82,7 @@ def hand_offs(uow, customer_id: int) -> list[TimelineEntry]:
              .where(Case.customer_id == customer_id, case_scope(uow.principal), _E.c.kind.in_(_HANDOFF_KINDS))
              .order_by(_E.c.at.desc(), _E.c.id.desc()).limit(MAX_CASE_EVENTS))
     out = []
+    language = uow.crm.settings.language
     for row in uow.connection.execute(query):
         compiled = uow.crm.workflows.get(row.workflow)
         flow = compiled.workflow if compiled is not None else None
@@ -93,19 +95,31 @@ def hand_offs(uow, customer_id: int) -> list[TimelineEntry]:
             if (row.before_party_id, before) == (row.owner_party_id, kind):
                 continue  # the same holder moved on: no hand-off
         out.append(TimelineEntry("hand_off", row.id, customer_id, row.at, "system", "internal",
-                                 describe(row, state.final, kind), False, row.actor_id, row.case_id,
+                                 describe(row, state.final, kind, language), False, row.actor_id, row.case_id,
                                  state=row.to_state, owner_kind=kind,
                                  owner_party_id=None if state.final else row.owner_party_id,
                                  due_at=row.due_at))
     return out
 
 
-def describe(row, final: bool, kind: str | None) -> str:
+#: the hand-off lines in ``[dealercrm] language``; states and triggers keep the workflow's names
+WORDS = {
+    "en": {"customer": "the customer's turn", "with": "with {party} ({kind})", "opened": "case {case} opened: {who}, {state}",
+           "ended": "case {case} ended: {trigger} -> {state}", "moved": "case {case}: {trigger}{late} -> {who}, {state}",
+           "late": " (deadline passed)"},
+    "de": {"customer": "der Kunde ist am Zug", "with": "bei {party} ({kind})", "opened": "Fall {case} eröffnet: {who}, {state}",
+           "ended": "Fall {case} beendet: {trigger} -> {state}", "moved": "Fall {case}: {trigger}{late} -> {who}, {state}",
+           "late": " (Frist verstrichen)"},
+}
+
+
+def describe(row, final: bool, kind: str | None, language: str = "en") -> str:
     """One line, in the words of the case's history: the trigger, where it went, to whom."""
-    who = "the customer's turn" if kind == "customer" else f"with {row.party or '?'} ({kind})"
+    words = WORDS.get(language, WORDS["en"])
+    who = words["customer"] if kind == "customer" else words["with"].format(party=row.party or "?", kind=kind)
     if row.kind == "opened":
-        return f"case {row.case_id} opened: {who}, {row.to_state}"
+        return words["opened"].format(case=row.case_id, who=who, state=row.to_state)
     if final:
-        return f"case {row.case_id} ended: {row.trigger} -> {row.to_state}"
-    late = " (deadline passed)" if row.kind == "timeout" else ""
-    return f"case {row.case_id}: {row.trigger}{late} -> {who}, {row.to_state}"
+        return words["ended"].format(case=row.case_id, trigger=row.trigger, state=row.to_state)
+    late = words["late"] if row.kind == "timeout" else ""
+    return words["moved"].format(case=row.case_id, trigger=row.trigger, late=late, who=who, state=row.to_state)

@@ -180,6 +180,11 @@ class Workflow:
     description: str = ""
     #: service levels, the first that applies to a case wins (``ServiceLevel``)
     levels: tuple[ServiceLevel, ...] = attrs.field(default=(), converter=tuple)
+    #: facts only some party kinds may record (``cases.record_fact``), e.g. the customer's
+    #: agreement to a late slot, which the technician it lets off must not certify itself:
+    #: ``{"customer_agreed_late_slot": ("dealer",)}``; the system may record any. A fact not
+    #: named here may be recorded by every party of the case.
+    fact_keepers: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     # First declaration wins; duplicates are the checker's business, not a crash here.
     _by_name: Mapping[str, State] = attrs.field(init=False, eq=False, hash=False, repr=False)
 

@@ -103,8 +103,8 @@ def test_cases_on_leas_desk_and_the_overdue_ones(shop, capsys):
 def test_the_customers_file_shows_her_cases_and_where_they_went(shop, capsys):
     code, out, _ = run(capsys, shop["url"], "--as", "Lea Yilmaz", "customers", "show", str(shop["erika"]))
     assert code == 0 and "Cases" in out and "washes badly" in out and "door leaks" in out
-    assert "forward_to_manufacturer -> with Brioche Hausgeräte (manufacturer)" in out
-    assert f"case {shop['case']} opened" in out
+    assert "forward_to_manufacturer -> bei Brioche Hausgeräte (manufacturer)" in out  # [dealercrm] language = "de"
+    assert f"Fall {shop['case']} eröffnet" in out
 
 
 def test_duplicates_name_the_pair_why_and_the_command_that_merges_it(shop, capsys):

@@ -9,11 +9,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,14 +25,8 @@ from dealercrm.settings import Settings
 THREADS = 12  # serve --threads: 8 of them kept for reads, 4 for writes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, dealercrm_serve):
     folder = tmp_path_factory.mktemp("served")
     url = f"sqlite:///{folder}/served.db"
     crm = dealercrm.connect(url, settings=Settings())
@@ -42,33 +34,11 @@ def served(tmp_path_factory):
     schmidt = crm.parties.add("dealer", "Elektro Schmidt", by=crm.system)
     keys = [crm.api_keys.create(schmidt.id, "service", by=crm.system) for _ in range(2)]
     crm.close()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
     env.update(DEALERCRM_DATABASE_URL=url)
-    server = subprocess.Popen([sys.executable, "-c", "from dealercrm.cli import main; main()", "serve",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                               "--threads", str(THREADS)],
-                              env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode()
-            time.sleep(0.1)
+    with dealercrm_serve(folder, url, "--log-level", "warning", "--threads", str(THREADS)) as base:
         yield dict(base=base, url=url, path=folder / "served.db", env=env, folder=folder,
                    key=keys[0].key, other=keys[1])
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown must not hang the suite
-            server.kill()
-            server.wait(timeout=10)
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -293,3 +293,17 @@ def test_a_product_needs_a_unique_sku_and_a_warranty_that_is_not_negative(crm, c
     with pytest.raises(ValidationError, match="warranty_months"):
         crm.products.add("X-1", "Broken", warranty_months=-1, by=crm.system)
     assert [p.sku for p in crm.products.list(by=crm.system)] == ["CAR-ALP-T"]
+
+
+def test_a_timeline_line_names_only_a_case_of_its_own_customer(crm, max_):
+    """A call noted on Max's file cannot point into Erika's case: the case is not found
+    (whether another customer's case exists is not told), and nothing of the line is kept."""
+    erika = crm.customers.add("Erika Musterfrau", by=crm.system)
+    her_case = crm.cases.open(erika.id, "washes badly on day one", by=crm.system)
+    with pytest.raises(NotFound, match="case"):
+        crm.interactions.record(max_.id, "phone", "outbound", "about the washer", case_id=her_case.id, by=crm.system)
+    with pytest.raises(NotFound, match="case"):
+        crm.interactions.record(max_.id, "phone", "outbound", "about the washer", case_id=999_999, by=crm.system)
+    assert crm.interactions.timeline(max_.id, by=crm.system) == []
+    talk = crm.interactions.record(erika.id, "phone", "outbound", "about the washer", case_id=her_case.id, by=crm.system)
+    assert talk.case_id == her_case.id

@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from case_world import build_world
+from case_world import build_world, copy_world
 from sqlalchemy import func, select
 
 from dealercrm import NotFound, ValidationError
 from dealercrm.db.models import Interaction
 from dealercrm.services.tasks import end_of_today
+from dealercrm.settings import Settings
 
 UTC = timezone.utc
 
@@ -129,7 +130,7 @@ def test_the_customers_file_lists_their_cases_and_the_timeline_shows_each_hand_o
         ("awaiting_confirmation", "customer"), ("dealer_decision", "dealer"),
         ("manufacturer_review", "manufacturer"), ("reported", "dealer")]
     assert hand_offs[2].owner_party_id == world.manufacturer.id and hand_offs[2].due_at is not None
-    assert "deadline passed" in hand_offs[1].summary and "Brioche Hausgeräte" in hand_offs[2].summary
+    assert "Frist verstrichen" in hand_offs[1].summary and "Brioche Hausgeräte" in hand_offs[2].summary  # [dealercrm] language = "de"
     assert [e.kind for e in view.timeline] == ["hand_off"] * 3 + ["interaction", "hand_off"]
     # read from the history: not one interaction row more than the call (the notices queue theirs later)
     assert world.count(Interaction) == written
@@ -188,3 +189,17 @@ def test_the_day_reads_the_same_on_sqlite_and_postgresql(any_crm, clock):
     crm.outbox.queue_notices()
     [told] = crm.outbox.of_customer(world.customer.id, by=crm.system)
     assert told.subject == f"Ihr Fall {case.id}: jetzt beim Hersteller Brioche Hausgeräte, Antwort bis 04.03.2026"
+
+
+def test_an_english_speaking_dealer_reads_its_hand_offs_in_english(tmp_path, clock):
+    world = copy_world(tmp_path, clock, settings=Settings(language="en"))
+    try:
+        case = world.open_case()
+        world.fire(case.id, "start_diagnosis", world.service)
+        world.fire(case.id, "forward_to_manufacturer", world.service)
+        lines = [e.summary for e in world.crm.interactions.timeline(world.customer.id, by=world.service.id)
+                 if e.kind == "hand_off"]
+        assert lines[-1] == f"case {case.id} opened: with Elektro Schmidt (dealer), reported"
+        assert lines[0].startswith(f"case {case.id}: forward_to_manufacturer -> with Brioche Hausgeräte (manufacturer)")
+    finally:
+        world.crm.close()

@@ -4,6 +4,7 @@ an overdue case is left to the tick, which escalates it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from case_world import build_world, copy_world
@@ -48,7 +49,7 @@ def test_the_dealer_is_reminded_before_the_deadline_once_and_again_for_the_next_
     assert run(crm) == 1
     assert run(crm) == 0  # once per deadline, however often the tick runs
     [task] = reminders(crm)
-    assert task.title == f"Fall {case.id} ist fällig am 02.03.2026 13:00 UTC (Stand: reported)"
+    assert task.title == f"Fall {case.id} ist fällig am 02.03.2026 14:00 CET (Stand: reported)"  # the dealer in Hamburg reads Berlin time
     assert (task.assigned_party_id, task.customer_id, task.case_id, task.due_at) == (
         world.dealer.id, world.customer.id, case.id, case.due_at)
     assert situations(crm) == [("case", case.id, f"due:{case.due_at.isoformat()}")]
@@ -129,6 +130,18 @@ def test_the_deadline_in_the_situation_reads_the_same_on_sqlite_and_postgresql(d
         case = world.open_case()
         assert run(crm) == 1 and run(crm) == 0
         assert situations(crm) == [("case", case.id, f"due:{case.due_at.isoformat()}")]
-        assert reminders(crm)[0].title == f"case {case.id} is due at 02.03.2026 13:00 UTC (state reported)"
+        assert reminders(crm)[0].title == f"case {case.id} is due at 02.03.2026 14:00 CET (state reported)"
     finally:
         crm.close()
+
+
+def test_a_manufacturer_in_another_time_zone_reads_the_deadline_on_its_own_clock(world, clock):
+    crm = world.crm
+    crm.parties.set_calendar(world.manufacturer.id, time_zone="Europe/Lisbon", by=crm.system)
+    forwarded = world.to_manufacturer(world.open_case().id)
+    clock.set(forwarded.due_at - timedelta(hours=2))
+    assert run(crm) == 1
+    [task] = reminders(crm)
+    lisbon = forwarded.due_at.astimezone(ZoneInfo("Europe/Lisbon"))
+    assert f"{lisbon:%d.%m.%Y %H:%M} WET" in task.title, task.title
+    assert task.due_at == forwarded.due_at  # the task's own due time stays the instant it is

@@ -306,3 +306,28 @@ def test_a_replacement_unit_keeps_the_service_contract_of_the_unit_it_replaces(w
     world.fire(case.id, "deliver_replacement", world.service, new_serial="BR7-0002")
     new = world.crm.assets.get(case_of(world, case.id).replacement_asset_id, by=world.service.id)
     assert (new.replaces_asset_id, new.service_contract) == (world.machine.id, "premium")
+
+
+def test_a_merge_puts_the_duplicates_open_case_on_the_kept_customers_contract(world):
+    """Erika has a premium contract; her duplicate "Erika M." (same phone, no contract) had
+    opened a case of her own. Merged, that case is Erika's and runs on premium."""
+    crm = world.crm
+    crm.customers.update(world.customer.id, service_contract="premium", by=world.service.id)
+    duplicate = crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=crm.system)
+    theirs = crm.cases.open(duplicate.id, "the dryer squeaks", by=world.service.id)
+    assert case_of(world, theirs.id).service_level == "standard"
+    crm.customers.merge(world.customer.id, duplicate.id, by=world.manager.id)
+    assert case_of(world, theirs.id).service_level == "premium"
+    assert history(world, theirs.id)[-1].data["because"] == "contract 'premium'"
+    [audited] = audit_of(world, theirs.id, "customers.merge")
+    assert audited.changes["service_level"] == ["standard", "premium"]
+
+
+def test_a_contract_taken_over_from_the_duplicate_covers_the_kept_customers_cases(world):
+    crm = world.crm
+    mine = world.open_case()
+    duplicate = crm.customers.add("Erika M.", owner_party_id=world.dealer.id, by=crm.system)
+    crm.customers.update(duplicate.id, service_contract="premium", by=world.service.id)
+    crm.customers.merge(world.customer.id, duplicate.id, by=world.manager.id)
+    assert crm.customers.get(world.customer.id, by=world.service.id).service_contract == "premium"
+    assert case_of(world, mine.id).service_level == "premium"

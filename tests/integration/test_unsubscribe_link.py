@@ -258,3 +258,17 @@ def test_with_a_mailto_address_both_ways_are_offered(shop, smtp):
     crm = shop(unsubscribe=UnsubscribeSettings(base_url=BASE, secret=SECRET, mailto="abmelden@autohaus.example"))
     offer, _ = offer_and_notice(crm, smtp)
     assert str(offer.message["List-Unsubscribe"]).endswith(", <mailto:abmelden@autohaus.example?subject=unsubscribe>")
+
+
+def test_a_customer_of_another_dealer_of_the_installation_reads_her_own_dealers_name(shop, smtp):
+    """Küchenwelt Meyer's customer follows her link: her dealer stops its offers, not "Our Dealership"."""
+    crm = shop()
+    meyer = crm.parties.add("dealer", "Küchenwelt Meyer", by=crm.system)
+    hers = crm.customers.add("Hanna Neu", email="hanna@example.org", owner_party_id=meyer.id, by=crm.system)
+    crm.consents.grant(hers.id, "email", "marketing", source="shop form", by=crm.system)
+    path = crm.inbound.unsubscribe_link(hers.id)[len(BASE):]
+    with TestClient(create_app(crm)) as web:
+        asked, done = web.get(path), web.post(path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    for page in (asked, done):
+        assert page.status_code == 200 and "Küchenwelt Meyer" in page.text, page.text
+        assert crm.settings.home_dealer not in page.text

@@ -14,10 +14,7 @@ between chunks instead of waiting for the whole list.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -36,14 +33,8 @@ RELAY_SECRET = "relay-secret-5f0c2a9e81d7"
 DECLARED = 100_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, dealercrm_serve):
     """A real server over a fresh SQLite file: two dealers with a key each, the e-mail relay configured."""
     folder = tmp_path_factory.mktemp("served")
     url = f"sqlite:///{folder}/served.db"
@@ -59,31 +50,9 @@ def served(tmp_path_factory):
     key_a = keys.create(schmidt.id, "service", by=crm.system).key
     key_b = keys.create(meyer.id, "service", by=crm.system).key
     crm.close()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALERCRM_")}
-    env.update(DEALERCRM_DATABASE_URL=url, DEALERCRM_SETTINGS=str(folder / "dealercrm.toml"))
-    server = subprocess.Popen([sys.executable, "-c", "from dealercrm.cli import main; main()", "serve",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode()
-            time.sleep(0.1)
-        yield dict(base=base, port=port, url=url, a=key_a, b=key_b)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown must not hang the suite
-            server.kill()
-            server.wait(timeout=10)
+    with dealercrm_serve(folder, url, "--log-level", "warning",
+                         env={"DEALERCRM_SETTINGS": str(folder / "dealercrm.toml")}) as base:
+        yield dict(base=base, port=int(base.rsplit(":", 1)[1]), url=url, a=key_a, b=key_b)
 
 
 def count(url: str, model) -> int:

@@ -42,6 +42,7 @@ INTERNAL = [
     "https://224.0.0.1/hook",                   # multicast
     "https://[ff02::1]/hook",
     "https://240.0.0.1/hook",                   # reserved
+    "https://192.0.0.8/hook",                   # IETF protocol assignments (Python 3.11 calls it global)
     "https://255.255.255.255/hook",
     "https://[::ffff:127.0.0.1]/hook",          # IPv4 in IPv6 clothing
     "https://[::ffff:10.0.0.1]/hook",
