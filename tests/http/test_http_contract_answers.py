@@ -47,17 +47,17 @@ def test_an_empty_customer_list_is_refused_as_the_document_says(api):
 
 def test_if_match_is_answered_as_documented_after_the_input_is_checked(api, world):
     case_id = forwarded(world)
-    tag = api.get(f"/cases/{case_id}", headers=api.as_("warranty")).headers["ETag"]
-    fact = {"key": "customer_agreed_late_slot", "value": True}
+    tag = api.get(f"/cases/{case_id}", headers=api.as_("service")).headers["ETag"]
+    fact = {"key": "customer_agreed_late_slot", "value": True}  # the dealer records it (fact_keepers)
     path = f"/cases/{case_id}/facts"
     for unmet in ("null", '"0"', 'W/' + tag, f"{tag}, \"999\""):
-        answer = api.post(path, headers=api.as_("warranty", **{"If-Match": unmet}), json=fact)
+        answer = api.post(path, headers=api.as_("service", **{"If-Match": unmet}), json=fact)
         assert answer.status_code == 412, (unmet, answer.text)
-    assert api.post(path, headers=api.as_("warranty", **{"If-Match": ""}), json=fact).status_code == 422
+    assert api.post(path, headers=api.as_("service", **{"If-Match": ""}), json=fact).status_code == 422
     # an invalid request is a 422 whatever it claims to expect: the input comes first
-    invalid = api.post(path, headers=api.as_("warranty", **{"If-Match": "null"}), json={"key": "two words", "value": 1})
+    invalid = api.post(path, headers=api.as_("service", **{"If-Match": "null"}), json={"key": "two words", "value": 1})
     assert invalid.status_code == 422 and invalid.json()["field"] == "key"
-    met = api.post(path, headers=api.as_("warranty", **{"If-Match": tag}), json=fact)
+    met = api.post(path, headers=api.as_("service", **{"If-Match": tag}), json=fact)
     assert met.status_code == 200 and met.headers["ETag"] != tag
     parameter = next(p for p in openapi_document()["paths"][path.replace(str(case_id), "{case_id}")]["post"]
                      ["parameters"] if p["name"] == "if-match")
