@@ -42,7 +42,9 @@ MAKER = dict(service="NotPermitted", manager="NotPermitted", warranty="ok", fitt
 CASE_DEALER = dict(SERVED, warranty="NotPermitted", fitter="NotPermitted")  # the case's dealer's own step
 OWN_PEOPLE = dict(service="ok", manager="ok", warranty="NotPermitted", fitter="NotPermitted",
                   other_dealer="NotPermitted", other_maker="NotPermitted")  # the dealer's own employees
-PEOPLE_MANAGER = dict(OWN_PEOPLE, service="NotPermitted")  # who comes and goes: the dealer's owner or manager
+# who comes and goes: the dealer's owner or manager; to anyone else the dealer's people are not there
+PEOPLE_MANAGER = dict(service="NotPermitted", manager="ok", warranty="NotFound", fitter="NotFound",
+                      other_dealer="NotFound", other_maker="NotFound")
 OWN_TASKS = dict(service="ok", manager="ok", warranty="NotFound", fitter="NotFound", other_dealer="NotFound",
                  other_maker="NotFound")  # the dealer's follow-ups and its people: nobody else's business
 
