@@ -39,9 +39,11 @@ def test_a_password_is_set_by_the_partys_owner_or_manager_or_the_operator_only(w
     crm = world.crm
     for allowed in (world.manager.id, world.owner.id, crm.system):
         crm.sign_in.set_password(world.service.id, SECRET, by=allowed)
-    for refused in (world.service.id, world.other_dealer_service.id, world.warranty_desk.id):
-        with pytest.raises(NotPermitted):
-            crm.sign_in.set_password(world.manager.id, SECRET, by=refused)
+    with pytest.raises(NotPermitted):  # a colleague who manages nobody
+        crm.sign_in.set_password(world.manager.id, SECRET, by=world.service.id)
+    for stranger in (world.other_dealer_service.id, world.warranty_desk.id):
+        with pytest.raises(NotFound):  # another party's people: not there for them (managed_person)
+            crm.sign_in.set_password(world.manager.id, SECRET, by=stranger)
     with pytest.raises(ValidationError, match="at least 12"):
         crm.sign_in.set_password(world.service.id, "short", by=world.manager.id)
     with pytest.raises(ValidationError, match="system actor"):
