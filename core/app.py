@@ -26,8 +26,8 @@ from .db.models import Actor, AuditRecord
 from .errors import NotFound, PluginError
 from .events import Event
 from .fields import CUSTOMER, Fields
-from .plugin_manager import PluginFailures, PluginManager, build_plugin_manager, register_inline
-from .settings import Settings, load_settings
+from .plugin_manager import PluginFailures, PluginManager, build_plugin_manager, declared_settings, register_inline
+from .settings import Settings, check_plugin_tables, load_settings
 from .acting import ActingAs
 from .uow import UnitOfWork
 from .workflow.registry import load_workflows
@@ -245,6 +245,8 @@ class CRM:
         channels = self.channels  # loaded first: the newcomer's own failure must refuse it
         name = register_inline(self.plugins, plugin, name)
         try:
+            settings = check_plugin_tables(self.settings, declared_settings(self.plugins, only=name),
+                                           unchecked=self.settings.plugins)  # its table, as any plugin's at start
             _refuse_channel_wrapper(self.plugins, name, "registered")
             self.__dict__.pop("fields", None)
             self.fields  # noqa: B018  (a field declared twice is refused now, not at first use)
@@ -260,7 +262,7 @@ class CRM:
             self.plugins.unregister(name=name)
             self.plugins.origins.pop(name, None)
             raise
-        self.workflows, self.rules.rules = workflows, rules
+        self.settings, self.workflows, self.rules.rules = settings, workflows, rules
         self.__dict__["channels"] = {**channels, **added}  # a new dict: a running dispatcher iterates the old
         self.channel_owners = {**self.channel_owners, **owners}
         return name
@@ -499,14 +501,17 @@ def connect(
     block: Iterable[str] | None = None,
     settings: Settings | None = None,
     migrate: bool = True,
-    load_entry_points: bool = True,
+    load_entry_points: bool | Iterable[str] = True,
+    tolerate_broken_plugins: bool = False,
 ) -> CRM:
     """Open (and by default migrate) a dealercrm database: the application a host embeds.
 
     ``url_or_engine`` defaults to ``$DEALERCRM_DATABASE_URL``, then the settings file,
     then ``sqlite:///dealercrm.db``. A host may pass its own SQLAlchemy engine; SQLite
     engines get the pragmas dealercrm relies on. No party is created: add the home
-    dealer (``dealercrm init`` does) before customers are added without an owner.
+    dealer (``dealercrm init`` does) before customers are added without an owner. The
+    settings are checked before anything is opened: every plugin's table against the class
+    it declares (``dealercrm_register_settings``).
 
     Args:
         url_or_engine: A database URL or a SQLAlchemy ``Engine`` on the database.
@@ -517,16 +522,21 @@ def connect(
         settings: The settings (``dealercrm.settings.Settings``); default: loaded from
             ``$DEALERCRM_SETTINGS`` or ``./dealercrm.toml``.
         migrate: Upgrade the schema to the newest migration first (Alembic).
-        load_entry_points: Load the plugins installed under the ``dealercrm`` entry-point group.
+        load_entry_points: The plugins installed under the ``dealercrm`` entry-point group
+            to load: every one (True), none (False) or those named.
+        tolerate_broken_plugins: Leave out a plugin that fails to load (listed in
+            ``crm.plugins.failed``) instead of refusing to start.
 
     Returns:
         The application, with the system actor made (``crm.system``) and every plugin's
         ``dealercrm_start_app`` called.
 
     Raises:
-        PluginError: A plugin failed to load or to start, naming it and the hook.
+        PluginError: A plugin failed to load or to start, naming it and the hook and how to
+            block it.
         WorkflowUnsound: A workflow the plugins register (or extend) has a dead end.
-        ValidationError: ``[cases] default_workflow`` names no registered workflow.
+        ValidationError: A settings table holds a key or value its schema does not allow, or
+            ``[cases] default_workflow`` names no registered workflow.
 
     Examples:
         >>> from dealercrm.settings import Settings
@@ -536,12 +546,16 @@ def connect(
         True
     """
     settings = settings or load_settings()
+    pm = build_plugin_manager(plugins, block=(*settings.block_plugins, *(block or ())),
+                              load_entry_points=load_entry_points, tolerate_broken=tolerate_broken_plugins)
+    declared = declared_settings(pm)
+    declaring = {plugin for plugin, _ in declared.values()}
+    settings = check_plugin_tables(settings, declared, unchecked=(
+        *(name for name in pm.origins if name not in declaring), *pm.blocked, *pm.failed))
     if isinstance(url_or_engine, Engine):
         engine = prepare_engine(url_or_engine)
     else:
         engine = make_engine(database_url(url_or_engine or settings.database_url))
-    pm = build_plugin_manager(plugins, block=(*settings.block_plugins, *(block or ())),
-                              load_entry_points=load_entry_points)
     if migrate:
         upgrade(engine)
     crm = CRM(engine, clock=clock or SystemClock(), plugins=pm, settings=settings)

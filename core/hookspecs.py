@@ -58,7 +58,7 @@ hookimpl = pluggy.HookimplMarker("dealercrm")
 EACH_PLUGIN: frozenset[str] = frozenset({
     "dealercrm_handle_event", "dealercrm_amend_case", "dealercrm_register_workflows",
     "dealercrm_extend_workflow", "dealercrm_register_channels", "dealercrm_register_rules",
-    "dealercrm_register_routes"})
+    "dealercrm_register_routes", "dealercrm_register_settings"})
 
 
 # --- application lifecycle -----------------------------------------------------------
@@ -86,6 +86,32 @@ def dealercrm_register_commands(cli: typer.Typer) -> None:
 
     :param cli: the root Typer application; call ``cli.command()`` or
         ``cli.add_typer()`` on it.
+    """
+
+
+@hookspec
+def dealercrm_register_settings() -> Mapping[str, type] | None:
+    """Declare the settings tables this plugin reads: ``{"<table>": <attrs class>}``.
+
+    Each class declares a table ``[plugins.<table>]`` of the settings file: a field per key,
+    with its type and default (``dealercrm.settings.secret_field()`` for a secret, masked by
+    ``dealercrm settings show``). ``connect()`` checks the installation's table against it
+    before anything else happens: a key the class does not declare, a table no plugin
+    declares, or a value of the wrong type is refused, naming the key, the value and what is
+    allowed (with the closest known key). Read the result with
+    ``crm.settings.of("<table>")`` (the class, defaults filled in) or
+    ``crm.settings.plugin("<table>")`` (the keys as written). A rule's table is its name;
+    include ``enabled: bool = True`` (``dealercrm.rules.RuleSettings``), which the rule engine
+    reads. A value that must agree with another table is checked by a method
+    ``check_against(self, settings)`` of the class, raising ``ValidationError``. A table of a
+    plugin that declares none is accepted unchecked.
+
+    Called: for each plugin on its own, when the application starts (and when a plugin is
+    registered on a running application), so every table is traced to its plugin; a table
+    declared by two plugins, a class that is not an attrs class or a field without a default
+    is a ``PluginError`` naming the plugin. A wrapper runs around each plugin's call.
+
+    :return: a mapping of table name to attrs class, or None.
     """
 
 
@@ -265,8 +291,10 @@ def dealercrm_extend_workflow(workflow: Workflow) -> Workflow | None:
 def dealercrm_register_channels(crm: CRM) -> list[Channel] | None:
     """Provide outbound (and optionally inbound) channels: e-mail, SMS, webhooks, ….
 
-    Called once per application, the first time a channel is needed. Read your
-    configuration from ``crm.settings.plugin("<your plugin>")``; never log secrets.
+    Called once per application, the first time a channel is needed. Declare your
+    settings table (``dealercrm_register_settings``) and read it with
+    ``crm.settings.of("<table>")``; never log secrets. Offer the channel only once it is
+    configured (``crm.settings.plugin("<table>")`` is empty otherwise), as the built-in ones do.
 
     Called: for each plugin on its own: one that raises is listed in
     ``crm.plugin_failures`` and the other plugins' channels still load (a plugin

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -61,6 +62,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 ENTRY_POINT_GROUP = "dealercrm"
 TRACE_ENV = "DEALERCRM_TRACE_HOOKS"
+BLOCK_ENV = "DEALERCRM_BLOCK_PLUGINS"
+TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 Each = tuple[tuple[str, pluggy.HookCaller], ...]
 
@@ -107,6 +110,9 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.origins: dict[str, str] = {}
         self.blocked: set[str] = set()
+        #: plugins that failed to load, with why and how to block them (only when loading
+        #: tolerated it: ``build_plugin_manager(tolerate_broken=True)``)
+        self.failed: dict[str, PluginError] = {}
         self._each: dict[str, Each] = {}  # per-plugin callers, rebuilt after (un)registering
 
     # -- registering ----------------------------------------------------------------------
@@ -327,33 +333,97 @@ def trace_hooks(pm: PluginManager) -> Any:
 def build_plugin_manager(
     plugins: Iterable[object] | Mapping[str, object] = (),
     block: Iterable[str] = (),
-    load_entry_points: bool = True,
+    load_entry_points: bool | Iterable[str] = True,
+    tolerate_broken: bool = False,
 ) -> PluginManager:
+    """The plugin manager: the built-in plugins, the installed ones (entry points of the
+    ``dealercrm`` group: all with ``load_entry_points=True``, none with False, or only those
+    named), then ``plugins`` registered inline. Blocked names are left out.
+
+    A plugin that fails to import or register is a ``PluginError`` naming it and how to
+    block it; with ``tolerate_broken`` it is left out and listed in ``pm.failed`` instead,
+    so the commands that need none of it (``dealercrm plugins list``, ``db``, ``settings``,
+    ``--help``) still work with a broken plugin installed.
+    """
     pm = PluginManager()
     if os.environ.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
         trace_hooks(pm)
     for name in block:
         pm.set_blocked(name)
+
+    def load(name: str, get: Any, origin: str, where: str) -> None:
+        try:
+            pm.register_named(get(), name, origin)
+        except Exception as exc:
+            cause = exc.cause if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+            failure = PluginError(name, "import" if not isinstance(exc, PluginError) else exc.hook,
+                                  f"{cause} ({where}; block it with {BLOCK_ENV}={name})")
+            if not tolerate_broken:
+                raise failure from exc
+            log.warning("%s", failure)
+            pm.failed[name] = failure
+
     for module_name in DEFAULT_PLUGINS:
         short = module_name.rsplit(".", 1)[-1]
         if not pm.is_blocked(short):
-            pm.register_named(_import(short, module_name), short, f"built-in ({module_name})")
+            load(short, lambda m=module_name: importlib.import_module(m), f"built-in ({module_name})",
+                 f"built-in module {module_name}")
     if load_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+        wanted = None if load_entry_points is True else set(load_entry_points)
+        found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        missing = sorted((wanted or set()) - set(found))
+        if missing:
+            raise PluginError(missing[0], "import", f"no installed plugin has the entry point {missing[0]!r} in the "
+                              f"{ENTRY_POINT_GROUP!r} group (installed: {', '.join(sorted(found)) or 'none'}); "
+                              "pip install the plugin's project first")
+        for ep in found.values():
+            if (wanted is not None and ep.name not in wanted) or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
                 continue
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(ep.name, "import", f"{type(exc).__name__}: {exc} "
-                                  f"(entry point {ep.value}; block it with DEALERCRM_BLOCK_PLUGINS={ep.name})") from exc
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
-            pm.register_named(plugin, ep.name, f"entry point ({dist}: {ep.value})")
+            load(ep.name, ep.load, f"entry point ({dist}: {ep.value})", f"entry point {ep.value}")
     items = plugins.items() if isinstance(plugins, Mapping) else ((None, p) for p in plugins)
     for name, plugin in items:
         register_inline(pm, plugin, name)
-    _check_pending(pm)
+    while True:
+        try:
+            _check_pending(pm)
+            break
+        except PluginError as exc:  # a hook implementation of no hook (a typo)
+            if not tolerate_broken or exc.plugin not in pm.origins or "inline" in pm.origins[exc.plugin]:
+                raise
+            pm.unregister(name=exc.plugin)
+            pm.origins.pop(exc.plugin)
+            pm.failed[exc.plugin] = PluginError(exc.plugin, "register", f"{exc.cause} (block it with "
+                                                f"{BLOCK_ENV}={exc.plugin})")
     return pm
+
+
+def declared_settings(pm: PluginManager, only: str | None = None) -> dict[str, tuple[str, type]]:
+    """Every settings table the plugins declare (``dealercrm_register_settings``): table →
+    (plugin, attrs class). A table declared twice, or a class that cannot be a settings
+    schema, is a ``PluginError`` naming the plugin."""
+    from .settings_schema import schema_problem
+
+    found: dict[str, tuple[str, type]] = {}
+    for plugin, results in pm.call_each("dealercrm_register_settings", only=only):
+        for declared in results:
+            if declared is None:
+                continue
+            if not isinstance(declared, Mapping):
+                raise PluginError(plugin, "dealercrm_register_settings",
+                                  f"must return {{'<table>': <attrs class>}}, not {declared!r}")
+            for table, cls in declared.items():
+                if not isinstance(table, str) or not TABLE_NAME.fullmatch(table):
+                    raise PluginError(plugin, "dealercrm_register_settings",
+                                      f"table name {table!r} must be lower case letters, digits and _")
+                problem = schema_problem(cls)
+                if problem:
+                    raise PluginError(plugin, "dealercrm_register_settings", f"[plugins.{table}]: {problem}")
+                if table in found and found[table][0] != plugin:
+                    raise PluginError(plugin, "dealercrm_register_settings",
+                                      f"[plugins.{table}] is declared by both {found[table][0]!r} and {plugin!r}")
+                found[table] = (plugin, cls)
+    return found
 
 
 def register_inline(pm: PluginManager, plugin: object, name: str | None = None) -> str:
@@ -366,13 +436,6 @@ def register_inline(pm: PluginManager, plugin: object, name: str | None = None) 
         pm.origins.pop(name, None)
         raise
     return name
-
-
-def _import(name: str, module_name: str) -> object:
-    try:
-        return importlib.import_module(module_name)
-    except Exception as exc:
-        raise PluginError(name, "import", exc) from exc
 
 
 def _check_pending(pm: PluginManager) -> None:

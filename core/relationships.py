@@ -27,8 +27,11 @@ import attrs
 from sqlalchemy import and_, false, func, or_
 
 from .errors import ValidationError
+from .settings_schema import unknown_key
 
 ANY = "*"
+#: the keys of one level in ``[relationships] levels``
+KEYS = ("name", "ours", "theirs")
 
 
 def _words(value: Any) -> tuple[str, ...]:
@@ -97,12 +100,13 @@ def parse_levels(value: Any, source: str = "settings") -> tuple[Level, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ValidationError("[relationships] levels", value, f"must be a list of tables in {source}")
     levels, names = [], set()
-    for item in value:
+    for n, item in enumerate(value):
         if isinstance(item, Level):
             levels.append(item)
             continue
-        if not isinstance(item, Mapping) or set(item) - {"name", "ours", "theirs"} or not isinstance(
-                item.get("name"), str) or not item["name"].strip():
+        if isinstance(item, Mapping) and set(item) - set(KEYS):  # a typo: named with the closest key
+            raise unknown_key(f"[relationships] levels[{n}]", sorted(set(item) - set(KEYS))[0], KEYS)
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"].strip():
             raise ValidationError("[relationships] levels", item, f'each must be {{name = "…", ours = [...], '
                                   f'theirs = [...]}} in {source}')
         levels.append(Level(item["name"].strip(), item.get("ours"), item.get("theirs")))

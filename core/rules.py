@@ -47,12 +47,21 @@ class ScanContext:
             RuleFiring.subject_id == subject_column, RuleFiring.situation == situation_expr)))
 
 
+@attrs.frozen
+class RuleSettings:
+    """The base of a rule's settings class (``dealercrm_register_settings``, the table named
+    after the rule): ``enabled = false`` in ``[plugins.<rule>]`` switches the rule off."""
+
+    enabled: bool = True
+
+
 class Rule(Protocol):
     #: unique name; also the settings key: ``[plugins.<name>]`` in dealercrm.toml
     name: str
     #: one line for ``dealercrm rules list``
     description: str
-    #: defaults, merged with the installation's settings into ``ctx.settings``
+    #: defaults, merged with the installation's settings into ``ctx.settings``; declare the
+    #: table's class too (``dealercrm_register_settings``) so the installation's keys are checked
     defaults: Mapping[str, Any]
 
     def act(self, candidate: Candidate, ctx) -> None:

@@ -3,13 +3,25 @@
 ``crm`` is a fresh application on a temporary SQLite file with a ``clock`` the test can
 move; ``register_plugin`` adds a plugin inline; ``crm_factory`` builds more
 applications (e.g. with a plugin blocked). Nothing here touches the user's database.
+
+Which plugins take part: dealercrm's built-in ones and, of the installed plugins (the
+``dealercrm`` entry-point group), only those under test — named in the project's pytest
+settings::
+
+    [tool.pytest.ini_options]
+    dealercrm_plugins = ["roofbox"]        # "*": every installed plugin
+
+or by overriding the ``crm_plugins`` fixture (in a conftest.py, a module or a class).
+Another plugin installed in the same environment, broken or not, stays out of these
+tests. ``crm_factory(load_entry_points=True)`` loads every installed plugin for one
+application.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +34,32 @@ from .db.migrate import upgrade
 from .settings import Settings
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("dealercrm_plugins", type="args", default=[],
+                  help="installed dealercrm plugins (entry-point names) the crm fixtures load; '*' for all")
+
+
+@pytest.fixture
+def crm_plugins(request: pytest.FixtureRequest) -> Sequence[str] | bool:
+    """The installed plugins (entry-point names) ``crm`` and ``crm_factory`` load: the
+    ``dealercrm_plugins`` setting of pytest (``["*"]``: every one). Override this fixture to
+    choose per test module: ``return ["roofbox"]``."""
+    names = list(request.config.getini("dealercrm_plugins"))
+    return True if "*" in names else tuple(names)
+
+
+@pytest.fixture
+def crm_settings() -> Settings:
+    """The settings ``crm`` and ``crm_factory`` use unless given others: the defaults, which
+    configure no plugin. Override it to configure plugins for a test module::
+
+        @pytest.fixture
+        def crm_settings():
+            return Settings(plugins={"roofbox": {"folder": "letters"}})
+    """
+    return Settings()
 
 
 @pytest.fixture
@@ -44,13 +82,16 @@ def _migrated_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def crm_factory(tmp_path, clock, _migrated_template) -> Iterator[Callable[..., CRM]]:
-    """Build applications on fresh SQLite files; keyword arguments go to ``connect``."""
+def crm_factory(tmp_path, clock, _migrated_template, crm_plugins, crm_settings) -> Iterator[Callable[..., CRM]]:
+    """Build applications on fresh SQLite files; keyword arguments go to ``connect`` (by
+    default: the test's clock, ``crm_settings``, and only the installed plugins under test,
+    ``crm_plugins``)."""
     made: list[CRM] = []
 
     def make(url: str | None = None, **kwargs) -> CRM:
         kwargs.setdefault("clock", clock)
-        kwargs.setdefault("settings", Settings())
+        kwargs.setdefault("settings", crm_settings)
+        kwargs.setdefault("load_entry_points", crm_plugins or False)
         if url is None:
             target = tmp_path / f"crm-{len(made)}.db"
             shutil.copyfile(_migrated_template, target)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
 from sqlalchemy import func, select
 
 from dealercrm import CaseHandedOver, CaseTransitioned, hookimpl
@@ -40,6 +41,16 @@ from dealercrm.services.contact_policy import decide_many
 
 ORIGIN = "case_notifications"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@attrs.frozen
+class NotificationSettings:
+    """``[plugins.case_notifications]``: the written channels tried in order, and the language
+    of the notices (empty: ``[dealercrm] language``)."""
+
+    channels: list[str] = attrs.Factory(lambda: ["email", "sms", "whatsapp"])
+    language: str = ""
+
 
 #: (subject, what the message says) per state the case went to — "state:trigger" first, then
 #: "state", then "*<kind of the holder>" for states of other workflows. ``{day}`` is the due
@@ -208,7 +219,7 @@ def dealercrm_queue_notices(events, uow):
     settings = crm.settings.plugin("case_notifications")
     order = settings.get("channels", ["email", "sms", "whatsapp"])
     channels = [crm.channels[name] for name in order if name in crm.channels]
-    configured = settings.get("language", crm.settings.language)
+    configured = settings.get("language") or crm.settings.language
     if not channels:
         return
     # what moved each case there (the trigger, a question asked): its CaseTransitioned of the same version
@@ -270,3 +281,8 @@ def dealercrm_queue_notices(events, uow):
                              data={"case_id": event.case_id, "state": event.state, "template": "case_handed_over"},
                              decision=decision))
     crm.outbox.enqueue_many(uow, messages)
+
+
+@hookimpl
+def dealercrm_register_settings():
+    return {"case_notifications": NotificationSettings}

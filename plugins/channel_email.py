@@ -72,6 +72,7 @@ import jinja2
 from sqlalchemy import select
 
 from dealercrm import ValidationError, hookimpl
+from dealercrm.settings import secret_field
 from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
 from dealercrm.db.outbox_models import OutboxMessage
 
@@ -86,6 +87,32 @@ QUEUE_ID = re.compile(rb"queued as ([A-Za-z0-9._-]+)", re.IGNORECASE)
 
 def _hide(value: str | None) -> str:
     return "'***'" if value else "None"
+
+
+@attrs.frozen
+class EmailTable:
+    """``[plugins.channel_email]`` as the installation writes it (the module docstring says what
+    each key does). Unset keys follow other settings when the channel is built
+    (``EmailSettings.load``): the port the TLS mode, ``from_name`` the home dealer,
+    ``language`` the installation's, ``message_id_domain`` and ``helo_name`` the sender's domain.
+    No table and none of the ``DEALERCRM_SMTP_*`` variables: the channel is not offered."""
+
+    host: str = "localhost"
+    port: int | None = None
+    starttls: bool = False
+    ssl: bool = False
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = secret_field(None)
+    timeout: float = 30.0
+    from_address: str = "dealercrm@localhost"
+    from_name: str | None = None
+    reply_to: str | None = None
+    message_id_domain: str | None = None
+    helo_name: str | None = None
+    language: str | None = None
+    html: bool = True
+    templates_dir: str | None = None
 
 
 @attrs.frozen
@@ -536,8 +563,31 @@ class _HtmlText(HTMLParser):
         return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def configured(table: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> bool:
+    """Did the installation ask for e-mail at all: a ``[plugins.channel_email]`` table or one of the
+    ``DEALERCRM_SMTP_*`` variables? Without either there is nowhere to send to (an SMTP server on
+    localhost:25 is a guess, and a wrong one keeps messages retrying for hours)."""
+    return bool(table) or any(env.get(var) for var in ENV.values())
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {"channel_email": EmailTable}
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_consent_channels():
+    """E-mail consent can be recorded before the channel is configured."""
+    return ["email"]
+
+
 @hookimpl(trylast=True)
 def dealercrm_register_channels(crm):
-    settings = EmailSettings.load(crm.settings.plugin("channel_email"), os.environ,
-                                  home_dealer=crm.settings.home_dealer, language=crm.settings.language)
+    table = crm.settings.plugin("channel_email")
+    if not configured(table):
+        log.info("email channel not offered: nothing configured in [plugins.channel_email] or %s",
+                 ", ".join(ENV.values()))
+        return []
+    settings = EmailSettings.load(table, os.environ, home_dealer=crm.settings.home_dealer,
+                                  language=crm.settings.language)
     return [EmailChannel(crm, settings)]

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 from sqlalchemy import select
 
 from dealercrm import hookimpl
 from dealercrm.channels import DeliveryResult, OutgoingMessage
 from dealercrm.db.models import Customer, Task
 from dealercrm.services.tasks import create_task
+
+
+@attrs.frozen
+class PhoneSettings:
+    """``[plugins.channel_phone]``: when the call task is due after the message was "sent"."""
+
+    due_in_hours: float = 24
 
 
 class PhoneChannel:
@@ -50,3 +58,8 @@ class PhoneChannel:
 def dealercrm_register_channels(crm):
     settings = crm.settings.plugin("channel_phone")
     return [PhoneChannel(crm, due_in_hours=float(settings.get("due_in_hours", 24)))]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {"channel_phone": PhoneSettings}

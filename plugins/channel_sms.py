@@ -74,10 +74,14 @@ import logging
 import re
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+import attrs
+
 from dealercrm import hookimpl
+from dealercrm.settings import secret_field
+from dealercrm.settings_schema import KEY
 from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
 from dealercrm.plugins.http_gateway import (PLAIN_TOKEN, Gateway, HttpChannel, Secret, anything_configured, dotted,
                                            number, secret_setting)
@@ -88,6 +92,34 @@ DEFAULT_PAYLOAD = {"to": "{recipient}", "text": "{body}", "sender": "{sender}"}
 PLACEHOLDERS = frozenset({"recipient", "recipient_digits", "body", "subject", "sender", "idempotency_key",
                           "message_id", "purpose", "customer_id", "case_id"})
 DEFAULT_INBOUND = {"format": "auto", "from": "from", "text": "text", "id": "id", "international": False}
+
+
+@attrs.frozen
+class SmsInboundTable:
+    """``[plugins.channel_sms.inbound]``: where the gateway puts the sender and the text."""
+
+    format: Literal["auto", "json", "form"] = DEFAULT_INBOUND["format"]
+    from_: str = attrs.field(default=DEFAULT_INBOUND["from"], metadata={KEY: "from"})
+    text: str = DEFAULT_INBOUND["text"]
+    id: str = DEFAULT_INBOUND["id"]
+    international: bool = DEFAULT_INBOUND["international"]
+
+
+@attrs.frozen
+class SmsTable:
+    """``[plugins.channel_sms]`` (the module docstring says what each key does). No table and no
+    ``DEALERCRM_SMS_TOKEN``: the channel is not offered."""
+
+    url: str = ""
+    token: str = secret_field("")
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    sender: str = ""
+    format: Literal["json", "form"] = "json"
+    response_id: str = "id"
+    timeout: float = 10
+    payload: dict[str, Any] = attrs.Factory(lambda: dict(DEFAULT_PAYLOAD))
+    inbound: SmsInboundTable = attrs.Factory(SmsInboundTable)
 
 
 def placeholders(template: Any) -> set[str]:
@@ -242,3 +274,8 @@ def dealercrm_register_channels(crm):
     for problem in filter(None, (channel.problem, channel.inbound_problem)):
         log.warning("%s: %s", channel.name, problem)
     return [channel]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {PLUGIN: SmsTable}

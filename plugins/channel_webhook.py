@@ -63,7 +63,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from dealercrm import hookimpl
+from dealercrm.settings import secret_field
 from dealercrm.channels import DeliveryResult, OutgoingMessage, ParsedInbound
 # the signature scheme lives in the core (inbound authentication uses it too); kept importable from here
 from dealercrm.signing import (SIGNATURE, TIMESTAMP, UNIX_SECONDS, sign, sign_headers,  # noqa: F401
@@ -85,6 +88,18 @@ class WebhookPayloadError(ValueError):
 
 def _bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
+
+
+@attrs.frozen
+class WebhookTable:
+    """``[plugins.channel_webhook]`` (the module docstring says what each key does). No table and
+    no ``DEALERCRM_WEBHOOK_SECRET``: the channel is not offered."""
+
+    url: str = ""
+    secret: str = secret_field("")
+    inbound_secret: str = secret_field("")
+    timeout: float = 10
+    tolerance_seconds: float = 300
 
 
 class WebhookChannel(HttpChannel):
@@ -183,3 +198,8 @@ def dealercrm_register_channels(crm):
     if channel.problem:
         log.warning("%s: %s", channel.name, channel.problem)
     return [channel]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {PLUGIN: WebhookTable}

@@ -98,6 +98,7 @@ import attrs
 from sqlalchemy import select
 
 from dealercrm import hookimpl
+from dealercrm.settings import secret_field
 from dealercrm.channels import DeliveryResult, InboundIgnored, OutgoingMessage, ParsedInbound
 from dealercrm.db.outbox_models import InboundMessage, OutboxMessage
 from dealercrm.plugins.http_gateway import (PLAIN_TOKEN, Gateway, HttpChannel, anything_configured, dotted, number,
@@ -193,6 +194,31 @@ def templates_from(settings: Mapping[str, Any]) -> dict[str, Template]:
                                  f"({', '.join(MESSAGE_FIELDS)}) or of its data")
         found[str(kind)] = Template(str(kind), name, language, tuple(parameters))
     return found
+
+
+@attrs.frozen
+class TemplateTable:
+    """``[plugins.channel_whatsapp.templates.<kind>]``: an approved template for one message kind."""
+
+    name: str = ""
+    language: str = ""
+    parameters: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen
+class WhatsAppTable:
+    """``[plugins.channel_whatsapp]`` (the module docstring says what each key does). No table and
+    no ``DEALERCRM_WHATSAPP_TOKEN``: the channel is not offered."""
+
+    phone_number_id: str = ""
+    token: str = secret_field("")
+    base_url: str = DEFAULT_BASE_URL
+    version: str = DEFAULT_VERSION
+    timeout: float = 10
+    app_secret: str = secret_field("")
+    verify_token: str = secret_field("")
+    window_hours: float = 24
+    templates: dict[str, TemplateTable] = attrs.Factory(dict)
 
 
 class WhatsAppChannel(HttpChannel):
@@ -419,3 +445,8 @@ def dealercrm_register_channels(crm):
     if channel.problem:
         log.warning("%s: %s", channel.name, channel.problem)
     return [channel]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {PLUGIN: WhatsAppTable}

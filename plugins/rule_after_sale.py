@@ -45,6 +45,10 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from datetime import date as Date
+from typing import Literal
+
+import attrs
 
 from sqlalchemy import Integer, String, cast, extract, literal, literal_column, select
 
@@ -52,7 +56,7 @@ from dealercrm import hookimpl
 from dealercrm.clock import UTC
 from dealercrm.db.models import Actor, Asset, Customer, Party, Product
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate
+from dealercrm.rules import Candidate, RuleSettings
 
 NAME = "rule_after_sale"
 PARTS = ("checkin", "occasions", "birthday", "anniversary")
@@ -135,6 +139,45 @@ def selects(occasion: dict):
     if occasion.get("category"):
         return Product.category == str(occasion["category"])
     return Product.sku.in_([str(s) for s in occasion["skus"]])
+
+
+Purpose = Literal["service", "marketing"]
+
+
+@attrs.frozen
+class Occasion:
+    """``[[plugins.rule_after_sale.occasions]]``: one occasion the owners of some assets are invited to."""
+
+    name: str = ""
+    date: Date | str = ""
+    sku_prefix: str = ""
+    category: str = ""
+    skus: list[str] = attrs.Factory(list)
+    place: str = ""
+    invite_days_before: int = 28
+
+
+@attrs.frozen
+class AfterSaleSettings(RuleSettings):
+    """``[plugins.rule_after_sale]`` (the module docstring says what each key does); a text left
+    empty follows ``[dealercrm] language``."""
+
+    parts: list[Literal["checkin", "occasions", "birthday", "anniversary"]] = attrs.Factory(lambda: list(PARTS))
+    checkin_after_days: int = 14
+    checkin_until_days: int = 45
+    birthday_days_before: int = 5
+    anniversary_days_before: int = 3
+    anniversary_categories: list[str] = attrs.Factory(list)
+    gesture_purpose: Purpose = "service"
+    invitation_purpose: Purpose = "marketing"
+    channels: list[str] = attrs.Factory(lambda: ["email", "sms", "whatsapp"])
+    occasions: list[Occasion] = attrs.Factory(list)
+    checkin_title: str = ""
+    birthday_title: str = ""
+    anniversary_title: str = ""
+    invitation_title: str = ""
+    invitation_subject: str = ""
+    invitation_body: str = ""
 
 
 class AfterSale:
@@ -262,3 +305,8 @@ def at_nine(day: date) -> datetime:
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [AfterSale()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: AfterSaleSettings}

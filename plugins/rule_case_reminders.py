@@ -21,12 +21,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 from sqlalchemy import String, func, literal, select
 
 from dealercrm import hookimpl
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Party
-from dealercrm.rules import Candidate
+from dealercrm.rules import Candidate, RuleSettings
 
 NAME = "rule_case_reminders"
 
@@ -44,6 +45,15 @@ def due_situation(dialect: str):
     else:
         iso = func.strftime(literal("%Y-%m-%dT%H:%M:%S", String), Case.due_at)
     return literal("due:", String) + iso + literal("+00:00", String)
+
+
+@attrs.frozen
+class CaseReminderSettings(RuleSettings):
+    """``[plugins.rule_case_reminders]``; an empty ``title`` follows ``[dealercrm] language``."""
+
+    window_hours: float = 4
+    owner_kinds: list[str] = attrs.Factory(lambda: ["dealer", "manufacturer", "technician"])
+    title: str = ""
 
 
 class CaseReminders:
@@ -82,3 +92,8 @@ class CaseReminders:
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [CaseReminders()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: CaseReminderSettings}

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 from sqlalchemy import String, cast, func, literal, or_, select, update
 
 from dealercrm import AssetRecorded, InterestNoted, hookimpl
 from dealercrm.db.models import Actor, Asset, Customer, Interest, Party, Product
 from dealercrm.db.rule_models import RuleFiring
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate
+from dealercrm.rules import Candidate, RuleSettings
 
 NAME = "rule_interest_offer"
 
@@ -94,6 +95,28 @@ def live():
 def candidate(customer_id: int, interest: str, suggest: str, product: str) -> Candidate:
     return Candidate(customer_id, f"{interest}:{suggest}", customer_id=customer_id,
                      evidence={"interest": interest, "suggest": suggest, "product": product})
+
+
+@attrs.frozen
+class Offer:
+    """One entry of ``offers``: who has ``interest`` and owns ``owns`` gets ``suggest``."""
+
+    interest: str = ""
+    owns: str | list[str] = ""
+    suggest: str = ""
+
+
+@attrs.frozen
+class InterestOfferSettings(RuleSettings):
+    """``[plugins.rule_interest_offer]`` (see the module docstring); an empty text follows
+    ``[dealercrm] language``."""
+
+    offers: list[Offer] = attrs.Factory(lambda: [Offer(**o) for o in DEFAULT_OFFERS])
+    channels: list[str] = attrs.Factory(lambda: ["email", "sms", "whatsapp"])
+    due_in_days: float = 3
+    task_title: str = ""
+    subject: str = ""
+    body: str = ""
 
 
 class InterestOffer:
@@ -177,3 +200,8 @@ def dealercrm_erase_customer(customer_id, uow):
     the customer (tasks, messages and the timeline are erased by the core)."""
     uow.session.execute(update(RuleFiring).where(RuleFiring.rule == NAME, RuleFiring.customer_id == customer_id)
                         .values(situation=literal("erased:", String) + cast(RuleFiring.id, String), detail=None))
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: InterestOfferSettings}

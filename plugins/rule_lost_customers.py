@@ -38,15 +38,16 @@ PostgreSQL.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import attrs
 from sqlalchemy import Date, Integer, String, cast, func, literal, or_, select, true, type_coerce, union_all
 
 from dealercrm import hookimpl
 from dealercrm.db.case_models import Case
 from dealercrm.db.models import Asset, Customer
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate
+from dealercrm.rules import Candidate, RuleSettings
 
 NAME = "rule_lost_customers"
 
@@ -112,6 +113,23 @@ def checked(settings) -> dict[str, Any]:
     if s["purpose"] not in ("service", "marketing"):
         raise ValidationError(f"[plugins.{NAME}] purpose", s["purpose"], 'must be "service" or "marketing"')
     return s
+
+
+@attrs.frozen
+class LostCustomerSettings(RuleSettings):
+    """``[plugins.rule_lost_customers]``: the keys of ``DEFAULTS`` (ranges checked by ``checked``),
+    the texts (empty: ``[dealercrm] language``'s) and their language."""
+
+    factor: float = DEFAULTS["factor"]
+    min_events: int = DEFAULTS["min_events"]
+    min_history_days: int = DEFAULTS["min_history_days"]
+    min_days_since: int = DEFAULTS["min_days_since"]
+    include_service: bool | Literal["except_warranty"] = DEFAULTS["include_service"]
+    purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
+    due_days: int = DEFAULTS["due_days"]
+    language: str = ""
+    title: str = ""
+    note: str = ""
 
 
 class Dialect:
@@ -198,8 +216,8 @@ class LostCustomers:
                       first=as_date(ev["first"]).strftime(day), last=as_date(ev["last"]).strftime(day),
                       purchases=", ".join(p.strftime(day) for p in purchases) or "—",
                       visits=", ".join(v.strftime(day) for v in visits) or "—")
-        ctx.task(s.get("title", texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
-                 purpose=s["purpose"], note=s.get("note", texts["note"]).format(**fields))
+        ctx.task((s.get("title") or texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
+                 purpose=s["purpose"], note=(s.get("note") or texts["note"]).format(**fields))
 
 
 def iso(day) -> str:
@@ -218,3 +236,8 @@ def as_date(value) -> date:
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [LostCustomers()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: LostCustomerSettings}

@@ -49,14 +49,15 @@ aggregate column per level, joined to the same loyalty aggregates.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import attrs
 from sqlalchemy import String, and_, case, func, literal, or_, select, true, type_coerce
 
 from dealercrm import hookimpl
 from dealercrm.db.models import Actor, Asset, ContactPerson, Customer, Interaction
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate, utc_day_text
+from dealercrm.rules import Candidate, RuleSettings, utc_day_text
 from dealercrm.services.contact_policy import decide
 from dealercrm.services.relationships import personal_touches
 
@@ -141,35 +142,52 @@ def iso(day) -> str | None:
     return day if day is None or isinstance(day, str) else day.isoformat()
 
 
-def checked(settings, levels=None) -> dict[str, Any]:
-    """The settings, checked; ``levels``: the installation's ``[relationships] levels``, which
-    ``company_levels`` names."""
-    s = {**DEFAULTS, **settings}
-    wanted = s["company_levels"]
-    if isinstance(wanted, (list, tuple)):
-        known = [level.name for level in levels] if levels is not None else None
-        if not wanted or not all(isinstance(w, str) for w in wanted) or (
-                known is not None and not set(wanted) <= set(known)):
+def _at_least_zero(_, attribute: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"must be {'a whole number' if isinstance(value, int) else 'a number'} >= 0")
+
+
+def _levels_wanted(_, attribute: attrs.Attribute, wanted: int | list[str]) -> None:
+    if isinstance(wanted, list) and not wanted:
+        raise ValueError("must name at least one level of [relationships] levels, or be a number of levels")
+    if isinstance(wanted, int) and wanted < 1:
+        raise ValueError("must be a number of levels from 1, or a list of level names")
+
+
+@attrs.frozen
+class LoyalQuietSettings(RuleSettings):
+    """``[plugins.rule_loyal_quiet]``: the keys of ``DEFAULTS``, the texts (empty: the
+    built-in ones in ``[dealercrm] language``) and their language. Checked when the
+    application starts, ``company_levels`` against ``[relationships] levels``."""
+
+    quiet_days: int = attrs.field(default=DEFAULTS["quiet_days"], validator=_at_least_zero)
+    min_purchases: int = attrs.field(default=DEFAULTS["min_purchases"], validator=_at_least_zero)
+    min_years: int = attrs.field(default=DEFAULTS["min_years"], validator=_at_least_zero)
+    min_revenue: float = attrs.field(default=DEFAULTS["min_revenue"], validator=_at_least_zero)
+    loyal_when: Literal["all", "any"] = DEFAULTS["loyal_when"]
+    purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
+    due_days: int = attrs.field(default=DEFAULTS["due_days"], validator=_at_least_zero)
+    company_levels: int | list[str] = attrs.field(default=DEFAULTS["company_levels"], validator=_levels_wanted)
+    language: str = ""
+    title: str = ""
+    note: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.min_purchases or self.min_years or self.min_revenue):
+            raise ValidationError(f"[plugins.{NAME}]", "min_purchases, min_years, min_revenue",
+                                  "at least one loyalty criterion must be above 0")
+
+    def check_against(self, settings) -> None:
+        """``company_levels`` names levels of ``[relationships] levels``, or a number of them."""
+        names = [level.name for level in settings.relationships.levels]
+        wanted = self.company_levels
+        if isinstance(wanted, list) and not set(wanted) <= set(names):
             raise ValidationError(f"[plugins.{NAME}] company_levels", wanted,
-                                  f"must name levels of [relationships] levels: {', '.join(known or ())}")
-    elif isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1 or (
-            levels is not None and wanted > len(levels)):
-        raise ValidationError(f"[plugins.{NAME}] company_levels", wanted,
-                              f"must be a number of levels from 1 to {len(levels) if levels is not None else 'all'}, "
-                              "or a list of level names")
-    for key in ("quiet_days", "min_purchases", "min_years", "due_days"):
-        if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 0:
-            raise ValidationError(f"[plugins.{NAME}] {key}", s[key], "must be a whole number >= 0")
-    if not isinstance(s["min_revenue"], (int, float)) or isinstance(s["min_revenue"], bool) or s["min_revenue"] < 0:
-        raise ValidationError(f"[plugins.{NAME}] min_revenue", s["min_revenue"], "must be a number >= 0")
-    if s["loyal_when"] not in ("all", "any"):
-        raise ValidationError(f"[plugins.{NAME}] loyal_when", s["loyal_when"], 'must be "all" or "any"')
-    if s["purpose"] not in ("service", "marketing"):
-        raise ValidationError(f"[plugins.{NAME}] purpose", s["purpose"], 'must be "service" or "marketing"')
-    if not (s["min_purchases"] or s["min_years"] or s["min_revenue"]):
-        raise ValidationError(f"[plugins.{NAME}]", "min_purchases, min_years, min_revenue",
-                              "at least one loyalty criterion must be above 0")
-    return s
+                                  f"must name levels of [relationships] levels: {', '.join(names)}")
+        if isinstance(wanted, int) and wanted > len(names):
+            raise ValidationError(f"[plugins.{NAME}] company_levels", wanted,
+                                  f"must be a number of levels from 1 to {len(names)} (the levels of "
+                                  "[relationships] levels), or a list of level names")
 
 
 class LoyalQuiet:
@@ -212,7 +230,7 @@ class LoyalQuiet:
     def query(self, ctx):
         """The scan as one SELECT (also used by the benchmark to show its plan); in the levels
         mode for every customer but companies (``company_query``)."""
-        s = checked(ctx.settings, ctx.crm.settings.relationships.levels)
+        s = ctx.settings  # checked when the application started (LoyalQuietSettings)
         now: datetime = ctx.now
         quiet_since = now - timedelta(days=s["quiet_days"])
         is_purchase, purchases, first_purchase, revenue, loyal = self.loyalty(s, now)
@@ -274,7 +292,7 @@ class LoyalQuiet:
 
     def scan(self, ctx):
         today = ctx.now.date()
-        s = checked(ctx.settings, ctx.crm.settings.relationships.levels)
+        s = ctx.settings  # checked when the application started (LoyalQuietSettings)
         result = ctx.connection.execute(self.query(ctx).execution_options(yield_per=1000))
         rows = (row for part in result.partitions() for row in part)  # streamed, 1000 rows at a time
         for customer_id, situation, last, created, purchases, first_purchase, revenue in rows:
@@ -303,7 +321,7 @@ class LoyalQuiet:
         })
 
     def act(self, candidate, ctx):
-        s = checked(ctx.settings, ctx.crm.settings.relationships.levels)
+        s = ctx.settings  # checked when the application started (LoyalQuietSettings)
         texts = TEXTS.get(s.get("language") or ctx.crm.settings.language, TEXTS["en"])
         ev = candidate.evidence
         name = ctx.uow.connection.execute(select(Customer.name).where(Customer.id == candidate.customer_id)).scalar()
@@ -322,13 +340,18 @@ class LoyalQuiet:
             purchases=ev["purchases"], first_purchase=local_day(ev["first_purchase"], texts),
             revenue=local_number(ev["revenue"], texts), phone=texts["phone_ok"] if allowed and allowed.allowed else
             texts["phone_not"].format(reason=allowed.reason if allowed else "no phone channel"))
-        note = s.get("note", texts["note"]).format(**fields)
+        note = (s.get("note") or texts["note"]).format(**fields)
         if by_level:
             note += texts["levels_note"].format(days=s["quiet_days"], levels=levels)
-        ctx.task(s.get("title", texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
+        ctx.task((s.get("title") or texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
                  purpose=s["purpose"], note=note)
 
 
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [LoyalQuiet()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: LoyalQuietSettings}

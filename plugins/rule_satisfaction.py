@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import attrs
 from sqlalchemy import select
 
 from dealercrm import CaseClosed, MessageReceived, SurveyAnswered, hookimpl
@@ -43,7 +44,7 @@ from dealercrm.db.models import Actor, Customer, Interaction, Party
 from dealercrm.db.outbox_models import InboundMessage
 from dealercrm.db.rule_models import SurveyResponse
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate
+from dealercrm.rules import Candidate, RuleSettings
 from dealercrm.services.surveys import record_in
 
 NAME = "rule_satisfaction"
@@ -84,6 +85,23 @@ def parse_answer(text: str) -> tuple[int | None, int | None, str | None] | None:
 
 def scores(csat, nps) -> str:
     return ", ".join(f"{label} {v}" for label, v in (("CSAT", csat), ("NPS", nps)) if v is not None)
+
+
+@attrs.frozen
+class SatisfactionSettings(RuleSettings):
+    """``[plugins.rule_satisfaction]`` (see the module docstring); an empty text follows
+    ``[dealercrm] language``."""
+
+    final_states: list[str] = attrs.Factory(lambda: ["closed", "refunded"])
+    channels: list[str] = attrs.Factory(lambda: ["email", "sms", "whatsapp"])
+    low_csat: int = 2
+    low_nps: int = 6
+    follow_up_in_hours: float = 24
+    read_replies: bool = True
+    catch_up_days: float = 3
+    subject: str = ""
+    body: str = ""
+    follow_up_title: str = ""
 
 
 class Satisfaction:
@@ -181,3 +199,8 @@ class Satisfaction:
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [Satisfaction()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: SatisfactionSettings}

@@ -44,15 +44,16 @@ of the account, anti-joined with the rule's firings, streamed.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import attrs
 from sqlalchemy import String, and_, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 
 from dealercrm import hookimpl
 from dealercrm.db.models import Actor, ContactPerson, Customer, Interaction
 from dealercrm.errors import ValidationError
-from dealercrm.rules import Candidate, utc_day_text
+from dealercrm.rules import Candidate, RuleSettings, utc_day_text
 from dealercrm.services.relationships import (account_value, relationship_map, single_thread_situation,
                                               single_threaded, thread_stats)
 
@@ -110,22 +111,38 @@ TEXTS = {
 }
 
 
-def checked(settings, crm) -> dict[str, Any]:
-    s = {**DEFAULTS, **settings}
-    for key in ("window_days", "min_purchases", "min_years", "due_days"):
-        if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 0:
-            raise ValidationError(f"[plugins.{NAME}] {key}", s[key], "must be a whole number >= 0")
-    if not isinstance(s["min_revenue"], (int, float)) or isinstance(s["min_revenue"], bool) or s["min_revenue"] < 0:
-        raise ValidationError(f"[plugins.{NAME}] min_revenue", s["min_revenue"], "must be a number >= 0")
-    if s["valuable_when"] not in ("all", "any"):
-        raise ValidationError(f"[plugins.{NAME}] valuable_when", s["valuable_when"], 'must be "all" or "any"')
-    if s["purpose"] not in ("service", "marketing"):
-        raise ValidationError(f"[plugins.{NAME}] purpose", s["purpose"], 'must be "service" or "marketing"')
-    if not (s["min_purchases"] or s["min_years"] or s["min_revenue"]):
-        raise ValidationError(f"[plugins.{NAME}]", "min_purchases, min_revenue, min_years",
-                              "at least one value criterion must be above 0: the rule is for key accounts")
-    s["window_days"] = s["window_days"] or crm.settings.relationships.window_days
-    return s
+def _at_least_zero(_, attribute: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"must be {'a whole number' if isinstance(value, int) else 'a number'} >= 0")
+
+
+@attrs.frozen
+class SingleThreadedSettings(RuleSettings):
+    """``[plugins.rule_single_threaded]``: the keys of ``DEFAULTS``, the texts (empty: the
+    built-in ones in ``[dealercrm] language``) and their language; checked when the
+    application starts."""
+
+    window_days: int = attrs.field(default=DEFAULTS["window_days"], validator=_at_least_zero)
+    min_purchases: int = attrs.field(default=DEFAULTS["min_purchases"], validator=_at_least_zero)
+    min_revenue: float = attrs.field(default=DEFAULTS["min_revenue"], validator=_at_least_zero)
+    min_years: int = attrs.field(default=DEFAULTS["min_years"], validator=_at_least_zero)
+    valuable_when: Literal["any", "all"] = DEFAULTS["valuable_when"]
+    purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
+    due_days: int = attrs.field(default=DEFAULTS["due_days"], validator=_at_least_zero)
+    language: str = ""
+    title: str = ""
+    note: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.min_purchases or self.min_years or self.min_revenue):
+            raise ValidationError(f"[plugins.{NAME}]", "min_purchases, min_revenue, min_years",
+                                  "at least one value criterion must be above 0: the rule is for key accounts")
+
+
+def in_effect(settings: dict[str, Any], crm) -> dict[str, Any]:
+    """The rule's settings (checked when the application started) with the window in days:
+    its own ``window_days``, or ``[relationships] window_days`` where that is 0."""
+    return {**settings, "window_days": settings["window_days"] or crm.settings.relationships.window_days}
 
 
 def years_before(day: date, years: int) -> date:
@@ -153,7 +170,7 @@ class SingleThreaded:
 
     def query(self, ctx):
         """The scan as one SELECT."""
-        s = checked(ctx.settings, ctx.crm)
+        s = in_effect(ctx.settings, ctx.crm)
         now: datetime = ctx.now
         window = s["window_days"]
         stats = thread_stats(now, window, Customer.kind == "company")
@@ -211,7 +228,7 @@ class SingleThreaded:
             })
 
     def act(self, candidate, ctx):
-        s = checked(ctx.settings, ctx.crm)
+        s = in_effect(ctx.settings, ctx.crm)
         texts = TEXTS.get(s.get("language") or ctx.crm.settings.language, TEXTS["en"])
         ev = candidate.evidence
         customer = ctx.uow.session.get(Customer, candidate.customer_id)
@@ -237,10 +254,16 @@ class SingleThreaded:
                       revenue=local_number(ev["revenue"], texts),
                       since=date.fromisoformat(since).strftime(texts["date"]) if since else "—",
                       missing="\n".join(lines) or texts["none"])
-        ctx.task(s.get("title", texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
-                 purpose=s["purpose"], note=s.get("note", texts["note"]).format(**fields), contact_person_id=about)
+        ctx.task((s.get("title") or texts["title"]).format(**fields), due_in=timedelta(days=s["due_days"]),
+                 purpose=s["purpose"], note=(s.get("note") or texts["note"]).format(**fields),
+                 contact_person_id=about)
 
 
 @hookimpl(trylast=True)
 def dealercrm_register_rules(crm):
     return [SingleThreaded()]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {NAME: SingleThreadedSettings}

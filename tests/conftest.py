@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dealercrm import connect
-from dealercrm.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "integration"))  # case_world
+from case_world import with_mail  # noqa: E402
 
 PG_URL = os.environ.get("DEALERCRM_TEST_POSTGRES_URL")
 
@@ -29,6 +31,19 @@ def reset_postgres(url: str) -> None:
         conn.execute(text("CREATE SCHEMA public"))
         conn.execute(text("DROP FUNCTION IF EXISTS dealercrm_audit_append_only() CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture
+def crm_factory(crm_factory):
+    """dealercrm's own tests run an installation with e-mail configured (the channel is offered
+    only then): whatever settings a test passes, unless they configure e-mail themselves. A test
+    of an installation without e-mail connects on its own."""
+
+    def make(url=None, **kwargs):
+        kwargs["settings"] = with_mail(kwargs.get("settings"))
+        return crm_factory(url, **kwargs)
+
+    return make
 
 
 @pytest.fixture
@@ -52,7 +67,7 @@ def db_url(request, tmp_path) -> str:
 @pytest.fixture
 def any_crm(db_url, clock):
     """The application with a home dealer, once on SQLite and once on PostgreSQL."""
-    app = connect(db_url, clock=clock, settings=Settings())
+    app = connect(db_url, clock=clock, settings=with_mail())
     app.parties.add("dealer", app.settings.home_dealer, by=app.system)
     yield app
     app.close()

@@ -138,10 +138,15 @@ def an_id_value(kind: str, value: int) -> int:
     return value
 
 
-def open_crm(migrate: bool = True) -> CRM:
-    """The application on ``--db``; a URL that cannot be opened is a one-line error."""
+def open_crm(migrate: bool = True, *, tolerate_broken_plugins: bool = False) -> CRM:
+    """The application on ``--db``; a URL that cannot be opened is a one-line error.
+
+    ``tolerate_broken_plugins``: for the commands that need no plugin (``plugins``, ``db``), an
+    installed plugin that fails to load is left out (and was reported when the command line
+    was built) instead of stopping the command."""
     try:
-        crm = connect(_state["db"], migrate=migrate, plugins=_state["plugins"])
+        crm = connect(_state["db"], migrate=migrate, plugins=_state["plugins"],
+                      tolerate_broken_plugins=tolerate_broken_plugins)
     except (ValueError, ArgumentError, OperationalError) as exc:
         fail(f"cannot open database {_shown(_state['db'])}: {str(exc).splitlines()[0]}")
         raise  # pragma: no cover (fail always raises)

@@ -87,9 +87,9 @@ def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
 
-    app = FastAPI(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=list(TAGS),
-                  generate_unique_id_function=lambda route: route.name,  # operationIds for generated clients
-                  lifespan=lifespan)
+    app = _fastapi(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=list(TAGS),
+                   generate_unique_id_function=lambda route: route.name,  # operationIds for generated clients
+                   lifespan=lifespan)
     app.state.crm = crm
     app.state.keys = crm.api_keys if crm is not None else None
     app.state.idempotency = RecordStore(crm)
@@ -125,6 +125,21 @@ def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _fastapi(**kwargs: Any) -> FastAPI:
+    """The application, with its documentation pages served from installed files.
+
+    FastAPI's own ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from a CDN: on a
+    dealer's network without internet access they are blank pages. ``fastapi-offline`` (in
+    the ``[server]`` extra) ships both and serves them from ``/static-offline-docs``; without
+    it the pages are off rather than blank (``/openapi.json`` is always there).
+    """
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(docs_url=None, redoc_url=None, **kwargs)
+    return FastAPIOffline(**kwargs)
 
 
 def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:

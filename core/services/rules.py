@@ -25,6 +25,7 @@ from ..db.models import Actor, Customer
 from ..db.rule_models import RuleFiring
 from ..errors import DealerCrmError, PluginError, ValidationError
 from ..rules import Candidate, ScanContext, reacting, scanning, wants
+from ..settings_schema import as_table
 from .base import Service
 from .contact_policy import Decision, contacts_in_window, decide
 from .interactions import record_interaction
@@ -178,7 +179,9 @@ class RuleEngine(Service):
         self._rules = rules
 
     def settings_for(self, rule: Rule) -> dict[str, Any]:
-        """The rule's settings: its ``defaults`` overlaid with its ``[plugins.<name>]`` table.
+        """The rule's settings: its ``defaults``, the defaults of the class its plugin declared
+        for its table (``dealercrm_register_settings``) and what the installation wrote in its
+        ``[plugins.<name>]`` table, in that order.
 
         What the rule's scan and actions read, so an installation tunes a rule without code.
         Raises nothing.
@@ -209,7 +212,10 @@ class RuleEngine(Service):
             >>> crm.rules.settings_for(crm.rules.rule("ski_offer"))["due_days"]
             3
         """
-        return {**dict(getattr(rule, "defaults", {}) or {}), **self.crm.settings.plugin(rule.name)}
+        declared = self.crm.settings.checked.get(rule.name)
+        return {**dict(getattr(rule, "defaults", {}) or {}),
+                **(as_table(declared, masked=False) if declared is not None else {}),
+                **self.crm.settings.plugin(rule.name)}
 
     def enabled(self, rule: Rule) -> bool:
         """Whether the rule runs: False when its table says ``enabled = false``, so a rule is

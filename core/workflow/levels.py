@@ -16,9 +16,12 @@ adds its own, in ``[cases.service_levels.<workflow>.<level>]``::
 
 A duration is "30m", "4h", "1h30m" or "2d"; in a state counted in working time a "d" is a
 working day of 9 hours (the default calendar's 08:00-17:00, as the built-in workflow counts
-its days), in a wall-clock state 24 hours. Whatever is given is checked here (names, types,
-durations: errors name the setting) and then proven with the workflow (``check_workflow``),
-so a level from the settings that breaks a property stops start-up like a plugin's would.
+its days), in a wall-clock state 24 hours. The keys and their types are declared once, in
+``dealercrm.settings.ServiceLevelTable`` (a typo is refused when the settings are read,
+with the closest key); what they mean for the workflow is checked here (workflows and
+states that exist, durations: errors name the setting) and then proven with the workflow
+(``check_workflow``), so a level from the settings that breaks a property stops start-up
+like a plugin's would.
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ from dealercrm.workflow.model import STANDARD, DeadlinePolicy, ServiceLevel, Wor
 WORKING_DAY = timedelta(hours=9)
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([dhm])\s*")
 _DURATION = re.compile(f"(?:{_PART.pattern})+")
-_KEYS = ("description", "priorities", "categories", "contracts", "deadlines")
 
 
 def parse_duration(where: str, value: Any, business: bool) -> timedelta:
@@ -81,10 +83,6 @@ def with_levels(wf: Workflow, levels: Mapping[str, Any], where: str, source: str
         at = f"{where[:-1]}.{name}]"
         if not isinstance(given, Mapping):
             raise ValidationError(at, given, f"must be a table ({source})")
-        unknown = sorted(set(given) - set(_KEYS))
-        if unknown:
-            raise ValidationError(f"{at} {unknown[0]}", given[unknown[0]], f"is no setting of a service level "
-                                  f"({source}); known: {', '.join(_KEYS)}")
         deadlines = _deadlines(wf, given.get("deadlines", {}), at)
         if name == STANDARD:
             if set(given) - {"deadlines", "description"}:
@@ -97,8 +95,6 @@ def with_levels(wf: Workflow, levels: Mapping[str, Any], where: str, source: str
         conditions = {key: _names(f"{at} {key}", given[key]) for key in ("priorities", "categories", "contracts")
                       if key in given}
         description = given.get("description")
-        if description is not None and not isinstance(description, str):
-            raise ValidationError(f"{at} description", description, "must be text")
         if name in declared:
             old = declared[name]
             declared[name] = attrs.evolve(old, deadlines={**old.deadlines, **deadlines}, **conditions,

@@ -110,6 +110,15 @@ _SENDING_TO = select(Subscription.url, Subscription.secret, Subscription.deleted
     Subscription.id == bindparam("subscription_id"))
 
 
+@attrs.frozen
+class SubscriptionSettings:
+    """``[plugins.http_subscriptions]`` (see the module docstring)."""
+
+    timeout: float = 10
+    allow_http: bool = False
+    allow_internal_targets: bool = False
+
+
 class SubscriptionChannel(HttpChannel):
     """Sends a delivery to its subscription's URL, signed with that subscription's own secret."""
 
@@ -207,3 +216,8 @@ def dealercrm_queue_notices(events, uow):
 
 __all__ = ["DELIVERY_CHANNEL", "EVENT_KINDS", "SubscriptionChannel", "SubscriptionService", "check_url",
            "delivery_key", "may_see", "payload"]
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {PLUGIN: SubscriptionSettings}

@@ -92,3 +92,8 @@ def dealercrm_register_commands(cli):
 def dealercrm_seed_demo(crm, rng):
     from .commands import seed_demo
     return seed_demo(crm)
+
+
+@hookimpl(trylast=True)
+def dealercrm_register_settings():
+    return {"portal": PortalSettings}

@@ -17,11 +17,10 @@ import threading
 import time
 from collections import deque
 from datetime import timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-
-from dealercrm.errors import ValidationError
 
 SESSION_COOKIE = "dcrm_session"
 NONCE_COOKIE = "dcrm_nonce"
@@ -29,36 +28,37 @@ LANGUAGE_COOKIE = "dcrm_lang"
 PATH = "/portal"
 
 
+def _zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"{name!r} is no IANA time zone such as Europe/Berlin") from None
+
+
 @attrs.frozen
 class PortalSettings:
     """``[plugins.portal]``: see the module docstring of ``dealercrm.plugins.portal``."""
 
     public_url: str = "http://127.0.0.1:8000"
-    time_zone: str = "Europe/Berlin"
+    time_zone: str = attrs.field(default="Europe/Berlin", validator=lambda _, __, v: _zone(v))
     session_hours: float = 8
     idle_minutes: float = 120
     link_minutes: float = 15
     status_link_days: float = 30
-    secure_cookies: str = "auto"  # auto: when the request came over https
+    secure_cookies: Literal["auto", "always", "never"] = "auto"  # auto: when the request came over https
     sign_in_attempts: int = 10  # per client address and per e-mail address ...
     sign_in_window_seconds: float = 300  # ... in this window
 
     @classmethod
     def of(cls, crm) -> PortalSettings:
-        values = crm.settings.plugin("portal")
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValidationError("[plugins.portal]", unknown[0], f"is no setting; known: {', '.join(sorted(known))}")
-        settings = cls(**values)
+        """``[plugins.portal]``, as ``connect()`` checked it (``dealercrm_register_settings``)."""
         try:
-            ZoneInfo(settings.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError("[plugins.portal] time_zone", settings.time_zone,
-                                  "is no IANA time zone such as Europe/Berlin") from None
-        if settings.secure_cookies not in ("auto", "always", "never"):
-            raise ValidationError("[plugins.portal] secure_cookies", settings.secure_cookies,
-                                  "must be auto, always or never")
+            settings = crm.settings.of("portal")
+        except LookupError:  # the portal registered on a running application: checked then
+            from dealercrm.settings_schema import check, raise_first
+            problems: list = []
+            settings = check(cls, crm.settings.plugin("portal"), "[plugins.portal]", problems)
+            raise_first(problems)
         return attrs.evolve(settings, public_url=settings.public_url.rstrip("/"))
 
     @property

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from api_world import WEBHOOK_SECRET, Api, issue_keys
-from case_world import build_world
+from case_world import build_world, with_mail
 
 from dealercrm import connect
 from dealercrm.db.case_models import Case, CaseEvent
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def world(postgres_url, clock):
     crm = connect(postgres_url, clock=clock,
-                  settings=Settings(plugins={"channel_webhook": {"secret": WEBHOOK_SECRET}}))
+                  settings=with_mail(Settings(plugins={"channel_webhook": {"secret": WEBHOOK_SECRET}})))
     crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
     w = build_world(crm)
     yield w

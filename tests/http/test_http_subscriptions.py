@@ -137,12 +137,22 @@ def test_a_misconfigured_timeout_fails_deliveries_with_the_reason(tmp_path, cloc
 
     from dealercrm.settings import Settings
 
-    world = copy_world(tmp_path, clock, settings=Settings(plugins={"http_subscriptions": {"timeout": "soon"}}))
+    world = copy_world(tmp_path, clock, settings=Settings(plugins={"http_subscriptions": {"timeout": 0}}))
     try:
         result = world.crm.channels["subscription"].send(message_for({"subscription_id": 1}))
-        assert result.status == "failed" and "timeout must be a positive number, not 'soon'" in result.error
+        assert result.status == "failed" and "timeout must be a positive number, not 0" in result.error
     finally:
         world.crm.close()
+
+
+def test_a_timeout_that_is_no_number_stops_the_application_at_start(tmp_path, clock):
+    from case_world import copy_world
+
+    from dealercrm import ValidationError
+    from dealercrm.settings import Settings
+
+    with pytest.raises(ValidationError, match=r"\[plugins.http_subscriptions\] timeout 'soon': must be a number"):
+        copy_world(tmp_path, clock, settings=Settings(plugins={"http_subscriptions": {"timeout": "soon"}}))
 
 
 def test_deliveries_need_no_webhook_channel_configured(tmp_path, clock):

@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 from sqlalchemy import func, select
 
 from dealercrm import CRM, ManualClock, connect, hookimpl
@@ -135,6 +136,18 @@ def build_world(crm: CRM, *, log: bool = True) -> World:
     return world
 
 
+#: Elektro Schmidt's e-mail, configured as an installation configures it: the e-mail channel is
+#: offered only then (nothing is sent unless a test starts an SMTP server and says where)
+MAIL = {"channel_email": {"from_address": "service@elektro-schmidt.example"}}
+
+
+def with_mail(settings: Settings | None = None) -> Settings:
+    """``settings`` (default: the defaults) with the shop's e-mail configured, unless they configure
+    e-mail themselves."""
+    settings = settings or Settings()
+    return attrs.evolve(settings, plugins={**MAIL, **settings.plugins})
+
+
 _TEMPLATE: dict[str, Any] = {}
 _COPIES = itertools.count()
 
@@ -145,13 +158,13 @@ def copy_world(folder: Path, clock: ManualClock, **connect_kwargs: Any) -> World
         home = Path(tempfile.mkdtemp(prefix="dealercrm-world-"))
         atexit.register(shutil.rmtree, home, True)
         crm = connect(f"sqlite:///{home}/template.db", clock=ManualClock(datetime(2026, 1, 2, tzinfo=timezone.utc)),
-                      settings=Settings())
+                      settings=with_mail())
         crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)  # as the ``crm`` fixture has it
         _TEMPLATE.update(path=home / "template.db", world=build_world(crm, log=False))
         crm.close()  # the last connection closing checkpoints the WAL into the file
     target = Path(folder) / f"world-{next(_COPIES)}.db"
     shutil.copyfile(_TEMPLATE["path"], target)
-    connect_kwargs.setdefault("settings", Settings())
+    connect_kwargs["settings"] = with_mail(connect_kwargs.get("settings"))
     return _TEMPLATE["world"].on(connect(f"sqlite:///{target}", clock=clock, **connect_kwargs))
 
 

@@ -14,6 +14,7 @@ from http_servers import Answer, RecordingServer, running
 from whatsapp_cloud import customer_wrote
 from sqlalchemy import select
 
+from dealercrm import ValidationError
 from dealercrm.db.models import Task
 from dealercrm.settings import OutboxSettings, Settings
 
@@ -248,8 +249,7 @@ def test_without_configuration_sms_and_whatsapp_are_not_offered_and_nothing_else
     ({"token": ""}, {}, "sms", "sms: not configured: set [plugins.channel_sms] url and token (or DEALERCRM_SMS_TOKEN)"),
     ({"payload": {"to": "{phone}", "text": "{body}"}}, {}, "sms",
      "sms: misconfigured: [plugins.channel_sms] payload uses {phone}; known placeholders: body, case_id"),
-    ({"format": "xml"}, {}, "sms", "format must be 'json' or 'form'"),
-    ({"timeout": "soon"}, {}, "sms", "timeout must be a positive number"),
+    ({"timeout": -1}, {}, "sms", "timeout must be a positive number"),
     ({}, {"phone_number_id": ""}, "whatsapp", "whatsapp: not configured: set [plugins.channel_whatsapp] "
                                               "phone_number_id and token (or DEALERCRM_WHATSAPP_TOKEN)"),
     ({}, {"version": "21"}, "whatsapp", "version must look like 'v21.0'"),
@@ -265,6 +265,20 @@ def test_a_misconfigured_channel_is_offered_but_fails_each_message_naming_the_se
     assert problem in caplog.text  # said once, when the channel was loaded
     assert crm.outbox.dispatch().failed == 1 and gateway.received == []
     assert problem in crm.outbox.get(msg.id, by=crm.system).reason and task_for(crm, msg.id)
+
+
+@pytest.mark.parametrize("sms, whatsapp, refused", [
+    ({"format": "xml"}, {}, "[plugins.channel_sms] format 'xml': must be one of \"json\", \"form\""),
+    ({"timeout": "soon"}, {}, "[plugins.channel_sms] timeout 'soon': must be a number (default 10), not a text"),
+    ({"inbound": {"form": "From"}}, {}, "[plugins.channel_sms.inbound] key 'form': is no setting of "
+                                        "[plugins.channel_sms.inbound]; did you mean 'format'?"),
+    ({}, {"window_hours": "24h"}, "[plugins.channel_whatsapp] window_hours '24h': must be a number"),
+])
+def test_a_setting_of_the_wrong_type_or_name_stops_the_application_at_start(crm_factory, gateway, sms, whatsapp,
+                                                                             refused):
+    with pytest.raises(ValidationError) as info:
+        make_crm(crm_factory, gateway, sms=sms, whatsapp=whatsapp)
+    assert refused in str(info.value)
 
 
 def test_tokens_from_the_environment_win_over_the_settings_file(crm_factory, gateway, monkeypatch):

@@ -19,6 +19,8 @@ from dealercrm.db.models import AuditRecord, Consent, Task
 from dealercrm.db.outbox_models import InboundMessage
 from dealercrm.settings import Settings
 
+from case_world import with_mail
+
 SMS = {"url": "http://127.0.0.1:9/unused", "token": "sms-tok-4711abc"}  # configured, never sent to here
 
 
@@ -282,7 +284,7 @@ def test_a_case_opened_and_a_consent_revoked_by_replies_commit_with_the_message_
     """The case and the revocation are written through the services, joined to the reply's own
     transaction (savepoints on PostgreSQL too): all of it is there, or — when the reply's
     transaction fails after them — none of it."""
-    crm = dealercrm.connect(db_url, clock=clock, settings=Settings(inbound={"unknown_case": "open_case"}))
+    crm = dealercrm.connect(db_url, clock=clock, settings=with_mail(Settings(inbound={"unknown_case": "open_case"})))
     try:
         crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
         max_ = crm.customers.add("Max Mustermann", email="max@example.org", by=crm.system)

@@ -24,14 +24,13 @@ from collections import Counter
 
 import attrs
 import pytest
-from case_world import build_world, copy_world, plugin
+from case_world import build_world, copy_world, plugin, with_mail
 from sqlalchemy import func, select
 
 from dealercrm import CaseHandedOver, PluginError, connect, hookimpl
 from dealercrm.audit import jsonable
 from dealercrm.db.case_models import CaseEvent
 from dealercrm.db.outbox_models import OutboxMessage
-from dealercrm.settings import Settings
 
 
 @pytest.fixture
@@ -101,7 +100,7 @@ CHILD = textwrap.dedent('''
             time.sleep(600)
 
     crm = dealercrm.connect(args["url"], clock=dealercrm.ManualClock(datetime.fromisoformat(args["now"])),
-                            settings=Settings(), plugins=[Stall()] if args["stall"] else [])
+                            settings=Settings(plugins=args["plugins"]), plugins=[Stall()] if args["stall"] else [])
     for i, case_id in enumerate(args["cases"]):
         crm.cases.fire(case_id, "start_diagnosis", by=args["service"])
         crm.cases.fire(case_id, "forward_to_manufacturer", by=args["service"])
@@ -118,7 +117,7 @@ def run_until(tmp_path, world, *, stall: bool, wait_for: str, cases: list[int]) 
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     args = dict(url=str(world.crm.engine.url), now=world.crm.clock.now().isoformat(), cases=cases,
-                service=world.service.id, stall=stall)
+                service=world.service.id, stall=stall, plugins=world.crm.settings.plugins)  # the shop's e-mail
     child = subprocess.Popen([sys.executable, str(script), json.dumps(args)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     lines = []
@@ -165,14 +164,14 @@ def _slow(events, uow):
 
 
 def test_two_producers_at_once_never_queue_a_notice_twice(db_url, clock):
-    crm = connect(db_url, clock=clock, settings=Settings(),
+    crm = connect(db_url, clock=clock, settings=with_mail(),
                   plugins={"slow": plugin("slow", dealercrm_queue_notices=hookimpl(trylast=True)(_slow))})
     crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
     world = build_world(crm)
     cases = [world.open_case(f"case {i}").id for i in range(12)]
     for case_id in cases:
         world.to_manufacturer(case_id)
-    other = connect(db_url, clock=clock, settings=Settings(), migrate=False,
+    other = connect(db_url, clock=clock, settings=with_mail(), migrate=False,
                     plugins={"slow": plugin("slow", dealercrm_queue_notices=hookimpl(trylast=True)(_slow))})
     start, reports = threading.Barrier(2), []
 

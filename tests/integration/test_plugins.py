@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 import types
@@ -177,14 +178,17 @@ def installed_distribution(tmp_path, monkeypatch):
     """A real (unpacked) distribution on sys.path whose entry points name plugin modules."""
 
     def install(dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-        info = tmp_path / f"{dist}-1.0.dist-info"
-        info.mkdir()
+        site = tmp_path
+        # named as installers name it: importlib.metadata takes the name before the first "-" and keeps
+        # one distribution per name ("dealercrm-x-1.0" would pass for dealercrm itself)
+        info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
         lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
         (info / "entry_points.txt").write_text(f"[dealercrm]\n{lines}\n")
         for mod, source in modules.items():
-            (tmp_path / f"{mod}.py").write_text(textwrap.dedent(source))
-        monkeypatch.syspath_prepend(str(tmp_path))
+            (site / f"{mod}.py").write_text(textwrap.dedent(source))
+        monkeypatch.syspath_prepend(str(site))
 
     yield install
     for mod in [m for m in sys.modules if m.startswith("thirdparty_")]:
@@ -211,10 +215,10 @@ def test_a_plugin_that_fails_to_import_is_named_with_how_to_block_it(installed_d
     installed_distribution("dealercrm-broken", {"broken": "thirdparty_broken"},
                            {"thirdparty_broken": "import not_a_module_anywhere\n"})
     with pytest.raises(PluginError) as info:
-        crm_factory()
+        crm_factory(load_entry_points=True)  # every installed plugin, as connect() loads them by default
     assert info.value.plugin == "broken" and info.value.hook == "import"
     assert "not_a_module_anywhere" in str(info.value) and "DEALERCRM_BLOCK_PLUGINS=broken" in str(info.value)
-    assert crm_factory(block=["broken"]).plugins.origins.get("broken") is None
+    assert crm_factory(load_entry_points=True, block=["broken"]).plugins.origins.get("broken") is None
 
 
 def test_plugins_add_commands_to_the_command_line(tmp_path, capsys):
@@ -253,3 +257,71 @@ def test_the_demo_is_seeded_by_plugins_and_built_ins_run_last(crm_factory):
     lines = app.plugins.checked_call("dealercrm_seed_demo", crm=app, rng=random.Random(1))
     assert order == ["mine", "late"] and lines[0] == ["one more service partner"]
     assert any("Kältetechnik" in p.name for p in app.parties.list(kind="technician", by=app.system))
+
+
+# -- a broken plugin installed next to others ------------------------------------------------
+
+
+@pytest.fixture
+def broken_next_to_roofbox(installed_distribution):
+    """Two installed plugins: the roof box one works, the other fails to import."""
+    installed_distribution("dealercrm-roofbox", {"roofbox": "thirdparty_roofbox"}, {"thirdparty_roofbox": """
+        import dealercrm
+        @dealercrm.hookimpl
+        def dealercrm_handle_event(event, crm):
+            pass
+    """})
+    installed_distribution("dealercrm-broken", {"broken": "thirdparty_broken"},
+                           {"thirdparty_broken": "import not_a_module_anywhere\n"})
+
+
+def test_the_crm_fixture_leaves_other_installed_plugins_out_so_a_broken_one_fails_no_test(broken_next_to_roofbox, crm):
+    assert "broken" not in crm.plugins.origins and "roofbox" not in crm.plugins.origins
+    assert "service_case" in crm.plugins.origins  # dealercrm's own plugins are there
+
+
+def test_the_crm_fixture_loads_the_installed_plugins_under_test_by_name(broken_next_to_roofbox, crm_factory):
+    app = crm_factory(load_entry_points=["roofbox"])  # what dealercrm_plugins = ["roofbox"] asks for
+    assert app.plugins.origins["roofbox"].startswith("entry point (dealercrm-roofbox 1.0")
+    assert "broken" not in app.plugins.origins
+    with pytest.raises(PluginError, match="no installed plugin has the entry point 'rooftop'.*roofbox"):
+        crm_factory(load_entry_points=["rooftop"])
+
+
+class TestAGroupOfTestsChoosesItsInstalledPlugins:
+    @pytest.fixture
+    def crm_plugins(self):
+        """Overrides the dealercrm_plugins setting for these tests (as a conftest.py or a module can)."""
+        return ["roofbox"]
+
+    def test_overriding_crm_plugins_loads_those_plugins(self, broken_next_to_roofbox, crm):
+        assert "roofbox" in crm.plugins.origins and "broken" not in crm.plugins.origins
+
+
+def test_with_a_broken_plugin_installed_the_commands_that_need_none_still_work(broken_next_to_roofbox, tmp_path,
+                                                                               capsys, monkeypatch):
+    monkeypatch.delenv("DEALERCRM_SETTINGS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    db = ["--db", f"sqlite:///{tmp_path}/shop.db"]
+    assert main([*db, "db", "upgrade"]) == 0
+    out = capsys.readouterr()
+    assert "failed in import" in out.err and "DEALERCRM_BLOCK_PLUGINS=broken" in out.err  # reported on every run
+
+    assert main([*db, "plugins", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "roofbox" in listed and "FAILED TO LOAD" in listed and "not_a_module_anywhere" in listed
+    assert main([*db, "plugins", "list", "--format", "json"]) == 0
+    failed = {p["plugin"]: p["failed"] for p in json.loads(capsys.readouterr().out)["items"]}
+    assert failed["roofbox"] is None and "not_a_module_anywhere" in failed["broken"]
+
+    for command in (["--help"], ["settings", "check"], ["db", "current"], ["db", "backup", str(tmp_path / "b.db")]):
+        code = main([*db, *command])
+        assert code == (1 if command == ["settings", "check"] else 0), command  # check counts it as a problem
+    assert "DEALERCRM_BLOCK_PLUGINS=broken" in capsys.readouterr().out  # settings check says how to block it
+
+    assert main([*db, "customers", "list"]) == 1  # a command that needs the plugins refuses, naming it
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith("error: plugin 'broken' failed in import") and "DEALERCRM_BLOCK_PLUGINS=broken" in said
+
+    monkeypatch.setenv("DEALERCRM_BLOCK_PLUGINS", "broken")
+    assert main([*db, "customers", "list"]) == 0 and "broken" not in capsys.readouterr().err

@@ -8,6 +8,7 @@ of ours knows whom of theirs is read from the personal touches on the timeline.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -292,15 +293,27 @@ def test_the_rule_spends_the_accounts_contact_budget_and_says_why_when_it_is_spe
     crm.close()
 
 
-def test_the_rules_settings_are_checked(sqlite_world):
-    from dealercrm.plugins.rule_single_threaded import checked
+@pytest.mark.parametrize("table, said", [
+    ({"min_purchases": 0, "min_revenue": 0}, "at least one value criterion must be above 0: the rule is for key "
+                                             "accounts"),
+    ({"window_days": -1}, "window_days -1: must be a whole number >= 0"),
+    ({"valuable_when": "some"}, "valuable_when 'some': must be one of \"any\", \"all\""),
+    ({"windows_days": 30}, "did you mean 'window_days'"),
+])
+def test_the_rules_settings_are_refused_when_the_application_starts(tmp_path, clock, table, said):
+    from dealercrm import connect
+
+    with pytest.raises(ValidationError, match=f"rule_single_threaded.*{re.escape(said)}"):
+        connect(f"sqlite:///{tmp_path}/s.db", clock=clock, settings=Settings(plugins={"rule_single_threaded": table}))
+
+
+def test_the_rules_window_is_the_relationships_window_unless_it_says_otherwise(sqlite_world):
+    from dealercrm.plugins.rule_single_threaded import in_effect
 
     crm = sqlite_world.crm
-    with pytest.raises(ValidationError, match="at least one value criterion"):
-        checked({"min_purchases": 0, "min_revenue": 0}, crm)
-    with pytest.raises(ValidationError, match="window_days"):
-        checked({"window_days": -1}, crm)
-    assert checked({}, crm)["window_days"] == 90 == crm.settings.relationships.window_days
+    rule = crm.rules.rule("rule_single_threaded")
+    assert in_effect(crm.rules.settings_for(rule), crm)["window_days"] == 90 == crm.settings.relationships.window_days
+    assert in_effect({**crm.rules.settings_for(rule), "window_days": 30}, crm)["window_days"] == 30
 
 
 # -- 4. the loyal-customers rule knows levels -----------------------------------------------------

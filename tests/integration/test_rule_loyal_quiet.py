@@ -261,12 +261,15 @@ def test_dry_run_shows_what_would_happen_and_changes_nothing(shop, clock):
 
 def test_bad_settings_are_refused_naming_the_setting(shop, clock, db_url):
     crm, *_ = shop
-    for settings, named in (({"loyal_when": "most"}, "loyal_when"), ({"quiet_days": -1}, "quiet_days"),
-                            ({"purpose": "sales"}, "purpose"),
-                            ({"min_purchases": 0, "min_years": 0}, "at least one loyalty criterion")):
-        app = with_settings(db_url, clock, **settings)
-        try:
-            with pytest.raises(ValidationError, match=named):
-                app.rules.run(RULE)
-        finally:
-            app.close()
+    for settings, named in (({"loyal_when": "most"}, "loyal_when 'most': must be one of \"all\", \"any\""),
+                            ({"purpose": "sales"}, "purpose 'sales'"), ({"quiet_dayz": 3}, "did you mean 'quiet_days'"),
+                            ({"quiet_days": -1}, "quiet_days -1: must be a whole number >= 0"),
+                            ({"min_revenue": -5}, r"min_revenue -5.0: must be a number >= 0"),
+                            ({"min_purchases": 0, "min_years": 0}, "at least one loyalty criterion must be above 0"),
+                            ({"company_levels": 0}, "company_levels 0: must be a number of levels from 1"),
+                            ({"company_levels": 9}, "company_levels 9: must be a number of levels from 1 to 6"),
+                            ({"company_levels": ["sales", "golf"]},
+                             r"company_levels \['sales', 'golf'\]: must name levels of \[relationships\] levels: "
+                             "sales, service, operations, accounting, marketing, management")):
+        with pytest.raises(ValidationError, match=named):  # refused when the application starts, not at a run
+            with_settings(db_url, clock, **settings)

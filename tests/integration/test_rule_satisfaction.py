@@ -6,7 +6,7 @@ a low score puts the dealer on the phone to her."""
 from __future__ import annotations
 
 import pytest
-from case_world import copy_world
+from case_world import copy_world, with_mail
 from sqlalchemy import select
 
 from dealercrm import NotFound, SurveyAnswered, ValidationError, connect
@@ -229,7 +229,7 @@ def test_cases_closed_while_the_rule_was_off_are_surveyed_by_the_next_tick_once(
         url = world.crm.engine.url.render_as_string(hide_password=False)
     finally:
         world.crm.close()
-    crm = connect(url, clock=clock, settings=Settings())
+    crm = connect(url, clock=clock, settings=with_mail())
     try:
         planned = crm.rules.run(RULE, dry_run=True)[0].planned
         assert [(p["subject"], p["situation"]) for p in planned] == [(case_id, "survey")]

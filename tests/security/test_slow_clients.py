@@ -40,7 +40,8 @@ def served(tmp_path_factory, dealercrm_serve):
     url = f"sqlite:///{folder}/served.db"
     (folder / "dealercrm.toml").write_text(
         f"[http]\nbody_timeout_seconds = {BODY_TIMEOUT}\nimport_chunk_rows = 500\n\n"
-        f'[inbound.email]\nsecret = "{RELAY_SECRET}"\n', encoding="utf-8")
+        f'[inbound.email]\nsecret = "{RELAY_SECRET}"\n\n'
+        '[plugins.channel_email]\nfrom_address = "service@elektro-schmidt.example"\n', encoding="utf-8")
     crm = dealercrm.connect(url, settings=Settings())
     crm.parties.add("dealer", crm.settings.home_dealer, by=crm.system)
     keys = crm.api_keys

@@ -20,7 +20,7 @@ from api_world import forwarded
 from http_servers import running
 from sqlalchemy import select
 
-from dealercrm import egress
+from dealercrm import ValidationError, egress
 from dealercrm.db.api_models import Subscription
 from dealercrm.db.outbox_models import OutboxMessage
 
@@ -90,10 +90,9 @@ def test_the_operator_allows_internal_targets_for_local_development(inbound_api)
     assert subscribe(api, "https://10.1.2.3/hook").status_code == 201
 
 
-def test_a_switch_that_is_not_true_or_false_allows_nothing(inbound_api):
-    api, world = inbound_api(plugins={"http_subscriptions": {"allow_internal_targets": "yes"}})
-    answer = subscribe(api, "https://10.1.2.3/hook")
-    assert answer.status_code == 422 and "must be true or false" in answer.json()["detail"]
+def test_a_switch_that_is_not_true_or_false_stops_the_application_at_start(inbound_api):
+    with pytest.raises(ValidationError, match="allow_internal_targets 'yes': must be true or false"):
+        inbound_api(plugins={"http_subscriptions": {"allow_internal_targets": "yes"}})
 
 
 def fake_dns(monkeypatch, answers: dict[str, list[str]]) -> list[str]:

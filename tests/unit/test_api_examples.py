@@ -3,7 +3,8 @@
 Every ``>>>`` example in the docstring of ``connect``, of ``CRM``'s methods and of the
 services' methods (the ones the reference site renders) is run as a doctest, each in a
 world of its own in a fresh folder: a SQLite database with the dealer ``dealer``, its
-manager ``lea`` and the customer ``anna`` — the names docs/python/services.md introduces.
+manager ``lea`` and the customer ``anna``, the shop's e-mail configured (the e-mail channel
+is offered only then) — the world docs/python/services.md introduces.
 
 A method several services share (``uow``, ``read``) has one docstring, run once. The world
 is made once (connecting migrates a new database, the slow part) and each example gets a
@@ -21,6 +22,9 @@ import dealercrm
 from dealercrm.settings import Settings
 from test_api_docstrings import API, METHODS
 
+#: the settings of the reference's examples: the shop's mail server (nothing is sent here)
+SETTINGS = Settings(plugins={"channel_email": {"host": "smtp.example.org", "from_address": "service@example.org"}})
+
 EXAMPLES: dict[str, object] = {}
 for _name, (_, _fn) in API.items():
     if ">>>" in (_fn.__doc__ or "") and _fn not in EXAMPLES.values():
@@ -31,7 +35,7 @@ for _name, (_, _fn) in API.items():
 def template(tmp_path_factory):
     """The world's database file, made once: ``{"file": path, "dealer": id, "lea": id, "anna": id}``."""
     folder = tmp_path_factory.mktemp("world")
-    crm = dealercrm.connect(f"sqlite:///{folder}/world.db", settings=Settings())
+    crm = dealercrm.connect(f"sqlite:///{folder}/world.db", settings=SETTINGS)
     dealer = crm.parties.add("dealer", "Autohaus Berg", by=crm.system).id
     lea = crm.parties.add_actor(dealer, "Lea Wolf", "manager", by=crm.system).id
     anna = crm.customers.add("Anna Berg", email="anna@example.org", by=lea).id
@@ -44,7 +48,7 @@ def template(tmp_path_factory):
 def world(template, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an example that connects makes its file here
     shutil.copy(template["file"], tmp_path / "world.db")
-    crm = dealercrm.connect(f"sqlite:///{tmp_path}/world.db", settings=Settings())
+    crm = dealercrm.connect(f"sqlite:///{tmp_path}/world.db", settings=SETTINGS)
     names = {k: template[k] for k in ("dealer", "lea", "anna")}
     yield {"crm": crm, **names, "dealercrm": dealercrm}
     crm.close()

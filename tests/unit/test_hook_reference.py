@@ -157,6 +157,7 @@ OPERATIONS: dict[str, Callable] = {
     "dealercrm_register_fields": lambda make, plugins, mp: make(plugins=plugins).fields,
     "dealercrm_register_consent_channels": lambda make, plugins, mp: make(plugins=plugins).consents.channels(),
     "dealercrm_register_routes": lambda make, plugins, mp: build_http_api(make, plugins),
+    "dealercrm_register_settings": lambda make, plugins, mp: make(plugins=plugins),
 }
 
 

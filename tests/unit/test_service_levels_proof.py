@@ -165,8 +165,6 @@ def test_the_settings_change_a_declared_level_and_add_one_that_is_tried_first():
      "[cases.service_levels.service_case.gold] deadlines.closed", "'closed' is a final state"),
     ({"service_case": {"gold": {"deadlines": {"reported": 4}}}},
      "[cases.service_levels.service_case.gold] deadlines.reported", "give a duration like"),
-    ({"service_case": {"gold": {"contract": ["gold"]}}}, "[cases.service_levels.service_case.gold] contract",
-     "is no setting of a service level"),
     ({"service_case": {"gold": {"contracts": [""]}}}, "[cases.service_levels.service_case.gold] contracts",
      "must be a list of names"),
     ({"service_case": {"standard": {"contracts": ["gold"]}}}, "[cases.service_levels.service_case.standard]",
@@ -176,6 +174,19 @@ def test_a_mistake_in_the_settings_names_the_setting(table, where, why):
     with pytest.raises(ValidationError) as err:
         apply_settings({"service_case": SERVICE_CASE}, table)
     assert err.value.field == where and why in str(err.value)
+
+
+@pytest.mark.parametrize("level, named, why", [
+    ({"contract": ["gold"]}, "[cases.service_levels.service_case.gold] key", "did you mean 'contracts'?"),
+    ({"deadlines": {"reported": 4}}, "[cases.service_levels.service_case.gold] deadlines.reported",
+     "must be a text in quotes, not a number"),
+    ({"description": 3}, "[cases.service_levels.service_case.gold] description", "must be a text in quotes"),
+])
+def test_a_level_of_the_wrong_shape_is_refused_by_its_declaration_naming_the_key(level, named, why):
+    """Keys and types are declared once (ServiceLevelTable): refused however the settings are made."""
+    with pytest.raises(ValidationError) as err:
+        CaseSettings(service_levels={"service_case": {"gold": level}})
+    assert err.value.field == named and why in str(err.value)
 
 
 def test_a_level_from_the_settings_that_breaks_the_proof_stops_the_application_from_starting(crm_factory):
