@@ -63,6 +63,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 ENTRY_POINT_GROUP = "dealercrm"
 TRACE_ENV = "DEALERCRM_TRACE_HOOKS"
 BLOCK_ENV = "DEALERCRM_BLOCK_PLUGINS"
+#: an allow-list of installed plugins, as datasette's ``DATASETTE_LOAD_PLUGINS``: set, only the
+#: entry points it names (comma-separated) are loaded, set empty none; built-ins are not affected
+LOAD_ENV = "DEALERCRM_LOAD_PLUGINS"
 TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 Each = tuple[tuple[str, pluggy.HookCaller], ...]
@@ -338,13 +341,18 @@ def build_plugin_manager(
 ) -> PluginManager:
     """The plugin manager: the built-in plugins, the installed ones (entry points of the
     ``dealercrm`` group: all with ``load_entry_points=True``, none with False, or only those
-    named), then ``plugins`` registered inline. Blocked names are left out.
+    named), then ``plugins`` registered inline. Blocked names are left out. With
+    ``load_entry_points=True``, ``$DEALERCRM_LOAD_PLUGINS`` (if set) narrows the installed
+    plugins to those it names: an operator's allow-list, without uninstalling anything.
 
     A plugin that fails to import or register is a ``PluginError`` naming it and how to
     block it; with ``tolerate_broken`` it is left out and listed in ``pm.failed`` instead,
     so the commands that need none of it (``dealercrm plugins list``, ``db``, ``settings``,
     ``--help``) still work with a broken plugin installed.
     """
+    allowed = os.environ.get(LOAD_ENV)
+    if load_entry_points is True and allowed is not None:
+        load_entry_points = [name.strip() for name in allowed.split(",") if name.strip()]
     pm = PluginManager()
     if os.environ.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
         trace_hooks(pm)
@@ -371,11 +379,13 @@ def build_plugin_manager(
     if load_entry_points:
         wanted = None if load_entry_points is True else set(load_entry_points)
         found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-        missing = sorted((wanted or set()) - set(found))
-        if missing:
-            raise PluginError(missing[0], "import", f"no installed plugin has the entry point {missing[0]!r} in the "
-                              f"{ENTRY_POINT_GROUP!r} group (installed: {', '.join(sorted(found)) or 'none'}); "
-                              "pip install the plugin's project first")
+        for name in sorted((wanted or set()) - set(found)):
+            failure = PluginError(name, "import", f"no installed plugin has the entry point {name!r} in the "
+                                  f"{ENTRY_POINT_GROUP!r} group (installed: {', '.join(sorted(found)) or 'none'}); "
+                                  f"pip install the plugin's project first, or take it off {LOAD_ENV}")
+            if not tolerate_broken:
+                raise failure
+            pm.failed[name] = failure
         for ep in found.values():
             if (wanted is not None and ep.name not in wanted) or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
                 continue

@@ -325,3 +325,17 @@ def test_with_a_broken_plugin_installed_the_commands_that_need_none_still_work(b
 
     monkeypatch.setenv("DEALERCRM_BLOCK_PLUGINS", "broken")
     assert main([*db, "customers", "list"]) == 0 and "broken" not in capsys.readouterr().err
+
+
+def test_the_operator_allows_only_the_installed_plugins_named_in_load_plugins(broken_next_to_roofbox, crm_factory,
+                                                                              monkeypatch):
+    """DEALERCRM_LOAD_PLUGINS, an allow-list as datasette's: the broken one stays out without blocking it."""
+    monkeypatch.setenv("DEALERCRM_LOAD_PLUGINS", "roofbox")
+    app = crm_factory(load_entry_points=True)
+    assert "roofbox" in app.plugins.origins and "broken" not in app.plugins.origins
+    assert "service_case" in app.plugins.origins  # dealercrm's own plugins are not affected
+    monkeypatch.setenv("DEALERCRM_LOAD_PLUGINS", "")
+    assert "roofbox" not in crm_factory(load_entry_points=True).plugins.origins
+    monkeypatch.setenv("DEALERCRM_LOAD_PLUGINS", "rooftop")
+    with pytest.raises(PluginError, match="no installed plugin has the entry point 'rooftop'.*DEALERCRM_LOAD_PLUGINS"):
+        crm_factory(load_entry_points=True)
