@@ -163,7 +163,7 @@ class CaseService(Service):
         """The compiled workflow ``name``, as the plugins registered and extended it.
 
         Args:
-            name: The workflow's name, e.g. ``"service_case"``.
+            name: The workflow's name, e.g. ``crm.cases.default_workflow()``.
 
         Returns:
             The compiled workflow (``.workflow`` is its declaration: states, transitions).

@@ -41,41 +41,35 @@ REGIONS = sorted({code for code in holidays.list_supported_countries()} | {
 PUBLIC_URLS = ["https://93.184.215.14/dealercrm/events", "https://1.1.1.1/hook", "https://8.8.8.8:8443/crm?x=1"]
 
 
-@st.composite
-def customer_lists(draw) -> str:
-    """A CSV customer list as a dealer's old system exports it; its rows may still be refused one by one."""
-    columns = ["external_id", "name", *draw(st.lists(st.sampled_from(["email", "phone", "city", "postcode",
-                                                                       "interests", "kind", "birthday"]),
-                                                      unique=True, max_size=4))]
-    text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for _ in range(draw(st.integers(0, 5))):
-        writer.writerow([draw(text) for _ in columns])
-    return out.getvalue()
+def csv_lists(first: list[str], optional: list[str], at_most: int):
+    """A CSV list as a dealer's old system exports it (``first`` columns, then some of
+    ``optional``); its rows may still be refused one by one."""
+
+    @st.composite
+    def lists(draw) -> str:
+        columns = [*first, *draw(st.lists(st.sampled_from(optional), unique=True, max_size=at_most))]
+        text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for _ in range(draw(st.integers(0, 5))):
+            writer.writerow([draw(text) for _ in columns])
+        return out.getvalue()
+
+    return lists()
 
 
-@st.composite
-def asset_lists(draw) -> str:
-    """A CSV list of units customers bought; its rows may still be refused one by one."""
-    columns = ["external_id", "sku", *draw(st.lists(st.sampled_from(["serial_number", "price"]), unique=True,
-                                                      max_size=2))]
-    text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for _ in range(draw(st.integers(0, 5))):
-        writer.writerow([draw(text) for _ in columns])
-    return out.getvalue()
+customer_lists = csv_lists(["external_id", "name"], ["email", "phone", "city", "postcode", "interests", "kind",
+                                                     "birthday"], 4)
+asset_lists = csv_lists(["external_id", "sku"], ["serial_number", "price"], 2)
 
 
 schemathesis.openapi.format("phone", st.sampled_from(PHONES))
 schemathesis.openapi.format("region", st.sampled_from(REGIONS))
 schemathesis.openapi.format("time-zone", st.sampled_from(sorted(zoneinfo.available_timezones())))
 schemathesis.openapi.format("public-https-url", st.sampled_from(PUBLIC_URLS))
-schemathesis.openapi.format("customer-csv", customer_lists())
-schemathesis.openapi.format("asset-csv", asset_lists())
+schemathesis.openapi.format("customer-csv", customer_lists)
+schemathesis.openapi.format("asset-csv", asset_lists)
 
 
 def handover_not_before_purchase(body: dict) -> None:
