@@ -28,9 +28,9 @@ def health(request: Request):
     """``ok`` when the database answers and its schema is the one this version expects."""
     crm = request.app.state.crm
     try:
-        with crm.engine.connect() as conn:
+        with crm.engine.connect() as conn:  # one connection: answering at all, then the schema's revision
             conn.execute(sql("select 1"))
-        revision = current_revision(crm.engine)
+            revision = current_revision(conn)
     except Exception as exc:  # noqa: BLE001  (health reports, it does not fail)
         body = HealthOut(status="degraded", database=f"unreachable: {type(exc).__name__}")
         return JSONResponse(body.model_dump(), status_code=503)
