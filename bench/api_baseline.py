@@ -19,6 +19,13 @@ would, and nothing else:
 
 Run by ``bench/api_load.py`` as ``python bench/api_baseline.py PORT`` with the database URL
 and the fixture (keys, parties, customers) in the environment.
+
+With ``BASELINE_SQLALCHEMY=1`` the same statements go through SQLAlchemy Core instead
+(``text()`` with named parameters, compiled once and cached, on an ``Engine`` whose
+connections have the same pragmas and ``BEGIN IMMEDIATE`` from the ``begin`` event, as
+dealercrm's): the same app's cost on the execution layer the design card fixes. It is a
+lower bound of what SQLAlchemy costs dealercrm — ``text()`` has no type processing, where
+dealercrm's typed columns convert datetimes and JSON.
 """
 
 from __future__ import annotations
@@ -157,7 +164,71 @@ class _Qmark:
         return self.cursor.execute(sql.replace("?", "%s"), params)
 
 
-DB = Postgres(URL) if POSTGRES else SQLite(URL.removeprefix("sqlite:///"))
+class Alchemy:
+    """The same statements through SQLAlchemy Core: ``?`` placeholders become named binds of a
+    ``text()`` construct made once per statement (SQLAlchemy caches its compiled form)."""
+
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine, event
+
+        if POSTGRES:
+            url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        self.engine = create_engine(url, pool_size=10, max_overflow=-1 if not POSTGRES else 10)
+        self.lock = threading.Lock() if not POSTGRES else None
+        self.texts: dict[str, object] = {}
+        if not POSTGRES:
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_connection, _record):
+                dbapi_connection.isolation_level = None
+                for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+                    dbapi_connection.execute(f"PRAGMA {pragma}")
+
+            @event.listens_for(self.engine, "begin")
+            def _begin(conn):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def statement(self, sql: str):
+        found = self.texts.get(sql)
+        if found is None:
+            from sqlalchemy import text
+
+            parts = sql.split("?")
+            found = self.texts[sql] = text("".join(p + (f":p{i}" if i < len(parts) - 1 else "")
+                                                   for i, p in enumerate(parts)))
+        return found
+
+    @contextmanager
+    def write(self):
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            with self.engine.begin() as conn:
+                yield _Bound(self, conn)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def script(self, sql: str) -> None:
+        with self.engine.begin() as conn:
+            for statement in sql.format(pk="SERIAL PRIMARY KEY" if POSTGRES else "INTEGER PRIMARY KEY").split(";"):
+                if statement.strip():
+                    conn.exec_driver_sql(statement)
+
+
+class _Bound:
+    """A cursor's ``execute(sql, params)`` on a SQLAlchemy connection."""
+
+    def __init__(self, db: Alchemy, conn):
+        self.db, self.conn = db, conn
+
+    def execute(self, sql: str, params=()):
+        return self.conn.execute(self.db.statement(sql), {f"p{i}": v for i, v in enumerate(params)})
+
+
+if os.environ.get("BASELINE_SQLALCHEMY"):
+    DB = Alchemy(URL)
+else:
+    DB = Postgres(URL) if POSTGRES else SQLite(URL.removeprefix("sqlite:///"))
 app = FastAPI()
 
 

@@ -2,14 +2,16 @@
 uvicorn or sockets — the figure least disturbed by a busy machine, to compare changes by.
 
     .venv/bin/python bench/api_inprocess.py [--clients 8] [--requests 700] [--rounds 6]
-                                            [--only dealercrm|baseline] [--opens-only]
+                                            [--only dealercrm|baseline|baseline-sqlalchemy]
+                                            [--opens-only]
 
 The same load as ``bench/api_load.py`` (each client plays whole cases: open, then six
 transitions by the three parties, every POST with an ``Idempotency-Key``, every transition
 with ``If-Match``), sent through httpx's ASGI transport to the app in the same process: the
 dealercrm app as ``create_app`` builds it (the built-in satisfaction rule blocked, as there),
-and ``bench/api_baseline.py``'s app, each in a child process of its own on a fresh SQLite
-file. Each child runs a warm-up, then ``--rounds`` rounds of ``--requests`` requests, and
+and ``bench/api_baseline.py``'s app — on raw ``sqlite3`` (``baseline``) and on SQLAlchemy
+Core (``baseline-sqlalchemy``: what the execution layer the design card fixes costs the
+same app) — each in a child process of its own on a fresh SQLite file. Each child runs a warm-up, then ``--rounds`` rounds of ``--requests`` requests, and
 reports the process's CPU time per request (user + system, ``time.process_time``) of its
 best round and the median. The figure includes the client's own work (the same for both,
 about 0.2 ms on the 2-core development machine) and leaves out uvicorn's (also the same
@@ -38,6 +40,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # bench/ also holds transitions.py: keep the folder off sys.path, or it would shadow the
 # transitions package dealercrm imports (api_load.py does the same)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+
+#: the minimal app on raw sqlite3, the same app on SQLAlchemy Core (``BASELINE_SQLALCHEMY``), dealercrm
+VARIANTS = ("baseline", "baseline-sqlalchemy", "dealercrm")
 
 
 def _api_load():
@@ -98,12 +104,14 @@ def child(variant: str, args) -> dict:
     with tempfile.TemporaryDirectory(prefix="dealercrm-api-inprocess-") as home:
         url = f"sqlite:///{Path(home) / 'api.db'}"
         ids = load.prepare(url, args.clients)
-        if variant == "baseline":
+        if variant.startswith("baseline"):
             kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
             fixture = {"keys": {ids["keys"][who]: {"party": ids[who], "actor": ids["actors"][who], "kind": kind}
                                 for who, kind in kinds.items()},
                        "customers": [(c, a, ids["maker"]) for c, a in ids["customers"]], "dealer": ids["dealer"]}
             os.environ.update(BASELINE_DATABASE_URL=url, BASELINE_FIXTURE=json.dumps(fixture))
+            if variant == "baseline-sqlalchemy":
+                os.environ["BASELINE_SQLALCHEMY"] = "1"
             spec = importlib.util.spec_from_file_location("api_baseline", os.path.join(_HERE, "api_baseline.py"))
             baseline = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(baseline)
@@ -126,9 +134,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=700, help="requests per round (default 700)")
     parser.add_argument("--rounds", type=int, default=6, help="measured rounds; the best is kept (default 6)")
-    parser.add_argument("--only", choices=("dealercrm", "baseline"), help="run one app only")
+    parser.add_argument("--only", choices=VARIANTS, help="run one app only")
     parser.add_argument("--opens-only", action="store_true", help="clients only open cases (no transitions)")
-    parser.add_argument("--child", choices=("dealercrm", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args)))
@@ -136,7 +144,7 @@ def main() -> int:
     print(f"in process, {args.clients} clients, {args.rounds} rounds of {args.requests} requests, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
     found, ok = {}, True
-    for variant in [args.only] if args.only else ["baseline", "dealercrm"]:
+    for variant in [args.only] if args.only else VARIANTS:
         command = [sys.executable, os.path.abspath(__file__), "--child", variant, "--clients", str(args.clients),
                    "--requests", str(args.requests), "--rounds", str(args.rounds)] + (
                        ["--opens-only"] if args.opens_only else [])
@@ -147,9 +155,11 @@ def main() -> int:
         print(f"  {variant:9s} CPU {min(rounds):5.3f} ms/request (best round), median {statistics.median(rounds):5.3f}"
               f"{'  REFUSED ' + str(result['refused']) if result['refused'] else ''}  load {os.getloadavg()[0]:.1f}",
               flush=True)
-    if len(found) == 2:
-        print(f"  dealercrm / baseline: {found['dealercrm'] / found['baseline']:.2f}x CPU per request "
-              "(the client's share included in both)")
+    if "baseline" in found:
+        for variant in ("baseline-sqlalchemy", "dealercrm"):
+            if variant in found:
+                print(f"  {variant} / baseline: {found[variant] / found['baseline']:.2f}x CPU per request "
+                      "(the client's share included in both)")
     return 0 if ok else 1
 
 

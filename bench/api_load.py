@@ -3,7 +3,8 @@ dealercrm against a minimal baseline app measured in the same run.
 
     .venv/bin/python bench/api_load.py [--clients 1,4,8,32,64] [--seconds 15] [--repeat 1]
                                        [--backend sqlite|postgres|both] [--workers 1]
-                                       [--only dealercrm|baseline] [--no-idempotency]
+                                       [--only dealercrm|baseline|baseline-sqlalchemy]
+                                       [--sqlalchemy-baseline] [--no-idempotency]
 
 For every client count, each server in turn on a fresh database, started on 127.0.0.1
 and a free port (only loopback traffic; every run bounded in time and in requests):
@@ -13,7 +14,10 @@ and a free port (only loopback traffic; every run bounded in time and in request
   ``DEALERCRM_TEST_POSTGRES_URL`` is set (that database is emptied first, as the tests do);
 * ``baseline``: ``bench/api_baseline.py``, a minimal FastAPI app on the same uvicorn that
   answers the same two requests with raw sqlite3 / psycopg and a dict lookup for the key,
-  one transaction per request (see its docstring for exactly what it does).
+  one transaction per request (see its docstring for exactly what it does);
+* ``baseline-sqlalchemy`` (with ``--sqlalchemy-baseline``): the same baseline app with its
+  statements through SQLAlchemy Core — how much of the gap the execution layer the design
+  card fixes takes by itself.
 
 Each client plays whole cases with the three parties' keys: the dealer opens a case and
 forwards it, the manufacturer approves a visit, the technician schedules it and reports
@@ -263,12 +267,14 @@ class Result:
 
 def start_server(variant: str, backend: str, url: str, ids: dict, workers: int, with_rules: bool = False):
     port = free_port()
-    if variant == "baseline":
+    if variant.startswith("baseline"):
         kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
         fixture = {"keys": {ids["keys"][who]: {"party": ids[who], "actor": ids["actors"][who], "kind": kind}
                             for who, kind in kinds.items()},
                    "customers": [(c, a, ids["maker"]) for c, a in ids["customers"]], "dealer": ids["dealer"]}
         env = {**os.environ, "BASELINE_DATABASE_URL": url, "BASELINE_FIXTURE": json.dumps(fixture)}
+        if variant == "baseline-sqlalchemy":  # the same app, its statements through SQLAlchemy Core
+            env["BASELINE_SQLALCHEMY"] = "1"
         command = [sys.executable, os.path.join(_HERE, "api_baseline.py"), str(port)]
     else:
         env = {**os.environ, "DEALERCRM_DATABASE_URL": url}
@@ -315,7 +321,7 @@ def measure(variant: str, backend: str, clients: int, args) -> Result:
             load_after = os.getloadavg()[0]
         finally:
             stop(server)
-        problems = verify(url, run, ("bl_case", "bl_case_event") if variant == "baseline" else
+        problems = verify(url, run, ("bl_case", "bl_case_event") if variant.startswith("baseline") else
                           ("service_case", "case_event"))
     refused = {f"{op} {status}": n for (op, status), n in sorted(run.status.items()) if not 200 <= status < 300}
     result = Result(variant, clients, sum(run.status.values()), elapsed, dict(run.latency), server_cpu, own_cpu,
@@ -350,6 +356,16 @@ def summary(backend: str, results: list[Result], counts: list[int]) -> None:
               f"{d.p('fire', 50):8.1f} / {d.p('fire', 99):8.1f}         | "
               f"{b.cpu_ms if b else float('nan'):6.2f} / {d.cpu_ms:6.2f}                      | {cpu_ratio:>5s} | "
               f"{max(d.load):.1f}")
+    alchemy = [(n, best[("baseline-sqlalchemy", n)]) for n in counts if ("baseline-sqlalchemy", n) in best]
+    if alchemy:
+        print("  the baseline's statements through SQLAlchemy Core (--sqlalchemy-baseline): what the execution layer "
+              "the design card fixes costs the same app")
+        print("  clients | req/s | server CPU ms/req | CPU ratio to baseline | dealercrm's CPU ratio to it")
+        for n, a in alchemy:
+            b, d = best.get(("baseline", n)), best.get(("dealercrm", n))
+            print(f"  {n:7d} | {a.rate:5.0f} | {a.cpu_ms:17.2f} | "
+                  f"{(f'{a.cpu_ms / b.cpu_ms:.2f}' if b and b.cpu_ms else '-'):>21s} | "
+                  f"{(f'{d.cpu_ms / a.cpu_ms:.2f}' if d and a.cpu_ms else '-'):>27s}")
     if backend != "sqlite":
         return
     ours = {n: best[("dealercrm", n)] for n in counts if ("dealercrm", n) in best}
@@ -382,13 +398,16 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite",
                         help="both: SQLite, and PostgreSQL if DEALERCRM_TEST_POSTGRES_URL is set")
     parser.add_argument("--workers", type=int, default=1, help="server processes on PostgreSQL (SQLite: always 1)")
-    parser.add_argument("--only", choices=("dealercrm", "baseline"), help="run one server only")
+    parser.add_argument("--only", choices=("dealercrm", "baseline", "baseline-sqlalchemy"), help="run one server only")
+    parser.add_argument("--sqlalchemy-baseline", action="store_true",
+                        help="also run the baseline with its statements through SQLAlchemy Core")
     parser.add_argument("--no-idempotency", action="store_true", help="send no Idempotency-Key (no retries)")
     parser.add_argument("--with-rules", action="store_true", help="leave the built-in rule acting on closed cases "
                         "(a satisfaction survey per case: an outbox message and a timeline entry more per close)")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
-    variants = [args.only] if args.only else ["baseline", "dealercrm"]
+    variants = [args.only] if args.only else ["baseline", *(["baseline-sqlalchemy"] if args.sqlalchemy_baseline
+                                                             else []), "dealercrm"]
     backends = ["sqlite"] if args.backend in ("sqlite", "both") else []
     if args.backend in ("postgres", "both"):
         if os.environ.get("DEALERCRM_TEST_POSTGRES_URL"):
