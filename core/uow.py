@@ -126,7 +126,12 @@ class UnitOfWork:
         self._readonly = readonly
         self._write_lock = None
         self._held = False  # its commit is held by the rider (``Rider.holds``)
-        if connection is None:
+        #: a read inside the held operation's own transaction: no savepoint of its own (it writes
+        #: nothing to undo), and it ends without touching that transaction
+        self._joined = held is not None
+        if self._joined:
+            self.connection = connection
+        elif connection is None:
             if not readonly and crm.write_lock is not None:
                 crm.write_lock.hold(crm.write_lock_timeout)  # before a pooled connection is taken
                 self._write_lock = crm.write_lock
@@ -221,7 +226,7 @@ class UnitOfWork:
                     # detach first: a rollback would expire what a read already loaded
                     self._session.expunge_all()
                 self._session.close()
-            if not self.committed:
+            if not self.committed and not self._joined:
                 if self._savepoint is not None:
                     if self._savepoint.is_active:
                         self._savepoint.rollback()  # ours; the host's transaction stays the host's
@@ -291,7 +296,9 @@ class UnitOfWork:
 
     def _commit(self, rider: Rider | None) -> None:
         try:
-            if self._savepoint is not None:
+            if self._joined:
+                pass  # the held operation's transaction commits with the operation
+            elif self._savepoint is not None:
                 self._savepoint.commit()  # releases the savepoint; the host commits or rolls back
             else:
                 self.connection.commit()
