@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
 from ..uow import RIDER
-from .idempotency import Claim, kept_headers
+from .idempotency import WRITE_LANE, Claim, kept_headers
 from .single_values import one_value_each
 from .problem import PreconditionFailed
 
@@ -176,7 +176,9 @@ class Answer:
 def in_pool(function: Callable[..., Any], answer: Answer | None = None) -> Callable[..., Any]:
     """``function`` as a coroutine that runs it in the thread pool, with its parameters as FastAPI
     reads them (annotations resolved in the function's own module); with ``answer``, its
-    result is made the answer there too, and a keyed request's answer kept with its operation."""
+    result is made the answer there too, and a keyed request's answer kept with its operation.
+    Where the request has a write lane (``WRITE_LANE``), it waits its turn there, on the event
+    loop, before it takes a thread."""
     hints = typing.get_type_hints(function, include_extras=True)
     signature = inspect.signature(function)
     parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
@@ -207,11 +209,18 @@ def in_pool(function: Callable[..., Any], answer: Answer | None = None) -> Calla
                 claim.answers = False
                 claim.abandon()  # the route raised: its operation, if held, rolls back
 
-    @functools.wraps(function)
-    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+    async def run(*args: Any, **kwargs: Any) -> Any:
         if answer is None:
             return await run_in_threadpool(function, *args, **kwargs)
         return await run_in_threadpool(answered, **kwargs)
+
+    @functools.wraps(function)
+    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+        lane = WRITE_LANE.get()
+        if lane is None:
+            return await run(*args, **kwargs)
+        async with lane:  # one writing route in the pool at a time (``RequestGuard.lane``)
+            return await run(*args, **kwargs)
 
     endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=parameters, return_annotation=hints.get("return", signature.return_annotation))

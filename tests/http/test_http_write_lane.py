@@ -1,0 +1,60 @@
+"""Many writing requests at once on SQLite: they take their turn in the app's write lane on the
+event loop, so no thread of the server waits on the database file's write lock for another
+HTTP write — and every one of them is carried out, exactly once, in arrival order per lane."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+from api_world import issue_keys
+from case_world import plugin
+
+from dealercrm import CaseTransitioned
+from dealercrm.http import create_app
+
+
+def _fire_all_at_once(app, keys, case_ids, trigger="start_diagnosis"):
+    async def fire(client, case_id):
+        return await client.post(f"/cases/{case_id}/transitions", json={"trigger": trigger},
+                                 headers={"Authorization": f"Bearer {keys['service']}", "If-Match": '"1"',
+                                          "Idempotency-Key": uuid.uuid4().hex})
+
+    async def run():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm") as client:
+            return await asyncio.gather(*(fire(client, case_id) for case_id in case_ids))
+
+    return asyncio.run(run())
+
+
+def _watching_the_write_lock(world):
+    """A plugin that takes its time checking each transition, and notes how many writers of this
+    process were waiting on the write lock meanwhile."""
+    seen = []
+
+    def check(event, uow):
+        if isinstance(event, CaseTransitioned):
+            seen.append(uow.crm.write_lock.waiting)
+            import time
+
+            time.sleep(0.02)  # long enough for every other request to reach the pool, if it could
+
+    world.crm.register(plugin("slow_checker", dealercrm_check_event=check))
+    return seen
+
+
+def test_writes_wait_in_the_lane_not_on_the_write_lock(world):
+    cases = [world.open_case(f"washes badly #{n}").id for n in range(8)]
+    waiting = _watching_the_write_lock(world)
+    answers = _fire_all_at_once(create_app(world.crm), issue_keys(world), cases)
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len(waiting) == 8 and max(waiting) == 0
+    assert {world.crm.cases.get(c, by=world.service.id).state for c in cases} == {"dealer_diagnosis"}
+
+
+def test_a_route_that_fails_in_the_lane_lets_the_next_one_in(world):
+    cases = [world.open_case(f"washes badly #{n}").id for n in range(4)]
+    world.fire(cases[1], "start_diagnosis", world.service)  # now at version 2: its If-Match "1" is stale
+    answers = _fire_all_at_once(create_app(world.crm), issue_keys(world), cases)
+    assert [a.status_code for a in answers] == [200, 412, 200, 200]
