@@ -188,6 +188,11 @@ OUTBOX_COLUMNS = ("id", "idempotency_key", "customer_id", "channel", "purpose", 
 PERSONAL = ("recipient", "subject", "body", "data")  # OutboxMessage.__personal__
 
 
+#: the e-mail channel is offered only once configured: without it dealercrm's hand-off notices have
+#: no channel to go by and write nothing (nothing is sent by the benchmarks: notices are only queued)
+NOTICE_PLUGINS = {"channel_email": {"host": "localhost"}}
+
+
 def notice_texts() -> dict:
     from dealercrm.plugins.case_notifications import TEXTS  # the same words: rows of the same size
     return TEXTS["de"]
@@ -195,11 +200,15 @@ def notice_texts() -> dict:
 
 def notice_values(texts: dict, names: dict, handoff: tuple, email: str, now: datetime, key: str) -> dict:
     """The outbox row ``case_notifications`` writes for one hand-off (no id)."""
-    case_id, customer_id, dealer, to_party, to_kind, state, due = handoff
-    fields = dict(case_id=case_id, party=names.get(to_party, "?"), role=texts["roles"].get(to_kind, to_kind),
-                  due=f"{due:%d.%m.%Y %H:%M} UTC" if due else "—", dealer=names.get(dealer, ""))
+    from dealercrm.plugins.case_notifications import local_times, words_for, zone_of
+
+    case_id, customer_id, dealer, to_party, to_kind, state, due = handoff[:7]
+    day, until = local_times(due, zone_of(None), "de", texts)  # the plugin's own words, in German, for Berlin
+    subject, line = words_for(state, None, to_kind, texts)
+    fields = dict(case_id=case_id, party=names.get(to_party, "?"), day=day, due=until, dealer=names.get(dealer, ""))
+    body = texts["body"].format(case_id=case_id, line=line.format(**fields), dealer=fields["dealer"], question="")
     return dict(idempotency_key=key, customer_id=customer_id, channel="email", purpose="service", recipient=email,
-                subject=texts["subject"].format(**fields), body=texts["body"].format(**fields),
+                subject=subject.format(**fields), body=body,
                 data={"case_id": case_id, "state": state, "template": "case_handed_over"}, origin="case_notifications",
                 case_id=case_id, status="pending", reason=None, attempts=0, next_attempt_at=now, created_at=now)
 
@@ -232,7 +241,13 @@ class RawHandOffNotices:
     def __init__(self, con: sqlite3.Connection) -> None:
         import uuid
 
+        from dealercrm.plugins.case_notifications import local_times, zone_of
+
+        self.local_times, self.zone_of = local_times, zone_of
         self.texts, self.uuid4 = notice_texts(), uuid.uuid4
+        self.told: dict[int, str] = {}  # per case the subject of its last notice: the next never repeats it
+        self.held: dict[int, tuple] = {}  # per case who holds it after its last notice
+        self.handed_over: set[int] = set()  # cases whose first hand-off was told (with its promise)
         self.names = dict(con.execute("SELECT id, name FROM party").fetchall())
         self.insert_outbox = (f"INSERT INTO outbox_message ({', '.join(OUTBOX_COLUMNS)}) "
                               f"VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))})")
@@ -250,7 +265,7 @@ class RawHandOffNotices:
             f"FROM customer c WHERE c.id IN ({marks})", (now_db, *customer_ids))}
 
     def write(self, con, handoffs: list[tuple], now: datetime, actor_id: int, operation: str) -> int:
-        """``handoffs``: (case id, customer id, dealer party, to party, to kind, state, due) each."""
+        """``handoffs``: (case id, customer id, dealer party, to party, to kind, state, due[, version]) each."""
         if not handoffs:
             return 0
         now_db = db_text(now)
@@ -263,6 +278,18 @@ class RawHandOffNotices:
             allowed(customer_id, *people[customer_id])
             values = {"id": next_id + offset, **notice_values(self.texts, self.names, handoff, people[customer_id][0],
                                                              now, f"dcrm-{self.uuid4().hex}")}
+            # a case's first hand-off — the first move after which another than the party it was opened
+            # with (its dealer) holds it — says by when it is resolved; the hand-off's deadline stands in
+            # for dealercrm's promise (the same words, the same length)
+            holder = (handoff[3], handoff[4])
+            if handoff[0] not in self.handed_over and holder != self.held.get(handoff[0], (handoff[2], "dealer")):
+                self.handed_over.add(handoff[0])
+                values["body"] += self.texts["promise"].format(resolved_by=self.local_times(
+                    handoff[6], self.zone_of(None), "de", self.texts)[1])
+            self.held[handoff[0]] = holder
+            if self.told.get(handoff[0]) == values["subject"]:  # as case_notifications: an update says so
+                values["subject"] += self.texts["again"].format(version=handoff[7] if len(handoff) > 7 else "")
+            self.told[handoff[0]] = values["subject"]
             values["next_attempt_at"] = values["created_at"] = now_db
             messages.append(tuple(dumps(values[c]) if c == "data" else values[c] for c in OUTBOX_COLUMNS))
             changes, personal = notice_audit(values)

@@ -134,7 +134,8 @@ def phase_dealercrm(db: Path, batch_size: int | None, trace: bool, block: tuple[
 
     event.listen(engine, "before_cursor_execute", before_cursor_execute)
     event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.set_trace_callback(traced))
-    crm = dealercrm.connect(engine, clock=dealercrm.ManualClock(NOW), settings=Settings(), plugins=[Listener()],
+    crm = dealercrm.connect(engine, clock=dealercrm.ManualClock(NOW), settings=Settings(plugins=_seed.NOTICE_PLUGINS),
+                            plugins=[Listener()],
                             block=block)
     warm_calendars(crm)  # holidays tables: loaded once per region, in any long-running process too
     counted.update(listened=0, traced=0)

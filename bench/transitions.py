@@ -188,7 +188,8 @@ def path_dealercrm(db: Path, cases: list, warmup: int, n: int, block: tuple[str,
     engine = create_engine(f"sqlite:///{db}", connect_args={"timeout": 30})  # the host's engine
     counter = StatementCounter()
     counter.attach(engine)
-    crm = dealercrm.connect(engine, clock=SteadyClock(), settings=Settings(), plugins=[Listener()], block=block)
+    settings = Settings(plugins=_seed.NOTICE_PLUGINS)
+    crm = dealercrm.connect(engine, clock=SteadyClock(), settings=settings, plugins=[Listener()], block=block)
     fire, queue_notices = crm.cases.fire, crm.outbox.queue_notices
     data = {"reason": REASON}
 
@@ -272,7 +273,7 @@ def path_raw(db: Path, cases: list, warmup: int, n: int, notify: bool = True) ->
             changes = {c: [row[i], v] for c, i, v in zip(changed_cols, changed_ix, new) if row[i] != v}
             con.execute(insert_audit, (now_db, actor, f"cases.fire:{trigger}", cid, dumps(changes), row[i_customer]))
             if notices:  # the hand-off notice's rows, as case_notifications writes them
-                notices.write(con, [(cid, row[i_customer], dealer, owner, owner_kind, dest, due)], now, actor,
+                notices.write(con, [(cid, row[i_customer], dealer, owner, owner_kind, dest, due, version)], now, actor,
                               "notices.queue")
             con.execute("COMMIT")
 
