@@ -47,6 +47,7 @@ def register(cli: typer.Typer) -> None:
 
             from ..http import create_app
             from ..http.access_log import log_config
+            from ..http.server import settle_heap
         except ImportError as exc:
             fail(f"the HTTP API needs the server extra: pip install 'dealercrm[server]' ({exc.name} is missing)")
         crm = open_crm()  # migrates once, before any worker starts
@@ -55,7 +56,9 @@ def register(cli: typer.Typer) -> None:
                       f"{f' ({workers} workers)' if workers > 1 else ''}")
         # the access log keeps the path and the names of query parameters, not their values (?q=<a name>)
         if workers == 1:
-            uvicorn.run(create_app(crm, threads=threads), host=host, port=port, log_level=log_level, log_config=log_config())
+            app = create_app(crm, threads=threads)
+            settle_heap()
+            uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config())
             return
         crm.close()
         os.environ["DEALERCRM_DATABASE_URL"] = url.render_as_string(hide_password=False)

@@ -209,18 +209,13 @@ def in_pool(function: Callable[..., Any], answer: Answer | None = None) -> Calla
                 claim.answers = False
                 claim.abandon()  # the route raised: its operation, if held, rolls back
 
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        if answer is None:
-            return await run_in_threadpool(function, *args, **kwargs)
-        return await run_in_threadpool(answered, **kwargs)
-
     @functools.wraps(function)
-    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+    async def endpoint(**kwargs: Any) -> Any:
+        run = answered if answer is not None else function
         lane = WRITE_LANE.get()
         if lane is None:
-            return await run(*args, **kwargs)
-        async with lane:  # one writing route in the pool at a time (``RequestGuard.lane``)
-            return await run(*args, **kwargs)
+            return await run_in_threadpool(run, **kwargs)
+        return await lane.run(run, **kwargs)  # one writing route at a time (``RequestGuard.lane``)
 
     endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=parameters, return_annotation=hints.get("return", signature.return_annotation))

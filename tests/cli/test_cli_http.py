@@ -100,3 +100,36 @@ def test_serve_answers_over_real_http_on_localhost(db, capsys, workers):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def heap_left_as_found():
+    import gc
+
+    gc.unfreeze()
+    yield gc
+    gc.unfreeze()  # the test process's own collector as before
+
+
+def test_serve_leaves_what_it_built_at_start_out_of_full_collections(db, capsys, monkeypatch, heap_left_as_found):
+    # a full collection used to walk every module, route and schema again, every few seconds
+    # under load: the slowest answers waited for it
+    import uvicorn
+
+    seen = {}
+
+    def run(app, **options):
+        seen["frozen"], seen["app"] = heap_left_as_found.get_freeze_count(), app
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    assert main(["--db", db["url"], "serve", "--port", "8799"]) in (0, None)
+    assert seen["frozen"] > 1000 and seen["app"].title == "dealercrm"
+
+
+def test_each_worker_process_of_serve_settles_its_heap_too(db, monkeypatch, heap_left_as_found):
+    from dealercrm.http import server
+
+    monkeypatch.setenv("DEALERCRM_DATABASE_URL", db["url"])
+    app = server.app()
+    assert heap_left_as_found.get_freeze_count() > 1000
+    app.state.crm.close()
