@@ -129,8 +129,8 @@ class UnitOfWork:
         #: a read inside the held operation's own transaction: no savepoint of its own (it writes
         #: nothing to undo), and it ends without touching that transaction
         self._joined = held is not None
-        if self._joined:
-            self.connection = connection
+        if held is not None:
+            self.connection: Connection = held.connection
         elif connection is None:
             if not readonly and crm.write_lock is not None:
                 crm.write_lock.hold(crm.write_lock_timeout)  # before a pooled connection is taken
