@@ -142,6 +142,11 @@ def dealercrm_handle_event(event: Event, crm: CRM) -> None:
     ``crm.plugin_failures`` naming plugin and hook, and the others still run. Start a new
     unit of work (``crm.uow()``) for any further change.
 
+    It runs on the thread of the operation that committed, before that operation's caller
+    gets its answer. On SQLite, ``dealercrm serve`` carries out its writes one after the
+    other on one thread (the write lane): keep it quick, hand anything slow to the outbox
+    or a thread of your own, and never wait on this server's own HTTP API from it.
+
     Called: for each plugin on its own, so one failing plugin never silences another; a
     wrapper runs around each plugin's call separately and cannot stop the others either.
 

@@ -65,9 +65,10 @@ class Rider(Protocol):
     lock held, until the rider has written the rest of what belongs with it — the HTTP
     API's answer to the request, known only once the operation returned — and ends it
     (``UnitOfWork.release``). Meanwhile a read beginning in the same context joins the held
-    transaction (it sees what the operation wrote, as a host's transaction is joined: in a
-    savepoint, never committed by it), and another writing unit of work first has the held
-    one committed (``next_unit``)."""
+    transaction (it sees what the operation wrote; it never commits or rolls it back: a read
+    through Core needs no savepoint, one through an ORM session gets one, so a failed flush
+    undoes only the read), and another writing unit of work first has the held one committed
+    (``next_unit``)."""
 
     pending: bool
 
@@ -127,7 +128,7 @@ class UnitOfWork:
         self._write_lock = None
         self._held = False  # its commit is held by the rider (``Rider.holds``)
         #: a read inside the held operation's own transaction: no savepoint of its own (it writes
-        #: nothing to undo), and it ends without touching that transaction
+        #: nothing to undo) unless it uses an ORM session, and it ends without touching that transaction
         self._joined = held is not None
         if held is not None:
             self.connection: Connection = held.connection
@@ -209,6 +210,10 @@ class UnitOfWork:
     @property
     def session(self) -> AuditedSession:
         if self._session is None:
+            if self._joined and self._savepoint is None:
+                # an ORM session may roll back (a failed flush): inside a held operation only
+                # back to here, never the operation with it
+                self._savepoint = self.connection.begin_nested()
             self._session = AuditedSession(bind=self.connection, expire_on_commit=False, autoflush=True,
                                            join_transaction_mode="rollback_only")
             self._session.info.update(now=self.now, actor_id=self.actor_id, operation=self.operation)
@@ -226,11 +231,11 @@ class UnitOfWork:
                     # detach first: a rollback would expire what a read already loaded
                     self._session.expunge_all()
                 self._session.close()
-            if not self.committed and not self._joined:
+            if not self.committed:
                 if self._savepoint is not None:
                     if self._savepoint.is_active:
                         self._savepoint.rollback()  # ours; the host's transaction stays the host's
-                else:
+                elif not self._joined:  # a joined read without a session has nothing to undo
                     self.connection.rollback()
         finally:
             self._let_go()
@@ -296,7 +301,7 @@ class UnitOfWork:
 
     def _commit(self, rider: Rider | None) -> None:
         try:
-            if self._joined:
+            if self._joined and self._savepoint is None:
                 pass  # the held operation's transaction commits with the operation
             elif self._savepoint is not None:
                 self._savepoint.commit()  # releases the savepoint; the host commits or rolls back

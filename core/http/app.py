@@ -23,7 +23,7 @@ from .customer_schemas import customer_schemas
 from . import (cases, customers, duplicates, health, imports, inbound, messages, parties, problem, products, reports,
                tasks, unsubscribe, workflows)
 from ..unsubscribe import UnsubscribeLinks
-from .idempotency import BODY_TIMEOUT, MAX_BODY, READ_THREADS, RecordStore, RequestGuard
+from .idempotency import BODY_TIMEOUT, MAX_BODY, READ_THREADS, RecordStore, RequestGuard, close_write_lane
 from .inbound_auth import InboundAuthenticators
 from .plugin_routes import include_plugin_routes
 
@@ -86,6 +86,7 @@ def create_app(crm: CRM | None, threads: int | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI):
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        close_write_lane(_app.state)
 
     app = _fastapi(title="dealercrm", version=_version(), description=DESCRIPTION, openapi_tags=list(TAGS),
                    generate_unique_id_function=lambda route: route.name,  # operationIds for generated clients

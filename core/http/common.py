@@ -89,7 +89,8 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 class Router(APIRouter):
     """The core's routers. A query parameter of one value given twice is a 422 (``one_value_each``).
-    A writing route written as a plain function runs in the thread pool in one trip, its answer
+    A writing route written as a plain function runs in one trip to a thread (the pool's, or on
+    SQLite the app's write lane: ``idempotency.WriteLane``), its answer
     validated and serialised there, once, right after it (``in_pool``): FastAPI would take a
     plain function's answer back to the pool to validate it, a second trip per write; and a
     keyed request's answer is kept in the operation's own transaction.
@@ -137,7 +138,7 @@ _SERIALISATION_OPTIONS = ("response_model_include", "response_model_exclude", "r
 class Answer:
     """A writing route's answer, made as FastAPI makes it from the route's result — validated
     against the response model, serialised to JSON in one pass (pydantic's ``dump_json``), with
-    the status and the headers the route set on its ``Response`` — but in the thread pool,
+    the status and the headers the route set on its ``Response`` — but in the route's thread,
     right after the route, so the answer is known while the operation's transaction is still
     open (``idempotency.Claim.answer``)."""
 

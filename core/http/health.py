@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import text as sql
 
 from ..db.migrate import current_revision, head_revision
+from ..uow import readonly_engine
 from .auth import Caller
 from .common import problems
 from .schemas import HealthOut
@@ -28,7 +29,8 @@ def health(request: Request):
     """``ok`` when the database answers and its schema is the one this version expects."""
     crm = request.app.state.crm
     try:
-        with crm.engine.connect() as conn:  # one connection: answering at all, then the schema's revision
+        # a read (plain BEGIN, no write lock): a poll never waits behind writers, nor they behind it
+        with readonly_engine(crm).connect() as conn:  # one connection: answering at all, then the revision
             conn.execute(sql("select 1"))
             revision = current_revision(conn)
     except Exception as exc:  # noqa: BLE001  (health reports, it does not fail)

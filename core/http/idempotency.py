@@ -1,15 +1,16 @@
 """The guard of every writing request (``RequestGuard``), and ``Idempotency-Key`` on POSTs.
 
 The guard authenticates the caller before it reads a body, bounds the body in size and
-time, and admits at most ``writers`` writing requests into the thread pool at once (the
-rest wait on the event loop, holding no thread), so reads always find a thread. Writes
-to SQLite are ordered by the database file's write lock, held only for each transaction
-(``dealercrm.db.write_lock``), not here.
+time, and admits at most ``writers`` writing requests at once (the rest wait on the event
+loop, holding no thread), so reads always find a thread. Writes to SQLite are ordered by
+the database file's write lock, held only for each transaction (``dealercrm.db.write_lock``);
+on SQLite the core's writing routes also run one after the other on one thread of the app,
+its write lane (``WriteLane``; see ``RequestGuard`` 4).
 
 A POST with an ``Idempotency-Key`` header is recorded per party. The record (the claim)
 is written in the transaction of the request's operation (``dealercrm.uow.RIDER``): the
 operation and its claim commit together or not at all. Where the route's answer is made
-in the thread pool right after it (the core's writing routes, ``common.in_pool``), the
+in the route's thread right after it (the core's writing routes, ``common.in_pool``), the
 operation's commit waits for that answer and the record is written with it: the
 operation, its claim and its answer are one transaction, and a route that fails after
 its operation leaves nothing. Elsewhere — a route that runs another unit of work after
@@ -81,8 +82,8 @@ NOT_KEPT = "dealercrm_not_kept"
 log = logging.getLogger("dealercrm.http")
 KEPT_HEADERS = ("content-type", "etag", "location")
 REC = IdempotencyRecord.__table__
-#: the lane a writing route of this request waits in before it takes a thread: on SQLite one per
-#: app (``RequestGuard.lane``), None where writers run side by side (PostgreSQL)
+#: the lane a core writing route of this request runs in, instead of the thread pool: on SQLite one
+#: per app (``RequestGuard.lane``), None where writers run side by side (PostgreSQL)
 WRITE_LANE: ContextVar[WriteLane | None] = ContextVar("dealercrm_write_lane", default=None)
 
 
@@ -91,7 +92,9 @@ class WriteLane:
 
     Handed to it straight from the event loop, a route's call waits in the thread's queue; the
     thread takes the next one the moment it is done with one, without a trip back through the
-    loop in between."""
+    loop in between. What runs there runs after everything queued before it: a route, and the
+    ``dealercrm_handle_event`` handlers its commit calls, must not wait on anything slow — least
+    of all on another write of the same server."""
 
     def __init__(self):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealercrm-writes")
@@ -100,6 +103,10 @@ class WriteLane:
         """``function(**kwargs)`` in the lane's thread, in this request's context (``RIDER``)."""
         call = functools.partial(contextvars.copy_context().run, function, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+
+    def close(self) -> None:
+        """End the thread once what it was given is done (the app's shutdown)."""
+        self._thread.shutdown(wait=True)
 
 
 # built once: they run around every keyed POST (the SET of _ANSWER comes from the parameters)
@@ -118,7 +125,7 @@ class Claim:
     (a ``dealercrm.uow.Rider``): ``record_id`` once committed; ``taken`` when the key
     turned out to be claimed already (the operation was rolled back).
 
-    Where the route's answer is made in the thread pool (``common.in_pool``: ``answers``
+    Where the route's answer is made in the route's thread (``common.in_pool``: ``answers``
     set meanwhile), the claim holds the operation's commit until the answer is made, and
     writes the record with the answer in that same transaction (``answer``): one commit for
     the operation, its claim and its answer. A read of the route after its operation (the
@@ -136,7 +143,7 @@ class Claim:
         self.taken = False
         self.record_id: int | None = None
         self.kept = False  # the answer is kept (written with the operation)
-        self.answers = False  # the route's answer is made in the pool, and handed to ``answer``
+        self.answers = False  # the route's answer is made in its thread, and handed to ``answer``
         self._held = None  # the unit of work whose commit waits for the answer
         self._swept = False  # the last record written swept the expired ones
         self._written: tuple[int, bool] | None = None
@@ -169,7 +176,7 @@ class Claim:
         return None
 
     def answer(self, status: int, headers: dict, body: bytes) -> None:
-        """The route's answer (in the pool, before it is sent): kept with the held operation."""
+        """The route's answer (in the route's thread, before it is sent): kept with the held operation."""
         if self._held is not None:
             self._commit_held((status, headers, body))
 
@@ -312,16 +319,18 @@ class RequestGuard:
        whole body must arrive within ``body_timeout`` or the answer is a 408 and the
        connection is closed. Nothing is held meanwhile but the client's own socket.
     3. For inbound channels that sign the body, the signature (401 if wrong).
-    4. Admission: at most ``writers`` writing requests are in the thread pool at once; the
-       others wait here, on the event loop, in arrival order. The pool keeps threads for
-       reads, which therefore never queue behind writes. On SQLite the core's writing
-       routes (``common.in_pool``: one operation, its answer) then take their turn in one
-       lane per app (``lane``), first come first served, before they take a thread: their
-       transactions run one at a time anyway (the write lock), and a queue on the event
-       loop keeps one thread working where dozens would wait on the lock and take the
-       interpreter's lock from each other at every statement (some 0.1 ms of CPU per
-       request at 32 clients). Routes that run many transactions (a CSV import) take no
-       turn: other writers still come in between their chunks.
+    4. Admission: at most ``writers`` writing requests are let in at once; the others wait
+       here, on the event loop, in arrival order, holding no thread. The pool keeps threads
+       for reads, which therefore never queue behind writes. On SQLite the core's writing
+       routes (every plain-function writing route of a core router, ``common.in_pool``)
+       then run on the app's write lane (``lane``) instead of the pool: one thread that
+       takes them one after the other, first come first served. Their transactions run one
+       at a time anyway (the write lock); in the pool, dozens of threads waited on that
+       lock and took the interpreter's lock from each other at every statement (some
+       0.25 ms of CPU per request at 32 clients). A write queued in the lane waits for those
+       before it, without a time limit of its own. Routes that run many transactions (a CSV
+       import) and plugins' routes do not take the lane: other writers still come in
+       between their chunks.
     5. ``Idempotency-Key`` (claimed with the operation, see above) and the route itself;
        the answer of a keyed request is kept, then sent.
     """
@@ -331,16 +340,18 @@ class RequestGuard:
         self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
         self.writers = writers
         self._admitted: asyncio.Semaphore | None = None
-        self._lane: WriteLane | None = None
 
-    def lane(self, crm) -> WriteLane | None:
-        """The write lane of this app's database: on SQLite (where this process orders its
-        writers, ``crm.write_lock``) made on first use."""
-        if crm.write_lock is None:
+    @staticmethod
+    def lane(state) -> WriteLane | None:
+        """The write lane of the app's database (``state``: the app's): on SQLite (where this
+        process orders its writers, ``crm.write_lock``) made on first use, ended with the app
+        (its lifespan: ``close_write_lane``)."""
+        if state.crm.write_lock is None:
             return None
-        if self._lane is None:
-            self._lane = WriteLane()
-        return self._lane
+        lane = getattr(state, "write_lane", None)
+        if lane is None:
+            lane = state.write_lane = WriteLane()
+        return lane
 
     def admission(self) -> asyncio.Semaphore:
         if self._admitted is None:  # made on the server's event loop, on first use
@@ -355,7 +366,7 @@ class RequestGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in WRITES or scope["app"].state.crm is None:
             return await self.app(scope, receive, send)
-        lane = WRITE_LANE.set(self.lane(scope["app"].state.crm))
+        lane = WRITE_LANE.set(self.lane(scope["app"].state))
         try:
             return await self._guarded(scope, receive, send)
         finally:
@@ -452,6 +463,14 @@ class RequestGuard:
         raw = [(k.encode(), str(v).encode()) for k, v in kept_headers.items()]
         await send({"type": "http.response.start", "status": found.status, "headers": raw})
         return await send({"type": "http.response.body", "body": (found.body or "").encode()})
+
+
+def close_write_lane(state) -> None:
+    """End the app's write lane, if it has one (at its shutdown; a later request makes a new one)."""
+    lane = getattr(state, "write_lane", None)
+    if lane is not None:
+        state.write_lane = None
+        lane.close()
 
 
 async def authenticate(keys, headers) -> Principal:

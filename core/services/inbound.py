@@ -60,6 +60,7 @@ from ..db.outbox_models import InboundMessage
 from ..errors import DealerCrmError, NotFound, ValidationError
 from ..events import MessageReceived
 from ..unsubscribe import UnsubscribeLinks
+from ..uow import readonly_engine
 from .base import Service
 from .interactions import record_interaction
 from .tasks import create_task
@@ -397,7 +398,7 @@ class InboundService(Service):
         found = self.links.read(token)
         if found is None:
             return None
-        with self.crm.engine.connect() as conn:
+        with readonly_engine(self.crm).connect() as conn:  # a read: no write lock
             return conn.execute(select(Party.name).join(Customer, Customer.owner_party_id == Party.id)
                                 .where(Customer.id == found[0])).scalar()
 

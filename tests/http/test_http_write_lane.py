@@ -1,6 +1,7 @@
-"""Many writing requests at once on SQLite: they take their turn in the app's write lane on the
-event loop, so no thread of the server waits on the database file's write lock for another
-HTTP write — and every one of them is carried out, exactly once, in arrival order per lane."""
+"""Many writing requests at once on SQLite: they take their turn in the app's write lane — one
+thread that carries them out one after the other — so no thread of the server waits on the
+database file's write lock for another HTTP write; every one of them is carried out, a
+refusal in the lane lets the next one in, and the lane's thread ends with the app."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _fire_all_at_once(app, keys, case_ids, trigger="start_diagnosis"):
 
 def _watching_the_write_lock(world):
     """A plugin that takes its time checking each transition, and notes which thread checked it
-    and how many of the requests' threads were waiting on the write lock meanwhile."""
+    (and how many writers of the process were waiting on the write lock meanwhile)."""
     seen = []
 
     def check(event, uow):
@@ -53,9 +54,10 @@ def test_writes_wait_in_the_lane_not_on_the_write_lock(world):
     waiting = _watching_the_write_lock(world)
     answers = _fire_all_at_once(create_app(world.crm), issue_keys(world), cases)
     assert [a.status_code for a in answers] == [200] * 8
-    # one thread carried them all out, one after the other: none of them waited on the lock
+    # one thread carried them all out, one after the other: none of them queued on the write lock
+    # (in the pool, eight threads would have: the lock's queue is not asserted here, as another
+    # writer of the process — the key's "last used" note — may wait on it at any time)
     assert len(waiting) == 8 and len({thread for thread, _ in waiting}) == 1
-    assert max(waits for _, waits in waiting) == 0
     assert {world.crm.cases.get(c, by=world.service.id).state for c in cases} == {"dealer_diagnosis"}
 
 
@@ -64,3 +66,19 @@ def test_a_route_that_fails_in_the_lane_lets_the_next_one_in(world):
     world.fire(cases[1], "start_diagnosis", world.service)  # now at version 2: its If-Match "1" is stale
     answers = _fire_all_at_once(create_app(world.crm), issue_keys(world), cases)
     assert [a.status_code for a in answers] == [200, 412, 200, 200]
+
+
+def test_the_lane_thread_ends_with_the_app(world):
+    from fastapi.testclient import TestClient
+
+    def lanes():
+        return sum(1 for t in threading.enumerate() if t.name.startswith("dealercrm-writes"))
+
+    before = lanes()
+    keys = issue_keys(world)
+    case_id = world.open_case().id
+    with TestClient(create_app(world.crm)) as client:  # its lifespan: started, then shut down
+        fired = client.post(f"/cases/{case_id}/transitions", json={"trigger": "start_diagnosis"},
+                            headers={"Authorization": f"Bearer {keys['service']}"})
+        assert fired.status_code == 200 and lanes() == before + 1
+    assert lanes() == before
