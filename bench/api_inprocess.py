@@ -11,11 +11,11 @@ with ``If-Match``), sent through httpx's ASGI transport to the app in the same p
 dealercrm app as ``create_app`` builds it (the built-in satisfaction rule blocked, as there),
 and ``bench/api_baseline.py``'s app — on raw ``sqlite3`` (``baseline``) and on SQLAlchemy
 Core (``baseline-sqlalchemy``: what the execution layer the design card fixes costs the
-same app) — each in a child process of its own on a fresh SQLite file. Each child runs a warm-up, then ``--rounds`` rounds of ``--requests`` requests, and
-reports the process's CPU time per request (user + system, ``time.process_time``) of its
-best round and the median. The figure includes the client's own work (the same for both,
-about 0.2 ms on the 2-core development machine) and leaves out uvicorn's (also the same
-for both): read the difference, and the ratio as a lower bound of ``api_load.py``'s.
+same app) — each in a child process of its own on a fresh SQLite file. Each child runs a
+warm-up, then ``--rounds`` rounds of ``--requests`` requests, and reports the process's CPU
+time per request (user + system, ``time.process_time``) of its best round and the median.
+The figure includes the client's own work (the same for all) and leaves out uvicorn's (also
+the same for all): read the differences, and the ratios as lower bounds of ``api_load.py``'s.
 
 Every answer must be a 201 or 200 (exit status 1 otherwise): nothing is refused or retried.
 """
@@ -105,13 +105,7 @@ def child(variant: str, args) -> dict:
         url = f"sqlite:///{Path(home) / 'api.db'}"
         ids = load.prepare(url, args.clients)
         if variant.startswith("baseline"):
-            kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
-            fixture = {"keys": {ids["keys"][who]: {"party": ids[who], "actor": ids["actors"][who], "kind": kind}
-                                for who, kind in kinds.items()},
-                       "customers": [(c, a, ids["maker"]) for c, a in ids["customers"]], "dealer": ids["dealer"]}
-            os.environ.update(BASELINE_DATABASE_URL=url, BASELINE_FIXTURE=json.dumps(fixture))
-            if variant == "baseline-sqlalchemy":
-                os.environ["BASELINE_SQLALCHEMY"] = "1"
+            os.environ.update(load.baseline_environment(variant, url, ids))
             spec = importlib.util.spec_from_file_location("api_baseline", os.path.join(_HERE, "api_baseline.py"))
             baseline = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(baseline)

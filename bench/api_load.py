@@ -47,7 +47,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -265,16 +264,24 @@ class Result:
         return pct(self.latency.get(op, []), q)
 
 
+def baseline_environment(variant: str, url: str, ids: dict) -> dict[str, str]:
+    """What ``bench/api_baseline.py`` reads from its environment: the database, the keys, parties
+    and customers of ``prepare``, and (``baseline-sqlalchemy``) that its statements go through
+    SQLAlchemy Core."""
+    kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
+    fixture = {"keys": {ids["keys"][who]: {"party": ids[who], "actor": ids["actors"][who], "kind": kind}
+                        for who, kind in kinds.items()},
+               "customers": [(c, a, ids["maker"]) for c, a in ids["customers"]], "dealer": ids["dealer"]}
+    env = {"BASELINE_DATABASE_URL": url, "BASELINE_FIXTURE": json.dumps(fixture)}
+    if variant == "baseline-sqlalchemy":
+        env["BASELINE_SQLALCHEMY"] = "1"
+    return env
+
+
 def start_server(variant: str, backend: str, url: str, ids: dict, workers: int, with_rules: bool = False):
     port = free_port()
     if variant.startswith("baseline"):
-        kinds = {"dealer": "dealer", "maker": "manufacturer", "technician": "technician"}
-        fixture = {"keys": {ids["keys"][who]: {"party": ids[who], "actor": ids["actors"][who], "kind": kind}
-                            for who, kind in kinds.items()},
-                   "customers": [(c, a, ids["maker"]) for c, a in ids["customers"]], "dealer": ids["dealer"]}
-        env = {**os.environ, "BASELINE_DATABASE_URL": url, "BASELINE_FIXTURE": json.dumps(fixture)}
-        if variant == "baseline-sqlalchemy":  # the same app, its statements through SQLAlchemy Core
-            env["BASELINE_SQLALCHEMY"] = "1"
+        env = {**os.environ, **baseline_environment(variant, url, ids)}
         command = [sys.executable, os.path.join(_HERE, "api_baseline.py"), str(port)]
     else:
         env = {**os.environ, "DEALERCRM_DATABASE_URL": url}

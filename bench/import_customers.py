@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
           f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}")
     peaks = [peak[n]["dealercrm"] for n in sizes]
     growth = peaks[-1] - peaks[0]
-    print(f"dealercrm peak RSS: " + ", ".join(f"{p:.1f} MB at {n:,} rows" for n, p in zip(sizes, peaks))
+    print("dealercrm peak RSS: " + ", ".join(f"{p:.1f} MB at {n:,} rows" for n, p in zip(sizes, peaks))
           + (f" ({growth:+.1f} MB for {sizes[-1] / sizes[0]:.0f}x the rows)" if len(sizes) > 1 else "")
           + f"; target < {TARGET_PEAK_MB} MB: {'met' if max(peaks) < TARGET_PEAK_MB else 'MISSED'}"
           + (f"; flat (< 10 MB growth): {'yes' if growth < 10 else 'NO'}" if len(sizes) > 1 else ""))

@@ -283,7 +283,7 @@ def phase_workers(n: int, url: str, settings: Path, smtp: Smtp, args) -> dict:
     # rates from the rows' own times (the workers' clocks): a worker's start-up is not counted
     fired_span = scalar(sql_url, "SELECT extract(epoch FROM max(at) - min(at)) FROM case_event WHERE kind = 'timeout'")
     sent_span = scalar(sql_url, "SELECT extract(epoch FROM max(sent_at) - min(sent_at)) FROM outbox_message "
-                                f"WHERE sent_at > (SELECT min(at) FROM case_event WHERE kind = 'timeout')")
+                                "WHERE sent_at > (SELECT min(at) FROM case_event WHERE kind = 'timeout')")
     return dict(fired=args.overdue / float(fired_span) if fired_at and fired_span else float("nan"),
                 sent=args.overdue / float(sent_span) if sent_at and sent_span else float("nan"),
                 until_fired=fired_at, until_sent=sent_at, problems=problems, load=(before, after))

@@ -316,8 +316,6 @@ def path_core(db: Path, cases: list, warmup: int, n: int, prebuilt: bool) -> dic
     counter = StatementCounter()
     counter.attach(engine)
     clock = SteadyClock()
-    changed_cols = ("state", "owner_kind", "owner_party_id", "owner_actor_id", "due_at", "state_entered_at",
-                    "version", "paused_from", "paused_remaining_s", "closed_at", "reopen_count")
     sel = select(CASE).where(CASE.c.id == bindparam("case_id"))
     upd = update(CASE).where(CASE.c.id == bindparam("w_id"), CASE.c.version == bindparam("w_version"))
     ins_event, ins_audit = insert(EVENT), insert(AUDIT)

@@ -338,9 +338,10 @@ def dealercrm_register_consent_channels() -> list[str] | None:
 def dealercrm_register_rules(crm: CRM) -> list[Any] | None:
     """Provide rules: cross-sell, after-sale care, loyal customers going quiet, ….
 
-    A rule (``dealercrm.rules.Rule``) has a ``name``, a ``description``, ``defaults``
-    (its settings; the installation overrides them in ``[plugins.<name>]``) and
-    ``act(candidate, ctx)``; ``scan(ctx)`` makes it a scheduled rule run by
+    A rule (``dealercrm.rules.Rule``) has a ``name``, a ``description`` and
+    ``act(candidate, ctx)``; its settings are its table's class (``dealercrm_register_settings``,
+    defaults included; the installation overrides them in ``[plugins.<name>]``), or a
+    ``defaults`` dict where it declares none; ``scan(ctx)`` makes it a scheduled rule run by
     ``dealercrm tick``, ``on_event(event, ctx)`` an event-driven one run inside the
     event's transaction. The engine fires each (rule, subject, situation) once.
 

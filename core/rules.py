@@ -60,14 +60,13 @@ class Rule(Protocol):
     name: str
     #: one line for ``dealercrm rules list``
     description: str
-    #: defaults, merged with the installation's settings into ``ctx.settings``; declare the
-    #: table's class too (``dealercrm_register_settings``) so the installation's keys are checked
-    defaults: Mapping[str, Any]
-
     def act(self, candidate: Candidate, ctx) -> None:
         """Do what the situation calls for, through ``ctx`` (task, message, fire)."""
 
     # optional:
+    # defaults: Mapping[str, Any] -- settings for ``ctx.settings`` where the plugin declares no
+    #     class for the rule's table; a declared class (``dealercrm_register_settings``, the
+    #     way to have the installation's keys checked) carries its own defaults, merged over these
     # def scan(self, ctx: ScanContext) -> Iterable[Candidate]: set-based, run by ``dealercrm tick``
     # def on_event(self, event, ctx) -> Iterable[Candidate] | None: inside the event's transaction
     # events: tuple[type[Event], ...] -- the event classes on_event wants (default: every event)

@@ -54,6 +54,13 @@ def secret_field(default: Any = "", **kwargs: Any) -> Any:
                        **kwargs)
 
 
+def at_least_zero(_instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    """An attrs validator for a count or an amount a setting gives: 0 or more (the file's key is
+    named by ``dealercrm settings check`` with the message)."""
+    if value < 0:
+        raise ValueError(f"must be {'a whole number' if isinstance(value, int) else 'a number'} >= 0")
+
+
 def is_secret(name: str, field: attrs.Attribute | None = None) -> bool:
     """A field made with ``secret_field()``, or a key whose name says it is one."""
     return bool(field is not None and field.metadata.get(SECRET)) or bool(SECRET_NAMES.search(name))

@@ -301,11 +301,9 @@ class UnitOfWork:
 
     def _commit(self, rider: Rider | None) -> None:
         try:
-            if self._joined and self._savepoint is None:
-                pass  # the held operation's transaction commits with the operation
-            elif self._savepoint is not None:
+            if self._savepoint is not None:
                 self._savepoint.commit()  # releases the savepoint; the host commits or rolls back
-            else:
+            elif not self._joined:  # a joined read's transaction commits with the held operation
                 self.connection.commit()
         except IntegrityError as exc:
             raise integrity_error(exc) from exc

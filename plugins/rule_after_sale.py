@@ -183,10 +183,6 @@ class AfterSaleSettings(RuleSettings):
 class AfterSale:
     name = NAME
     description = "after-sale care: check-in call after handover, invitations, birthday and anniversary gestures"
-    defaults = {"parts": list(PARTS), "checkin_after_days": 14, "checkin_until_days": 45,
-                "birthday_days_before": 5, "anniversary_days_before": 3, "anniversary_categories": [],
-                "gesture_purpose": "service", "invitation_purpose": "marketing",
-                "channels": ["email", "sms", "whatsapp"], "occasions": []}
 
     # -- finding --------------------------------------------------------------------------
     def scan(self, ctx):

@@ -59,7 +59,6 @@ class CaseReminderSettings(RuleSettings):
 class CaseReminders:
     name = NAME
     description = "a task for the owner of an open case due within the next hours"
-    defaults = {"window_hours": 4, "owner_kinds": ["dealer", "manufacturer", "technician"]}
 
     def scan(self, ctx):
         situation = due_situation(ctx.connection.dialect.name)

@@ -122,8 +122,6 @@ class InterestOfferSettings(RuleSettings):
 class InterestOffer:
     name = NAME
     description = "interest × purchase → offer: a suggestion from the offer table, by message or in person"
-    defaults = {"offers": [dict(o) for o in DEFAULT_OFFERS], "channels": ["email", "sms", "whatsapp"],
-                "due_in_days": 3}
     events = (InterestNoted, AssetRecorded)  # what on_event is called for
 
     def scan(self, ctx):

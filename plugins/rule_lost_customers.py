@@ -158,7 +158,6 @@ class Dialect:
 class LostCustomers:
     name = NAME
     description = "customers whose buying or service interval stretched beyond their own usual one: a task"
-    defaults = DEFAULTS
 
     def query(self, ctx):
         """The scan as one SELECT (also used by the benchmark to show its plan)."""

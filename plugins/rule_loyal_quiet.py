@@ -58,6 +58,7 @@ from dealercrm import hookimpl
 from dealercrm.db.models import Actor, Asset, ContactPerson, Customer, Interaction
 from dealercrm.errors import ValidationError
 from dealercrm.rules import Candidate, RuleSettings, utc_day_text
+from dealercrm.settings_schema import at_least_zero
 from dealercrm.services.contact_policy import decide
 from dealercrm.services.relationships import personal_touches
 
@@ -142,11 +143,6 @@ def iso(day) -> str | None:
     return day if day is None or isinstance(day, str) else day.isoformat()
 
 
-def _at_least_zero(_, attribute: attrs.Attribute, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"must be {'a whole number' if isinstance(value, int) else 'a number'} >= 0")
-
-
 def _levels_wanted(_, attribute: attrs.Attribute, wanted: int | list[str]) -> None:
     if isinstance(wanted, list) and not wanted:
         raise ValueError("must name at least one level of [relationships] levels, or be a number of levels")
@@ -160,13 +156,13 @@ class LoyalQuietSettings(RuleSettings):
     built-in ones in ``[dealercrm] language``) and their language. Checked when the
     application starts, ``company_levels`` against ``[relationships] levels``."""
 
-    quiet_days: int = attrs.field(default=DEFAULTS["quiet_days"], validator=_at_least_zero)
-    min_purchases: int = attrs.field(default=DEFAULTS["min_purchases"], validator=_at_least_zero)
-    min_years: int = attrs.field(default=DEFAULTS["min_years"], validator=_at_least_zero)
-    min_revenue: float = attrs.field(default=DEFAULTS["min_revenue"], validator=_at_least_zero)
+    quiet_days: int = attrs.field(default=DEFAULTS["quiet_days"], validator=at_least_zero)
+    min_purchases: int = attrs.field(default=DEFAULTS["min_purchases"], validator=at_least_zero)
+    min_years: int = attrs.field(default=DEFAULTS["min_years"], validator=at_least_zero)
+    min_revenue: float = attrs.field(default=DEFAULTS["min_revenue"], validator=at_least_zero)
     loyal_when: Literal["all", "any"] = DEFAULTS["loyal_when"]
     purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
-    due_days: int = attrs.field(default=DEFAULTS["due_days"], validator=_at_least_zero)
+    due_days: int = attrs.field(default=DEFAULTS["due_days"], validator=at_least_zero)
     company_levels: int | list[str] = attrs.field(default=DEFAULTS["company_levels"], validator=_levels_wanted)
     language: str = ""
     title: str = ""
@@ -195,7 +191,6 @@ class LoyalQuiet:
     #: what it flags feeds the report's "loyal customers at risk" (until they are touched)
     at_risk = True
     description = "loyal customers (purchases/tenure/revenue) without a personal touch for a while: a check-in task"
-    defaults = DEFAULTS
 
     @staticmethod
     def levels(ctx, s) -> tuple:

@@ -107,8 +107,6 @@ class SatisfactionSettings(RuleSettings):
 class Satisfaction:
     name = NAME
     description = "a CSAT/NPS survey when a case closes; a low score opens a follow-up for the dealer"
-    defaults = {"final_states": ["closed", "refunded"], "channels": ["email", "sms", "whatsapp"], "low_csat": 2,
-                "low_nps": 6, "follow_up_in_hours": 24, "read_replies": True, "catch_up_days": 3}
     events = (CaseClosed, SurveyAnswered, MessageReceived)  # what on_event is called for
 
     def scan(self, ctx):

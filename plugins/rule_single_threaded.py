@@ -54,6 +54,7 @@ from dealercrm import hookimpl
 from dealercrm.db.models import Actor, ContactPerson, Customer, Interaction
 from dealercrm.errors import ValidationError
 from dealercrm.rules import Candidate, RuleSettings, utc_day_text
+from dealercrm.settings_schema import at_least_zero
 from dealercrm.services.relationships import (account_value, relationship_map, single_thread_situation,
                                               single_threaded, thread_stats)
 
@@ -111,24 +112,19 @@ TEXTS = {
 }
 
 
-def _at_least_zero(_, attribute: attrs.Attribute, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"must be {'a whole number' if isinstance(value, int) else 'a number'} >= 0")
-
-
 @attrs.frozen
 class SingleThreadedSettings(RuleSettings):
     """``[plugins.rule_single_threaded]``: the keys of ``DEFAULTS``, the texts (empty: the
     built-in ones in ``[dealercrm] language``) and their language; checked when the
     application starts."""
 
-    window_days: int = attrs.field(default=DEFAULTS["window_days"], validator=_at_least_zero)
-    min_purchases: int = attrs.field(default=DEFAULTS["min_purchases"], validator=_at_least_zero)
-    min_revenue: float = attrs.field(default=DEFAULTS["min_revenue"], validator=_at_least_zero)
-    min_years: int = attrs.field(default=DEFAULTS["min_years"], validator=_at_least_zero)
+    window_days: int = attrs.field(default=DEFAULTS["window_days"], validator=at_least_zero)
+    min_purchases: int = attrs.field(default=DEFAULTS["min_purchases"], validator=at_least_zero)
+    min_revenue: float = attrs.field(default=DEFAULTS["min_revenue"], validator=at_least_zero)
+    min_years: int = attrs.field(default=DEFAULTS["min_years"], validator=at_least_zero)
     valuable_when: Literal["any", "all"] = DEFAULTS["valuable_when"]
     purpose: Literal["marketing", "service"] = DEFAULTS["purpose"]
-    due_days: int = attrs.field(default=DEFAULTS["due_days"], validator=_at_least_zero)
+    due_days: int = attrs.field(default=DEFAULTS["due_days"], validator=at_least_zero)
     language: str = ""
     title: str = ""
     note: str = ""
@@ -166,7 +162,6 @@ class SingleThreaded:
     name = NAME
     description = ("key company accounts whose personal touches involve one of our people or one of their "
                    "functions: a task to build a second thread")
-    defaults = DEFAULTS
 
     def query(self, ctx):
         """The scan as one SELECT."""

@@ -178,8 +178,8 @@ def in_pool(function: Callable[..., Any], answer: Answer | None = None) -> Calla
     """``function`` as a coroutine that runs it in the thread pool, with its parameters as FastAPI
     reads them (annotations resolved in the function's own module); with ``answer``, its
     result is made the answer there too, and a keyed request's answer kept with its operation.
-    Where the request has a write lane (``WRITE_LANE``), it waits its turn there, on the event
-    loop, before it takes a thread."""
+    Where the request has a write lane (``WRITE_LANE``: SQLite), it runs on the lane's thread
+    instead, after the writes queued before it."""
     hints = typing.get_type_hints(function, include_extras=True)
     signature = inspect.signature(function)
     parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]

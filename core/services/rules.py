@@ -179,7 +179,7 @@ class RuleEngine(Service):
         self._rules = rules
 
     def settings_for(self, rule: Rule) -> dict[str, Any]:
-        """The rule's settings: its ``defaults``, the defaults of the class its plugin declared
+        """The rule's settings: its ``defaults`` (if it has any), the defaults of the class its plugin declared
         for its table (``dealercrm_register_settings``) and what the installation wrote in its
         ``[plugins.<name>]`` table, in that order.
 

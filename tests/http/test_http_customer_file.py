@@ -188,6 +188,23 @@ def test_health_is_degraded_when_the_schema_is_not_the_one_this_version_expects(
                              "schema_revision": "an_older_one"}
 
 
+def test_health_is_degraded_when_the_database_does_not_answer(api, world):
+    from pathlib import Path
+
+    world.crm.engine.dispose()  # no connection kept open: the next one is opened afresh
+    database = Path(world.crm.engine.url.database)
+    moved = database.with_name(database.name + ".away")
+    database.rename(moved)
+    database.mkdir()  # a folder where the file was: SQLite cannot open it
+    try:
+        answer = api.get("/health")
+    finally:
+        database.rmdir()
+        moved.rename(database)
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "degraded" and answer.json()["database"].startswith("unreachable: ")
+
+
 def test_a_plugins_veto_is_409_and_a_failing_plugin_is_500_without_its_internals(api, world):
     from case_world import plugin
 
